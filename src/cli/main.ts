@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { CliError } from './cli-error.js';
+import { registerServeCommand } from './serve-command.js';
+
+const program = new Command('bucketfs')
+  .description('Mount a bucket of an AIStore-compatible object store as a filesystem')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerServeCommand(program);
+
+function reportAndExit(error: unknown): never {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  if (error instanceof CliError) {
+    process.stderr.write(`bucketfs: ${error.message}\n`);
+    process.exit(error.exitCode);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`bucketfs: ${message}\n`);
+  if (process.env.BUCKETFS_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  process.exit(1);
+}
+
+program.parseAsync(process.argv).catch(reportAndExit);

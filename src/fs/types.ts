@@ -1,0 +1,58 @@
+/**
+ * The filesystem core's public face, independent of any FUSE binding. The fuse-native engine is
+ * path-based; a low-level (inode-based) engine can use the same core through `lookup`.
+ */
+export type FileKind = 'file' | 'dir';
+
+export interface FileAttr {
+  /** Stable for a path for the life of the mount. The root is 1. */
+  readonly ino: number;
+  readonly kind: FileKind;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** Full st_mode, type bits included (S_IFREG | 0o444 ...). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly nlink: number;
+}
+
+export interface DirEntry {
+  readonly name: string;
+  readonly attr: FileAttr;
+}
+
+export interface StatfsInfo {
+  readonly blockSize: number;
+  readonly blocks: number;
+  readonly blocksFree: number;
+  readonly blocksAvailable: number;
+  readonly files: number;
+  readonly filesFree: number;
+  readonly nameMax: number;
+}
+
+export interface OpenResult {
+  readonly fh: number;
+  /** The object version did not change since the last open: the kernel may keep its page cache. */
+  readonly keepCache: boolean;
+}
+
+/**
+ * Every method rejects with `FsError` (from `fs/errno.ts`) carrying the errno to return.
+ * Paths are absolute within the mount, `/` separated, as FUSE passes them.
+ */
+export interface PathFilesystem {
+  getattr(path: string): Promise<FileAttr>;
+  readdir(path: string): Promise<DirEntry[]>;
+  open(path: string, flags: number): Promise<OpenResult>;
+  /** Reads up to `length` bytes at `position` into `target`; returns the count (0 at end of file). */
+  read(fh: number, target: Buffer, length: number, position: number): Promise<number>;
+  release(fh: number): Promise<void>;
+  unlink(path: string): Promise<void>;
+  statfs(path: string): Promise<StatfsInfo>;
+  /** Operations a read-only object store cannot perform; rejects with the documented errno. */
+  refuseWrite(op: 'mkdir' | 'rmdir' | 'create' | 'write' | 'rename' | 'truncate' | 'chmod' | 'chown' | 'utimens' | 'symlink' | 'link', path: string): Promise<never>;
+  /** Drops caches and in-flight work; called at unmount. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,97 @@
+import type { BaseParams } from './base-params.js';
+
+/** A bucket as AIStore names it: `provider://[namespace/]name`. */
+export interface BucketRef {
+  readonly name: string;
+  /** `ais` (default), `aws`, `gcp`, `azure`, `oci`. */
+  readonly provider?: string;
+  /** Non-global namespace, sent as `namespace=@<uuid>#<name>`. */
+  readonly namespace?: string;
+}
+
+export interface ObjectInfo {
+  readonly name: string;
+  readonly size: number;
+  /** `Ais-Version`; changes whenever the object's content changes. */
+  readonly version: string | undefined;
+  readonly checksumType: string | undefined;
+  readonly checksumValue: string | undefined;
+  /** From `Ais-Atime` (ns since the epoch) in ms; 0 when the server sent none. */
+  readonly mtimeMs: number;
+  readonly etag: string | undefined;
+}
+
+export interface ListEntry {
+  /** Full object name; a directory entry of a non-recursive listing ends in `/`. */
+  readonly name: string;
+  readonly isDir: boolean;
+  readonly size: number;
+  readonly version: string | undefined;
+  readonly mtimeMs: number | undefined;
+  readonly checksumValue: string | undefined;
+}
+
+export interface ListPageRequest {
+  readonly prefix?: string;
+  /** false: only direct children of `prefix`, with sub-directories as `isDir` entries (LsNoRecursion). */
+  readonly recursive?: boolean;
+  readonly continuationToken?: string;
+  readonly startAfter?: string;
+  /** 0 or absent: the server's default. */
+  readonly pageSize?: number;
+}
+
+export interface ListPage {
+  readonly entries: ListEntry[];
+  /** Empty when the listing is complete. */
+  readonly continuationToken: string;
+}
+
+export interface ByteRange {
+  readonly offset: number;
+  /** Absent: to the end of the object. */
+  readonly length?: number;
+}
+
+export interface GetResult {
+  readonly data: Buffer;
+  /** Size of the whole object (from `Content-Range`, or the body length of a 200). */
+  readonly objectSize: number;
+  readonly version: string | undefined;
+}
+
+export interface RequestOptions {
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The object-store client. It knows nothing of files; every call takes the base-params snapshot
+ * it must use, so a rotated credential applies to the very next request.
+ */
+export interface ObjectStore {
+  head(params: BaseParams, bucket: BucketRef, key: string, options?: RequestOptions): Promise<ObjectInfo>;
+  /** A range that starts at or past the end yields empty `data` (end of file), not an error. */
+  get(params: BaseParams, bucket: BucketRef, key: string, range?: ByteRange, options?: RequestOptions): Promise<GetResult>;
+  listPage(params: BaseParams, bucket: BucketRef, request: ListPageRequest, options?: RequestOptions): Promise<ListPage>;
+  delete(params: BaseParams, bucket: BucketRef, key: string, options?: RequestOptions): Promise<void>;
+  put(params: BaseParams, bucket: BucketRef, key: string, body: Uint8Array | string, options?: RequestOptions): Promise<void>;
+  headBucket(params: BaseParams, bucket: BucketRef, options?: RequestOptions): Promise<void>;
+  listBuckets(params: BaseParams, options?: RequestOptions): Promise<BucketRef[]>;
+  createBucket(params: BaseParams, bucket: BucketRef, options?: RequestOptions): Promise<void>;
+  /** Resolves when the cluster answers `GET /v1/health` with 200; rejects with a StoreError otherwise. */
+  health(params: BaseParams, options?: RequestOptions): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Every entry of a listing, page after page. */
+export async function* listAll(
+  listPage: (request: ListPageRequest) => Promise<ListPage>,
+  request: ListPageRequest,
+): AsyncGenerator<ListEntry> {
+  let continuationToken = request.continuationToken ?? '';
+  do {
+    const page = await listPage({ ...request, continuationToken });
+    yield* page.entries;
+    continuationToken = page.continuationToken;
+  } while (continuationToken !== '');
+}
