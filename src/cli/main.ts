@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error.js';
+import { registerDemoCommand } from './demo-command.js';
+import { registerMountCommand } from './mount-command.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerTokenCommand } from './token-command.js';
+import { registerUnmountCommand } from './unmount-command.js';
 
 const program = new Command('bucketfs')
   .description('Mount a bucket of an AIStore-compatible object store as a filesystem')
@@ -9,7 +13,11 @@ const program = new Command('bucketfs')
   .showHelpAfterError()
   .exitOverride();
 
+registerMountCommand(program);
+registerUnmountCommand(program);
 registerServeCommand(program);
+registerTokenCommand(program);
+registerDemoCommand(program);
 
 function reportAndExit(error: unknown): never {
   if (error instanceof CommanderError) process.exit(error.exitCode);
