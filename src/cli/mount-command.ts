@@ -1,5 +1,90 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { ConfigError } from './config-error.js';
+import { CliError } from './cli-error.js';
+import { readConfigFile } from './config-file.js';
+import { detachedLogPath, INLINE_TOKEN_ENV, isDetachedChild, reportToParent, runDetached } from './daemonize.js';
+import { createLogger, LOG_LEVELS } from './logger.js';
+import { resolveMountSettings, type MountFlags, type MountSettings } from './mount-config.js';
+import { holdMount, startMountSession } from './mount-session.js';
+import { checkFuseDevice, prepareMountpoint } from './mountpoint-checks.js';
+
+interface MountCommandOptions extends MountFlags {
+  readonly config?: string;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function settingsFrom(args: readonly string[], options: MountCommandOptions, env: NodeJS.ProcessEnv): MountSettings {
+  try {
+    const config = options.config === undefined ? {} : readConfigFile(options.config, env);
+    return resolveMountSettings(args, options, config, env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
+
+const say = (line: string): void => void process.stderr.write(`${line}\n`);
+
+async function mountInForeground(settings: MountSettings, env: NodeJS.ProcessEnv): Promise<void> {
+  const logger = createLogger(settings.logLevel);
+  let session;
+  try {
+    session = await startMountSession(settings, env, logger, say);
+  } catch (error) {
+    reportToParent({ error: error instanceof Error ? error.message : String(error) }, env);
+    throw error;
+  }
+  const detached = isDetachedChild(env);
+  reportToParent({ ready: true }, env);
+  if (!detached) say(`bucketfs: mounted at ${session.mountpoint}; Ctrl-C or bucketfs unmount ${session.mountpoint} to stop`);
+  await holdMount(session, logger);
+}
+
+async function runMount(args: string[], options: MountCommandOptions): Promise<void> {
+  const env = process.env;
+  const inlineToken = env[INLINE_TOKEN_ENV];
+  delete env[INLINE_TOKEN_ENV];
+  const settings = settingsFrom(args, inlineToken !== undefined && isDetachedChild(env) ? { ...options, token: inlineToken } : options, env);
+  if (options.token !== undefined && !isDetachedChild(env)) {
+    say('bucketfs: warning: --token is visible to every user in `ps`; prefer --token-file or AIS_AUTHN_TOKEN');
+  }
+  if (settings.foreground) {
+    await mountInForeground(settings, env);
+    process.exit(0);
+  }
+  // Fail fast on what the caller can fix, before a process is started; the child checks again.
+  const mountpoint = resolve(settings.mountpoint);
+  await checkFuseDevice();
+  await prepareMountpoint(mountpoint, createLogger('silent'), say);
+  const logPath = detachedLogPath(mountpoint, env);
+  const pid = await runDetached(['--foreground'], logPath);
+  say(`bucketfs: mounted at ${mountpoint} (process ${pid}, log ${logPath}); bucketfs unmount ${mountpoint} to stop`);
+  process.exit(0);
+}
 
 export function registerMountCommand(program: Command): void {
-  program.command('mount').description('Mount a bucket (not implemented yet)');
+  program
+    .command('mount')
+    .description('Mount a bucket: bucketfs mount ais://BUCKET[/PREFIX] MOUNTPOINT')
+    .argument('[args...]', 'ais://BUCKET[/PREFIX] MOUNTPOINT (either may come from --config)')
+    .option('--endpoint <url>', 'AIStore endpoint (default: $AIS_ENDPOINT, then http://localhost:51080)')
+    .option('--token <token>', 'auth token (visible in ps: prefer --token-file or AIS_AUTHN_TOKEN)')
+    .option('--token-file <file>', 'file holding the token ({"token":"..."} or raw), reloaded when it changes')
+    .option('--token-check-interval <duration>', 'how often to check the token and headers files for changes')
+    .option('--header <"Name: value">', 'extra request header (repeatable)', collect, [])
+    .option('--headers-file <file>', 'file of "Name: value" lines, reloaded when it changes')
+    .option('--allow-delete', 'let unlink delete objects')
+    .option('--allow-other', 'let other users access the mount (needs user_allow_other in /etc/fuse.conf)')
+    .option('--uid <uid>', 'owner of every file (default: the mounting user)')
+    .option('--gid <gid>', 'group of every file (default: the mounting group)')
+    .option('--file-mode <mode>', 'permission bits of files (default 0444)')
+    .option('--dir-mode <mode>', 'permission bits of folders (default 0555)')
+    .option('--metadata-ttl <duration>', 'how long attributes and listings are trusted (default 60s)')
+    .option('--negative-metadata-ttl <duration>', 'how long a missing name is remembered (default 5s)')
+    .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')} (default warn)`)
+    .option('--foreground', 'stay attached until unmounted or SIGINT/SIGTERM')
+    .option('--config <file>', 'YAML or JSON file with the same settings (flags override it)')
+    .action(runMount);
 }

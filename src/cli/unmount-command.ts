@@ -1,5 +1,26 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { CliError } from './cli-error.js';
+import { fusermount, isMountpoint } from './mountpoint-checks.js';
+
+async function runUnmount(mountpointArg: string, options: { lazy?: boolean }): Promise<void> {
+  const mountpoint = resolve(mountpointArg);
+  if (!(await isMountpoint(mountpoint))) throw new CliError(`${mountpoint} is not mounted`);
+  try {
+    await fusermount([options.lazy ? '-uz' : '-u', mountpoint]);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const hint = /busy/i.test(reason) ? ' (files are open in it: close them, or use --lazy)' : '';
+    throw new CliError(`cannot unmount ${mountpoint}: ${reason}${hint}`);
+  }
+  process.stderr.write(`bucketfs: unmounted ${mountpoint}\n`);
+}
 
 export function registerUnmountCommand(program: Command): void {
-  program.command('unmount').description('Unmount a bucketfs mount (not implemented yet)');
+  program
+    .command('unmount')
+    .description('Unmount a bucketfs mount; its mount process then exits')
+    .argument('<mountpoint>')
+    .option('--lazy', 'detach now, finish when the last open file closes (fusermount -uz)')
+    .action(runUnmount);
 }

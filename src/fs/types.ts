@@ -44,6 +44,7 @@ export interface OpenResult {
  */
 export interface PathFilesystem {
   getattr(path: string): Promise<FileAttr>;
+  /** The entries of a directory, without `.` and `..` (the adapter adds them). */
   readdir(path: string): Promise<DirEntry[]>;
   open(path: string, flags: number): Promise<OpenResult>;
   /** Reads up to `length` bytes at `position` into `target`; returns the count (0 at end of file). */
@@ -55,4 +56,17 @@ export interface PathFilesystem {
   refuseWrite(op: 'mkdir' | 'rmdir' | 'create' | 'write' | 'rename' | 'truncate' | 'chmod' | 'chown' | 'utimens' | 'symlink' | 'link', path: string): Promise<never>;
   /** Drops caches and in-flight work; called at unmount. */
   close(): Promise<void>;
+}
+
+/**
+ * The same core seen by inode number, for an engine on libfuse's low-level API. Numbers come
+ * from `FileAttr.ino`; the root is 1. Every method rejects with `FsError` (ENOENT for a number
+ * never handed out).
+ */
+export interface InodeFilesystem {
+  lookupChild(parentIno: number, name: string): Promise<FileAttr>;
+  attrByIno(ino: number): Promise<FileAttr>;
+  readdirByIno(ino: number): Promise<DirEntry[]>;
+  openByIno(ino: number, flags: number): Promise<OpenResult>;
+  unlinkChild(parentIno: number, name: string): Promise<void>;
 }

@@ -1,0 +1,123 @@
+import type { Logger } from 'pino';
+import { CredentialConfigError } from '../auth/credential-config-error.js';
+import { createCredentialProvider } from '../auth/credential-provider.js';
+import { parseHeaderFlag } from '../auth/headers-file.js';
+import { createBucketFilesystem } from '../fs/bucket-filesystem.js';
+import { createMultiBackendFilesystem } from '../fs/multi-backend.js';
+import type { PathFilesystem } from '../fs/types.js';
+import { createAistoreClient } from '../store/aistore-client.js';
+import { bindBucket, type BucketClient } from '../store/bucket-client.js';
+import { StoreError } from '../store/errors.js';
+import { CliError } from './cli-error.js';
+import type { BackendSettings, MountSettings } from './mount-config.js';
+
+export function bucketUri(backend: BackendSettings): string {
+  const { bucket, prefix } = backend.location;
+  return `${bucket.provider ?? 'ais'}://${bucket.name}${prefix ? `/${prefix}` : ''}`;
+}
+
+/** One clear line for a bucket that cannot be used, by the store's failure class. */
+export function explainBucketFailure(backend: BackendSettings, error: unknown): string {
+  const where = `${bucketUri(backend)} at ${backend.endpoint}`;
+  if (!(error instanceof StoreError)) return `cannot reach ${where}: ${error instanceof Error ? error.message : String(error)}`;
+  switch (error.code) {
+    case 'NOT_FOUND':
+      return `bucket ${bucketUri(backend)} does not exist at ${backend.endpoint}`;
+    case 'UNAUTHORIZED':
+      return `the store at ${backend.endpoint} rejected the token (401) for ${bucketUri(backend)}: check --token-file / AIS_AUTHN_TOKEN`;
+    case 'FORBIDDEN':
+      return `access to ${where} is forbidden (403) for this token`;
+    case 'NETWORK':
+    case 'TIMEOUT':
+      return `endpoint ${backend.endpoint} is unreachable: ${error.message}`;
+    default:
+      return `cannot use ${where}: ${error.message}`;
+  }
+}
+
+export interface ConnectedFilesystem {
+  readonly filesystem: PathFilesystem;
+  readonly fsname: string;
+  /** Releases connection pools; after the filesystem is closed. */
+  close(): Promise<void>;
+}
+
+interface ConnectedBackend {
+  readonly backend: BackendSettings;
+  readonly filesystem: PathFilesystem;
+  readonly store: { close(): Promise<void> };
+}
+
+async function connectBackend(backend: BackendSettings, settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger): Promise<ConnectedBackend> {
+  const headers: Record<string, string> = {};
+  let provider;
+  try {
+    for (const flag of backend.headers) {
+      const field = parseHeaderFlag(flag);
+      headers[field.name] = field.value;
+    }
+    provider = await createCredentialProvider({
+      endpoint: backend.endpoint,
+      token: backend.token,
+      tokenFile: backend.tokenFile,
+      tokenCheckIntervalMs: backend.tokenCheckIntervalMs,
+      headers,
+      headersFile: backend.headersFile,
+      env,
+      logger,
+    });
+  } catch (error) {
+    if (error instanceof CredentialConfigError || (error instanceof Error && error.name === 'HeaderSyntaxError')) throw new CliError(error.message);
+    throw error;
+  }
+  const store = createAistoreClient({ logger });
+  const client: BucketClient = bindBucket(store, backend.location.bucket, provider);
+  try {
+    await client.headBucket();
+  } catch (error) {
+    await store.close();
+    throw new CliError(explainBucketFailure(backend, error));
+  }
+  const filesystem = createBucketFilesystem({
+    client,
+    prefix: backend.location.prefix,
+    uid: settings.uid,
+    gid: settings.gid,
+    fileMode: settings.fileMode,
+    dirMode: settings.dirMode,
+    metadataTtlMs: settings.metadataTtlMs,
+    negativeMetadataTtlMs: settings.negativeMetadataTtlMs,
+    allowDelete: settings.allowDelete,
+    logger: logger.child({ bucket: bucketUri(backend) }),
+  });
+  return { backend, filesystem, store };
+}
+
+/**
+ * Credentials, client and filesystem for every backend, each bucket checked (HEAD) first so a
+ * missing bucket, an unreachable endpoint or a rejected token fail the mount with a clear line.
+ */
+export async function connectFilesystem(settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger): Promise<ConnectedFilesystem> {
+  const connected: ConnectedBackend[] = [];
+  try {
+    for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger));
+  } catch (error) {
+    await Promise.all(connected.map((item) => item.store.close()));
+    throw error;
+  }
+  const close = async (): Promise<void> => {
+    await Promise.all(connected.map((item) => item.store.close()));
+  };
+  const [single] = connected;
+  if (connected.length === 1 && single && single.backend.dirName === undefined) {
+    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, close };
+  }
+  const filesystem = createMultiBackendFilesystem({
+    backends: connected.map((item) => ({ dirName: item.backend.dirName ?? item.backend.location.bucket.name, filesystem: item.filesystem })),
+    uid: settings.uid,
+    gid: settings.gid,
+    dirMode: settings.dirMode,
+    allowDelete: settings.allowDelete,
+  });
+  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, close };
+}

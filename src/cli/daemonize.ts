@@ -1,0 +1,124 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CliError } from './cli-error.js';
+
+/** Set in the environment of a detached mount process: the fd on which it reports readiness. */
+export const READY_FD_ENV = 'BUCKETFS_READY_FD';
+export const DEFAULT_READY_TIMEOUT_MS = 120_000;
+/** Carries an inline `--token` to the detached process, so it does not sit in that process's argv for its whole life. */
+export const INLINE_TOKEN_ENV = 'BUCKETFS_INLINE_TOKEN';
+
+/** The command line without `--token X` / `--token=X`; the token itself, if there was one. */
+export function withoutTokenFlag(args: readonly string[]): { args: string[]; token: string | undefined } {
+  const kept: string[] = [];
+  let token: string | undefined;
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index] ?? '';
+    if (arg === '--token') {
+      token = args[index + 1];
+      index += 1;
+    } else if (arg.startsWith('--token=')) {
+      token = arg.slice('--token='.length);
+    } else {
+      kept.push(arg);
+    }
+  }
+  return { args: kept, token };
+}
+
+type ReadyMessage = { readonly ready: true } | { readonly error: string };
+
+/** Where a detached mount process writes its log: its stderr is not a terminal anymore. */
+export function detachedLogPath(mountpoint: string, env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CACHE_HOME ?? join(env.HOME ?? homedir(), '.cache');
+  const name = mountpoint.replace(/^\/+|\/+$/g, '').replace(/[^A-Za-z0-9._-]+/g, '_') || 'root';
+  return join(base, 'bucketfs', 'logs', `mount-${name}.log`);
+}
+
+/**
+ * Runs this same command again with `--foreground`, detached, and waits for it to say the mount is
+ * ready (resolves) or why it failed (rejects with that reason). The child's output goes to `logPath`.
+ */
+export function runDetached(extraArgs: readonly string[], logPath: string, timeoutMs = DEFAULT_READY_TIMEOUT_MS): Promise<number> {
+  mkdirSync(join(logPath, '..'), { recursive: true });
+  const logFd = openSync(logPath, 'a');
+  const script = process.argv[1];
+  if (script === undefined) throw new CliError('cannot find the bucketfs script to start the mount process');
+  const { args, token } = withoutTokenFlag(process.argv.slice(2));
+  const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3' };
+  if (token !== undefined) env[INLINE_TOKEN_ENV] = token;
+  const child = spawn(process.execPath, [...process.execArgv, script, ...args, ...extraArgs], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd, 'pipe'],
+    env,
+  });
+  closeSync(logFd);
+  const channel = child.stdio[3];
+  return new Promise<number>((resolve, reject) => {
+    let received = '';
+    let settled = false;
+    const finish = (outcome: { ok: true } | { ok: false; error: Error }): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      process.removeListener('SIGINT', interrupt);
+      process.removeListener('SIGTERM', interrupt);
+      channel?.destroy();
+      child.removeAllListeners('exit');
+      if (outcome.ok) {
+        child.unref();
+        resolve(child.pid ?? 0);
+      } else {
+        reject(outcome.error);
+      }
+    };
+    // Ctrl-C while waiting: the detached child is in its own session, so stop it explicitly.
+    const interrupt = (): void => {
+      child.kill('SIGTERM');
+      finish({ ok: false, error: new CliError('interrupted before the mount was ready', 130) });
+    };
+    process.once('SIGINT', interrupt);
+    process.once('SIGTERM', interrupt);
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      finish({ ok: false, error: new CliError(`the mount was not ready within ${timeoutMs / 1000} s; see ${logPath}`) });
+    }, timeoutMs);
+    channel?.on('data', (chunk: Buffer) => {
+      received += chunk.toString();
+      const line = received.split('\n')[0];
+      if (line === undefined || !received.includes('\n')) return;
+      let message: ReadyMessage;
+      try {
+        message = JSON.parse(line) as ReadyMessage;
+      } catch {
+        finish({ ok: false, error: new CliError(`the mount process sent an unreadable status; see ${logPath}`) });
+        return;
+      }
+      finish('ready' in message ? { ok: true } : { ok: false, error: new CliError(message.error) });
+    });
+    child.once('error', (error) => finish({ ok: false, error: new CliError(`cannot start the mount process: ${error.message}`) }));
+    child.once('exit', (code, signal) =>
+      finish({ ok: false, error: new CliError(`the mount process exited (${signal ?? `code ${code}`}) before the mount was ready; see ${logPath}`) }),
+    );
+  });
+}
+
+/** In the detached process: tells the waiting parent how the mount went, once. */
+export function reportToParent(message: ReadyMessage, env: NodeJS.ProcessEnv = process.env): void {
+  const fdText = env[READY_FD_ENV];
+  if (fdText === undefined) return;
+  delete env[READY_FD_ENV];
+  const fd = Number(fdText);
+  try {
+    writeSync(fd, `${JSON.stringify(message)}\n`);
+    closeSync(fd);
+  } catch {
+    // The parent gave up waiting; the log has the details.
+  }
+}
+
+export function isDetachedChild(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[READY_FD_ENV] !== undefined;
+}

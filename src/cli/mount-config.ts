@@ -1,0 +1,303 @@
+import { LOG_LEVELS } from './logger.js';
+import { parseBucketUri, type BucketLocation } from './bucket-uri.js';
+import { ConfigError } from './config-error.js';
+import { parseDurationMs } from './duration.js';
+
+export const DEFAULT_ENDPOINT = 'http://localhost:51080';
+export const DEFAULT_METADATA_TTL_MS = 60_000;
+export const DEFAULT_NEGATIVE_METADATA_TTL_MS = 5_000;
+export const DEFAULT_FILE_MODE = 0o444;
+export const DEFAULT_DIR_MODE = 0o555;
+
+/** Where one bucket lives and how to authenticate to it. */
+export interface BackendSettings {
+  /** Top-level folder of the mount; undefined when the mount shows one bucket at its root. */
+  readonly dirName: string | undefined;
+  readonly location: BucketLocation;
+  readonly endpoint: string;
+  readonly token: string | undefined;
+  readonly tokenFile: string | undefined;
+  readonly tokenCheckIntervalMs: number | undefined;
+  /** Static headers, `Name: value` each. */
+  readonly headers: readonly string[];
+  readonly headersFile: string | undefined;
+}
+
+export interface MountSettings {
+  readonly mountpoint: string;
+  readonly backends: readonly BackendSettings[];
+  readonly allowDelete: boolean;
+  readonly allowOther: boolean;
+  readonly uid: number | undefined;
+  readonly gid: number | undefined;
+  readonly fileMode: number;
+  readonly dirMode: number;
+  readonly metadataTtlMs: number;
+  readonly negativeMetadataTtlMs: number;
+  readonly logLevel: string;
+  readonly foreground: boolean;
+}
+
+/** The mount command's options as commander hands them over (camelCase of the long flags). */
+export interface MountFlags {
+  readonly endpoint?: string;
+  readonly token?: string;
+  readonly tokenFile?: string;
+  readonly tokenCheckInterval?: string;
+  readonly header?: readonly string[];
+  readonly headersFile?: string;
+  readonly allowDelete?: boolean;
+  readonly allowOther?: boolean;
+  readonly uid?: string;
+  readonly gid?: string;
+  readonly fileMode?: string;
+  readonly dirMode?: string;
+  readonly metadataTtl?: string;
+  readonly negativeMetadataTtl?: string;
+  readonly logLevel?: string;
+  readonly foreground?: boolean;
+}
+
+const CREDENTIAL_KEYS = ['endpoint', 'token', 'token_file', 'token_check_interval', 'headers', 'headers_file'] as const;
+const BACKEND_KEYS = new Set<string>(['dir_name', 'bucket', 'prefix', ...CREDENTIAL_KEYS]);
+const TOP_KEYS = new Set<string>([
+  'bucket',
+  'prefix',
+  'mountpoint',
+  'backends',
+  ...CREDENTIAL_KEYS,
+  'allow_delete',
+  'allow_other',
+  'uid',
+  'gid',
+  'file_mode',
+  'dir_mode',
+  'metadata_ttl',
+  'negative_metadata_ttl',
+  'log_level',
+  'foreground',
+]);
+
+type Raw = Record<string, unknown>;
+
+function checkKeys(raw: Raw, allowed: Set<string>, where: string): void {
+  for (const key of Object.keys(raw)) {
+    if (!allowed.has(key)) throw new ConfigError(`${where}${key}: unknown setting`);
+  }
+}
+
+function optionalString(raw: Raw, key: string, where: string): string | undefined {
+  const value = raw[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`${where}${key}: expected a non-empty string`);
+  return value;
+}
+
+function optionalBoolean(raw: Raw, key: string, where: string): boolean | undefined {
+  const value = raw[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw new ConfigError(`${where}${key}: expected true or false`);
+  return value;
+}
+
+export function parseId(value: unknown, key: string): number {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string' || !/^\d+$/.test(text) || Number(text) > 0xffff_fffe) throw new ConfigError(`${key}: expected a numeric id, got ${JSON.stringify(value)}`);
+  return Number(text);
+}
+
+/** Permission bits as octal text (`0444`, `444`, `0o444`); a number is read by its digits, as `chmod` would. */
+export function parseMode(value: unknown, key: string): number {
+  const text = typeof value === 'number' ? String(value) : value;
+  const match = typeof text === 'string' ? /^(?:0o?)?([0-7]{1,4})$/.exec(text.trim()) : null;
+  if (!match?.[1]) throw new ConfigError(`${key}: expected an octal mode such as 0444, got ${JSON.stringify(value)}`);
+  return parseInt(match[1], 8);
+}
+
+export function parseDuration(value: unknown, key: string): number {
+  // A bare number means milliseconds, as on the command line.
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) value = String(value);
+  if (typeof value !== 'string') throw new ConfigError(`${key}: expected a duration such as 30s, got ${JSON.stringify(value)}`);
+  try {
+    return parseDurationMs(value);
+  } catch (error) {
+    throw new ConfigError(`${key}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function parseLogLevel(value: unknown, key: string): string {
+  if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new ConfigError(`${key}: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Headers in a config: a mapping `{Name: value}` or a list of `Name: value` strings. */
+function parseConfigHeaders(value: unknown, key: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value)) {
+    return value.map((item, index) => {
+      if (typeof item !== 'string' || !item.includes(':')) throw new ConfigError(`${key}[${index}]: expected "Name: value"`);
+      return item;
+    });
+  }
+  if (typeof value === 'object') {
+    return Object.entries(value as Raw).map(([name, item]) => {
+      if (typeof item !== 'string' && typeof item !== 'number') throw new ConfigError(`${key}.${name}: expected a string value`);
+      return `${name}: ${item}`;
+    });
+  }
+  throw new ConfigError(`${key}: expected a mapping of header names to values`);
+}
+
+interface CredentialLayer {
+  endpoint?: string;
+  token?: string;
+  tokenFile?: string;
+  tokenCheckIntervalMs?: number;
+  headers: string[];
+  headersFile?: string;
+}
+
+function credentialsFromConfig(raw: Raw, where: string): CredentialLayer {
+  const layer: CredentialLayer = { headers: parseConfigHeaders(raw.headers, `${where}headers`) };
+  const endpoint = optionalString(raw, 'endpoint', where);
+  if (endpoint !== undefined) layer.endpoint = endpoint;
+  const token = optionalString(raw, 'token', where);
+  if (token !== undefined) layer.token = token;
+  const tokenFile = optionalString(raw, 'token_file', where);
+  if (tokenFile !== undefined) layer.tokenFile = tokenFile;
+  if (raw.token_check_interval !== undefined) layer.tokenCheckIntervalMs = parseDuration(raw.token_check_interval, `${where}token_check_interval`);
+  const headersFile = optionalString(raw, 'headers_file', where);
+  if (headersFile !== undefined) layer.headersFile = headersFile;
+  return layer;
+}
+
+function credentialsFromFlags(flags: MountFlags): CredentialLayer {
+  const layer: CredentialLayer = { headers: [...(flags.header ?? [])] };
+  if (flags.endpoint !== undefined) layer.endpoint = flags.endpoint;
+  if (flags.token !== undefined) layer.token = flags.token;
+  if (flags.tokenFile !== undefined) layer.tokenFile = flags.tokenFile;
+  if (flags.tokenCheckInterval !== undefined) layer.tokenCheckIntervalMs = parseDuration(flags.tokenCheckInterval, '--token-check-interval');
+  if (flags.headersFile !== undefined) layer.headersFile = flags.headersFile;
+  return layer;
+}
+
+function validateEndpoint(endpoint: string, key: string): string {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new ConfigError(`${key}: ${JSON.stringify(endpoint)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${key}: expected an http:// or https:// URL`);
+  return endpoint.replace(/\/+$/, '');
+}
+
+/** Layers credentials: later wins field by field; static headers accumulate (config first, flags last). */
+function mergeCredentials(base: CredentialLayer, ...overrides: CredentialLayer[]): CredentialLayer {
+  let merged: CredentialLayer = { ...base, headers: [...base.headers] };
+  for (const layer of overrides) {
+    merged = {
+      ...merged,
+      ...Object.fromEntries(Object.entries(layer).filter(([name, value]) => name !== 'headers' && value !== undefined)),
+      headers: [...merged.headers, ...layer.headers],
+    };
+  }
+  return merged;
+}
+
+function toBackend(dirName: string | undefined, location: BucketLocation, credentials: CredentialLayer, endpointKey: string): BackendSettings {
+  return {
+    dirName,
+    location,
+    endpoint: validateEndpoint(credentials.endpoint ?? DEFAULT_ENDPOINT, endpointKey),
+    token: credentials.token,
+    tokenFile: credentials.tokenFile,
+    tokenCheckIntervalMs: credentials.tokenCheckIntervalMs,
+    headers: credentials.headers,
+    headersFile: credentials.headersFile,
+  };
+}
+
+function locationWithPrefix(location: BucketLocation, prefix: string | undefined): BucketLocation {
+  if (prefix === undefined) return location;
+  return { bucket: location.bucket, prefix: prefix.replace(/^\/+|\/+$/g, '') };
+}
+
+function parseBackends(value: unknown, shared: CredentialLayer, flagLayer: CredentialLayer): BackendSettings[] {
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigError('backends: expected a non-empty list');
+  const seen = new Set<string>();
+  return value.map((item: unknown, index) => {
+    const where = `backends[${index}].`;
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new ConfigError(`backends[${index}]: expected a mapping`);
+    const raw = item as Raw;
+    checkKeys(raw, BACKEND_KEYS, where);
+    const dirName = optionalString(raw, 'dir_name', where);
+    if (dirName === undefined) throw new ConfigError(`${where}dir_name: required`);
+    if (dirName === '.' || dirName === '..' || dirName.includes('/')) throw new ConfigError(`${where}dir_name: ${JSON.stringify(dirName)} is not a folder name`);
+    if (seen.has(dirName)) throw new ConfigError(`${where}dir_name: ${JSON.stringify(dirName)} is used twice`);
+    seen.add(dirName);
+    const bucket = optionalString(raw, 'bucket', where);
+    if (bucket === undefined) throw new ConfigError(`${where}bucket: required`);
+    const location = locationWithPrefix(parseBucketUri(bucket, `${where}bucket`), optionalString(raw, 'prefix', where));
+    // Flags override the shared settings; a backend's own settings are the most specific of all.
+    const credentials = mergeCredentials(shared, flagLayer, credentialsFromConfig(raw, where));
+    return toBackend(dirName, location, credentials, `${where}endpoint`);
+  });
+}
+
+/**
+ * The settings of one mount from the positional arguments, the flags, the config file (already
+ * parsed and `${VAR}`-expanded) and the environment. Flags override the config; the config
+ * overrides the defaults. Every problem is a ConfigError naming the key or flag.
+ */
+export function resolveMountSettings(positionals: readonly string[], flags: MountFlags, config: Raw, env: NodeJS.ProcessEnv): MountSettings {
+  checkKeys(config, TOP_KEYS, '');
+  if (positionals.length > 2) throw new ConfigError('expected: bucketfs mount ais://BUCKET[/PREFIX] MOUNTPOINT');
+  // One argument is the mountpoint (the bucket comes from the config), unless it is plainly a bucket URI.
+  const lone = positionals.length === 1 ? positionals[0] : undefined;
+  const [bucketArg, mountpointArg] =
+    positionals.length === 2 ? positionals : lone !== undefined && /^[a-z0-9]+:\/\//.test(lone) ? [lone, undefined] : [undefined, lone];
+  const mountpoint = mountpointArg ?? optionalString(config, 'mountpoint', '');
+  if (mountpoint === undefined) throw new ConfigError('MOUNTPOINT: required (argument or `mountpoint` in the config)');
+
+  const configCredentials = credentialsFromConfig(config, '');
+  const flagCredentials = credentialsFromFlags(flags);
+  const envLayer: CredentialLayer = { headers: [] };
+  if (env.AIS_ENDPOINT) envLayer.endpoint = env.AIS_ENDPOINT;
+
+  let backends: BackendSettings[];
+  if (config.backends !== undefined && bucketArg === undefined) {
+    if (config.bucket !== undefined) throw new ConfigError('bucket: cannot be combined with backends');
+    backends = parseBackends(config.backends, mergeCredentials(envLayer, configCredentials), flagCredentials);
+  } else {
+    const bucketText = bucketArg ?? optionalString(config, 'bucket', '');
+    if (bucketText === undefined) throw new ConfigError('bucket: required (ais://BUCKET[/PREFIX] argument, `bucket` or `backends` in the config)');
+    const location =
+      bucketArg !== undefined ? parseBucketUri(bucketArg, 'ais://BUCKET') : locationWithPrefix(parseBucketUri(bucketText), optionalString(config, 'prefix', ''));
+    const credentials = mergeCredentials(envLayer, configCredentials, flagCredentials);
+    backends = [toBackend(undefined, location, credentials, flags.endpoint !== undefined ? '--endpoint' : 'endpoint')];
+  }
+
+  const pick = <T>(flagValue: string | undefined, flagName: string, configKey: string, parse: (value: unknown, key: string) => T, fallback: T): T => {
+    if (flagValue !== undefined) return parse(flagValue, flagName);
+    if (config[configKey] !== undefined && config[configKey] !== null) return parse(config[configKey], configKey);
+    return fallback;
+  };
+
+  return {
+    mountpoint,
+    backends,
+    allowDelete: flags.allowDelete ?? optionalBoolean(config, 'allow_delete', '') ?? false,
+    allowOther: flags.allowOther ?? optionalBoolean(config, 'allow_other', '') ?? false,
+    uid: pick<number | undefined>(flags.uid, '--uid', 'uid', parseId, undefined),
+    gid: pick<number | undefined>(flags.gid, '--gid', 'gid', parseId, undefined),
+    fileMode: pick(flags.fileMode, '--file-mode', 'file_mode', parseMode, DEFAULT_FILE_MODE),
+    dirMode: pick(flags.dirMode, '--dir-mode', 'dir_mode', parseMode, DEFAULT_DIR_MODE),
+    metadataTtlMs: pick(flags.metadataTtl, '--metadata-ttl', 'metadata_ttl', parseDuration, DEFAULT_METADATA_TTL_MS),
+    negativeMetadataTtlMs: pick(flags.negativeMetadataTtl, '--negative-metadata-ttl', 'negative_metadata_ttl', parseDuration, DEFAULT_NEGATIVE_METADATA_TTL_MS),
+    logLevel: pick(flags.logLevel, '--log-level', 'log_level', parseLogLevel, 'warn'),
+    foreground: flags.foreground ?? optionalBoolean(config, 'foreground', '') ?? false,
+  };
+}

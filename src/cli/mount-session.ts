@@ -1,0 +1,104 @@
+import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import { mountFilesystem, type MountHandle } from '../fuse/mount.js';
+import { connectFilesystem, type ConnectedFilesystem } from './backend-connect.js';
+import { CliError } from './cli-error.js';
+import type { MountSettings } from './mount-config.js';
+import { checkFuseDevice, isMountpoint, prepareMountpoint } from './mountpoint-checks.js';
+
+export interface MountSession {
+  readonly mountpoint: string;
+  /** Unmounts and releases everything; safe to call more than once. */
+  stop(): Promise<void>;
+  /** Resolves when the mount went away without `stop` (someone ran fusermount -u / bucketfs unmount). */
+  readonly externallyUnmounted: Promise<void>;
+}
+
+const UNMOUNT_POLL_MS = 1000;
+const run = promisify(execFile);
+
+/**
+ * The kernel answers for the mountpoint: it is on a different device than its parent folder. Asked
+ * by a child process: a request from this process to its own mount would leave a thread that a
+ * kill -9 cannot end (the kernel waits for an answer only this process could give).
+ */
+async function waitUntilServed(mountpoint: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const parentDev = (await stat(dirname(mountpoint))).dev;
+  for (;;) {
+    const dev = await run('stat', ['-c', '%d', mountpoint], { timeout: timeoutMs }).then(
+      ({ stdout }) => Number(stdout.trim()),
+      () => undefined,
+    );
+    if (dev !== undefined && dev !== parentDev) return;
+    if (Date.now() > deadline) throw new CliError(`the kernel does not answer for ${mountpoint} after mounting`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+/** Checks the machine and the mountpoint, connects to every bucket, mounts, and waits until the kernel serves it. */
+export async function startMountSession(settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger, say: (line: string) => void): Promise<MountSession> {
+  const mountpoint = resolve(settings.mountpoint);
+  await checkFuseDevice();
+  await prepareMountpoint(mountpoint, logger, say);
+  const connected: ConnectedFilesystem = await connectFilesystem(settings, env, logger);
+  let handle: MountHandle;
+  try {
+    handle = await mountFilesystem(connected.filesystem, mountpoint, {
+      fsname: connected.fsname,
+      allowOther: settings.allowOther,
+      metadataTtlMs: settings.metadataTtlMs,
+      logger,
+    });
+  } catch (error) {
+    await connected.close();
+    throw new CliError(error instanceof Error ? error.message : String(error));
+  }
+
+  let stopping: Promise<void> | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (poll) clearInterval(poll);
+      try {
+        await handle.unmount();
+      } catch (error) {
+        // Already unmounted by someone else is the common case here.
+        logger.debug({ err: error }, 'unmount after the mount went away');
+      }
+      await connected.close();
+    })();
+    return stopping;
+  };
+  try {
+    await waitUntilServed(mountpoint);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const externallyUnmounted = new Promise<void>((done) => {
+    poll = setInterval(() => {
+      isMountpoint(mountpoint).then(
+        (mounted) => {
+          if (!mounted && stopping === undefined) done();
+        },
+        () => {},
+      );
+    }, UNMOUNT_POLL_MS);
+  });
+  return { mountpoint, stop, externallyUnmounted };
+}
+
+/** Stays until SIGINT/SIGTERM or an unmount from outside, then unmounts cleanly. */
+export async function holdMount(session: MountSession, logger: Logger): Promise<void> {
+  const signalled = new Promise<NodeJS.Signals>((done) => {
+    process.once('SIGINT', () => done('SIGINT'));
+    process.once('SIGTERM', () => done('SIGTERM'));
+  });
+  const reason = await Promise.race([signalled, session.externallyUnmounted.then(() => 'unmounted' as const)]);
+  logger.info({ reason, mountpoint: session.mountpoint }, 'stopping');
+  await session.stop();
+}

@@ -1,0 +1,274 @@
+import type { Logger } from 'pino';
+import type { BucketClient } from '../store/bucket-client.js';
+import { Errno, FsError, toFsError } from './errno.js';
+import { HandleTable, type FileHandle } from './file-handle.js';
+import { InodeTable } from './inode-table.js';
+import { InodeView } from './inode-view.js';
+import { Lookup } from './lookup.js';
+import { MetadataCache } from './metadata-cache.js';
+import type { NodeInfo } from './node-info.js';
+import { ancestorPaths, joinPath, listingPrefixForDir, normalizePath, normalizePrefix, objectKeyForPath } from './paths.js';
+import { fetchRange, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
+import { DEFAULT_LIST_PAGE_SIZE, listChildren } from './readdir.js';
+import {
+  DEFAULT_DIR_MODE,
+  DEFAULT_FILE_MODE,
+  DEFAULT_UNLINK_PIN_MAX_BYTES,
+  S_IFDIR,
+  S_IFREG,
+  STATFS,
+  opensForWriting,
+  refusedWriteError,
+  type RefusedOp,
+} from './semantics.js';
+import { sequentialReaderFactory } from './sequential-reader.js';
+import { SingleFlight } from './single-flight.js';
+import type { DirEntry, FileAttr, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import { WarnOnce } from './warn-once.js';
+
+export interface BucketFilesystemOptions {
+  readonly client: BucketClient;
+  /** `''` for the whole bucket, or a folder such as `train/` (a trailing `/` is added). */
+  readonly prefix?: string;
+  readonly uid?: number;
+  readonly gid?: number;
+  /** Permission bits of files, without type bits; default 0444. */
+  readonly fileMode?: number;
+  /** Permission bits of directories, without type bits; default 0555. */
+  readonly dirMode?: number;
+  readonly metadataTtlMs: number;
+  readonly negativeMetadataTtlMs: number;
+  readonly allowDelete: boolean;
+  readonly logger: Logger;
+  /** Clock for TTLs and the mount time; `Date.now` by default. */
+  readonly now?: () => number;
+  /** Bound of the metadata cache, in entries; default 100,000. */
+  readonly metadataCacheMaxEntries?: number;
+  /** Entries per listing request; default 10,000. */
+  readonly listPageSize?: number;
+  /** How open files read; a sequential readahead of 1 MiB doubling to 8 MiB by default. */
+  readonly readerFactory?: ObjectReaderFactory;
+  /** Largest object kept in memory for its open files when unlinked; default 64 MiB. */
+  readonly unlinkPinMaxBytes?: number;
+}
+
+export const DEFAULT_METADATA_CACHE_MAX_ENTRIES = 100_000;
+
+export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem {
+  return new BucketFilesystem(options);
+}
+
+/** One bucket (or one prefix of it) as a read-mostly filesystem, talking only to a `BucketClient`. */
+class BucketFilesystem implements PathFilesystem, InodeFilesystem {
+  private readonly client: BucketClient;
+  private readonly prefix: string;
+  private readonly now: () => number;
+  private readonly mountTimeMs: number;
+  private readonly logger: Logger;
+  private readonly inodes = new InodeTable();
+  private readonly cache: MetadataCache;
+  private readonly lookup: Lookup;
+  private readonly handles = new HandleTable();
+  private readonly listings = new SingleFlight<DirEntry[]>();
+  private readonly warnings: WarnOnce;
+  private readonly inodeView: InodeView;
+  private readonly readerFactory: ObjectReaderFactory;
+  private readonly uid: number;
+  private readonly gid: number;
+  private readonly fileMode: number;
+  private readonly dirMode: number;
+
+  constructor(private readonly options: BucketFilesystemOptions) {
+    this.client = options.client;
+    this.prefix = normalizePrefix(options.prefix);
+    this.now = options.now ?? Date.now;
+    this.mountTimeMs = this.now();
+    this.logger = options.logger.child({ bucket: this.client.bucket.name, prefix: this.prefix });
+    this.cache = new MetadataCache({
+      metadataTtlMs: options.metadataTtlMs,
+      negativeMetadataTtlMs: options.negativeMetadataTtlMs,
+      maxEntries: options.metadataCacheMaxEntries ?? DEFAULT_METADATA_CACHE_MAX_ENTRIES,
+      now: this.now,
+    });
+    this.lookup = new Lookup(this.client, this.prefix, this.cache);
+    this.warnings = new WarnOnce(this.logger, this.now);
+    this.inodeView = new InodeView(this, this.inodes);
+    this.readerFactory = options.readerFactory ?? sequentialReaderFactory();
+    this.uid = options.uid ?? process.getuid?.() ?? 0;
+    this.gid = options.gid ?? process.getgid?.() ?? 0;
+    this.fileMode = (options.fileMode ?? DEFAULT_FILE_MODE) & 0o7777;
+    this.dirMode = (options.dirMode ?? DEFAULT_DIR_MODE) & 0o7777;
+  }
+
+  async getattr(path: string): Promise<FileAttr> {
+    const normalized = normalizePath(path);
+    const info = await this.guard(() => this.lookup.resolve(normalized));
+    return this.attrOf(normalized, info);
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    const dirPath = normalizePath(path);
+    return this.guard(async () => {
+      const info = await this.lookup.resolve(dirPath);
+      if (info.kind !== 'dir') throw new FsError(Errno.ENOTDIR, `not a directory: ${dirPath}`);
+      return this.listings.run(dirPath, () => this.list(dirPath));
+    });
+  }
+
+  private async list(dirPath: string): Promise<DirEntry[]> {
+    const generation = this.cache.generation;
+    const pageSize = this.options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE;
+    const children = await listChildren(this.client, listingPrefixForDir(this.prefix, dirPath), this.warnings, pageSize);
+    return children.map(({ name, info }) => {
+      const childPath = joinPath(dirPath, name);
+      this.cache.setFound(childPath, info, generation);
+      return { name, attr: this.attrOf(childPath, info) };
+    });
+  }
+
+  async open(path: string, flags: number): Promise<OpenResult> {
+    const normalized = normalizePath(path);
+    if (opensForWriting(flags)) throw refusedWriteError('write', normalized, this.options.allowDelete);
+    return this.guard(async () => {
+      const info = await this.lookup.resolve(normalized);
+      if (info.kind !== 'file') throw new FsError(Errno.EISDIR, `is a directory: ${normalized}`);
+      const ino = this.inodes.inoForPath(normalized);
+      const snapshot: ObjectSnapshot = { key: objectKeyForPath(this.prefix, normalized), size: info.size, version: info.version };
+      const handle = this.handles.add(ino, normalized, snapshot, this.readerFactory(this.client, snapshot));
+      const keepCache = this.handles.noteOpenedVersion(ino, info.version, info.size);
+      return { fh: handle.fh, keepCache };
+    });
+  }
+
+  async read(fh: number, target: Buffer, length: number, position: number): Promise<number> {
+    return this.guard(async () => {
+      const handle = this.handles.get(fh);
+      if (handle.pinned !== undefined) return readPinned(handle.pinned, target, length, position);
+      return handle.reader.read(target, length, position);
+    });
+  }
+
+  async release(fh: number): Promise<void> {
+    this.handles.remove(fh)?.reader.close();
+  }
+
+  async unlink(path: string): Promise<void> {
+    const normalized = normalizePath(path);
+    if (!this.options.allowDelete) {
+      throw new FsError(Errno.EPERM, `unlink ${normalized}: deleting needs --allow-delete`);
+    }
+    return this.guard(async () => {
+      if (normalized === '/') throw new FsError(Errno.EISDIR, 'unlink /: is a directory');
+      const info = await this.lookup.resolve(normalized);
+      if (info.kind === 'dir') throw new FsError(Errno.EISDIR, `unlink ${normalized}: is a directory`);
+      const ino = this.inodes.inoForPath(normalized);
+      await this.pinOpenHandles(this.handles.openHandlesOf(ino));
+      try {
+        await this.client.delete(objectKeyForPath(this.prefix, normalized));
+      } finally {
+        // Whatever the DELETE did, what we cached about this path and its implied parents is doubtful.
+        this.invalidateWithAncestors(normalized);
+        this.handles.forgetVersion(ino);
+      }
+      this.cache.setNotFound(normalized);
+    });
+  }
+
+  async statfs(_path: string): Promise<StatfsInfo> {
+    return STATFS;
+  }
+
+  async refuseWrite(op: RefusedOp, path: string): Promise<never> {
+    throw refusedWriteError(op, normalizePath(path), this.options.allowDelete);
+  }
+
+  async close(): Promise<void> {
+    for (const handle of this.handles.all()) this.handles.remove(handle.fh)?.reader.close();
+    this.cache.clear();
+  }
+
+  lookupChild(parentIno: number, name: string): Promise<FileAttr> {
+    return this.inodeView.lookupChild(parentIno, name);
+  }
+
+  attrByIno(ino: number): Promise<FileAttr> {
+    return this.inodeView.attrByIno(ino);
+  }
+
+  readdirByIno(ino: number): Promise<DirEntry[]> {
+    return this.inodeView.readdirByIno(ino);
+  }
+
+  openByIno(ino: number, flags: number): Promise<OpenResult> {
+    return this.inodeView.openByIno(ino, flags);
+  }
+
+  unlinkChild(parentIno: number, name: string): Promise<void> {
+    return this.inodeView.unlinkChild(parentIno, name);
+  }
+
+  private attrOf(path: string, info: NodeInfo): FileAttr {
+    const ino = this.inodes.inoForPath(path);
+    if (info.kind === 'dir') {
+      return { ino, kind: 'dir', size: 0, mtimeMs: this.mountTimeMs, mode: S_IFDIR | this.dirMode, uid: this.uid, gid: this.gid, nlink: 2 };
+    }
+    return {
+      ino,
+      kind: 'file',
+      size: info.size,
+      mtimeMs: info.mtimeMs > 0 ? info.mtimeMs : this.mountTimeMs,
+      mode: S_IFREG | this.fileMode,
+      uid: this.uid,
+      gid: this.gid,
+      nlink: 1,
+    };
+  }
+
+  /**
+   * Before an object goes, its open files get the whole object in memory (one GET shared by
+   * the handles of one version), so they keep reading until release. Too big: they fail later.
+   */
+  private async pinOpenHandles(handles: FileHandle[]): Promise<void> {
+    const maxBytes = this.options.unlinkPinMaxBytes ?? DEFAULT_UNLINK_PIN_MAX_BYTES;
+    const fetched = new Map<string, Promise<Buffer>>();
+    await Promise.all(
+      handles.map(async (handle) => {
+        if (handle.pinned !== undefined) return;
+        const { snapshot } = handle;
+        if (snapshot.size > maxBytes) {
+          this.logger.warn({ path: handle.path, sizeBytes: snapshot.size, maxBytes }, 'unlinked file is open and too large to keep; its reads will fail');
+          return;
+        }
+        const identity = `${snapshot.version ?? ''}\u0000${snapshot.size}`;
+        let data = fetched.get(identity);
+        if (data === undefined) {
+          data = snapshot.size === 0 ? Promise.resolve(Buffer.alloc(0)) : fetchRange(this.client, snapshot, 0, snapshot.size);
+          fetched.set(identity, data);
+        }
+        try {
+          handle.pinned = await data;
+        } catch (error) {
+          this.logger.warn({ path: handle.path, err: toFsError(error).message }, 'could not keep an unlinked open file readable');
+        }
+      }),
+    );
+  }
+
+  private invalidateWithAncestors(path: string): void {
+    this.cache.invalidate(path);
+    for (const ancestor of ancestorPaths(path)) this.cache.invalidate(ancestor);
+  }
+
+  private async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw toFsError(error);
+    }
+  }
+}
+
+function readPinned(data: Buffer, target: Buffer, length: number, position: number): number {
+  if (position >= data.length || length <= 0) return 0;
+  return data.copy(target, 0, position, Math.min(data.length, position + length, position + target.length));
+}

@@ -1,0 +1,71 @@
+import { Errno, FsError } from './errno.js';
+import type { ObjectReader, ObjectSnapshot } from './read-path.js';
+
+export interface FileHandle {
+  readonly fh: number;
+  readonly ino: number;
+  readonly path: string;
+  readonly snapshot: ObjectSnapshot;
+  readonly reader: ObjectReader;
+  /**
+   * The whole object at the opened version, fetched when the object was unlinked through this
+   * mount while the handle was open: the data stays readable until release.
+   */
+  pinned: Buffer | undefined;
+}
+
+/**
+ * Open files by handle number. Numbers start at 1 and are not reused while the mount lives;
+ * it also remembers the version each inode was last opened at (for `keepCache`).
+ */
+export class HandleTable {
+  private readonly handles = new Map<number, FileHandle>();
+  private readonly lastOpenedVersion = new Map<number, string>();
+  private nextFh = 1;
+
+  add(ino: number, path: string, snapshot: ObjectSnapshot, reader: ObjectReader): FileHandle {
+    const handle: FileHandle = { fh: this.nextFh, ino, path, snapshot, reader, pinned: undefined };
+    this.nextFh += 1;
+    this.handles.set(handle.fh, handle);
+    return handle;
+  }
+
+  get(fh: number): FileHandle {
+    const handle = this.handles.get(fh);
+    if (handle === undefined) throw new FsError(Errno.EBADF, `no open file with handle ${fh}`);
+    return handle;
+  }
+
+  remove(fh: number): FileHandle | undefined {
+    const handle = this.handles.get(fh);
+    this.handles.delete(fh);
+    return handle;
+  }
+
+  openHandlesOf(ino: number): FileHandle[] {
+    return [...this.handles.values()].filter((handle) => handle.ino === ino);
+  }
+
+  all(): FileHandle[] {
+    return [...this.handles.values()];
+  }
+
+  /**
+   * Records `version` as the one `ino` was opened at and says whether it equals the previous
+   * open's: only then may the kernel keep the pages it cached. An unknown version never matches.
+   */
+  noteOpenedVersion(ino: number, version: string | undefined, size: number): boolean {
+    if (version === undefined) {
+      this.lastOpenedVersion.delete(ino);
+      return false;
+    }
+    const identity = `${version}\u0000${size}`;
+    const unchanged = this.lastOpenedVersion.get(ino) === identity;
+    this.lastOpenedVersion.set(ino, identity);
+    return unchanged;
+  }
+
+  forgetVersion(ino: number): void {
+    this.lastOpenedVersion.delete(ino);
+  }
+}

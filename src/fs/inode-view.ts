@@ -1,0 +1,49 @@
+import { Errno, FsError } from './errno.js';
+import type { InodeTable } from './inode-table.js';
+import type { DirEntry, FileAttr, InodeFilesystem, OpenResult, PathFilesystem } from './types.js';
+
+/**
+ * Any path-based filesystem seen by inode number, through the table that numbered its paths.
+ * The table must be the one the filesystem uses for `FileAttr.ino`.
+ */
+export class InodeView implements InodeFilesystem {
+  constructor(
+    private readonly filesystem: PathFilesystem,
+    private readonly inodes: InodeTable,
+  ) {}
+
+  async lookupChild(parentIno: number, name: string): Promise<FileAttr> {
+    return this.filesystem.getattr(this.childPath(parentIno, name));
+  }
+
+  async attrByIno(ino: number): Promise<FileAttr> {
+    return this.filesystem.getattr(this.path(ino));
+  }
+
+  async readdirByIno(ino: number): Promise<DirEntry[]> {
+    return this.filesystem.readdir(this.path(ino));
+  }
+
+  async openByIno(ino: number, flags: number): Promise<OpenResult> {
+    return this.filesystem.open(this.path(ino), flags);
+  }
+
+  async unlinkChild(parentIno: number, name: string): Promise<void> {
+    return this.filesystem.unlink(this.childPath(parentIno, name));
+  }
+
+  private path(ino: number): string {
+    const path = this.inodes.pathForIno(ino);
+    if (path === undefined) throw new FsError(Errno.ENOENT, `unknown inode ${ino}`);
+    return path;
+  }
+
+  private childPath(parentIno: number, name: string): string {
+    if (name === '' || name === '.' || name === '..' || name.includes('/')) {
+      throw new FsError(Errno.EINVAL, `not a child name: ${JSON.stringify(name)}`);
+    }
+    const path = this.inodes.childPath(parentIno, name);
+    if (path === undefined) throw new FsError(Errno.ENOENT, `unknown inode ${parentIno}`);
+    return path;
+  }
+}

@@ -1,0 +1,181 @@
+import { Errno, FsError, toFsError } from './errno.js';
+import { InodeTable } from './inode-table.js';
+import { InodeView } from './inode-view.js';
+import { illegalNameReason } from './names.js';
+import { normalizePath } from './paths.js';
+import { DEFAULT_DIR_MODE, S_IFDIR, STATFS, refusedWriteErrno, type RefusedOp } from './semantics.js';
+import type { DirEntry, FileAttr, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+
+export interface Backend {
+  /** The top-level folder of the mount that shows this backend. */
+  readonly dirName: string;
+  readonly filesystem: PathFilesystem;
+}
+
+export interface MultiBackendOptions {
+  readonly backends: readonly Backend[];
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly dirMode?: number;
+  /** Whether any backend allows deleting: decides the root's own refusal errno (EPERM vs EROFS). */
+  readonly allowDelete?: boolean;
+  readonly now?: () => number;
+}
+
+/**
+ * Several filesystems as the top-level folders of one mount: `/dirName/rest` is `/rest` of that
+ * backend. Inode and handle numbers of the backends overlap, so this layer numbers paths itself
+ * and maps its handle numbers to `(backend, handle)`.
+ */
+export function createMultiBackendFilesystem(options: MultiBackendOptions): PathFilesystem & InodeFilesystem {
+  return new MultiBackendFilesystem(options);
+}
+
+type Route = { readonly backend: Backend; readonly innerPath: string } | { readonly backend: undefined };
+
+class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem {
+  private readonly byName = new Map<string, Backend>();
+  private readonly inodes = new InodeTable();
+  private readonly view: InodeView;
+  private readonly handles = new Map<number, { backend: Backend; innerFh: number }>();
+  private nextFh = 1;
+  private readonly rootAttr: FileAttr;
+
+  constructor(private readonly options: MultiBackendOptions) {
+    for (const backend of options.backends) {
+      const reason = illegalNameReason(backend.dirName);
+      if (reason !== undefined) throw new Error(`backend folder name ${JSON.stringify(backend.dirName)} is not a legal file name (${reason})`);
+      if (this.byName.has(backend.dirName)) throw new Error(`two backends share the folder name ${JSON.stringify(backend.dirName)}`);
+      this.byName.set(backend.dirName, backend);
+    }
+    this.view = new InodeView(this, this.inodes);
+    this.rootAttr = {
+      ino: 1,
+      kind: 'dir',
+      size: 0,
+      mtimeMs: (options.now ?? Date.now)(),
+      mode: S_IFDIR | ((options.dirMode ?? DEFAULT_DIR_MODE) & 0o7777),
+      uid: options.uid ?? process.getuid?.() ?? 0,
+      gid: options.gid ?? process.getgid?.() ?? 0,
+      nlink: 2,
+    };
+  }
+
+  async getattr(path: string): Promise<FileAttr> {
+    const normalized = normalizePath(path);
+    const route = this.route(normalized);
+    if (route.backend === undefined) return this.rootAttr;
+    return this.renumber(normalized, await route.backend.filesystem.getattr(route.innerPath));
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    const normalized = normalizePath(path);
+    const route = this.route(normalized);
+    if (route.backend === undefined) {
+      return Promise.all(
+        [...this.byName.values()].map(async (backend) => {
+          const outerPath = `/${backend.dirName}`;
+          const attr = await backend.filesystem.getattr('/');
+          return { name: backend.dirName, attr: this.renumber(outerPath, attr) };
+        }),
+      );
+    }
+    const entries = await route.backend.filesystem.readdir(route.innerPath);
+    const prefix = normalized === '/' ? '' : normalized;
+    return entries.map((entry) => ({ name: entry.name, attr: this.renumber(`${prefix}/${entry.name}`, entry.attr) }));
+  }
+
+  async open(path: string, flags: number): Promise<OpenResult> {
+    const normalized = normalizePath(path);
+    const route = this.route(normalized);
+    if (route.backend === undefined) throw new FsError(Errno.EISDIR, 'is a directory: /');
+    const inner = await route.backend.filesystem.open(route.innerPath, flags);
+    const fh = this.nextFh;
+    this.nextFh += 1;
+    this.handles.set(fh, { backend: route.backend, innerFh: inner.fh });
+    return { fh, keepCache: inner.keepCache };
+  }
+
+  async read(fh: number, target: Buffer, length: number, position: number): Promise<number> {
+    const handle = this.handle(fh);
+    return handle.backend.filesystem.read(handle.innerFh, target, length, position);
+  }
+
+  async release(fh: number): Promise<void> {
+    const handle = this.handles.get(fh);
+    if (handle === undefined) return;
+    this.handles.delete(fh);
+    await handle.backend.filesystem.release(handle.innerFh);
+  }
+
+  async unlink(path: string): Promise<void> {
+    const normalized = normalizePath(path);
+    const route = this.route(normalized);
+    if (route.backend === undefined || route.innerPath === '/') {
+      throw new FsError(Errno.EISDIR, `unlink ${normalized}: is a directory`);
+    }
+    return route.backend.filesystem.unlink(route.innerPath);
+  }
+
+  async statfs(path: string): Promise<StatfsInfo> {
+    const route = this.route(normalizePath(path));
+    return route.backend === undefined ? STATFS : route.backend.filesystem.statfs(route.innerPath);
+  }
+
+  async refuseWrite(op: RefusedOp, path: string): Promise<never> {
+    const normalized = normalizePath(path);
+    const route = this.route(normalized);
+    if (route.backend === undefined || route.innerPath === '/') {
+      // The root and the backend folders are fixed by the configuration.
+      throw new FsError(refusedWriteErrno(this.options.allowDelete ?? false), `${op} ${normalized}: the mount's top-level folders are fixed`);
+    }
+    return route.backend.filesystem.refuseWrite(op, route.innerPath);
+  }
+
+  async close(): Promise<void> {
+    this.handles.clear();
+    const results = await Promise.allSettled([...this.byName.values()].map((backend) => backend.filesystem.close()));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed !== undefined) throw toFsError(failed.reason);
+  }
+
+  lookupChild(parentIno: number, name: string): Promise<FileAttr> {
+    return this.view.lookupChild(parentIno, name);
+  }
+
+  attrByIno(ino: number): Promise<FileAttr> {
+    return this.view.attrByIno(ino);
+  }
+
+  readdirByIno(ino: number): Promise<DirEntry[]> {
+    return this.view.readdirByIno(ino);
+  }
+
+  openByIno(ino: number, flags: number): Promise<OpenResult> {
+    return this.view.openByIno(ino, flags);
+  }
+
+  unlinkChild(parentIno: number, name: string): Promise<void> {
+    return this.view.unlinkChild(parentIno, name);
+  }
+
+  /** `/` is the root itself; `/name/rest` goes to backend `name` as `/rest`; anything else is ENOENT. */
+  private route(normalized: string): Route {
+    if (normalized === '/') return { backend: undefined };
+    const cut = normalized.indexOf('/', 1);
+    const dirName = cut < 0 ? normalized.slice(1) : normalized.slice(1, cut);
+    const backend = this.byName.get(dirName);
+    if (backend === undefined) throw new FsError(Errno.ENOENT, `no such file or directory: ${normalized}`);
+    return { backend, innerPath: cut < 0 ? '/' : normalized.slice(cut) };
+  }
+
+  private renumber(outerPath: string, attr: FileAttr): FileAttr {
+    return { ...attr, ino: this.inodes.inoForPath(outerPath) };
+  }
+
+  private handle(fh: number): { backend: Backend; innerFh: number } {
+    const handle = this.handles.get(fh);
+    if (handle === undefined) throw new FsError(Errno.EBADF, `no open file with handle ${fh}`);
+    return handle;
+  }
+}

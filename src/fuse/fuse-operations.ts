@@ -1,0 +1,136 @@
+import type Fuse from 'fuse-native';
+import type { Logger } from 'pino';
+import { Errno, toFsError } from '../fs/errno.js';
+import type { FileAttr, PathFilesystem, StatfsInfo } from '../fs/types.js';
+
+const BLOCK_BYTES = 512;
+const PREFERRED_IO_BYTES = 128 * 1024;
+const R_OK = 4;
+const W_OK = 2;
+const X_OK = 1;
+
+export function statFromAttr(attr: FileAttr): Fuse.Stat {
+  const mtime = new Date(attr.mtimeMs);
+  return {
+    mode: attr.mode,
+    uid: attr.uid,
+    gid: attr.gid,
+    size: attr.size,
+    nlink: attr.nlink,
+    ino: attr.ino,
+    blksize: PREFERRED_IO_BYTES,
+    blocks: Math.ceil(attr.size / BLOCK_BYTES),
+    atime: mtime,
+    mtime,
+    ctime: mtime,
+  };
+}
+
+export function statfsFromInfo(info: StatfsInfo): Fuse.Statfs {
+  return {
+    bsize: info.blockSize,
+    frsize: info.blockSize,
+    blocks: info.blocks,
+    bfree: info.blocksFree,
+    bavail: info.blocksAvailable,
+    files: info.files,
+    ffree: info.filesFree,
+    favail: info.filesFree,
+    fsid: 0,
+    flag: 0,
+    namemax: info.nameMax,
+  };
+}
+
+/** The access(2) answer from the owner permission bits: the mount does not check caller ids. */
+export function accessErrno(attr: FileAttr, mask: number): number {
+  const ownerBits = (attr.mode >> 6) & 7;
+  const wanted = mask & (R_OK | W_OK | X_OK);
+  return (ownerBits & wanted) === wanted ? 0 : Errno.EACCES;
+}
+
+type Reply = (result: number) => void;
+
+/**
+ * Runs one operation so that fuse-native always gets exactly one answer: a result, or the
+ * negative errno of whatever went wrong. Nothing is ever thrown back into fuse-native.
+ */
+function answerOnce(op: string, path: string, logger: Logger, reply: Reply, work: () => Promise<number>): void {
+  let answered = false;
+  const answer = (value: number): void => {
+    if (answered) return;
+    answered = true;
+    try {
+      reply(value);
+    } catch (error) {
+      logger.error({ op, path, err: error }, 'fuse-native rejected an answer');
+    }
+  };
+  let running: Promise<number>;
+  try {
+    running = work();
+  } catch (error) {
+    running = Promise.reject(error);
+  }
+  running.then(answer, (error: unknown) => {
+    const fsError = toFsError(error);
+    if (fsError.errno !== Errno.ENOENT) logger.debug({ op, path, errno: fsError.errno, msg: fsError.message }, 'operation failed');
+    answer(-fsError.errno);
+  });
+}
+
+/** fuse-native callbacks over a `PathFilesystem`; every write-like operation is refused by the core. */
+export function createFuseOperations(fs: PathFilesystem, logger: Logger): Fuse.Operations {
+  const withValue = <T>(op: string, path: string, cb: Fuse.ValueCallback<T>, work: () => Promise<T>): void => {
+    let value: T | undefined;
+    answerOnce(op, path, logger, (result) => (result < 0 ? cb(result) : cb(0, value)), async () => {
+      value = await work();
+      return 0;
+    });
+  };
+  const plain = (op: string, path: string, cb: Fuse.Callback, work: () => Promise<unknown>): void =>
+    answerOnce(op, path, logger, cb, async () => {
+      await work();
+      return 0;
+    });
+  const refuse = (op: Parameters<PathFilesystem['refuseWrite']>[0], path: string, cb: (result: number) => void): void =>
+    answerOnce(op, path, logger, cb, () => fs.refuseWrite(op, path));
+
+  return {
+    init: (cb) => cb(0),
+    getattr: (path, cb) => withValue('getattr', path, cb, async () => statFromAttr(await fs.getattr(path))),
+    fgetattr: (path, _fd, cb) => withValue('fgetattr', path, cb, async () => statFromAttr(await fs.getattr(path))),
+    access: (path, mode, cb) =>
+      answerOnce('access', path, logger, cb, async () => -accessErrno(await fs.getattr(path), mode)),
+    statfs: (path, cb) => withValue('statfs', path, cb, async () => statfsFromInfo(await fs.statfs(path))),
+    readdir: (path, cb) => {
+      let names: string[] = [];
+      let stats: Fuse.Stat[] = [];
+      answerOnce('readdir', path, logger, (result) => (result < 0 ? cb(result) : cb(0, names, stats)), async () => {
+        const [self, entries] = await Promise.all([fs.getattr(path), fs.readdir(path)]);
+        const selfStat = statFromAttr(self);
+        names = ['.', '..', ...entries.map((entry) => entry.name)];
+        stats = [selfStat, selfStat, ...entries.map((entry) => statFromAttr(entry.attr))];
+        return 0;
+      });
+    },
+    open: (path, flags, cb) => withValue('open', path, cb, async () => (await fs.open(path, flags)).fh),
+    read: (path, fd, buffer, length, position, cb) =>
+      answerOnce('read', path, logger, cb, () => fs.read(fd, buffer, length, position)),
+    release: (path, fd, cb) => plain('release', path, cb, () => fs.release(fd)),
+    unlink: (path, cb) => plain('unlink', path, cb, () => fs.unlink(path)),
+    write: (path, _fd, _buffer, _length, _position, cb) => refuse('write', path, cb),
+    create: (path, _mode, cb) => refuse('create', path, cb),
+    mknod: (path, _mode, _dev, cb) => refuse('create', path, cb),
+    mkdir: (path, _mode, cb) => refuse('mkdir', path, cb),
+    rmdir: (path, cb) => refuse('rmdir', path, cb),
+    rename: (src, _dest, cb) => refuse('rename', src, cb),
+    link: (_src, dest, cb) => refuse('link', dest, cb),
+    symlink: (_src, dest, cb) => refuse('symlink', dest, cb),
+    truncate: (path, _size, cb) => refuse('truncate', path, cb),
+    ftruncate: (path, _fd, _size, cb) => refuse('truncate', path, cb),
+    chmod: (path, _mode, cb) => refuse('chmod', path, cb),
+    chown: (path, _uid, _gid, cb) => refuse('chown', path, cb),
+    utimens: (path, _atime, _mtime, cb) => refuse('utimens', path, cb),
+  };
+}

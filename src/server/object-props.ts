@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+
+/**
+ * `Ais-Version`: a short hash of (inode, size, mtime ns, ctime ns). A PUT renames a new file into place (new
+ * inode); an edit in place changes ctime, which no client can set back. So any content change yields a new
+ * version without hashing the content; a chmod also bumps it, which is harmless.
+ */
+export function objectVersion(stats: BigIntStats): string {
+  return createHash('sha256')
+    .update(`${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** The property headers GET and HEAD share (`cmn/objattrs.go`). Checksums are not computed: type `none`. */
+export function objectPropertyHeaders(stats: BigIntStats): Record<string, string> {
+  return {
+    'Ais-Checksum-Type': 'none',
+    'Ais-Atime': stats.mtimeNs.toString(),
+    'Ais-Version': objectVersion(stats),
+  };
+}
+
+/**
+ * Go's `2006-01-02T15:04:05.999999999Z07:00` (RFC 3339 with trimmed nanoseconds) when the listing asks for an
+ * RFC 3339 layout, else AIStore's default RFC 822 (`02 Jan 06 15:04 UTC`).
+ */
+export function formatListTime(ns: bigint, timeFormat: string | undefined): string {
+  const ms = Number(ns / 1_000_000n);
+  const date = new Date(ms);
+  if (timeFormat !== undefined && timeFormat.includes('2006-01-02T15:04:05')) {
+    const fraction = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+    return date.toISOString().replace(/\.\d{3}Z$/, fraction === '' ? 'Z' : `.${fraction}Z`);
+  }
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const pad = (value: number): string => String(value).padStart(2, '0');
+  return `${pad(date.getUTCDate())} ${months[date.getUTCMonth()]} ${pad(date.getUTCFullYear() % 100)} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`;
+}

@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import { Agent, type Dispatcher } from 'undici';
+import { ProtocolError } from './errors.js';
+import { redirectTarget, type RequestTarget } from './object-path.js';
+import { discardBody } from './response-body.js';
+import { transportError } from './response-errors.js';
+
+export interface TlsOptions {
+  /** PEM file of the CA that signed the cluster's certificate (`AIS_CLIENT_CA`). */
+  readonly caFile?: string;
+  /** Accept any certificate (`AIS_SKIP_VERIFY_CRT`); for test clusters only. */
+  readonly insecureSkipVerify?: boolean;
+}
+
+export interface TransportOptions {
+  /** Keep-alive connections per origin (the proxy and each target is an origin). Default 32. */
+  readonly connectionsPerOrigin?: number;
+  readonly connectTimeoutMs?: number;
+  /** From the request's last byte to the response headers; 0 disables. */
+  readonly headersTimeoutMs?: number;
+  /** Longest silence between two body chunks; 0 disables. */
+  readonly bodyTimeoutMs?: number;
+  readonly tls?: TlsOptions;
+  readonly logger?: Logger;
+}
+
+export const DEFAULT_CONNECTIONS_PER_ORIGIN = 32;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
+export const DEFAULT_BODY_TIMEOUT_MS = 60_000;
+/** As AIStore's Go SDK: a proxy → target hop is one, so 10 leaves room for a re-routed cluster. */
+export const MAX_REDIRECTS = 10;
+
+const REDIRECT_STATUSES = new Set([301, 302, 307, 308]);
+
+export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'DELETE' | 'POST';
+
+export interface StoreRequest {
+  readonly method: HttpMethod;
+  readonly target: RequestTarget;
+  /** Sent on every hop, `Authorization` included (a target ignores it; harmless). Never logged. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** In memory, so every redirect hop can send it again. */
+  readonly body?: Uint8Array | string;
+  readonly signal?: AbortSignal;
+  /** Names the call in errors and logs, e.g. `GET ais://b/key`. */
+  readonly what: string;
+}
+
+export type ResponseBody = Dispatcher.ResponseData['body'];
+
+export interface StoreResponse {
+  readonly statusCode: number;
+  readonly headers: IncomingHttpHeaders;
+  /** Must be consumed or discarded by the caller, or the connection is not reused. */
+  readonly body: ResponseBody;
+}
+
+/**
+ * One HTTP exchange with redirects followed, any status returned, transport failures typed. The seam a retry
+ * policy wraps: it is a plain function of the request.
+ */
+export type Send = (request: StoreRequest) => Promise<StoreResponse>;
+
+/**
+ * Connections for the client. An undici `Agent` keeps one keep-alive `Pool` per origin, created on first use:
+ * that is exactly the per-origin pooling a proxy + targets cluster needs (each redirect target is its own
+ * origin), without a hand-kept map.
+ */
+export class HttpTransport {
+  private readonly agent: Agent;
+  private readonly logger: Logger | undefined;
+
+  constructor(options: TransportOptions = {}) {
+    this.logger = options.logger;
+    this.agent = new Agent({
+      connections: options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN,
+      headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+      bodyTimeout: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+      connect: {
+        timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        ...tlsConnectOptions(options.tls),
+      },
+    });
+  }
+
+  readonly send: Send = async (request) => {
+    let target = request.target;
+    for (let hop = 0; ; hop += 1) {
+      const response = await this.exchange(request, target);
+      const location = REDIRECT_STATUSES.has(response.statusCode) ? firstHeader(response.headers.location) : undefined;
+      if (location === undefined) return response;
+      discardBody(response.body);
+      if (hop === MAX_REDIRECTS) {
+        throw new ProtocolError(`${request.what}: more than ${MAX_REDIRECTS} redirects`, { status: response.statusCode });
+      }
+      target = redirectTarget(target, location);
+      this.logger?.trace({ what: request.what, status: response.statusCode, origin: target.origin }, 'store redirect');
+    }
+  };
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+
+  private async exchange(request: StoreRequest, target: RequestTarget): Promise<StoreResponse> {
+    try {
+      const { statusCode, headers, body } = await this.agent.request({
+        origin: target.origin,
+        path: target.path,
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        signal: request.signal,
+        // undici closes the connection after a HEAD (for servers that send a body anyway) and after a GET
+        // with a body (AIStore's listing). AIStore, being Go's net/http, does neither wrong; keep the socket.
+        reset: false,
+      });
+      return { statusCode, headers, body };
+    } catch (error) {
+      throw transportError(error, request.what, request.signal);
+    }
+  }
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined || first === '' ? undefined : first;
+}
+
+function tlsConnectOptions(tls: TlsOptions | undefined): { ca?: Buffer; rejectUnauthorized?: boolean } {
+  if (tls === undefined) return {};
+  return {
+    ...(tls.caFile === undefined ? {} : { ca: readFileSync(tls.caFile) }),
+    ...(tls.insecureSkipVerify ? { rejectUnauthorized: false } : {}),
+  };
+}

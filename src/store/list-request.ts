@@ -1,0 +1,135 @@
+import { parseFormattedTimeMs } from './object-headers.js';
+import type { BucketRef, ListEntry, ListPage, ListPageRequest } from './object-store.js';
+
+/** `LsoMsg.flags` bits (`api/apc/lsmsg.go`). */
+export const LS_NO_RECURSION = 2048;
+/** Entry flag: a sub-"directory" of a non-recursive listing. */
+export const ENTRY_IS_DIR = 256;
+
+export const LIST_PROPS = 'name,size,version,checksum,atime';
+/**
+ * Go's RFC 3339 with nanoseconds: AIStore formats `atime` with this layout when asked (its default, RFC 822,
+ * has only minutes). A server that ignores it still sends something `Date.parse` mostly reads.
+ */
+export const LIST_TIME_FORMAT = '2006-01-02T15:04:05.999999999Z07:00';
+
+/**
+ * The continuation token this client hands out wraps AIStore's `uuid` (the listing's id on the cluster) and
+ * its `continuation_token`, so the caller round-trips one opaque string and the cluster keeps its listing.
+ */
+interface ListCursor {
+  readonly uuid: string;
+  readonly token: string;
+}
+
+export function encodeCursor(cursor: ListCursor): string {
+  return cursor.token === '' ? '' : JSON.stringify([cursor.uuid, cursor.token]);
+}
+
+export function decodeCursor(text: string | undefined): ListCursor {
+  if (text === undefined || text === '') return { uuid: '', token: '' };
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
+      return { uuid: parsed[0], token: parsed[1] };
+    }
+  } catch {
+    // A raw AIStore token from elsewhere: send it as is, without a uuid.
+  }
+  return { uuid: '', token: text };
+}
+
+/** The JSON body of a list-objects call. `flags` travels as a decimal string. */
+export function listObjectsBody(request: ListPageRequest): string {
+  const cursor = decodeCursor(request.continuationToken);
+  const value: Record<string, string | number> = {
+    props: LIST_PROPS,
+    time_format: LIST_TIME_FORMAT,
+    flags: String(request.recursive === false ? LS_NO_RECURSION : 0),
+    uuid: cursor.uuid,
+    continuation_token: cursor.token,
+  };
+  if (request.prefix) value.prefix = request.prefix;
+  if (request.startAfter) value.start_after = request.startAfter;
+  if (request.pageSize) value.pagesize = request.pageSize;
+  return JSON.stringify({ action: 'list', name: '', value });
+}
+
+export class ListResponseError extends Error {}
+
+function record(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ListResponseError(`${what} is not an object`);
+  return value as Record<string, unknown>;
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** `size` is a decimal string in AIStore's JSON (an int64); a number is accepted as well. */
+function parseSize(value: unknown): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === 'string' && /^\d+$/.test(value)) {
+    const size = Number(value);
+    if (Number.isSafeInteger(size)) return size;
+  }
+  return 0;
+}
+
+function parseEntry(raw: unknown): ListEntry {
+  const entry = record(raw, 'a list entry');
+  if (typeof entry.name !== 'string' || entry.name === '') throw new ListResponseError('a list entry has no name');
+  const flags = typeof entry.flags === 'number' ? entry.flags : 0;
+  return {
+    name: entry.name,
+    isDir: (flags & ENTRY_IS_DIR) !== 0,
+    size: parseSize(entry.size),
+    version: optionalString(entry.version),
+    mtimeMs: parseFormattedTimeMs(optionalString(entry.atime)),
+    checksumValue: optionalString(entry.checksum),
+  };
+}
+
+/** Reads `{"uuid","continuation_token","entries":[…]|null,"flags"}`; throws ListResponseError when malformed. */
+export function parseListResponse(text: string): ListPage {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ListResponseError('the listing is not JSON');
+  }
+  const page = record(parsed, 'the listing');
+  const entries = page.entries ?? null;
+  if (entries !== null && !Array.isArray(entries)) throw new ListResponseError('`entries` is not an array');
+  return {
+    entries: (entries ?? []).map(parseEntry),
+    continuationToken: encodeCursor({
+      uuid: typeof page.uuid === 'string' ? page.uuid : '',
+      token: typeof page.continuation_token === 'string' ? page.continuation_token : '',
+    }),
+  };
+}
+
+/** Reads `[{"name","provider","namespace":{"uuid","name"}}]` (or null). */
+export function parseBucketList(text: string): BucketRef[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ListResponseError('the bucket list is not JSON');
+  }
+  if (parsed === null) return [];
+  if (!Array.isArray(parsed)) throw new ListResponseError('the bucket list is not an array');
+  return parsed.map((raw) => {
+    const bucket = record(raw, 'a bucket');
+    if (typeof bucket.name !== 'string' || bucket.name === '') throw new ListResponseError('a bucket has no name');
+    const namespace = bucket.namespace === undefined || bucket.namespace === null ? {} : record(bucket.namespace, 'a namespace');
+    const nsUuid = typeof namespace.uuid === 'string' ? namespace.uuid : '';
+    const nsName = typeof namespace.name === 'string' ? namespace.name : '';
+    return {
+      name: bucket.name,
+      provider: typeof bucket.provider === 'string' && bucket.provider !== '' ? bucket.provider : 'ais',
+      ...(nsUuid === '' && nsName === '' ? {} : { namespace: `@${nsUuid}#${nsName}` }),
+    };
+  });
+}

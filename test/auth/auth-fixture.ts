@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { SignJWT } from 'jose';
+
+/**
+ * A pino logger whose raw JSON lines land in an array: the raw text is what must never contain a
+ * secret, so it is kept as written rather than parsed.
+ */
+export function capturingLogger(): { logger: Logger; lines: string[]; records: () => Array<Record<string, unknown>> } {
+  const lines: string[] = [];
+  const logger = pino({ level: 'trace' }, { write: (line: string) => void lines.push(line) });
+  return { logger, lines, records: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+/** Every secret a test file used, so its logs can be checked against all of them at the end. */
+export class SecretRegistry {
+  private readonly secrets = new Set<string>();
+
+  add<T extends string>(secret: T): T {
+    this.secrets.add(secret);
+    return secret;
+  }
+
+  /** A random opaque bearer token of `length` characters (base64url). */
+  token(length = 40): string {
+    return this.add(randomBytes(length).toString('base64url').slice(0, length));
+  }
+
+  leaks(lines: readonly string[]): string[] {
+    return lines.filter((line) => [...this.secrets].some((secret) => line.includes(secret)));
+  }
+}
+
+export async function signedJwt(expiresAtSeconds: number, secret = 'test-secret-that-is-long-enough-for-hs256'): Promise<string> {
+  return new SignJWT({ sub: 'tester' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime(expiresAtSeconds)
+    .setIssuedAt()
+    .setJti(randomBytes(8).toString('hex'))
+    .sign(new TextEncoder().encode(secret));
+}
+
+/** Replaces `path` whole: write a sibling, then rename over it (what most secret writers do). */
+export async function writeAtomically(path: string, content: string): Promise<void> {
+  const temporary = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+  await writeFile(temporary, content);
+  await rename(temporary, path);
+}
+
+/**
+ * A Kubernetes Secret volume: `dir/..<version>/name` holds the data, `dir/..data` links to the
+ * current version and `dir/name` links to `..data/name`. An update writes a new version directory
+ * and swaps `..data` by renaming a new symlink over it.
+ */
+export class KubernetesSecretVolume {
+  private version = 0;
+
+  constructor(
+    readonly dir: string,
+    readonly name: string,
+  ) {}
+
+  get path(): string {
+    return join(this.dir, this.name);
+  }
+
+  async create(content: string): Promise<void> {
+    const versionDir = await this.writeVersion(content);
+    await symlink(versionDir, join(this.dir, '..data'));
+    await symlink(join('..data', this.name), this.path);
+  }
+
+  async update(content: string): Promise<void> {
+    const versionDir = await this.writeVersion(content);
+    const next = join(this.dir, '..data_tmp');
+    await symlink(versionDir, next);
+    await rename(next, join(this.dir, '..data'));
+  }
+
+  private async writeVersion(content: string): Promise<string> {
+    this.version += 1;
+    const versionDir = `..2026_11_23_10_00_00.${this.version}`;
+    await mkdir(join(this.dir, versionDir));
+    await writeFile(join(this.dir, versionDir, this.name), content);
+    return versionDir;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A controllable clock for check-interval tests. */
+export function manualClock(startMs = Date.now()): { now: () => number; advance: (ms: number) => void } {
+  let current = startMs;
+  return { now: () => current, advance: (ms) => void (current += ms) };
+}

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { parseBucketUri } from '../../src/cli/bucket-uri.js';
+import { ConfigError } from '../../src/cli/config-error.js';
+import { expandEnv, parseConfigText } from '../../src/cli/config-file.js';
+import { withoutTokenFlag } from '../../src/cli/daemonize.js';
+import { DEFAULT_ENDPOINT, parseMode, resolveMountSettings, type MountFlags } from '../../src/cli/mount-config.js';
+
+describe('parseBucketUri', () => {
+  it.each([
+    ['ais://b', { bucket: { name: 'b' }, prefix: '' }],
+    ['ais://b/', { bucket: { name: 'b' }, prefix: '' }],
+    ['ais://b/train/x', { bucket: { name: 'b' }, prefix: 'train/x' }],
+    ['ais://b/train/', { bucket: { name: 'b' }, prefix: 'train' }],
+    ['b', { bucket: { name: 'b' }, prefix: '' }],
+    ['s3://b/p', { bucket: { name: 'b', provider: 'aws' }, prefix: 'p' }],
+  ])('%s', (text, expected) => {
+    expect(parseBucketUri(text)).toEqual(expected);
+  });
+
+  it.each(['ais://', 'ftp://b', 'ais://b@d', ''])('rejects %j', (text) => {
+    expect(() => parseBucketUri(text)).toThrow(ConfigError);
+  });
+});
+
+describe('parseMode', () => {
+  it.each([
+    ['0444', 0o444],
+    ['444', 0o444],
+    ['0o755', 0o755],
+    [644, 0o644],
+  ] as const)('%j → %o', (input, expected) => {
+    expect(parseMode(input, 'file_mode')).toBe(expected);
+  });
+  it.each(['0888', 'rwx', '', '12345'])('rejects %j naming the key', (input) => {
+    expect(() => parseMode(input, 'file_mode')).toThrow(/^file_mode: /);
+  });
+});
+
+describe('expandEnv / parseConfigText', () => {
+  it('expands ${VAR} in nested strings and leaves other values alone', () => {
+    expect(expandEnv({ a: 'x${A}y', b: ['${B}'], c: 3, d: { e: '${A}' } }, { A: '1', B: '2' })).toEqual({ a: 'x1y', b: ['2'], c: 3, d: { e: '1' } });
+  });
+  it('names the key of an unset variable', () => {
+    expect(() => expandEnv({ backends: [{ token: '${NOPE}' }] }, {})).toThrow('backends[0].token: environment variable NOPE is not set');
+  });
+  it('parses JSON and YAML alike', () => {
+    expect(parseConfigText('{"bucket": "ais://b", "allow_delete": true}', {})).toEqual({ bucket: 'ais://b', allow_delete: true });
+    expect(parseConfigText('bucket: ais://b\nallow_delete: true\n', {})).toEqual({ bucket: 'ais://b', allow_delete: true });
+    expect(parseConfigText('', {})).toEqual({});
+  });
+  it.each(['- a\n- b\n', 'a: [1', '42'])('rejects %j', (text) => {
+    expect(() => parseConfigText(text, {})).toThrow(ConfigError);
+  });
+});
+
+describe('resolveMountSettings', () => {
+  const resolveWith = (positionals: string[], flags: MountFlags = {}, config: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}) =>
+    resolveMountSettings(positionals, flags, config, env);
+
+  it('applies defaults for a bucket and a mountpoint', () => {
+    const settings = resolveWith(['ais://b/p', '/mnt/x']);
+    expect(settings).toMatchObject({
+      mountpoint: '/mnt/x',
+      allowDelete: false,
+      allowOther: false,
+      fileMode: 0o444,
+      dirMode: 0o555,
+      metadataTtlMs: 60_000,
+      negativeMetadataTtlMs: 5_000,
+      logLevel: 'warn',
+      foreground: false,
+    });
+    expect(settings.backends).toEqual([
+      {
+        dirName: undefined,
+        location: { bucket: { name: 'b' }, prefix: 'p' },
+        endpoint: DEFAULT_ENDPOINT,
+        token: undefined,
+        tokenFile: undefined,
+        tokenCheckIntervalMs: undefined,
+        headers: [],
+        headersFile: undefined,
+      },
+    ]);
+  });
+
+  it.each([
+    ['AIS_ENDPOINT when no flag or config', {}, {}, { AIS_ENDPOINT: 'http://env:1' }, 'http://env:1'],
+    ['config over AIS_ENDPOINT', {}, { endpoint: 'http://cfg:2' }, { AIS_ENDPOINT: 'http://env:1' }, 'http://cfg:2'],
+    ['flag over config', { endpoint: 'http://flag:3/' }, { endpoint: 'http://cfg:2' }, {}, 'http://flag:3'],
+  ])('endpoint: %s', (_label, flags, config, env, expected) => {
+    expect(resolveWith(['ais://b', '/m'], flags, config, env).backends[0]?.endpoint).toBe(expected);
+  });
+
+  it('lets flags override config values and accumulates headers', () => {
+    const settings = resolveWith(
+      ['/m'],
+      { metadataTtl: '5s', fileMode: '0440', header: ['X-B: 2'], allowDelete: true },
+      { bucket: 'ais://b', prefix: 'sub', metadata_ttl: '1m', negative_metadata_ttl: '0', file_mode: '0400', uid: 1000, headers: { 'X-A': '1' }, token_check_interval: '2s' },
+    );
+    expect(settings).toMatchObject({ metadataTtlMs: 5000, negativeMetadataTtlMs: 0, fileMode: 0o440, uid: 1000, allowDelete: true });
+    expect(settings.backends[0]).toMatchObject({ location: { bucket: { name: 'b' }, prefix: 'sub' }, headers: ['X-A: 1', 'X-B: 2'], tokenCheckIntervalMs: 2000 });
+  });
+
+  it('builds one backend per config entry, inheriting shared settings', () => {
+    const settings = resolveWith(['/m'], { tokenFile: '/flag/token' }, {
+      endpoint: 'http://shared:1',
+      backends: [
+        { dir_name: 'train', bucket: 'ais://t', prefix: 'x/' },
+        { dir_name: 'eval', bucket: 'ais://e', endpoint: 'http://other:2', token_file: '/own/token' },
+      ],
+    });
+    expect(settings.backends.map((b) => [b.dirName, b.location.bucket.name, b.location.prefix, b.endpoint, b.tokenFile])).toEqual([
+      ['train', 't', 'x', 'http://shared:1', '/flag/token'],
+      ['eval', 'e', '', 'http://other:2', '/own/token'],
+    ]);
+  });
+
+  it.each<[string, string[], MountFlags, Record<string, unknown>, RegExp]>([
+    ['unknown top-level key', ['ais://b', '/m'], {}, { bucket_name: 'x' }, /^bucket_name: unknown setting/],
+    ['unknown backend key', ['/m'], {}, { backends: [{ dir_name: 'a', bucket: 'b', colour: 1 }] }, /^backends\[0\]\.colour: unknown setting/],
+    ['backend without dir_name', ['/m'], {}, { backends: [{ bucket: 'b' }] }, /^backends\[0\]\.dir_name: required/],
+    ['duplicate dir_name', ['/m'], {}, { backends: [{ dir_name: 'a', bucket: 'b' }, { dir_name: 'a', bucket: 'c' }] }, /^backends\[1\]\.dir_name: .* used twice/],
+    ['empty backends', ['/m'], {}, { backends: [] }, /^backends: expected a non-empty list/],
+    ['bad duration in config', ['ais://b', '/m'], {}, { metadata_ttl: 'soon' }, /^metadata_ttl: /],
+    ['bad duration flag', ['ais://b', '/m'], { negativeMetadataTtl: '-1s' }, {}, /^--negative-metadata-ttl: /],
+    ['bad boolean', ['ais://b', '/m'], {}, { allow_delete: 'yes' }, /^allow_delete: expected true or false/],
+    ['bad uid', ['ais://b', '/m'], { uid: 'root' }, {}, /^--uid: expected a numeric id/],
+    ['bad log level', ['ais://b', '/m'], {}, { log_level: 'loud' }, /^log_level: expected one of/],
+    ['bad endpoint', ['ais://b', '/m'], { endpoint: 'localhost:8080' }, {}, /^--endpoint: /],
+    ['no mountpoint', [], {}, { bucket: 'b' }, /^MOUNTPOINT: required/],
+    ['a bucket URI but no mountpoint', ['ais://b'], {}, {}, /^MOUNTPOINT: required/],
+    ['no bucket', ['/m'], {}, {}, /^bucket: required/],
+    ['too many arguments', ['a', 'b', 'c'], {}, {}, /expected: bucketfs mount/],
+    ['bucket and backends together', ['/m'], {}, { bucket: 'b', backends: [{ dir_name: 'a', bucket: 'c' }] }, /^bucket: cannot be combined with backends/],
+  ])('rejects %s', (_label, positionals, flags, config, message) => {
+    expect(() => resolveWith(positionals, flags, config)).toThrow(message);
+  });
+});
+
+describe('withoutTokenFlag', () => {
+  it.each([
+    [['mount', 'ais://b', '/m', '--token', 'secret', '--foreground'], ['mount', 'ais://b', '/m', '--foreground'], 'secret'],
+    [['mount', '--token=abc', 'ais://b', '/m'], ['mount', 'ais://b', '/m'], 'abc'],
+    [['mount', 'ais://b', '/m', '--token-file', '/t'], ['mount', 'ais://b', '/m', '--token-file', '/t'], undefined],
+  ])('%j', (args, kept, token) => {
+    expect(withoutTokenFlag(args)).toEqual({ args: kept, token });
+  });
+});

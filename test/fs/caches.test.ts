@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { InodeTable, ROOT_INO } from '../../src/fs/inode-table.js';
+import { MetadataCache } from '../../src/fs/metadata-cache.js';
+import { SingleFlight } from '../../src/fs/single-flight.js';
+import { WarnOnce } from '../../src/fs/warn-once.js';
+import { capturingLogger, makeFilesystem, manualClock } from './fixture.js';
+
+describe('InodeTable', () => {
+  it('numbers the root 1, new paths upward, and maps both ways', () => {
+    const table = new InodeTable();
+    expect(table.inoForPath('/')).toBe(ROOT_INO);
+    const a = table.inoForPath('/a');
+    const b = table.inoForPath('/a/b');
+    expect(new Set([ROOT_INO, a, b]).size).toBe(3);
+    expect(table.inoForPath('/a')).toBe(a);
+    expect(table.pathForIno(b)).toBe('/a/b');
+    expect(table.childPath(a, 'c')).toBe('/a/c');
+    expect(table.childPath(ROOT_INO, 'x')).toBe('/x');
+    expect(table.childPath(12345, 'x')).toBeUndefined();
+  });
+});
+
+describe('MetadataCache', () => {
+  it('keeps hits and misses for their own TTLs', () => {
+    const clock = manualClock();
+    const cache = new MetadataCache({ metadataTtlMs: 100, negativeMetadataTtlMs: 10, maxEntries: 10, now: clock.now });
+    cache.setFound('/f', { kind: 'dir' });
+    cache.setNotFound('/m');
+    expect(cache.get('/f')).toEqual({ hit: true, info: { kind: 'dir' } });
+    expect(cache.get('/m')).toEqual({ hit: true, info: undefined });
+    clock.advance(10);
+    expect(cache.get('/m')).toEqual({ hit: false });
+    expect(cache.get('/f').hit).toBe(true);
+    clock.advance(90);
+    expect(cache.get('/f')).toEqual({ hit: false });
+  });
+
+  it('is bounded by entries, dropping the least recently used', () => {
+    const clock = manualClock();
+    const cache = new MetadataCache({ metadataTtlMs: 1000, negativeMetadataTtlMs: 1000, maxEntries: 3, now: clock.now });
+    for (const path of ['/1', '/2', '/3']) cache.setFound(path, { kind: 'dir' });
+    cache.get('/1');
+    cache.setFound('/4', { kind: 'dir' });
+    expect(cache.size).toBe(3);
+    expect(cache.get('/2').hit).toBe(false);
+    expect(cache.get('/1').hit).toBe(true);
+  });
+
+  it('ignores writes started before an invalidation, and TTL 0 disables caching', () => {
+    const clock = manualClock();
+    const cache = new MetadataCache({ metadataTtlMs: 1000, negativeMetadataTtlMs: 0, maxEntries: 10, now: clock.now });
+    const before = cache.generation;
+    cache.invalidate('/x');
+    cache.setFound('/x', { kind: 'dir' }, before);
+    expect(cache.get('/x').hit).toBe(false);
+    cache.setNotFound('/y');
+    expect(cache.get('/y').hit).toBe(false);
+  });
+});
+
+describe('SingleFlight', () => {
+  it('shares one run per key while it is in flight, then runs again', async () => {
+    const flights = new SingleFlight<number>();
+    let runs = 0;
+    const work = async () => {
+      runs += 1;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return runs;
+    };
+    expect(await Promise.all([flights.run('k', work), flights.run('k', work), flights.run('other', work)])).toEqual([2, 2, 2]);
+    expect(flights.size).toBe(0);
+    await flights.run('k', work);
+    expect(runs).toBe(3);
+  });
+});
+
+describe('WarnOnce', () => {
+  it('warns once per subject and at most N per window', () => {
+    const { logger, lines } = capturingLogger();
+    const clock = manualClock();
+    const warnings = new WarnOnce(logger, clock.now, 100, 2, 1000);
+    warnings.warn('a', { object: 'a' }, 'bad');
+    warnings.warn('a', { object: 'a' }, 'bad');
+    warnings.warn('b', { object: 'b' }, 'bad');
+    warnings.warn('c', { object: 'c' }, 'bad');
+    expect(lines.map((line) => line.object)).toEqual(['a', 'b']);
+    clock.advance(1000);
+    warnings.warn('d', { object: 'd' }, 'bad');
+    expect(lines.at(-2)).toMatchObject({ suppressed: 1 });
+    expect(lines.at(-1)).toMatchObject({ object: 'd' });
+  });
+});
+
+describe('lookup racing an unlink', () => {
+  it('does not cache what a lookup saw before the object was deleted', async () => {
+    const { bucket, fs } = makeFilesystem({ allowDelete: true });
+    bucket.set('f', 'x');
+    bucket.set('g', 'y');
+    await fs.getattr('/g');
+    const releaseHead = bucket.pause('head');
+    const racing = fs.getattr('/f');
+    await fs.unlink('/g');
+    releaseHead();
+    expect((await racing).kind).toBe('file');
+    bucket.resetCalls();
+    await fs.getattr('/f');
+    expect(bucket.calls.head).toBe(1);
+  });
+});

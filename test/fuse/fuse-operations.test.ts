@@ -1,0 +1,91 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Errno, FsError } from '../../src/fs/errno.js';
+import type { FileAttr, PathFilesystem } from '../../src/fs/types.js';
+import { accessErrno, createFuseOperations, statFromAttr } from '../../src/fuse/fuse-operations.js';
+import { fuseNativeOptions } from '../../src/fuse/mount-options.js';
+
+const fileAttr: FileAttr = { ino: 7, kind: 'file', size: 1025, mtimeMs: 1_700_000_000_000, mode: 0o100444, uid: 1, gid: 2, nlink: 1 };
+
+function failingFilesystem(failure: () => never): PathFilesystem {
+  const fail = async (): Promise<never> => failure();
+  return {
+    getattr: fail,
+    readdir: fail,
+    open: fail,
+    read: fail,
+    release: fail,
+    unlink: fail,
+    statfs: fail,
+    refuseWrite: async (op, path) => {
+      throw new FsError(Errno.EROFS, `${op} ${path}`);
+    },
+    close: async () => {},
+  };
+}
+
+const callOnce = (invoke: (cb: (...args: unknown[]) => void) => void): Promise<unknown[]> =>
+  new Promise((resolve) => invoke((...args) => resolve(args)));
+
+describe('fuse operations', () => {
+  it('maps an attribute to a stat with 512-byte blocks and the mtime for every time', () => {
+    const stat = statFromAttr(fileAttr);
+    expect(stat).toMatchObject({ mode: 0o100444, uid: 1, gid: 2, size: 1025, nlink: 1, ino: 7, blocks: 3 });
+    expect(stat.mtime).toEqual(new Date(fileAttr.mtimeMs));
+    expect(stat.ctime).toEqual(stat.mtime);
+  });
+
+  it.each([
+    [0o100444, 4, 0],
+    [0o100444, 2, Errno.EACCES],
+    [0o100444, 1, Errno.EACCES],
+    [0o040555, 5, 0],
+    [0o100444, 0, 0],
+  ])('access of mode %o with mask %d → %d', (mode, mask, expected) => {
+    expect(accessErrno({ ...fileAttr, mode }, mask)).toBe(expected);
+  });
+
+  it('answers the errno of an FsError, negated', async () => {
+    const ops = createFuseOperations(failingFilesystem(() => { throw new FsError(Errno.ENOENT, 'gone'); }), pino({ level: 'silent' }));
+    expect(await callOnce((cb) => ops.getattr?.('/x', cb))).toEqual([-Errno.ENOENT]);
+  });
+
+  it('answers EIO for an unknown failure, even one thrown synchronously', async () => {
+    const throwing: PathFilesystem = {
+      ...failingFilesystem(() => { throw new Error('x'); }),
+      read: () => {
+        throw new TypeError('thrown before any promise');
+      },
+    };
+    const ops = createFuseOperations(throwing, pino({ level: 'silent' }));
+    expect(await callOnce((cb) => ops.read?.('/x', 1, Buffer.alloc(4), 4, 0, cb))).toEqual([-Errno.EIO]);
+    expect(await callOnce((cb) => ops.readdir?.('/', cb))).toEqual([-Errno.EIO]);
+  });
+
+  it('routes every write-like operation to refuseWrite', async () => {
+    const ops = createFuseOperations(failingFilesystem(() => { throw new Error('x'); }), pino({ level: 'silent' }));
+    const answers = await Promise.all([
+      callOnce((cb) => ops.write?.('/f', 1, Buffer.alloc(1), 1, 0, cb)),
+      callOnce((cb) => ops.create?.('/f', 0o644, cb)),
+      callOnce((cb) => ops.mkdir?.('/d', 0o755, cb)),
+      callOnce((cb) => ops.rmdir?.('/d', cb)),
+      callOnce((cb) => ops.rename?.('/a', '/b', cb)),
+      callOnce((cb) => ops.truncate?.('/f', 0, cb)),
+      callOnce((cb) => ops.chmod?.('/f', 0o777, cb)),
+      callOnce((cb) => ops.chown?.('/f', 0, 0, cb)),
+      callOnce((cb) => ops.utimens?.('/f', new Date(), new Date(), cb)),
+      callOnce((cb) => ops.symlink?.('/a', '/b', cb)),
+      callOnce((cb) => ops.link?.('/a', '/b', cb)),
+    ]);
+    expect(answers).toEqual(answers.map(() => [-Errno.EROFS]));
+  });
+});
+
+describe('fuseNativeOptions', () => {
+  it.each([
+    [{ fsname: 'bucketfs#b', allowOther: false, metadataTtlMs: 60_000, operationTimeoutMs: 1000 }, { attrTimeout: 60, entryTimeout: 60, allowOther: false, fsname: 'bucketfs#b' }],
+    [{ fsname: 'bucketfs#a,b', allowOther: true, metadataTtlMs: 0, operationTimeoutMs: 1000 }, { attrTimeout: 0.000001, allowOther: true, fsname: 'bucketfs#a_b' }],
+  ])('%j', (input, expected) => {
+    expect(fuseNativeOptions(input)).toMatchObject({ ...expected, subtype: 'bucketfs', autoCache: true, timeout: 1000 });
+  });
+});

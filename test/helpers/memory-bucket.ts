@@ -1,0 +1,173 @@
+import type { BucketClient } from '../../src/store/bucket-client.js';
+import { NotFoundError } from '../../src/store/errors.js';
+import { listAll, type BucketRef, type ByteRange, type GetResult, type ListEntry, type ListPage, type ListPageRequest, type ObjectInfo } from '../../src/store/object-store.js';
+
+export type BucketMethod = 'head' | 'get' | 'listPage' | 'delete' | 'put' | 'headBucket';
+
+interface StoredObject {
+  readonly data: Buffer;
+  readonly version: number;
+  readonly mtimeMs: number;
+}
+
+const DEFAULT_PAGE_SIZE = 10_000;
+
+/**
+ * An in-memory `BucketClient` for the filesystem core's tests (as mountpoint-s3 tests its
+ * filesystem with a mock client). It keeps objects with versions, lists with AIStore's
+ * non-recursive semantics and pagination, serves ranges, counts calls per method, and fails
+ * calls on request.
+ */
+export class MemoryBucket implements BucketClient {
+  readonly bucket: BucketRef = { name: 'memory' };
+  readonly calls: Record<BucketMethod, number> = { head: 0, get: 0, listPage: 0, delete: 0, put: 0, headBucket: 0 };
+  /** Every listing request, in order, to assert prefixes and page sizes. */
+  readonly listRequests: ListPageRequest[] = [];
+  /** Every GET, in order, with the range asked for. */
+  readonly getRequests: { key: string; offset: number; length: number | undefined }[] = [];
+  private readonly objects = new Map<string, StoredObject>();
+  private readonly failures = new Map<BucketMethod, (key: string) => Error | undefined>();
+  private readonly pauses = new Map<BucketMethod, Promise<void>>();
+  private mtimeClockMs = 1_700_000_000_000;
+
+  /** Stores an object synchronously (test setup); bumps its version like a PUT. */
+  set(key: string, body: Uint8Array | string, mtimeMs?: number): void {
+    const previous = this.objects.get(key);
+    this.mtimeClockMs += 1000;
+    this.objects.set(key, {
+      data: Buffer.from(body),
+      version: (previous?.version ?? 0) + 1,
+      mtimeMs: mtimeMs ?? this.mtimeClockMs,
+    });
+  }
+
+  has(key: string): boolean {
+    return this.objects.has(key);
+  }
+
+  /** Until cleared, `method` calls fail with what `failure` returns (undefined: proceed). */
+  failWith(method: BucketMethod, failure: (key: string) => Error | undefined): void {
+    this.failures.set(method, failure);
+  }
+
+  /** Calls of `method` made from now on wait until the returned function is called. */
+  pause(method: BucketMethod): () => void {
+    let release = (): void => {};
+    this.pauses.set(method, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.pauses.delete(method);
+      release();
+    };
+  }
+
+  clearFailures(): void {
+    this.failures.clear();
+  }
+
+  resetCalls(): void {
+    for (const method of Object.keys(this.calls) as BucketMethod[]) this.calls[method] = 0;
+    this.listRequests.length = 0;
+    this.getRequests.length = 0;
+  }
+
+  get totalCalls(): number {
+    return Object.values(this.calls).reduce((sum, count) => sum + count, 0);
+  }
+
+  async head(key: string): Promise<ObjectInfo> {
+    this.enter('head', key);
+    await this.paused('head');
+    const object = this.require(key);
+    return {
+      name: key,
+      size: object.data.length,
+      version: String(object.version),
+      checksumType: undefined,
+      checksumValue: undefined,
+      mtimeMs: object.mtimeMs,
+      etag: undefined,
+    };
+  }
+
+  async get(key: string, range?: ByteRange): Promise<GetResult> {
+    this.enter('get', key);
+    await this.paused('get');
+    this.getRequests.push({ key, offset: range?.offset ?? 0, length: range?.length });
+    const object = this.require(key);
+    const offset = range?.offset ?? 0;
+    const end = range?.length === undefined ? object.data.length : Math.min(object.data.length, offset + range.length);
+    const data = offset >= object.data.length ? Buffer.alloc(0) : Buffer.from(object.data.subarray(offset, end));
+    return { data, objectSize: object.data.length, version: String(object.version) };
+  }
+
+  async listPage(request: ListPageRequest): Promise<ListPage> {
+    this.enter('listPage', request.prefix ?? '');
+    await this.paused('listPage');
+    this.listRequests.push(request);
+    const entries = this.entriesFor(request.prefix ?? '', request.recursive ?? true);
+    const start = request.continuationToken ? Number(request.continuationToken) : 0;
+    const pageSize = request.pageSize && request.pageSize > 0 ? request.pageSize : DEFAULT_PAGE_SIZE;
+    const end = Math.min(entries.length, start + pageSize);
+    return { entries: entries.slice(start, end), continuationToken: end < entries.length ? String(end) : '' };
+  }
+
+  list(request: ListPageRequest): AsyncGenerator<ListEntry> {
+    return listAll((page) => this.listPage(page), request);
+  }
+
+  async delete(key: string): Promise<void> {
+    this.enter('delete', key);
+    await this.paused('delete');
+    this.require(key);
+    this.objects.delete(key);
+  }
+
+  async put(key: string, body: Uint8Array | string): Promise<void> {
+    this.enter('put', key);
+    this.set(key, body);
+  }
+
+  async headBucket(): Promise<void> {
+    this.enter('headBucket', '');
+  }
+
+  /** Lexicographic; non-recursive collapses deeper names into `prefix + segment + '/'` directory entries. */
+  private entriesFor(prefix: string, recursive: boolean): ListEntry[] {
+    const names = [...this.objects.keys()].filter((name) => name.startsWith(prefix)).sort();
+    const entries: ListEntry[] = [];
+    const seenDirs = new Set<string>();
+    for (const name of names) {
+      const rest = name.slice(prefix.length);
+      const slash = rest.indexOf('/');
+      if (!recursive && slash >= 0) {
+        // Deeper names and sub-directory markers (`prefix/sub/`) show as the directory `prefix/sub/`.
+        const dirName = prefix + rest.slice(0, slash + 1);
+        if (!seenDirs.has(dirName)) {
+          seenDirs.add(dirName);
+          entries.push({ name: dirName, isDir: true, size: 0, version: undefined, mtimeMs: undefined, checksumValue: undefined });
+        }
+        continue;
+      }
+      const object = this.objects.get(name)!;
+      entries.push({ name, isDir: false, size: object.data.length, version: String(object.version), mtimeMs: object.mtimeMs, checksumValue: undefined });
+    }
+    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private async paused(method: BucketMethod): Promise<void> {
+    const pause = this.pauses.get(method);
+    if (pause !== undefined) await pause;
+  }
+
+  private enter(method: BucketMethod, key: string): void {
+    this.calls[method] += 1;
+    const failure = this.failures.get(method)?.(key);
+    if (failure !== undefined) throw failure;
+  }
+
+  private require(key: string): StoredObject {
+    const object = this.objects.get(key);
+    if (object === undefined) throw new NotFoundError(`object ${key} not found`, { status: 404 });
+    return object;
+  }
+}
