@@ -1,18 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
 import { SignJWT } from 'jose';
 
-/**
- * A pino logger whose raw JSON lines land in an array: the raw text is what must never contain a
- * secret, so it is kept as written rather than parsed.
- */
-export function capturingLogger(): { logger: Logger; lines: string[]; records: () => Array<Record<string, unknown>> } {
-  const lines: string[] = [];
-  const logger = pino({ level: 'trace' }, { write: (line: string) => void lines.push(line) });
-  return { logger, lines, records: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
-}
+export { capturingLogger } from '../helpers/logging.js';
+export { manualClock } from '../helpers/clock.js';
 
 /** Every secret a test file used, so its logs can be checked against all of them at the end. */
 export class SecretRegistry {
@@ -92,8 +84,3 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A controllable clock for check-interval tests. */
-export function manualClock(startMs = Date.now()): { now: () => number; advance: (ms: number) => void } {
-  let current = startMs;
-  return { now: () => current, advance: (ms) => void (current += ms) };
-}

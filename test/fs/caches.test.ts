@@ -76,18 +76,18 @@ describe('SingleFlight', () => {
 
 describe('WarnOnce', () => {
   it('warns once per subject and at most N per window', () => {
-    const { logger, lines } = capturingLogger();
+    const { logger, records } = capturingLogger();
     const clock = manualClock();
     const warnings = new WarnOnce(logger, clock.now, 100, 2, 1000);
     warnings.warn('a', { object: 'a' }, 'bad');
     warnings.warn('a', { object: 'a' }, 'bad');
     warnings.warn('b', { object: 'b' }, 'bad');
     warnings.warn('c', { object: 'c' }, 'bad');
-    expect(lines.map((line) => line.object)).toEqual(['a', 'b']);
+    expect(records().map((line) => line.object)).toEqual(['a', 'b']);
     clock.advance(1000);
     warnings.warn('d', { object: 'd' }, 'bad');
-    expect(lines.at(-2)).toMatchObject({ suppressed: 1 });
-    expect(lines.at(-1)).toMatchObject({ object: 'd' });
+    expect(records().at(-2)).toMatchObject({ suppressed: 1 });
+    expect(records().at(-1)).toMatchObject({ object: 'd' });
   });
 });
 

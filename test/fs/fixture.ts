@@ -1,25 +1,10 @@
-import { pino, type Logger } from 'pino';
+import { capturingLogger } from '../helpers/logging.js';
+import { manualClock } from '../helpers/clock.js';
 import { createBucketFilesystem, type BucketFilesystemOptions } from '../../src/fs/bucket-filesystem.js';
 import { MemoryBucket } from '../helpers/memory-bucket.js';
 
-export interface CapturedLog {
-  readonly level: number;
-  readonly msg: string;
-  readonly [field: string]: unknown;
-}
-
-/** A pino logger whose lines land in an array, to assert warnings. */
-export function capturingLogger(): { logger: Logger; lines: CapturedLog[] } {
-  const lines: CapturedLog[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as CapturedLog) });
-  return { logger, lines };
-}
-
-/** A controllable clock for TTL tests. */
-export function manualClock(startMs = 1_800_000_000_000): { now: () => number; advance: (ms: number) => void } {
-  let current = startMs;
-  return { now: () => current, advance: (ms) => void (current += ms) };
-}
+export { capturingLogger } from '../helpers/logging.js';
+export { manualClock } from '../helpers/clock.js';
 
 export function makeFilesystem(overrides: Partial<BucketFilesystemOptions> = {}) {
   const bucket = new MemoryBucket();

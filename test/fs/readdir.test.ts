@@ -45,7 +45,7 @@ describe('readdir', () => {
     expect(await names('/bad')).toEqual([]);
     expect(await names('/bad')).toEqual([]);
     expect(await names('/')).toEqual(['bad', 'ok']);
-    const warnings = log.lines.filter((line) => line.level === 40);
+    const warnings = log.records().filter((line) => line.level === 40);
     expect(warnings.map((line) => line.object).sort()).toEqual(['bad//', 'bad/./', 'n'.repeat(256)].sort());
   });
 

@@ -56,7 +56,7 @@ describe('unlink', () => {
     const { fh } = await fs.open('/big', 0);
     await fs.unlink('/big');
     expect(await errnoOf(fs.read(fh, Buffer.alloc(4), 4, 0))).toBe(Errno.EIO);
-    expect(log.lines.some((line) => line.level === 40 && line.path === '/big')).toBe(true);
+    expect(log.records().some((line) => line.level === 40 && line.path === '/big')).toBe(true);
     await fs.release(fh);
   });
 

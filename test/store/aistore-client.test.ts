@@ -1,30 +1,17 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAistoreClient, type AistoreClient } from '../../src/store/aistore-client.js';
 import type { BaseParams } from '../../src/store/base-params.js';
 import { AbortedError, ConflictError, NotFoundError, UnauthorizedError } from '../../src/store/errors.js';
 import { listAll, type ByteRange, type ListEntry, type ListPageRequest } from '../../src/store/object-store.js';
+import { capturingLogger } from '../helpers/logging.js';
 import { useServer } from '../helpers/server.js';
 
 const HELLO = 'hello, bucket world\n';
 const BINARY = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7) % 256));
 const PAGED_COUNT = 7;
 const ODD_NAMES = ['with space/a b.txt', '100%/x%20y', 'hash#tag', 'what?now', 'ünï/кот/日本.txt', 'a+b&c=d'];
-
-/** Every `trace` line the client logs, to see its redirect path at work. */
-function capturingLogger(): { logger: pino.Logger; lines: string[] } {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(chunk.toString());
-      done();
-    },
-  });
-  return { logger: pino({ level: 'trace' }, sink), lines };
-}
 
 function seedFiles(): Record<string, string | Buffer> {
   const files: Record<string, string | Buffer> = {
