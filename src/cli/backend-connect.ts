@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { CredentialConfigError } from '../auth/credential-config-error.js';
 import { createCredentialProvider } from '../auth/credential-provider.js';
-import { parseHeaderFlag } from '../auth/headers-file.js';
+import { HeaderSyntaxError, headersFromFlags } from '../auth/headers-file.js';
 import { createBucketFilesystem } from '../fs/bucket-filesystem.js';
 import { createMultiBackendFilesystem } from '../fs/multi-backend.js';
 import type { PathFilesystem } from '../fs/types.js';
@@ -49,25 +49,20 @@ interface ConnectedBackend {
 }
 
 async function connectBackend(backend: BackendSettings, settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger): Promise<ConnectedBackend> {
-  const headers: Record<string, string> = {};
   let provider;
   try {
-    for (const flag of backend.headers) {
-      const field = parseHeaderFlag(flag);
-      headers[field.name] = field.value;
-    }
     provider = await createCredentialProvider({
       endpoint: backend.endpoint,
       token: backend.token,
       tokenFile: backend.tokenFile,
       tokenCheckIntervalMs: backend.tokenCheckIntervalMs,
-      headers,
+      headers: headersFromFlags(backend.headers),
       headersFile: backend.headersFile,
       env,
       logger,
     });
   } catch (error) {
-    if (error instanceof CredentialConfigError || (error instanceof Error && error.name === 'HeaderSyntaxError')) throw new CliError(error.message);
+    if (error instanceof CredentialConfigError || error instanceof HeaderSyntaxError) throw new CliError(error.message);
     throw error;
   }
   const store = createAistoreClient({ logger });
