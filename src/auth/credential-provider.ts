@@ -199,7 +199,7 @@ function checkedInterval(intervalMs: number): number {
 
 async function openHeadersFile(path: string, checkIntervalMs: number, logger: Logger, now: () => number) {
   try {
-    return await WatchedFile.open({ path, parse: parseHeadersFile, checkIntervalMs, logger, label: 'headers file', now });
+    return await WatchedFile.open({ path, parse: parseHeadersFile, checkIntervalMs, logger, label: 'headers file', secret: true, now });
   } catch (error) {
     throw new CredentialConfigError((error as Error).message, { cause: error });
   }

@@ -59,7 +59,7 @@ export async function resolveTokenSource(options: TokenSourceOptions): Promise<T
       parse: parseTokenFile,
       checkIntervalMs: options.tokenCheckIntervalMs,
       logger: options.logger,
-      label: 'token file',
+      label: 'token file', secret: true,
       now: options.now,
     });
     return { kind: 'file', file, configuredBy };

@@ -1,5 +1,6 @@
 import { promises as fs, type BigIntStats } from 'node:fs';
 import type { Logger } from 'pino';
+import { warnIfReadableByOthers } from './file-permissions.js';
 
 export interface WatchedFileOptions<T> {
   path: string;
@@ -13,6 +14,8 @@ export interface WatchedFileOptions<T> {
   logger?: Logger;
   /** What this file is, for messages: "token file", "auth secret file". */
   label?: string;
+  /** Warn (at open and after each reload) when the file is readable by group or others: it holds a secret. */
+  secret?: boolean;
   now?: () => number;
 }
 
@@ -60,6 +63,8 @@ function reasonOf(error: unknown): string {
 interface Loaded<T> {
   readonly value: T;
   readonly identity: FileIdentity;
+  /** Permission bits of the version read. */
+  readonly mode: number;
 }
 
 /**
@@ -75,7 +80,7 @@ async function load<T>(path: string, parse: (content: string) => T): Promise<Loa
     if (stats.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
     const identity = identityOf(stats);
     const content = await handle.readFile({ encoding: 'utf8' });
-    return { value: parse(content), identity };
+    return { value: parse(content), identity, mode: Number(stats.mode) };
   } finally {
     await handle.close();
   }
@@ -115,7 +120,9 @@ export class WatchedFile<T> {
     } catch (error) {
       throw new Error(`cannot load ${options.label ?? 'file'} ${options.path}: ${reasonOf(error)}`, { cause: error });
     }
-    return new WatchedFile(options, initial);
+    const file = new WatchedFile(options, initial);
+    file.checkPermissions();
+    return file;
   }
 
   get path(): string {
@@ -176,6 +183,7 @@ export class WatchedFile<T> {
     try {
       this.current = await load(this.options.path, this.options.parse);
       this.generationCount += 1;
+      this.checkPermissions();
       this.lastWarningMs = Number.NEGATIVE_INFINITY;
       this.lastCheckMs = this.now();
     } catch (error) {
@@ -183,6 +191,10 @@ export class WatchedFile<T> {
       this.recordFailure(error);
     }
     return this.current.value;
+  }
+
+  private checkPermissions(): void {
+    if (this.options.secret) warnIfReadableByOthers(this.options.path, this.current.mode, this.label, this.options.logger);
   }
 
   private recordFailure(error: unknown): void {

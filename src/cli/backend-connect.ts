@@ -1,11 +1,14 @@
 import type { Logger } from 'pino';
 import { CredentialConfigError } from '../auth/credential-config-error.js';
-import { createCredentialProvider } from '../auth/credential-provider.js';
+import { createCredentialProvider, type CredentialProvider } from '../auth/credential-provider.js';
 import { HeaderSyntaxError, headersFromFlags } from '../auth/headers-file.js';
+import { blockCacheFor, type BlockCache } from '../fs/block-cache.js';
 import { createBucketFilesystem } from '../fs/bucket-filesystem.js';
+import { ReadPathOptionsError, resolveReadPathOptions } from '../fs/read-path-options.js';
+import type { ReadStats } from '../fs/read-stats.js';
 import { createMultiBackendFilesystem } from '../fs/multi-backend.js';
 import type { PathFilesystem } from '../fs/types.js';
-import { createAistoreClient } from '../store/aistore-client.js';
+import { createAistoreClient, type AistoreClient } from '../store/aistore-client.js';
 import { bindBucket, type BucketClient } from '../store/bucket-client.js';
 import { StoreError } from '../store/errors.js';
 import { CliError } from './cli-error.js';
@@ -35,9 +38,21 @@ export function explainBucketFailure(backend: BackendSettings, error: unknown): 
   }
 }
 
+/** One bucket of a mount, as metrics and the health check see it. */
+export interface ConnectedBucket {
+  /** `ais://bucket[/prefix]`: safe as a metrics label and in logs. */
+  readonly uri: string;
+  readonly credentials: CredentialProvider;
+  readonly client: BucketClient;
+  readonly store: AistoreClient;
+}
+
 export interface ConnectedFilesystem {
   readonly filesystem: PathFilesystem;
   readonly fsname: string;
+  readonly buckets: readonly ConnectedBucket[];
+  /** Counters of the read path (one block cache and budget for the whole mount), for metrics. */
+  readStats(): ReadStats;
   /** Releases connection pools; after the filesystem is closed. */
   close(): Promise<void>;
 }
@@ -45,10 +60,11 @@ export interface ConnectedFilesystem {
 interface ConnectedBackend {
   readonly backend: BackendSettings;
   readonly filesystem: PathFilesystem;
-  readonly store: { close(): Promise<void> };
+  readonly store: AistoreClient;
+  readonly bucket: ConnectedBucket;
 }
 
-async function connectBackend(backend: BackendSettings, settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger): Promise<ConnectedBackend> {
+async function connectBackend(backend: BackendSettings, settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger, blockCache: BlockCache): Promise<ConnectedBackend> {
   let provider;
   try {
     provider = await createCredentialProvider({
@@ -65,7 +81,15 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
     if (error instanceof CredentialConfigError || error instanceof HeaderSyntaxError) throw new CliError(error.message);
     throw error;
   }
-  const store = createAistoreClient({ logger });
+  const tls = settings.tls;
+  let store: AistoreClient;
+  try {
+    store = createAistoreClient({ logger, ...(tls ? { tls: { caFile: tls.caFile, insecureSkipVerify: tls.insecureSkipVerify } } : {}) });
+  } catch (error) {
+    // The CA file is read when the client is made; a missing one is the only likely failure here.
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(`cannot read the CA file ${tls?.caFile ?? ''} (--ca-file / AIS_CLIENT_CA): ${code ?? (error as Error).message}`);
+  }
   const client: BucketClient = bindBucket(store, backend.location.bucket, provider);
   try {
     await client.headBucket();
@@ -75,6 +99,8 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   }
   const filesystem = createBucketFilesystem({
     client,
+    blockCache,
+    ...(settings.readPath ? { readPath: settings.readPath } : {}),
     prefix: backend.location.prefix,
     uid: settings.uid,
     gid: settings.gid,
@@ -85,7 +111,7 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
     allowDelete: settings.allowDelete,
     logger: logger.child({ bucket: bucketUri(backend) }),
   });
-  return { backend, filesystem, store };
+  return { backend, filesystem, store, bucket: { uri: bucketUri(backend), credentials: provider, client, store } };
 }
 
 /**
@@ -93,19 +119,29 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
  * missing bucket, an unreachable endpoint or a rejected token fail the mount with a clear line.
  */
 export async function connectFilesystem(settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger): Promise<ConnectedFilesystem> {
+  let blockCache: BlockCache;
+  try {
+    blockCache = blockCacheFor(resolveReadPathOptions(settings.readPath));
+  } catch (error) {
+    if (error instanceof ReadPathOptionsError) throw new CliError(`read path: ${error.message}`, 2);
+    throw error;
+  }
   const connected: ConnectedBackend[] = [];
   try {
-    for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger));
+    for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger, blockCache));
   } catch (error) {
     await Promise.all(connected.map((item) => item.store.close()));
     throw error;
   }
+  const readStats = (): ReadStats => blockCache.stats();
   const close = async (): Promise<void> => {
+    blockCache.close();
     await Promise.all(connected.map((item) => item.store.close()));
   };
+  const buckets = connected.map((item) => item.bucket);
   const [single] = connected;
   if (connected.length === 1 && single && single.backend.dirName === undefined) {
-    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, close };
+    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, buckets, readStats, close };
   }
   const filesystem = createMultiBackendFilesystem({
     backends: connected.map((item) => ({ dirName: item.backend.dirName ?? item.backend.location.bucket.name, filesystem: item.filesystem })),
@@ -114,5 +150,5 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     dirMode: settings.dirMode,
     allowDelete: settings.allowDelete,
   });
-  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, close };
+  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, close };
 }

@@ -4,6 +4,7 @@ import { CliError } from './cli-error.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerMountCommand } from './mount-command.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerStatusCommand } from './status-command.js';
 import { registerTokenCommand } from './token-command.js';
 import { registerUnmountCommand } from './unmount-command.js';
 
@@ -17,6 +18,7 @@ registerMountCommand(program);
 registerUnmountCommand(program);
 registerServeCommand(program);
 registerTokenCommand(program);
+registerStatusCommand(program);
 registerDemoCommand(program);
 
 function reportAndExit(error: unknown): never {

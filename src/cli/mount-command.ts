@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { secretFilesReadableByOthers } from '../auth/file-permissions.js';
+import { TOKEN_FILE_ENV } from '../auth/token-source.js';
 import { ConfigError } from './config-error.js';
 import { CliError } from './cli-error.js';
 import { readConfigFile } from './config-file.js';
@@ -39,6 +41,7 @@ async function mountInForeground(settings: MountSettings, env: NodeJS.ProcessEnv
   const detached = isDetachedChild(env);
   reportToParent({ ready: true }, env);
   if (!detached) say(`bucketfs: mounted at ${session.mountpoint}; Ctrl-C or bucketfs unmount ${session.mountpoint} to stop`);
+  if (session.metricsUrl !== undefined) logger.info({ metrics: `${session.metricsUrl}/metrics`, health: `${session.metricsUrl}/healthz` }, 'metrics ready');
   await holdMount(session, logger);
 }
 
@@ -54,10 +57,16 @@ async function runMount(args: string[], options: MountCommandOptions): Promise<v
     await mountInForeground(settings, env);
     process.exit(0);
   }
+  if (settings.tls?.insecureSkipVerify) say('bucketfs: WARNING: TLS certificate verification is OFF (--insecure-skip-verify / AIS_SKIP_VERIFY_CRT=true)');
   // Fail fast on what the caller can fix, before a process is started; the child checks again.
   const mountpoint = resolve(settings.mountpoint);
   await checkFuseDevice();
   await prepareMountpoint(mountpoint, createLogger('silent'), say);
+  // The mount process warns in its log; say it here too, where the user is looking.
+  const secretFiles = settings.backends.flatMap((backend) => [backend.tokenFile ?? env[TOKEN_FILE_ENV] ?? '', backend.headersFile ?? '']).filter(Boolean);
+  for (const file of await secretFilesReadableByOthers(secretFiles)) {
+    say(`bucketfs: warning: ${file.path} is readable by ${file.readableBy} (mode ${file.mode}): anyone who can read it can use the credentials; chmod 600 it`);
+  }
   const logPath = detachedLogPath(mountpoint, env);
   const pid = await runDetached(['--foreground'], logPath);
   say(`bucketfs: mounted at ${mountpoint} (process ${pid}, log ${logPath}); bucketfs unmount ${mountpoint} to stop`);
@@ -85,6 +94,15 @@ export function registerMountCommand(program: Command): void {
     .option('--negative-metadata-ttl <duration>', 'how long a missing name is remembered (default 5s)')
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')} (default warn)`)
     .option('--foreground', 'stay attached until unmounted or SIGINT/SIGTERM')
+    .option('--metrics-port <port>', 'serve Prometheus /metrics and /healthz on this port (default: off)')
+    .option('--metrics-host <host>', 'address of the metrics server (default 127.0.0.1)')
+    .option('--ca-file <file>', 'PEM CA bundle for an https:// endpoint (default: $AIS_CLIENT_CA)')
+    .option('--insecure-skip-verify', 'do not verify the TLS certificate (test clusters only; also AIS_SKIP_VERIFY_CRT=true)')
+    .option('--cache-size <size>', 'memory for cached and in-flight reads, whole mount (default: RAM/4, at most 512MiB)')
+    .option('--part-size <size>', 'largest ranged GET; prefetch runs parts in parallel (default 8MiB)')
+    .option('--max-prefetch <size>', 'largest read-ahead window of one open file (default 64MiB)')
+    .option('--small-object-threshold <size>', 'objects up to this size are fetched whole on first read (default 1MiB)')
+    .option('--read-ahead-kb <kib>', 'kernel read-ahead of the mount in KiB, as root; 0 keeps the kernel default (default 1024)')
     .option('--config <file>', 'YAML or JSON file with the same settings (flags override it)')
     .action(runMount);
 }

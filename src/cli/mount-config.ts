@@ -2,6 +2,8 @@ import { LOG_LEVELS } from './logger.js';
 import { parseBucketUri, type BucketLocation } from './bucket-uri.js';
 import { ConfigError } from './config-error.js';
 import { parseDurationMs } from './duration.js';
+import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
+import type { ReadPathOptions } from '../fs/read-path-options.js';
 
 export const DEFAULT_ENDPOINT = 'http://localhost:51080';
 export const DEFAULT_METADATA_TTL_MS = 60_000;
@@ -36,6 +38,16 @@ export interface MountSettings {
   readonly negativeMetadataTtlMs: number;
   readonly logLevel: string;
   readonly foreground: boolean;
+  /** Port of the /metrics and /healthz server; undefined = no server. (Optional fields: the demo builds settings too.) */
+  readonly metricsPort?: number | undefined;
+  /** Default DEFAULT_METRICS_HOST. */
+  readonly metricsHost?: string;
+  /** Read path sizes set by flags or config; the rest keep their defaults (`DEFAULT_READ_PATH`). */
+  readonly readPath?: Partial<ReadPathOptions>;
+  /** The mount's bdi read_ahead_kb (root only); undefined = the built-in default, 0 = the kernel's. */
+  readonly readAheadKb?: number | undefined;
+  /** Client TLS for https:// endpoints (AIS_CLIENT_CA / AIS_SKIP_VERIFY_CRT). */
+  readonly tls?: { readonly caFile: string | undefined; readonly insecureSkipVerify: boolean };
 }
 
 /** The mount command's options as commander hands them over (camelCase of the long flags). */
@@ -56,7 +68,20 @@ export interface MountFlags {
   readonly negativeMetadataTtl?: string;
   readonly logLevel?: string;
   readonly foreground?: boolean;
+  readonly metricsPort?: string;
+  readonly cacheSize?: string;
+  readonly partSize?: string;
+  readonly maxPrefetch?: string;
+  readonly smallObjectThreshold?: string;
+  readonly readAheadKb?: string;
+  readonly metricsHost?: string;
+  readonly caFile?: string;
+  readonly insecureSkipVerify?: boolean;
 }
+
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+export const CLIENT_CA_ENV = 'AIS_CLIENT_CA';
+export const SKIP_VERIFY_ENV = 'AIS_SKIP_VERIFY_CRT';
 
 const CREDENTIAL_KEYS = ['endpoint', 'token', 'token_file', 'token_check_interval', 'headers', 'headers_file'] as const;
 const BACKEND_KEYS = new Set<string>(['dir_name', 'bucket', 'prefix', ...CREDENTIAL_KEYS]);
@@ -76,6 +101,15 @@ const TOP_KEYS = new Set<string>([
   'negative_metadata_ttl',
   'log_level',
   'foreground',
+  'metrics_port',
+  'cache_size',
+  'part_size',
+  'max_prefetch',
+  'small_object_threshold',
+  'read_ahead_kb',
+  'metrics_host',
+  'ca_file',
+  'insecure_skip_verify',
 ]);
 
 type Raw = Record<string, unknown>;
@@ -123,6 +157,35 @@ export function parseDuration(value: unknown, key: string): number {
   } catch (error) {
     throw new ConfigError(`${key}: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+export function parsePort(value: unknown, key: string): number {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string' || !/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new ConfigError(`${key}: expected a port number 0-65535, got ${JSON.stringify(value)}`);
+  return Number(text);
+}
+
+function parseText(value: unknown, key: string): string {
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`${key}: expected a non-empty string`);
+  return value;
+}
+
+/** A byte count: `512MiB`, `8M`, or a number of bytes. */
+export function parseSize(value: unknown, key: string): number {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string') throw new ConfigError(`${key}: expected a size such as 512MiB, got ${JSON.stringify(value)}`);
+  try {
+    return parseByteSize(text);
+  } catch (error) {
+    if (error instanceof ByteSizeError) throw new ConfigError(`${key}: ${error.message}`);
+    throw error;
+  }
+}
+
+function parseKib(value: unknown, key: string): number {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string' || !/^\d{1,7}$/.test(text.trim())) throw new ConfigError(`${key}: expected a number of KiB, got ${JSON.stringify(value)}`);
+  return Number(text);
 }
 
 function parseLogLevel(value: unknown, key: string): string {
@@ -299,5 +362,18 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     negativeMetadataTtlMs: pick(flags.negativeMetadataTtl, '--negative-metadata-ttl', 'negative_metadata_ttl', parseDuration, DEFAULT_NEGATIVE_METADATA_TTL_MS),
     logLevel: pick(flags.logLevel, '--log-level', 'log_level', parseLogLevel, 'warn'),
     foreground: flags.foreground ?? optionalBoolean(config, 'foreground', '') ?? false,
+    readPath: {
+      cacheSizeBytes: pick<number | undefined>(flags.cacheSize, '--cache-size', 'cache_size', parseSize, undefined),
+      partSizeBytes: pick<number | undefined>(flags.partSize, '--part-size', 'part_size', parseSize, undefined),
+      maxWindowBytes: pick<number | undefined>(flags.maxPrefetch, '--max-prefetch', 'max_prefetch', parseSize, undefined),
+      smallObjectThresholdBytes: pick<number | undefined>(flags.smallObjectThreshold, '--small-object-threshold', 'small_object_threshold', parseSize, undefined),
+    },
+    readAheadKb: pick<number | undefined>(flags.readAheadKb, '--read-ahead-kb', 'read_ahead_kb', parseKib, undefined),
+    metricsPort: pick<number | undefined>(flags.metricsPort, '--metrics-port', 'metrics_port', parsePort, undefined),
+    metricsHost: pick(flags.metricsHost, '--metrics-host', 'metrics_host', parseText, DEFAULT_METRICS_HOST),
+    tls: {
+      caFile: pick<string | undefined>(flags.caFile, '--ca-file', 'ca_file', parseText, env[CLIENT_CA_ENV] || undefined),
+      insecureSkipVerify: flags.insecureSkipVerify ?? optionalBoolean(config, 'insecure_skip_verify', '') ?? env[SKIP_VERIFY_ENV] === 'true',
+    },
   };
 }

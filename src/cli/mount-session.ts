@@ -6,11 +6,14 @@ import type { Logger } from 'pino';
 import { mountFilesystem, type MountHandle } from '../fuse/mount.js';
 import { connectFilesystem, type ConnectedFilesystem } from './backend-connect.js';
 import { CliError } from './cli-error.js';
+import { createMountObservability } from './metrics-session.js';
 import type { MountSettings } from './mount-config.js';
 import { checkFuseDevice, isMountpoint, prepareMountpoint } from './mountpoint-checks.js';
 
 export interface MountSession {
   readonly mountpoint: string;
+  /** `http://host:port` of /metrics and /healthz; undefined without --metrics-port. */
+  readonly metricsUrl: string | undefined;
   /** Unmounts and releases everything; safe to call more than once. */
   stop(): Promise<void>;
   /** Resolves when the mount went away without `stop` (someone ran fusermount -u / bucketfs unmount). */
@@ -40,11 +43,24 @@ async function waitUntilServed(mountpoint: string, timeoutMs = 10_000): Promise<
 }
 
 /** Checks the machine and the mountpoint, connects to every bucket, mounts, and waits until the kernel serves it. */
-export async function startMountSession(settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger, say: (line: string) => void): Promise<MountSession> {
+export async function startMountSession(settings: MountSettings, env: NodeJS.ProcessEnv, parentLogger: Logger, say: (line: string) => void): Promise<MountSession> {
   const mountpoint = resolve(settings.mountpoint);
+  const logger = parentLogger.child({ mount: mountpoint });
+  if (settings.tls?.insecureSkipVerify) {
+    say('bucketfs: WARNING: TLS certificate verification is OFF (--insecure-skip-verify / AIS_SKIP_VERIFY_CRT=true): anyone on the network path can read and change the data and steal the token');
+    logger.warn('TLS certificate verification is disabled');
+  }
   await checkFuseDevice();
   await prepareMountpoint(mountpoint, logger, say);
   const connected: ConnectedFilesystem = await connectFilesystem(settings, env, logger);
+  const observability = createMountObservability({
+    mountpoint,
+    connected,
+    metricsPort: settings.metricsPort,
+    metricsHost: settings.metricsHost,
+    logger,
+    env,
+  });
   let handle: MountHandle;
   try {
     handle = await mountFilesystem(connected.filesystem, mountpoint, {
@@ -52,6 +68,7 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
       allowOther: settings.allowOther,
       metadataTtlMs: settings.metadataTtlMs,
       logger,
+      observer: observability.observer,
     });
   } catch (error) {
     await connected.close();
@@ -63,6 +80,7 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       if (poll) clearInterval(poll);
+      await observability.stop();
       try {
         await handle.unmount();
       } catch (error) {
@@ -73,11 +91,13 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
     })();
     return stopping;
   };
+  let metricsUrl: string | undefined;
   try {
     await waitUntilServed(mountpoint);
+    ({ metricsUrl } = await observability.start());
   } catch (error) {
     await stop();
-    throw error;
+    throw error instanceof Error && error.name === 'MetricsServerError' ? new CliError(error.message) : error;
   }
   const externallyUnmounted = new Promise<void>((done) => {
     poll = setInterval(() => {
@@ -89,7 +109,7 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
       );
     }, UNMOUNT_POLL_MS);
   });
-  return { mountpoint, stop, externallyUnmounted };
+  return { mountpoint, metricsUrl, stop, externallyUnmounted };
 }
 
 /** Stays until SIGINT/SIGTERM or an unmount from outside, then unmounts cleanly. */

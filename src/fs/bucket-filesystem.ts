@@ -21,7 +21,10 @@ import {
   refusedWriteError,
   type RefusedOp,
 } from './semantics.js';
-import { sequentialReaderFactory } from './sequential-reader.js';
+import { BlockCache } from './block-cache.js';
+import { prefetchingReaderFactory } from './prefetcher.js';
+import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
+import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
 import type { DirEntry, FileAttr, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 import { WarnOnce } from './warn-once.js';
@@ -46,7 +49,14 @@ export interface BucketFilesystemOptions {
   readonly metadataCacheMaxEntries?: number;
   /** Entries per listing request; default 10,000. */
   readonly listPageSize?: number;
-  /** How open files read; a sequential readahead of 1 MiB doubling to 8 MiB by default. */
+  /** Sizes of the read path (cache, blocks, parts, windows); defaults in `DEFAULT_READ_PATH`. */
+  readonly readPath?: Partial<ReadPathOptions>;
+  /**
+   * A block cache shared with other filesystems of the same mount (one budget for all buckets);
+   * its owner closes it. Default: one of this filesystem's own, sized by `readPath`.
+   */
+  readonly blockCache?: BlockCache;
+  /** How open files read; by default through the block cache with per-file prefetch. */
   readonly readerFactory?: ObjectReaderFactory;
   /** Largest object kept in memory for its open files when unlinked; default 64 MiB. */
   readonly unlinkPinMaxBytes?: number;
@@ -54,12 +64,17 @@ export interface BucketFilesystemOptions {
 
 export const DEFAULT_METADATA_CACHE_MAX_ENTRIES = 100_000;
 
-export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem {
+/** Where the read path's counters can be read (metrics). */
+export interface ReadStatsSource {
+  readStats(): ReadStats;
+}
+
+export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource {
   return new BucketFilesystem(options);
 }
 
 /** One bucket (or one prefix of it) as a read-mostly filesystem, talking only to a `BucketClient`. */
-class BucketFilesystem implements PathFilesystem, InodeFilesystem {
+class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSource {
   private readonly client: BucketClient;
   private readonly prefix: string;
   private readonly now: () => number;
@@ -73,6 +88,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem {
   private readonly warnings: WarnOnce;
   private readonly inodeView: InodeView;
   private readonly readerFactory: ObjectReaderFactory;
+  private readonly blockCache: BlockCache;
+  private readonly ownsBlockCache: boolean;
   private readonly uid: number;
   private readonly gid: number;
   private readonly fileMode: number;
@@ -93,7 +110,10 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem {
     this.lookup = new Lookup(this.client, this.prefix, this.cache);
     this.warnings = new WarnOnce(this.logger, this.now);
     this.inodeView = new InodeView(this, this.inodes);
-    this.readerFactory = options.readerFactory ?? sequentialReaderFactory();
+    const readPath = resolveReadPathOptions(options.readPath);
+    this.ownsBlockCache = options.blockCache === undefined;
+    this.blockCache = options.blockCache ?? new BlockCache({ budgetBytes: readPath.cacheSizeBytes, blockSizeBytes: readPath.blockSizeBytes });
+    this.readerFactory = options.readerFactory ?? prefetchingReaderFactory(this.blockCache, { ...readPath, blockSizeBytes: this.blockCache.blockSizeBytes });
     this.uid = options.uid ?? process.getuid?.() ?? 0;
     this.gid = options.gid ?? process.getgid?.() ?? 0;
     this.fileMode = (options.fileMode ?? DEFAULT_FILE_MODE) & 0o7777;
@@ -185,6 +205,11 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem {
   async close(): Promise<void> {
     for (const handle of this.handles.all()) this.handles.remove(handle.fh)?.reader.close();
     this.cache.clear();
+    if (this.ownsBlockCache) this.blockCache.close();
+  }
+
+  readStats(): ReadStats {
+    return this.blockCache.stats();
   }
 
   lookupChild(parentIno: number, name: string): Promise<FileAttr> {

@@ -16,10 +16,13 @@
  *   version-conditional GET: each response's version and size are checked, and if the object
  *   changed or vanished under an open file, read fails with EIO (never bytes of two versions).
  *   Reopening reads the new version. `keepCache` (the kernel keeps its page cache across opens)
- *   only when the version at open equals the previous open's. Sequential readers are served
- *   from windows fetched ahead (1 MiB, doubling to 8 MiB, per open file), so bytes already
- *   fetched keep the opened version even if the object changes; random reads fetch exactly
- *   the range asked for.
+ *   only when the version at open equals the previous open's. Bytes come from a block cache
+ *   shared by all open files of the mount and named by object version (and size), so a changed
+ *   object is never served old bytes once reopened, while an open file keeps reading the blocks
+ *   of its version already fetched. Sequential readers are served from windows fetched ahead
+ *   (1 MiB, doubling to 64 MiB, as parallel GETs of 8 MiB parts); random reads fetch exactly
+ *   the range asked for; objects up to 1 MiB are fetched whole. Cache plus GETs in flight stay
+ *   within the cache size (default a quarter of RAM, at most 512 MiB).
  * - mtime is `Ais-Atime` (the native API has no Last-Modified); directories show the mount
  *   time. Sizes are exact. Owner, group and modes come from the options: files
  *   `S_IFREG | fileMode` (0444 by default), directories `S_IFDIR | dirMode` (0555). nlink is 1

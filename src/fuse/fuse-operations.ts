@@ -51,15 +51,42 @@ export function accessErrno(attr: FileAttr, mask: number): number {
 
 type Reply = (result: number) => void;
 
+/** What the adapter reports about each kernel request once it is answered (metrics hook). */
+export interface OperationOutcome {
+  readonly op: string;
+  /** 0 on success, else the positive errno the kernel got. */
+  readonly errno: number;
+  readonly durationSeconds: number;
+  /** Bytes handed to the kernel (read only; 0 otherwise). */
+  readonly bytes: number;
+}
+
+export interface OperationObserver {
+  /** Called once per answered request; must not throw (it runs on the answer path). */
+  operationDone(outcome: OperationOutcome): void;
+}
+
+const NO_OBSERVER: OperationObserver = { operationDone: () => {} };
+
+function secondsSince(startNs: bigint): number {
+  return Number(process.hrtime.bigint() - startNs) / 1e9;
+}
+
 /**
  * Runs one operation so that fuse-native always gets exactly one answer: a result, or the
  * negative errno of whatever went wrong. Nothing is ever thrown back into fuse-native.
  */
-function answerOnce(op: string, path: string, logger: Logger, reply: Reply, work: () => Promise<number>): void {
+function answerRequest(op: string, path: string, logger: Logger, observer: OperationObserver, reply: Reply, work: () => Promise<number>): void {
+  const startNs = process.hrtime.bigint();
   let answered = false;
   const answer = (value: number): void => {
     if (answered) return;
     answered = true;
+    try {
+      observer.operationDone({ op, errno: value < 0 ? -value : 0, durationSeconds: secondsSince(startNs), bytes: op === 'read' && value > 0 ? value : 0 });
+    } catch (error) {
+      logger.debug({ op, err: error }, 'operation observer failed');
+    }
     try {
       reply(value);
     } catch (error) {
@@ -80,7 +107,9 @@ function answerOnce(op: string, path: string, logger: Logger, reply: Reply, work
 }
 
 /** fuse-native callbacks over a `PathFilesystem`; every write-like operation is refused by the core. */
-export function createFuseOperations(fs: PathFilesystem, logger: Logger): Fuse.Operations {
+export function createFuseOperations(fs: PathFilesystem, logger: Logger, observer: OperationObserver = NO_OBSERVER): Fuse.Operations {
+  const answerOnce = (op: string, path: string, opLogger: Logger, reply: Reply, work: () => Promise<number>): void =>
+    answerRequest(op, path, opLogger, observer, reply, work);
   const withValue = <T>(op: string, path: string, cb: Fuse.ValueCallback<T>, work: () => Promise<T>): void => {
     let value: T | undefined;
     answerOnce(op, path, logger, (result) => (result < 0 ? cb(result) : cb(0, value)), async () => {

@@ -1,9 +1,11 @@
 import { createRequire } from 'node:module';
+import { resolve as resolvePath } from 'node:path';
 import type FuseType from 'fuse-native';
 import type { Logger } from 'pino';
 import type { PathFilesystem } from '../fs/types.js';
-import { createFuseOperations } from './fuse-operations.js';
+import { createFuseOperations, type OperationObserver } from './fuse-operations.js';
 import { DEFAULT_OPERATION_TIMEOUT_MS, fuseNativeOptions } from './mount-options.js';
+import { DEFAULT_READ_AHEAD_KB, setMountReadAheadKb } from './readahead.js';
 
 // fuse-native is CommonJS with a native addon; require keeps its loading explicit.
 const Fuse = createRequire(import.meta.url)('fuse-native') as typeof FuseType;
@@ -14,6 +16,10 @@ export interface MountOptions {
   readonly metadataTtlMs: number;
   readonly operationTimeoutMs?: number;
   readonly logger: Logger;
+  /** The mount's bdi read-ahead in KiB (root only); 0 keeps the kernel's default. Default `DEFAULT_READ_AHEAD_KB`. */
+  readonly readAheadKb?: number;
+  /** Told about every answered kernel request (metrics). */
+  readonly observer?: OperationObserver;
 }
 
 export interface MountHandle {
@@ -37,7 +43,7 @@ export class MountError extends Error {
 export async function mountFilesystem(fs: PathFilesystem, mountpoint: string, options: MountOptions): Promise<MountHandle> {
   const fuse = new Fuse(
     mountpoint,
-    createFuseOperations(fs, options.logger),
+    createFuseOperations(fs, options.logger, options.observer),
     fuseNativeOptions({
       fsname: options.fsname,
       allowOther: options.allowOther ?? false,
@@ -49,6 +55,8 @@ export async function mountFilesystem(fs: PathFilesystem, mountpoint: string, op
     fuse.mount((error) => (error ? reject(new MountError(`cannot mount ${mountpoint}: ${error.message}`, { cause: error })) : resolve()));
   });
   options.logger.info({ mountpoint, fsname: options.fsname }, 'mounted');
+  const readAheadKb = options.readAheadKb ?? DEFAULT_READ_AHEAD_KB;
+  if (readAheadKb > 0) await setMountReadAheadKb(resolvePath(mountpoint), readAheadKb, options.logger);
 
   let unmounting: Promise<void> | undefined;
   const unmount = (): Promise<void> => {

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { BadRequestError, HttpError } from './errors.js';
-
-const MAX_JSON_BODY_BYTES = 1024 * 1024;
+import { MAX_ACTION_BODY_BYTES } from './request-limits.js';
 
 /** The request's JSON body, or undefined when it has none. Action messages are small: over 1 MiB is refused. */
 export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
@@ -9,7 +8,10 @@ export async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   let totalBytes = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     totalBytes += chunk.length;
-    if (totalBytes > MAX_JSON_BODY_BYTES) throw new HttpError(413, 'the request body is too large for an action message');
+    if (totalBytes > MAX_ACTION_BODY_BYTES) {
+      // The rest is not worth reading: the connection closes after the answer.
+      throw new HttpError(413, 'the request body is too large for an action message', { tcode: 'ErrRequestTooLarge', headers: { Connection: 'close' } });
+    }
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();

@@ -4,6 +4,9 @@ import { existingBucketDir } from './bucket-dir.js';
 import { handleBucket, handleBucketList } from './bucket-routes.js';
 import type { RoutedRequest, ServerContext } from './context.js';
 import { BadRequestError, HttpError, MethodNotAllowedError, NotFoundError, fromFsError, sendError } from './errors.js';
+import { resetMidBody } from './fault-reset.js';
+import { injectedError, type FaultInjector } from './faults.js';
+import { checkRequestLimits, MAX_OBJECT_NAME_BYTES } from './request-limits.js';
 import { handleObject, type ObjectAddress } from './object-routes.js';
 import { RedirectSigner, redirectLocation, redirectStatus, targetOriginFor } from './redirect.js';
 import { decodeBucketName, decodeSegment } from './safe-path.js';
@@ -31,9 +34,33 @@ export function routeOf(rawPath: string): Route {
     if (isMarker) objectRaw.pop();
     if (objectRaw.length === 0 || (objectRaw.length === 1 && objectRaw[0] === '')) throw new BadRequestError('missing object name');
     const what = `object name in ${rawPath}`;
-    return { kind: 'object', address: { bucket, segments: objectRaw.map((segment) => decodeSegment(segment, what)), isMarker } };
+    const segments = objectRaw.map((segment) => decodeSegment(segment, what));
+    if (Buffer.byteLength(segments.join('/')) > MAX_OBJECT_NAME_BYTES) {
+      throw new BadRequestError(`object name longer than ${MAX_OBJECT_NAME_BYTES} bytes`);
+    }
+    return { kind: 'object', address: { bucket, segments, isMarker } };
   }
   throw new NotFoundError(`no such API path: ${rawPath}`);
+}
+
+/** Applies the request's fault, if any; false when the request is done with (its connection dropped). */
+async function injectFault(faults: FaultInjector, request: IncomingMessage, response: ServerResponse): Promise<boolean> {
+  const action = faults.next();
+  switch (action.kind) {
+    case 'none':
+      return true;
+    case 'reset-before-headers':
+      request.socket.destroy();
+      return false;
+    case 'reset-mid-body':
+      resetMidBody(request, response, action.cutFraction);
+      return true;
+    case 'status':
+      throw injectedError(action.status);
+    case 'slow':
+      await new Promise((resolve) => setTimeout(resolve, action.delayMs));
+      return true;
+  }
 }
 
 export interface HandlerOptions {
@@ -42,6 +69,8 @@ export interface HandlerOptions {
   readonly signer: RedirectSigner;
   /** Set on the proxy listener: object calls are redirected to this origin. */
   readonly redirectTo?: { readonly origin: string; readonly proxyId: string };
+  /** Injects failures into object, bucket and listing requests (never health). */
+  readonly faults?: FaultInjector;
 }
 
 function bucketOf(route: Route): string | undefined {
@@ -59,6 +88,7 @@ export function createHandler(options: HandlerOptions): (request: IncomingMessag
     const rawPath = queryAt < 0 ? url : url.slice(0, queryAt);
     const query = new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1));
     const routed: RoutedRequest = { request, response, method: request.method ?? 'GET', rawPath, query };
+    checkRequestLimits(request, url);
     const route = routeOf(rawPath);
     if (route.kind === 'health') {
       if (routed.method !== 'GET' && routed.method !== 'HEAD') throw new MethodNotAllowedError(routed.method, rawPath);
@@ -66,6 +96,9 @@ export function createHandler(options: HandlerOptions): (request: IncomingMessag
       response.end();
       return;
     }
+    // A redirect is not faulted: the target it leads to is, so one request meets at most one fault.
+    const redirecting = route.kind === 'object' && options.redirectTo !== undefined;
+    if (options.faults && !redirecting && !(await injectFault(options.faults, request, response))) return;
     // As on AIStore, a missing bucket is a 404 even without a token.
     const bucket = bucketOf(route);
     if (bucket !== undefined && !(route.kind === 'bucket' && routed.method === 'POST')) await existingBucketDir(context.dataDir, bucket);

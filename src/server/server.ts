@@ -1,9 +1,11 @@
-import { createServer, type Server } from 'node:http';
-import { realpath, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { SecretAuthenticator } from './auth.js';
 import type { ServerContext } from './context.js';
+import { FaultInjector, type FaultOptions } from './faults.js';
 import { RedirectSigner } from './redirect.js';
 import { createHandler } from './router.js';
 
@@ -21,19 +23,47 @@ export interface ServerOptions {
   secretCheckIntervalMs?: number;
   /** Tokens signed with the secret before a rotation stay valid this long (default 30 s; 0 = never). */
   previousSecretGraceMs?: number;
+  /** Inject failures (resets, 500/503, delays) into a share of the object and listing requests. */
+  faults?: FaultOptions;
+  /** Serve HTTPS with this PEM certificate (chain) and key; both listeners with `redirect`. */
+  tls?: ServerTlsOptions;
   logger?: Logger;
 }
 
+export interface ServerTlsOptions {
+  certFile: string;
+  keyFile: string;
+}
+
 export interface RunningServer {
-  /** What clients use, e.g. `http://127.0.0.1:PORT` (the proxy's URL with `redirect`). */
+  /** What clients use, e.g. `http://127.0.0.1:PORT` (the proxy's URL with `redirect`; `https://` with `tls`). */
   url: string;
   close(): Promise<void>;
+}
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+type Server = ReturnType<typeof createServer> | ReturnType<typeof createTlsServer>;
+
+/** Thrown when the TLS certificate or key cannot be read, so the CLI can say so in one line. */
+export class TlsFilesError extends Error {}
+
+async function serverFactory(tls: ServerTlsOptions | undefined): Promise<(handler: Handler) => Server> {
+  const keepAlive = { keepAliveTimeout: 30_000 };
+  if (tls === undefined) return (handler) => createServer(keepAlive, handler);
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    [cert, key] = await Promise.all([readFile(tls.certFile), readFile(tls.keyFile)]);
+  } catch (error) {
+    throw new TlsFilesError(`cannot read TLS certificate ${tls.certFile} or key ${tls.keyFile}: ${(error as Error).message}`, { cause: error });
+  }
+  return (handler) => createTlsServer({ ...keepAlive, cert, key }, handler);
 }
 
 /** Thrown when DIR is missing or not a folder, so the CLI can say so in one line. */
 export class DataDirError extends Error {}
 
-async function listen(server: Server, host: string, port: number): Promise<string> {
+async function listen(server: Server, host: string, port: number, scheme: 'http' | 'https'): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -43,7 +73,7 @@ async function listen(server: Server, host: string, port: number): Promise<strin
   });
   const address = server.address() as AddressInfo;
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${hostPart}:${address.port}`;
+  return `${scheme}://${hostPart}:${address.port}`;
 }
 
 function closeServer(server: Server): Promise<void> {
@@ -74,22 +104,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       })
     : undefined;
   const signer = new RedirectSigner();
+  const faults = options.faults && options.faults.rate > 0 ? new FaultInjector(options.faults) : undefined;
   const host = options.host ?? '127.0.0.1';
+  const scheme = options.tls ? 'https' : 'http';
+  const makeServer = await serverFactory(options.tls);
   const servers: Server[] = [];
   try {
-    const target = createServer({ keepAliveTimeout: 30_000 }, createHandler({ context, auth, signer }));
+    const target = makeServer(createHandler({ context, auth, signer, ...(faults ? { faults } : {}) }));
     servers.push(target);
-    const targetUrl = await listen(target, host, options.redirect ? 0 : (options.port ?? 0));
+    const targetUrl = await listen(target, host, options.redirect ? 0 : (options.port ?? 0), scheme);
     let url = targetUrl;
     if (options.redirect) {
-      const proxy = createServer(
-        { keepAliveTimeout: 30_000 },
-        createHandler({ context, auth, signer, redirectTo: { origin: targetUrl, proxyId: context.nodeName } }),
-      );
+      const proxy = makeServer(createHandler({ context, auth, signer, redirectTo: { origin: targetUrl, proxyId: context.nodeName }, ...(faults ? { faults } : {}) }));
       servers.push(proxy);
-      url = await listen(proxy, host, options.port ?? 0);
+      url = await listen(proxy, host, options.port ?? 0, scheme);
     }
-    logger.info({ url, dataDir, redirect: Boolean(options.redirect), auth: Boolean(auth) }, 'serving');
+    logger.info({ url, dataDir, redirect: Boolean(options.redirect), auth: Boolean(auth), tls: Boolean(options.tls), faults: options.faults }, 'serving');
     return { url, close: async () => void (await Promise.all(servers.map(closeServer))) };
   } catch (error) {
     await Promise.all(servers.map(closeServer));

@@ -24,8 +24,21 @@ import type {
 } from './object-store.js';
 import { discardBody, MAX_ERROR_BODY_BYTES, readBody, readText } from './response-body.js';
 import { parseAisError, statusError, transportError } from './response-errors.js';
+import { RetryPolicy, type RetryClass, type RetryDeps, type RetryOptions, type RetryStats } from './retry-policy.js';
+import { assertSameObject, readBodyKeepingPrefix, type ObjectIdentity } from './retry-resume.js';
 
-export type AistoreClientOptions = TransportOptions;
+export interface AistoreClientOptions extends TransportOptions {
+  /** Retries of idempotent calls (GET, HEAD, list, DELETE, health) on connection errors, timeouts, 429 and 5xx. */
+  readonly retry?: RetryOptions;
+  /** Clock, sleep and randomness of the retry loop; for tests. */
+  readonly retryDeps?: RetryDeps;
+}
+
+/** One attempt of a GET: the bytes of the asked range that arrived, and why the rest did not (if it did not). */
+interface GetPiece {
+  readonly result: GetResult;
+  readonly brokenBy?: unknown;
+}
 
 const EMPTY = Buffer.alloc(0);
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
@@ -47,21 +60,42 @@ interface Call {
 export class AistoreClient implements ObjectStore {
   private readonly transport: HttpTransport;
   private readonly send: Send;
+  private readonly retry: RetryPolicy;
 
   constructor(options: AistoreClientOptions = {}) {
     this.transport = new HttpTransport(options);
     this.send = this.transport.send;
+    const logger = options.logger;
+    const onRetry = options.retry?.onRetry;
+    this.retry = new RetryPolicy(
+      {
+        ...options.retry,
+        onRetry: (event) => {
+          // The error's message names the call and status; headers (the token) are never part of it.
+          logger?.debug({ what: event.what, attempt: event.attempt, reason: event.reason, delayMs: event.delayMs, err: event.error.message }, 'store retry');
+          onRetry?.(event);
+        },
+      },
+      options.retryDeps,
+    );
+  }
+
+  /** Retry counters since the client was made (a snapshot), for metrics. */
+  get stats(): RetryStats {
+    return this.retry.stats;
   }
 
   async head(params: BaseParams, bucket: BucketRef, key: string, options?: RequestOptions): Promise<ObjectInfo> {
-    const response = await this.ok(params, options, {
+    const call: Call = {
       method: 'HEAD',
       route: objectRoute(bucket, key),
       query: bucketQuery(bucket),
       what: `HEAD ${objectUri(bucket, key)}`,
+    };
+    return this.retried(params, options, call, 'idempotent', async (response) => {
+      discardBody(response.body);
+      return objectInfoFromHeaders(key, response.headers);
     });
-    discardBody(response.body);
-    return objectInfoFromHeaders(key, response.headers);
   }
 
   async get(
@@ -74,6 +108,41 @@ export class AistoreClient implements ObjectStore {
     // Nothing asked, nothing sent: the size is unknown, and the caller's own offset is the honest answer.
     if (range?.length === 0) return { data: EMPTY, objectSize: range.offset, version: undefined };
     const what = `GET ${objectUri(bucket, key)}`;
+    const startOffset = range?.offset ?? 0;
+    // What earlier attempts received: a broken body continues from there, if the object is still the same.
+    const received: Buffer[] = [];
+    let receivedBytes = 0;
+    let identity: ObjectIdentity | undefined;
+    return this.retry.run(what, 'idempotent', options?.signal, async () => {
+      const resuming = receivedBytes > 0;
+      if (resuming) this.retry.noteResumedBody();
+      const asked: ByteRange | undefined = resuming
+        ? { offset: startOffset + receivedBytes, ...(range?.length === undefined ? {} : { length: range.length - receivedBytes }) }
+        : range;
+      const piece = await this.getAttempt(params, bucket, key, asked, options, what);
+      const seen = { version: piece.result.version, objectSize: piece.result.objectSize };
+      // Only bytes already kept bind the object; before any, a newer version is simply what is read.
+      if (identity === undefined || !resuming) identity = seen;
+      else assertSameObject(identity, seen, what);
+      if (piece.result.data.length > 0) {
+        received.push(piece.result.data);
+        receivedBytes += piece.result.data.length;
+      }
+      if (piece.brokenBy !== undefined) throw transportError(piece.brokenBy, what, options?.signal);
+      const data = received.length === 1 ? (received[0] as Buffer) : Buffer.concat(received, receivedBytes);
+      return { data, objectSize: piece.result.objectSize, version: piece.result.version };
+    });
+  }
+
+  /** One GET exchange; a body that breaks off yields what arrived, for the caller to continue. */
+  private async getAttempt(
+    params: BaseParams,
+    bucket: BucketRef,
+    key: string,
+    range: ByteRange | undefined,
+    options: RequestOptions | undefined,
+    what: string,
+  ): Promise<GetPiece> {
     const header = rangeHeader(range);
     const response = await this.exchange(params, options, {
       method: 'GET',
@@ -87,18 +156,28 @@ export class AistoreClient implements ObjectStore {
       const size = parseContentRange(headerValue(response.headers, 'content-range'))?.size;
       if (size !== undefined && range !== undefined && range.offset >= size) {
         discardBody(response.body);
-        return { data: EMPTY, objectSize: size, version };
+        return { result: { data: EMPTY, objectSize: size, version } };
       }
       return this.fail(response, what, options, size);
     }
     if (response.statusCode !== 200 && response.statusCode !== 206) return this.fail(response, what, options);
-    const data = await this.readAll(response, what, options);
-    if (response.statusCode === 200) return wholeObjectSlice(data, range, version);
-    const contentRange = parseContentRange(headerValue(response.headers, 'content-range'));
-    if (contentRange?.first !== range?.offset) {
-      throw new ProtocolError(`${what}: 206 for a different range than asked`, { status: 206 });
+    const contentLength = headerCount(response.headers, 'content-length');
+    if (response.statusCode === 206) {
+      const contentRange = parseContentRange(headerValue(response.headers, 'content-range'));
+      if (contentRange?.first !== range?.offset) {
+        discardBody(response.body);
+        throw new ProtocolError(`${what}: 206 for a different range than asked`, { status: 206 });
+      }
+      const read = await readBodyKeepingPrefix(response.body, contentLength, what);
+      const objectSize = contentRange?.size ?? (range?.offset ?? 0) + (contentLength ?? read.data.length);
+      return { result: { data: read.data, objectSize, version }, ...(read.complete ? {} : { brokenBy: read.error }) };
     }
-    return { data, objectSize: contentRange?.size ?? (range?.offset ?? 0) + data.length, version };
+    const read = await readBodyKeepingPrefix(response.body, contentLength, what);
+    if (read.complete) return { result: wholeObjectSlice(read.data, range, version) };
+    // A 200 that broke off: its bytes start at 0, so only those at or past the asked offset are of use.
+    const objectSize = contentLength ?? read.data.length;
+    const sliced = wholeObjectSlice(read.data, range, version);
+    return { result: { data: sliced.data, objectSize, version }, brokenBy: read.error };
   }
 
   async listPage(
@@ -108,25 +187,25 @@ export class AistoreClient implements ObjectStore {
     options?: RequestOptions,
   ): Promise<ListPage> {
     const what = `list ${bucketUri(bucket)}${request.prefix ? `/${request.prefix}` : ''}`;
-    const response = await this.ok(params, options, {
+    const call: Call = {
       method: 'GET',
       route: bucketRoute(bucket),
       query: bucketQuery(bucket),
       headers: JSON_HEADERS,
       body: listObjectsBody(request),
       what,
-    });
-    return this.parseJson(response, what, options, parseListResponse);
+    };
+    return this.retried(params, options, call, 'idempotent', (response) => this.parseJson(response, what, options, parseListResponse));
   }
 
   async delete(params: BaseParams, bucket: BucketRef, key: string, options?: RequestOptions): Promise<void> {
-    const response = await this.ok(params, options, {
+    const call: Call = {
       method: 'DELETE',
       route: objectRoute(bucket, key),
       query: bucketQuery(bucket),
       what: `DELETE ${objectUri(bucket, key)}`,
-    });
-    discardBody(response.body);
+    };
+    await this.retried(params, options, call, 'idempotent', discardResponse);
   }
 
   async put(
@@ -138,55 +217,56 @@ export class AistoreClient implements ObjectStore {
   ): Promise<void> {
     // Bytes rather than a string: a redirect re-sends exactly these, and undici sets Content-Length from them.
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    const response = await this.ok(params, options, {
+    const call: Call = {
       method: 'PUT',
       route: objectRoute(bucket, key),
       query: bucketQuery(bucket),
       headers: { 'content-type': 'application/octet-stream' },
       body: bytes,
       what: `PUT ${objectUri(bucket, key)}`,
-    });
-    discardBody(response.body);
+    };
+    await this.retried(params, options, call, 'put', discardResponse);
   }
 
   async headBucket(params: BaseParams, bucket: BucketRef, options?: RequestOptions): Promise<void> {
-    const response = await this.ok(params, options, {
+    const call: Call = {
       method: 'HEAD',
       route: bucketRoute(bucket),
       query: bucketQuery(bucket),
       what: `HEAD ${bucketUri(bucket)}`,
-    });
-    discardBody(response.body);
+    };
+    await this.retried(params, options, call, 'idempotent', discardResponse);
   }
 
   async listBuckets(params: BaseParams, options?: RequestOptions): Promise<BucketRef[]> {
     const what = 'list buckets';
-    const response = await this.ok(params, options, {
+    const call: Call = {
       method: 'GET',
       route: '/v1/buckets',
       query: new URLSearchParams({ provider: DEFAULT_PROVIDER }),
       headers: JSON_HEADERS,
       body: JSON.stringify({ action: 'list', name: '', value: null }),
       what,
-    });
-    return this.parseJson(response, what, options, parseBucketList);
+    };
+    return this.retried(params, options, call, 'idempotent', (response) => this.parseJson(response, what, options, parseBucketList));
   }
 
   async createBucket(params: BaseParams, bucket: BucketRef, options?: RequestOptions): Promise<void> {
-    const response = await this.ok(params, options, {
+    const call: Call = {
       method: 'POST',
       route: bucketRoute(bucket),
       query: bucketQuery(bucket),
       headers: JSON_HEADERS,
       body: JSON.stringify({ action: 'create-bck', name: '', value: null }),
       what: `create ${bucketUri(bucket)}`,
-    });
-    discardBody(response.body);
+    };
+    // Not idempotent: a retry after the bucket was made would answer 409.
+    await this.retried(params, options, call, 'never', discardResponse);
   }
 
   async health(params: BaseParams, options?: RequestOptions): Promise<void> {
-    const response = await this.ok(params, options, { method: 'GET', route: '/v1/health', what: 'GET health' });
-    discardBody(response.body);
+    const call: Call = { method: 'GET', route: '/v1/health', what: 'GET health' };
+    await this.retried(params, options, call, 'idempotent', discardResponse);
   }
 
   close(): Promise<void> {
@@ -205,11 +285,22 @@ export class AistoreClient implements ObjectStore {
     });
   }
 
-  /** As `exchange`, but anything other than 200 becomes the typed error. */
-  private async ok(params: BaseParams, options: RequestOptions | undefined, call: Call): Promise<StoreResponse> {
-    const response = await this.exchange(params, options, call);
-    if (response.statusCode !== 200) return this.fail(response, call.what, options);
-    return response;
+  /**
+   * As `exchange`, anything other than 200 becoming the typed error, then `consume`; the whole of it tried
+   * again as the retry class allows (a listing whose body breaks off is asked again).
+   */
+  private retried<T>(
+    params: BaseParams,
+    options: RequestOptions | undefined,
+    call: Call,
+    retryClass: RetryClass,
+    consume: (response: StoreResponse) => Promise<T>,
+  ): Promise<T> {
+    return this.retry.run(call.what, retryClass, options?.signal, async () => {
+      const response = await this.exchange(params, options, call);
+      if (response.statusCode !== 200) return this.fail(response, call.what, options);
+      return consume(response);
+    });
   }
 
   /** Throws the typed error for a failed response, with the server's message (body, or `Hdr-Error` on HEAD). */
@@ -260,6 +351,10 @@ export class AistoreClient implements ObjectStore {
 
 export function createAistoreClient(options: AistoreClientOptions = {}): AistoreClient {
   return new AistoreClient(options);
+}
+
+async function discardResponse(response: StoreResponse): Promise<void> {
+  discardBody(response.body);
 }
 
 function objectUri(bucket: BucketRef, key: string): string {

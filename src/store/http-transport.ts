@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { Agent, type Dispatcher } from 'undici';
-import { ProtocolError } from './errors.js';
+import { NetworkError, ProtocolError } from './errors.js';
 import { redirectTarget, type RequestTarget } from './object-path.js';
 import { discardBody } from './response-body.js';
 import { transportError } from './response-errors.js';
@@ -120,9 +120,39 @@ export class HttpTransport {
       });
       return { statusCode, headers, body };
     } catch (error) {
-      throw transportError(error, request.what, request.signal);
+      throw certificateError(error, request.what) ?? transportError(error, request.what, request.signal);
     }
   }
+}
+
+/** A certificate the client does not trust: retrying cannot help, and the user must hear what to do. */
+export class TlsCertificateError extends NetworkError {
+  override get retryable(): boolean {
+    return false;
+  }
+}
+
+const CERTIFICATE_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function certificateError(error: unknown, what: string): TlsCertificateError | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !CERTIFICATE_CODES.has(code)) return undefined;
+  return new TlsCertificateError(
+    `${what}: the server's TLS certificate is not trusted (${code}); give its CA with --ca-file (AIS_CLIENT_CA), ` +
+      'or for a test cluster --insecure-skip-verify (AIS_SKIP_VERIFY_CRT)',
+    { cause: error },
+  );
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

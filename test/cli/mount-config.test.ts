@@ -3,7 +3,15 @@ import { parseBucketUri } from '../../src/cli/bucket-uri.js';
 import { ConfigError } from '../../src/cli/config-error.js';
 import { expandEnv, parseConfigText } from '../../src/cli/config-file.js';
 import { withoutTokenFlag } from '../../src/cli/daemonize.js';
-import { DEFAULT_ENDPOINT, parseMode, resolveMountSettings, type MountFlags } from '../../src/cli/mount-config.js';
+import {
+  CLIENT_CA_ENV,
+  DEFAULT_ENDPOINT,
+  DEFAULT_METRICS_HOST,
+  parseMode,
+  resolveMountSettings,
+  SKIP_VERIFY_ENV,
+  type MountFlags,
+} from '../../src/cli/mount-config.js';
 
 describe('parseBucketUri', () => {
   it.each([
@@ -145,5 +153,42 @@ describe('withoutTokenFlag', () => {
     [['mount', 'ais://b', '/m', '--token-file', '/t'], ['mount', 'ais://b', '/m', '--token-file', '/t'], undefined],
   ])('%j', (args, kept, token) => {
     expect(withoutTokenFlag(args)).toEqual({ args: kept, token });
+  });
+});
+
+describe('metrics and TLS settings', () => {
+  const base = ['ais://b', '/mnt/x'] as const;
+  const resolveWith = (flags: MountFlags, config: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}) => resolveMountSettings(base, flags, config, env);
+
+  it('has no metrics server and verified TLS by default', () => {
+    const settings = resolveWith({});
+    expect(settings.metricsPort).toBeUndefined();
+    expect(settings.metricsHost).toBe(DEFAULT_METRICS_HOST);
+    expect(settings.tls).toEqual({ caFile: undefined, insecureSkipVerify: false });
+  });
+
+  it.each([
+    [{ metricsPort: '9100' }, {}, 9100, '127.0.0.1'],
+    [{}, { metrics_port: 9200, metrics_host: '0.0.0.0' }, 9200, '0.0.0.0'],
+    [{ metricsPort: '9300', metricsHost: '::1' }, { metrics_port: 9200 }, 9300, '::1'],
+    [{ metricsPort: '0' }, {}, 0, '127.0.0.1'],
+  ] as const)('flags %j over config %j → port %i on %s', (flags, config, port, host) => {
+    const settings = resolveWith(flags, config);
+    expect([settings.metricsPort, settings.metricsHost]).toEqual([port, host]);
+  });
+
+  it.each([['99999'], ['-1'], ['http'], ['']])('rejects --metrics-port %j naming the flag', (port) => {
+    expect(() => resolveWith({ metricsPort: port })).toThrow(/^--metrics-port: /);
+  });
+
+  it.each([
+    [{}, {}, {}, { caFile: undefined, insecureSkipVerify: false }],
+    [{}, {}, { [CLIENT_CA_ENV]: '/env/ca.pem', [SKIP_VERIFY_ENV]: 'true' }, { caFile: '/env/ca.pem', insecureSkipVerify: true }],
+    [{}, {}, { [SKIP_VERIFY_ENV]: 'false' }, { caFile: undefined, insecureSkipVerify: false }],
+    [{}, { ca_file: '/cfg/ca.pem', insecure_skip_verify: true }, { [CLIENT_CA_ENV]: '/env/ca.pem' }, { caFile: '/cfg/ca.pem', insecureSkipVerify: true }],
+    [{ caFile: '/flag/ca.pem' }, { ca_file: '/cfg/ca.pem', insecure_skip_verify: false }, { [SKIP_VERIFY_ENV]: 'true' }, { caFile: '/flag/ca.pem', insecureSkipVerify: false }],
+    [{ insecureSkipVerify: true }, {}, {}, { caFile: undefined, insecureSkipVerify: true }],
+  ] as const)('flags %j, config %j, env %j → %j', (flags, config, env, tls) => {
+    expect(resolveWith(flags, config, env).tls).toEqual(tls);
   });
 });

@@ -1,0 +1,53 @@
+// Command-line flags of bench/run.mjs.
+
+export const USAGE = `usage: npm run bench -- [--quick] [--out FILE] [--dir DIR] [--mount-args "ARGS"]
+  --quick            smaller, shorter run (about 2 minutes)
+  --out FILE         where to write the JSON results (default bench/out/results.json)
+  --dir DIR          working folder: data, mountpoint, manifest (default /var/tmp/bucketfs-bench)
+  --mount-args ARGS  extra flags for \`bucketfs mount\`, space-separated (e.g. "--log-level info")
+  --profile          run the mount under node --cpu-prof; profiles in bench/out/profiles, top functions printed`;
+
+export class UsageError extends Error {}
+
+/** Pure: argv (without node and script) → options. */
+export function parseArgs(argv) {
+  const options = { quick: false, out: undefined, dir: '/var/tmp/bucketfs-bench', mountArgs: [], profile: false, help: false };
+  for (let index = 0; index < argv.length; index += 1) {
+    const arg = argv[index];
+    const value = () => {
+      const next = argv[index + 1];
+      if (next === undefined) throw new UsageError(`${arg} needs a value`);
+      index += 1;
+      return next;
+    };
+    if (arg === '--quick') options.quick = true;
+    else if (arg === '--out') options.out = value();
+    else if (arg === '--dir') options.dir = value();
+    else if (arg === '--mount-args') options.mountArgs = value().split(/\s+/).filter(Boolean);
+    else if (arg === '--profile') options.profile = true;
+    else if (arg === '--help' || arg === '-h') options.help = true;
+    else throw new UsageError(`unknown flag ${arg}`);
+  }
+  return options;
+}
+
+/** Sizes and durations of one run; the dataset is the same for both, so a quick run reuses a full run's files. */
+export function planFor(quick) {
+  return {
+    largeFiles: 4,
+    largeFileBytes: 256 * 2 ** 20,
+    smallFiles: 10_000,
+    // One stream reads one file in a quick run, all four (1 GiB) in turn in a full run.
+    seqOneStreamFiles: quick ? 1 : 4,
+    // How much of each large file the sequential tests read (from its start).
+    seqBytesPerFile: (quick ? 128 : 256) * 2 ** 20,
+    randomRuntimeSeconds: quick ? 2 : 12,
+    warmRuntimeSeconds: quick ? 2 : 5,
+    randomJobs: 4,
+    smallReadFiles: quick ? 2_000 : 10_000,
+    smallReadConcurrency: 4,
+    firstByteFiles: quick ? 30 : 200,
+    rangeStreams: 4,
+    rangeBytes: 8 * 2 ** 20,
+  };
+}

@@ -1,0 +1,119 @@
+// The limits: the same objects read straight over HTTP with undici, no filesystem in between.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Agent, request } from 'undici';
+import { BUCKET } from './dataset.mjs';
+
+/** `distDir`: the build whose store client lists objects (the same code the mount lists with). */
+export async function createRawClient(endpoint, connections, distDir) {
+  const { createAistoreClient } = await import(pathToFileURL(join(distDir, 'store/aistore-client.js')).href);
+  const { listAll } = await import(pathToFileURL(join(distDir, 'store/object-store.js')).href);
+  const dispatcher = new Agent({ connections, pipelining: 1 });
+  const urlOf = (key) => `${endpoint}/v1/objects/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}?provider=ais`;
+
+  /** Bytes of one GET (whole or a range), counted as they stream in and then dropped. */
+  async function get(key, range) {
+    const headers = range ? { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {};
+    const { statusCode, body } = await request(urlOf(key), { dispatcher, headers });
+    if (statusCode !== 200 && statusCode !== 206) {
+      await body.dump();
+      throw new Error(`GET ${key}: HTTP ${statusCode}`);
+    }
+    let bytes = 0;
+    for await (const chunk of body) bytes += chunk.length;
+    return bytes;
+  }
+
+  /** Runs `worker` on `concurrency` lanes until `next()` returns undefined. */
+  async function lanes(concurrency, next, worker) {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (let item = next(); item !== undefined; item = next()) await worker(item);
+      }),
+    );
+  }
+
+  return {
+    /** One stream: one GET per object (its first `bytesPerObject`, or all of it), one after another. */
+    async sequentialWhole(keys, bytesPerObject) {
+      const started = performance.now();
+      let bytes = 0;
+      for (const key of keys) {
+        const got = await get(key, bytesPerObject === undefined ? undefined : { offset: 0, length: bytesPerObject });
+        bytes += got;
+      }
+      return { bytes, seconds: (performance.now() - started) / 1000 };
+    },
+
+    /** `streams` lanes taking `rangeBytes` ranges of the objects from one queue, in order. */
+    async parallelRanges(objects, streams, rangeBytes) {
+      const ranges = objects.flatMap(({ key, sizeBytes }) =>
+        Array.from({ length: Math.ceil(sizeBytes / rangeBytes) }, (_, index) => ({
+          key,
+          offset: index * rangeBytes,
+          length: Math.min(rangeBytes, sizeBytes - index * rangeBytes),
+        })),
+      );
+      let bytes = 0;
+      const started = performance.now();
+      await lanes(streams, () => ranges.shift(), async ({ key, offset, length }) => {
+        const got = await get(key, { offset, length });
+        bytes += got; // not `bytes += await …`: that reads `bytes` before the await and loses other lanes' counts
+      });
+      return { bytes, seconds: (performance.now() - started) / 1000 };
+    },
+
+    /** `jobs` lanes of aligned random ranges of `blockBytes` for `seconds`, as fio randread does. */
+    async randomRanges(objects, jobs, blockBytes, seconds) {
+      const deadline = performance.now() + seconds * 1000;
+      let bytes = 0;
+      let reads = 0;
+      const started = performance.now();
+      const next = () => {
+        if (performance.now() >= deadline) return undefined;
+        const { key, sizeBytes } = objects[Math.floor(Math.random() * objects.length)];
+        return { key, offset: Math.floor(Math.random() * (sizeBytes / blockBytes)) * blockBytes, length: blockBytes };
+      };
+      await lanes(jobs, next, async (range) => {
+        const got = await get(range.key, range);
+        bytes += got;
+        reads += 1;
+      });
+      const elapsed = (performance.now() - started) / 1000;
+      return { bytes, seconds: elapsed, iops: reads / elapsed, mibPerSec: bytes / 2 ** 20 / elapsed };
+    },
+
+    /** Whole small objects on `concurrency` lanes. */
+    async wholeObjects(keys, concurrency) {
+      const queue = [...keys];
+      let bytes = 0;
+      const started = performance.now();
+      await lanes(concurrency, () => queue.shift(), async (key) => {
+        const got = await get(key);
+        bytes += got;
+      });
+      return { files: keys.length, bytes, seconds: (performance.now() - started) / 1000 };
+    },
+
+    /** Milliseconds from sending a 1-byte ranged GET to holding the byte. */
+    async firstByteMs(key) {
+      const started = performance.now();
+      await get(key, { offset: 0, length: 1 });
+      return performance.now() - started;
+    },
+
+    /** A full listing of `prefix` (paginated, as the mount lists), in ms. */
+    async listMs(prefix) {
+      const store = createAistoreClient();
+      const params = { endpoint, headers: {} };
+      const started = performance.now();
+      let entries = 0;
+      for await (const entry of listAll((page) => store.listPage(params, { name: BUCKET }, page), { prefix, recursive: false })) {
+        if (!entry.isDir) entries += 1;
+      }
+      return { ms: performance.now() - started, entries };
+    },
+
+    close: () => dispatcher.close(),
+  };
+}

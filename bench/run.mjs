@@ -1,0 +1,343 @@
+// npm run bench [-- --quick] [--out FILE]: bucketfs read throughput against the raw HTTP and local-disk limits.
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
+import { parseArgs, planFor, USAGE, UsageError } from './lib/args.mjs';
+import { BUCKET, ensureDataset, largeKey, smallFileBytes, smallKey } from './lib/dataset.mjs';
+import { firstByteMs, readWholeFiles, timeLs } from './lib/file-reads.mjs';
+import { fioVersion, runFio } from './lib/fio.mjs';
+import { cpuSeconds, forceStop, isMounted, killExiting, mount, readAheadKbOf, reapAll, startServer, stopServer, unmount, useCli } from './lib/processes.mjs';
+import { createRawClient } from './lib/raw-http.mjs';
+import { dropCaches, machineInfo } from './lib/system.mjs';
+import { summarizeProfiles } from './lib/profile.mjs';
+import { cpuSecondsPerGiB, formatTable, median } from './lib/table.mjs';
+
+const startedAt = performance.now();
+/** Progress on stderr, each line with the seconds since the start: the table goes alone to stdout. */
+const say = (line) => void process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
+const MiB = 2 ** 20;
+
+let options;
+try {
+  options = parseArgs(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  say(`bench: ${error.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (options.help) {
+  say(USAGE);
+  process.exit(0);
+}
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const plan = planFor(options.quick);
+const profileDir = join(repoRoot, 'bench/out/profiles');
+const root = resolve(options.dir);
+const dataDir = join(root, 'data');
+const mountpoint = join(root, 'mnt');
+const bucketDir = join(dataDir, BUCKET);
+const state = { server: undefined, mountPid: undefined, raw: undefined };
+
+// Whatever happens, the mount and the server go: on exit, on Ctrl-C, on an uncaught error.
+process.on('exit', () => {
+  forceStop(mountpoint, state.mountPid);
+  killExiting();
+  if (state.server) {
+    try {
+      process.kill(state.server.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    say(`bench: ${signal}: unmounting and stopping the server`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function cleanup() {
+  await state.raw?.close().catch(() => {});
+  if (state.mountPid !== undefined || isMounted(mountpoint)) await unmount(mountpoint, state.mountPid, { waitForExit: true });
+  await reapAll();
+  state.mountPid = undefined;
+  await stopServer(state.server);
+  state.server = undefined;
+}
+
+/** Every mount process of the run, for its CPU profile. */
+const mountPids = new Set();
+let cachesDropped = true;
+function cold() {
+  if (!dropCaches()) cachesDropped = false;
+}
+
+async function freshMount() {
+  if (state.mountPid !== undefined || isMounted(mountpoint)) await unmount(mountpoint, state.mountPid);
+  state.mountPid = undefined;
+  const nodeArgs = options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  state.mountPid = await mount(state.server.url, mountpoint, options.mountArgs, nodeArgs);
+  mountPids.add(state.mountPid);
+}
+
+/** Runs `fn`, adding the CPU seconds the mount and the server spent meanwhile. */
+async function withCpu(fn) {
+  const mountPid = state.mountPid;
+  const serverPid = state.server.pid;
+  const before = { mount: mountPid && cpuSeconds(mountPid), server: cpuSeconds(serverPid) };
+  const result = await fn();
+  const delta = (pid, start) => (pid && start !== undefined ? (cpuSeconds(pid) ?? start) - start : undefined);
+  return { ...result, cpu: { mountSeconds: delta(mountPid, before.mount), serverSeconds: delta(serverPid, before.server) } };
+}
+
+const mibPerSec = ({ bytes, seconds }) => bytes / MiB / seconds;
+const largeKeys = Array.from({ length: plan.largeFiles }, (_, index) => largeKey(index));
+const largeObjects = largeKeys.map((key) => ({ key, sizeBytes: plan.largeFileBytes }));
+const atMount = (key) => join(mountpoint, key);
+const onDisk = (key) => join(bucketDir, key);
+
+/** Results of every test, by name; the table is made from them. */
+const details = {};
+const rows = [];
+
+function addRow(row, result) {
+  const bytes = result?.bytes;
+  rows.push({
+    ...row,
+    mountCpuSecPerGiB: cpuSecondsPerGiB(result?.cpu?.mountSeconds, bytes),
+    serverCpuSecPerGiB: cpuSecondsPerGiB(result?.cpu?.serverSeconds, bytes),
+  });
+  say(`  ${row.test}: mount ${row.mount?.toFixed(2)} ${row.unit}, limit ${row.limit?.toFixed(2)}, local ${row.local?.toFixed(2)}`);
+}
+
+async function coldMountFio(fioOptions) {
+  await freshMount();
+  cold();
+  return withCpu(() => runFio(fioOptions));
+}
+
+async function coldLocalFio(fioOptions) {
+  cold();
+  return runFio(fioOptions);
+}
+
+async function sequentialTests() {
+  const oneStream = largeKeys.slice(0, plan.seqOneStreamFiles);
+  const perFile = plan.seqBytesPerFile;
+  say(`sequential: 1 stream over ${oneStream.length} file(s), 4 streams over ${largeKeys.length} files, the first ${perFile / MiB} MiB of each (cold: page cache dropped, fresh mount)`);
+  cold();
+  const rawOne = await withCpu(() => state.raw.sequentialWhole(oneStream, perFile));
+  cold();
+  const rawFour = await withCpu(() => state.raw.parallelRanges(largeKeys.map((key) => ({ key, sizeBytes: perFile })), plan.rangeStreams, plan.rangeBytes));
+  details.rawSingleGet = rawOne;
+  details.rawParallelRanges = rawFour;
+  for (const direct of [false, true]) {
+    const mode = direct ? 'O_DIRECT' : 'buffered';
+    const seq = { rw: 'read', blockSizeBytes: MiB, direct, bytesPerFile: perFile };
+    const one = await coldMountFio({ ...seq, name: 'seq1', jobs: [oneStream.map(atMount)] });
+    const oneLocal = await coldLocalFio({ ...seq, name: 'seq1-local', jobs: [oneStream.map(onDisk)] });
+    details[`seq1-${mode}`] = { mount: one, local: oneLocal };
+    addRow({ test: `seq read 1 stream, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: one.mibPerSec, limit: mibPerSec(rawOne), limitLabel: '1 GET', local: oneLocal.mibPerSec, target: direct ? undefined : 0.7 }, one);
+    const four = await coldMountFio({ ...seq, name: 'seq4', jobs: largeKeys.map((key) => [atMount(key)]) });
+    const fourLocal = await coldLocalFio({ ...seq, name: 'seq4-local', jobs: largeKeys.map((key) => [onDisk(key)]) });
+    details[`seq4-${mode}`] = { mount: four, local: fourLocal };
+    addRow({ test: `seq read 4 streams, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: four.mibPerSec, limit: mibPerSec(rawFour), limitLabel: `${plan.rangeStreams} × ${plan.rangeBytes / MiB} MiB ranges`, local: fourLocal.mibPerSec, target: 0.8 }, four);
+  }
+}
+
+async function randomTests() {
+  say(`random reads, ${plan.randomJobs} jobs × ${plan.randomRuntimeSeconds} s over ${largeKeys.length} files, O_DIRECT (cold)`);
+  for (const blockSizeBytes of [4096, 256 * 1024]) {
+    const label = `${blockSizeBytes / 1024} KiB`;
+    cold();
+    const raw = await withCpu(() => state.raw.randomRanges(largeObjects, plan.randomJobs, blockSizeBytes, plan.randomRuntimeSeconds));
+    const random = { rw: 'randread', blockSizeBytes, direct: true, runtimeSeconds: plan.randomRuntimeSeconds };
+    const jobs = (place) => Array.from({ length: plan.randomJobs }, () => largeKeys.map(place));
+    const mounted = await coldMountFio({ ...random, name: `rand-${label}`, jobs: jobs(atMount) });
+    const local = await coldLocalFio({ ...random, name: `rand-${label}-local`, jobs: jobs(onDisk) });
+    details[`random-${label}`] = { mount: mounted, raw, local };
+    addRow({ test: `random ${label} reads, ${plan.randomJobs} jobs`, unit: 'IOPS', mount: mounted.iops, limit: raw.iops, limitLabel: 'ranged GETs', local: local.iops }, mounted);
+    if (blockSizeBytes > 4096) {
+      addRow({ test: `random ${label} reads, ${plan.randomJobs} jobs`, unit: 'MiB/s', mount: mounted.mibPerSec, limit: raw.mibPerSec, limitLabel: 'ranged GETs', local: local.mibPerSec }, mounted);
+    }
+  }
+}
+
+async function smallFileTests() {
+  const indexes = Array.from({ length: plan.smallReadFiles }, (_, index) => index);
+  const keys = indexes.map(smallKey);
+  const totalMiB = indexes.reduce((sum, index) => sum + smallFileBytes(index), 0) / MiB;
+  say(`small files: ${keys.length} whole files (${totalMiB.toFixed(0)} MiB), ${plan.smallReadConcurrency} at a time (cold)`);
+  cold();
+  const raw = await withCpu(() => state.raw.wholeObjects(keys, plan.smallReadConcurrency));
+  await freshMount();
+  cold();
+  const mounted = await withCpu(() => readWholeFiles(keys.map(atMount), plan.smallReadConcurrency));
+  cold();
+  const local = await readWholeFiles(keys.map(onDisk), plan.smallReadConcurrency);
+  details.smallFiles = { mount: mounted, raw, local };
+  const filesPerSec = (result) => result.files / result.seconds;
+  addRow({ test: `small files 16–128 KiB, whole, ${plan.smallReadConcurrency} at a time`, unit: 'files/s', mount: filesPerSec(mounted), limit: filesPerSec(raw), limitLabel: 'GETs', local: filesPerSec(local), target: 0.5 }, mounted);
+  addRow({ test: `small files 16–128 KiB, whole, ${plan.smallReadConcurrency} at a time`, unit: 'MiB/s', mount: mibPerSec(mounted), limit: mibPerSec(raw), limitLabel: 'GETs', local: mibPerSec(local), target: 0.5 }, mounted);
+}
+
+async function firstByteTests() {
+  // Files the small-file test did not read, so their metadata is cold on the mount as well.
+  const keys = Array.from({ length: plan.firstByteFiles }, (_, index) => smallKey(plan.smallFiles - 1 - index));
+  say(`time to first byte: open + read 1 byte of ${keys.length} cold files, one at a time (median)`);
+  const medianOf = async (measureOne) => {
+    const times = [];
+    for (const key of keys) times.push(await measureOne(key));
+    return { medianMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
+  };
+  cold();
+  const raw = await medianOf((key) => state.raw.firstByteMs(key));
+  await freshMount();
+  cold();
+  const mounted = await medianOf((key) => firstByteMs(atMount(key)));
+  cold();
+  const local = await medianOf((key) => firstByteMs(onDisk(key)));
+  details.firstByte = { mount: mounted, raw, local };
+  addRow({ test: 'time to first byte, cold file (median)', unit: 'ms', mount: mounted.medianMs, limit: raw.medianMs, limitLabel: '1-byte GET', local: local.medianMs });
+}
+
+async function listingTests() {
+  const dir = 'small';
+  say(`ls -l of ${plan.smallFiles} files: cold (fresh mount, caches dropped), then warm (within the metadata TTL)`);
+  cold();
+  const raw = await state.raw.listMs(`${dir}/`);
+  await freshMount();
+  cold();
+  const coldMount = await withCpu(() => timeLs(atMount(dir)));
+  const warmMount = await withCpu(() => timeLs(atMount(dir)));
+  cold();
+  const coldLocal = await timeLs(onDisk(dir));
+  const warmLocal = await timeLs(onDisk(dir));
+  details.listing = { raw, coldMount, warmMount, coldLocal, warmLocal };
+  if (coldMount.entries !== plan.smallFiles) say(`  warning: ls -l through the mount showed ${coldMount.entries} entries, expected ${plan.smallFiles}`);
+  addRow({ test: `ls -l ${plan.smallFiles} files, cold`, unit: 'ms', mount: coldMount.ms, limit: raw.ms, limitLabel: 'list objects', local: coldLocal.ms });
+  addRow({ test: `ls -l ${plan.smallFiles} files, warm`, unit: 'ms', mount: warmMount.ms, limit: warmLocal.ms, limitLabel: 'local warm ls', local: warmLocal.ms });
+}
+
+async function warmRereadTest() {
+  say(`warm re-read: one 256 MiB file read once through a fresh mount, then again and again for ${plan.warmRuntimeSeconds} s (measured)`);
+  const read = { name: 'warm', rw: 'read', blockSizeBytes: MiB, direct: false, invalidate: false };
+  // Time-based: the file is read again and again, so that the figure is not a fraction of a second's worth.
+  const timed = { ...read, runtimeSeconds: plan.warmRuntimeSeconds };
+  await freshMount();
+  cold();
+  await runFio({ ...read, jobs: [[atMount(largeKeys[0])]] });
+  const mounted = await withCpu(() => runFio({ ...timed, jobs: [[atMount(largeKeys[0])]] }));
+  await runFio({ ...read, jobs: [[onDisk(largeKeys[0])]] });
+  const local = await runFio({ ...timed, jobs: [[onDisk(largeKeys[0])]] });
+  details.warmReread = { mount: mounted, local };
+  addRow({ test: 'warm re-read, 1 stream, buffered', unit: 'MiB/s', mount: mounted.mibPerSec, limit: local.mibPerSec, limitLabel: 'local page cache', local: local.mibPerSec, target: 0.8 }, mounted);
+}
+
+async function main() {
+  const started = performance.now();
+  const machine = machineInfo(await fioVersion());
+  say(`bench: ${options.quick ? 'quick' : 'full'} run on ${machine.nproc} CPUs, ${machine.ramGiB} GiB, kernel ${machine.kernel}, node ${machine.node}, ${machine.fio}; load ${machine.loadAverage.join(' ')}`);
+  // A private copy of the build: others may rebuild dist/ while the bench runs. Inside the repository, so
+  // that its imports still find node_modules/ and package.json ("type": "module").
+  const distCopy = join(repoRoot, 'bench/out/dist');
+  if (!existsSync(join(repoRoot, 'dist/cli/main.js'))) throw new Error('dist/ is not built: run npm run build');
+  rmSync(distCopy, { recursive: true, force: true });
+  cpSync(join(repoRoot, 'dist'), distCopy, { recursive: true });
+  if (options.profile) {
+    rmSync(profileDir, { recursive: true, force: true });
+    mkdirSync(profileDir, { recursive: true });
+  }
+  useCli(join(distCopy, 'cli/main.js'));
+  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(mountpoint, { recursive: true });
+  if (isMounted(mountpoint)) forceStop(mountpoint, undefined);
+  const dataset = ensureDataset(dataDir, join(root, 'manifest.json'), plan, say);
+  state.server = await startServer(dataDir);
+  say(`server: ${state.server.url} (process ${state.server.pid})`);
+  state.raw = await createRawClient(state.server.url, 16, distCopy);
+  await freshMount();
+  const readAheadKb = readAheadKbOf(mountpoint);
+  say(`mount: ${mountpoint} (process ${state.mountPid}), bdi read_ahead_kb ${readAheadKb ?? 'unknown'}`);
+  await sequentialTests();
+  await randomTests();
+  await smallFileTests();
+  await firstByteTests();
+  await listingTests();
+  await warmRereadTest();
+  let profile;
+  if (options.profile) {
+    // A profile is written when its process exits.
+    await unmount(mountpoint, state.mountPid, { waitForExit: true });
+    state.mountPid = undefined;
+    profile = summarizeProfiles(profileDir, mountPids);
+    say(`profile: ${profile.profiles} mount profiles in ${profileDir}: JS thread busy ${(profile.busyMs / 1000).toFixed(1)} s, idle ${(profile.idleMs / 1000).toFixed(1)} s; most self time (share of busy):`);
+    for (const { name, ms, share } of profile.top) say(`  ${(share * 100).toFixed(1).padStart(5)} %  ${String(ms).padStart(6)} ms  ${name}`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const table = formatTable(rows);
+  const pageCache = cachesDropped
+    ? 'page cache dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before every cold run'
+    : 'WARNING: could not drop the page cache (not root?): cold figures may be warm';
+  process.stdout.write(`\n${table}\n\n${pageCache}; ratio = mount / limit (for ms: limit / mount), 1.00× = as fast as the limit.\n`);
+  process.stdout.write(`load average at the end: ${loadavg().map((value) => value.toFixed(2)).join(' ')}; run took ${seconds.toFixed(0)} s\n`);
+  const out = options.out === undefined ? join(repoRoot, 'bench/out/results.json') : resolve(options.out);
+  mkdirSync(dirname(out), { recursive: true });
+  const report = {
+    date: new Date().toISOString(),
+    mode: options.quick ? 'quick' : 'full',
+    mountArgs: options.mountArgs,
+    machine: { ...machine, loadAverageAtEnd: loadavg().map((value) => Number(value.toFixed(2))) },
+    cachesDropped,
+    readAheadKb,
+    plan,
+    dataset,
+    runSeconds: seconds,
+    rows,
+    details,
+    profile,
+    table,
+  };
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  const markdownOut = out.replace(/(\.json)?$/, '.md');
+  writeFileSync(markdownOut, markdownReport(report, pageCache));
+  say(`results written to ${out} and ${markdownOut}`);
+}
+
+/** The table and what it ran on, ready to paste into bench/RESULTS.md. */
+function markdownReport(report, pageCache) {
+  const { machine } = report;
+  const lines = [
+    `Run of ${report.date} (${report.mode}, ${report.runSeconds.toFixed(0)} s)${report.mountArgs.length ? `, mount flags \`${report.mountArgs.join(' ')}\`` : ''}.`,
+    '',
+    `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.ramGiB} GiB RAM, kernel ${machine.kernel}, node ${machine.node}, ${machine.fio}, ${machine.libfuse}; ` +
+      `load average ${machine.loadAverage.join(' ')} at the start, ${machine.loadAverageAtEnd.join(' ')} at the end. Mount bdi read_ahead_kb: ${report.readAheadKb ?? 'unknown'}.`,
+    '',
+    report.table,
+    '',
+    `${pageCache}. Ratio = mount / limit (for ms: limit / mount).`,
+  ];
+  if (report.profile) {
+    lines.push('', `Mount CPU profile (${report.profile.profiles} mount processes; JS thread busy ${(report.profile.busyMs / 1000).toFixed(1)} s, idle ${(report.profile.idleMs / 1000).toFixed(1)} s), most self time:`, '');
+    lines.push('| share of busy | ms | function |', '|---|---|---|');
+    for (const { name, ms, share } of report.profile.top) lines.push(`| ${(share * 100).toFixed(1)} % | ${ms} | \`${name}\` |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (error) {
+  say(`bench: failed: ${error instanceof Error ? error.message : String(error)}`);
+  exitCode = 1;
+} finally {
+  if (!stopping) await cleanup();
+}
+process.exit(exitCode);

@@ -1,0 +1,192 @@
+import { constants } from 'node:os';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { OperationObserver, OperationOutcome } from '../fuse/fuse-operations.js';
+
+/** What the token gauges and counters read at scrape time (CredentialProvider has all three). */
+export interface CredentialCounters {
+  readonly reloads: number;
+  readonly reloadFailures: number;
+  tokenExpiresAt(): Date | undefined;
+}
+
+/** Retry counters of a store client, when the client keeps them. */
+export interface StoreRetryCounters {
+  readonly retries: number;
+  readonly retriesByReason?: Readonly<Record<string, number>>;
+  readonly resumedBodies?: number;
+  readonly exhausted?: number;
+}
+
+/** Read-path counters (block cache, prefetch), when the filesystem keeps them. */
+export interface ReadPathCounters {
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+  readonly cacheEvictions: number;
+  readonly prefetchedBytes?: number;
+  readonly prefetchWasteBytes: number;
+  readonly bytesFetched?: number;
+  readonly cachedBytes?: number;
+}
+
+/** One bucket of the mount, labelled by its URI (never by anything secret). */
+export interface BucketMetricsSource {
+  readonly bucket: string;
+  readonly credentials: CredentialCounters;
+  readonly storeStats?: () => StoreRetryCounters | undefined;
+}
+
+export interface MetricsSources {
+  readonly buckets: readonly BucketMetricsSource[];
+  readonly readStats?: () => ReadPathCounters | undefined;
+  readonly now?: () => number;
+}
+
+export interface MountMetrics {
+  readonly registry: Registry;
+  /** Pass to the FUSE adapter: it records per-operation counts, errors, latency and bytes read. */
+  readonly observer: OperationObserver;
+}
+
+/** Kernel requests from 0.1 ms (cached getattr) to a minute (a read that waited for retries). */
+export const OPERATION_SECONDS_BUCKETS: readonly number[] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));
+
+/** `ENOENT` for 2; the number as text for anything unknown (labels stay a small, fixed set). */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? String(errno);
+}
+
+/**
+ * A counter whose value lives elsewhere (a provider's reload count): it is set from the source at
+ * each scrape, which keeps the source free of any metrics code.
+ */
+function mirroredCounter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  read: () => Iterable<[Partial<Record<L, string>>, number]>,
+): void {
+  new Counter<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, value] of read()) this.inc(labels as Record<L, string>, value);
+    },
+  });
+}
+
+function mirroredGauge<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  read: () => Iterable<[Partial<Record<L, string>>, number]>,
+): void {
+  new Gauge<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, value] of read()) this.set(labels as Record<L, string>, value);
+    },
+  });
+}
+
+function* storeStatsOf(sources: MetricsSources): Generator<[string, StoreRetryCounters]> {
+  for (const source of sources.buckets) {
+    const stats = source.storeStats?.();
+    if (stats !== undefined) yield [source.bucket, stats];
+  }
+}
+
+function registerOperationMetrics(registry: Registry): OperationObserver {
+  const operations = new Counter({ name: 'bucketfs_fuse_operations_total', help: 'Kernel requests answered, by operation', labelNames: ['op'], registers: [registry] });
+  const errors = new Counter({
+    name: 'bucketfs_fuse_operation_errors_total',
+    help: 'Kernel requests answered with an error, by operation and errno name',
+    labelNames: ['op', 'errno'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'bucketfs_fuse_operation_duration_seconds',
+    help: 'Time from a kernel request to its answer, by operation',
+    labelNames: ['op'],
+    buckets: [...OPERATION_SECONDS_BUCKETS],
+    registers: [registry],
+  });
+  const bytesRead = new Counter({ name: 'bucketfs_read_bytes_total', help: 'Bytes returned to the kernel by read requests', registers: [registry] });
+  return {
+    operationDone(outcome: OperationOutcome): void {
+      operations.inc({ op: outcome.op });
+      duration.observe({ op: outcome.op }, outcome.durationSeconds);
+      if (outcome.errno !== 0) errors.inc({ op: outcome.op, errno: errnoName(outcome.errno) });
+      if (outcome.bytes > 0) bytesRead.inc(outcome.bytes);
+    },
+  };
+}
+
+function registerCredentialMetrics(registry: Registry, sources: MetricsSources): void {
+  const now = sources.now ?? Date.now;
+  mirroredCounter(registry, 'bucketfs_token_reloads_total', 'Successful reloads of the token and headers files', ['bucket'], function* () {
+    for (const source of sources.buckets) yield [{ bucket: source.bucket }, source.credentials.reloads];
+  });
+  mirroredCounter(registry, 'bucketfs_token_reload_failures_total', 'Reloads of the token or headers file that failed (the last good one stays)', ['bucket'], function* () {
+    for (const source of sources.buckets) yield [{ bucket: source.bucket }, source.credentials.reloadFailures];
+  });
+  mirroredGauge(registry, 'bucketfs_token_expiry_seconds', "Seconds until the current token's JWT exp (negative once expired; absent without exp)", ['bucket'], function* () {
+    for (const source of sources.buckets) {
+      const expiresAt = source.credentials.tokenExpiresAt();
+      if (expiresAt !== undefined) yield [{ bucket: source.bucket }, (expiresAt.getTime() - now()) / 1000];
+    }
+  });
+}
+
+function registerStoreMetrics(registry: Registry, sources: MetricsSources): void {
+  mirroredCounter(registry, 'bucketfs_store_retries_total', 'Store calls retried, by reason', ['bucket', 'reason'], function* () {
+    for (const [bucket, stats] of storeStatsOf(sources)) {
+      const byReason = Object.entries(stats.retriesByReason ?? {});
+      if (byReason.length === 0) yield [{ bucket, reason: 'any' }, stats.retries];
+      for (const [reason, count] of byReason) yield [{ bucket, reason }, count];
+    }
+  });
+  mirroredCounter(registry, 'bucketfs_store_resumed_reads_total', 'GET bodies that broke off and were continued from the byte reached', ['bucket'], function* () {
+    for (const [bucket, stats] of storeStatsOf(sources)) yield [{ bucket }, stats.resumedBodies ?? 0];
+  });
+  mirroredCounter(registry, 'bucketfs_store_retries_exhausted_total', 'Store calls that failed after the retry bound', ['bucket'], function* () {
+    for (const [bucket, stats] of storeStatsOf(sources)) yield [{ bucket }, stats.exhausted ?? 0];
+  });
+}
+
+function registerReadPathMetrics(registry: Registry, sources: MetricsSources): void {
+  const read = (pick: (stats: ReadPathCounters) => number | undefined) =>
+    function* (): Generator<[Record<never, string>, number]> {
+      const stats = sources.readStats?.();
+      const value = stats === undefined ? undefined : pick(stats);
+      if (value !== undefined) yield [{}, value];
+    };
+  mirroredCounter(registry, 'bucketfs_cache_hits_total', 'Reads served entirely from cached blocks', [], read((s) => s.cacheHits));
+  mirroredCounter(registry, 'bucketfs_cache_misses_total', 'Reads that waited for a GET', [], read((s) => s.cacheMisses));
+  mirroredCounter(registry, 'bucketfs_cache_evictions_total', 'Cached blocks dropped to make room', [], read((s) => s.cacheEvictions));
+  mirroredCounter(registry, 'bucketfs_prefetch_bytes_total', 'Bytes fetched ahead of any reader', [], read((s) => s.prefetchedBytes));
+  mirroredCounter(registry, 'bucketfs_prefetch_wasted_bytes_total', 'Prefetched bytes dropped without being read', [], read((s) => s.prefetchWasteBytes));
+  mirroredCounter(registry, 'bucketfs_store_fetched_bytes_total', 'Bytes of GET bodies received by the read path', [], read((s) => s.bytesFetched));
+  mirroredGauge(registry, 'bucketfs_cache_bytes', 'Bytes of blocks cached now', [], read((s) => s.cachedBytes));
+}
+
+/** A registry of its own (no global state) with every metric of one mount. */
+export function createMountMetrics(sources: MetricsSources): MountMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'bucketfs_' });
+  const observer = registerOperationMetrics(registry);
+  registerCredentialMetrics(registry, sources);
+  registerStoreMetrics(registry, sources);
+  registerReadPathMetrics(registry, sources);
+  return { registry, observer };
+}

@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { FUSE_SUBTYPE } from '../fuse/mount-options.js';
+import { CliError } from './cli-error.js';
+import { readRunState, type MountRunState } from './metrics-run-state.js';
+
+export const STATUS_EXIT = { alive: 0, notMounted: 1, stale: 2, unhealthy: 3 } as const;
+export const DEFAULT_STATUS_TIMEOUT_MS = 5_000;
+
+export interface MountTableEntry {
+  readonly mountpoint: string;
+  readonly fsType: string;
+  readonly source: string;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as `\ooo`. */
+function unescapeMountField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** The lines of /proc/self/mountinfo: field 5 is the mount point; after ` - ` come the type and the source. */
+export function parseMountInfo(text: string): MountTableEntry[] {
+  const entries: MountTableEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [before, after] = line.split(' - ');
+    if (before === undefined || after === undefined) continue;
+    const mountpoint = before.split(' ')[4];
+    const [fsType, source] = after.split(' ');
+    if (mountpoint === undefined || fsType === undefined) continue;
+    entries.push({ mountpoint: unescapeMountField(mountpoint), fsType, source: unescapeMountField(source ?? '') });
+  }
+  return entries;
+}
+
+export function isBucketfsEntry(entry: MountTableEntry): boolean {
+  return entry.fsType === `fuse.${FUSE_SUBTYPE}` || entry.source.startsWith('bucketfs#');
+}
+
+export type ProbeResult = { readonly kind: 'answers' } | { readonly kind: 'stale'; readonly reason: string } | { readonly kind: 'hangs' };
+
+/**
+ * Asks the mount for its statfs (never answered from the kernel's caches) from a child process: a
+ * hung mount blocks the asker in the kernel, and a child can be killed where this process could not.
+ */
+export function probeMount(mountpoint: string, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((done) => {
+    execFile('stat', ['-f', '-c', '%T', mountpoint], { timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
+      if (error === null) return done({ kind: 'answers' });
+      if ((error as { killed?: boolean }).killed) return done({ kind: 'hangs' });
+      const reason = stderr.trim().replace(/^stat: /, '') || error.message;
+      done({ kind: 'stale', reason });
+    });
+  });
+}
+
+export interface HealthAnswer {
+  readonly status: number | undefined;
+  readonly body: string;
+  readonly error?: string;
+}
+
+async function fetchHealth(metricsUrl: string, timeoutMs: number): Promise<HealthAnswer> {
+  try {
+    const response = await fetch(`${metricsUrl}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
+    return { status: response.status, body: (await response.text()).trim() };
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    return { status: undefined, body: '', error: cause?.code ?? (error instanceof Error ? error.message : String(error)) };
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface StatusReport {
+  readonly exitCode: number;
+  readonly lines: readonly string[];
+}
+
+/** Everything `bucketfs status` finds out, as lines to print and an exit code; no printing here. */
+export async function mountStatus(mountpointArg: string, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<StatusReport> {
+  const mountpoint = resolve(mountpointArg);
+  const entry = parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8')).find((item) => item.mountpoint === mountpoint);
+  if (entry === undefined) return { exitCode: STATUS_EXIT.notMounted, lines: [`${mountpoint} is not mounted`] };
+  if (!isBucketfsEntry(entry)) {
+    return { exitCode: STATUS_EXIT.notMounted, lines: [`${mountpoint} is mounted, but not by bucketfs (${entry.fsType} ${entry.source})`] };
+  }
+  const state: MountRunState | undefined = await readRunState(mountpoint, env);
+  const owner = state !== undefined && processExists(state.pid) ? `process ${state.pid}` : undefined;
+  const probe = await probeMount(mountpoint, timeoutMs);
+  if (probe.kind === 'stale') {
+    return {
+      exitCode: STATUS_EXIT.stale,
+      lines: [`${mountpoint} is a stale bucketfs mount (${probe.reason}): its mount process is gone; clean it up with: bucketfs unmount --lazy ${mountpoint}`],
+    };
+  }
+  if (probe.kind === 'hangs') {
+    return {
+      exitCode: STATUS_EXIT.stale,
+      lines: [
+        `${mountpoint} does not answer within ${timeoutMs / 1000} s${owner ? ` (${owner})` : ''}: the mount process is hung or the store is very slow; if it stays so: bucketfs unmount --lazy ${mountpoint}`,
+      ],
+    };
+  }
+  const lines = [`${mountpoint} is alive: ${entry.source}${owner ? `, ${owner}` : ''}`];
+  if (state?.metricsUrl === undefined || owner === undefined) return { exitCode: STATUS_EXIT.alive, lines };
+  const health = await fetchHealth(state.metricsUrl, timeoutMs);
+  if (health.status === 200) return { exitCode: STATUS_EXIT.alive, lines: [...lines, `health: ok (${state.metricsUrl}/healthz)`] };
+  const what = health.status === undefined ? `unreachable (${health.error})` : `${health.status} ${health.body}`;
+  return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, `health: ${what} (${state.metricsUrl}/healthz): the store does not answer the mount`] };
+}
+
+async function runStatus(mountpointArg: string, options: { timeout?: string }): Promise<void> {
+  const timeoutMs = options.timeout === undefined ? DEFAULT_STATUS_TIMEOUT_MS : Number(options.timeout) * 1000;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new CliError(`--timeout: expected a number of seconds, got ${JSON.stringify(options.timeout)}`, 2);
+  const report = await mountStatus(mountpointArg, timeoutMs);
+  if (report.exitCode === STATUS_EXIT.alive) {
+    process.stdout.write(`${report.lines.join('\n')}\n`);
+    return;
+  }
+  throw new CliError(report.lines.join('\nbucketfs: '), report.exitCode);
+}
+
+export function registerStatusCommand(program: Command): void {
+  program
+    .command('status')
+    .description('Tell whether a bucketfs mount is alive (exit 0), not mounted (1), stale or hung (2), or cannot reach its store (3)')
+    .argument('<mountpoint>')
+    .option('--timeout <seconds>', `how long the mount may take to answer (default ${DEFAULT_STATUS_TIMEOUT_MS / 1000})`)
+    .action(runStatus);
+}

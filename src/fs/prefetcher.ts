@@ -1,0 +1,201 @@
+import type { BucketClient } from '../store/bucket-client.js';
+import type { BlockCache, FetchKind, RangeFetcher } from './block-cache.js';
+import { clampRead, fetchRange, type ObjectReader, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
+import type { ReadPathOptions } from './read-path-options.js';
+
+/**
+ * The reads of one open file over the mount's shared block cache, with one sequential cursor
+ * (as mountpoint-s3 does). A stream's reads are served from blocks fetched ahead in a window
+ * that starts at `initialWindowBytes` and doubles, each time the reader comes within half a
+ * window of what was fetched, up to `maxWindowBytes`, as GETs of at most `partSizeBytes` in
+ * parallel. A read far from the cursor switches to random mode: exact-range GETs, no prefetch,
+ * so random readers waste nothing; a read that continues exactly where the last one ended
+ * switches back, with the window small again. Objects up to `smallObjectThresholdBytes` are
+ * fetched whole by the first read.
+ */
+export class PrefetchingReader implements ObjectReader {
+  private lastEnd = 0;
+  private sequential = true;
+  private windowBytes: number;
+  /** End of the bytes fetched or being fetched for this stream (block-aligned, or the object's end). */
+  private frontier = 0;
+  private closed = false;
+  private readonly fetchBytes: RangeFetcher;
+
+  constructor(
+    private readonly cache: BlockCache,
+    client: BucketClient,
+    private readonly snapshot: ObjectSnapshot,
+    private readonly objectId: string,
+    private readonly options: ReadPathOptions,
+  ) {
+    this.windowBytes = options.initialWindowBytes;
+    this.fetchBytes = (offset, length, signal) => fetchRange(client, snapshot, offset, length, signal);
+  }
+
+  async read(target: Buffer, length: number, position: number): Promise<number> {
+    const wanted = clampRead(this.snapshot.size, Math.min(length, target.length), position);
+    if (wanted === 0 || this.closed) return 0;
+    const end = position + wanted;
+    if (this.snapshot.size <= this.options.smallObjectThresholdBytes) {
+      this.ensureBlocks(0, this.snapshot.size, 'demand');
+      return this.copyBlocks(target, position, end, this.takeBlocks(position, end));
+    }
+    const covered = this.isCovered(position, end);
+    const continues = this.sequential
+      ? Math.abs(position - this.lastEnd) <= this.options.sequentialToleranceBytes
+      : position === this.lastEnd;
+    if (!continues && !covered) {
+      // A far seek: random mode; a read that continues this one restarts the stream small.
+      this.sequential = false;
+      this.lastEnd = end;
+      this.cache.countRead(false);
+      return this.readDirect(target, position, wanted);
+    }
+    if (!this.sequential && continues) {
+      this.sequential = true;
+      this.windowBytes = this.options.initialWindowBytes;
+      this.frontier = 0;
+    }
+    // The kernel may deliver a stream's reads slightly out of order: the cursor only moves forward.
+    this.lastEnd = this.sequential ? Math.max(this.lastEnd, end) : end;
+    if (!this.sequential) return this.copyBlocks(target, position, end, this.takeBlocks(position, end));
+    this.ensureBlocks(position, end, 'demand');
+    // Taken before prefetching: making room for the window must not evict what this read needs.
+    const blocks = this.takeBlocks(position, end);
+    this.prefetchAfter(end);
+    return this.copyBlocks(target, position, end, blocks);
+  }
+
+  /** The current prefetch window (for tests and debugging). */
+  get currentWindowBytes(): number {
+    return this.windowBytes;
+  }
+
+  /** Whether reads are treated as a stream now. */
+  get isSequential(): boolean {
+    return this.sequential;
+  }
+
+  close(): void {
+    // Blocks in flight stay shared with other handles; they land in the cache (bounded) or fail.
+    this.closed = true;
+  }
+
+  /** Tops up the window when the reader came within half a window of the frontier. */
+  private prefetchAfter(end: number): void {
+    const blockBytes = this.cache.blockSizeBytes;
+    this.frontier = Math.max(this.frontier, Math.min(this.snapshot.size, alignUp(end, blockBytes)));
+    if (this.frontier >= this.snapshot.size) return;
+    if (this.frontier - end >= this.windowBytes / 2) return;
+    const target = Math.min(this.snapshot.size, alignUp(end + this.windowBytes, blockBytes));
+    const reached = this.ensureBlocks(this.frontier, target, 'prefetch');
+    this.frontier = Math.max(this.frontier, reached);
+    // Under memory pressure the window shrinks instead of growing (mountpoint-s3's memory target).
+    this.windowBytes =
+      reached >= target
+        ? Math.min(this.windowBytes * 2, this.options.maxWindowBytes)
+        : Math.max(this.options.initialWindowBytes, this.windowBytes / 2);
+  }
+
+  /**
+   * Starts GETs for the blocks of `[from, to)` that are neither cached nor in flight, as runs
+   * of at most a part. Returns how far it got: `to`, or where a prefetch found no room.
+   */
+  private ensureBlocks(from: number, to: number, kind: FetchKind): number {
+    const blockBytes = this.cache.blockSizeBytes;
+    const maxBlocksPerRun = Math.max(1, Math.floor(this.options.partSizeBytes / blockBytes));
+    const lastIndex = Math.ceil(to / blockBytes);
+    let index = Math.floor(from / blockBytes);
+    while (index < lastIndex) {
+      if (this.cache.isPresent(this.objectId, index)) {
+        index += 1;
+        continue;
+      }
+      let count = 1;
+      while (count < maxBlocksPerRun && index + count < lastIndex && !this.cache.isPresent(this.objectId, index + count)) count += 1;
+      const offset = index * blockBytes;
+      const lengthBytes = Math.min(this.snapshot.size, offset + count * blockBytes) - offset;
+      if (!this.cache.startRun({ objectId: this.objectId, firstIndex: index, count, lengthBytes }, kind, this.fetchBytes)) return offset;
+      index += count;
+    }
+    return to;
+  }
+
+  private isCovered(from: number, to: number): boolean {
+    const blockBytes = this.cache.blockSizeBytes;
+    for (let index = Math.floor(from / blockBytes); index * blockBytes < to; index += 1) {
+      if (!this.cache.isPresent(this.objectId, index)) return false;
+    }
+    return true;
+  }
+
+  /** The blocks of `[position, end)`, each cached or in flight (fetched now if it was evicted meanwhile). */
+  private takeBlocks(position: number, end: number): (Buffer | Promise<Buffer>)[] {
+    const blockBytes = this.cache.blockSizeBytes;
+    const blocks: (Buffer | Promise<Buffer>)[] = [];
+    let hit = true;
+    for (let index = Math.floor(position / blockBytes); index * blockBytes < end; index += 1) {
+      let block = this.cache.block(this.objectId, index);
+      if (block === undefined) {
+        this.ensureBlocks(index * blockBytes, Math.min(this.snapshot.size, (index + 1) * blockBytes), 'demand');
+        block = this.cache.block(this.objectId, index);
+      }
+      if (block === undefined) throw new Error(`block ${index} of ${this.snapshot.key} could not be fetched`);
+      if (block instanceof Promise) hit = false;
+      blocks.push(block);
+    }
+    this.cache.countRead(hit);
+    return blocks;
+  }
+
+  private async copyBlocks(target: Buffer, position: number, end: number, blocks: (Buffer | Promise<Buffer>)[]): Promise<number> {
+    const blockBytes = this.cache.blockSizeBytes;
+    const firstIndex = Math.floor(position / blockBytes);
+    let copied = 0;
+    for (let i = 0; i < blocks.length; i += 1) {
+      const data = await blocks[i]!;
+      const blockStart = (firstIndex + i) * blockBytes;
+      const count = data.copy(target, copied, position + copied - blockStart, Math.min(data.length, end - blockStart));
+      if (count === 0) break;
+      copied += count;
+    }
+    return copied;
+  }
+
+  /** A random read: exactly the bytes asked for, in GETs of at most a part, outside the blocks. */
+  private async readDirect(target: Buffer, position: number, wanted: number): Promise<number> {
+    let copied = 0;
+    while (copied < wanted) {
+      const length = Math.min(wanted - copied, this.options.partSizeBytes);
+      const data = await this.cache.fetchDirect(position + copied, length, this.fetchBytes);
+      const count = data.copy(target, copied, 0, Math.min(length, data.length));
+      if (count === 0) break;
+      copied += count;
+    }
+    return copied;
+  }
+}
+
+/**
+ * Names one version of one object in the cache. Without a version, a changed object could not be
+ * told apart: its blocks are private to the open file (`openId`).
+ */
+export function objectIdOf(namespace: string, snapshot: ObjectSnapshot, openId: number): string {
+  const version = snapshot.version === undefined ? `\u0001open:${openId}` : snapshot.version;
+  return `${namespace}\u0000${snapshot.key}\u0000${version}\u0000${snapshot.size}`;
+}
+
+/** Open files read through `cache` with per-file prefetch. */
+export function prefetchingReaderFactory(cache: BlockCache, options: ReadPathOptions): ObjectReaderFactory {
+  const namespace = cache.newNamespace();
+  let opens = 0;
+  return (client: BucketClient, snapshot: ObjectSnapshot) => {
+    opens += 1;
+    return new PrefetchingReader(cache, client, snapshot, objectIdOf(namespace, snapshot, opens), options);
+  };
+}
+
+function alignUp(value: number, unit: number): number {
+  return Math.ceil(value / unit) * unit;
+}

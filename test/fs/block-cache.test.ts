@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { BlockCache } from '../../src/fs/block-cache.js';
+import { MemoryBudget } from '../../src/fs/memory-budget.js';
+import { makeFilesystem, readAll } from './fixture.js';
+import { KiB, MiB, SMALL_READ_PATH, patterned, readPathSetup, readSequentially } from './read-path-fixture.js';
+
+describe('BlockCache shared by the open files of a mount', () => {
+  it('two readers of one block cause one GET', async () => {
+    const { bucket, fs } = makeFilesystem({ readPath: SMALL_READ_PATH });
+    const data = patterned(4 * MiB);
+    bucket.set('shared', data);
+    const first = await fs.open('/shared', 0);
+    const second = await fs.open('/shared', 0);
+    const release = bucket.pause('get');
+    const a = Buffer.alloc(4 * KiB);
+    const b = Buffer.alloc(4 * KiB);
+    const reads = Promise.all([fs.read(first.fh, a, a.length, 0), fs.read(second.fh, b, b.length, 8 * KiB)]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    release();
+    expect(await reads).toEqual([4 * KiB, 4 * KiB]);
+    expect(a.equals(data.subarray(0, 4 * KiB))).toBe(true);
+    expect(b.equals(data.subarray(8 * KiB, 12 * KiB))).toBe(true);
+    expect(bucket.calls.get).toBe(1);
+    // A third open file reading the same block later is served from the cache.
+    const third = await fs.open('/shared', 0);
+    expect(await fs.read(third.fh, a, a.length, 16 * KiB)).toBe(4 * KiB);
+    expect(bucket.calls.get).toBe(1);
+    expect(fs.readStats()).toMatchObject({ cacheHits: 1, cacheMisses: 2, bytesFetched: 64 * KiB });
+    for (const { fh } of [first, second, third]) await fs.release(fh);
+    await fs.close();
+  });
+
+  it('two buckets sharing one cache never see each other\'s blocks, even with the same key, version and size', async () => {
+    const cache = new BlockCache({ budgetBytes: 8 * MiB, blockSizeBytes: 64 * KiB });
+    const a = makeFilesystem({ blockCache: cache, readPath: SMALL_READ_PATH });
+    const b = makeFilesystem({ blockCache: cache, readPath: SMALL_READ_PATH });
+    const dataA = patterned(200 * KiB, 3);
+    const dataB = patterned(200 * KiB, 5);
+    a.bucket.set('same', dataA);
+    b.bucket.set('same', dataB);
+    const fileA = await a.fs.open('/same', 0);
+    const fileB = await b.fs.open('/same', 0);
+    expect((await readAll(a.fs, fileA.fh, 32 * KiB)).equals(dataA)).toBe(true);
+    expect((await readAll(b.fs, fileB.fh, 32 * KiB)).equals(dataB)).toBe(true);
+    expect(b.bucket.calls.get).toBeGreaterThan(0);
+    // Both report the one shared cache; closing a filesystem leaves a cache it does not own open.
+    await a.fs.close();
+    expect(b.fs.readStats()).toEqual(cache.stats());
+    expect(cache.stats().cachedBytes).toBe(400 * KiB);
+    await b.fs.close();
+    cache.close();
+  });
+
+  it('a changed object is read at its new version after reopening, never from the old blocks', async () => {
+    const { bucket, clock, fs } = makeFilesystem({ metadataTtlMs: 1_000, readPath: SMALL_READ_PATH });
+    const one = patterned(300 * KiB, 3);
+    const two = patterned(300 * KiB, 5);
+    bucket.set('v', one);
+    const first = await fs.open('/v', 0);
+    expect((await readAll(fs, first.fh, 32 * KiB)).equals(one)).toBe(true);
+    await fs.release(first.fh);
+    bucket.set('v', two);
+    clock.advance(1_000);
+    bucket.resetCalls();
+    const second = await fs.open('/v', 0);
+    expect(second.keepCache).toBe(false);
+    expect((await readAll(fs, second.fh, 32 * KiB)).equals(two)).toBe(true);
+    expect(bucket.calls.get).toBeGreaterThan(0);
+    await fs.release(second.fh);
+    await fs.close();
+  });
+
+  it('keeps cache plus in-flight bytes within the budget under many concurrent readers of different files', async () => {
+    const budgetBytes = 1 * MiB;
+    const { bucket, cache, open } = readPathSetup({ cacheSizeBytes: budgetBytes, partSizeBytes: 128 * KiB, maxWindowBytes: 512 * KiB });
+    const files = Array.from({ length: 12 }, (_, i) => patterned(1 * MiB + i * 7 * KiB, 3 + i));
+    files.forEach((data, i) => bucket.set(`f${i}`, data));
+    let peakBytes = 0;
+    const observe = (): void => {
+      const stats = cache.stats();
+      peakBytes = Math.max(peakBytes, stats.cachedBytes + stats.inflightBytes);
+    };
+    const get = bucket.get.bind(bucket);
+    bucket.get = async (key, range) => {
+      observe();
+      const result = await get(key, range);
+      observe();
+      return result;
+    };
+    const results = await Promise.all(
+      files.map(async (data, i) => {
+        const reader = await open(`f${i}`);
+        const chunk = Buffer.alloc(16 * KiB);
+        const out = Buffer.alloc(data.length);
+        for (let position = 0; position < data.length; ) {
+          const count = await reader.read(chunk, chunk.length, position);
+          chunk.copy(out, position, 0, count);
+          position += count;
+          observe();
+        }
+        reader.close();
+        return out.equals(data);
+      }),
+    );
+    expect(results.every(Boolean)).toBe(true);
+    expect(peakBytes).toBeGreaterThan(budgetBytes / 2);
+    expect(peakBytes).toBeLessThanOrEqual(budgetBytes);
+    const stats = cache.stats();
+    expect(stats.cacheEvictions).toBeGreaterThan(0);
+    expect(stats.cachedBytes + stats.inflightBytes).toBeLessThanOrEqual(budgetBytes);
+    expect(stats.inflightBytes).toBe(0);
+  });
+
+  it('counts prefetched bytes nobody read as waste when they are dropped', async () => {
+    const { bucket, cache, open } = readPathSetup();
+    bucket.set('big', patterned(4 * MiB));
+    bucket.set('whole', patterned(2 * MiB));
+    const whole = await open('whole');
+    await readSequentially(whole, bucket, 2 * MiB, 16 * KiB);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(cache.stats().prefetchedBytes).toBeGreaterThan(0);
+    const partial = await open('big');
+    await readSequentially(partial, bucket, 256 * KiB, 16 * KiB);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const before = cache.stats();
+    expect(before.prefetchWasteBytes).toBe(0);
+    cache.close();
+    const after = cache.stats();
+    // Only the stream that stopped early left unread prefetched blocks.
+    expect(after.prefetchWasteBytes).toBeGreaterThan(0);
+    expect(after.prefetchWasteBytes).toBeLessThanOrEqual(4 * MiB - 256 * KiB);
+    expect(after.cachedBytes).toBe(0);
+  });
+});
+
+describe('MemoryBudget', () => {
+  function budgetWithCache(budgetBytes: number, blocks: number[]) {
+    const held = [...blocks];
+    const budget = new MemoryBudget(budgetBytes, {
+      cachedBytes: () => held.reduce((sum, size) => sum + size, 0),
+      evictOldest: () => held.shift() !== undefined,
+    });
+    return { budget, held };
+  }
+
+  it('evicts the oldest cached blocks to make room, oldest first', () => {
+    const { budget, held } = budgetWithCache(100, [30, 30, 30]);
+    expect(budget.tryReserve(40)).toBe(true);
+    expect(held).toEqual([30, 30]);
+    expect(budget.inflightBytes).toBe(40);
+  });
+
+  it('refuses a prefetch when fetches in flight alone fill the budget, and makes a demand wait for one to end', async () => {
+    const { budget } = budgetWithCache(100, []);
+    expect(budget.tryReserve(80)).toBe(true);
+    expect(budget.tryReserve(30)).toBe(false);
+    let reserved = false;
+    const demand = budget.reserve(30).then(() => {
+      reserved = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(reserved).toBe(false);
+    budget.release(80);
+    await demand;
+    expect(reserved).toBe(true);
+    expect(budget.inflightBytes).toBe(30);
+  });
+
+  it('rejects a reservation larger than the whole budget', async () => {
+    const { budget } = budgetWithCache(100, []);
+    await expect(budget.reserve(101)).rejects.toThrow(/cannot fit/);
+  });
+
+  it('a cache needs room for at least one block', () => {
+    expect(() => new BlockCache({ budgetBytes: 1000, blockSizeBytes: 4096 })).toThrow(RangeError);
+  });
+});
