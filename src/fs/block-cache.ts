@@ -1,4 +1,6 @@
+import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
+import { ByteChunks } from './byte-chunks.js';
 import { MemoryBudget } from './memory-budget.js';
 import type { ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
@@ -20,13 +22,13 @@ export interface BlockRun {
 }
 
 /** Fetches `length` bytes at `offset`, honouring `signal`. */
-export type RangeFetcher = (offset: number, length: number, signal: AbortSignal) => Promise<Buffer>;
+export type RangeFetcher = (offset: number, length: number, signal: AbortSignal) => Promise<ByteChunks>;
 
 export type FetchKind = 'demand' | 'prefetch';
 
 interface CachedBlock {
-  /** A view into the body of the GET that fetched it (no copy). */
-  readonly data: Buffer;
+  /** Views into the body of the GET that fetched it (no copy). */
+  readonly data: ByteChunks;
   /** Ids of every block of that GET: they share one buffer, so they leave the cache together. */
   readonly runIds: readonly string[];
   readonly prefetched: boolean;
@@ -35,7 +37,7 @@ interface CachedBlock {
 }
 
 interface InflightBlock {
-  readonly data: Promise<Buffer>;
+  readonly data: Promise<ByteChunks>;
   readonly prefetched: boolean;
   joined: boolean;
 }
@@ -65,6 +67,8 @@ export class BlockCache {
       throw new RangeError(`the read budget (${options.budgetBytes} bytes) must hold at least one block (${options.blockSizeBytes} bytes)`);
     }
     this.blockSizeBytes = options.blockSizeBytes;
+    // Every GET in flight listens to it: dozens at once is normal, not a leak.
+    setMaxListeners(0, this.closing.signal);
     this.lru = new LRUCache<string, CachedBlock>({
       maxSize: options.budgetBytes,
       sizeCalculation: (block) => Math.max(1, block.data.length),
@@ -89,7 +93,7 @@ export class BlockCache {
   }
 
   /** The block's bytes if cached, a promise of them if being fetched, else undefined. Counts as a use. */
-  block(objectId: string, index: number): Buffer | Promise<Buffer> | undefined {
+  block(objectId: string, index: number): ByteChunks | Promise<ByteChunks> | undefined {
     const id = blockId(objectId, index);
     const cached = this.lru.get(id);
     if (cached !== undefined) {
@@ -139,7 +143,7 @@ export class BlockCache {
       const entry: InflightBlock = {
         prefetched: kind === 'prefetch',
         joined: false,
-        data: slices.then((all) => all[i] ?? Buffer.alloc(0)),
+        data: slices.then((all) => all[i] ?? ByteChunks.EMPTY),
       };
       // Readers awaiting a block see the error; a prefetch nobody awaits must not be unhandled.
       entry.data.catch(() => {});
@@ -150,7 +154,7 @@ export class BlockCache {
   }
 
   /** Bytes of a range read outside the blocks (a random read), within the same budget. */
-  async fetchDirect(offset: number, length: number, fetch: RangeFetcher): Promise<Buffer> {
+  async fetchDirect(offset: number, length: number, fetch: RangeFetcher): Promise<ByteChunks> {
     await this.budget.reserve(length, this.closing.signal);
     try {
       const data = await fetch(offset, length, this.closing.signal);
@@ -187,15 +191,14 @@ export class BlockCache {
     this.budget.wakeAll();
   }
 
-  /** Block `i` of a run's body, as a view (copying would cost a memcpy of every byte read). */
-  private sliceOf(data: Buffer, i: number): Buffer {
+  /** Block `i` of a run's body, as views (copying would cost a memcpy of every byte read). */
+  private sliceOf(data: ByteChunks, i: number): ByteChunks {
     const start = i * this.blockSizeBytes;
-    if (start >= data.length) return Buffer.alloc(0);
-    return data.subarray(start, Math.min(data.length, start + this.blockSizeBytes));
+    return data.subrange(start, start + this.blockSizeBytes);
   }
 
   /** Moves block `i` of a finished run from the in-flight table into the LRU; returns its bytes. */
-  private settle(runIds: readonly string[], entry: InflightBlock, slice: Buffer, i: number): Buffer {
+  private settle(runIds: readonly string[], entry: InflightBlock, slice: ByteChunks, i: number): ByteChunks {
     const id = runIds[i]!;
     if (this.inflight.get(id) !== entry) return slice;
     this.inflight.delete(id);

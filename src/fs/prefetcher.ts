@@ -1,6 +1,7 @@
 import type { BucketClient } from '../store/bucket-client.js';
 import type { BlockCache, FetchKind, RangeFetcher } from './block-cache.js';
-import { clampRead, fetchRange, type ObjectReader, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
+import type { ByteChunks } from './byte-chunks.js';
+import { clampRead, fetchRangeChunks, type ObjectReader, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
 import type { ReadPathOptions } from './read-path-options.js';
 
 /**
@@ -30,7 +31,7 @@ export class PrefetchingReader implements ObjectReader {
     private readonly options: ReadPathOptions,
   ) {
     this.windowBytes = options.initialWindowBytes;
-    this.fetchBytes = (offset, length, signal) => fetchRange(client, snapshot, offset, length, signal);
+    this.fetchBytes = (offset, length, signal) => fetchRangeChunks(client, snapshot, offset, length, signal);
   }
 
   async read(target: Buffer, length: number, position: number): Promise<number> {
@@ -131,9 +132,9 @@ export class PrefetchingReader implements ObjectReader {
   }
 
   /** The blocks of `[position, end)`, each cached or in flight (fetched now if it was evicted meanwhile). */
-  private takeBlocks(position: number, end: number): (Buffer | Promise<Buffer>)[] {
+  private takeBlocks(position: number, end: number): (ByteChunks | Promise<ByteChunks>)[] {
     const blockBytes = this.cache.blockSizeBytes;
-    const blocks: (Buffer | Promise<Buffer>)[] = [];
+    const blocks: (ByteChunks | Promise<ByteChunks>)[] = [];
     let hit = true;
     for (let index = Math.floor(position / blockBytes); index * blockBytes < end; index += 1) {
       let block = this.cache.block(this.objectId, index);
@@ -149,14 +150,14 @@ export class PrefetchingReader implements ObjectReader {
     return blocks;
   }
 
-  private async copyBlocks(target: Buffer, position: number, end: number, blocks: (Buffer | Promise<Buffer>)[]): Promise<number> {
+  private async copyBlocks(target: Buffer, position: number, end: number, blocks: (ByteChunks | Promise<ByteChunks>)[]): Promise<number> {
     const blockBytes = this.cache.blockSizeBytes;
     const firstIndex = Math.floor(position / blockBytes);
     let copied = 0;
     for (let i = 0; i < blocks.length; i += 1) {
       const data = await blocks[i]!;
       const blockStart = (firstIndex + i) * blockBytes;
-      const count = data.copy(target, copied, position + copied - blockStart, Math.min(data.length, end - blockStart));
+      const count = data.copyTo(target, copied, position + copied - blockStart, end - blockStart);
       if (count === 0) break;
       copied += count;
     }
@@ -169,7 +170,7 @@ export class PrefetchingReader implements ObjectReader {
     while (copied < wanted) {
       const length = Math.min(wanted - copied, this.options.partSizeBytes);
       const data = await this.cache.fetchDirect(position + copied, length, this.fetchBytes);
-      const count = data.copy(target, copied, 0, Math.min(length, data.length));
+      const count = data.copyTo(target, copied, 0, length);
       if (count === 0) break;
       copied += count;
     }

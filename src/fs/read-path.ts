@@ -1,5 +1,7 @@
 import type { BucketClient } from '../store/bucket-client.js';
+import type { GetResult } from '../store/object-store.js';
 import { NotFoundError, RangeNotSatisfiableError } from '../store/errors.js';
+import { ByteChunks } from './byte-chunks.js';
 import { Errno, FsError, toFsError } from './errno.js';
 
 /** The object an open file reads: what it was when opened. */
@@ -63,6 +65,18 @@ export class RangeReader implements ObjectReader {
 
 export const createRangeReader: ObjectReaderFactory = (client, snapshot) => new RangeReader(client, snapshot);
 
+/** As `fetchRange`, the bytes kept as the chunks they arrived in. */
+export async function fetchRangeChunks(
+  client: BucketClient,
+  snapshot: ObjectSnapshot,
+  offset: number,
+  length: number,
+  signal?: AbortSignal,
+): Promise<ByteChunks> {
+  const result = await fetchResult(client, snapshot, offset, length, signal);
+  return ByteChunks.of(result.chunks ?? [result.data]);
+}
+
 /** A ranged GET of `snapshot`, failing with `ObjectChangedError` when the object is no longer it. */
 export async function fetchRange(
   client: BucketClient,
@@ -71,6 +85,16 @@ export async function fetchRange(
   length: number,
   signal?: AbortSignal,
 ): Promise<Buffer> {
+  return (await fetchResult(client, snapshot, offset, length, signal)).data;
+}
+
+async function fetchResult(
+  client: BucketClient,
+  snapshot: ObjectSnapshot,
+  offset: number,
+  length: number,
+  signal?: AbortSignal,
+): Promise<GetResult> {
   try {
     const result = await client.get(snapshot.key, { offset, length }, signal === undefined ? undefined : { signal });
     if (snapshot.version !== undefined && result.version !== undefined && result.version !== snapshot.version) {
@@ -79,7 +103,7 @@ export async function fetchRange(
     if (result.objectSize !== snapshot.size) {
       throw new ObjectChangedError(snapshot.key, `size ${snapshot.size} → ${result.objectSize}`);
     }
-    return result.data;
+    return result;
   } catch (error) {
     if (error instanceof NotFoundError) throw new ObjectChangedError(snapshot.key, 'deleted');
     if (error instanceof RangeNotSatisfiableError) throw new ObjectChangedError(snapshot.key, 'shrunk');

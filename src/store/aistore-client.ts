@@ -22,7 +22,7 @@ import type {
   ObjectStore,
   RequestOptions,
 } from './object-store.js';
-import { discardBody, MAX_ERROR_BODY_BYTES, readBody, readText } from './response-body.js';
+import { discardBody, joinChunks, MAX_ERROR_BODY_BYTES, readBody, readText } from './response-body.js';
 import { parseAisError, statusError, transportError } from './response-errors.js';
 import { RetryPolicy, type RetryClass, type RetryDeps, type RetryOptions, type RetryStats } from './retry-policy.js';
 import { assertSameObject, readBodyKeepingPrefix, type ObjectIdentity } from './retry-resume.js';
@@ -36,7 +36,10 @@ export interface AistoreClientOptions extends TransportOptions {
 
 /** One attempt of a GET: the bytes of the asked range that arrived, and why the rest did not (if it did not). */
 interface GetPiece {
-  readonly result: GetResult;
+  readonly chunks: readonly Buffer[];
+  readonly bytes: number;
+  readonly objectSize: number;
+  readonly version: string | undefined;
   readonly brokenBy?: unknown;
 }
 
@@ -120,17 +123,14 @@ export class AistoreClient implements ObjectStore {
         ? { offset: startOffset + receivedBytes, ...(range?.length === undefined ? {} : { length: range.length - receivedBytes }) }
         : range;
       const piece = await this.getAttempt(params, bucket, key, asked, options, what);
-      const seen = { version: piece.result.version, objectSize: piece.result.objectSize };
+      const seen = { version: piece.version, objectSize: piece.objectSize };
       // Only bytes already kept bind the object; before any, a newer version is simply what is read.
       if (identity === undefined || !resuming) identity = seen;
       else assertSameObject(identity, seen, what);
-      if (piece.result.data.length > 0) {
-        received.push(piece.result.data);
-        receivedBytes += piece.result.data.length;
-      }
+      for (const chunk of piece.chunks) received.push(chunk);
+      receivedBytes += piece.bytes;
       if (piece.brokenBy !== undefined) throw transportError(piece.brokenBy, what, options?.signal);
-      const data = received.length === 1 ? (received[0] as Buffer) : Buffer.concat(received, receivedBytes);
-      return { data, objectSize: piece.result.objectSize, version: piece.result.version };
+      return chunkedResult(received, receivedBytes, piece.objectSize, piece.version);
     });
   }
 
@@ -156,7 +156,7 @@ export class AistoreClient implements ObjectStore {
       const size = parseContentRange(headerValue(response.headers, 'content-range'))?.size;
       if (size !== undefined && range !== undefined && range.offset >= size) {
         discardBody(response.body);
-        return { result: { data: EMPTY, objectSize: size, version } };
+        return { chunks: [], bytes: 0, objectSize: size, version };
       }
       return this.fail(response, what, options, size);
     }
@@ -169,15 +169,15 @@ export class AistoreClient implements ObjectStore {
         throw new ProtocolError(`${what}: 206 for a different range than asked`, { status: 206 });
       }
       const read = await readBodyKeepingPrefix(response.body, contentLength, what);
-      const objectSize = contentRange?.size ?? (range?.offset ?? 0) + (contentLength ?? read.data.length);
-      return { result: { data: read.data, objectSize, version }, ...(read.complete ? {} : { brokenBy: read.error }) };
+      const objectSize = contentRange?.size ?? (range?.offset ?? 0) + (contentLength ?? read.bytes);
+      return { chunks: read.chunks, bytes: read.bytes, objectSize, version, ...(read.complete ? {} : { brokenBy: read.error }) };
     }
+    // A 200 to a ranged GET (a server that ignores `Range`) carries the whole object from byte 0: only the
+    // asked part of it is of use, and if it broke off, only what arrived of that part.
     const read = await readBodyKeepingPrefix(response.body, contentLength, what);
-    if (read.complete) return { result: wholeObjectSlice(read.data, range, version) };
-    // A 200 that broke off: its bytes start at 0, so only those at or past the asked offset are of use.
-    const objectSize = contentLength ?? read.data.length;
-    const sliced = wholeObjectSlice(read.data, range, version);
-    return { result: { data: sliced.data, objectSize, version }, brokenBy: read.error };
+    const objectSize = read.complete ? read.bytes : (contentLength ?? read.bytes);
+    const asked = askedPart(joinChunks(read.chunks, read.bytes), range);
+    return { chunks: asked.length > 0 ? [asked] : [], bytes: asked.length, objectSize, version, ...(read.complete ? {} : { brokenBy: read.error }) };
   }
 
   async listPage(
@@ -361,11 +361,23 @@ function objectUri(bucket: BucketRef, key: string): string {
   return `${bucketUri(bucket)}/${key}`;
 }
 
-/** A 200 to a ranged GET (a server that ignores `Range`): cut the asked part out of the whole object. */
-function wholeObjectSlice(data: Buffer, range: ByteRange | undefined, version: string | undefined): GetResult {
-  if (range === undefined || (range.offset === 0 && range.length === undefined)) {
-    return { data, objectSize: data.length, version };
-  }
+/** The part of a whole object's bytes that `range` asks for (all of them without a range). */
+function askedPart(data: Buffer, range: ByteRange | undefined): Buffer {
+  if (range === undefined) return data;
   const end = range.length === undefined ? data.length : Math.min(data.length, range.offset + range.length);
-  return { data: data.subarray(Math.min(range.offset, data.length), end), objectSize: data.length, version };
+  return data.subarray(Math.min(range.offset, data.length), end);
+}
+
+/** A GET's result keeping the chunks apart; `data` joins them only if someone asks for it. */
+function chunkedResult(chunks: readonly Buffer[], bytes: number, objectSize: number, version: string | undefined): GetResult {
+  let joined: Buffer | undefined;
+  return {
+    chunks,
+    objectSize,
+    version,
+    get data(): Buffer {
+      joined ??= chunks.length === 0 ? EMPTY : joinChunks(chunks, bytes);
+      return joined;
+    },
+  };
 }

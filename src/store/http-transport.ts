@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent } from 'undici';
+import { BufferingHandler, type ResponseBody } from './buffered-response.js';
 import { NetworkError, ProtocolError } from './errors.js';
 import { redirectTarget, type RequestTarget } from './object-path.js';
-import { discardBody } from './response-body.js';
 import { transportError } from './response-errors.js';
 
 export interface TlsOptions {
@@ -49,12 +49,12 @@ export interface StoreRequest {
   readonly what: string;
 }
 
-export type ResponseBody = Dispatcher.ResponseData['body'];
+export type { ResponseBody } from './buffered-response.js';
 
 export interface StoreResponse {
   readonly statusCode: number;
   readonly headers: IncomingHttpHeaders;
-  /** Must be consumed or discarded by the caller, or the connection is not reused. */
+  /** Gathered in memory behind the headers; discard it when it is of no use, to drop what is kept. */
   readonly body: ResponseBody;
 }
 
@@ -92,7 +92,7 @@ export class HttpTransport {
       const response = await this.exchange(request, target);
       const location = REDIRECT_STATUSES.has(response.statusCode) ? firstHeader(response.headers.location) : undefined;
       if (location === undefined) return response;
-      discardBody(response.body);
+      response.body.discard();
       if (hop === MAX_REDIRECTS) {
         throw new ProtocolError(`${request.what}: more than ${MAX_REDIRECTS} redirects`, { status: response.statusCode });
       }
@@ -107,18 +107,22 @@ export class HttpTransport {
 
   private async exchange(request: StoreRequest, target: RequestTarget): Promise<StoreResponse> {
     try {
-      const { statusCode, headers, body } = await this.agent.request({
-        origin: target.origin,
-        path: target.path,
-        method: request.method,
-        headers: request.headers,
-        body: request.body,
-        signal: request.signal,
-        // undici closes the connection after a HEAD (for servers that send a body anyway) and after a GET
-        // with a body (AIStore's listing). AIStore, being Go's net/http, does neither wrong; keep the socket.
-        reset: false,
-      });
-      return { statusCode, headers, body };
+      if (request.signal?.aborted) throw Object.assign(new Error('the request was aborted'), { name: 'AbortError' });
+      const handler = new BufferingHandler(request.signal);
+      this.agent.dispatch(
+        {
+          origin: target.origin,
+          path: target.path,
+          method: request.method,
+          headers: request.headers,
+          body: request.body ?? null,
+          // undici closes the connection after a HEAD (for servers that send a body anyway) and after a GET
+          // with a body (AIStore's listing). AIStore, being Go's net/http, does neither wrong; keep the socket.
+          reset: false,
+        },
+        handler,
+      );
+      return await handler.response;
     } catch (error) {
       throw certificateError(error, request.what) ?? transportError(error, request.what, request.signal);
     }

@@ -54,7 +54,10 @@ export interface ByteRange {
 }
 
 export interface GetResult {
+  /** The bytes; when they arrived in chunks, joined into one Buffer on first use. */
   readonly data: Buffer;
+  /** The same bytes as they arrived, when the client kept them apart: reading these saves a copy. */
+  readonly chunks?: readonly Buffer[];
   /** Size of the whole object (from `Content-Range`, or the body length of a 200). */
   readonly objectSize: number;
   readonly version: string | undefined;

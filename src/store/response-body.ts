@@ -1,67 +1,33 @@
+import type { ResponseBody } from './buffered-response.js';
 import { ProtocolError } from './errors.js';
-import type { ResponseBody } from './http-transport.js';
 
-/** Most of an error body we read; the rest is dropped with the connection. */
-export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+export { MAX_ERROR_BODY_BYTES } from './buffered-response.js';
 
-/**
- * Lets go of a body we do not need. Small leftovers are drained so the socket goes back to the pool; a large
- * one closes the connection rather than downloading it.
- */
+/** Lets go of a body we do not need: a small one is drained so the socket goes back to the pool. */
 export function discardBody(body: ResponseBody): void {
-  body.dump({ limit: MAX_ERROR_BODY_BYTES }).catch(() => {
-    // The connection is gone either way; nothing to report.
-  });
+  body.discard();
 }
 
-/**
- * The whole body as one Buffer. With a known `Content-Length` the bytes are copied into a single buffer
- * allocated up front (no list of chunks and no final concat for large objects).
- */
+/** The whole body as one Buffer; one that broke off rejects with why, one of the wrong length is a protocol fault. */
 export async function readBody(body: ResponseBody, expectedBytes: number | undefined, what: string): Promise<Buffer> {
-  if (expectedBytes === undefined) return readUnsized(body);
-  const data = Buffer.allocUnsafe(expectedBytes);
-  let received = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (received + chunk.length > expectedBytes) {
-        throw new ProtocolError(`${what}: the body is longer than its Content-Length ${expectedBytes}`);
-      }
-      chunk.copy(data, received);
-      received += chunk.length;
-    }
-  } catch (error) {
-    body.destroy();
-    throw error;
+  const received = await body.received;
+  if (received.error !== undefined) throw received.error;
+  if (expectedBytes !== undefined && received.bytes !== expectedBytes) {
+    const how = received.bytes > expectedBytes ? 'is longer than' : `ended after ${received.bytes} bytes of`;
+    throw new ProtocolError(`${what}: the body ${how} its Content-Length ${expectedBytes}`);
   }
-  if (received !== expectedBytes) {
-    throw new ProtocolError(`${what}: the body ended after ${received} of ${expectedBytes} bytes`);
-  }
-  return data;
+  return joinChunks(received.chunks, received.bytes);
 }
 
-async function readUnsized(body: ResponseBody): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    total += chunk.length;
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
-}
-
-/** At most `maxBytes` of the body as UTF-8 text; the rest is discarded. For error bodies and JSON answers. */
+/** At most `maxBytes` of the body as UTF-8 text (error answers are kept up to `MAX_ERROR_BODY_BYTES`). */
 export async function readText(body: ResponseBody, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    const room = maxBytes - total;
-    chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-    total += Math.min(chunk.length, room);
-    if (total >= maxBytes) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks, total).toString('utf8');
+  const received = await body.received;
+  if (received.error !== undefined && received.bytes === 0) throw received.error;
+  return joinChunks(received.chunks, received.bytes).subarray(0, maxBytes).toString('utf8');
+}
+
+/** One Buffer of the chunks; a single chunk is returned as it is. */
+export function joinChunks(chunks: readonly Buffer[], bytes: number): Buffer {
+  if (chunks.length === 1) return chunks[0] as Buffer;
+  return Buffer.concat(chunks as Buffer[], bytes);
 }

@@ -1,43 +1,25 @@
 import { ConflictError, NetworkError, ProtocolError } from './errors.js';
 import type { ResponseBody } from './http-transport.js';
 
-/** What a body read got: all of it, or the bytes before it broke off and why. */
+/** What a body read got: all of it, or the bytes before it broke off and why; as the chunks that arrived. */
 export type BodyRead =
-  | { readonly complete: true; readonly data: Buffer }
-  | { readonly complete: false; readonly data: Buffer; readonly error: unknown };
+  | { readonly complete: true; readonly chunks: readonly Buffer[]; readonly bytes: number }
+  | { readonly complete: false; readonly chunks: readonly Buffer[]; readonly bytes: number; readonly error: unknown };
 
 /**
  * Reads a body, keeping what arrived when it breaks off, so a GET can continue from that byte. A body shorter
  * than its `Content-Length` counts as broken off (the connection ended early), not as a protocol fault.
  */
 export async function readBodyKeepingPrefix(body: ResponseBody, expectedBytes: number | undefined, what: string): Promise<BodyRead> {
-  // With a known length the bytes go into one buffer allocated up front: no chunk list, no final concat.
-  const sized = expectedBytes === undefined ? undefined : Buffer.allocUnsafe(expectedBytes);
-  const chunks: Buffer[] = [];
-  let received = 0;
-  const prefix = (): Buffer => (sized ? sized.subarray(0, received) : Buffer.concat(chunks, received));
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (sized) {
-        if (received + chunk.length > sized.length) {
-          body.destroy();
-          throw new ProtocolError(`${what}: the body is longer than its Content-Length ${sized.length}`);
-        }
-        chunk.copy(sized, received);
-      } else {
-        chunks.push(chunk);
-      }
-      received += chunk.length;
-    }
-  } catch (error) {
-    body.destroy();
-    if (error instanceof ProtocolError) throw error;
-    return { complete: false, data: prefix(), error };
+  const { chunks, bytes, error } = await body.received;
+  if (expectedBytes !== undefined && bytes > expectedBytes) {
+    throw new ProtocolError(`${what}: the body is longer than its Content-Length ${expectedBytes}`);
   }
-  if (sized && received !== sized.length) {
-    return { complete: false, data: prefix(), error: new NetworkError(`${what}: the body ended after ${received} of ${sized.length} bytes`) };
+  if (error !== undefined) return { complete: false, chunks, bytes, error };
+  if (expectedBytes !== undefined && bytes !== expectedBytes) {
+    return { complete: false, chunks, bytes, error: new NetworkError(`${what}: the body ended after ${bytes} of ${expectedBytes} bytes`) };
   }
-  return { complete: true, data: prefix() };
+  return { complete: true, chunks, bytes };
 }
 
 /** The object a GET started reading; a continuation must be of the very same one. */

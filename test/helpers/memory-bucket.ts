@@ -97,7 +97,8 @@ export class MemoryBucket implements BucketClient {
     const offset = range?.offset ?? 0;
     const end = range?.length === undefined ? object.data.length : Math.min(object.data.length, offset + range.length);
     const data = offset >= object.data.length ? Buffer.alloc(0) : Buffer.from(object.data.subarray(offset, end));
-    return { data, objectSize: object.data.length, version: String(object.version) };
+    // In uneven chunks, as a socket delivers them: readers must never assume one chunk per block.
+    return { data, chunks: splitIntoChunks(data, SOCKET_CHUNK_BYTES), objectSize: object.data.length, version: String(object.version) };
   }
 
   async listPage(request: ListPageRequest): Promise<ListPage> {
@@ -170,4 +171,12 @@ export class MemoryBucket implements BucketClient {
     if (object === undefined) throw new NotFoundError(`object ${key} not found`, { status: 404 });
     return object;
   }
+}
+
+const SOCKET_CHUNK_BYTES = 7177;
+
+function splitIntoChunks(data: Buffer, chunkBytes: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let start = 0; start < data.length; start += chunkBytes) chunks.push(data.subarray(start, start + chunkBytes));
+  return chunks;
 }
