@@ -10,13 +10,15 @@ import type { ReadPathOptions } from './read-path-options.js';
  * that starts at `initialWindowBytes` and doubles, each time the reader comes within half a
  * window of what was fetched, up to `maxWindowBytes`, as GETs of at most `partSizeBytes` in
  * parallel. A read far from the cursor switches to random mode: exact-range GETs, no prefetch,
- * so random readers waste nothing; a read that continues exactly where the last one ended
- * switches back, with the window small again. Objects up to `smallObjectThresholdBytes` are
+ * so random readers waste nothing; reads that continue exactly where the last one ended, for more
+ * than a first window's worth of bytes, switch back, with the window small again. Objects up to `smallObjectThresholdBytes` are
  * fetched whole by the first read.
  */
 export class PrefetchingReader implements ObjectReader {
   private lastEnd = 0;
   private sequential = true;
+  /** In random mode, the bytes read back to back since the last seek. */
+  private contiguousBytes = 0;
   private windowBytes: number;
   /** End of the bytes fetched or being fetched for this stream (block-aligned, or the object's end). */
   private frontier = 0;
@@ -47,13 +49,22 @@ export class PrefetchingReader implements ObjectReader {
       ? Math.abs(position - this.lastEnd) <= this.options.sequentialToleranceBytes
       : position === this.lastEnd;
     if (!continues && !covered) {
-      // A far seek: random mode; a read that continues this one restarts the stream small.
+      // A far seek: random mode, exact-range GETs until the reader shows it streams again.
       this.sequential = false;
       this.lastEnd = end;
+      this.contiguousBytes = wanted;
       this.cache.countRead(false);
       return this.readDirect(target, position, wanted);
     }
     if (!this.sequential && continues) {
+      // The kernel splits one large random read into several contiguous requests (128 KiB each with libfuse 2):
+      // only a run longer than a first window is a stream, so random readers never pay for a wasted window.
+      this.contiguousBytes += wanted;
+      if (this.contiguousBytes <= this.options.initialWindowBytes) {
+        this.lastEnd = end;
+        this.cache.countRead(false);
+        return this.readDirect(target, position, wanted);
+      }
       this.sequential = true;
       this.windowBytes = this.options.initialWindowBytes;
       this.frontier = 0;
@@ -155,7 +166,9 @@ export class PrefetchingReader implements ObjectReader {
     const firstIndex = Math.floor(position / blockBytes);
     let copied = 0;
     for (let i = 0; i < blocks.length; i += 1) {
-      const data = await blocks[i]!;
+      const block = blocks[i]!;
+      // A cached block is copied at once: awaiting a value still costs a trip through the microtask queue.
+      const data = block instanceof Promise ? await block : block;
       const blockStart = (firstIndex + i) * blockBytes;
       const count = data.copyTo(target, copied, position + copied - blockStart, end - blockStart);
       if (count === 0) break;

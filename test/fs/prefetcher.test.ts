@@ -46,7 +46,7 @@ describe('PrefetchingReader: sequential streams', () => {
     reader.close();
   });
 
-  it('restarts small after a far seek: the seek is one exact GET, the next read fetches one block and a small window', async () => {
+  it('restarts small after a far seek: exact GETs until the reader streams again, then one block and a small window', async () => {
     const { bucket, open, options } = readPathSetup();
     const size = 8 * MiB;
     const data = patterned(size);
@@ -56,19 +56,55 @@ describe('PrefetchingReader: sequential streams', () => {
     expect(reader.currentWindowBytes).toBe(options.maxWindowBytes);
     await new Promise((resolve) => setTimeout(resolve, 10));
     bucket.resetCalls();
-    const target = Buffer.alloc(4 * KiB);
+    const target = Buffer.alloc(16 * KiB);
     const far = 6 * MiB + 100;
-    expect(await reader.read(target, 4 * KiB, far)).toBe(4 * KiB);
-    expect(target.equals(data.subarray(far, far + 4 * KiB))).toBe(true);
-    expect(bucket.getRequests).toEqual([{ key: 'obj', offset: far, length: 4 * KiB }]);
+    expect(await reader.read(target, 16 * KiB, far)).toBe(16 * KiB);
+    expect(target.equals(data.subarray(far, far + 16 * KiB))).toBe(true);
+    expect(bucket.getRequests).toEqual([{ key: 'obj', offset: far, length: 16 * KiB }]);
     expect(reader.isSequential).toBe(false);
-    // Continuing where the seek ended is a stream again, restarted at the first window.
-    expect(await reader.read(target, 4 * KiB, far + 4 * KiB)).toBe(4 * KiB);
-    expect(target.equals(data.subarray(far + 4 * KiB, far + 8 * KiB))).toBe(true);
+    // Reads that continue it stay exact while the run is within a first window (a large random read, split)...
+    let position = far + 16 * KiB;
+    for (; position + 16 * KiB <= far + options.initialWindowBytes; position += 16 * KiB) {
+      expect(await reader.read(target, 16 * KiB, position)).toBe(16 * KiB);
+      expect(target.equals(data.subarray(position, position + 16 * KiB))).toBe(true);
+    }
+    expect(reader.isSequential).toBe(false);
+    expect(bucket.getRequests.every((request) => request.length === 16 * KiB)).toBe(true);
+    // ...and past it the reader streams again, restarted at the first window.
+    const exactGets = bucket.getRequests.length;
+    expect(await reader.read(target, 16 * KiB, position)).toBe(16 * KiB);
+    expect(target.equals(data.subarray(position, position + 16 * KiB))).toBe(true);
     expect(reader.isSequential).toBe(true);
     expect(reader.currentWindowBytes).toBe(options.initialWindowBytes);
-    expect(bucket.getRequests[1]).toEqual({ key: 'obj', offset: 6 * MiB, length: options.blockSizeBytes });
-    expect(bucket.getRequests.length).toBe(2);
+    const blockStart = Math.floor(position / options.blockSizeBytes) * options.blockSizeBytes;
+    expect(bucket.getRequests[exactGets]).toEqual({ key: 'obj', offset: blockStart, length: options.blockSizeBytes });
+    reader.close();
+  });
+
+  it('a large random read split into contiguous requests costs exact GETs and no prefetched window', async () => {
+    const { bucket, open, options } = readPathSetup();
+    const size = 8 * MiB;
+    const data = patterned(size);
+    bucket.set('obj', data);
+    const reader = await open('obj');
+    const random = lcg(7);
+    // As large as a random read can be and stay exact: one first window, in two requests.
+    const readBytes = options.initialWindowBytes;
+    const half = readBytes / 2;
+    const target = Buffer.alloc(half);
+    let asked = 0;
+    for (let i = 0; i < 20; i += 1) {
+      const position = 1 * MiB + Math.floor(random() * ((size - 2 * MiB) / readBytes)) * readBytes;
+      for (const offset of [position, position + half]) {
+        expect(await reader.read(target, half, offset)).toBe(half);
+        expect(target.equals(data.subarray(offset, offset + half))).toBe(true);
+        asked += half;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const fetched = bucket.getRequests.reduce((sum, request) => sum + (request.length ?? 0), 0);
+    // The first read of the file (offset 1 MiB, far from 0) is random too: everything fetched was asked for.
+    expect(fetched).toBe(asked);
     reader.close();
   });
 
