@@ -156,6 +156,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       const snapshot: ObjectSnapshot = { key: objectKeyForPath(this.prefix, normalized), size: info.size, version: info.version };
       const handle = this.handles.add(ino, normalized, snapshot, this.readerFactory(this.client, snapshot));
       const keepCache = this.handles.noteOpenedVersion(ino, info.version, info.size);
+      // With its pages kept, the kernel may never ask: fetching ahead would be waste.
+      if (!keepCache) handle.reader.opened?.();
       return { fh: handle.fh, keepCache };
     });
   }

@@ -79,6 +79,11 @@ export class PrefetchingReader implements ObjectReader {
     return this.copyBlocks(target, position, end, blocks);
   }
 
+  /** A small object is read whole by its first read anyway: its GET starts now. */
+  opened(): void {
+    if (this.snapshot.size > 0 && this.snapshot.size <= this.options.smallObjectThresholdBytes) this.ensureBlocks(0, this.snapshot.size, 'prefetch');
+  }
+
   /** The current prefetch window (for tests and debugging). */
   get currentWindowBytes(): number {
     return this.windowBytes;

@@ -20,6 +20,11 @@ export interface ObjectReader {
   read(target: Buffer, length: number, position: number): Promise<number>;
   /** Drops buffers and cancels fetches; further reads are not made. */
   close(): void;
+  /**
+   * The file was just opened and the kernel holds none of its pages: a reader may start fetching what the
+   * first read will surely want, so that the GET overlaps the open's round trip to the kernel.
+   */
+  opened?(): void;
 }
 
 export type ObjectReaderFactory = (client: BucketClient, snapshot: ObjectSnapshot) => ObjectReader;

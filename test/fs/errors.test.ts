@@ -15,10 +15,11 @@ describe('store errors as errno', () => {
   ])('%s: getattr, readdir and read reject with the errno as FsError', async (_label, makeError, expected) => {
     const { bucket, fs } = makeFilesystem();
     bucket.set('d/f', 'content');
+    // Failing before the open: a small object's GET starts at open.
+    bucket.failWith('get', makeError);
     const { fh } = await fs.open('/d/f', 0);
     bucket.failWith('head', makeError);
     bucket.failWith('listPage', makeError);
-    bucket.failWith('get', makeError);
     expect(await errnoOf(fs.getattr('/other'))).toBe(expected);
     expect(await errnoOf(fs.readdir('/d'))).toBe(expected);
     expect(await errnoOf(fs.read(fh, Buffer.alloc(4), 4, 0))).toBe(expected);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Errno } from '../../src/fs/errno.js';
 import { ServerError } from '../../src/store/errors.js';
-import { errnoOf } from './fixture.js';
-import { KiB, MiB, patterned, readPathSetup, readSequentially } from './read-path-fixture.js';
+import { errnoOf, makeFilesystem } from './fixture.js';
+import { KiB, MiB, SMALL_READ_PATH, patterned, readPathSetup, readSequentially } from './read-path-fixture.js';
 
 /** A tiny deterministic generator, so random offsets are the same on every run. */
 function lcg(seed: number): () => number {
@@ -161,6 +161,32 @@ describe('PrefetchingReader: random readers and small objects', () => {
     expect(await reader.read(target, KiB, data.length)).toBe(0);
     expect(bucket.getRequests).toEqual([{ key: 'small', offset: 0, length: 10 * KiB }]);
     reader.close();
+  });
+});
+
+describe('a small object fetched from its open', () => {
+  it('starts the GET at open, so the first read joins it; an open the kernel serves from its pages fetches nothing', async () => {
+    const { bucket, fs } = makeFilesystem({ readPath: SMALL_READ_PATH });
+    const data = patterned(10 * KiB);
+    bucket.set('small', data);
+    bucket.set('large', patterned(512 * KiB));
+    const first = await fs.open('/small', 0);
+    expect(first.keepCache).toBe(false);
+    expect(bucket.getRequests).toEqual([{ key: 'small', offset: 0, length: 10 * KiB }]);
+    const target = Buffer.alloc(10 * KiB);
+    expect(await fs.read(first.fh, target, target.length, 0)).toBe(10 * KiB);
+    expect(target.equals(data)).toBe(true);
+    expect(bucket.getRequests.length).toBe(1);
+    await fs.release(first.fh);
+    // Opened again unchanged: the kernel keeps its pages, so nothing is fetched ahead.
+    bucket.resetCalls();
+    const again = await fs.open('/small', 0);
+    expect(again.keepCache).toBe(true);
+    // A larger object waits for its first read.
+    const large = await fs.open('/large', 0);
+    expect(bucket.getRequests).toEqual([]);
+    for (const { fh } of [again, large]) await fs.release(fh);
+    await fs.close();
   });
 });
 
