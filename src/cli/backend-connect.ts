@@ -65,6 +65,8 @@ interface ConnectedBackend {
 }
 
 async function connectBackend(backend: BackendSettings, settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger, blockCache: BlockCache): Promise<ConnectedBackend> {
+  // Credentials and client log with the bucket as context; the filesystem adds its own (bucket name and prefix).
+  const bucketLogger = logger.child({ bucket: bucketUri(backend) });
   let provider;
   try {
     provider = await createCredentialProvider({
@@ -75,7 +77,7 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
       headers: headersFromFlags(backend.headers),
       headersFile: backend.headersFile,
       env,
-      logger,
+      logger: bucketLogger,
     });
   } catch (error) {
     if (error instanceof CredentialConfigError || error instanceof HeaderSyntaxError) throw new CliError(error.message);
@@ -84,7 +86,7 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   const tls = settings.tls;
   let store: AistoreClient;
   try {
-    store = createAistoreClient({ logger, ...(tls ? { tls: { caFile: tls.caFile, insecureSkipVerify: tls.insecureSkipVerify } } : {}) });
+    store = createAistoreClient({ logger: bucketLogger, ...(tls ? { tls: { caFile: tls.caFile, insecureSkipVerify: tls.insecureSkipVerify } } : {}) });
   } catch (error) {
     // The CA file is read when the client is made; a missing one is the only likely failure here.
     const code = (error as NodeJS.ErrnoException).code;
@@ -109,7 +111,7 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
     metadataTtlMs: settings.metadataTtlMs,
     negativeMetadataTtlMs: settings.negativeMetadataTtlMs,
     allowDelete: settings.allowDelete,
-    logger: logger.child({ bucket: bucketUri(backend) }),
+    logger: bucketLogger,
   });
   return { backend, filesystem, store, bucket: { uri: bucketUri(backend), credentials: provider, client, store } };
 }

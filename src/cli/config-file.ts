@@ -50,3 +50,42 @@ export function readConfigFile(path: string, env: NodeJS.ProcessEnv): Record<str
     throw error;
   }
 }
+
+/** A value that only names an environment variable: the secret lives in the environment, not the file. */
+const ONLY_ENV_REFERENCE = /^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$/;
+
+function holdsLiteral(value: unknown): boolean {
+  return typeof value === 'string' ? !ONLY_ENV_REFERENCE.test(value) : typeof value === 'number';
+}
+
+/** A header list (`Name: value` strings) or mapping with at least one value written out in the file. */
+function headersHoldLiteral(headers: unknown): boolean {
+  if (Array.isArray(headers)) return headers.some((item) => typeof item === 'string' && holdsLiteral(item.slice(item.indexOf(':') + 1)));
+  if (headers !== null && typeof headers === 'object') return Object.values(headers).some(holdsLiteral);
+  return false;
+}
+
+function layerHoldsSecrets(layer: unknown): boolean {
+  if (layer === null || typeof layer !== 'object' || Array.isArray(layer)) return false;
+  const { token, headers } = layer as Record<string, unknown>;
+  return holdsLiteral(token) || headersHoldLiteral(headers);
+}
+
+/**
+ * Whether a config (parsed, before `${VAR}` expansion) writes out a token or header value, at the top
+ * or in a backend. Such a file is as secret as a token file; `${VAR}` references and file paths are not.
+ */
+export function configHoldsSecrets(raw: unknown): boolean {
+  if (layerHoldsSecrets(raw)) return true;
+  const backends = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>).backends : undefined;
+  return Array.isArray(backends) && backends.some(layerHoldsSecrets);
+}
+
+/** configHoldsSecrets of a file; false when it cannot be read or parsed (reading it for the mount reports that). */
+export function configFileHoldsSecrets(path: string): boolean {
+  try {
+    return configHoldsSecrets(parse(readFileSync(path, 'utf8')));
+  } catch {
+    return false;
+  }
+}

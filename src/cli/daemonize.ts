@@ -3,30 +3,14 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from './cli-error.js';
+import { withoutSecretFlags } from './secret-args.js';
 
 /** Set in the environment of a detached mount process: the fd on which it reports readiness. */
 export const READY_FD_ENV = 'BUCKETFS_READY_FD';
 export const DEFAULT_READY_TIMEOUT_MS = 120_000;
-/** Carries an inline `--token` to the detached process, so it does not sit in that process's argv for its whole life. */
+/** Carry an inline `--token` and `--header` values to the detached process, so they do not sit in its argv for its whole life. */
 export const INLINE_TOKEN_ENV = 'BUCKETFS_INLINE_TOKEN';
-
-/** The command line without `--token X` / `--token=X`; the token itself, if there was one. */
-export function withoutTokenFlag(args: readonly string[]): { args: string[]; token: string | undefined } {
-  const kept: string[] = [];
-  let token: string | undefined;
-  for (let index = 0; index < args.length; index += 1) {
-    const arg = args[index] ?? '';
-    if (arg === '--token') {
-      token = args[index + 1];
-      index += 1;
-    } else if (arg.startsWith('--token=')) {
-      token = arg.slice('--token='.length);
-    } else {
-      kept.push(arg);
-    }
-  }
-  return { args: kept, token };
-}
+export const INLINE_HEADERS_ENV = 'BUCKETFS_INLINE_HEADERS';
 
 type ReadyMessage = { readonly ready: true } | { readonly error: string };
 
@@ -46,9 +30,10 @@ export function runDetached(extraArgs: readonly string[], logPath: string, timeo
   const logFd = openSync(logPath, 'a');
   const script = process.argv[1];
   if (script === undefined) throw new CliError('cannot find the bucketfs script to start the mount process');
-  const { args, token } = withoutTokenFlag(process.argv.slice(2));
+  const { args, token, headers } = withoutSecretFlags(process.argv.slice(2));
   const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3' };
   if (token !== undefined) env[INLINE_TOKEN_ENV] = token;
+  if (headers.length > 0) env[INLINE_HEADERS_ENV] = JSON.stringify(headers);
   const child = spawn(process.execPath, [...process.execArgv, script, ...args, ...extraArgs], {
     detached: true,
     stdio: ['ignore', logFd, logFd, 'pipe'],
@@ -121,4 +106,21 @@ export function reportToParent(message: ReadyMessage, env: NodeJS.ProcessEnv = p
 
 export function isDetachedChild(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[READY_FD_ENV] !== undefined;
+}
+
+/**
+ * In the detached process: the `--token` and `--header` values its parent passed in the environment,
+ * removed from this process's environment so no child of it inherits them.
+ */
+export function takeInlineSecrets(env: NodeJS.ProcessEnv = process.env): { token: string | undefined; headers: string[] } {
+  const token = env[INLINE_TOKEN_ENV];
+  const headersText = env[INLINE_HEADERS_ENV];
+  delete env[INLINE_TOKEN_ENV];
+  delete env[INLINE_HEADERS_ENV];
+  let headers: string[] = [];
+  if (headersText !== undefined) {
+    const parsed: unknown = JSON.parse(headersText);
+    if (Array.isArray(parsed)) headers = parsed.filter((item): item is string => typeof item === 'string');
+  }
+  return { token, headers };
 }

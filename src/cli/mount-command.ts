@@ -4,12 +4,13 @@ import { secretFilesReadableByOthers } from '../auth/file-permissions.js';
 import { TOKEN_FILE_ENV } from '../auth/token-source.js';
 import { ConfigError } from './config-error.js';
 import { CliError } from './cli-error.js';
-import { readConfigFile } from './config-file.js';
-import { detachedLogPath, INLINE_TOKEN_ENV, isDetachedChild, reportToParent, runDetached } from './daemonize.js';
+import { configFileHoldsSecrets, readConfigFile } from './config-file.js';
+import { detachedLogPath, isDetachedChild, reportToParent, runDetached, takeInlineSecrets } from './daemonize.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
 import { resolveMountSettings, type MountFlags, type MountSettings } from './mount-config.js';
 import { holdMount, startMountSession } from './mount-session.js';
 import { checkFuseDevice, prepareMountpoint } from './mountpoint-checks.js';
+import { hideSecretsFromProcessTitle } from './secret-args.js';
 
 interface MountCommandOptions extends MountFlags {
   readonly config?: string;
@@ -25,6 +26,21 @@ function settingsFrom(args: readonly string[], options: MountCommandOptions, env
     if (error instanceof ConfigError) throw new CliError(error.message, 2);
     throw error;
   }
+}
+
+async function warnOfExposedSecretFiles(paths: readonly string[]): Promise<void> {
+  for (const file of await secretFilesReadableByOthers(paths)) {
+    say(`bucketfs: warning: ${file.path} is readable by ${file.readableBy} (mode ${file.mode}): anyone who can read it can use the credentials; chmod 600 it`);
+  }
+}
+
+/** The detached mount process gets `--token` / `--header` values from its parent's environment, not its argv. */
+function withInlineSecrets(options: MountCommandOptions, inline: { token: string | undefined; headers: string[] }): MountCommandOptions {
+  return {
+    ...options,
+    ...(inline.token !== undefined ? { token: inline.token } : {}),
+    header: [...(options.header ?? []), ...inline.headers],
+  };
 }
 
 const say = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -46,13 +62,14 @@ async function mountInForeground(settings: MountSettings, env: NodeJS.ProcessEnv
 }
 
 async function runMount(args: string[], options: MountCommandOptions): Promise<void> {
+  hideSecretsFromProcessTitle();
   const env = process.env;
-  const inlineToken = env[INLINE_TOKEN_ENV];
-  delete env[INLINE_TOKEN_ENV];
-  const settings = settingsFrom(args, inlineToken !== undefined && isDetachedChild(env) ? { ...options, token: inlineToken } : options, env);
+  const settings = settingsFrom(args, isDetachedChild(env) ? withInlineSecrets(options, takeInlineSecrets(env)) : options, env);
   if (options.token !== undefined && !isDetachedChild(env)) {
-    say('bucketfs: warning: --token is visible to every user in `ps`; prefer --token-file or AIS_AUTHN_TOKEN');
+    say('bucketfs: warning: --token is visible to every user in `ps` while bucketfs starts; prefer --token-file or AIS_AUTHN_TOKEN');
   }
+  // Nothing else looks at the config file's mode: say it in the foreground too (the detached process's parent said it).
+  if (options.config !== undefined && !isDetachedChild(env) && configFileHoldsSecrets(options.config)) await warnOfExposedSecretFiles([options.config]);
   if (settings.foreground) {
     await mountInForeground(settings, env);
     process.exit(0);
@@ -64,9 +81,7 @@ async function runMount(args: string[], options: MountCommandOptions): Promise<v
   await prepareMountpoint(mountpoint, createLogger('silent'), say);
   // The mount process warns in its log; say it here too, where the user is looking.
   const secretFiles = settings.backends.flatMap((backend) => [backend.tokenFile ?? env[TOKEN_FILE_ENV] ?? '', backend.headersFile ?? '']).filter(Boolean);
-  for (const file of await secretFilesReadableByOthers(secretFiles)) {
-    say(`bucketfs: warning: ${file.path} is readable by ${file.readableBy} (mode ${file.mode}): anyone who can read it can use the credentials; chmod 600 it`);
-  }
+  await warnOfExposedSecretFiles(secretFiles);
   const logPath = detachedLogPath(mountpoint, env);
   const pid = await runDetached(['--foreground'], logPath);
   say(`bucketfs: mounted at ${mountpoint} (process ${pid}, log ${logPath}); bucketfs unmount ${mountpoint} to stop`);

@@ -67,6 +67,7 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
       fsname: connected.fsname,
       allowOther: settings.allowOther,
       metadataTtlMs: settings.metadataTtlMs,
+      ...(settings.readAheadKb !== undefined ? { readAheadKb: settings.readAheadKb } : {}),
       logger,
       observer: observability.observer,
     });

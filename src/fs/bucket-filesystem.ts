@@ -100,7 +100,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     this.prefix = normalizePrefix(options.prefix);
     this.now = options.now ?? Date.now;
     this.mountTimeMs = this.now();
-    this.logger = options.logger.child({ bucket: this.client.bucket.name, prefix: this.prefix });
+    // The caller's logger already names the bucket (as `ais://name`); the prefix is the core's own knowledge.
+    this.logger = this.prefix === '' ? options.logger : options.logger.child({ prefix: this.prefix });
     this.cache = new MetadataCache({
       metadataTtlMs: options.metadataTtlMs,
       negativeMetadataTtlMs: options.negativeMetadataTtlMs,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defaultLogFormat } from '../../src/cli/logger.js';
-import { run } from '../helpers/processes.js';
+import { CLI_PATH, run } from '../helpers/processes.js';
 import { withTempDir } from '../helpers/server.js';
 
 /* The logger writes to fd 2, so a child process (the built dist/, run `npx tsc` first) does the logging. */
@@ -62,6 +62,22 @@ describe('createLogger', () => {
       const text = result.stdout.replace(/\u001b\[[0-9;]*m/g, '');
       expect(text).toMatch(/INFO.*on a terminal/);
       expect(text).not.toContain('"msg"');
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('the CLI itself logs human-readable on a terminal and JSON into a pipe (`bucketfs serve`, stopped by SIGTERM after 2 s)', async () => {
+    const dir = await withTempDir('logger-cli');
+    try {
+      const serve = `timeout -s TERM 2 ${process.execPath} ${CLI_PATH} serve --data ${dir.path} --port 0 --log-level info`;
+      const onTerminal = await run('script', ['-qec', serve, '/dev/null']);
+      const text = onTerminal.stdout.replace(/\u001b\[[0-9;]*m/g, '');
+      expect(text).toMatch(/INFO.*serving/);
+      expect(text).not.toContain('"msg"');
+      const intoPipe = await run('sh', ['-c', serve]);
+      const record = intoPipe.stderr.split('\n').find((line) => line.includes('"msg":"serving"'));
+      expect(JSON.parse(record ?? '{}')).toMatchObject({ level: 30, msg: 'serving' });
     } finally {
       await dir.remove();
     }

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { parseBucketUri } from '../../src/cli/bucket-uri.js';
 import { ConfigError } from '../../src/cli/config-error.js';
 import { expandEnv, parseConfigText } from '../../src/cli/config-file.js';
-import { withoutTokenFlag } from '../../src/cli/daemonize.js';
 import {
   CLIENT_CA_ENV,
   DEFAULT_ENDPOINT,
@@ -143,16 +142,6 @@ describe('resolveMountSettings', () => {
     ['bucket and backends together', ['/m'], {}, { bucket: 'b', backends: [{ dir_name: 'a', bucket: 'c' }] }, /^bucket: cannot be combined with backends/],
   ])('rejects %s', (_label, positionals, flags, config, message) => {
     expect(() => resolveWith(positionals, flags, config)).toThrow(message);
-  });
-});
-
-describe('withoutTokenFlag', () => {
-  it.each([
-    [['mount', 'ais://b', '/m', '--token', 'secret', '--foreground'], ['mount', 'ais://b', '/m', '--foreground'], 'secret'],
-    [['mount', '--token=abc', 'ais://b', '/m'], ['mount', 'ais://b', '/m'], 'abc'],
-    [['mount', 'ais://b', '/m', '--token-file', '/t'], ['mount', 'ais://b', '/m', '--token-file', '/t'], undefined],
-  ])('%j', (args, kept, token) => {
-    expect(withoutTokenFlag(args)).toEqual({ args: kept, token });
   });
 });
 

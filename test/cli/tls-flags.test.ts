@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectFilesystem } from '../../src/cli/backend-connect.js';
@@ -85,6 +86,10 @@ describe('client TLS flags', () => {
     daemonPidFrom(result.stderr);
     expect(result.stderr).toContain('WARNING: TLS certificate verification is OFF');
     expect((await run('cat', [join(mountpoint, 'hello.txt')])).stdout).toBe('hello over tls\n');
+    // And in the mount process's own log, where an operator looks later.
+    const log = await readFile(/log (\S+)\)/.exec(result.stderr)?.[1] ?? '', 'utf8');
+    expect(log).toContain('WARNING: TLS certificate verification is OFF');
+    expect(log).toMatch(/"level":40.*"msg":"TLS certificate verification is disabled"/);
   });
 
   it('a missing --ca-file fails the mount with one line naming it', async () => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseRunState, runStatePath } from '../../src/cli/metrics-run-state.js';
 import { secretKeyFromText, signToken } from '../../src/server/jwt.js';
 import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { run, runCli, startCli, waitForExit, type RunResult } from '../helpers/processes.js';
@@ -44,7 +45,7 @@ describe('reads through the mount while the store misbehaves', () => {
   /** Starts `bucketfs serve` as a child process and waits for its URL. */
   const serve = async (extra: string[], port = 0): Promise<Served> => {
     const started = startCli(['serve', '--data', dataDir, '--port', String(port), '--log-level', 'error', ...extra]);
-    await waitUntil(() => /serving .* on http:\/\/\S+:\d+/.test(started.output()) || started.child.exitCode !== null, 15_000, 'serve to start');
+    await waitUntil(() => /serving .* on http:\/\/\S+:\d+\n/.test(started.output()) || started.child.exitCode !== null, 15_000, 'serve to start');
     const match = /on (http:\/\/\S+:(\d+))/.exec(started.output());
     if (!match?.[1] || !match[2]) throw new Error(`serve did not start: ${started.output()}`);
     const served = { url: match[1], port: Number(match[2]), child: started.child };
@@ -52,9 +53,12 @@ describe('reads through the mount while the store misbehaves', () => {
     return served;
   };
 
+  /** Logs and run-state files of the mounts stay in the test's folder. */
+  const mountEnv = (): NodeJS.ProcessEnv => ({ ...process.env, XDG_CACHE_HOME: join(root.path, 'cache') });
+
   const mount = async (url: string, extra: string[] = []): Promise<string> => {
     const mountpoint = makeMountpoint('faults');
-    const result = await runCli(['mount', 'ais://b', mountpoint, '--endpoint', url, '--metadata-ttl', '1s', ...extra]);
+    const result = await runCli(['mount', 'ais://b', mountpoint, '--endpoint', url, '--metadata-ttl', '1s', ...extra], { env: mountEnv() });
     daemonPidFrom(result.stderr);
     expect(result.code, result.stderr).toBe(0);
     expect(isMounted(mountpoint)).toBe(true);
@@ -128,8 +132,15 @@ describe('reads through the mount while the store misbehaves', () => {
   it('the token file deleted for a while then restored: reads keep working with the last good token', async () => {
     await writeToken(3_600_000);
     const server = await serve(['--auth-secret-file', secretFile]);
-    const mountpoint = await mount(server.url, ['--token-file', tokenFile, '--token-check-interval', '100ms']);
+    const mountpoint = await mount(server.url, ['--token-file', tokenFile, '--token-check-interval', '100ms', '--metrics-port', '0']);
+    const metricsUrl = parseRunState(await readFile(runStatePath(mountpoint, mountEnv()), 'utf8'))?.metricsUrl ?? '';
+    const tokenCounters = async (): Promise<{ reloads: number; failures: number }> => {
+      const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+      const sample = (name: string) => Number(new RegExp(`^${name}\\{bucket="ais://b"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+      return { reloads: sample('bucketfs_token_reloads_total'), failures: sample('bucketfs_token_reload_failures_total') };
+    };
     expect((await run('cat', [join(mountpoint, 'auth/file-0.txt')])).stdout).toBe('auth file 0\n');
+    const before = await tokenCounters();
     await unlink(tokenFile);
     // Past several checks of the (now missing) file.
     await new Promise((resolve) => setTimeout(resolve, 600));
@@ -138,6 +149,9 @@ describe('reads through the mount while the store misbehaves', () => {
       expect(cat.code, cat.stderr).toBe(0);
       expect(cat.stdout).toBe(`auth file ${index}\n`);
     }
+    const whileMissing = await tokenCounters();
+    // Each check of the missing file failed and kept the last good token.
+    expect(whileMissing.failures).toBeGreaterThan(before.failures);
     await writeToken(3_600_000);
     await new Promise((resolve) => setTimeout(resolve, 300));
     for (let index = 4; index < 6; index += 1) {
@@ -145,6 +159,8 @@ describe('reads through the mount while the store misbehaves', () => {
       expect(cat.code, cat.stderr).toBe(0);
       expect(cat.stdout).toBe(`auth file ${index}\n`);
     }
+    // The restored file was taken up.
+    expect((await tokenCounters()).reloads).toBeGreaterThan(whileMissing.reloads);
     expect((await cmp(mountpoint, 'set/file-05.bin')).code).toBe(0);
   });
 

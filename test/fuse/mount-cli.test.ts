@@ -3,6 +3,7 @@ import { mkdir, open, readFile, readdir, stat, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
+import { DEFAULT_READ_AHEAD_KB, deviceOfMountpoint, readAheadPath } from '../../src/fuse/readahead.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { run, runCli, startCli, waitForExit } from '../helpers/processes.js';
@@ -163,6 +164,23 @@ for (const engine of MOUNT_ENGINES) {
       const again = await runCli(['unmount', mountpoint]);
       expect(again.code).not.toBe(0);
       expect(again.stderr).toMatch(/is not mounted/);
+    });
+
+    it('is private by default and shared with --allow-other; sets the kernel read-ahead, 1024 KiB unless --read-ahead-kb says otherwise', async () => {
+      const mountinfoLine = async (mountpoint: string): Promise<string> =>
+        (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((line) => line.split(' ')[4] === mountpoint) ?? '';
+      const readAheadKbOf = async (mountpoint: string): Promise<number> =>
+        Number((await readFile(readAheadPath(deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint) ?? 'none'), 'utf8')).trim());
+
+      const plain = await mount('b');
+      expect(plain.result.code, plain.result.stderr).toBe(0);
+      expect(await mountinfoLine(plain.mountpoint)).not.toContain('allow_other');
+      expect(await readAheadKbOf(plain.mountpoint)).toBe(DEFAULT_READ_AHEAD_KB);
+
+      const shared = await mount('b', ['--allow-other', '--read-ahead-kb', '256']);
+      expect(shared.result.code, shared.result.stderr).toBe(0);
+      expect(await mountinfoLine(shared.mountpoint)).toContain('allow_other');
+      expect(await readAheadKbOf(shared.mountpoint)).toBe(256);
     });
 
     it.each([

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
@@ -71,6 +71,27 @@ for (const engine of MOUNT_ENGINES) {
       expect((await readdir(mountpoint)).sort()).toEqual(['evaluation', 'training']);
       expect(await readFile(join(mountpoint, 'training/one.txt'), 'utf8')).toBe('train one\n');
       expect(await readFile(join(mountpoint, 'evaluation/two.txt'), 'utf8')).toBe('eval two\n');
+    });
+
+    it('warns when a config that writes out a token is readable by others, not when it only names ${VAR}', async () => {
+      const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef'), { ttlMs: 3_600_000 });
+      await writeSecret('first-secret-0123456789abcdef');
+      const literal = join(root.path, 'literal-token.yaml');
+      await writeFile(literal, `bucket: ais://secure\nendpoint: ${authServer?.url}\ntoken: ${token}\n`, { mode: 0o644 });
+      await chmod(literal, 0o644);
+      const exposed = await runCli(['mount', makeMountpoint(engine), '--config', literal]);
+      daemonPidFrom(exposed.stderr);
+      expect(exposed.code, exposed.stderr).toBe(0);
+      expect(exposed.stderr).toContain(`warning: ${literal} is readable by group and others (mode 0644)`);
+      expect(exposed.stderr).not.toContain(token);
+
+      const referenced = join(root.path, 'env-token.yaml');
+      await writeFile(referenced, `bucket: ais://secure\nendpoint: ${authServer?.url}\ntoken: \${CONFIG_TEST_TOKEN}\n`, { mode: 0o644 });
+      await chmod(referenced, 0o644);
+      const quiet = await runCli(['mount', makeMountpoint(engine), '--config', referenced], { env: { ...process.env, CONFIG_TEST_TOKEN: token } });
+      daemonPidFrom(quiet.stderr);
+      expect(quiet.code, quiet.stderr).toBe(0);
+      expect(quiet.stderr).not.toContain('is readable by');
     });
 
     it('rejects a config with an unknown key, naming it', async () => {

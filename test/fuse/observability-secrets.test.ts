@@ -5,8 +5,8 @@ import { parseRunState, runStatePath } from '../../src/cli/metrics-run-state.js'
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
 import { secretKeyFromText, signToken } from '../../src/server/jwt.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
-import { cleanupMounts, daemonPidFrom, makeMountpoint } from '../helpers/mount.js';
-import { run, runCli, type RunResult } from '../helpers/processes.js';
+import { cleanupMounts, daemonPidFrom, makeMountpoint, waitUntil } from '../helpers/mount.js';
+import { run, runCli, startCli, waitForExit, type RunResult } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
 
 /*
@@ -15,6 +15,25 @@ import { withTempDir, writeObjects } from '../helpers/server.js';
  * requires tokens; the server runs in this process, so only async calls and child processes here.
  */
 const SIGNING_SECRET = 'observability-signing-secret-0123456789';
+const METRIC_FAMILIES = [
+  'bucketfs_fuse_operations_total',
+  'bucketfs_fuse_operation_errors_total',
+  'bucketfs_fuse_operation_duration_seconds',
+  'bucketfs_read_bytes_total',
+  'bucketfs_store_fetched_bytes_total',
+  'bucketfs_cache_hits_total',
+  'bucketfs_cache_misses_total',
+  'bucketfs_cache_evictions_total',
+  'bucketfs_cache_bytes',
+  'bucketfs_prefetch_bytes_total',
+  'bucketfs_prefetch_wasted_bytes_total',
+  'bucketfs_store_retries_total',
+  'bucketfs_store_resumed_reads_total',
+  'bucketfs_store_retries_exhausted_total',
+  'bucketfs_token_reloads_total',
+  'bucketfs_token_reload_failures_total',
+  'bucketfs_token_expiry_seconds',
+];
 
 for (const engine of MOUNT_ENGINES) {
   describe(`secrets stay out of every output of a mount (${engine})`, () => {
@@ -55,6 +74,8 @@ for (const engine of MOUNT_ENGINES) {
       const metricsUrl = parseRunState(stateText)?.metricsUrl ?? '';
       const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
       expect(metrics).toContain('bucketfs_fuse_operations_total{op="read"}');
+      // Every family the operator guide lists is exported by a real mount.
+      for (const family of METRIC_FAMILIES) expect(metrics, family).toMatch(new RegExp(`^# TYPE ${family} `, 'm'));
       const health = await (await fetch(`${metricsUrl}/healthz`)).text();
       const status = await runCli(['status', mountpoint], { env: processEnv });
       expect(status.code, status.stderr).toBe(0);
@@ -99,6 +120,10 @@ for (const engine of MOUNT_ENGINES) {
       const { texts } = await everythingShown([], env({ AIS_AUTHN_TOKEN: secretToken }));
       expect(leaksOf(texts, [secretToken, SIGNING_SECRET])).toEqual([]);
       expect(texts.daemonLog).toContain('env AIS_AUTHN_TOKEN');
+      // The token's exp (an hour away) shows as seconds to expiry, labelled by bucket only.
+      const expiry = /^bucketfs_token_expiry_seconds\{bucket="ais:\/\/b"\} (\S+)$/m.exec(texts.metrics ?? '');
+      expect(Number(expiry?.[1])).toBeGreaterThan(3_000);
+      expect(Number(expiry?.[1])).toBeLessThanOrEqual(3_600);
     });
 
     it('--token: the mount process neither shows it in ps nor logs it (only the short-lived parent had it)', async () => {
@@ -106,6 +131,53 @@ for (const engine of MOUNT_ENGINES) {
       const { texts, mountResult } = await everythingShown(['--token', secretToken], env());
       expect(mountResult.stderr).toContain('--token is visible to every user in `ps`');
       expect(leaksOf(texts, [secretToken, SIGNING_SECRET])).toEqual([]);
+    });
+
+    it('--header: the value reaches the store (it carries the token here) but no output, ps or log of the mount process', async () => {
+      const secretToken = await token('header-user');
+      const { texts } = await everythingShown(['--header', `Authorization: Bearer ${secretToken}`], env());
+      expect(leaksOf(texts, [secretToken, SIGNING_SECRET])).toEqual([]);
+      expect(texts.cmdline).not.toContain('--header');
+      expect(texts.daemonLog).toContain('"headerNames":["Authorization"]');
+    });
+
+    it('--foreground keeps its argv for life: ps and /proc/PID/cmdline show --token and --header values masked', async () => {
+      const secretToken = await token('foreground-user');
+      const headerSecret = 'foreground-header-secret-9c1d';
+      const mountpoint = makeMountpoint(engine);
+      const { child, output } = startCli(
+        ['mount', 'ais://b', mountpoint, '--endpoint', server?.url ?? '', '--foreground', '--log-level', 'trace', '--token', secretToken, '--header', `X-Extra-Secret: ${headerSecret}`],
+        env(),
+      );
+      await waitUntil(() => output().includes('bucketfs: mounted at') || child.exitCode !== null, 20_000, `foreground mount\n${output()}`);
+      expect((await run('cat', [join(mountpoint, 'hello.txt')])).stdout).toBe('hello\n');
+      const cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+      const ps = (await run('ps', ['-ww', '-o', 'args', '-p', String(child.pid)])).stdout;
+      expect(cmdline).toContain(`bucketfs mount ais://b ${mountpoint}`);
+      expect(ps).toContain("--token *** --header 'X-Extra-Secret: ***'");
+      child.kill('SIGTERM');
+      expect(await waitForExit(child)).toBe(0);
+      expect(leaksOf({ cmdline, ps, output: output() }, [secretToken, headerSecret, SIGNING_SECRET])).toEqual([]);
+    });
+
+    it('under injected faults (every retry logged at trace), still nothing secret anywhere', async () => {
+      const faulty = await startServer({
+        dataDir: join(root.path, 'data'),
+        host: '127.0.0.1',
+        port: 0,
+        authSecretFile: join(root.path, 'signing-secret'),
+        faults: { rate: 0.3, kinds: ['reset', '500', '503'], seed: 7 },
+      });
+      try {
+        const secretToken = await token('faulty-user');
+        // The later --endpoint wins over the one everythingShown passes first.
+        const { texts } = await everythingShown(['--endpoint', faulty.url], env({ AIS_AUTHN_TOKEN: secretToken }));
+        expect(texts.daemonLog).toMatch(/retry|retries/i);
+        expect(leaksOf(texts, [secretToken, SIGNING_SECRET])).toEqual([]);
+      } finally {
+        cleanupMounts();
+        await faulty.close();
+      }
     });
 
     it('a rejected token is named, never quoted, in the error', async () => {

@@ -187,11 +187,12 @@ for (const engine of MOUNT_ENGINES) {
       }
     });
 
-    it('logs JSON lines with the mount as context in the detached log, at the --log-level asked', async () => {
+    it('logs JSON lines with mount, bucket and op as context in the detached log, at the --log-level asked', async () => {
       const server = await newServer();
       const { mountpoint, result } = await mount(server.url, ['--log-level', 'debug', '--metrics-port', '0']);
       expect((await run('cat', [join(mountpoint, 'nope.txt')])).code).not.toBe(0);
       expect((await run('cat', [join(mountpoint, 'hello.txt')])).code).toBe(0);
+      expect((await run('mkdir', [join(mountpoint, 'refused')])).code).not.toBe(0);
       const logPath = /log (\S+)\)/.exec(result.stderr)?.[1] ?? '';
       expect(logPath).not.toBe('');
       const records = (await readFile(logPath, 'utf8'))
@@ -202,6 +203,12 @@ for (const engine of MOUNT_ENGINES) {
       expect(mounted).toMatchObject({ level: 30, mount: mountpoint, fsname: 'bucketfs#b' });
       expect(records.some((record) => record.level === 20 && record.mount === mountpoint)).toBe(true);
       expect(records.some((record) => record.msg === 'serving metrics' && record.mount === mountpoint)).toBe(true);
+      // Context of the layers below: the bucket on credential records, the operation on a refused request.
+      expect(records.find((record) => record.msg === 'credentials loaded')).toMatchObject({ mount: mountpoint, bucket: 'ais://b' });
+      expect(records.find((record) => record.op === 'mkdir')).toMatchObject({ level: 20, mount: mountpoint, op: 'mkdir', path: '/refused' });
+      // No record repeats a key (pino would write both when two child loggers bind the same name).
+      const duplicated = (await readFile(logPath, 'utf8')).split('\n').filter((line) => (line.match(/"bucket":/g) ?? []).length > 1);
+      expect(duplicated).toEqual([]);
     });
   });
 }

@@ -72,6 +72,8 @@ export function daemonPidFrom(output: string): number | undefined {
 
 export function killDaemons(): void {
   for (const pid of daemonPids) {
+    // A pid is reused once its process is gone: only a bucketfs process of ours is killed.
+    if (!isBucketfsProcess(pid)) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -79,4 +81,13 @@ export function killDaemons(): void {
     }
   }
   daemonPids.clear();
+}
+
+function isBucketfsProcess(pid: number): boolean {
+  try {
+    const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return commandLine.includes('bucketfs') || commandLine.includes('cli/main.js');
+  } catch {
+    return false;
+  }
 }

@@ -22,7 +22,7 @@ describe('bucketfs serve and bucketfs token (built CLI)', () => {
 
   it('serve prints its URL, serves, and stops cleanly on SIGTERM', async () => {
     const { child, output } = startCli(['serve', '--data', data.path, '--port', '0', '--log-level', 'warn']);
-    await waitUntil(() => /serving .* on http:\/\/127\.0\.0\.1:\d+/.test(output()), 15_000, 'serve to print its URL');
+    await waitUntil(() => /serving .* on http:\/\/127\.0\.0\.1:\d+\n/.test(output()), 15_000, 'serve to print its URL');
     const url = /on (http:\/\/\S+)/.exec(output())?.[1] ?? '';
     expect(output()).toContain(`serving ${data.path} on ${url}`);
     expect((await http(url, { path: objectPath('b', 'hello.txt') })).text).toBe('hello from the CLI');
@@ -34,7 +34,7 @@ describe('bucketfs serve and bucketfs token (built CLI)', () => {
     const secretFile = join(data.path, 'secret');
     const token = (await runCli(['token', '--secret-file', secretFile, '--ttl', '5m', '--sub', 'tester'])).stdout.trim();
     const { child, output } = startCli(['serve', '--data', data.path, '--port', '0', '--redirect', '--auth-secret-file', secretFile, '--log-level', 'warn']);
-    await waitUntil(() => /on http:\/\/\S+/.test(output()), 15_000, 'serve to print its URL');
+    await waitUntil(() => /on http:\/\/\S+\n/.test(output()), 15_000, 'serve to print its URL');
     const url = /on (http:\/\/\S+)/.exec(output())?.[1] ?? '';
     expect((await http(url, { path: '/v1/buckets/b', body: '{"action":"list","value":null}' })).status).toBe(401);
     expect((await http(url, { path: '/v1/buckets/b', headers: { authorization: `Bearer ${token}` }, body: '{"action":"list","value":null}' })).status).toBe(200);

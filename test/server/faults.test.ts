@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FaultInjector, parseFaultKinds, seededRandom } from '../../src/server/faults.js';
@@ -145,6 +146,41 @@ describe('refusing oversized and malformed requests', () => {
   it('a request target over 8 KiB is a 414', async () => {
     const answer = await http(server.url, { path: `${objectPath('b', 'small.txt')}&pad=${'p'.repeat(8200)}` });
     expect(answer.status).toBe(414);
+  });
+
+  /** Sends bytes as they are (no client would send them) and returns the status line of the answer. */
+  const rawStatusLine = (bytes: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const { hostname, port } = new URL(server.url);
+      const socket = connect(Number(port), hostname, () => socket.end(bytes));
+      let received = '';
+      socket.setEncoding('latin1');
+      socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
+      socket.on('data', (chunk: string) => (received += chunk));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(received.split('\r\n')[0] ?? ''));
+    });
+
+  it.each([
+    ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 'HTTP/1.1 400 Bad Request'],
+    ['a Content-Length that is not a number', 'GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 'HTTP/1.1 400 Bad Request'],
+    ['a header without a colon', 'GET /v1/health HTTP/1.1\r\nHost: x\r\nnot a header\r\n\r\n', 'HTTP/1.1 400 Bad Request'],
+    ['headers over 16 KiB', `GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`, 'HTTP/1.1 431 Request Header Fields Too Large'],
+  ])('%s is a 4xx before any route runs', async (_label, bytes, statusLine) => {
+    expect(await rawStatusLine(bytes)).toBe(statusLine);
+    expect((await http(server.url, { path: '/v1/health' })).status).toBe(200);
+  });
+
+  it.each([
+    ['a listing body that is not an object', { path: '/v1/buckets/b?provider=ais', body: '[1,2]' }, 400, /not a JSON object/],
+    ['an unknown action', { path: '/v1/buckets/b?provider=ais', body: '{"action":"bogus"}' }, 400, /unsupported action/],
+    ['a bad %-escape in an object name', { path: '/v1/objects/b/%zz?provider=ais' }, 400, /./],
+    ['an encoded ".." as bucket name', { path: '/v1/buckets/%2e%2e?provider=ais' }, 400, /path segment/],
+    ['a malformed range', { path: objectPath('b', 'small.txt'), headers: { range: 'bytes=abc' } }, 416, /malformed range/],
+  ] as const)('%s is refused with %i and an AIStore JSON error', async (_label, call, status, message) => {
+    const answer = await http(server.url, { ...call, headers: { 'content-type': 'application/json', ...('headers' in call ? call.headers : {}) } });
+    expect(answer.status).toBe(status);
+    expect(errorOf(answer)).toMatchObject({ status, message: expect.stringMatching(message) });
   });
 
   it('methods no route serves are a 405', async () => {

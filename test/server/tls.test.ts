@@ -94,7 +94,7 @@ describe('the server over TLS', () => {
 
   it('`bucketfs serve --tls-cert --tls-key` serves https (run `npx tsc` first)', async () => {
     const serve = startCli(['serve', '--data', dataDir, '--port', '0', '--tls-cert', tls.certFile, '--tls-key', tls.keyFile, '--log-level', 'warn']);
-    await waitUntil(() => /serving .* on https:\/\//.test(serve.output()), 15_000, 'serve to start');
+    await waitUntil(() => /serving .* on https:\/\/\S+\n/.test(serve.output()), 15_000, 'serve to start');
     const url = /on (https:\/\/\S+)/.exec(serve.output())?.[1] ?? '';
     const store = client({ tls: { caFile: tls.certFile } });
     expect((await store.get(params(url), bucket, 'hello.txt')).data.toString()).toBe('hello over tls\n');
