@@ -69,6 +69,8 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
       metadataTtlMs: settings.metadataTtlMs,
       logger,
       observer: observability.observer,
+      engine: settings.engine,
+      readAheadKb: settings.readAheadKb,
     });
   } catch (error) {
     await connected.close();
