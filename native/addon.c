@@ -14,7 +14,7 @@
 
 #define PREFERRED_IO_BYTES (1024 * 1024)
 #define DEFAULT_MAX_THREADS 32u
-#define MAX_ARGS 10
+#define MAX_ARGS 11
 
 #define CHECK(env, call)                                                    \
   do {                                                                      \
@@ -82,6 +82,7 @@ static int complete_request(struct mount_context *ctx, double id, answer_filler 
   struct request *r = registry_take_locked(ctx, (uint64_t)id);
   if (r != NULL) {
     fill(r, answer);
+    r->answered_by_js = 1;
     registry_complete_locked(r);
   }
   pthread_mutex_unlock(&ctx->lock);
@@ -246,7 +247,7 @@ static void finalize_read_buffer(napi_env env, void *data, void *hint) {
   read_buffer_release(buffer);
 }
 
-/* The arguments of the JS dispatcher: (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp). */
+/* The arguments of the JS dispatcher: (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot). */
 static int build_dispatch_args(napi_env env, struct request *r, napi_value *argv) {
   napi_value undefined;
   napi_get_undefined(env, &undefined);
@@ -269,6 +270,7 @@ static int build_dispatch_args(napi_env env, struct request *r, napi_value *argv
     napi_adjust_external_memory(env, (int64_t)r->buffer->capacity, &adjusted);
   }
   if (r->refused_op != NULL && napi_create_string_utf8(env, op_refused_name(r), NAPI_AUTO_LENGTH, &argv[9]) != napi_ok) return 0;
+  if (napi_create_int32(env, r->slot, &argv[10]) != napi_ok) return 0;
   return 1;
 }
 
@@ -356,6 +358,8 @@ static void *run_loop(void *arg) {
 }
 
 static void free_context(struct mount_context *ctx) {
+  if (!ctx->slot_memory_owned_by_js) free(ctx->slot_memory);
+  free(ctx->free_slots);
   pthread_mutex_destroy(&ctx->lock);
   pthread_cond_destroy(&ctx->notifies_done);
   free(ctx->mountpoint);
@@ -432,6 +436,13 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
   ctx->attr_timeout_s = number_property(env, argv[1], "attrTimeoutS", 1);
   ctx->entry_timeout_s = number_property(env, argv[1], "entryTimeoutS", 1);
   ctx->max_threads = (unsigned)number_property(env, argv[1], "maxThreads", DEFAULT_MAX_THREADS);
+  if (ctx->max_threads < 1) ctx->max_threads = 1;
+  ctx->slot_count = ctx->max_threads;
+  ctx->slot_memory = malloc(ctx->slot_count * READ_SLOT_BYTES);
+  ctx->free_slots = calloc(ctx->slot_count, sizeof *ctx->free_slots);
+  if (ctx->slot_memory != NULL && ctx->free_slots != NULL) {
+    for (size_t i = 0; i < ctx->slot_count; i++) ctx->free_slots[ctx->free_slot_count++] = (int)(ctx->slot_count - 1 - i);
+  }
   pthread_mutex_init(&ctx->lock, NULL);
   pthread_cond_init(&ctx->notifies_done, NULL);
   registry_init(ctx);
@@ -476,6 +487,30 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
     return throw_error(env, "cannot start the session thread");
   }
   return external;
+}
+
+static void finalize_slot_memory(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* readSlots(ctx): the read slots as one ArrayBuffer (slot i at i MiB); JS owns the memory from now on. */
+static napi_value read_slots(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct mount_context *ctx = args_with_context(env, info, 1, argv);
+  if (ctx == NULL) return NULL;
+  napi_value result;
+  if (ctx->slot_memory == NULL || ctx->slot_memory_owned_by_js) {
+    napi_get_undefined(env, &result);
+    return result;
+  }
+  CHECK(env, napi_create_external_arraybuffer(env, ctx->slot_memory, ctx->slot_count * READ_SLOT_BYTES, finalize_slot_memory, NULL, &result));
+  /* From now on reads may use the slots: JS can reach them. */
+  pthread_mutex_lock(&ctx->lock);
+  ctx->slot_memory_owned_by_js = 1;
+  pthread_mutex_unlock(&ctx->lock);
+  return result;
 }
 
 /* stop(ctx): from now on every request is answered ENODEV without JS; returns how many were pending. */
@@ -593,7 +628,7 @@ static napi_value init(napi_env env, napi_value exports) {
     const char *name;
     napi_callback fn;
   } functions[] = {
-      {"mount", mount_filesystem}, {"stop", stop_filesystem},     {"stats", stats},
+      {"mount", mount_filesystem}, {"stop", stop_filesystem},     {"stats", stats}, {"readSlots", read_slots},
       {"replyError", reply_error}, {"replyAttr", reply_attr},     {"replyOpen", reply_open},
       {"replyRead", reply_read},   {"replyStatfs", reply_statfs}, {"replyDir", reply_dir},
       {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry},

@@ -34,6 +34,7 @@ static struct request *request_new(fuse_req_t req, enum request_op op, fuse_ino_
   r->req = req;
   r->op = op;
   r->ino = ino;
+  r->slot = -1;
   /* One reference for the worker, one for the queued JS call (dropped in call_js). */
   atomic_init(&r->refs, 2);
   return r;
@@ -159,22 +160,49 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   request_release(r);
 }
 
+int read_slot_take(struct mount_context *ctx, size_t size) {
+  int slot = -1;
+  if (size > READ_SLOT_BYTES) return -1;
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->slot_memory_owned_by_js && ctx->free_slot_count > 0) slot = ctx->free_slots[--ctx->free_slot_count];
+  pthread_mutex_unlock(&ctx->lock);
+  return slot;
+}
+
+void read_slot_give_back(struct mount_context *ctx, struct request *r) {
+  if (r->slot < 0) return;
+  pthread_mutex_lock(&ctx->lock);
+  /* Answered by the teardown, JS may still be writing into it: the slot stays out of use. */
+  if (r->answered_by_js) ctx->free_slots[ctx->free_slot_count++] = r->slot;
+  pthread_mutex_unlock(&ctx->lock);
+  r->slot = -1;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi) {
   struct mount_context *ctx = context_of(req);
   NEW_REQUEST_OR_ENOMEM(r, req, OP_READ, ino);
-  r->buffer = malloc(sizeof *r->buffer + size);
-  if (r->buffer == NULL) {
-    fuse_reply_err(req, ENOMEM);
-    free(r);
-    return;
+  r->slot = read_slot_take(ctx, size);
+  if (r->slot < 0) {
+    r->buffer = malloc(sizeof *r->buffer + size);
+    if (r->buffer == NULL) {
+      fuse_reply_err(req, ENOMEM);
+      free(r);
+      return;
+    }
+    atomic_init(&r->buffer->refs, 1);
+    r->buffer->capacity = size;
   }
-  atomic_init(&r->buffer->refs, 1);
-  r->buffer->capacity = size;
   r->fh = fi->fh;
   r->offset = offset;
   r->size = size;
-  if (!ask_js_or_reply_error(ctx, r)) return;
-  fuse_reply_buf(req, r->buffer->data, r->bytes < size ? r->bytes : size);
+  int err = ask_js(ctx, r);
+  if (err != 0) {
+    fuse_reply_err(req, err);
+  } else {
+    const char *data = r->slot >= 0 ? ctx->slot_memory + (size_t)r->slot * READ_SLOT_BYTES : r->buffer->data;
+    fuse_reply_buf(req, data, r->bytes < size ? r->bytes : size);
+  }
+  read_slot_give_back(ctx, r);
   request_release(r);
 }
 

@@ -66,8 +66,10 @@ struct request {
   off_t offset;
   size_t size;
   int flags;
-  struct read_buffer *buffer;
+  struct read_buffer *buffer; /* a read's bytes when no slot was free */
+  int slot;                   /* a read's slot in mount_context.slot_memory, or -1 */
   /* the answer, filled under mount_context.lock */
+  int answered_by_js;
   pthread_cond_t answered_cond;
   int answered;
   int err;
@@ -89,8 +91,19 @@ struct mount_context {
   double entry_timeout_s;
   unsigned max_threads;
 
+  /*
+   * Read slots: one 1 MiB buffer per worker thread, reused by every read, so the core writes into
+   * warm memory and nothing waits for the garbage collector. JS sees them as views of one external
+   * ArrayBuffer (readSlots), whose finalizer frees the memory once JS holds it.
+   */
+  char *slot_memory;
+  size_t slot_count;
+
   pthread_mutex_t lock;
   /* guarded by lock */
+  int slot_memory_owned_by_js; /* set once JS holds the views: only then are slots handed out */
+  int *free_slots;
+  size_t free_slot_count;
   struct request outstanding; /* list head */
   uint64_t next_id;
   int stopping;
@@ -123,6 +136,11 @@ extern struct request initialized_marker;
 extern const struct fuse_lowlevel_ops bucketfs_lowlevel_ops;
 void read_buffer_release(struct read_buffer *buffer);
 void request_release(struct request *r);
+#define READ_SLOT_BYTES (1024u * 1024u)
+/* A free read slot for `size` bytes, or -1 (then the read uses a buffer of its own). */
+int read_slot_take(struct mount_context *ctx, size_t size);
+/* Gives the slot of `r` back, unless JS may still write into it (answered by the teardown). */
+void read_slot_give_back(struct mount_context *ctx, struct request *r);
 void dir_listing_free(struct dir_listing *listing);
 
 #endif

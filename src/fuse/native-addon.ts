@@ -24,8 +24,9 @@ export const NativeOp = {
 export type NativeContext = { readonly __nativeMountContext: unique symbol };
 
 /**
- * Called on the JS thread for every request: (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp).
- * `buffer` (read only) is native memory of `size` bytes that the reply's bytes must be written to.
+ * Called on the JS thread for every request: (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot).
+ * A read's bytes go to read slot `slot` (see `readSlots`) or, when `slot` is -1, to `buffer`: native
+ * memory of `size` bytes.
  */
 export type NativeDispatch = (
   op: number,
@@ -38,6 +39,7 @@ export type NativeDispatch = (
   flags: number,
   buffer: Buffer | undefined,
   refusedOp: string | undefined,
+  slot: number,
 ) => void;
 
 export interface NativeMountOptions {
@@ -63,6 +65,8 @@ export interface NativeAddon {
   mount(mountpoint: string, options: NativeMountOptions, dispatch: NativeDispatch): NativeContext;
   stop(context: NativeContext): number;
   stats(context: NativeContext): NativeStats;
+  /** The read slots, slot i at byte i × READ_SLOT_BYTES; call once, right after `mount`. */
+  readSlots(context: NativeContext): ArrayBuffer | undefined;
   replyError(context: NativeContext, id: number, errno: number): boolean;
   replyAttr(context: NativeContext, id: number, ino: number, mode: number, nlink: number, uid: number, gid: number, size: number, mtimeMs: number): boolean;
   replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean): boolean;
@@ -73,6 +77,9 @@ export interface NativeAddon {
   notifyInvalInode(context: NativeContext, ino: number): boolean;
   notifyInvalEntry(context: NativeContext, parentIno: number, name: string): boolean;
 }
+
+/** The size of one read slot: the largest request the kernel sends. */
+export const READ_SLOT_BYTES = 1024 * 1024;
 
 export class NativeEngineUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -27,6 +27,8 @@ export interface NativeDispatchOptions {
   readonly addon: NativeAddon;
   /** The mount's context; requests only arrive once `mount` has returned it. */
   readonly context: () => NativeContext;
+  /** The read slots (views of `readSlots`), by slot number. */
+  readonly slots: () => readonly Buffer[];
   readonly logger: Logger;
   readonly observer: OperationObserver;
   /** The kernel finished the handshake (INIT). */
@@ -45,8 +47,9 @@ interface NativeRequest {
   readonly offset: number;
   readonly size: number;
   readonly flags: number;
-  readonly buffer: Buffer | undefined;
   readonly refusedOp: string | undefined;
+  /** Where a read's bytes go. */
+  readonly target: Buffer | undefined;
 }
 
 /** Sends the answer to the addon; returns the bytes delivered (read) for metrics. */
@@ -84,8 +87,8 @@ async function serve(fs: PathFilesystem & InodeFilesystem, request: NativeReques
       };
     }
     case NativeOp.read: {
-      if (request.buffer === undefined) throw new Error('read without a buffer');
-      const bytes = await fs.read(request.fh, request.buffer, request.size, request.offset);
+      if (request.target === undefined) throw new Error('read without a buffer');
+      const bytes = await fs.read(request.fh, request.target, request.size, request.offset);
       return (addon, context, id) => {
         addon.replyRead(context, id, bytes);
         return bytes;
@@ -141,7 +144,7 @@ async function serve(fs: PathFilesystem & InodeFilesystem, request: NativeReques
  */
 export function createNativeDispatch(options: NativeDispatchOptions): NativeDispatch {
   const { fs, addon, logger, observer } = options;
-  return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp) => {
+  return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot) => {
     if (op === NativeOp.ended) return options.onEnded();
     if (op === NativeOp.initialized) return options.onInitialized();
     const startNs = process.hrtime.bigint();
@@ -165,7 +168,8 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     };
     let working: Promise<Answer>;
     try {
-      working = serve(fs, { op, id, ino, name, fh, offset, size, flags, buffer, refusedOp });
+      const target = slot >= 0 ? options.slots()[slot]?.subarray(0, size) : buffer;
+      working = serve(fs, { op, id, ino, name, fh, offset, size, flags, refusedOp, target });
     } catch (error) {
       working = Promise.reject(error);
     }

@@ -4,7 +4,7 @@ import type { OperationObserver } from './fuse-operations.js';
 import { abortConnection, lazyUnmount, mountDevice } from './kernel-connection.js';
 import { MountError, type MountHandle } from './mount-handle.js';
 import { FUSE_SUBTYPE } from './mount-options.js';
-import { loadNativeAddon, type NativeContext } from './native-addon.js';
+import { loadNativeAddon, READ_SLOT_BYTES, type NativeContext } from './native-addon.js';
 import { createNativeDispatch } from './native-dispatch.js';
 
 export interface NativeEngineOptions {
@@ -51,6 +51,7 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
   const addon = loadNativeAddon();
   const { logger } = options;
   let context: NativeContext | undefined;
+  let slots: Buffer[] = [];
   let markInitialized = (): void => {};
   const initialized = new Promise<void>((resolve) => (markInitialized = resolve));
   let markEnded = (): void => {};
@@ -62,6 +63,7 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
       if (context === undefined) throw new Error('a request arrived before the mount returned');
       return context;
     },
+    slots: () => slots,
     logger,
     observer: options.observer ?? NO_OBSERVER,
     onInitialized: () => markInitialized(),
@@ -85,6 +87,10 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
     throw new MountError(`cannot mount ${mountpoint}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const mounted = context;
+  const slotMemory = addon.readSlots(mounted);
+  if (slotMemory !== undefined) {
+    slots = Array.from({ length: slotMemory.byteLength / READ_SLOT_BYTES }, (_, index) => Buffer.from(slotMemory, index * READ_SLOT_BYTES, READ_SLOT_BYTES));
+  }
   if (!(await settled(initialized, INIT_TIMEOUT_MS))) logger.warn({ mountpoint }, 'the kernel did not finish the FUSE handshake in time');
 
   let unmounting: Promise<void> | undefined;
