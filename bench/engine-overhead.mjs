@@ -3,13 +3,13 @@
 // with each engine, and a child `dd bs=1M` reads one file cold. Prints MiB/s and this process's CPU-seconds
 // (user + system, all threads) per GiB delivered. Root, `npm run build` first.
 import { execFile } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { MOUNT_ENGINES, mountFilesystem } from '../dist/fuse/mount.js';
+import { createMemoryFilesystem } from './lib/memory-filesystem.mjs';
 import { dropCaches } from './lib/system.mjs';
 import { median } from './lib/table.mjs';
 
@@ -22,44 +22,8 @@ const flag = (name, fallback) => {
 };
 const sizeBytes = Number(flag('--size-mib', '512')) * MiB;
 const rounds = Number(flag('--rounds', '3'));
-
-/** A 16 MiB pattern repeated: the file's bytes without holding the whole file. */
-const pattern = randomFillSync(Buffer.allocUnsafe(16 * MiB));
-const now = Date.now();
-const uid = process.getuid();
-const gid = process.getgid();
-const dirAttr = { ino: 1, kind: 'dir', size: 0, mtimeMs: now, mode: 0o40555, uid, gid, nlink: 2 };
-const fileAttr = { ino: 2, kind: 'file', size: sizeBytes, mtimeMs: now, mode: 0o100444, uid, gid, nlink: 1 };
 const reads = [];
-const enoent = () => Object.assign(new Error('no such file'), { errno: 2, name: 'FsError' });
-
-function readInto(target, length, position) {
-  let copied = 0;
-  const end = Math.min(sizeBytes, position + length);
-  while (position + copied < end) {
-    const at = (position + copied) % pattern.length;
-    copied += pattern.copy(target, copied, at, Math.min(pattern.length, at + (end - position - copied)));
-  }
-  return copied;
-}
-
-/** One file, `big.bin`, at the root; both the path and the inode face of the core's interfaces. */
-const memoryFilesystem = {
-  getattr: async (path) => (path === '/' ? dirAttr : path === '/big.bin' ? fileAttr : Promise.reject(enoent())),
-  readdir: async () => [{ name: 'big.bin', attr: fileAttr }],
-  open: async () => ({ fh: 1, keepCache: false }),
-  read: async (_fh, target, length, position) => (reads.push(length), readInto(target, length, position)),
-  release: async () => {},
-  unlink: async () => Promise.reject(enoent()),
-  statfs: async () => ({ blockSize: 4096, blocks: 0, blocksFree: 0, blocksAvailable: 0, files: 0, filesFree: 0, nameMax: 255 }),
-  refuseWrite: async () => Promise.reject(Object.assign(new Error('read-only'), { errno: 30 })),
-  close: async () => {},
-  lookupChild: async (parent, name) => (parent === 1 && name === 'big.bin' ? fileAttr : Promise.reject(enoent())),
-  attrByIno: async (ino) => (ino === 1 ? dirAttr : ino === 2 ? fileAttr : Promise.reject(enoent())),
-  readdirByIno: async () => [{ name: 'big.bin', attr: fileAttr }],
-  openByIno: async () => ({ fh: 1, keepCache: false }),
-  unlinkChild: async () => Promise.reject(enoent()),
-};
+const memoryFilesystem = createMemoryFilesystem(sizeBytes, (length) => reads.push(length));
 
 async function round(engine) {
   const mountpoint = mkdtempSync(join(tmpdir(), `bucketfs-overhead-${engine}-`));

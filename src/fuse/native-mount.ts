@@ -1,3 +1,4 @@
+import { resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
 import type { ChangeNotifying, InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import type { OperationObserver } from './fuse-operations.js';
@@ -92,13 +93,14 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
     slots = Array.from({ length: slotMemory.byteLength / READ_SLOT_BYTES }, (_, index) => Buffer.from(slotMemory, index * READ_SLOT_BYTES, READ_SLOT_BYTES));
   }
   if (!(await settled(initialized, INIT_TIMEOUT_MS))) logger.warn({ mountpoint }, 'the kernel did not finish the FUSE handshake in time');
+  // Known now, while mounted: after an outside unmount mountinfo no longer names it, and teardown may need it.
+  const device = await mountDevice(resolvePath(mountpoint));
 
   let unmounting: Promise<void> | undefined;
   const unmount = (): Promise<void> => {
     unmounting ??= (async () => {
       try {
         fs.setChangeListener?.(undefined);
-        const device = await mountDevice(mountpoint);
         await lazyUnmount(mountpoint).catch((error: unknown) => logger.debug({ mountpoint, err: error }, 'fusermount3 -uz failed (already unmounted?)'));
         if (!(await settled(ended, UNMOUNT_GRACE_MS))) {
           // Files are still open on the detached mount: answer everything ENODEV and cut the connection.
