@@ -1,9 +1,11 @@
-// node bench/engines.mjs [--size-mib N] [--rounds N] [--dir DIR]: the FUSE engines side by side on one
-// cold sequential read. For each engine: MiB/s of `dd bs=1M` through the mount, and CPU-seconds per GiB
-// of the mount process (utime + stime from /proc/PID/stat); beside them, a raw single GET with curl.
-// Page cache dropped before every read. Run as root (drop_caches, read_ahead_kb). `npm run build` first.
+// node bench/engines.mjs [--size-mib N] [--rounds N] [--dir DIR]: the FUSE engines side by side, each on a
+// fresh mount of the same local server. Cold sequential read: MiB/s of `dd bs=1M` and CPU-seconds per GiB of
+// the mount process (utime + stime from /proc/PID/stat), beside a raw single GET with curl. Then `ls -l` of a
+// folder of 10,000 files, and reading all of them (4 parallel `cat`s). Page cache dropped before every
+// measurement. Run as root (drop_caches, read_ahead_kb). `npm run build` first.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, isMounted, mount, unmount } from './lib/processes.mjs';
@@ -30,6 +32,13 @@ mkdirSync(join(dataDir, 'bench'), { recursive: true });
 mkdirSync(mountpoint, { recursive: true });
 if (!existsSync(filePath) || statSync(filePath).size !== sizeMiB * MiB) {
   execFileSync('dd', ['if=/dev/urandom', `of=${filePath}`, 'bs=1M', `count=${sizeMiB}`, 'status=none']);
+}
+
+const SMALL_FILES = 10_000;
+const smallDir = join(dataDir, 'bench', 'small');
+if (!existsSync(join(smallDir, `f${SMALL_FILES - 1}.bin`))) {
+  mkdirSync(smallDir, { recursive: true });
+  for (let index = 0; index < SMALL_FILES; index += 1) writeFileSync(join(smallDir, `f${index}.bin`), randomBytes(4096 + (index % 64) * 1024));
 }
 
 const server = spawn(process.execPath, [CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -68,7 +77,11 @@ async function engineRound(engine) {
     const cpuBefore = cpuSeconds(pid);
     const seconds = timed('dd', [`if=${join(mountpoint, fileName)}`, 'of=/dev/null', 'bs=1M']);
     const cpu = cpuSeconds(pid) - cpuBefore;
-    return { mibps: sizeMiB / seconds, cpuPerGiB: cpu / (sizeMiB / 1024) };
+    dropCaches();
+    const lsSeconds = timed('ls', ['-l', join(mountpoint, 'small')]);
+    dropCaches();
+    const readAllSeconds = timed('sh', ['-c', `cd ${join(mountpoint, 'small')} && ls | xargs -P 4 -n 250 cat > /dev/null`]);
+    return { mibps: sizeMiB / seconds, cpuPerGiB: cpu / (sizeMiB / 1024), lsSeconds, smallFilesPerSecond: SMALL_FILES / readAllSeconds };
   } finally {
     await unmount(mountpoint, pid, { waitForExit: true });
   }
@@ -82,11 +95,12 @@ for (let round = 0; round < rounds; round += 1) {
 }
 const raw = median(results.raw);
 console.log(`cold sequential read of ${sizeMiB} MiB (dd bs=1M), median of ${rounds}; raw single GET (curl): ${raw.toFixed(0)} MiB/s`);
-console.log('engine        MiB/s   x raw   mount CPU-s/GiB');
+console.log(`engine        MiB/s   x raw   mount CPU-s/GiB   ls -l ${SMALL_FILES} (s)   small files/s`);
 for (const engine of engines) {
-  const mibps = median(results[engine].map((r) => r.mibps));
-  const cpu = median(results[engine].map((r) => r.cpuPerGiB));
-  console.log(`${engine.padEnd(12)} ${mibps.toFixed(0).padStart(6)}  ${(mibps / raw).toFixed(2).padStart(6)}   ${cpu.toFixed(2).padStart(8)}`);
+  const of = (key) => median(results[engine].map((r) => r[key]));
+  console.log(
+    `${engine.padEnd(12)} ${of('mibps').toFixed(0).padStart(6)}  ${(of('mibps') / raw).toFixed(2).padStart(6)}   ${of('cpuPerGiB').toFixed(2).padStart(8)}        ${of('lsSeconds').toFixed(2).padStart(8)}        ${of('smallFilesPerSecond').toFixed(0).padStart(8)}`,
+  );
 }
 console.log(JSON.stringify(results));
 server.kill('SIGTERM');
