@@ -93,6 +93,29 @@ static void fill_error(struct request *r, void *answer) {
   r->err = *(int *)answer;
 }
 
+static int complete_abandoned(struct mount_context *ctx, double id, int err) {
+  if (!(id >= 1)) return 0;
+  pthread_mutex_lock(&ctx->lock);
+  struct request *r = registry_take_locked(ctx, (uint64_t)id);
+  if (r != NULL) {
+    /* Not answered_by_js: the core may still write into this read's slot, which stays out of use. */
+    r->err = err;
+    registry_complete_locked(r);
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return r != NULL;
+}
+
+/* abandon(ctx, id, errno): answers a request the core is still working on (a timeout). */
+static napi_value abandon_request(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct mount_context *ctx = args_with_context(env, info, 3, argv);
+  if (ctx == NULL) return NULL;
+  double errno_value = arg_double(env, argv[2]);
+  int err = isfinite(errno_value) && errno_value > 0 ? (int)errno_value : EIO;
+  return make_bool(env, complete_abandoned(ctx, arg_double(env, argv[1]), err));
+}
+
 /* replyError(ctx, id, errno): errno 0 is success for requests with no payload. */
 static napi_value reply_error(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -628,7 +651,7 @@ static napi_value init(napi_env env, napi_value exports) {
     const char *name;
     napi_callback fn;
   } functions[] = {
-      {"mount", mount_filesystem}, {"stop", stop_filesystem},     {"stats", stats}, {"readSlots", read_slots},
+      {"mount", mount_filesystem}, {"stop", stop_filesystem},     {"stats", stats}, {"readSlots", read_slots}, {"abandon", abandon_request},
       {"replyError", reply_error}, {"replyAttr", reply_attr},     {"replyOpen", reply_open},
       {"replyRead", reply_read},   {"replyStatfs", reply_statfs}, {"replyDir", reply_dir},
       {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry},

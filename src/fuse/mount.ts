@@ -24,7 +24,7 @@ export interface MountOptions {
   readonly fsname: string;
   readonly allowOther?: boolean;
   readonly metadataTtlMs: number;
-  /** fuse-native only: longest time one operation may take before it answers ETIMEDOUT. */
+  /** Longest time one operation may take before it is answered ETIMEDOUT: a last failsafe against hangs. */
   readonly operationTimeoutMs?: number;
   readonly logger: Logger;
   /** The mount's bdi read-ahead in KiB (root only); 0 keeps the kernel's default. Default `DEFAULT_READ_AHEAD_KB`. */
@@ -38,11 +38,15 @@ export interface MountOptions {
 /** Mounts `fs` at `mountpoint`; resolves once the kernel has finished the FUSE handshake. */
 export async function mountFilesystem(fs: PathFilesystem & InodeFilesystem & Partial<ChangeNotifying>, mountpoint: string, options: MountOptions): Promise<MountHandle> {
   const engine = options.engine ?? DEFAULT_MOUNT_ENGINE;
-  const common = { fsname: options.fsname, allowOther: options.allowOther ?? false, metadataTtlMs: options.metadataTtlMs, logger: options.logger, observer: options.observer };
-  const handle =
-    engine === 'native'
-      ? await mountNative(fs, mountpoint, common)
-      : await mountWithFuseNative(fs, mountpoint, { ...common, operationTimeoutMs: options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS });
+  const common = {
+    fsname: options.fsname,
+    allowOther: options.allowOther ?? false,
+    metadataTtlMs: options.metadataTtlMs,
+    logger: options.logger,
+    observer: options.observer,
+    operationTimeoutMs: options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS,
+  };
+  const handle = engine === 'native' ? await mountNative(fs, mountpoint, common) : await mountWithFuseNative(fs, mountpoint, common);
   options.logger.info({ mountpoint, fsname: options.fsname, engine }, 'mounted');
   const readAheadKb = options.readAheadKb ?? DEFAULT_READ_AHEAD_KB;
   if (readAheadKb > 0) await setMountReadAheadKb(resolvePath(mountpoint), readAheadKb, options.logger);

@@ -68,6 +68,8 @@ export interface NativeAddon {
   /** The read slots, slot i at byte i × READ_SLOT_BYTES; call once, right after `mount`. */
   readSlots(context: NativeContext): ArrayBuffer | undefined;
   replyError(context: NativeContext, id: number, errno: number): boolean;
+  /** Answers `errno` for a request the core is still working on (its read slot is never reused). */
+  abandon(context: NativeContext, id: number, errno: number): boolean;
   replyAttr(context: NativeContext, id: number, ino: number, mode: number, nlink: number, uid: number, gid: number, size: number, mtimeMs: number): boolean;
   replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean): boolean;
   replyRead(context: NativeContext, id: number, bytes: number): boolean;

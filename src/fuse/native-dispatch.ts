@@ -31,6 +31,8 @@ export interface NativeDispatchOptions {
   readonly slots: () => readonly Buffer[];
   readonly logger: Logger;
   readonly observer: OperationObserver;
+  /** A request the core has not answered after this long gets ETIMEDOUT: the last failsafe against a hang. */
+  readonly operationTimeoutMs: number;
   /** The kernel finished the handshake (INIT). */
   readonly onInitialized: () => void;
   /** The session loop ended: the mount is gone and no request will come. */
@@ -157,6 +159,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       }
     };
     const fail = (error: unknown): void => {
+      if (timedOut) return;
       const fsError = toFsError(error);
       if (fsError.errno !== Errno.ENOENT) logger.debug({ op: opName, ino, name, errno: fsError.errno, msg: fsError.message }, 'operation failed');
       try {
@@ -166,6 +169,15 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       }
       report(fsError.errno, 0);
     };
+    // A core that never settles must not hold a libfuse worker forever.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (addon.abandon(options.context(), id, Errno.ETIMEDOUT)) {
+        logger.warn({ op: opName, ino, name, timeoutMs: options.operationTimeoutMs }, 'operation timed out: answered ETIMEDOUT');
+        report(Errno.ETIMEDOUT, 0);
+      }
+    }, options.operationTimeoutMs);
     let working: Promise<Answer>;
     try {
       const target = slot >= 0 ? options.slots()[slot]?.subarray(0, size) : buffer;
@@ -173,7 +185,9 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     } catch (error) {
       working = Promise.reject(error);
     }
+    working = working.finally(() => clearTimeout(timer));
     working.then((answer) => {
+      if (timedOut) return;
       let bytes: number;
       try {
         bytes = answer(addon, options.context(), id);

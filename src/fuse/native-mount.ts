@@ -14,6 +14,8 @@ export interface NativeEngineOptions {
   readonly metadataTtlMs: number;
   readonly logger: Logger;
   readonly observer: OperationObserver | undefined;
+  /** Longest time the core may take over one request before it is answered ETIMEDOUT. */
+  readonly operationTimeoutMs: number;
   /** libfuse worker threads, i.e. requests in flight at once; default 32. */
   readonly maxThreads?: number;
 }
@@ -67,6 +69,7 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
     slots: () => slots,
     logger,
     observer: options.observer ?? NO_OBSERVER,
+    operationTimeoutMs: options.operationTimeoutMs,
     onInitialized: () => markInitialized(),
     onEnded: () => markEnded(),
   });
@@ -110,6 +113,7 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
           if (!(await settled(ended, ABORT_WAIT_MS))) logger.warn({ mountpoint }, 'the FUSE session still runs after unmount (files open, not root?)');
         }
         logger.info({ mountpoint }, 'unmounted');
+        logger.debug({ mountpoint, ...addon.stats(mounted) }, 'native session: requests dispatched to the core, answered by the teardown, left');
       } finally {
         await fs.close();
       }

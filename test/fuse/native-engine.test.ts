@@ -55,13 +55,14 @@ describe('the native engine', () => {
       },
     });
     mountpoint = makeMountpoint('native');
-    handle = await mountFilesystem(proxied, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native' });
+    handle = await mountFilesystem(proxied, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 3_000 });
   };
 
   beforeAll(async () => {
     bucket.set('big.bin', big);
     bucket.set('hello.txt', 'hello world\n');
     bucket.set('held.bin', randomBytes(4 * MiB));
+    bucket.set('never.bin', randomBytes(MiB));
     bucket.set('slow.txt', 'slow but sure\n'.repeat(1000));
     for (let i = 0; i < 200; i += 1) bucket.set(`many/file-${String(i).padStart(3, '0')}.txt`, `file ${i}\n`);
     bucket.set('gone/victim.txt', 'soon deleted\n');
@@ -127,6 +128,15 @@ describe('the native engine', () => {
     expect(listed.stdout.split('\n').filter(Boolean)).toEqual(['stays.txt']);
     await waitUntil(async () => (await run('stat', [victim])).code !== 0, 5_000, 'the stale entry to go');
     expect((await run('stat', [victim])).stderr).toMatch(/No such file/);
+  });
+
+  it('answers ETIMEDOUT when the core never answers, and serves the next request', async () => {
+    overrides.read = () => new Promise<number>(() => {});
+    const hung = await run('cat', [join(mountpoint, 'never.bin')], { timeoutMs: 20_000 });
+    expect(hung.code).not.toBe(0);
+    expect(hung.stderr).toMatch(/timed out/i);
+    delete overrides.read;
+    expect((await run('cat', [join(mountpoint, 'hello.txt')])).stdout).toBe('hello world\n');
   });
 
   // Last: it unmounts.
