@@ -330,6 +330,7 @@ static void call_js(napi_env env, napi_value js_dispatch, void *context, void *d
   }
   pthread_mutex_lock(&ctx->lock);
   int answered = r->answered;
+  if (!answered) r->seen_by_js = 1;
   pthread_mutex_unlock(&ctx->lock);
   if (!answered) {
     napi_value argv[MAX_ARGS], undefined;

@@ -172,8 +172,8 @@ int read_slot_take(struct mount_context *ctx, size_t size) {
 void read_slot_give_back(struct mount_context *ctx, struct request *r) {
   if (r->slot < 0) return;
   pthread_mutex_lock(&ctx->lock);
-  /* Answered by the teardown, JS may still be writing into it: the slot stays out of use. */
-  if (r->answered_by_js) ctx->free_slots[ctx->free_slot_count++] = r->slot;
+  /* JS got the request but did not answer it (teardown, timeout): it may still write into the slot, which stays out of use. */
+  if (r->answered_by_js || !r->seen_by_js) ctx->free_slots[ctx->free_slot_count++] = r->slot;
   pthread_mutex_unlock(&ctx->lock);
   r->slot = -1;
 }

@@ -68,6 +68,7 @@ struct request {
   int flags;
   struct read_buffer *buffer; /* a read's bytes when no slot was free */
   int slot;                   /* a read's slot in mount_context.slot_memory, or -1 */
+  int seen_by_js; /* the dispatcher got it (under lock): from then on JS may write into its slot */
   /* the answer, filled under mount_context.lock */
   int answered_by_js;
   pthread_cond_t answered_cond;
