@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { toFsError, Errno } from '../fs/errno.js';
+import { Errno, FsError, toFsError } from '../fs/errno.js';
 import type { FileAttr, InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
 import { NativeOp, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
@@ -135,7 +135,7 @@ async function serve(fs: PathFilesystem & InodeFilesystem, request: NativeReques
       return fs.refuseWrite(op as RefusedOp, request.name === undefined ? '/' : `/${request.name}`);
     }
     default:
-      throw Object.assign(new Error(`unknown native request ${request.op}`), { errno: Errno.ENOSYS });
+      throw new FsError(Errno.ENOSYS, `unknown native request ${request.op}`);
   }
 }
 
@@ -158,6 +158,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
         logger.debug({ op: opName, err: error }, 'operation observer failed');
       }
     };
+    let timedOut = false;
     const fail = (error: unknown): void => {
       if (timedOut) return;
       const fsError = toFsError(error);
@@ -170,7 +171,6 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       report(fsError.errno, 0);
     };
     // A core that never settles must not hold a libfuse worker forever.
-    let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       if (addon.abandon(options.context(), id, Errno.ETIMEDOUT)) {
