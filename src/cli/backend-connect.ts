@@ -7,7 +7,7 @@ import { createBucketFilesystem } from '../fs/bucket-filesystem.js';
 import { ReadPathOptionsError, resolveReadPathOptions } from '../fs/read-path-options.js';
 import type { ReadStats } from '../fs/read-stats.js';
 import { createMultiBackendFilesystem } from '../fs/multi-backend.js';
-import type { PathFilesystem } from '../fs/types.js';
+import type { InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import { createAistoreClient, type AistoreClient } from '../store/aistore-client.js';
 import { bindBucket, type BucketClient } from '../store/bucket-client.js';
 import { StoreError } from '../store/errors.js';
@@ -48,7 +48,7 @@ export interface ConnectedBucket {
 }
 
 export interface ConnectedFilesystem {
-  readonly filesystem: PathFilesystem;
+  readonly filesystem: PathFilesystem & InodeFilesystem;
   readonly fsname: string;
   readonly buckets: readonly ConnectedBucket[];
   /** Counters of the read path (one block cache and budget for the whole mount), for metrics. */
@@ -59,7 +59,7 @@ export interface ConnectedFilesystem {
 
 interface ConnectedBackend {
   readonly backend: BackendSettings;
-  readonly filesystem: PathFilesystem;
+  readonly filesystem: PathFilesystem & InodeFilesystem;
   readonly store: AistoreClient;
   readonly bucket: ConnectedBucket;
 }

@@ -4,6 +4,7 @@ import { ConfigError } from './config-error.js';
 import { parseDurationMs } from './duration.js';
 import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
 import type { ReadPathOptions } from '../fs/read-path-options.js';
+import { DEFAULT_MOUNT_ENGINE, isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
 
 export const DEFAULT_ENDPOINT = 'http://localhost:51080';
 export const DEFAULT_METADATA_TTL_MS = 60_000;
@@ -48,6 +49,8 @@ export interface MountSettings {
   readonly readAheadKb?: number | undefined;
   /** Client TLS for https:// endpoints (AIS_CLIENT_CA / AIS_SKIP_VERIFY_CRT). */
   readonly tls?: { readonly caFile: string | undefined; readonly insecureSkipVerify: boolean };
+  /** The FUSE engine; default DEFAULT_MOUNT_ENGINE. */
+  readonly engine?: MountEngine;
 }
 
 /** The mount command's options as commander hands them over (camelCase of the long flags). */
@@ -77,6 +80,7 @@ export interface MountFlags {
   readonly metricsHost?: string;
   readonly caFile?: string;
   readonly insecureSkipVerify?: boolean;
+  readonly engine?: string;
 }
 
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
@@ -110,6 +114,7 @@ const TOP_KEYS = new Set<string>([
   'metrics_host',
   'ca_file',
   'insecure_skip_verify',
+  'engine',
 ]);
 
 type Raw = Record<string, unknown>;
@@ -138,6 +143,11 @@ export function parseId(value: unknown, key: string): number {
   const text = typeof value === 'number' ? String(value) : value;
   if (typeof text !== 'string' || !/^\d+$/.test(text) || Number(text) > 0xffff_fffe) throw new ConfigError(`${key}: expected a numeric id, got ${JSON.stringify(value)}`);
   return Number(text);
+}
+
+export function parseEngine(value: unknown, key: string): MountEngine {
+  if (typeof value !== 'string' || !isMountEngine(value)) throw new ConfigError(`${key}: expected one of ${MOUNT_ENGINES.join(', ')}, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 /** Permission bits as octal text (`0444`, `444`, `0o444`); a number is read by its digits, as `chmod` would. */
@@ -371,6 +381,7 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     readAheadKb: pick<number | undefined>(flags.readAheadKb, '--read-ahead-kb', 'read_ahead_kb', parseKib, undefined),
     metricsPort: pick<number | undefined>(flags.metricsPort, '--metrics-port', 'metrics_port', parsePort, undefined),
     metricsHost: pick(flags.metricsHost, '--metrics-host', 'metrics_host', parseText, DEFAULT_METRICS_HOST),
+    engine: pick(flags.engine, '--engine', 'engine', parseEngine, DEFAULT_MOUNT_ENGINE),
     tls: {
       caFile: pick<string | undefined>(flags.caFile, '--ca-file', 'ca_file', parseText, env[CLIENT_CA_ENV] || undefined),
       insecureSkipVerify: flags.insecureSkipVerify ?? optionalBoolean(config, 'insecure_skip_verify', '') ?? env[SKIP_VERIFY_ENV] === 'true',

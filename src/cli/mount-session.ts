@@ -70,6 +70,8 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
       ...(settings.readAheadKb !== undefined ? { readAheadKb: settings.readAheadKb } : {}),
       logger,
       observer: observability.observer,
+      engine: settings.engine,
+      readAheadKb: settings.readAheadKb,
     });
   } catch (error) {
     await connected.close();

@@ -22,11 +22,12 @@ import {
   type RefusedOp,
 } from './semantics.js';
 import { BlockCache } from './block-cache.js';
+import { ChangeTracker } from './change-tracker.js';
 import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { DirEntry, FileAttr, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { ChangeNotifying, DirEntry, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 import { WarnOnce } from './warn-once.js';
 
 export interface BucketFilesystemOptions {
@@ -69,18 +70,19 @@ export interface ReadStatsSource {
   readStats(): ReadStats;
 }
 
-export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource {
+export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource & ChangeNotifying {
   return new BucketFilesystem(options);
 }
 
 /** One bucket (or one prefix of it) as a read-mostly filesystem, talking only to a `BucketClient`. */
-class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSource {
+class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSource, ChangeNotifying {
   private readonly client: BucketClient;
   private readonly prefix: string;
   private readonly now: () => number;
   private readonly mountTimeMs: number;
   private readonly logger: Logger;
   private readonly inodes = new InodeTable();
+  private readonly changes = new ChangeTracker(this.inodes);
   private readonly cache: MetadataCache;
   private readonly lookup: Lookup;
   private readonly handles = new HandleTable();
@@ -123,7 +125,10 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   async getattr(path: string): Promise<FileAttr> {
     const normalized = normalizePath(path);
-    const info = await this.guard(() => this.lookup.resolve(normalized));
+    const info = await this.guard(() => this.lookup.resolve(normalized)).catch((error: unknown) => {
+      if (error instanceof FsError && error.errno === Errno.ENOENT) this.changes.sawMissing(normalized);
+      throw error;
+    });
     return this.attrOf(normalized, info);
   }
 
@@ -140,11 +145,14 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     const generation = this.cache.generation;
     const pageSize = this.options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE;
     const children = await listChildren(this.client, listingPrefixForDir(this.prefix, dirPath), this.warnings, pageSize);
-    return children.map(({ name, info }) => {
+    const entries = children.map(({ name, info }) => {
       const childPath = joinPath(dirPath, name);
       this.cache.setFound(childPath, info, generation);
       return { name, attr: this.attrOf(childPath, info) };
     });
+    // A name listed before and missing now is gone: forget it here too, not only in the kernel.
+    for (const gonePath of this.changes.sawListing(dirPath, children.map((child) => child.name))) this.cache.invalidate(gonePath);
+    return entries;
   }
 
   async open(path: string, flags: number): Promise<OpenResult> {
@@ -215,6 +223,10 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.blockCache.stats();
   }
 
+  setChangeListener(listener: FsChangeListener | undefined): void {
+    this.changes.setListener(listener);
+  }
+
   lookupChild(parentIno: number, name: string): Promise<FileAttr> {
     return this.inodeView.lookupChild(parentIno, name);
   }
@@ -240,6 +252,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     if (info.kind === 'dir') {
       return { ino, kind: 'dir', size: 0, mtimeMs: this.mountTimeMs, mode: S_IFDIR | this.dirMode, uid: this.uid, gid: this.gid, nlink: 2 };
     }
+    this.changes.sawFile(path, info);
     return {
       ino,
       kind: 'file',

@@ -4,7 +4,7 @@ import { InodeView } from './inode-view.js';
 import { illegalNameReason } from './names.js';
 import { normalizePath } from './paths.js';
 import { DEFAULT_DIR_MODE, S_IFDIR, STATFS, refusedWriteErrno, type RefusedOp } from './semantics.js';
-import type { DirEntry, FileAttr, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { ChangeNotifying, DirEntry, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 
 export interface Backend {
   /** The top-level folder of the mount that shows this backend. */
@@ -27,13 +27,13 @@ export interface MultiBackendOptions {
  * backend. Inode and handle numbers of the backends overlap, so this layer numbers paths itself
  * and maps its handle numbers to `(backend, handle)`.
  */
-export function createMultiBackendFilesystem(options: MultiBackendOptions): PathFilesystem & InodeFilesystem {
+export function createMultiBackendFilesystem(options: MultiBackendOptions): PathFilesystem & InodeFilesystem & ChangeNotifying {
   return new MultiBackendFilesystem(options);
 }
 
 type Route = { readonly backend: Backend; readonly innerPath: string } | { readonly backend: undefined };
 
-class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem {
+class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeNotifying {
   private readonly byName = new Map<string, Backend>();
   private readonly inodes = new InodeTable();
   private readonly view: InodeView;
@@ -120,6 +120,23 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem {
   async statfs(path: string): Promise<StatfsInfo> {
     const route = this.route(normalizePath(path));
     return route.backend === undefined ? STATFS : route.backend.filesystem.statfs(route.innerPath);
+  }
+
+  /** Each backend's changes, renamed and renumbered into this mount's tree. */
+  setChangeListener(listener: FsChangeListener | undefined): void {
+    for (const backend of this.byName.values()) {
+      const inner = backend.filesystem as Partial<ChangeNotifying>;
+      if (inner.setChangeListener === undefined) continue;
+      inner.setChangeListener(
+        listener === undefined
+          ? undefined
+          : (change) => {
+              const path = `/${backend.dirName}${change.path === '/' ? '' : change.path}`;
+              const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+              listener({ ...change, path, ino: this.inodes.inoForPath(path), parentIno: this.inodes.inoForPath(parent) });
+            },
+      );
+    }
   }
 
   async refuseWrite(op: RefusedOp, path: string): Promise<never> {

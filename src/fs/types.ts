@@ -70,3 +70,23 @@ export interface InodeFilesystem {
   openByIno(ino: number, flags: number): Promise<OpenResult>;
   unlinkChild(parentIno: number, name: string): Promise<void>;
 }
+
+/**
+ * A change the core learned of by itself (a new version, or a name the store no longer has):
+ * the kernel's cached pages, attributes or name of it are stale. Numbers as in `FileAttr.ino`.
+ */
+export interface FsChange {
+  readonly kind: 'changed' | 'gone';
+  readonly path: string;
+  readonly ino: number;
+  readonly parentIno: number;
+  readonly name: string;
+}
+
+export type FsChangeListener = (change: FsChange) => void;
+
+/** A core that reports changes it learns of, so an engine can invalidate the kernel's caches. */
+export interface ChangeNotifying {
+  /** One listener (the engine's); undefined stops the reports. */
+  setChangeListener(listener: FsChangeListener | undefined): void;
+}

@@ -64,6 +64,21 @@ describe('resolveMountSettings', () => {
   const resolveWith = (positionals: string[], flags: MountFlags = {}, config: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}) =>
     resolveMountSettings(positionals, flags, config, env);
 
+  it.each([
+    [{}, {}, 'native'],
+    [{}, { engine: 'fuse-native' }, 'fuse-native'],
+    [{ engine: 'native' }, { engine: 'fuse-native' }, 'native'],
+  ])('picks the FUSE engine from flags %j over config %j: %s', (flags, config, engine) => {
+    expect(resolveWith(['ais://b', '/mnt/x'], flags, config).engine).toBe(engine);
+  });
+
+  it.each([
+    [{ engine: 'libfuse2' }, {}, /--engine: expected one of native, fuse-native, got "libfuse2"/],
+    [{}, { engine: 42 }, /engine: expected one of native, fuse-native, got 42/],
+  ])('rejects an unknown engine (flags %j, config %j)', (flags, config, message) => {
+    expect(() => resolveWith(['ais://b', '/mnt/x'], flags, config)).toThrow(message);
+  });
+
   it('applies defaults for a bucket and a mountpoint', () => {
     const settings = resolveWith(['ais://b/p', '/mnt/x']);
     expect(settings).toMatchObject({

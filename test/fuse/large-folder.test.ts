@@ -35,7 +35,7 @@ for (const engine of MOUNT_ENGINES) {
       await writeFolder(join(root.path, 'data', 'big', 'many'));
       server = await startServer({ dataDir: join(root.path, 'data'), host: '127.0.0.1', port: 0 });
       mountpoint = makeMountpoint(engine);
-      const mounted = await runCli(['mount', 'ais://big', mountpoint, '--endpoint', server.url]);
+      const mounted = await runCli(['mount', '--engine', engine, 'ais://big', mountpoint, '--endpoint', server.url]);
       daemonPidFrom(mounted.stderr);
       expect(mounted.code, mounted.stderr).toBe(0);
     }, 180_000);

@@ -35,7 +35,7 @@ for (const engine of MOUNT_ENGINES) {
 
     const mount = async (bucket: string, extra: string[] = []) => {
       const mountpoint = makeMountpoint(engine);
-      const result = await runCli(['mount', `ais://${bucket}`, mountpoint, '--endpoint', url, '--metadata-ttl', '1s', ...extra]);
+      const result = await runCli(['mount', '--engine', engine, `ais://${bucket}`, mountpoint, '--endpoint', url, '--metadata-ttl', '1s', ...extra]);
       daemonPidFrom(result.stderr);
       return { mountpoint, result };
     };
@@ -122,7 +122,7 @@ for (const engine of MOUNT_ENGINES) {
 
     it('stays attached with --foreground and unmounts cleanly on SIGTERM', async () => {
       const mountpoint = makeMountpoint(engine);
-      const { child, output } = startCli(['mount', 'ais://b', mountpoint, '--endpoint', url, '--foreground']);
+      const { child, output } = startCli(['mount', '--engine', engine, 'ais://b', mountpoint, '--endpoint', url, '--foreground']);
       await waitUntil(() => output().includes('bucketfs: mounted at'), 15_000, `mount at ${mountpoint}\n${output()}`);
       expect((await readFile(join(mountpoint, 'hello.txt'), 'utf8'))).toBe('hello world\n');
       child.kill('SIGTERM');
@@ -132,14 +132,14 @@ for (const engine of MOUNT_ENGINES) {
 
     it('cleans up the stale mount a kill -9 leaves, at the next mount', async () => {
       const mountpoint = makeMountpoint(engine);
-      const { child, output } = startCli(['mount', 'ais://b', mountpoint, '--endpoint', url, '--foreground']);
+      const { child, output } = startCli(['mount', '--engine', engine, 'ais://b', mountpoint, '--endpoint', url, '--foreground']);
       await waitUntil(() => output().includes('bucketfs: mounted at'), 15_000, `mount at ${mountpoint}\n${output()}`);
       child.kill('SIGKILL');
       await waitForExit(child);
       expect(isMounted(mountpoint)).toBe(true);
       await expect(readdir(mountpoint)).rejects.toMatchObject({ code: 'ENOTCONN' });
 
-      const again = await runCli(['mount', 'ais://b', mountpoint, '--endpoint', url]);
+      const again = await runCli(['mount', '--engine', engine, 'ais://b', mountpoint, '--endpoint', url]);
       daemonPidFrom(again.stderr);
       expect(again.code, again.stderr).toBe(0);
       expect(again.stderr).toMatch(/stale mount.*cleaning it up/);
@@ -202,7 +202,7 @@ for (const engine of MOUNT_ENGINES) {
         return ['ais://b', join(mountpoint, 'file'), '--endpoint', url];
       }, /is not a folder/],
     ])('fails with a clear message for %s', async (_label, makeArgs, message) => {
-      const result = await runCli(['mount', ...(await makeArgs())]);
+      const result = await runCli(['mount', '--engine', engine, ...(await makeArgs())]);
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(message);
       expect(result.stderr).not.toMatch(/\n\s+at /);

@@ -65,7 +65,7 @@ for (const engine of MOUNT_ENGINES) {
         config,
         ['endpoint: ${TEST_ENDPOINT}', 'metadata_ttl: 1s', 'backends:', '  - dir_name: training', '    bucket: ais://train/x', '  - dir_name: evaluation', '    bucket: ais://eval', ''].join('\n'),
       );
-      const result = await runCli(['mount', mountpoint, '--config', config], { env: { ...process.env, TEST_ENDPOINT: openServer?.url ?? '' } });
+      const result = await runCli(['mount', '--engine', engine, mountpoint, '--config', config], { env: { ...process.env, TEST_ENDPOINT: openServer?.url ?? '' } });
       daemonPidFrom(result.stderr);
       expect(result.code, result.stderr).toBe(0);
       expect((await readdir(mountpoint)).sort()).toEqual(['evaluation', 'training']);
@@ -97,7 +97,7 @@ for (const engine of MOUNT_ENGINES) {
     it('rejects a config with an unknown key, naming it', async () => {
       const config = join(root.path, 'bad.json');
       await writeFile(config, JSON.stringify({ bucket: 'ais://eval', mountpiont: '/tmp/x' }));
-      const result = await runCli(['mount', makeMountpoint(engine), '--config', config]);
+      const result = await runCli(['mount', '--engine', engine, makeMountpoint(engine), '--config', config]);
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(/mountpiont: unknown setting/);
     });
@@ -106,7 +106,7 @@ for (const engine of MOUNT_ENGINES) {
       const env = { ...process.env };
       delete env.AIS_AUTHN_TOKEN;
       delete env.AIS_AUTHN_TOKEN_FILE;
-      const result = await runCli(['mount', 'ais://secure', makeMountpoint(engine), '--endpoint', authServer?.url ?? ''], { env });
+      const result = await runCli(['mount', '--engine', engine, 'ais://secure', makeMountpoint(engine), '--endpoint', authServer?.url ?? ''], { env });
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(/rejected the token \(401\)/);
     });
@@ -115,7 +115,7 @@ for (const engine of MOUNT_ENGINES) {
       await writeSecret('first-secret-0123456789abcdef');
       const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef'), { ttlMs: 3_600_000 });
       const mountpoint = makeMountpoint(engine);
-      const result = await runCli(['mount', 'ais://secure', mountpoint, '--endpoint', authServer?.url ?? '', '--token', token]);
+      const result = await runCli(['mount', '--engine', engine, 'ais://secure', mountpoint, '--endpoint', authServer?.url ?? '', '--token', token]);
       const pid = daemonPidFrom(result.stderr);
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toMatch(/--token is visible/);
@@ -126,7 +126,7 @@ for (const engine of MOUNT_ENGINES) {
     it('reads a large file with zero failures while the secret and the token rotate', async () => {
       await writeToken('first-secret-0123456789abcdef');
       const mountpoint = makeMountpoint(engine);
-      const result = await runCli(['mount', 'ais://secure', mountpoint, '--endpoint', authServer?.url ?? '', '--token-file', tokenFile, '--token-check-interval', '0']);
+      const result = await runCli(['mount', '--engine', engine, 'ais://secure', mountpoint, '--endpoint', authServer?.url ?? '', '--token-file', tokenFile, '--token-check-interval', '0']);
       daemonPidFrom(result.stderr);
       expect(result.code, result.stderr).toBe(0);
 

@@ -63,7 +63,7 @@ for (const engine of MOUNT_ENGINES) {
     /** Mounts, reads, and gathers every text a user or another user on the machine could see. */
     async function everythingShown(args: string[], processEnv: NodeJS.ProcessEnv): Promise<{ texts: Record<string, string>; mountResult: RunResult }> {
       const mountpoint = makeMountpoint(engine);
-      const mountResult = await runCli(['mount', 'ais://b', mountpoint, '--endpoint', server?.url ?? '', '--log-level', 'trace', '--metrics-port', '0', ...args], {
+      const mountResult = await runCli(['mount', '--engine', engine, 'ais://b', mountpoint, '--endpoint', server?.url ?? '', '--log-level', 'trace', '--metrics-port', '0', ...args], {
         env: processEnv,
       });
       expect(mountResult.code, mountResult.stderr).toBe(0);
@@ -182,7 +182,7 @@ for (const engine of MOUNT_ENGINES) {
 
     it('a rejected token is named, never quoted, in the error', async () => {
       const wrongToken = await signToken(secretKeyFromText('some-other-secret-0123456789abcdef'), { subject: 'x', ttlMs: 3_600_000 });
-      const result = await runCli(['mount', 'ais://b', makeMountpoint(engine), '--endpoint', server?.url ?? '', '--log-level', 'trace'], {
+      const result = await runCli(['mount', '--engine', engine, 'ais://b', makeMountpoint(engine), '--endpoint', server?.url ?? '', '--log-level', 'trace'], {
         env: env({ AIS_AUTHN_TOKEN: wrongToken }),
       });
       expect(result.code).not.toBe(0);

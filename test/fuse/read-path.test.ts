@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
-import type { PathFilesystem } from '../../src/fs/types.js';
-import { mountFilesystem, type MountHandle } from '../../src/fuse/mount.js';
+import type { InodeFilesystem, PathFilesystem } from '../../src/fs/types.js';
+import { MOUNT_ENGINES, mountFilesystem, type MountHandle } from '../../src/fuse/mount.js';
 import { deviceOfMountpoint, readAheadPath } from '../../src/fuse/readahead.js';
 import { createAistoreClient } from '../../src/store/aistore-client.js';
 import { staticParams } from '../../src/store/base-params.js';
@@ -25,88 +25,95 @@ const big = randomBytes(64 * MiB);
 const small = randomBytes(300 * 1024);
 const server = useServer({ 'data/big.bin': big, 'data/small.bin': small });
 
-describe('the read path through the kernel', () => {
-  const logger = pino({ level: 'silent' });
-  const store = createAistoreClient({ logger });
-  const gets: { key: string; range: ByteRange | undefined }[] = [];
-  let kernelReads = 0;
-  let handle: MountHandle | undefined;
-  let mountpoint = '';
-  let filesystem: ReturnType<typeof createBucketFilesystem> | undefined;
+for (const engine of MOUNT_ENGINES) {
+  describe(`the read path through the kernel (${engine})`, () => {
+    const logger = pino({ level: 'silent' });
+    const store = createAistoreClient({ logger });
+    const gets: { key: string; range: ByteRange | undefined }[] = [];
+    let kernelReads = 0;
+    let handle: MountHandle | undefined;
+    let mountpoint = '';
+    let filesystem: ReturnType<typeof createBucketFilesystem> | undefined;
 
-  beforeAll(async () => {
-    const bound = bindBucket(store, { name: 'data' }, staticParams(server.url));
-    const client: BucketClient = {
-      ...bound,
-      get: (key, range, options) => {
-        gets.push({ key, range });
-        return bound.get(key, range, options);
-      },
-    };
-    filesystem = createBucketFilesystem({ client, metadataTtlMs: 60_000, negativeMetadataTtlMs: 1_000, allowDelete: false, logger });
-    const inner = filesystem;
-    const counting: PathFilesystem = {
-      getattr: (path) => inner.getattr(path),
-      readdir: (path) => inner.readdir(path),
-      open: (path, flags) => inner.open(path, flags),
-      read: (fh, target, length, position) => {
-        kernelReads += 1;
-        return inner.read(fh, target, length, position);
-      },
-      release: (fh) => inner.release(fh),
-      unlink: (path) => inner.unlink(path),
-      statfs: (path) => inner.statfs(path),
-      refuseWrite: (op, path) => inner.refuseWrite(op, path),
-      close: () => inner.close(),
-    };
-    mountpoint = makeMountpoint('read-path');
-    handle = await mountFilesystem(counting, mountpoint, { fsname: 'bucketfs#data', metadataTtlMs: 60_000, logger, readAheadKb: 1024 });
+    beforeAll(async () => {
+      const bound = bindBucket(store, { name: 'data' }, staticParams(server.url));
+      const client: BucketClient = {
+        ...bound,
+        get: (key, range, options) => {
+          gets.push({ key, range });
+          return bound.get(key, range, options);
+        },
+      };
+      filesystem = createBucketFilesystem({ client, metadataTtlMs: 60_000, negativeMetadataTtlMs: 1_000, allowDelete: false, logger });
+      const inner = filesystem;
+      const counting: PathFilesystem & InodeFilesystem = {
+        lookupChild: (parentIno, name) => inner.lookupChild(parentIno, name),
+        attrByIno: (ino) => inner.attrByIno(ino),
+        readdirByIno: (ino) => inner.readdirByIno(ino),
+        openByIno: (ino, flags) => inner.openByIno(ino, flags),
+        unlinkChild: (parentIno, name) => inner.unlinkChild(parentIno, name),
+        getattr: (path) => inner.getattr(path),
+        readdir: (path) => inner.readdir(path),
+        open: (path, flags) => inner.open(path, flags),
+        read: (fh, target, length, position) => {
+          kernelReads += 1;
+          return inner.read(fh, target, length, position);
+        },
+        release: (fh) => inner.release(fh),
+        unlink: (path) => inner.unlink(path),
+        statfs: (path) => inner.statfs(path),
+        refuseWrite: (op, path) => inner.refuseWrite(op, path),
+        close: () => inner.close(),
+      };
+      mountpoint = makeMountpoint(`read-path-${engine}`);
+      handle = await mountFilesystem(counting, mountpoint, { fsname: 'bucketfs#data', metadataTtlMs: 60_000, logger, readAheadKb: 1024, engine });
+    });
+
+    afterAll(async () => {
+      await handle?.unmount().catch(() => {});
+      cleanupMounts();
+      await store.close();
+    });
+
+    it('reads a 64 MiB file byte for byte, then again without a GET', async () => {
+      const source = join(server.dataDir, 'data', 'big.bin');
+      const first = await run('cmp', [source, join(mountpoint, 'big.bin')], { timeoutMs: 120_000 });
+      expect(first.code, first.stderr + first.stdout).toBe(0);
+      const fetched = gets.filter((get) => get.key === 'big.bin');
+      expect(fetched.length).toBeGreaterThan(0);
+      // Prefetch runs ahead in parts: far fewer GETs than 128 KiB kernel requests.
+      expect(fetched.length).toBeLessThan((64 * MiB) / (1 * MiB));
+      const stats = filesystem!.readStats();
+      expect(stats.bytesFetched).toBeGreaterThanOrEqual(64 * MiB);
+      expect(stats.prefetchedBytes).toBeGreaterThan(32 * MiB);
+      gets.length = 0;
+      const second = await run('cmp', [source, join(mountpoint, 'big.bin')], { timeoutMs: 120_000 });
+      expect(second.code, second.stderr + second.stdout).toBe(0);
+      expect(gets).toEqual([]);
+    }, 180_000);
+
+    it('keeps the page cache of an unchanged file between opens: a second cat reaches no read', async () => {
+      const path = join(mountpoint, 'small.bin');
+      const first = await run('cat', [path]);
+      expect(first.code).toBe(0);
+      expect(first.stdout.length).toBeGreaterThan(0);
+      const readsBefore = kernelReads;
+      const getsBefore = gets.length;
+      const second = await run('sha256sum', [path]);
+      expect(second.code, second.stderr).toBe(0);
+      expect(kernelReads).toBe(readsBefore);
+      expect(gets.length).toBe(getsBefore);
+    });
+
+    it('raises the mount bdi read_ahead_kb', async () => {
+      if (process.getuid?.() !== 0) {
+        // Only root may write sysfs: the kernel default must stay, untouched.
+        expect(deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint)).toMatch(/^\d+:\d+$/);
+        return;
+      }
+      const device = deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
+      expect(device).toMatch(/^0:\d+$/);
+      expect((await readFile(readAheadPath(device!), 'utf8')).trim()).toBe('1024');
+    });
   });
-
-  afterAll(async () => {
-    await handle?.unmount().catch(() => {});
-    cleanupMounts();
-    await store.close();
-  });
-
-  it('reads a 64 MiB file byte for byte, then again without a GET', async () => {
-    const source = join(server.dataDir, 'data', 'big.bin');
-    const first = await run('cmp', [source, join(mountpoint, 'big.bin')], { timeoutMs: 120_000 });
-    expect(first.code, first.stderr + first.stdout).toBe(0);
-    const fetched = gets.filter((get) => get.key === 'big.bin');
-    expect(fetched.length).toBeGreaterThan(0);
-    // Prefetch runs ahead in parts: far fewer GETs than 128 KiB kernel requests.
-    expect(fetched.length).toBeLessThan((64 * MiB) / (1 * MiB));
-    const stats = filesystem!.readStats();
-    expect(stats.bytesFetched).toBeGreaterThanOrEqual(64 * MiB);
-    expect(stats.prefetchedBytes).toBeGreaterThan(32 * MiB);
-    gets.length = 0;
-    const second = await run('cmp', [source, join(mountpoint, 'big.bin')], { timeoutMs: 120_000 });
-    expect(second.code, second.stderr + second.stdout).toBe(0);
-    expect(gets).toEqual([]);
-  }, 180_000);
-
-  it('keeps the page cache of an unchanged file between opens: a second cat reaches no read', async () => {
-    const path = join(mountpoint, 'small.bin');
-    const first = await run('cat', [path]);
-    expect(first.code).toBe(0);
-    expect(first.stdout.length).toBeGreaterThan(0);
-    const readsBefore = kernelReads;
-    const getsBefore = gets.length;
-    const second = await run('sha256sum', [path]);
-    expect(second.code, second.stderr).toBe(0);
-    expect(kernelReads).toBe(readsBefore);
-    expect(gets.length).toBe(getsBefore);
-  });
-
-  it('raises the mount bdi read_ahead_kb', async () => {
-    if (process.getuid?.() !== 0) {
-      // Only root may write sysfs: the kernel default must stay, untouched.
-      expect(deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint)).toMatch(/^\d+:\d+$/);
-      return;
-    }
-    const device = deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
-    expect(device).toMatch(/^0:\d+$/);
-    expect((await readFile(readAheadPath(device!), 'utf8')).trim()).toBe('1024');
-  });
-});
+}

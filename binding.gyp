@@ -1,0 +1,15 @@
+{
+  "targets": [
+    {
+      "target_name": "bucketfs_fuse",
+      "sources": [
+        "native/addon.c",
+        "native/lowlevel_ops.c",
+        "native/request_registry.c"
+      ],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(pkg-config --cflags fuse3)"],
+      "libraries": ["<!@(pkg-config --libs fuse3)"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,671 @@
+/*
+ * The N-API face of the native engine: mount, the reply functions JS calls with its answers,
+ * stop, and kernel cache invalidation. Everything here runs on the JS thread except run_loop
+ * (the session loop's own thread) and notify_thread; nothing here blocks the JS thread on the
+ * kernel or on a worker.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mount_context.h"
+
+#define PREFERRED_IO_BYTES (1024 * 1024)
+#define DEFAULT_MAX_THREADS 32u
+#define MAX_ARGS 11
+
+#define CHECK(env, call)                                                    \
+  do {                                                                      \
+    if ((call) != napi_ok) {                                                \
+      napi_throw_error((env), "ERR_BUCKETFS_NATIVE", "N-API call failed: " #call); \
+      return NULL;                                                          \
+    }                                                                       \
+  } while (0)
+
+static napi_value throw_error(napi_env env, const char *message) {
+  napi_throw_error(env, "ERR_BUCKETFS_NATIVE", message);
+  return NULL;
+}
+
+static napi_value make_bool(napi_env env, int value) {
+  napi_value result;
+  napi_get_boolean(env, value != 0, &result);
+  return result;
+}
+
+static double arg_double(napi_env env, napi_value value) {
+  double number = 0;
+  if (napi_get_value_double(env, value, &number) != napi_ok) return NAN;
+  return number;
+}
+
+/* Reads the arguments and the context external (always the first argument). */
+static struct mount_context *args_with_context(napi_env env, napi_callback_info info, size_t wanted, napi_value *argv) {
+  size_t argc = wanted;
+  void *data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < wanted ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "ERR_BUCKETFS_NATIVE", "expected a mount context and the answer's fields");
+    return NULL;
+  }
+  return data;
+}
+
+static void fill_stat(struct stat *st, double ino, double mode, double nlink, double uid, double gid, double size, double mtime_ms) {
+  memset(st, 0, sizeof *st);
+  st->st_ino = (ino_t)ino;
+  st->st_mode = (mode_t)mode;
+  st->st_nlink = (nlink_t)nlink;
+  st->st_uid = (uid_t)uid;
+  st->st_gid = (gid_t)gid;
+  st->st_size = (off_t)size;
+  st->st_blksize = PREFERRED_IO_BYTES;
+  st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
+  double seconds = floor(mtime_ms / 1000);
+  st->st_mtim.tv_sec = (time_t)seconds;
+  st->st_mtim.tv_nsec = (long)((mtime_ms - seconds * 1000) * 1e6);
+  st->st_atim = st->st_mtim;
+  st->st_ctim = st->st_mtim;
+}
+
+/*
+ * Takes the unanswered request `id` and lets `fill` write its answer, all under the lock, then
+ * wakes its worker. Returns false when the request was already answered (by the teardown).
+ */
+typedef void (*answer_filler)(struct request *r, void *answer);
+
+static int complete_request(struct mount_context *ctx, double id, answer_filler fill, void *answer) {
+  if (!(id >= 1)) return 0;
+  pthread_mutex_lock(&ctx->lock);
+  struct request *r = registry_take_locked(ctx, (uint64_t)id);
+  if (r != NULL) {
+    fill(r, answer);
+    r->answered_by_js = 1;
+    registry_complete_locked(r);
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return r != NULL;
+}
+
+static void fill_error(struct request *r, void *answer) {
+  r->err = *(int *)answer;
+}
+
+static int complete_abandoned(struct mount_context *ctx, double id, int err) {
+  if (!(id >= 1)) return 0;
+  pthread_mutex_lock(&ctx->lock);
+  struct request *r = registry_take_locked(ctx, (uint64_t)id);
+  if (r != NULL) {
+    /* Not answered_by_js: the core may still write into this read's slot, which stays out of use. */
+    r->err = err;
+    registry_complete_locked(r);
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return r != NULL;
+}
+
+/* abandon(ctx, id, errno): answers a request the core is still working on (a timeout). */
+static napi_value abandon_request(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct mount_context *ctx = args_with_context(env, info, 3, argv);
+  if (ctx == NULL) return NULL;
+  double errno_value = arg_double(env, argv[2]);
+  int err = isfinite(errno_value) && errno_value > 0 ? (int)errno_value : EIO;
+  return make_bool(env, complete_abandoned(ctx, arg_double(env, argv[1]), err));
+}
+
+/* replyError(ctx, id, errno): errno 0 is success for requests with no payload. */
+static napi_value reply_error(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct mount_context *ctx = args_with_context(env, info, 3, argv);
+  if (ctx == NULL) return NULL;
+  double errno_value = arg_double(env, argv[2]);
+  int err = isfinite(errno_value) && errno_value >= 0 ? (int)errno_value : EIO;
+  return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_error, &err));
+}
+
+static void fill_attr(struct request *r, void *answer) {
+  r->err = 0;
+  r->attr = *(struct stat *)answer;
+}
+
+/* replyAttr(ctx, id, ino, mode, nlink, uid, gid, size, mtimeMs): for lookup and getattr. */
+static napi_value reply_attr(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  struct mount_context *ctx = args_with_context(env, info, 9, argv);
+  if (ctx == NULL) return NULL;
+  struct stat st;
+  fill_stat(&st, arg_double(env, argv[2]), arg_double(env, argv[3]), arg_double(env, argv[4]), arg_double(env, argv[5]),
+            arg_double(env, argv[6]), arg_double(env, argv[7]), arg_double(env, argv[8]));
+  return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_attr, &st));
+}
+
+struct open_answer {
+  uint64_t fh;
+  int keep_cache;
+  int direct_io;
+};
+
+static void fill_open(struct request *r, void *answer) {
+  struct open_answer *open = answer;
+  r->err = 0;
+  r->open_fh = open->fh;
+  r->keep_cache = open->keep_cache;
+  r->direct_io = open->direct_io;
+}
+
+/* replyOpen(ctx, id, fh, keepCache, directIo) */
+static napi_value reply_open(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  struct mount_context *ctx = args_with_context(env, info, 5, argv);
+  if (ctx == NULL) return NULL;
+  struct open_answer open = {.fh = (uint64_t)arg_double(env, argv[2])};
+  bool flag = false;
+  napi_get_value_bool(env, argv[3], &flag);
+  open.keep_cache = flag;
+  flag = false;
+  napi_get_value_bool(env, argv[4], &flag);
+  open.direct_io = flag;
+  return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_open, &open));
+}
+
+static void fill_read(struct request *r, void *answer) {
+  size_t bytes = *(size_t *)answer;
+  r->err = 0;
+  r->bytes = bytes < r->size ? bytes : r->size;
+}
+
+/* replyRead(ctx, id, bytes): the bytes are already in the request's buffer. */
+static napi_value reply_read(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct mount_context *ctx = args_with_context(env, info, 3, argv);
+  if (ctx == NULL) return NULL;
+  double bytes_value = arg_double(env, argv[2]);
+  size_t bytes = isfinite(bytes_value) && bytes_value > 0 ? (size_t)bytes_value : 0;
+  return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_read, &bytes));
+}
+
+static void fill_statfs(struct request *r, void *answer) {
+  r->err = 0;
+  r->statfs = *(struct statvfs *)answer;
+}
+
+/* replyStatfs(ctx, id, blockSize, blocks, blocksFree, blocksAvailable, files, filesFree, nameMax) */
+static napi_value reply_statfs(napi_env env, napi_callback_info info) {
+  napi_value argv[9];
+  struct mount_context *ctx = args_with_context(env, info, 9, argv);
+  if (ctx == NULL) return NULL;
+  struct statvfs st;
+  memset(&st, 0, sizeof st);
+  st.f_bsize = (unsigned long)arg_double(env, argv[2]);
+  st.f_frsize = st.f_bsize;
+  st.f_blocks = (fsblkcnt_t)arg_double(env, argv[3]);
+  st.f_bfree = (fsblkcnt_t)arg_double(env, argv[4]);
+  st.f_bavail = (fsblkcnt_t)arg_double(env, argv[5]);
+  st.f_files = (fsfilcnt_t)arg_double(env, argv[6]);
+  st.f_ffree = (fsfilcnt_t)arg_double(env, argv[7]);
+  st.f_favail = st.f_ffree;
+  st.f_namemax = (unsigned long)arg_double(env, argv[8]);
+  return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_statfs, &st));
+}
+
+static void fill_listing(struct request *r, void *answer) {
+  r->err = 0;
+  r->listing = answer;
+}
+
+#define ATTR_FIELDS 7
+
+/* replyDir(ctx, id, names: string[], attrs: Float64Array of 7 numbers per name, in replyAttr's order) */
+static napi_value reply_dir(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  struct mount_context *ctx = args_with_context(env, info, 4, argv);
+  if (ctx == NULL) return NULL;
+  uint32_t count = 0;
+  CHECK(env, napi_get_array_length(env, argv[2], &count));
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  CHECK(env, napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL));
+  if (type != napi_float64_array || length < (size_t)count * ATTR_FIELDS) return throw_error(env, "replyDir: attrs must hold 7 numbers per name");
+  const double *attrs = data;
+  struct dir_listing *listing = calloc(1, sizeof *listing + count * sizeof(struct dir_entry));
+  if (listing == NULL) return throw_error(env, "replyDir: out of memory");
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value name;
+    size_t name_length = 0;
+    if (napi_get_element(env, argv[2], i, &name) != napi_ok || napi_get_value_string_utf8(env, name, NULL, 0, &name_length) != napi_ok) {
+      dir_listing_free(listing);
+      return throw_error(env, "replyDir: names must be strings");
+    }
+    char *copy = malloc(name_length + 1);
+    if (copy == NULL) {
+      dir_listing_free(listing);
+      return throw_error(env, "replyDir: out of memory");
+    }
+    napi_get_value_string_utf8(env, name, copy, name_length + 1, NULL);
+    listing->entries[i].name = copy;
+    listing->count = i + 1;
+    const double *a = attrs + (size_t)i * ATTR_FIELDS;
+    fill_stat(&listing->entries[i].attr, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+  }
+  int taken = complete_request(ctx, arg_double(env, argv[1]), fill_listing, listing);
+  if (!taken) dir_listing_free(listing);
+  return make_bool(env, taken);
+}
+
+/* ---- dispatch: worker threads -> JS ---- */
+
+static const char *op_refused_name(const struct request *r) {
+  return r->refused_op != NULL ? r->refused_op : "";
+}
+
+static void finalize_read_buffer(napi_env env, void *data, void *hint) {
+  struct read_buffer *buffer = hint;
+  (void)data;
+  int64_t adjusted;
+  napi_adjust_external_memory(env, -(int64_t)buffer->capacity, &adjusted);
+  read_buffer_release(buffer);
+}
+
+/* The arguments of the JS dispatcher: (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot). */
+static int build_dispatch_args(napi_env env, struct request *r, napi_value *argv) {
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  for (int i = 0; i < MAX_ARGS; i++) argv[i] = undefined;
+  if (napi_create_int32(env, r->op, &argv[0]) != napi_ok) return 0;
+  if (napi_create_double(env, (double)r->id, &argv[1]) != napi_ok) return 0;
+  if (napi_create_double(env, (double)r->ino, &argv[2]) != napi_ok) return 0;
+  if (r->name != NULL && napi_create_string_utf8(env, r->name, NAPI_AUTO_LENGTH, &argv[3]) != napi_ok) return 0;
+  if (napi_create_double(env, (double)r->fh, &argv[4]) != napi_ok) return 0;
+  if (napi_create_double(env, (double)r->offset, &argv[5]) != napi_ok) return 0;
+  if (napi_create_double(env, (double)r->size, &argv[6]) != napi_ok) return 0;
+  if (napi_create_int32(env, r->flags, &argv[7]) != napi_ok) return 0;
+  if (r->buffer != NULL) {
+    atomic_fetch_add(&r->buffer->refs, 1);
+    if (napi_create_external_buffer(env, r->size, r->buffer->data, finalize_read_buffer, r->buffer, &argv[8]) != napi_ok) {
+      read_buffer_release(r->buffer);
+      return 0;
+    }
+    int64_t adjusted;
+    napi_adjust_external_memory(env, (int64_t)r->buffer->capacity, &adjusted);
+  }
+  if (r->refused_op != NULL && napi_create_string_utf8(env, op_refused_name(r), NAPI_AUTO_LENGTH, &argv[9]) != napi_ok) return 0;
+  if (napi_create_int32(env, r->slot, &argv[10]) != napi_ok) return 0;
+  return 1;
+}
+
+static void answer_unless_answered(struct mount_context *ctx, struct request *r, int err) {
+  pthread_mutex_lock(&ctx->lock);
+  if (registry_take_locked(ctx, r->id) != NULL) {
+    r->err = err;
+    registry_complete_locked(r);
+  }
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+struct request ended_marker = {.op = OP_ENDED};
+struct request initialized_marker = {.op = OP_INITIALIZED};
+
+static void call_js(napi_env env, napi_value js_dispatch, void *context, void *data) {
+  struct mount_context *ctx = context;
+  struct request *r = data;
+  if (r == &ended_marker || r == &initialized_marker) {
+    if (env != NULL) {
+      napi_value argv[MAX_ARGS], undefined;
+      napi_get_undefined(env, &undefined);
+      for (int i = 0; i < MAX_ARGS; i++) argv[i] = undefined;
+      napi_create_int32(env, r->op, &argv[0]);
+      napi_call_function(env, undefined, js_dispatch, MAX_ARGS, argv, NULL);
+    }
+    return;
+  }
+  if (env == NULL) {
+    /* The thread-safe function is being torn down with this request still queued. */
+    answer_unless_answered(ctx, r, ENODEV);
+    request_release(r);
+    return;
+  }
+  pthread_mutex_lock(&ctx->lock);
+  int answered = r->answered;
+  if (!answered) r->seen_by_js = 1;
+  pthread_mutex_unlock(&ctx->lock);
+  if (!answered) {
+    napi_value argv[MAX_ARGS], undefined;
+    napi_get_undefined(env, &undefined);
+    if (!build_dispatch_args(env, r, argv)) {
+      answer_unless_answered(ctx, r, EIO);
+    } else if (napi_call_function(env, undefined, js_dispatch, MAX_ARGS, argv, NULL) != napi_ok) {
+      /* The dispatcher must not throw; if it does, the kernel still gets an answer. */
+      napi_value exception;
+      napi_get_and_clear_last_exception(env, &exception);
+      answer_unless_answered(ctx, r, EIO);
+    }
+  }
+  request_release(r);
+}
+
+/* ---- the session loop's thread ---- */
+
+static void *run_loop(void *arg) {
+  struct mount_context *ctx = arg;
+  /* Signals belong to the JS thread; libfuse's workers inherit this mask. */
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+
+  struct fuse_loop_config *config = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(config, ctx->max_threads);
+  fuse_loop_cfg_set_clone_fd(config, 0);
+  fuse_session_loop_mt(ctx->session, config);
+  fuse_loop_cfg_destroy(config);
+
+  /* Every worker has returned; no new notification may start, running ones must finish. */
+  pthread_mutex_lock(&ctx->lock);
+  ctx->stopping = 1;
+  while (ctx->notifies_in_flight > 0) pthread_cond_wait(&ctx->notifies_done, &ctx->lock);
+  pthread_mutex_unlock(&ctx->lock);
+  registry_abort_all(ctx, ENODEV);
+  fuse_session_unmount(ctx->session);
+  fuse_session_destroy(ctx->session);
+
+  napi_threadsafe_function dispatch = ctx->dispatch;
+  pthread_mutex_lock(&ctx->lock);
+  ctx->session = NULL;
+  ctx->ended = 1;
+  pthread_mutex_unlock(&ctx->lock);
+  napi_call_threadsafe_function(dispatch, &ended_marker, napi_tsfn_nonblocking);
+  napi_release_threadsafe_function(dispatch, napi_tsfn_release);
+  return NULL;
+}
+
+static void free_context(struct mount_context *ctx) {
+  if (!ctx->slot_memory_owned_by_js) free(ctx->slot_memory);
+  free(ctx->free_slots);
+  pthread_mutex_destroy(&ctx->lock);
+  pthread_cond_destroy(&ctx->notifies_done);
+  free(ctx->mountpoint);
+  free(ctx);
+}
+
+/* The JS handle went away: free the context only once its loop has ended (else keep it: a leak beats a crash). */
+static void finalize_context(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  struct mount_context *ctx = data;
+  pthread_mutex_lock(&ctx->lock);
+  int ended = ctx->ended;
+  pthread_mutex_unlock(&ctx->lock);
+  if (ended) free_context(ctx);
+}
+
+static char *string_property(napi_env env, napi_value object, const char *key) {
+  napi_value value;
+  size_t length = 0;
+  if (napi_get_named_property(env, object, key, &value) != napi_ok) return NULL;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
+  char *text = malloc(length + 1);
+  if (text != NULL) napi_get_value_string_utf8(env, value, text, length + 1, NULL);
+  return text;
+}
+
+static double number_property(napi_env env, napi_value object, const char *key, double fallback) {
+  napi_value value;
+  double number;
+  if (napi_get_named_property(env, object, key, &value) != napi_ok || napi_get_value_double(env, value, &number) != napi_ok) return fallback;
+  return number;
+}
+
+static int bool_property(napi_env env, napi_value object, const char *key) {
+  napi_value value;
+  bool flag = false;
+  if (napi_get_named_property(env, object, key, &value) != napi_ok || napi_get_value_bool(env, value, &flag) != napi_ok) return 0;
+  return flag;
+}
+
+/*
+ * mount(mountpoint, { fsname, subtype, allowOther, attrTimeoutS, entryTimeoutS, maxThreads, debug }, dispatch)
+ * Mounts and starts the session loop; returns the context external. Throws with libfuse's reason.
+ */
+static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) return throw_error(env, "mount(mountpoint, options, dispatch)");
+  char *mountpoint = NULL, *fsname = NULL, *subtype = NULL;
+  {
+    size_t length = 0;
+    if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok) return throw_error(env, "mount: mountpoint must be a string");
+    mountpoint = malloc(length + 1);
+    napi_get_value_string_utf8(env, argv[0], mountpoint, length + 1, NULL);
+  }
+  fsname = string_property(env, argv[1], "fsname");
+  subtype = string_property(env, argv[1], "subtype");
+  if (fsname == NULL || subtype == NULL || strchr(fsname, ',') != NULL || strchr(subtype, ',') != NULL) {
+    free(mountpoint);
+    free(fsname);
+    free(subtype);
+    return throw_error(env, "mount: fsname and subtype must be strings without commas");
+  }
+  char options[4096];
+  snprintf(options, sizeof options, "fsname=%s,subtype=%s,max_read=%u%s", fsname, subtype, 1024u * 1024u,
+           bool_property(env, argv[1], "allowOther") ? ",allow_other" : "");
+  free(fsname);
+  free(subtype);
+
+  struct mount_context *ctx = calloc(1, sizeof *ctx);
+  ctx->mountpoint = mountpoint;
+  ctx->attr_timeout_s = number_property(env, argv[1], "attrTimeoutS", 1);
+  ctx->entry_timeout_s = number_property(env, argv[1], "entryTimeoutS", 1);
+  ctx->max_threads = (unsigned)number_property(env, argv[1], "maxThreads", DEFAULT_MAX_THREADS);
+  if (ctx->max_threads < 1) ctx->max_threads = 1;
+  ctx->slot_count = ctx->max_threads;
+  ctx->slot_memory = malloc(ctx->slot_count * READ_SLOT_BYTES);
+  ctx->free_slots = calloc(ctx->slot_count, sizeof *ctx->free_slots);
+  if (ctx->slot_memory != NULL && ctx->free_slots != NULL) {
+    for (size_t i = 0; i < ctx->slot_count; i++) ctx->free_slots[ctx->free_slot_count++] = (int)(ctx->slot_count - 1 - i);
+  }
+  pthread_mutex_init(&ctx->lock, NULL);
+  pthread_cond_init(&ctx->notifies_done, NULL);
+  registry_init(ctx);
+
+  char *args_argv[] = {"bucketfs", "-o", options, "-d", NULL};
+  struct fuse_args args = FUSE_ARGS_INIT(bool_property(env, argv[1], "debug") ? 4 : 3, args_argv);
+  ctx->session = fuse_session_new(&args, &bucketfs_lowlevel_ops, sizeof bucketfs_lowlevel_ops, ctx);
+  fuse_opt_free_args(&args);
+  if (ctx->session == NULL) {
+    free_context(ctx);
+    return throw_error(env, "libfuse rejected the mount options");
+  }
+  if (fuse_session_mount(ctx->session, mountpoint) != 0) {
+    fuse_session_destroy(ctx->session);
+    char message[512];
+    snprintf(message, sizeof message, "libfuse could not mount %s (see its message above)", mountpoint);
+    free_context(ctx);
+    return throw_error(env, message);
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "bucketfs-fuse-dispatch", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, ctx, call_js, &ctx->dispatch) != napi_ok) {
+    fuse_session_unmount(ctx->session);
+    fuse_session_destroy(ctx->session);
+    free_context(ctx);
+    return throw_error(env, "cannot create the dispatch function");
+  }
+  napi_value external;
+  CHECK(env, napi_create_external(env, ctx, finalize_context, NULL, &external));
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int failed = pthread_create(&ctx->loop_thread, &attr, run_loop, ctx);
+  pthread_attr_destroy(&attr);
+  if (failed != 0) {
+    /* Nothing was dispatched yet: undo the mount; the external frees the context. */
+    fuse_session_unmount(ctx->session);
+    fuse_session_destroy(ctx->session);
+    ctx->session = NULL;
+    ctx->ended = 1;
+    napi_release_threadsafe_function(ctx->dispatch, napi_tsfn_abort);
+    return throw_error(env, "cannot start the session thread");
+  }
+  return external;
+}
+
+static void finalize_slot_memory(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* readSlots(ctx): the read slots as one ArrayBuffer (slot i at i MiB); JS owns the memory from now on. */
+static napi_value read_slots(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct mount_context *ctx = args_with_context(env, info, 1, argv);
+  if (ctx == NULL) return NULL;
+  napi_value result;
+  if (ctx->slot_memory == NULL || ctx->slot_memory_owned_by_js) {
+    napi_get_undefined(env, &result);
+    return result;
+  }
+  CHECK(env, napi_create_external_arraybuffer(env, ctx->slot_memory, ctx->slot_count * READ_SLOT_BYTES, finalize_slot_memory, NULL, &result));
+  /* From now on reads may use the slots: JS can reach them. */
+  pthread_mutex_lock(&ctx->lock);
+  ctx->slot_memory_owned_by_js = 1;
+  pthread_mutex_unlock(&ctx->lock);
+  return result;
+}
+
+/* stop(ctx): from now on every request is answered ENODEV without JS; returns how many were pending. */
+static napi_value stop_filesystem(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct mount_context *ctx = args_with_context(env, info, 1, argv);
+  if (ctx == NULL) return NULL;
+  pthread_mutex_lock(&ctx->lock);
+  ctx->stopping = 1;
+  pthread_mutex_unlock(&ctx->lock);
+  napi_value result;
+  napi_create_double(env, (double)registry_abort_all(ctx, ENODEV), &result);
+  return result;
+}
+
+/* stats(ctx): { dispatched, aborted, outstanding, ended } */
+static napi_value stats(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct mount_context *ctx = args_with_context(env, info, 1, argv);
+  if (ctx == NULL) return NULL;
+  pthread_mutex_lock(&ctx->lock);
+  double dispatched = (double)ctx->requests_dispatched, aborted = (double)ctx->requests_aborted, outstanding = 0;
+  for (struct request *r = ctx->outstanding.next; r != &ctx->outstanding; r = r->next) outstanding++;
+  int ended = ctx->ended;
+  pthread_mutex_unlock(&ctx->lock);
+  napi_value result, value;
+  napi_create_object(env, &result);
+  napi_create_double(env, dispatched, &value);
+  napi_set_named_property(env, result, "dispatched", value);
+  napi_create_double(env, aborted, &value);
+  napi_set_named_property(env, result, "aborted", value);
+  napi_create_double(env, outstanding, &value);
+  napi_set_named_property(env, result, "outstanding", value);
+  napi_set_named_property(env, result, "ended", make_bool(env, ended));
+  return result;
+}
+
+/* ---- kernel cache invalidation, off the JS thread ---- */
+
+struct notification {
+  struct mount_context *ctx;
+  fuse_ino_t ino;
+  char *name; /* NULL: invalidate the inode's data and attributes; else the entry `name` in `ino` */
+};
+
+/*
+ * The kernel may wait inside a notification for pages that a read in flight holds, and that read
+ * needs the JS thread to answer: so notifications run on their own short-lived thread.
+ */
+static void *notify_thread(void *arg) {
+  struct notification *n = arg;
+  struct mount_context *ctx = n->ctx;
+  if (n->name == NULL) fuse_lowlevel_notify_inval_inode(ctx->session, n->ino, 0, 0);
+  else fuse_lowlevel_notify_inval_entry(ctx->session, n->ino, n->name, strlen(n->name));
+  free(n->name);
+  free(n);
+  pthread_mutex_lock(&ctx->lock);
+  ctx->notifies_in_flight--;
+  pthread_cond_broadcast(&ctx->notifies_done);
+  pthread_mutex_unlock(&ctx->lock);
+  return NULL;
+}
+
+static int start_notification(struct mount_context *ctx, fuse_ino_t ino, const char *name) {
+  struct notification *n = calloc(1, sizeof *n);
+  if (n == NULL) return 0;
+  n->ctx = ctx;
+  n->ino = ino;
+  n->name = name != NULL ? strdup(name) : NULL;
+  pthread_mutex_lock(&ctx->lock);
+  int allowed = !ctx->stopping && !ctx->ended;
+  if (allowed) ctx->notifies_in_flight++;
+  pthread_mutex_unlock(&ctx->lock);
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (allowed && pthread_create(&thread, &attr, notify_thread, n) == 0) {
+    pthread_attr_destroy(&attr);
+    return 1;
+  }
+  pthread_attr_destroy(&attr);
+  if (allowed) {
+    pthread_mutex_lock(&ctx->lock);
+    ctx->notifies_in_flight--;
+    pthread_cond_broadcast(&ctx->notifies_done);
+    pthread_mutex_unlock(&ctx->lock);
+  }
+  free(n->name);
+  free(n);
+  return 0;
+}
+
+/* notifyInvalInode(ctx, ino) */
+static napi_value notify_inval_inode(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct mount_context *ctx = args_with_context(env, info, 2, argv);
+  if (ctx == NULL) return NULL;
+  return make_bool(env, start_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), NULL));
+}
+
+/* notifyInvalEntry(ctx, parentIno, name) */
+static napi_value notify_inval_entry(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct mount_context *ctx = args_with_context(env, info, 3, argv);
+  if (ctx == NULL) return NULL;
+  char name[1024];
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, argv[2], name, sizeof name, &length) != napi_ok || length == 0) return make_bool(env, 0);
+  return make_bool(env, start_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), name));
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } functions[] = {
+      {"mount", mount_filesystem}, {"stop", stop_filesystem},     {"stats", stats}, {"readSlots", read_slots}, {"abandon", abandon_request},
+      {"replyError", reply_error}, {"replyAttr", reply_attr},     {"replyOpen", reply_open},
+      {"replyRead", reply_read},   {"replyStatfs", reply_statfs}, {"replyDir", reply_dir},
+      {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry},
+  };
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value fn;
+    CHECK(env, napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));
+    CHECK(env, napi_set_named_property(env, exports, functions[i].name, fn));
+  }
+  napi_value version;
+  CHECK(env, napi_create_uint32(env, fuse_version(), &version));
+  CHECK(env, napi_set_named_property(env, exports, "libfuseVersion", version));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,147 @@
+/*
+ * The shared state of one native mount: the libfuse session, the thread-safe function that
+ * carries kernel requests to JS, and the registry of requests JS has not answered yet.
+ * See native/README.md for the threads and the life of one request.
+ */
+#ifndef BUCKETFS_MOUNT_CONTEXT_H
+#define BUCKETFS_MOUNT_CONTEXT_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+/* The kernel requests JS answers; the numbers are shared with src/fuse/native-addon.ts. */
+enum request_op {
+  OP_LOOKUP = 1,
+  OP_GETATTR = 2,
+  OP_OPEN = 3,
+  OP_READ = 4,
+  OP_RELEASE = 5,
+  OP_OPENDIR = 6,
+  OP_STATFS = 7,
+  OP_ACCESS = 8,
+  OP_UNLINK = 9,
+  OP_REFUSE = 10,
+  /* Not a request: tells JS the session loop has ended and the mount is gone. */
+  OP_ENDED = 100,
+  /* Not a request: the kernel finished the handshake (INIT). */
+  OP_INITIALIZED = 101,
+};
+
+/* One stored directory listing, served by readdir/readdirplus without asking JS again. */
+struct dir_entry {
+  char *name;
+  struct stat attr;
+};
+
+struct dir_listing {
+  size_t count;
+  struct dir_entry entries[];
+};
+
+/* The bytes of one read: shared by the replying worker and the JS Buffer that views them. */
+struct read_buffer {
+  atomic_int refs;
+  size_t capacity;
+  char data[];
+};
+
+struct request {
+  struct request *prev, *next; /* in mount_context.outstanding while unanswered */
+  uint64_t id;
+  /* the worker's and the queued JS call's: the last one frees */
+  atomic_int refs;
+  enum request_op op;
+  fuse_req_t req;
+  /* what the kernel asked */
+  fuse_ino_t ino;
+  char *name;
+  const char *refused_op;
+  uint64_t fh;
+  off_t offset;
+  size_t size;
+  int flags;
+  struct read_buffer *buffer; /* a read's bytes when no slot was free */
+  int slot;                   /* a read's slot in mount_context.slot_memory, or -1 */
+  int seen_by_js; /* the dispatcher got it (under lock): from then on JS may write into its slot */
+  /* the answer, filled under mount_context.lock */
+  int answered_by_js;
+  pthread_cond_t answered_cond;
+  int answered;
+  int err;
+  struct stat attr;
+  struct statvfs statfs;
+  uint64_t open_fh;
+  int keep_cache;
+  int direct_io;
+  size_t bytes;
+  struct dir_listing *listing;
+};
+
+struct mount_context {
+  struct fuse_session *session;
+  napi_threadsafe_function dispatch;
+  pthread_t loop_thread;
+  char *mountpoint;
+  double attr_timeout_s;
+  double entry_timeout_s;
+  unsigned max_threads;
+
+  /*
+   * Read slots: one 1 MiB buffer per worker thread, reused by every read, so the core writes into
+   * warm memory and nothing waits for the garbage collector. JS sees them as views of one external
+   * ArrayBuffer (readSlots), whose finalizer frees the memory once JS holds it.
+   */
+  char *slot_memory;
+  size_t slot_count;
+
+  pthread_mutex_t lock;
+  /* guarded by lock */
+  int slot_memory_owned_by_js; /* set once JS holds the views: only then are slots handed out */
+  int *free_slots;
+  size_t free_slot_count;
+  struct request outstanding; /* list head */
+  uint64_t next_id;
+  int stopping;
+  int ended;
+  int notifies_in_flight;
+  pthread_cond_t notifies_done;
+  /* statistics, guarded by lock */
+  uint64_t requests_dispatched;
+  uint64_t requests_aborted;
+};
+
+/* request registry (request_registry.c) */
+void registry_init(struct mount_context *ctx);
+/* Registers `r` with a fresh id; 0 when the mount is stopping (answer without JS). */
+int registry_add(struct mount_context *ctx, struct request *r);
+/* Takes the unanswered request with this id out of the registry; NULL when already answered. Lock held. */
+struct request *registry_take_locked(struct mount_context *ctx, uint64_t id);
+/* Marks `r` answered and wakes its worker. Lock held. */
+void registry_complete_locked(struct request *r);
+/* Answers every unanswered request with `err`; returns how many. */
+size_t registry_abort_all(struct mount_context *ctx, int err);
+/* Waits for the answer to `r`, then removes nothing: the answerer already did. */
+void registry_wait(struct mount_context *ctx, struct request *r);
+
+/* Markers queued on the dispatch function to tell JS about the session, not requests (addon.c). */
+extern struct request ended_marker;
+extern struct request initialized_marker;
+
+/* libfuse callbacks (lowlevel_ops.c) */
+extern const struct fuse_lowlevel_ops bucketfs_lowlevel_ops;
+void read_buffer_release(struct read_buffer *buffer);
+void request_release(struct request *r);
+#define READ_SLOT_BYTES (1024u * 1024u)
+/* A free read slot for `size` bytes, or -1 (then the read uses a buffer of its own). */
+int read_slot_take(struct mount_context *ctx, size_t size);
+/* Gives the slot of `r` back, unless JS may still write into it (answered by the teardown). */
+void read_slot_give_back(struct mount_context *ctx, struct request *r);
+void dir_listing_free(struct dir_listing *listing);
+
+#endif

@@ -1,0 +1,116 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** The kernel requests the addon hands to JS; numbers shared with native/mount_context.h. */
+export const NativeOp = {
+  lookup: 1,
+  getattr: 2,
+  open: 3,
+  read: 4,
+  release: 5,
+  opendir: 6,
+  statfs: 7,
+  access: 8,
+  unlink: 9,
+  refuse: 10,
+  /** Not a request: the session loop ended and the mount is gone. */
+  ended: 100,
+  /** Not a request: the kernel finished the handshake (INIT). */
+  initialized: 101,
+} as const;
+
+/** The opaque per-mount handle the addon returns. */
+export type NativeContext = { readonly __nativeMountContext: unique symbol };
+
+/**
+ * Called on the JS thread for every request: (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot).
+ * A read's bytes go to read slot `slot` (see `readSlots`) or, when `slot` is -1, to `buffer`: native
+ * memory of `size` bytes.
+ */
+export type NativeDispatch = (
+  op: number,
+  id: number,
+  ino: number,
+  name: string | undefined,
+  fh: number,
+  offset: number,
+  size: number,
+  flags: number,
+  buffer: Buffer | undefined,
+  refusedOp: string | undefined,
+  slot: number,
+) => void;
+
+export interface NativeMountOptions {
+  readonly fsname: string;
+  readonly subtype: string;
+  readonly allowOther: boolean;
+  readonly attrTimeoutS: number;
+  readonly entryTimeoutS: number;
+  readonly maxThreads?: number;
+  readonly debug?: boolean;
+}
+
+export interface NativeStats {
+  readonly dispatched: number;
+  readonly aborted: number;
+  readonly outstanding: number;
+  readonly ended: boolean;
+}
+
+/** The addon's functions (native/addon.c). Every reply returns false when the request was already answered. */
+export interface NativeAddon {
+  readonly libfuseVersion: number;
+  mount(mountpoint: string, options: NativeMountOptions, dispatch: NativeDispatch): NativeContext;
+  stop(context: NativeContext): number;
+  stats(context: NativeContext): NativeStats;
+  /** The read slots, slot i at byte i × READ_SLOT_BYTES; call once, right after `mount`. */
+  readSlots(context: NativeContext): ArrayBuffer | undefined;
+  replyError(context: NativeContext, id: number, errno: number): boolean;
+  /** Answers `errno` for a request the core is still working on (its read slot is never reused). */
+  abandon(context: NativeContext, id: number, errno: number): boolean;
+  replyAttr(context: NativeContext, id: number, ino: number, mode: number, nlink: number, uid: number, gid: number, size: number, mtimeMs: number): boolean;
+  replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean): boolean;
+  replyRead(context: NativeContext, id: number, bytes: number): boolean;
+  replyStatfs(context: NativeContext, id: number, blockSize: number, blocks: number, blocksFree: number, blocksAvailable: number, files: number, filesFree: number, nameMax: number): boolean;
+  /** `attrs` holds 7 numbers per name, in replyAttr's order (ino, mode, nlink, uid, gid, size, mtimeMs). */
+  replyDir(context: NativeContext, id: number, names: readonly string[], attrs: Float64Array): boolean;
+  notifyInvalInode(context: NativeContext, ino: number): boolean;
+  notifyInvalEntry(context: NativeContext, parentIno: number, name: string): boolean;
+}
+
+/** The size of one read slot: the largest request the kernel sends. */
+export const READ_SLOT_BYTES = 1024 * 1024;
+
+export class NativeEngineUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NativeEngineUnavailableError';
+  }
+}
+
+/** Same depth from src/fuse and dist/fuse: the addon node-gyp built at the package root. */
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../build/Release/bucketfs_fuse.node', import.meta.url));
+/** Another build of the addon to load instead (an ASan build: see native/README.md). */
+export const NATIVE_ADDON_ENV = 'BUCKETFS_NATIVE_ADDON';
+
+let loaded: NativeAddon | undefined;
+
+/** The addon, loaded on first use; a missing or broken build is an error, never a silent fallback. */
+export function loadNativeAddon(env: NodeJS.ProcessEnv = process.env): NativeAddon {
+  if (loaded !== undefined) return loaded;
+  const path = env[NATIVE_ADDON_ENV] || NATIVE_ADDON_PATH;
+  if (!existsSync(path)) {
+    throw new NativeEngineUnavailableError(
+      `the native FUSE engine is not built (${path} is missing): install libfuse3-dev and run "npm ci" or "npm run build:native", or mount with --engine fuse-native`,
+    );
+  }
+  try {
+    loaded = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new NativeEngineUnavailableError(`the native FUSE engine cannot be loaded (${reason}): rebuild it with "npm run build:native", or mount with --engine fuse-native`, { cause: error });
+  }
+  return loaded;
+}
