@@ -78,11 +78,20 @@ function cold() {
   if (!dropCaches()) cachesDropped = false;
 }
 
+/** The engine under test: every mount row is measured once per engine, the limits once for all. */
+let engine = options.engines[0];
+const limits = new Map();
+/** A limit or local-disk figure: measured the first time it is asked for, then the same for every engine. */
+async function once(key, measure) {
+  if (!limits.has(key)) limits.set(key, await measure());
+  return limits.get(key);
+}
+
 async function freshMount() {
   if (state.mountPid !== undefined || isMounted(mountpoint)) await unmount(mountpoint, state.mountPid);
   state.mountPid = undefined;
   const nodeArgs = options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  state.mountPid = await mount(state.server.url, mountpoint, options.mountArgs, nodeArgs);
+  state.mountPid = await mount(state.server.url, mountpoint, [...options.mountArgs, '--engine', engine], nodeArgs);
   mountPids.add(state.mountPid);
 }
 
@@ -110,6 +119,8 @@ function addRow(row, result) {
   const bytes = result?.bytes;
   rows.push({
     ...row,
+    test: `${row.test} [${engine}]`,
+    engine,
     mountCpuSecPerGiB: cpuSecondsPerGiB(result?.cpu?.mountSeconds, bytes),
     serverCpuSecPerGiB: cpuSecondsPerGiB(result?.cpu?.serverSeconds, bytes),
   });
@@ -131,22 +142,26 @@ async function sequentialTests() {
   const oneStream = largeKeys.slice(0, plan.seqOneStreamFiles);
   const perFile = plan.seqBytesPerFile;
   say(`sequential: 1 stream over ${oneStream.length} file(s), 4 streams over ${largeKeys.length} files, the first ${perFile / MiB} MiB of each (cold: page cache dropped, fresh mount)`);
-  cold();
-  const rawOne = await withCpu(() => state.raw.sequentialWhole(oneStream, perFile));
-  cold();
-  const rawFour = await withCpu(() => state.raw.parallelRanges(largeKeys.map((key) => ({ key, sizeBytes: perFile })), plan.rangeStreams, plan.rangeBytes));
+  const rawOne = await once('raw-seq1', () => {
+    cold();
+    return withCpu(() => state.raw.sequentialWhole(oneStream, perFile));
+  });
+  const rawFour = await once('raw-seq4', () => {
+    cold();
+    return withCpu(() => state.raw.parallelRanges(largeKeys.map((key) => ({ key, sizeBytes: perFile })), plan.rangeStreams, plan.rangeBytes));
+  });
   details.rawSingleGet = rawOne;
   details.rawParallelRanges = rawFour;
   for (const direct of [false, true]) {
     const mode = direct ? 'O_DIRECT' : 'buffered';
     const seq = { rw: 'read', blockSizeBytes: MiB, direct, bytesPerFile: perFile };
     const one = await coldMountFio({ ...seq, name: 'seq1', jobs: [oneStream.map(atMount)] });
-    const oneLocal = await coldLocalFio({ ...seq, name: 'seq1-local', jobs: [oneStream.map(onDisk)] });
-    details[`seq1-${mode}`] = { mount: one, local: oneLocal };
+    const oneLocal = await once(`seq1-local-${mode}`, () => coldLocalFio({ ...seq, name: 'seq1-local', jobs: [oneStream.map(onDisk)] }));
+    details[`seq1-${mode}-${engine}`] = { mount: one, local: oneLocal };
     addRow({ test: `seq read 1 stream, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: one.mibPerSec, limit: mibPerSec(rawOne), limitLabel: '1 GET', local: oneLocal.mibPerSec, target: direct ? undefined : 0.7 }, one);
     const four = await coldMountFio({ ...seq, name: 'seq4', jobs: largeKeys.map((key) => [atMount(key)]) });
-    const fourLocal = await coldLocalFio({ ...seq, name: 'seq4-local', jobs: largeKeys.map((key) => [onDisk(key)]) });
-    details[`seq4-${mode}`] = { mount: four, local: fourLocal };
+    const fourLocal = await once(`seq4-local-${mode}`, () => coldLocalFio({ ...seq, name: 'seq4-local', jobs: largeKeys.map((key) => [onDisk(key)]) }));
+    details[`seq4-${mode}-${engine}`] = { mount: four, local: fourLocal };
     addRow({ test: `seq read 4 streams, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: four.mibPerSec, limit: mibPerSec(rawFour), limitLabel: `${plan.rangeStreams} × ${plan.rangeBytes / MiB} MiB ranges`, local: fourLocal.mibPerSec, target: 0.8 }, four);
   }
 }
@@ -155,13 +170,15 @@ async function randomTests() {
   say(`random reads, ${plan.randomJobs} jobs × ${plan.randomRuntimeSeconds} s over ${largeKeys.length} files, O_DIRECT (cold)`);
   for (const blockSizeBytes of [4096, 256 * 1024]) {
     const label = `${blockSizeBytes / 1024} KiB`;
-    cold();
-    const raw = await withCpu(() => state.raw.randomRanges(largeObjects, plan.randomJobs, blockSizeBytes, plan.randomRuntimeSeconds));
+    const raw = await once(`raw-random-${label}`, () => {
+      cold();
+      return withCpu(() => state.raw.randomRanges(largeObjects, plan.randomJobs, blockSizeBytes, plan.randomRuntimeSeconds));
+    });
     const random = { rw: 'randread', blockSizeBytes, direct: true, runtimeSeconds: plan.randomRuntimeSeconds };
     const jobs = (place) => Array.from({ length: plan.randomJobs }, () => largeKeys.map(place));
     const mounted = await coldMountFio({ ...random, name: `rand-${label}`, jobs: jobs(atMount) });
-    const local = await coldLocalFio({ ...random, name: `rand-${label}-local`, jobs: jobs(onDisk) });
-    details[`random-${label}`] = { mount: mounted, raw, local };
+    const local = await once(`random-${label}-local`, () => coldLocalFio({ ...random, name: `rand-${label}-local`, jobs: jobs(onDisk) }));
+    details[`random-${label}-${engine}`] = { mount: mounted, raw, local };
     addRow({ test: `random ${label} reads, ${plan.randomJobs} jobs`, unit: 'IOPS', mount: mounted.iops, limit: raw.iops, limitLabel: 'ranged GETs', local: local.iops }, mounted);
     if (blockSizeBytes > 4096) {
       addRow({ test: `random ${label} reads, ${plan.randomJobs} jobs`, unit: 'MiB/s', mount: mounted.mibPerSec, limit: raw.mibPerSec, limitLabel: 'ranged GETs', local: local.mibPerSec }, mounted);
@@ -174,8 +191,10 @@ async function smallFileTests() {
   const keys = indexes.map(smallKey);
   const totalMiB = indexes.reduce((sum, index) => sum + smallFileBytes(index), 0) / MiB;
   say(`small files: ${keys.length} whole files (${totalMiB.toFixed(0)} MiB), ${plan.smallReadConcurrency} at a time (cold)`);
-  cold();
-  const raw = await withCpu(() => state.raw.wholeObjects(keys, plan.smallReadConcurrency));
+  const raw = await once('raw-small', () => {
+    cold();
+    return withCpu(() => state.raw.wholeObjects(keys, plan.smallReadConcurrency));
+  });
   // As a data loader does: list the folder, then read its files. The listing fills the mount's metadata cache,
   // so each open costs no HEAD and no LIST; the data and the page cache are still cold.
   await freshMount();
@@ -186,9 +205,11 @@ async function smallFileTests() {
   await freshMount();
   cold();
   const unlisted = await withCpu(() => readWholeFiles(keys.map(atMount), plan.smallReadConcurrency));
-  cold();
-  const local = await readWholeFiles(keys.map(onDisk), plan.smallReadConcurrency);
-  details.smallFiles = { mount: mounted, mountUnlisted: unlisted, raw, local };
+  const local = await once('small-local', () => {
+    cold();
+    return readWholeFiles(keys.map(onDisk), plan.smallReadConcurrency);
+  });
+  details[`smallFiles-${engine}`] = { mount: mounted, mountUnlisted: unlisted, raw, local };
   const filesPerSec = (result) => result.files / result.seconds;
   const what = `small files 16–128 KiB, whole, ${plan.smallReadConcurrency} at a time`;
   addRow({ test: `${what}, folder listed first`, unit: 'files/s', mount: filesPerSec(mounted), limit: filesPerSec(raw), limitLabel: 'GETs', local: filesPerSec(local), target: 0.5 }, mounted);
@@ -205,30 +226,37 @@ async function firstByteTests() {
     for (const key of keys) times.push(await measureOne(key));
     return { medianMs: median(times), minMs: Math.min(...times), maxMs: Math.max(...times) };
   };
-  cold();
-  const raw = await medianOf((key) => state.raw.firstByteMs(key));
+  const raw = await once('raw-first-byte', () => {
+    cold();
+    return medianOf((key) => state.raw.firstByteMs(key));
+  });
   await freshMount();
   cold();
   const mounted = await medianOf((key) => firstByteMs(atMount(key)));
-  cold();
-  const local = await medianOf((key) => firstByteMs(onDisk(key)));
-  details.firstByte = { mount: mounted, raw, local };
+  const local = await once('first-byte-local', () => {
+    cold();
+    return medianOf((key) => firstByteMs(onDisk(key)));
+  });
+  details[`firstByte-${engine}`] = { mount: mounted, raw, local };
   addRow({ test: 'time to first byte, cold file (median)', unit: 'ms', mount: mounted.medianMs, limit: raw.medianMs, limitLabel: '1-byte GET', local: local.medianMs });
 }
 
 async function listingTests() {
   const dir = 'small';
   say(`ls -l of ${plan.smallFiles} files: cold (fresh mount, caches dropped), then warm (within the metadata TTL)`);
-  cold();
-  const raw = await state.raw.listMs(`${dir}/`);
+  const raw = await once('raw-list', () => {
+    cold();
+    return state.raw.listMs(`${dir}/`);
+  });
   await freshMount();
   cold();
   const coldMount = await withCpu(() => timeLs(atMount(dir)));
   const warmMount = await withCpu(() => timeLs(atMount(dir)));
-  cold();
-  const coldLocal = await timeLs(onDisk(dir));
-  const warmLocal = await timeLs(onDisk(dir));
-  details.listing = { raw, coldMount, warmMount, coldLocal, warmLocal };
+  const { coldLocal, warmLocal } = await once('ls-local', async () => {
+    cold();
+    return { coldLocal: await timeLs(onDisk(dir)), warmLocal: await timeLs(onDisk(dir)) };
+  });
+  details[`listing-${engine}`] = { raw, coldMount, warmMount, coldLocal, warmLocal };
   if (coldMount.entries !== plan.smallFiles) say(`  warning: ls -l through the mount showed ${coldMount.entries} entries, expected ${plan.smallFiles}`);
   addRow({ test: `ls -l ${plan.smallFiles} files, cold`, unit: 'ms', mount: coldMount.ms, limit: raw.ms, limitLabel: 'list objects', local: coldLocal.ms });
   addRow({ test: `ls -l ${plan.smallFiles} files, warm`, unit: 'ms', mount: warmMount.ms, limit: warmLocal.ms, limitLabel: 'local warm ls', local: warmLocal.ms });
@@ -243,9 +271,11 @@ async function warmRereadTest() {
   cold();
   await runFio({ ...read, jobs: [[atMount(largeKeys[0])]] });
   const mounted = await withCpu(() => runFio({ ...timed, jobs: [[atMount(largeKeys[0])]] }));
-  await runFio({ ...read, jobs: [[onDisk(largeKeys[0])]] });
-  const local = await runFio({ ...timed, jobs: [[onDisk(largeKeys[0])]] });
-  details.warmReread = { mount: mounted, local };
+  const local = await once('warm-local', async () => {
+    await runFio({ ...read, jobs: [[onDisk(largeKeys[0])]] });
+    return runFio({ ...timed, jobs: [[onDisk(largeKeys[0])]] });
+  });
+  details[`warmReread-${engine}`] = { mount: mounted, local };
   addRow({ test: 'warm re-read, 1 stream, buffered', unit: 'MiB/s', mount: mounted.mibPerSec, limit: local.mibPerSec, limitLabel: 'local page cache', local: local.mibPerSec, target: 0.8 }, mounted);
 }
 
@@ -271,15 +301,19 @@ async function main() {
   state.server = await startServer(dataDir);
   say(`server: ${state.server.url} (process ${state.server.pid})`);
   state.raw = await createRawClient(state.server.url, 16, distCopy);
-  await freshMount();
-  const readAheadKb = readAheadKbOf(mountpoint);
-  say(`mount: ${mountpoint} (process ${state.mountPid}), bdi read_ahead_kb ${readAheadKb ?? 'unknown'}`);
-  await sequentialTests();
-  await randomTests();
-  await smallFileTests();
-  await firstByteTests();
-  await listingTests();
-  await warmRereadTest();
+  const readAheadKb = {};
+  for (const name of options.engines) {
+    engine = name;
+    await freshMount();
+    readAheadKb[engine] = readAheadKbOf(mountpoint);
+    say(`engine ${engine}: mount ${mountpoint} (process ${state.mountPid}), bdi read_ahead_kb ${readAheadKb[engine] ?? 'unknown'}`);
+    await sequentialTests();
+    await randomTests();
+    await smallFileTests();
+    await firstByteTests();
+    await listingTests();
+    await warmRereadTest();
+  }
   let profile;
   if (options.profile) {
     // A profile is written when its process exits.
@@ -302,6 +336,7 @@ async function main() {
     date: new Date().toISOString(),
     mode: options.quick ? 'quick' : 'full',
     mountArgs: options.mountArgs,
+    engines: options.engines,
     machine: { ...machine, loadAverageAtEnd: loadavg().map((value) => Number(value.toFixed(2))) },
     cachesDropped,
     readAheadKb,
@@ -326,7 +361,7 @@ function markdownReport(report, pageCache) {
     `Run of ${report.date} (${report.mode}, ${report.runSeconds.toFixed(0)} s)${report.mountArgs.length ? `, mount flags \`${report.mountArgs.join(' ')}\`` : ''}.`,
     '',
     `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.ramGiB} GiB RAM, kernel ${machine.kernel}, node ${machine.node}, ${machine.fio}, ${machine.libfuse}; ` +
-      `load average ${machine.loadAverage.join(' ')} at the start, ${machine.loadAverageAtEnd.join(' ')} at the end. Mount bdi read_ahead_kb: ${report.readAheadKb ?? 'unknown'}.`,
+      `load average ${machine.loadAverage.join(' ')} at the start, ${machine.loadAverageAtEnd.join(' ')} at the end. Mount bdi read_ahead_kb: ${Object.entries(report.readAheadKb).map(([name, kb]) => `${kb ?? 'unknown'} (${name})`).join(', ')}.`,
     '',
     report.table,
     '',

@@ -28,13 +28,14 @@ const SETTINGS = [
 ];
 
 function parse(argv) {
-  const options = { repeat: 2, dir: '/var/tmp/bucketfs-bench', out: undefined };
+  const options = { repeat: 2, dir: '/var/tmp/bucketfs-bench', out: undefined, engine: 'native' };
   for (let i = 0; i < argv.length; i += 1) {
     const value = () => argv[++i] ?? '';
     if (argv[i] === '--repeat') options.repeat = Math.max(1, Number(value()) || 1);
     else if (argv[i] === '--dir') options.dir = value();
     else if (argv[i] === '--out') options.out = value();
-    else throw new Error(`unknown option ${argv[i]}; usage: npm run bench:sweep -- [--repeat N] [--dir DIR] [--out FILE]`);
+    else if (argv[i] === '--engine') options.engine = value();
+    else throw new Error(`unknown option ${argv[i]}; usage: npm run bench:sweep -- [--repeat N] [--engine native|fuse-native] [--dir DIR] [--out FILE]`);
   }
   return options;
 }
@@ -55,7 +56,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exi
 
 async function measure(args, jobs) {
   if (state.mountPid !== undefined) await unmount(mountpoint, state.mountPid);
-  state.mountPid = await mount(state.server.url, mountpoint, args);
+  state.mountPid = await mount(state.server.url, mountpoint, [...args, '--engine', options.engine]);
   if (!dropCaches()) throw new Error('cannot drop the page cache: run as root');
   const before = cpuSeconds(state.mountPid);
   const result = await runFio({ name: 'sweep', rw: 'read', blockSizeBytes: MiB, direct: false, jobs, bytesPerFile });
@@ -91,13 +92,13 @@ async function main() {
     say(`${row.setting}: 1 stream ${row.oneStreamMiBps.toFixed(0)} MiB/s (${row.oneStreamCpu.toFixed(2)} CPU s/GiB), 4 streams ${row.fourStreamsMiBps.toFixed(0)} MiB/s (${row.fourStreamsCpu.toFixed(2)})`);
   }
   const table = [
-    `| setting (medians of ${options.repeat} cold runs, whole ${bytesPerFile / MiB} MiB files) | 1 stream MiB/s | mount CPU s/GiB | 4 streams MiB/s | mount CPU s/GiB |`,
+    `| setting (${options.engine} engine; medians of ${options.repeat} cold runs, whole ${bytesPerFile / MiB} MiB files) | 1 stream MiB/s | mount CPU s/GiB | 4 streams MiB/s | mount CPU s/GiB |`,
     '|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.setting} | ${r.oneStreamMiBps.toFixed(0)} | ${r.oneStreamCpu.toFixed(2)} | ${r.fourStreamsMiBps.toFixed(0)} | ${r.fourStreamsCpu.toFixed(2)} |`),
   ].join('\n');
   process.stdout.write(`${table}\n`);
   const out = options.out === undefined ? join(repoRoot, 'bench/out/sweep.json') : resolve(options.out);
-  writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), rows, table }, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), engine: options.engine, rows, table }, null, 2)}\n`);
 }
 
 try {

@@ -5,15 +5,14 @@ export const USAGE = `usage: npm run bench -- [--quick] [--out FILE] [--dir DIR]
   --out FILE         where to write the JSON results (default bench/out/results.json)
   --dir DIR          working folder: data, mountpoint, manifest (default /var/tmp/bucketfs-bench)
   --mount-args ARGS  extra flags for \`bucketfs mount\`, space-separated (e.g. "--log-level info")
-  --engine NAME      FUSE engine of the mount: native (default) or fuse-native
+  --engines LIST     FUSE engines to measure side by side, comma-separated (default native,fuse-native)
   --profile          run the mount under node --cpu-prof; profiles in bench/out/profiles, top functions printed`;
 
 export class UsageError extends Error {}
 
 /** Pure: argv (without node and script) → options. */
 export function parseArgs(argv) {
-  const options = { quick: false, out: undefined, dir: '/var/tmp/bucketfs-bench', mountArgs: [], profile: false, help: false };
-  let engine;
+  const options = { quick: false, out: undefined, dir: '/var/tmp/bucketfs-bench', mountArgs: [], engines: ['native', 'fuse-native'], profile: false, help: false };
   for (let index = 0; index < argv.length; index += 1) {
     const arg = argv[index];
     const value = () => {
@@ -26,12 +25,13 @@ export function parseArgs(argv) {
     else if (arg === '--out') options.out = value();
     else if (arg === '--dir') options.dir = value();
     else if (arg === '--mount-args') options.mountArgs = value().split(/\s+/).filter(Boolean);
-    else if (arg === '--engine') engine = value();
+    else if (arg === '--engines' || arg === '--engine') options.engines = value().split(',').map((name) => name.trim()).filter(Boolean);
     else if (arg === '--profile') options.profile = true;
     else if (arg === '--help' || arg === '-h') options.help = true;
     else throw new UsageError(`unknown flag ${arg}`);
   }
-  if (engine !== undefined) options.mountArgs.push('--engine', engine);
+  const unknown = options.engines.filter((name) => name !== 'native' && name !== 'fuse-native');
+  if (unknown.length > 0 || options.engines.length === 0) throw new UsageError(`--engines: expected native and/or fuse-native, got ${unknown.join(',') || 'nothing'}`);
   return options;
 }
 

@@ -30,7 +30,7 @@ export function machineInfo(fio) {
     kernel: run('uname', ['-r']),
     node: process.version,
     fio,
-    libfuse: 'libfuse 2 (fuse-native 2.2.6)',
+    libfuse: `libfuse ${run('pkg-config', ['--modversion', 'fuse3'])} (native engine), libfuse 2 (fuse-native 2.2.6)`,
     loadAverage: loadavg().map((value) => Number(value.toFixed(2))),
   };
 }
