@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [--out FILE]: bucketfs read throughput against the raw HTTP and local-disk limits.
-import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
@@ -7,7 +7,7 @@ import { parseArgs, planFor, USAGE, UsageError } from './lib/args.mjs';
 import { BUCKET, ensureDataset, largeKey, smallFileBytes, smallKey } from './lib/dataset.mjs';
 import { firstByteMs, readWholeFiles, timeLs } from './lib/file-reads.mjs';
 import { fioVersion, runFio } from './lib/fio.mjs';
-import { cpuSeconds, forceStop, isMounted, killExiting, mount, readAheadKbOf, reapAll, startServer, stopServer, unmount, useCli } from './lib/processes.mjs';
+import { cpuSeconds, forceStop, isMounted, killExiting, mount, readAheadKbOf, reapAll, startServer, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
 import { createRawClient } from './lib/raw-http.mjs';
 import { dropCaches, machineInfo } from './lib/system.mjs';
 import { summarizeProfiles } from './lib/profile.mjs';
@@ -285,15 +285,11 @@ async function main() {
   say(`bench: ${options.quick ? 'quick' : 'full'} run on ${machine.nproc} CPUs, ${machine.ramGiB} GiB, kernel ${machine.kernel}, node ${machine.node}, ${machine.fio}; load ${machine.loadAverage.join(' ')}`);
   // A private copy of the build: others may rebuild dist/ while the bench runs. Inside the repository, so
   // that its imports still find node_modules/ and package.json ("type": "module").
-  const distCopy = join(repoRoot, 'bench/out/dist');
-  if (!existsSync(join(repoRoot, 'dist/cli/main.js'))) throw new Error('dist/ is not built: run npm run build');
-  rmSync(distCopy, { recursive: true, force: true });
-  cpSync(join(repoRoot, 'dist'), distCopy, { recursive: true });
+  const distCopy = usePrivateBuild(repoRoot);
   if (options.profile) {
     rmSync(profileDir, { recursive: true, force: true });
     mkdirSync(profileDir, { recursive: true });
   }
-  useCli(join(distCopy, 'cli/main.js'));
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(mountpoint, { recursive: true });
   if (isMounted(mountpoint)) forceStop(mountpoint, undefined);

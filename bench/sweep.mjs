@@ -1,12 +1,12 @@
 // How the read-path sizes change cold sequential throughput: the measurement behind their defaults.
 // `npm run bench:sweep [-- --repeat N --dir DIR]`: for each setting, a fresh mount, the page cache dropped, fio
 // reading 1 stream and 4 streams; the median of N runs (MiB/s) and the mount's CPU seconds per GiB.
-import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureDataset, largeKey } from './lib/dataset.mjs';
 import { runFio } from './lib/fio.mjs';
-import { cpuSeconds, forceStop, isMounted, mount, reapAll, startServer, stopServer, unmount, useCli } from './lib/processes.mjs';
+import { cpuSeconds, forceStop, isMounted, mount, reapAll, startServer, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
 import { dropCaches } from './lib/system.mjs';
 import { cpuSecondsPerGiB, median } from './lib/table.mjs';
 import { planFor } from './lib/args.mjs';
@@ -64,11 +64,7 @@ async function measure(args, jobs) {
 }
 
 async function main() {
-  const distCopy = join(repoRoot, 'bench/out/dist');
-  if (!existsSync(join(repoRoot, 'dist/cli/main.js'))) throw new Error('dist/ is not built: run npm run build');
-  rmSync(distCopy, { recursive: true, force: true });
-  cpSync(join(repoRoot, 'dist'), distCopy, { recursive: true });
-  useCli(join(distCopy, 'cli/main.js'));
+  usePrivateBuild(repoRoot);
   mkdirSync(mountpoint, { recursive: true });
   if (isMounted(mountpoint)) forceStop(mountpoint, undefined);
   ensureDataset(dataDir, join(root, 'manifest.json'), plan, say);

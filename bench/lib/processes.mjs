@@ -1,6 +1,7 @@
 // The server and mount under test, started as the user would, and always stopped.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -9,6 +10,23 @@ let CLI = 'dist/cli/main.js';
 /** Which build's CLI to run: the bench runs a private copy of dist/, which a concurrent build cannot change under it. */
 export function useCli(path) {
   CLI = path;
+}
+
+/**
+ * Copies the build (dist/ and the native addon in build/Release) to bench/out, inside the repository so that
+ * imports still find node_modules/ and package.json, and runs the CLI from there. Returns the dist copy.
+ */
+export function usePrivateBuild(repoRoot) {
+  const distCopy = join(repoRoot, 'bench/out/dist');
+  if (!existsSync(join(repoRoot, 'dist/cli/main.js'))) throw new Error('dist/ is not built: run npm run build');
+  rmSync(distCopy, { recursive: true, force: true });
+  cpSync(join(repoRoot, 'dist'), distCopy, { recursive: true });
+  const addonDir = join(repoRoot, 'build/Release');
+  const addonCopy = join(repoRoot, 'bench/out/build/Release');
+  rmSync(addonCopy, { recursive: true, force: true });
+  if (existsSync(addonDir)) cpSync(addonDir, addonCopy, { recursive: true });
+  useCli(join(distCopy, 'cli/main.js'));
+  return distCopy;
 }
 
 /** `serving DIR on URL` → URL. Pure. */
