@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from './cli-error.js';
 import { withoutSecretFlags } from './secret-args.js';
@@ -34,7 +34,7 @@ export function runDetached(extraArgs: readonly string[], logPath: string, timeo
   const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3' };
   if (token !== undefined) env[INLINE_TOKEN_ENV] = token;
   if (headers.length > 0) env[INLINE_HEADERS_ENV] = JSON.stringify(headers);
-  const child = spawn(process.execPath, [...process.execArgv, script, ...args, ...extraArgs], {
+  const child = spawn(process.execPath, [...mountProcessNodeFlags(process.execArgv), script, ...args, ...extraArgs], {
     detached: true,
     stdio: ['ignore', logFd, logFd, 'pipe'],
     env,
@@ -123,4 +123,18 @@ export function takeInlineSecrets(env: NodeJS.ProcessEnv = process.env): { token
     if (Array.isArray(parsed)) headers = parsed.filter((item): item is string => typeof item === 'string');
   }
   return { token, headers };
+}
+
+/** At or below this many CPUs, V8's parallel garbage collection costs a mount more than it saves. */
+export const SINGLE_THREADED_GC_MAX_CPUS = 4;
+
+/**
+ * Node flags of the mount process: this process's own, and on a small machine `--single-threaded-gc` (measured
+ * on 2 CPUs: 15–25 % less mount CPU per GiB read; the flag cannot be set in NODE_OPTIONS, nor once V8 runs).
+ */
+export function mountProcessNodeFlags(execArgv: readonly string[], cpuCount: number = availableParallelism()): string[] {
+  const flags = [...execArgv];
+  const gcChosen = flags.some((flag) => /^--(no-)?(single-threaded-gc|single-threaded|parallel-scavenge|concurrent-marking)\b/.test(flag));
+  if (cpuCount <= SINGLE_THREADED_GC_MAX_CPUS && !gcChosen) flags.push('--single-threaded-gc');
+  return flags;
 }
