@@ -12,14 +12,12 @@ import { MOUNT_ENGINES, mountFilesystem } from '../dist/fuse/mount.js';
 import { createMemoryFilesystem } from './lib/memory-filesystem.mjs';
 import { dropCaches } from './lib/system.mjs';
 import { median } from './lib/table.mjs';
+import { optionValue } from './lib/args.mjs';
 
 const run = promisify(execFile);
 const MiB = 2 ** 20;
 const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const index = args.indexOf(name);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1] : fallback;
-};
+const flag = (name, fallback) => optionValue(args, name, fallback);
 const sizeBytes = Number(flag('--size-mib', '512')) * MiB;
 const rounds = Number(flag('--rounds', '3'));
 const reads = [];

@@ -10,14 +10,12 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { mountFilesystem } from '../dist/fuse/mount.js';
 import { createMemoryFilesystem } from './lib/memory-filesystem.mjs';
+import { optionValue } from './lib/args.mjs';
 
 const run = promisify(execFile);
 const MiB = 2 ** 20;
 const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const index = args.indexOf(name);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1] : fallback;
-};
+const flag = (name, fallback) => optionValue(args, name, fallback);
 const engine = flag('--engine', 'native');
 const seconds = Number(flag('--seconds', '600'));
 const WARMUP_MS = 30_000;

@@ -11,13 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { cpuSeconds, isMounted, mount, unmount } from './lib/processes.mjs';
 import { dropCaches } from './lib/system.mjs';
 import { median } from './lib/table.mjs';
+import { optionValue } from './lib/args.mjs';
 
 const MiB = 2 ** 20;
 const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const index = args.indexOf(name);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1] : fallback;
-};
+const flag = (name, fallback) => optionValue(args, name, fallback);
 const sizeMiB = Number(flag('--size-mib', '512'));
 const rounds = Number(flag('--rounds', '3'));
 const root = flag('--dir', '/var/tmp/bucketfs-engines');

@@ -10,6 +10,12 @@ export const USAGE = `usage: npm run bench -- [--quick] [--out FILE] [--dir DIR]
 
 export class UsageError extends Error {}
 
+/** The value after `--name` in `args`, else `fallback`: for the small scripts beside run.mjs. Pure. */
+export function optionValue(args, name, fallback) {
+  const index = args.indexOf(name);
+  return index >= 0 && args[index + 1] !== undefined ? args[index + 1] : fallback;
+}
+
 /** Pure: argv (without node and script) → options. */
 export function parseArgs(argv) {
   const options = { quick: false, out: undefined, dir: '/var/tmp/bucketfs-bench', mountArgs: [], engines: ['native', 'fuse-native'], profile: false, help: false };
