@@ -22,7 +22,7 @@ import type {
   ObjectStore,
   RequestOptions,
 } from './object-store.js';
-import { discardBody, joinChunks, MAX_ERROR_BODY_BYTES, readBody, readText } from './response-body.js';
+import { joinChunks, MAX_ERROR_BODY_BYTES, readBody, readText } from './response-body.js';
 import { parseAisError, statusError, transportError } from './response-errors.js';
 import { RetryPolicy, type RetryClass, type RetryDeps, type RetryOptions, type RetryStats } from './retry-policy.js';
 import { assertSameObject, readBodyKeepingPrefix, type ObjectIdentity } from './retry-resume.js';
@@ -96,7 +96,7 @@ export class AistoreClient implements ObjectStore {
       what: `HEAD ${objectUri(bucket, key)}`,
     };
     return this.retried(params, options, call, 'idempotent', async (response) => {
-      discardBody(response.body);
+      response.body.discard();
       return objectInfoFromHeaders(key, response.headers);
     });
   }
@@ -155,7 +155,7 @@ export class AistoreClient implements ObjectStore {
     if (response.statusCode === 416) {
       const size = parseContentRange(headerValue(response.headers, 'content-range'))?.size;
       if (size !== undefined && range !== undefined && range.offset >= size) {
-        discardBody(response.body);
+        response.body.discard();
         return { chunks: [], bytes: 0, objectSize: size, version };
       }
       return this.fail(response, what, options, size);
@@ -165,7 +165,7 @@ export class AistoreClient implements ObjectStore {
     if (response.statusCode === 206) {
       const contentRange = parseContentRange(headerValue(response.headers, 'content-range'));
       if (contentRange?.first !== range?.offset) {
-        discardBody(response.body);
+        response.body.discard();
         throw new ProtocolError(`${what}: 206 for a different range than asked`, { status: 206 });
       }
       const read = await readBodyKeepingPrefix(response.body, contentLength, what);
@@ -320,7 +320,7 @@ export class AistoreClient implements ObjectStore {
         if (options?.signal?.aborted) throw transportError(error, what, options.signal);
       }
     } else {
-      discardBody(response.body);
+      response.body.discard();
     }
     throw statusError(response.statusCode, what, parseAisError(text), objectSize);
   }
@@ -354,7 +354,7 @@ export function createAistoreClient(options: AistoreClientOptions = {}): Aistore
 }
 
 async function discardResponse(response: StoreResponse): Promise<void> {
-  discardBody(response.body);
+  response.body.discard();
 }
 
 function objectUri(bucket: BucketRef, key: string): string {

@@ -130,7 +130,8 @@ export class BufferingHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-function abortError(signal: AbortSignal | undefined): Error {
+/** The error a request stopped by its signal fails with (an `AbortError`, which `transportError` maps). */
+export function abortError(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;
   if (reason instanceof Error && reason.name === 'AbortError') return reason;
   return Object.assign(new Error('the request was aborted', { cause: reason }), { name: 'AbortError' });

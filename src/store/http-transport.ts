@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
-import { BufferingHandler, type ResponseBody } from './buffered-response.js';
+import { abortError, BufferingHandler, type ResponseBody } from './buffered-response.js';
 import { NetworkError, ProtocolError } from './errors.js';
 import { redirectTarget, type RequestTarget } from './object-path.js';
 import { transportError } from './response-errors.js';
@@ -107,7 +107,7 @@ export class HttpTransport {
 
   private async exchange(request: StoreRequest, target: RequestTarget): Promise<StoreResponse> {
     try {
-      if (request.signal?.aborted) throw Object.assign(new Error('the request was aborted'), { name: 'AbortError' });
+      if (request.signal?.aborted) throw abortError(request.signal);
       const handler = new BufferingHandler(request.signal);
       this.agent.dispatch(
         {

@@ -3,11 +3,6 @@ import { ProtocolError } from './errors.js';
 
 export { MAX_ERROR_BODY_BYTES } from './buffered-response.js';
 
-/** Lets go of a body we do not need: a small one is drained so the socket goes back to the pool. */
-export function discardBody(body: ResponseBody): void {
-  body.discard();
-}
-
 /** The whole body as one Buffer; one that broke off rejects with why, one of the wrong length is a protocol fault. */
 export async function readBody(body: ResponseBody, expectedBytes: number | undefined, what: string): Promise<Buffer> {
   const received = await body.received;
