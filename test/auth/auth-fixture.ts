@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
+import { afterAll, expect } from 'vitest';
 
 export { capturingLogger } from '../helpers/logging.js';
 export { manualClock } from '../helpers/clock.js';
@@ -23,6 +24,14 @@ export class SecretRegistry {
   leaks(lines: readonly string[]): string[] {
     return lines.filter((line) => [...this.secrets].some((secret) => line.includes(secret)));
   }
+}
+
+/** After the calling file's tests: its log said something, and none of the secrets they used. */
+export function expectNoSecretLoggedAfterAll(secrets: SecretRegistry, log: { readonly lines: readonly string[] }): void {
+  afterAll(() => {
+    expect(log.lines.length).toBeGreaterThan(0);
+    expect(secrets.leaks(log.lines)).toEqual([]);
+  });
 }
 
 export async function signedJwt(expiresAtSeconds: number, secret = 'test-secret-that-is-long-enough-for-hs256'): Promise<string> {

@@ -1,28 +1,17 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CredentialConfigError } from '../../src/auth/credential-config-error.js';
 import { createCredentialProvider, type CredentialOptions } from '../../src/auth/credential-provider.js';
 import type { BaseParams } from '../../src/store/base-params.js';
-import { capturingLogger, KubernetesSecretVolume, manualClock, SecretRegistry, signedJwt, writeAtomically } from './auth-fixture.js';
-import { withTempDir } from '../helpers/server.js';
+import { capturingLogger, expectNoSecretLoggedAfterAll, KubernetesSecretVolume, manualClock, SecretRegistry, signedJwt, writeAtomically } from './auth-fixture.js';
+import { useTempDirPerTest } from '../helpers/server.js';
 
 const ENDPOINT = 'http://127.0.0.1:51080';
 const secrets = new SecretRegistry();
 const log = capturingLogger();
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeEach(async () => {
-  ({ path: dir, remove: cleanup } = await withTempDir('auth'));
-});
-afterEach(async () => {
-  await cleanup();
-});
-afterAll(() => {
-  expect(log.lines.length).toBeGreaterThan(0);
-  expect(secrets.leaks(log.lines)).toEqual([]);
-});
+const tempDir = useTempDirPerTest('auth');
+expectNoSecretLoggedAfterAll(secrets, log);
 
 function provider(options: Partial<CredentialOptions>) {
   return createCredentialProvider({ endpoint: ENDPOINT, env: {}, logger: log.logger, ...options });
@@ -42,7 +31,7 @@ describe('token sources', () => {
   });
 
   it('inline token wins over everything and is never reloaded', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [inline, fromEnv, inFile] = [secrets.token(), secrets.token(), secrets.token()];
     await writeFile(path, inFile);
     const credentials = await provider({
@@ -68,13 +57,13 @@ describe('token sources', () => {
     ['an empty AIS_AUTHN_TOKEN counts as unset', { AIS_AUTHN_TOKEN: ' ', AIS_AUTHN_TOKEN_FILE: 'env-file' }, false, 'env-file'],
   ])('falls back in order: %s', async (_name, envSpec, withOption, expected) => {
     const tokens = { env: secrets.token(), 'env-file': secrets.token(), 'option-file': secrets.token() };
-    await writeFile(join(dir, 'env-file'), tokens['env-file']);
-    await writeFile(join(dir, 'option-file'), tokens['option-file']);
+    await writeFile(join(tempDir.path, 'env-file'), tokens['env-file']);
+    await writeFile(join(tempDir.path, 'option-file'), tokens['option-file']);
     const env: NodeJS.ProcessEnv = {};
     for (const [name, value] of Object.entries(envSpec)) {
-      env[name] = value === 'env' ? tokens.env : value === 'env-file' ? join(dir, 'env-file') : value;
+      env[name] = value === 'env' ? tokens.env : value === 'env-file' ? join(tempDir.path, 'env-file') : value;
     }
-    const credentials = await provider({ env, ...(withOption ? { tokenFile: join(dir, 'option-file') } : {}) });
+    const credentials = await provider({ env, ...(withOption ? { tokenFile: join(tempDir.path, 'option-file') } : {}) });
     expect(bearer(await credentials.current())).toBe(`Bearer ${tokens[expected as keyof typeof tokens]}`);
   });
 
@@ -98,7 +87,7 @@ describe('startup errors', () => {
     ['garbage', 'two\nlines', /whitespace or several lines/],
     ['half-written JSON', '{"token":"ab', /does not parse/],
   ])('an explicit token file that is %s is a CredentialConfigError naming the path', async (_name, content, reason) => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     if (content !== undefined) await writeFile(path, content);
     const attempt = provider({ tokenFile: path });
     await expect(attempt).rejects.toThrow(CredentialConfigError);
@@ -107,12 +96,12 @@ describe('startup errors', () => {
   });
 
   it('says when the bad file came from AIS_AUTHN_TOKEN_FILE', async () => {
-    const path = join(dir, 'absent');
+    const path = join(tempDir.path, 'absent');
     await expect(provider({ env: { AIS_AUTHN_TOKEN_FILE: path } })).rejects.toThrow(/absent.*\(from AIS_AUTHN_TOKEN_FILE\)/);
   });
 
   it('rejects a malformed headers file naming path and line, and a bad static header by name', async () => {
-    const path = join(dir, 'headers');
+    const path = join(tempDir.path, 'headers');
     await writeFile(path, '# ok\nX-Good: 1\nbroken\n');
     await expect(provider({ headersFile: path })).rejects.toThrow(/headers file .*headers: line 3/);
     await expect(provider({ headers: { 'Bad Name': 'v' } })).rejects.toThrow(CredentialConfigError);
@@ -123,7 +112,7 @@ describe('startup errors', () => {
 
 describe('snapshots', () => {
   it('are frozen and reused while nothing changed', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     await writeFile(path, secrets.token());
     const credentials = await provider({ tokenFile: path, tokenCheckIntervalMs: 0, headers: { 'X-Static': secrets.token() } });
     const first = await credentials.current();
@@ -133,7 +122,7 @@ describe('snapshots', () => {
   });
 
   it('headers-file headers override static ones case-insensitively; the token sets Authorization', async () => {
-    const path = join(dir, 'headers');
+    const path = join(tempDir.path, 'headers');
     const [token, staticValue, fileValue, other] = [secrets.token(), secrets.token(), secrets.token(), secrets.token()];
     await writeFile(path, `# tenant\nx-tenant: ${fileValue}\nAuthorization: Basic ${other}\n`);
     const credentials = await provider({
@@ -149,7 +138,7 @@ describe('snapshots', () => {
   });
 
   it('a malformed headers file keeps the last good set, warns with the line number, then takes the fixed file', async () => {
-    const path = join(dir, 'headers');
+    const path = join(tempDir.path, 'headers');
     const [first, second, third] = [secrets.token(), secrets.token(), secrets.token()];
     await writeFile(path, `X-Key: ${first}\n`);
     const clock = manualClock();
@@ -172,8 +161,8 @@ describe('snapshots', () => {
 describe('rotation through the provider', () => {
   it.each(['in place', 'atomic rename', 'kubernetes symlink swap'])('the next current() after the interval has the new token: %s', async (how) => {
     const [first, second] = [secrets.token(), secrets.token()];
-    const volume = new KubernetesSecretVolume(dir, 'token');
-    const path = how === 'kubernetes symlink swap' ? volume.path : join(dir, 'token');
+    const volume = new KubernetesSecretVolume(tempDir.path, 'token');
+    const path = how === 'kubernetes symlink swap' ? volume.path : join(tempDir.path, 'token');
     if (how === 'kubernetes symlink swap') await volume.create(first);
     else await writeFile(path, first);
     const clock = manualClock();
@@ -190,8 +179,8 @@ describe('rotation through the provider', () => {
   });
 
   it('1000 concurrent current() across a rotation of token and headers: one reload each, no mix, none fails', async () => {
-    const tokenPath = join(dir, 'token');
-    const headersPath = join(dir, 'headers');
+    const tokenPath = join(tempDir.path, 'token');
+    const headersPath = join(tempDir.path, 'headers');
     const staticValue = secrets.token();
     const versions = [0, 1].map(() => ({ token: secrets.token(), tenant: secrets.token() }));
     await writeFile(tokenPath, `{"token":"${versions[0]!.token}"}`);
@@ -225,8 +214,8 @@ describe('rotation through the provider', () => {
   });
 
   it('1000 concurrent current() once the interval has passed: exactly one reload, every snapshot wholly new', async () => {
-    const tokenPath = join(dir, 'token');
-    const headersPath = join(dir, 'headers');
+    const tokenPath = join(tempDir.path, 'token');
+    const headersPath = join(tempDir.path, 'headers');
     const versions = [0, 1].map(() => ({ token: secrets.token(), tenant: secrets.token() }));
     await writeFile(tokenPath, versions[0]!.token);
     await writeFile(headersPath, `X-Tenant: ${versions[0]!.tenant}\n`);
@@ -242,7 +231,7 @@ describe('rotation through the provider', () => {
   });
 
   it('a bad token file keeps the old token in use, warns, and takes the good one that follows', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [first, second] = [secrets.token(), secrets.token()];
     await writeFile(path, `{"token":"${first}"}`);
     const clock = manualClock();
@@ -263,7 +252,7 @@ describe('rotation through the provider', () => {
 
 describe('invalidate', () => {
   it('forces a reload within the interval when the rejected snapshot is current', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [first, second] = [secrets.token(), secrets.token()];
     await writeFile(path, first);
     const credentials = await provider({ tokenFile: path, tokenCheckIntervalMs: 60_000 });
@@ -275,7 +264,7 @@ describe('invalidate', () => {
   });
 
   it('concurrent invalidations of the same snapshot cause one reload; a stale one causes none', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [first, second] = [secrets.token(), secrets.token()];
     await writeFile(path, first);
     const credentials = await provider({ tokenFile: path, tokenCheckIntervalMs: 60_000 });
@@ -296,7 +285,7 @@ describe('invalidate', () => {
   });
 
   it('an invalidation after the reload landed but before the snapshot was rebuilt is stale', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     await writeFile(path, secrets.token());
     const credentials = await provider({ tokenFile: path, tokenCheckIntervalMs: 0 });
     const rejected = await credentials.current();
@@ -315,7 +304,7 @@ describe('token expiry', () => {
     const clock = manualClock(Math.floor(Date.now() / 1000) * 1000);
     const expSeconds = clock.now() / 1000 + 10 * 60;
     const token = secrets.add(await signedJwt(expSeconds));
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     await writeFile(path, `{"token":"${token}"}`);
     const credentials = await provider({ tokenFile: path, tokenCheckIntervalMs: 1000, now: clock.now });
     expect(credentials.tokenExpiresAt()?.getTime()).toBe(expSeconds * 1000);
@@ -346,7 +335,7 @@ describe('token expiry', () => {
   });
 
   it('logs each reload with source, length, hash and exp, never the token', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const expSeconds = Math.floor(Date.now() / 1000) + 3600;
     const [first, second] = [secrets.add(await signedJwt(expSeconds)), secrets.add(await signedJwt(expSeconds + 60))];
     await writeFile(path, first);

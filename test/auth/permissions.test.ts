@@ -1,12 +1,12 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCredentialProvider } from '../../src/auth/credential-provider.js';
 import { octalMode, readableBeyondOwner, secretFilesReadableByOthers, warnIfReadableByOthers } from '../../src/auth/file-permissions.js';
 import { parseTokenFile } from '../../src/auth/token-file.js';
 import { WatchedFile } from '../../src/auth/watched-file.js';
 import { capturingLogger, manualClock, SecretRegistry, writeAtomically } from './auth-fixture.js';
-import { withTempDir } from '../helpers/server.js';
+import { useTempDirPerTest, withTempDir } from '../helpers/server.js';
 
 describe('readableBeyondOwner', () => {
   it.each([
@@ -36,22 +36,14 @@ describe('readableBeyondOwner', () => {
 
 describe('permission warning for secret files', () => {
   const secrets = new SecretRegistry();
-  let dir = '';
-  let remove: () => Promise<void> = async () => {};
-
-  beforeEach(async () => {
-    ({ path: dir, remove } = await withTempDir('perm'));
-  });
-  afterEach(async () => {
-    await remove();
-  });
+  const tempDir = useTempDirPerTest('perm');
 
   const warnings = (log: ReturnType<typeof capturingLogger>) => log.records().filter((record) => record.level === 40 && /readable by/.test(record.msg));
 
   it('warns once at open and again after a reload that is still readable by others, never quoting the content', async () => {
     const log = capturingLogger();
     const clock = manualClock();
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     await writeFile(path, secrets.token(), { mode: 0o644 });
     await chmod(path, 0o644);
     const file = await WatchedFile.open({ path, parse: parseTokenFile, checkIntervalMs: 0, logger: log.logger, label: 'token file', secret: true, now: clock.now });
@@ -81,8 +73,8 @@ describe('permission warning for secret files', () => {
 
   it('says nothing for a 0600 file, or for a file not marked secret', async () => {
     const log = capturingLogger();
-    const privatePath = join(dir, 'private');
-    const publicPath = join(dir, 'public');
+    const privatePath = join(tempDir.path, 'private');
+    const publicPath = join(tempDir.path, 'public');
     await writeFile(privatePath, secrets.token(), { mode: 0o600 });
     await writeFile(publicPath, 'not a secret', { mode: 0o644 });
     await chmod(publicPath, 0o644);
@@ -93,8 +85,8 @@ describe('permission warning for secret files', () => {
 
   it('the credential provider marks its token file and headers file as secret', async () => {
     const log = capturingLogger();
-    const tokenFile = join(dir, 'token.json');
-    const headersFile = join(dir, 'headers');
+    const tokenFile = join(tempDir.path, 'token.json');
+    const headersFile = join(tempDir.path, 'headers');
     await writeFile(tokenFile, JSON.stringify({ token: secrets.token() }), { mode: 0o640 });
     await writeFile(headersFile, `X-Api-Key: ${secrets.token()}\n`, { mode: 0o604 });
     await chmod(tokenFile, 0o640);

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createCredentialProvider, type CredentialProvider } from '../../src/auth/credential-provider.js';
 import { secretKeyFromText, signToken } from '../../src/server/jwt.js';
 import { createAistoreClient, type AistoreClient } from '../../src/store/aistore-client.js';
 import { bindBucket, type BucketClient } from '../../src/store/bucket-client.js';
 import { UnauthorizedError } from '../../src/store/errors.js';
 import { useServer } from '../helpers/server.js';
-import { capturingLogger, SecretRegistry, sleep, writeAtomically } from './auth-fixture.js';
+import { capturingLogger, expectNoSecretLoggedAfterAll, SecretRegistry, sleep, writeAtomically } from './auth-fixture.js';
 
 const BUCKET = { name: 'rotating' };
 const OBJECT = 'data.bin';
@@ -16,10 +16,7 @@ const SERVER_SECRET_CHECK_INTERVAL_MS = 50;
 const secrets = new SecretRegistry();
 const log = capturingLogger();
 
-afterAll(() => {
-  expect(log.lines.length).toBeGreaterThan(0);
-  expect(secrets.leaks(log.lines)).toEqual([]);
-});
+expectNoSecretLoggedAfterAll(secrets, log);
 
 /** A server secret and a token signed with it, both registered as secrets the logs must never show. */
 async function credentialPair(): Promise<{ secret: string; token: string }> {

@@ -1,26 +1,15 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseTokenFile } from '../../src/auth/token-file.js';
 import { WatchedFile } from '../../src/auth/watched-file.js';
-import { capturingLogger, KubernetesSecretVolume, manualClock, SecretRegistry, sleep, writeAtomically } from './auth-fixture.js';
-import { withTempDir } from '../helpers/server.js';
+import { capturingLogger, expectNoSecretLoggedAfterAll, KubernetesSecretVolume, manualClock, SecretRegistry, sleep, writeAtomically } from './auth-fixture.js';
+import { useTempDirPerTest } from '../helpers/server.js';
 
 const secrets = new SecretRegistry();
 const log = capturingLogger();
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeEach(async () => {
-  ({ path: dir, remove: cleanup } = await withTempDir('auth'));
-});
-afterEach(async () => {
-  await cleanup();
-});
-afterAll(() => {
-  expect(log.lines.length).toBeGreaterThan(0);
-  expect(secrets.leaks(log.lines)).toEqual([]);
-});
+const tempDir = useTempDirPerTest('auth');
+expectNoSecretLoggedAfterAll(secrets, log);
 
 /** A token file watched with a manual clock, counting parses. */
 async function watchToken(path: string, checkIntervalMs = 100) {
@@ -42,7 +31,7 @@ async function watchToken(path: string, checkIntervalMs = 100) {
 
 describe('WatchedFile open', () => {
   it('loads the file', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const token = secrets.token();
     await writeFile(path, `{"token":"${token}"}`);
     const { file } = await watchToken(path);
@@ -57,20 +46,20 @@ describe('WatchedFile open', () => {
     ['garbage', 'not a\ntoken', /cannot load token file .*token: token contains whitespace/],
     ['too large', 'a'.repeat(1024 * 1024 + 1), /cannot load token file .*token: larger than 1048576 bytes/],
   ])('throws with the path and the reason when %s', async (_name, content, message) => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     if (content !== undefined) await writeFile(path, content);
     await expect(watchToken(path)).rejects.toThrow(message);
   });
 
   it('refuses something that is not a regular file', async () => {
     await expect(watchToken('/dev/zero')).rejects.toThrow(/cannot load token file \/dev\/zero: not a regular file/);
-    await expect(watchToken(dir)).rejects.toThrow(/not a regular file/);
+    await expect(watchToken(tempDir.path)).rejects.toThrow(/not a regular file/);
   });
 });
 
 describe('WatchedFile rotation', () => {
   it('sees an in-place rewrite only after the check interval', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [first, second] = [secrets.token(), secrets.token(50)];
     await writeFile(path, first);
     const { file, clock } = await watchToken(path, 100);
@@ -83,7 +72,7 @@ describe('WatchedFile rotation', () => {
   });
 
   it('sees an atomic rename', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [first, second] = [secrets.token(), secrets.token()];
     await writeFile(path, first);
     const { file, clock } = await watchToken(path);
@@ -93,7 +82,7 @@ describe('WatchedFile rotation', () => {
   });
 
   it('sees a Kubernetes ..data symlink swap', async () => {
-    const volume = new KubernetesSecretVolume(dir, 'token');
+    const volume = new KubernetesSecretVolume(tempDir.path, 'token');
     const [first, second, third] = [secrets.token(), secrets.token(), secrets.token()];
     await volume.create(first);
     const { file, clock } = await watchToken(volume.path);
@@ -108,7 +97,7 @@ describe('WatchedFile rotation', () => {
   });
 
   it('sees two same-size rotations within one second, by rename and in place', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const tokens = [secrets.token(32), secrets.token(32), secrets.token(32), secrets.token(32), secrets.token(32)];
     await writeFile(path, tokens[0]!);
     const { file, clock } = await watchToken(path);
@@ -134,7 +123,7 @@ describe('WatchedFile rotation', () => {
   });
 
   it('stats at most once per interval and does not re-read an unchanged file', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     await writeFile(path, secrets.token());
     const { file, clock, parses } = await watchToken(path, 100);
     for (let i = 0; i < 10; i += 1) {
@@ -146,7 +135,7 @@ describe('WatchedFile rotation', () => {
   });
 
   it('with interval 0 checks on every call', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [first, second] = [secrets.token(), secrets.token(41)];
     await writeFile(path, first);
     const { file } = await watchToken(path, 0);
@@ -162,7 +151,7 @@ describe('WatchedFile failed reloads', () => {
     ['garbage', '<html>\n<body>oops</body>', /whitespace or several lines/],
     ['missing', undefined, /ENOENT/],
   ])('keep the last good value on %s, warn, and pick up the good file that follows', async (_name, content, reason) => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [good, next] = [secrets.token(), secrets.token()];
     await writeFile(path, good);
     const { file, clock } = await watchToken(path);
@@ -190,7 +179,7 @@ describe('WatchedFile failed reloads', () => {
   });
 
   it('warns again after a minute while the file stays bad, counting the suppressed warnings', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     await writeFile(path, secrets.token());
     const { file, clock } = await watchToken(path);
     const linesBefore = log.lines.length;
@@ -207,7 +196,7 @@ describe('WatchedFile failed reloads', () => {
   });
 
   it('a rewrite that is caught half-way is re-read once complete', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [good, next] = [secrets.token(), secrets.token()];
     await writeFile(path, good);
     const { file, clock } = await watchToken(path);
@@ -223,7 +212,7 @@ describe('WatchedFile failed reloads', () => {
 
 describe('WatchedFile single flight', () => {
   it('1000 concurrent get() across a change: one stat-triggered reload, one parse', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     const [first, second] = [secrets.token(), secrets.token()];
     await writeFile(path, first);
     const { file, clock, parses } = await watchToken(path, 100);
@@ -236,7 +225,7 @@ describe('WatchedFile single flight', () => {
   });
 
   it('concurrent forceReload() share one reload', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     await writeFile(path, secrets.token());
     const { file, parses } = await watchToken(path, 60_000);
     const next = secrets.token();
@@ -248,7 +237,7 @@ describe('WatchedFile single flight', () => {
   });
 
   it('forceReload() reads even an unchanged file, within the interval', async () => {
-    const path = join(dir, 'token');
+    const path = join(tempDir.path, 'token');
     await writeFile(path, secrets.token());
     const { file, parses } = await watchToken(path, 60_000);
     await file.forceReload();

@@ -1,13 +1,31 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.js';
 
 /** A fresh folder under the temp dir; call `remove` when done (afterAll / finally). */
 export async function withTempDir(label = 'tmp'): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `bucketfs-${label}-`));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** A fresh folder for each test of the calling suite, removed after it; `path` is the current one. */
+export function useTempDirPerTest(label = 'tmp'): { readonly path: string } {
+  let current: { path: string; remove: () => Promise<void> } | undefined;
+  beforeEach(async () => {
+    current = await withTempDir(label);
+  });
+  afterEach(async () => {
+    await current?.remove();
+    current = undefined;
+  });
+  return {
+    get path(): string {
+      if (current === undefined) throw new Error('the temp folder exists only while a test runs');
+      return current.path;
+    },
+  };
 }
 
 /** Writes `files` (`<bucket>/<object name>` → content) under `dataDir`, creating folders as needed. */
