@@ -40,7 +40,7 @@ export class PrefetchingReader implements ObjectReader {
     const wanted = clampRead(this.snapshot.size, Math.min(length, target.length), position);
     if (wanted === 0 || this.closed) return 0;
     const end = position + wanted;
-    if (this.snapshot.size <= this.options.smallObjectThresholdBytes) {
+    if (this.isSmall) {
       this.ensureBlocks(0, this.snapshot.size, 'demand');
       return this.copyBlocks(target, position, end, this.takeBlocks(position, end));
     }
@@ -48,19 +48,17 @@ export class PrefetchingReader implements ObjectReader {
     const continues = this.sequential
       ? Math.abs(position - this.lastEnd) <= this.options.sequentialToleranceBytes
       : position === this.lastEnd;
-    if (!continues && !covered) {
-      // A far seek: random mode, exact-range GETs until the reader shows it streams again.
+    // A far seek: random mode, exact-range GETs until the reader shows it streams again.
+    const farSeek = !continues && !covered;
+    if (farSeek) {
       this.sequential = false;
-      this.lastEnd = end;
-      this.contiguousBytes = wanted;
-      this.cache.countRead(false);
-      return this.readDirect(target, position, wanted);
+      this.contiguousBytes = 0;
     }
-    if (!this.sequential && continues) {
+    if (!this.sequential && (farSeek || continues)) {
       // The kernel splits one large random read into several contiguous requests (128 KiB each with libfuse 2):
       // only a run longer than a first window is a stream, so random readers never pay for a wasted window.
       this.contiguousBytes += wanted;
-      if (this.contiguousBytes <= this.options.initialWindowBytes) {
+      if (farSeek || this.contiguousBytes <= this.options.initialWindowBytes) {
         this.lastEnd = end;
         this.cache.countRead(false);
         return this.readDirect(target, position, wanted);
@@ -81,7 +79,12 @@ export class PrefetchingReader implements ObjectReader {
 
   /** A small object is read whole by its first read anyway: its GET starts now. */
   opened(): void {
-    if (this.snapshot.size > 0 && this.snapshot.size <= this.options.smallObjectThresholdBytes) this.ensureBlocks(0, this.snapshot.size, 'prefetch');
+    if (this.snapshot.size > 0 && this.isSmall) this.ensureBlocks(0, this.snapshot.size, 'prefetch');
+  }
+
+  /** Fetched whole by its first read (or its open), never streamed. */
+  private get isSmall(): boolean {
+    return this.snapshot.size <= this.options.smallObjectThresholdBytes;
   }
 
   /** The current prefetch window (for tests and debugging). */
