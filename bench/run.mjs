@@ -64,6 +64,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 async function cleanup() {
   await state.raw?.close().catch(() => {});
+  await state.rawDirect?.close().catch(() => {});
   if (state.mountPid !== undefined || isMounted(mountpoint)) await unmount(mountpoint, state.mountPid, { waitForExit: true });
   await reapAll();
   state.mountPid = undefined;
@@ -142,27 +143,35 @@ async function sequentialTests() {
   const oneStream = largeKeys.slice(0, plan.seqOneStreamFiles);
   const perFile = plan.seqBytesPerFile;
   say(`sequential: 1 stream over ${oneStream.length} file(s), 4 streams over ${largeKeys.length} files, the first ${perFile / MiB} MiB of each (cold: page cache dropped, fresh mount)`);
-  const rawOne = await once('raw-seq1', () => {
-    cold();
-    return withCpu(() => state.raw.sequentialWhole(oneStream, perFile));
-  });
-  const rawFour = await once('raw-seq4', () => {
-    cold();
-    return withCpu(() => state.raw.parallelRanges(largeKeys.map((key) => ({ key, sizeBytes: perFile })), plan.rangeStreams, plan.rangeBytes));
-  });
-  details.rawSingleGet = rawOne;
-  details.rawParallelRanges = rawFour;
+  // Both raw clients; the limit is the faster of the two, so a mount is never compared to a slow client.
+  const rawOneBy = {};
+  const rawFourBy = {};
+  for (const [name, client] of [['undici', state.raw], ['direct', state.rawDirect]]) {
+    rawOneBy[name] = await once(`raw-seq1-${name}`, () => {
+      cold();
+      return withCpu(() => client.sequentialWhole(oneStream, perFile));
+    });
+    rawFourBy[name] = await once(`raw-seq4-${name}`, () => {
+      cold();
+      return withCpu(() => client.parallelRanges(largeKeys.map((key) => ({ key, sizeBytes: perFile })), plan.rangeStreams, plan.rangeBytes));
+    });
+  }
+  const faster = (by) => (mibPerSec(by.direct) > mibPerSec(by.undici) ? by.direct : by.undici);
+  const rawOne = faster(rawOneBy);
+  const rawFour = faster(rawFourBy);
+  details.rawSingleGet = rawOneBy;
+  details.rawParallelRanges = rawFourBy;
   for (const direct of [false, true]) {
     const mode = direct ? 'O_DIRECT' : 'buffered';
     const seq = { rw: 'read', blockSizeBytes: MiB, direct, bytesPerFile: perFile };
     const one = await coldMountFio({ ...seq, name: 'seq1', jobs: [oneStream.map(atMount)] });
     const oneLocal = await once(`seq1-local-${mode}`, () => coldLocalFio({ ...seq, name: 'seq1-local', jobs: [oneStream.map(onDisk)] }));
     details[`seq1-${mode}-${engine}`] = { mount: one, local: oneLocal };
-    addRow({ test: `seq read 1 stream, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: one.mibPerSec, limit: mibPerSec(rawOne), limitLabel: '1 GET', local: oneLocal.mibPerSec, target: direct ? undefined : 0.7 }, one);
+    addRow({ test: `seq read 1 stream, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: one.mibPerSec, limit: mibPerSec(rawOne), limitLabel: '1 GET (faster client)', local: oneLocal.mibPerSec, target: direct ? undefined : 0.85 }, one);
     const four = await coldMountFio({ ...seq, name: 'seq4', jobs: largeKeys.map((key) => [atMount(key)]) });
     const fourLocal = await once(`seq4-local-${mode}`, () => coldLocalFio({ ...seq, name: 'seq4-local', jobs: largeKeys.map((key) => [onDisk(key)]) }));
     details[`seq4-${mode}-${engine}`] = { mount: four, local: fourLocal };
-    addRow({ test: `seq read 4 streams, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: four.mibPerSec, limit: mibPerSec(rawFour), limitLabel: `${plan.rangeStreams} × ${plan.rangeBytes / MiB} MiB ranges`, local: fourLocal.mibPerSec, target: 0.8 }, four);
+    addRow({ test: `seq read 4 streams, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: four.mibPerSec, limit: mibPerSec(rawFour), limitLabel: `${plan.rangeStreams} × ${plan.rangeBytes / MiB} MiB ranges (faster client)`, local: fourLocal.mibPerSec, target: direct ? undefined : 0.9 }, four);
   }
 }
 
@@ -297,6 +306,7 @@ async function main() {
   state.server = await startServer(dataDir);
   say(`server: ${state.server.url} (process ${state.server.pid})`);
   state.raw = await createRawClient(state.server.url, 16, distCopy);
+  state.rawDirect = await createRawClient(state.server.url, 16, distCopy, { direct: true });
   const readAheadKb = {};
   for (const name of options.engines) {
     engine = name;

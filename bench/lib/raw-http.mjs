@@ -1,18 +1,23 @@
-// The limits: the same objects read straight over HTTP with undici, no filesystem in between.
+// The limits: the same objects read straight over HTTP, no filesystem in between: with undici, or (`direct`) with
+// the project's own GET path, which reads each body into a buffer reused from GET to GET.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
 import { BUCKET } from './dataset.mjs';
 
 /** `distDir`: the build whose store client lists objects (the same code the mount lists with). */
-export async function createRawClient(endpoint, connections, distDir) {
+export async function createRawClient(endpoint, connections, distDir, { direct = false } = {}) {
   const { createAistoreClient } = await import(pathToFileURL(join(distDir, 'store/aistore-client.js')).href);
+  const store = direct ? createAistoreClient({ connectionsPerOrigin: connections, retry: { maxAttempts: 1 } }) : undefined;
+  /** Free body buffers by length, so that no GET faults in fresh pages (as the mount's pooled parts). */
+  const freeBuffers = new Map();
   const { listAll } = await import(pathToFileURL(join(distDir, 'store/object-store.js')).href);
   const dispatcher = new Agent({ connections, pipelining: 1 });
   const urlOf = (key) => `${endpoint}/v1/objects/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}?provider=ais`;
 
   /** Bytes of one GET (whole or a range), counted as they stream in and then dropped. */
   async function get(key, range) {
+    if (store !== undefined) return getDirect(key, range);
     const headers = range ? { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {};
     const { statusCode, body } = await request(urlOf(key), { dispatcher, headers });
     if (statusCode !== 200 && statusCode !== 206) {
@@ -22,6 +27,23 @@ export async function createRawClient(endpoint, connections, distDir) {
     let bytes = 0;
     for await (const chunk of body) bytes += chunk.length;
     return bytes;
+  }
+
+  async function getDirect(key, range) {
+    let taken;
+    const bodyBuffer = (length) => {
+      taken = freeBuffers.get(length)?.pop() ?? Buffer.allocUnsafeSlow(length);
+      return taken;
+    };
+    try {
+      const result = await store.get({ endpoint, headers: {} }, { name: BUCKET }, key, range, { bodyBuffer });
+      return (result.chunks ?? [result.data]).reduce((sum, chunk) => sum + chunk.length, 0);
+    } finally {
+      if (taken !== undefined) {
+        if (!freeBuffers.has(taken.length)) freeBuffers.set(taken.length, []);
+        freeBuffers.get(taken.length).push(taken);
+      }
+    }
   }
 
   /** Runs `worker` on `concurrency` lanes until `next()` returns undefined. */
@@ -114,6 +136,9 @@ export async function createRawClient(endpoint, connections, distDir) {
       return { ms: performance.now() - started, entries };
     },
 
-    close: () => dispatcher.close(),
+    close: async () => {
+      await store?.close();
+      await dispatcher.close();
+    },
   };
 }

@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
+import { BufferPool } from './buffer-pool.js';
 import { ByteChunks } from './byte-chunks.js';
 import { MemoryBudget } from './memory-budget.js';
 import type { ReadPathOptions } from './read-path-options.js';
@@ -10,7 +11,12 @@ export interface BlockCacheOptions {
   readonly budgetBytes: number;
   /** The unit of caching; object offsets are cut into blocks of this size. */
   readonly blockSizeBytes: number;
+  /** GETs of exactly this many bytes (whole parts) read into reused buffers; 0: none do. */
+  readonly partSizeBytes?: number;
 }
+
+/** Freed part buffers kept for the next GETs: the cache frees a run just before it fetches the next. */
+const POOLED_PARTS_KEPT = 4;
 
 /** Blocks `[firstIndex, firstIndex + count)` of one object version, fetched by one GET. */
 export interface BlockRun {
@@ -21,8 +27,8 @@ export interface BlockRun {
   readonly lengthBytes: number;
 }
 
-/** Fetches `length` bytes at `offset`, honouring `signal`. */
-export type RangeFetcher = (offset: number, length: number, signal: AbortSignal) => Promise<ByteChunks>;
+/** Fetches `length` bytes at `offset`, honouring `signal`; the body may be read into `into` (of `length` bytes). */
+export type RangeFetcher = (offset: number, length: number, signal: AbortSignal, into?: Buffer) => Promise<ByteChunks>;
 
 export type FetchKind = 'demand' | 'prefetch';
 
@@ -53,6 +59,7 @@ export class BlockCache {
   readonly budget: MemoryBudget;
   private readonly lru: LRUCache<string, CachedBlock>;
   private readonly inflight = new Map<string, InflightBlock>();
+  private readonly parts: BufferPool;
   private readonly closing = new AbortController();
   private namespaces = 0;
   private cacheHits = 0;
@@ -67,12 +74,14 @@ export class BlockCache {
       throw new RangeError(`the read budget (${options.budgetBytes} bytes) must hold at least one block (${options.blockSizeBytes} bytes)`);
     }
     this.blockSizeBytes = options.blockSizeBytes;
+    this.parts = new BufferPool(options.partSizeBytes ?? 0, POOLED_PARTS_KEPT);
     // Every GET in flight listens to it: dozens at once is normal, not a leak.
     setMaxListeners(0, this.closing.signal);
     this.lru = new LRUCache<string, CachedBlock>({
       maxSize: options.budgetBytes,
       sizeCalculation: (block) => Math.max(1, block.data.length),
       dispose: (block, _id, reason) => {
+        block.data.memory?.release();
         if (reason === 'evict') this.cacheEvictions += 1;
         if (block.prefetched && !block.read) this.prefetchWasteBytes += block.data.length;
       },
@@ -126,12 +135,16 @@ export class BlockCache {
     const reserved = kind === 'prefetch' ? Promise.resolve() : this.budget.reserve(run.lengthBytes, this.closing.signal);
     const slices = reserved.then(async () => {
       try {
-        const data = await fetch(run.firstIndex * this.blockSizeBytes, run.lengthBytes, this.closing.signal);
+        const data = await this.fetchPart(run.firstIndex * this.blockSizeBytes, run.lengthBytes, fetch);
         this.bytesFetched += data.length;
         if (kind === 'prefetch') this.prefetchedBytes += data.length;
         // Into the LRU before the reservation is released, so cache + in flight never over-count nor under-count.
         const runIds = entries.map((_, i) => blockId(run.objectId, run.firstIndex + i));
-        return entries.map((entry, i) => this.settle(runIds, entry, this.sliceOf(data, i), i));
+        const slices = entries.map((entry, i) => this.settle(runIds, entry, this.sliceOf(data, i), i));
+        // Readers awaiting these blocks copy them in this turn of the event loop, before any socket read could
+        // refill the buffer: the fetch's own hold can go now.
+        data.memory?.release();
+        return slices;
       } catch (error) {
         this.forgetRun(run, entries);
         throw error;
@@ -153,6 +166,23 @@ export class BlockCache {
     return true;
   }
 
+  /** A GET of a run, into a pooled buffer when it is a whole part; the result holds that buffer once. */
+  private async fetchPart(offset: number, length: number, fetch: RangeFetcher): Promise<ByteChunks> {
+    const memory = this.parts.take(length);
+    if (memory === undefined) return fetch(offset, length, this.closing.signal);
+    let data: ByteChunks;
+    try {
+      data = await fetch(offset, length, this.closing.signal, memory.bytes);
+    } catch (error) {
+      // A GET that failed is over: its connection was closed or finished, nothing writes into the buffer any more.
+      memory.release();
+      throw error;
+    }
+    const held = data.livingIn(memory);
+    if (held.memory === undefined) memory.release();
+    return held;
+  }
+
   /** Bytes of a range read outside the blocks (a random read), within the same budget. */
   async fetchDirect(offset: number, length: number, fetch: RangeFetcher): Promise<ByteChunks> {
     await this.budget.reserve(length, this.closing.signal);
@@ -163,6 +193,11 @@ export class BlockCache {
     } finally {
       this.budget.release(length);
     }
+  }
+
+  /** Drops a cached block that its reader has passed (a block in flight stays). */
+  drop(objectId: string, index: number): void {
+    this.lru.delete(blockId(objectId, index));
   }
 
   countRead(hit: boolean): void {
@@ -188,6 +223,7 @@ export class BlockCache {
     this.closing.abort();
     this.inflight.clear();
     this.lru.clear();
+    this.parts.close();
     this.budget.wakeAll();
   }
 
@@ -202,7 +238,10 @@ export class BlockCache {
     const id = runIds[i]!;
     if (this.inflight.get(id) !== entry) return slice;
     this.inflight.delete(id);
-    if (slice.length > 0 && !this.closing.signal.aborted) this.lru.set(id, { data: slice, runIds, prefetched: entry.prefetched, read: entry.joined });
+    if (slice.length > 0 && !this.closing.signal.aborted) {
+      slice.memory?.hold();
+      this.lru.set(id, { data: slice, runIds, prefetched: entry.prefetched, read: entry.joined });
+    }
     return slice;
   }
 
@@ -233,8 +272,8 @@ export class BlockCache {
 }
 
 /** The cache of a mount, sized by resolved read-path options. */
-export function blockCacheFor(options: Pick<ReadPathOptions, 'cacheSizeBytes' | 'blockSizeBytes'>): BlockCache {
-  return new BlockCache({ budgetBytes: options.cacheSizeBytes, blockSizeBytes: options.blockSizeBytes });
+export function blockCacheFor(options: Pick<ReadPathOptions, 'cacheSizeBytes' | 'blockSizeBytes' | 'partSizeBytes'>): BlockCache {
+  return new BlockCache({ budgetBytes: options.cacheSizeBytes, blockSizeBytes: options.blockSizeBytes, partSizeBytes: options.partSizeBytes });
 }
 
 function blockId(objectId: string, index: number): string {

@@ -21,7 +21,7 @@ import {
   refusedWriteError,
   type RefusedOp,
 } from './semantics.js';
-import { BlockCache } from './block-cache.js';
+import { blockCacheFor, type BlockCache } from './block-cache.js';
 import { ChangeTracker } from './change-tracker.js';
 import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
@@ -115,7 +115,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     this.inodeView = new InodeView(this, this.inodes);
     const readPath = resolveReadPathOptions(options.readPath);
     this.ownsBlockCache = options.blockCache === undefined;
-    this.blockCache = options.blockCache ?? new BlockCache({ budgetBytes: readPath.cacheSizeBytes, blockSizeBytes: readPath.blockSizeBytes });
+    this.blockCache = options.blockCache ?? blockCacheFor(readPath);
     this.readerFactory = options.readerFactory ?? prefetchingReaderFactory(this.blockCache, { ...readPath, blockSizeBytes: this.blockCache.blockSizeBytes });
     this.uid = options.uid ?? process.getuid?.() ?? 0;
     this.gid = options.gid ?? process.getgid?.() ?? 0;

@@ -1,21 +1,30 @@
+import type { PooledBuffer } from './buffer-pool.js';
+
 /**
  * Bytes kept as the chunks they arrived in (a GET's socket reads), cut into blocks and copied out to the
  * kernel without ever being joined: joining an 8 MiB part costs a memcpy into freshly faulted pages, which
  * measured as the largest CPU cost of the read path.
  */
 export class ByteChunks {
-  static readonly EMPTY = new ByteChunks([], 0);
+  static readonly EMPTY = new ByteChunks([], 0, undefined);
 
   static of(chunks: readonly Buffer[]): ByteChunks {
     let length = 0;
     for (const chunk of chunks) length += chunk.length;
-    return new ByteChunks(chunks, length);
+    return new ByteChunks(chunks, length, undefined);
   }
 
   private constructor(
     private readonly chunks: readonly Buffer[],
     readonly length: number,
+    /** The pooled buffer some of the chunks are views of: whoever keeps these bytes holds it. */
+    readonly memory: PooledBuffer | undefined,
   ) {}
+
+  /** The same bytes, known to live (partly) in `memory`, when they do; else these bytes unchanged. */
+  livingIn(memory: PooledBuffer): ByteChunks {
+    return this.chunks.some((chunk) => memory.backs(chunk)) ? new ByteChunks(this.chunks, this.length, memory) : this;
+  }
 
   /** Bytes `[start, end)` as views of the same chunks (no copy). */
   subrange(start: number, end: number): ByteChunks {
@@ -33,7 +42,7 @@ export class ByteChunks {
       if (chunkEnd >= to) break;
       chunkStart = chunkEnd;
     }
-    return new ByteChunks(views, to - from);
+    return new ByteChunks(views, to - from, this.memory);
   }
 
   /** Copies bytes `[sourceStart, sourceEnd)` into `target` at `targetStart`, as far as both reach; returns the count. */

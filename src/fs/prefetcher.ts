@@ -22,6 +22,8 @@ export class PrefetchingReader implements ObjectReader {
   private windowBytes: number;
   /** End of the bytes fetched or being fetched for this stream (block-aligned, or the object's end). */
   private frontier = 0;
+  /** Blocks before this index were dropped from the cache behind the stream. */
+  private droppedBefore = 0;
   private closed = false;
   private readonly fetchBytes: RangeFetcher;
 
@@ -33,7 +35,7 @@ export class PrefetchingReader implements ObjectReader {
     private readonly options: ReadPathOptions,
   ) {
     this.windowBytes = options.initialWindowBytes;
-    this.fetchBytes = (offset, length, signal) => fetchRangeChunks(client, snapshot, offset, length, signal);
+    this.fetchBytes = (offset, length, signal, into) => fetchRangeChunks(client, snapshot, offset, length, signal, into);
   }
 
   async read(target: Buffer, length: number, position: number): Promise<number> {
@@ -73,8 +75,23 @@ export class PrefetchingReader implements ObjectReader {
     this.ensureBlocks(position, end, 'demand');
     // Taken before prefetching: making room for the window must not evict what this read needs.
     const blocks = this.takeBlocks(position, end);
+    this.dropBehind();
     this.prefetchAfter(end);
     return this.copyBlocks(target, position, end, blocks);
+  }
+
+  /**
+   * A stream does not come back for what it read (the kernel's page cache keeps that): blocks further behind
+   * the cursor than a late read could reach leave the cache, as in mountpoint-s3, so their memory serves the
+   * next parts instead of fresh pages.
+   */
+  private dropBehind(): void {
+    const blockBytes = this.cache.blockSizeBytes;
+    const before = Math.floor((this.lastEnd - this.options.sequentialToleranceBytes) / blockBytes);
+    for (let index = Math.max(this.droppedBefore, before - DROP_BEHIND_SCAN_BLOCKS); index < before; index += 1) {
+      this.cache.drop(this.objectId, index);
+    }
+    this.droppedBefore = Math.max(this.droppedBefore, before);
   }
 
   /** A small object is read whole by its first read anyway: its GET starts now. */
@@ -172,15 +189,22 @@ export class PrefetchingReader implements ObjectReader {
   private async copyBlocks(target: Buffer, position: number, end: number, blocks: (ByteChunks | Promise<ByteChunks>)[]): Promise<number> {
     const blockBytes = this.cache.blockSizeBytes;
     const firstIndex = Math.floor(position / blockBytes);
+    // A cached block waiting behind one in flight could be evicted, and its buffer refilled, meanwhile.
+    const waiting = blocks.some((block) => block instanceof Promise) ? blocks.filter(isHeld) : [];
+    for (const block of waiting) block.memory?.hold();
     let copied = 0;
-    for (let i = 0; i < blocks.length; i += 1) {
-      const block = blocks[i]!;
-      // A cached block is copied at once: awaiting a value still costs a trip through the microtask queue.
-      const data = block instanceof Promise ? await block : block;
-      const blockStart = (firstIndex + i) * blockBytes;
-      const count = data.copyTo(target, copied, position + copied - blockStart, end - blockStart);
-      if (count === 0) break;
-      copied += count;
+    try {
+      for (let i = 0; i < blocks.length; i += 1) {
+        const block = blocks[i]!;
+        // A cached block is copied at once: awaiting a value still costs a trip through the microtask queue.
+        const data = block instanceof Promise ? await block : block;
+        const blockStart = (firstIndex + i) * blockBytes;
+        const count = data.copyTo(target, copied, position + copied - blockStart, end - blockStart);
+        if (count === 0) break;
+        copied += count;
+      }
+    } finally {
+      for (const block of waiting) block.memory?.release();
     }
     return copied;
   }
@@ -216,6 +240,13 @@ export function prefetchingReaderFactory(cache: BlockCache, options: ReadPathOpt
     opens += 1;
     return new PrefetchingReader(cache, client, snapshot, objectIdOf(namespace, snapshot, opens), options);
   };
+}
+
+/** How far back a stream that jumped forward looks for blocks to drop. */
+const DROP_BEHIND_SCAN_BLOCKS = 64;
+
+function isHeld(block: ByteChunks | Promise<ByteChunks>): block is ByteChunks {
+  return !(block instanceof Promise) && block.memory !== undefined;
 }
 
 function alignUp(value: number, unit: number): number {

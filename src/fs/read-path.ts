@@ -1,5 +1,5 @@
 import type { BucketClient } from '../store/bucket-client.js';
-import type { GetResult } from '../store/object-store.js';
+import type { GetResult, RequestOptions } from '../store/object-store.js';
 import { NotFoundError, RangeNotSatisfiableError } from '../store/errors.js';
 import { ByteChunks } from './byte-chunks.js';
 import { Errno, FsError, toFsError } from './errno.js';
@@ -77,8 +77,10 @@ export async function fetchRangeChunks(
   offset: number,
   length: number,
   signal?: AbortSignal,
+  into?: Buffer,
 ): Promise<ByteChunks> {
-  const result = await fetchResult(client, snapshot, offset, length, signal);
+  const bodyBuffer = into === undefined ? undefined : (bytes: number) => (bytes === into.length ? into : undefined);
+  const result = await fetchResult(client, snapshot, offset, length, { signal, bodyBuffer });
   return ByteChunks.of(result.chunks ?? [result.data]);
 }
 
@@ -90,7 +92,7 @@ export async function fetchRange(
   length: number,
   signal?: AbortSignal,
 ): Promise<Buffer> {
-  return (await fetchResult(client, snapshot, offset, length, signal)).data;
+  return (await fetchResult(client, snapshot, offset, length, { signal })).data;
 }
 
 async function fetchResult(
@@ -98,10 +100,10 @@ async function fetchResult(
   snapshot: ObjectSnapshot,
   offset: number,
   length: number,
-  signal?: AbortSignal,
+  options: RequestOptions,
 ): Promise<GetResult> {
   try {
-    const result = await client.get(snapshot.key, { offset, length }, signal === undefined ? undefined : { signal });
+    const result = await client.get(snapshot.key, { offset, length }, options);
     if (snapshot.version !== undefined && result.version !== undefined && result.version !== snapshot.version) {
       throw new ObjectChangedError(snapshot.key, `version ${snapshot.version} → ${result.version}`);
     }

@@ -29,6 +29,19 @@ function unescapeMountinfo(text: string): string {
   return text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
+/** How long a mount reported as done may take to show in mountinfo (fuse-native reports it a little early). */
+const MOUNTINFO_WAIT_MS = 1_000;
+const MOUNTINFO_POLL_MS = 20;
+
+async function mountedDevice(mountpoint: string): Promise<string | undefined> {
+  const deadline = Date.now() + MOUNTINFO_WAIT_MS;
+  for (;;) {
+    const device = deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
+    if (device !== undefined || Date.now() >= deadline) return device;
+    await new Promise((resolve) => setTimeout(resolve, MOUNTINFO_POLL_MS));
+  }
+}
+
 export function readAheadPath(device: string): string {
   return `/sys/class/bdi/${device}/read_ahead_kb`;
 }
@@ -40,7 +53,7 @@ export function readAheadPath(device: string): string {
  */
 export async function setMountReadAheadKb(mountpoint: string, readAheadKb: number, logger: Logger): Promise<boolean> {
   try {
-    const device = deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
+    const device = await mountedDevice(mountpoint);
     if (device === undefined) {
       logger.debug({ mountpoint }, 'mount not found in mountinfo; read_ahead_kb left as is');
       return false;

@@ -281,6 +281,7 @@ export class AistoreClient implements ObjectStore {
       headers: { ...params.headers, ...call.headers },
       body: call.body,
       signal: options?.signal,
+      bodyBuffer: options?.bodyBuffer,
       what: call.what,
     });
   }

@@ -45,11 +45,8 @@ class BodyCutOffError extends Error {
  * noticeable share of CPU per byte on the read path (measured), and every byte is kept anyway.
  */
 export class BufferingHandler implements Dispatcher.DispatchHandler {
-  readonly response: Promise<BufferedResponse>;
-  private resolveResponse!: (response: BufferedResponse) => void;
-  private rejectResponse!: (error: unknown) => void;
-  private resolveReceived!: (body: ReceivedBody) => void;
-  private readonly received: Promise<ReceivedBody>;
+  private readonly answer = new PendingAnswer();
+  readonly response = this.answer.response;
   private controller: Dispatcher.DispatchController | undefined;
   private readonly chunks: Buffer[] = [];
   private bytes = 0;
@@ -62,13 +59,6 @@ export class BufferingHandler implements Dispatcher.DispatchHandler {
   private readonly onAbort = (): void => this.abort(abortError(this.signal));
 
   constructor(private readonly signal: AbortSignal | undefined) {
-    this.response = new Promise((resolve, reject) => {
-      this.resolveResponse = resolve;
-      this.rejectResponse = reject;
-    });
-    this.received = new Promise((resolve) => {
-      this.resolveReceived = resolve;
-    });
     signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
@@ -81,8 +71,7 @@ export class BufferingHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return;
     this.started = true;
     if (statusCode >= 300) this.keepLimitBytes = MAX_ERROR_BODY_BYTES;
-    const body: ResponseBody = { received: this.received, discard: () => this.discard() };
-    this.resolveResponse({ statusCode, headers, body });
+    this.answer.respond(statusCode, headers, () => this.discard());
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -106,7 +95,7 @@ export class BufferingHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    if (!this.started) this.rejectResponse(error);
+    if (!this.started) this.answer.fail(error);
     this.settle(error);
   }
 
@@ -126,7 +115,7 @@ export class BufferingHandler implements Dispatcher.DispatchHandler {
     this.settled = true;
     this.signal?.removeEventListener('abort', this.onAbort);
     const cutOff = error instanceof BodyCutOffError;
-    this.resolveReceived({ chunks: this.chunks, bytes: this.bytes, ...(error === undefined || cutOff ? {} : { error }) });
+    this.answer.bodyEnded({ chunks: this.chunks, bytes: this.bytes, ...(error === undefined || cutOff ? {} : { error }) });
   }
 }
 
@@ -135,4 +124,36 @@ export function abortError(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;
   if (reason instanceof Error && reason.name === 'AbortError') return reason;
   return Object.assign(new Error('the request was aborted', { cause: reason }), { name: 'AbortError' });
+}
+
+/** The two promises of an answer: its head (status and headers), then its body. */
+export class PendingAnswer {
+  readonly response: Promise<BufferedResponse>;
+  private readonly received: Promise<ReceivedBody>;
+  private resolveResponse!: (response: BufferedResponse) => void;
+  private rejectResponse!: (error: unknown) => void;
+  private resolveReceived!: (body: ReceivedBody) => void;
+
+  constructor() {
+    this.response = new Promise((resolve, reject) => {
+      this.resolveResponse = resolve;
+      this.rejectResponse = reject;
+    });
+    this.received = new Promise((resolve) => {
+      this.resolveReceived = resolve;
+    });
+  }
+
+  respond(statusCode: number, headers: IncomingHttpHeaders, discard: () => void): void {
+    this.resolveResponse({ statusCode, headers, body: { received: this.received, discard } });
+  }
+
+  /** No head came: the request fails. */
+  fail(error: unknown): void {
+    this.rejectResponse(error);
+  }
+
+  bodyEnded(body: ReceivedBody): void {
+    this.resolveReceived(body);
+  }
 }

@@ -3,8 +3,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import { abortError, BufferingHandler, type ResponseBody } from './buffered-response.js';
+import { DirectGetAgent } from './direct-get.js';
 import { NetworkError, ProtocolError } from './errors.js';
 import { redirectTarget, type RequestTarget } from './object-path.js';
+import type { BodyBufferSource } from './object-store.js';
 import { transportError } from './response-errors.js';
 
 export interface TlsOptions {
@@ -24,6 +26,11 @@ export interface TransportOptions {
   readonly bodyTimeoutMs?: number;
   readonly tls?: TlsOptions;
   readonly logger?: Logger;
+  /**
+   * Object GETs over plain HTTP read their body straight into one buffer (`direct-get.ts`) rather than through
+   * undici. Default true; false sends everything through undici (for comparison, and as a way out).
+   */
+  readonly directGet?: boolean;
 }
 
 export const DEFAULT_CONNECTIONS_PER_ORIGIN = 32;
@@ -45,6 +52,8 @@ export interface StoreRequest {
   /** In memory, so every redirect hop can send it again. */
   readonly body?: Uint8Array | string;
   readonly signal?: AbortSignal;
+  /** Where a GET's successful body may go; see `RequestOptions.bodyBuffer`. */
+  readonly bodyBuffer?: BodyBufferSource;
   /** Names the call in errors and logs, e.g. `GET ais://b/key`. */
   readonly what: string;
 }
@@ -71,19 +80,24 @@ export type Send = (request: StoreRequest) => Promise<StoreResponse>;
  */
 export class HttpTransport {
   private readonly agent: Agent;
+  private readonly direct: DirectGetAgent | undefined;
   private readonly logger: Logger | undefined;
 
   constructor(options: TransportOptions = {}) {
     this.logger = options.logger;
+    const limits = {
+      connectionsPerOrigin: options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+      bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+    };
     this.agent = new Agent({
-      connections: options.connectionsPerOrigin ?? DEFAULT_CONNECTIONS_PER_ORIGIN,
-      headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
-      bodyTimeout: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
-      connect: {
-        timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-        ...tlsConnectOptions(options.tls),
-      },
+      connections: limits.connectionsPerOrigin,
+      headersTimeout: limits.headersTimeoutMs,
+      bodyTimeout: limits.bodyTimeoutMs,
+      connect: { timeout: limits.connectTimeoutMs, ...tlsConnectOptions(options.tls) },
     });
+    this.direct = options.directGet === false ? undefined : new DirectGetAgent(limits);
   }
 
   readonly send: Send = async (request) => {
@@ -101,13 +115,18 @@ export class HttpTransport {
     }
   };
 
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    await this.direct?.close();
+    await this.agent.close();
   }
 
   private async exchange(request: StoreRequest, target: RequestTarget): Promise<StoreResponse> {
     try {
       if (request.signal?.aborted) throw abortError(request.signal);
+      if (this.direct !== undefined && DirectGetAgent.takes(request.method, request.body, target, request.headers)) {
+        const response = await this.direct.exchange(target, request);
+        if (response !== undefined) return response;
+      }
       const handler = new BufferingHandler(request.signal);
       this.agent.dispatch(
         {

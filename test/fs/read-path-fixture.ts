@@ -1,4 +1,4 @@
-import { BlockCache } from '../../src/fs/block-cache.js';
+import { blockCacheFor } from '../../src/fs/block-cache.js';
 import { PrefetchingReader, objectIdOf } from '../../src/fs/prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from '../../src/fs/read-path-options.js';
 import type { ObjectSnapshot } from '../../src/fs/read-path.js';
@@ -28,7 +28,7 @@ export function patterned(sizeBytes: number, seed = 13): Buffer {
 export function readPathSetup(overrides: Partial<ReadPathOptions> = {}) {
   const options = resolveReadPathOptions({ ...SMALL_READ_PATH, ...overrides });
   const bucket = new MemoryBucket();
-  const cache = new BlockCache({ budgetBytes: options.cacheSizeBytes, blockSizeBytes: options.blockSizeBytes });
+  const cache = blockCacheFor(options);
   const namespace = cache.newNamespace();
   let opens = 0;
   const open = async (key: string): Promise<PrefetchingReader> => {

@@ -1,6 +1,6 @@
 import type { BucketClient } from '../../src/store/bucket-client.js';
 import { NotFoundError } from '../../src/store/errors.js';
-import { listAll, type BucketRef, type ByteRange, type GetResult, type ListEntry, type ListPage, type ListPageRequest, type ObjectInfo } from '../../src/store/object-store.js';
+import { listAll, type BucketRef, type ByteRange, type GetResult, type ListEntry, type ListPage, type ListPageRequest, type ObjectInfo, type RequestOptions } from '../../src/store/object-store.js';
 
 export type BucketMethod = 'head' | 'get' | 'listPage' | 'delete' | 'put' | 'headBucket';
 
@@ -25,6 +25,8 @@ export class MemoryBucket implements BucketClient {
   readonly listRequests: ListPageRequest[] = [];
   /** Every GET, in order, with the range asked for. */
   readonly getRequests: { key: string; offset: number; length: number | undefined }[] = [];
+  /** The caller's buffers that GET bodies were read into (`RequestOptions.bodyBuffer`), in order. */
+  readonly bodyBuffersUsed: Buffer[] = [];
   private readonly objects = new Map<string, StoredObject>();
   private readonly failures = new Map<BucketMethod, (key: string) => Error | undefined>();
   private readonly pauses = new Map<BucketMethod, Promise<void>>();
@@ -89,14 +91,18 @@ export class MemoryBucket implements BucketClient {
     };
   }
 
-  async get(key: string, range?: ByteRange): Promise<GetResult> {
+  async get(key: string, range?: ByteRange, options?: RequestOptions): Promise<GetResult> {
     this.enter('get', key);
     await this.paused('get');
     this.getRequests.push({ key, offset: range?.offset ?? 0, length: range?.length });
     const object = this.require(key);
     const offset = range?.offset ?? 0;
     const end = range?.length === undefined ? object.data.length : Math.min(object.data.length, offset + range.length);
-    const data = offset >= object.data.length ? Buffer.alloc(0) : Buffer.from(object.data.subarray(offset, end));
+    const wanted = offset >= object.data.length ? Buffer.alloc(0) : object.data.subarray(offset, end);
+    // As the HTTP client does: the body goes into the memory the caller offers, when it fits.
+    const offered = options?.bodyBuffer?.(wanted.length);
+    if (offered !== undefined && offered.length === wanted.length) this.bodyBuffersUsed.push(offered);
+    const data = offered !== undefined && offered.length === wanted.length ? (wanted.copy(offered), offered) : Buffer.from(wanted);
     // In uneven chunks, as a socket delivers them: readers must never assume one chunk per block.
     return { data, chunks: splitIntoChunks(data, SOCKET_CHUNK_BYTES), objectSize: object.data.length, version: String(object.version) };
   }

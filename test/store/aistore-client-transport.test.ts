@@ -143,17 +143,18 @@ describe('AistoreClient transport behaviour (scripted HTTP server)', () => {
     expect(stub.seen[0]?.headers.range).toBe('bytes=2-4');
   });
 
-  it('reuses one connection across successes, failures, HEADs, listings and redirects', async () => {
+  it('reuses one connection per path (object GETs; everything else) across successes, failures, HEADs, listings and redirects', async () => {
     stub = await startHttpStub((request, response) => {
       if (request.url.includes('redirect') && !request.url.includes('pid=')) {
-        response.writeHead(301, { location: `${request.url}&pid=p` });
+        response.writeHead(301, { location: `${request.url}&pid=p`, 'content-length': 5 });
         response.end('moved');
       } else if (request.url.startsWith('/v1/buckets/')) {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end('{"uuid":"","continuation_token":"","entries":null,"flags":0}');
       } else if (request.url.includes('missing')) {
-        response.writeHead(404, { 'content-type': 'application/json', 'hdr-error': '{"message":"gone","status":404}' });
-        response.end(request.method === 'HEAD' ? undefined : '{"message":"gone","status":404}');
+        const text = '{"message":"gone","status":404}';
+        response.writeHead(404, { 'content-type': 'application/json', 'hdr-error': text, 'content-length': text.length });
+        response.end(request.method === 'HEAD' ? undefined : text);
       } else {
         response.writeHead(200, { 'content-length': '5' });
         response.end(request.method === 'HEAD' ? undefined : 'hello');
@@ -169,7 +170,7 @@ describe('AistoreClient transport behaviour (scripted HTTP server)', () => {
       await client.listPage(params(stub.url), bucket, {});
     }
     expect(stub.seen).toHaveLength(35);
-    expect(stub.connections()).toBe(1);
+    expect(stub.connections()).toBe(2);
   });
 
   it('reads a body without Content-Length', async () => {

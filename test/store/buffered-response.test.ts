@@ -25,7 +25,8 @@ describe('response bodies gathered as the chunks the socket delivered', () => {
       else if (request.url === '/big-error') response.writeHead(500, { 'content-length': bigError.length }).end(bigError);
       else response.writeHead(200, { 'content-length': 2 }).end('ok');
     });
-    transport = new HttpTransport({ connectionsPerOrigin: 1 });
+    // The general path: object GETs over plain HTTP would otherwise read into one buffer (direct-get.ts).
+    transport = new HttpTransport({ connectionsPerOrigin: 1, directGet: false });
     const origin = stub.url;
     const send = transport.send;
     return (path) => send({ method: 'GET', target: { origin, path }, headers: {}, what: `GET ${path}` });
