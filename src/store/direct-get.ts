@@ -56,6 +56,10 @@ function codedError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+function closedError(): Error {
+  return codedError('the client is closed', 'UND_ERR_DESTROYED');
+}
+
 export class DirectGetAgent {
   private readonly origins = new Map<string, OriginConnections>();
   private closed = false;
@@ -69,7 +73,7 @@ export class DirectGetAgent {
 
   /** The answer, or undefined when its framing is one for the general client (the request is then to be sent there). */
   async exchange(target: RequestTarget, request: DirectGetRequest): Promise<BufferedResponse | undefined> {
-    if (this.closed) throw codedError('the client is closed', 'UND_ERR_DESTROYED');
+    if (this.closed) throw closedError();
     const origin = this.connectionsTo(target.origin);
     const head = Buffer.from(requestHead(target.path, origin.hostHeader, request.headers), 'latin1');
     for (let fresh = false; ; fresh = true) {
@@ -116,6 +120,7 @@ class OriginConnections {
   private readonly idle: Connection[] = [];
   private readonly waiters: Waiter[] = [];
   private open = 0;
+  private closed = false;
 
   constructor(
     url: URL,
@@ -149,8 +154,10 @@ class OriginConnections {
     });
   }
 
+  /** Idle connections close now; a connection still reading an answer closes when the answer is read. */
   close(): void {
-    for (const waiter of this.waiters.splice(0)) waiter.reject(codedError('the client is closed', 'UND_ERR_DESTROYED'));
+    this.closed = true;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(closedError());
     for (const connection of this.idle.splice(0)) connection.destroy();
   }
 
@@ -171,13 +178,13 @@ class OriginConnections {
   }
 
   private release(connection: Connection): void {
-    const waiter = this.waiters.shift();
-    if (waiter === undefined) {
-      this.idle.push(connection);
+    if (this.closed) {
+      connection.destroy();
       return;
     }
-    waiter.signal?.removeEventListener('abort', waiter.onAbort);
-    waiter.resolve(connection);
+    const waiter = this.nextWaiter();
+    if (waiter === undefined) this.idle.push(connection);
+    else waiter.resolve(connection);
   }
 
   private forget(connection: Connection): void {
@@ -189,10 +196,15 @@ class OriginConnections {
 
   /** A connection slot came free: the first waiter gets a new connection. */
   private serveNextWaiter(): void {
+    const waiter = this.nextWaiter();
+    if (waiter !== undefined) this.connect().then(waiter.resolve, waiter.reject);
+  }
+
+  /** The longest-waiting caller, no longer listening for its abort; undefined when nobody waits. */
+  private nextWaiter(): Waiter | undefined {
     const waiter = this.waiters.shift();
-    if (waiter === undefined) return;
-    waiter.signal?.removeEventListener('abort', waiter.onAbort);
-    this.connect().then(waiter.resolve, waiter.reject);
+    waiter?.signal?.removeEventListener('abort', waiter.onAbort);
+    return waiter;
   }
 }
 
@@ -311,7 +323,7 @@ class Connection {
     if (length === undefined || (head.statusCode < 300 && length > MAX_DIRECT_BODY_BYTES)) return this.fail(new Declined());
     if (early.length > length) return this.fail(codedError('the server sent more than its Content-Length', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'));
     exchange.keepAlive = head.keepAlive;
-    const offered = head.statusCode < 300 ? exchange.bodyBuffer?.(length) : undefined;
+    const offered = head.statusCode < 300 ? exchange.request.bodyBuffer?.(length) : undefined;
     const inCallersMemory = offered !== undefined && offered.length === length;
     const buffer = inCallersMemory ? offered : Buffer.allocUnsafe(head.statusCode < 300 ? length : Math.min(length, MAX_ERROR_BODY_BYTES));
     const body: Body = { buffer, length, read: 0, discarded: false, inCallersMemory };
@@ -412,18 +424,13 @@ class Exchange {
   private readonly answer = new PendingAnswer();
   private settled = false;
 
-  readonly bodyBuffer: BodyBufferSource | undefined;
-  private readonly signal: AbortSignal | undefined;
-
   constructor(
-    request: DirectGetRequest,
+    readonly request: DirectGetRequest,
     readonly reused: boolean,
     private readonly onAbort: () => void,
   ) {
-    this.signal = request.signal;
-    this.bodyBuffer = request.bodyBuffer;
     this.response = this.answer.response;
-    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    request.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   respond(head: ParsedHead, discard: () => void): void {
@@ -434,7 +441,7 @@ class Exchange {
   settle(error: unknown): void {
     if (this.settled) return;
     this.settled = true;
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.request.signal?.removeEventListener('abort', this.onAbort);
     const body = this.body;
     if (body === undefined) {
       this.answer.fail(error ?? codedError('the answer ended before its head', 'UND_ERR_SOCKET'));

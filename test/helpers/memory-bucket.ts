@@ -101,8 +101,12 @@ export class MemoryBucket implements BucketClient {
     const wanted = offset >= object.data.length ? Buffer.alloc(0) : object.data.subarray(offset, end);
     // As the HTTP client does: the body goes into the memory the caller offers, when it fits.
     const offered = options?.bodyBuffer?.(wanted.length);
-    if (offered !== undefined && offered.length === wanted.length) this.bodyBuffersUsed.push(offered);
-    const data = offered !== undefined && offered.length === wanted.length ? (wanted.copy(offered), offered) : Buffer.from(wanted);
+    const fits = offered !== undefined && offered.length === wanted.length;
+    if (fits) {
+      wanted.copy(offered);
+      this.bodyBuffersUsed.push(offered);
+    }
+    const data = fits ? offered : Buffer.from(wanted);
     // In uneven chunks, as a socket delivers them: readers must never assume one chunk per block.
     return { data, chunks: splitIntoChunks(data, SOCKET_CHUNK_BYTES), objectSize: object.data.length, version: String(object.version) };
   }

@@ -9,7 +9,9 @@ import { startHttpStub, type HttpStub } from './http-stub.js';
 const payload = randomBytes(3 * 1024 * 1024 + 17);
 
 /** A TCP server that answers each request with the bytes `answer` gives, for framings an HTTP server never sends. */
-async function startRawServer(answer: (socket: Socket, request: string, count: number) => void): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+async function startRawServer(
+  answer: (socket: Socket, request: string, count: number) => void,
+): Promise<{ url: string; connections: () => number; openConnections: () => number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   let count = 0;
   let connections = 0;
@@ -33,6 +35,7 @@ async function startRawServer(answer: (socket: Socket, request: string, count: n
   return {
     url: `http://127.0.0.1:${port}`,
     connections: () => connections,
+    openConnections: () => sockets.size,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -161,6 +164,19 @@ describe('object GETs read straight into one buffer (plain HTTP)', () => {
     expect(offered.subarray(3).equals(Buffer.alloc(7, 0))).toBe(true);
     expect((await bodyOf(await get(raw.url, '/next'))).toString()).toBe('ok');
     expect(raw.connections()).toBe(2);
+  });
+
+  it('on close, lets an answer being read finish, then closes its connection instead of keeping it', async () => {
+    raw = await startRawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab');
+      setTimeout(() => socket.write('cd'), 50);
+    });
+    const response = await get(raw.url, '/o');
+    await transport!.close();
+    expect((await bodyOf(response)).toString()).toBe('abcd');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(raw.openConnections()).toBe(0);
+    transport = undefined;
   });
 
   it('leaves a GET with a body (a listing) to the general client', async () => {
