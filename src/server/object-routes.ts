@@ -6,6 +6,7 @@ import { existingBucketDir } from './bucket-dir.js';
 import type { RoutedRequest, ServerContext } from './context.js';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, RangeNotSatisfiableError, fromFsError } from './errors.js';
 import { objectPropertyHeaders } from './object-props.js';
+import { sendFileRange } from './file-body.js';
 import { putChecksum } from './put-checksum.js';
 import { parseRange } from './range.js';
 import { TEMP_FILE_PREFIX, isInside, realPathInside } from './safe-path.js';
@@ -99,10 +100,13 @@ async function readObject(context: ServerContext, routed: RoutedRequest, address
   headers['Content-Length'] = end - start + 1;
   response.writeHead(range.kind === 'partial' ? 206 : 200, headers);
   try {
-    await pipeline(handle.createReadStream({ start, end, highWaterMark: 256 * 1024 }), response);
+    await sendFileRange(handle, start, end, response);
   } catch (error) {
     // The client went away mid-body (or the disk failed): nothing more can be said on this response.
+    response.destroy();
     context.logger.debug({ err: error, object: name }, 'GET stream ended early');
+  } finally {
+    await handle.close();
   }
 }
 
