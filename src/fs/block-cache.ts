@@ -15,8 +15,14 @@ export interface BlockCacheOptions {
   readonly partSizeBytes?: number;
 }
 
-/** Freed part buffers kept for the next GETs: the cache frees a run just before it fetches the next. */
-const POOLED_PARTS_KEPT = 4;
+/**
+ * Freed part buffers kept for the next GETs (the cache frees a run just before it fetches the next): an eighth
+ * of the budget, at least 4. Several streams release parts in bursts; with only 4 kept, a third of a 4-stream
+ * read still went to fresh buffers.
+ */
+function pooledPartsKept(budgetBytes: number, partSizeBytes: number): number {
+  return Math.max(4, Math.floor(budgetBytes / 8 / Math.max(1, partSizeBytes)));
+}
 
 /** Blocks `[firstIndex, firstIndex + count)` of one object version, fetched by one GET. */
 export interface BlockRun {
@@ -74,7 +80,7 @@ export class BlockCache {
       throw new RangeError(`the read budget (${options.budgetBytes} bytes) must hold at least one block (${options.blockSizeBytes} bytes)`);
     }
     this.blockSizeBytes = options.blockSizeBytes;
-    this.parts = new BufferPool(options.partSizeBytes ?? 0, POOLED_PARTS_KEPT);
+    this.parts = new BufferPool(options.partSizeBytes ?? 0, pooledPartsKept(options.budgetBytes, options.partSizeBytes ?? 0));
     // Every GET in flight listens to it: dozens at once is normal, not a leak.
     setMaxListeners(0, this.closing.signal);
     this.lru = new LRUCache<string, CachedBlock>({

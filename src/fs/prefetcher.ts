@@ -125,7 +125,11 @@ export class PrefetchingReader implements ObjectReader {
     this.frontier = Math.max(this.frontier, Math.min(this.snapshot.size, alignUp(end, blockBytes)));
     if (this.frontier >= this.snapshot.size) return;
     if (this.frontier - end >= this.windowBytes / 2) return;
-    const target = Math.min(this.snapshot.size, alignUp(end + this.windowBytes, blockBytes));
+    // Part-aligned targets once the window spans a part: every top-up is then whole parts, which read into
+    // reused buffers, and none ends in a stray one-block GET.
+    const partBytes = this.options.partSizeBytes;
+    const targetAlignment = this.windowBytes >= partBytes ? partBytes : blockBytes;
+    const target = Math.min(this.snapshot.size, alignUp(end + this.windowBytes, targetAlignment));
     const reached = this.ensureBlocks(this.frontier, target, 'prefetch');
     this.frontier = Math.max(this.frontier, reached);
     // Under memory pressure the window shrinks instead of growing (mountpoint-s3's memory target).

@@ -46,6 +46,24 @@ describe('PrefetchingReader: sequential streams', () => {
     reader.close();
   });
 
+  it('once the window spans a part, streams in whole parts at part-aligned offsets, up to the last', async () => {
+    const { bucket, open, options } = readPathSetup();
+    const size = 6 * MiB + 5;
+    const data = patterned(size, 3);
+    bucket.set('obj', data);
+    const reader = await open('obj');
+    const { out } = await readSequentially(reader, bucket, size, 32 * KiB);
+    expect(out.equals(data)).toBe(true);
+    const steady = bucket.getRequests.filter((request) => request.offset >= 2 * options.maxWindowBytes);
+    expect(steady.length).toBeGreaterThan(10);
+    for (const request of steady.slice(0, -1)) {
+      expect(request.offset % options.partSizeBytes).toBe(0);
+      expect(request.length).toBe(options.partSizeBytes);
+    }
+    expect(steady.at(-1)!.offset + steady.at(-1)!.length!).toBe(size);
+    reader.close();
+  });
+
   it('reads whole parts into reused memory and drops the blocks it has passed, byte for byte', async () => {
     const { bucket, cache, open, options } = readPathSetup();
     const size = 12 * MiB + 3;
