@@ -125,7 +125,7 @@ function addRow(row, result) {
     mountCpuSecPerGiB: cpuSecondsPerGiB(result?.cpu?.mountSeconds, bytes),
     serverCpuSecPerGiB: cpuSecondsPerGiB(result?.cpu?.serverSeconds, bytes),
   });
-  say(`  ${row.test}: mount ${row.mount?.toFixed(2)} ${row.unit}, limit ${row.limit?.toFixed(2)}, local ${row.local?.toFixed(2)}`);
+  say(`  ${row.test}: mount ${row.mount?.toFixed(2)} ${row.unit}${result ? spreadText(result) : ''}, limit ${row.limit?.toFixed(2)}, local ${row.local?.toFixed(2)}`);
 }
 
 async function coldMountFio(fioOptions) {
@@ -133,6 +133,19 @@ async function coldMountFio(fioOptions) {
   cold();
   return withCpu(() => runFio(fioOptions));
 }
+
+/**
+ * Runs a cold measurement `plan.sequentialRepeats` times; the run with the median throughput stands for all
+ * (its CPU figures too), and `runsMibPerSec` keeps every run's throughput so the spread is on record.
+ */
+async function medianRun(measure) {
+  const runs = [];
+  for (let run = 0; run < plan.sequentialRepeats; run += 1) runs.push(await measure());
+  const median = [...runs].sort((a, b) => mibPerSec(a) - mibPerSec(b))[Math.floor(runs.length / 2)];
+  return { ...median, mibPerSec: mibPerSec(median), runsMibPerSec: runs.map(mibPerSec) };
+}
+
+const spreadText = (result) => (result.runsMibPerSec?.length > 1 ? ` (runs ${result.runsMibPerSec.map((value) => value.toFixed(0)).join(', ')} MiB/s)` : '');
 
 async function coldLocalFio(fioOptions) {
   cold();
@@ -147,14 +160,19 @@ async function sequentialTests() {
   const rawOneBy = {};
   const rawFourBy = {};
   for (const [name, client] of [['undici', state.raw], ['direct', state.rawDirect]]) {
-    rawOneBy[name] = await once(`raw-seq1-${name}`, () => {
-      cold();
-      return withCpu(() => client.sequentialWhole(oneStream, perFile));
-    });
-    rawFourBy[name] = await once(`raw-seq4-${name}`, () => {
-      cold();
-      return withCpu(() => client.parallelRanges(largeKeys.map((key) => ({ key, sizeBytes: perFile })), plan.rangeStreams, plan.rangeBytes));
-    });
+    rawOneBy[name] = await once(`raw-seq1-${name}`, () =>
+      medianRun(() => {
+        cold();
+        return withCpu(() => client.sequentialWhole(oneStream, perFile));
+      }),
+    );
+    rawFourBy[name] = await once(`raw-seq4-${name}`, () =>
+      medianRun(() => {
+        cold();
+        return withCpu(() => client.parallelRanges(largeKeys.map((key) => ({ key, sizeBytes: perFile })), plan.rangeStreams, plan.rangeBytes));
+      }),
+    );
+    say(`  raw limits, ${name}: 1 GET ${mibPerSec(rawOneBy[name]).toFixed(0)} MiB/s${spreadText(rawOneBy[name])}; ranges ${mibPerSec(rawFourBy[name]).toFixed(0)} MiB/s${spreadText(rawFourBy[name])}`);
   }
   const faster = (by) => (mibPerSec(by.direct) > mibPerSec(by.undici) ? by.direct : by.undici);
   const rawOne = faster(rawOneBy);
@@ -164,11 +182,11 @@ async function sequentialTests() {
   for (const direct of [false, true]) {
     const mode = direct ? 'O_DIRECT' : 'buffered';
     const seq = { rw: 'read', blockSizeBytes: MiB, direct, bytesPerFile: perFile };
-    const one = await coldMountFio({ ...seq, name: 'seq1', jobs: [oneStream.map(atMount)] });
+    const one = await medianRun(() => coldMountFio({ ...seq, name: 'seq1', jobs: [oneStream.map(atMount)] }));
     const oneLocal = await once(`seq1-local-${mode}`, () => coldLocalFio({ ...seq, name: 'seq1-local', jobs: [oneStream.map(onDisk)] }));
     details[`seq1-${mode}-${engine}`] = { mount: one, local: oneLocal };
     addRow({ test: `seq read 1 stream, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: one.mibPerSec, limit: mibPerSec(rawOne), limitLabel: '1 GET (faster client)', local: oneLocal.mibPerSec, target: direct ? undefined : 0.85 }, one);
-    const four = await coldMountFio({ ...seq, name: 'seq4', jobs: largeKeys.map((key) => [atMount(key)]) });
+    const four = await medianRun(() => coldMountFio({ ...seq, name: 'seq4', jobs: largeKeys.map((key) => [atMount(key)]) }));
     const fourLocal = await once(`seq4-local-${mode}`, () => coldLocalFio({ ...seq, name: 'seq4-local', jobs: largeKeys.map((key) => [onDisk(key)]) }));
     details[`seq4-${mode}-${engine}`] = { mount: four, local: fourLocal };
     addRow({ test: `seq read 4 streams, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: four.mibPerSec, limit: mibPerSec(rawFour), limitLabel: `${plan.rangeStreams} × ${plan.rangeBytes / MiB} MiB ranges (faster client)`, local: fourLocal.mibPerSec, target: direct ? undefined : 0.9 }, four);
