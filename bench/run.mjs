@@ -125,7 +125,7 @@ function addRow(row, result) {
     mountCpuSecPerGiB: cpuSecondsPerGiB(result?.cpu?.mountSeconds, bytes),
     serverCpuSecPerGiB: cpuSecondsPerGiB(result?.cpu?.serverSeconds, bytes),
   });
-  say(`  ${row.test}: mount ${row.mount?.toFixed(2)} ${row.unit}${result ? spreadText(result) : ''}, limit ${row.limit?.toFixed(2)}, local ${row.local?.toFixed(2)}`);
+  say(`  ${row.test}: mount ${row.mount?.toFixed(2)} ${row.unit}, limit ${row.limit?.toFixed(2)}, local ${row.local?.toFixed(2)}${row.note ?? ''}`);
 }
 
 async function coldMountFio(fioOptions) {
@@ -134,62 +134,69 @@ async function coldMountFio(fioOptions) {
   return withCpu(() => runFio(fioOptions));
 }
 
-/**
- * Runs a cold measurement `plan.sequentialRepeats` times; the run with the median throughput stands for all
- * (its CPU figures too), and `runsMibPerSec` keeps every run's throughput so the spread is on record.
- */
-async function medianRun(measure) {
-  const runs = [];
-  for (let run = 0; run < plan.sequentialRepeats; run += 1) runs.push(await measure());
-  const median = [...runs].sort((a, b) => mibPerSec(a) - mibPerSec(b))[Math.floor(runs.length / 2)];
-  return { ...median, mibPerSec: mibPerSec(median), runsMibPerSec: runs.map(mibPerSec) };
-}
-
-const spreadText = (result) => (result.runsMibPerSec?.length > 1 ? ` (runs ${result.runsMibPerSec.map((value) => value.toFixed(0)).join(', ')} MiB/s)` : '');
-
 async function coldLocalFio(fioOptions) {
   cold();
   return runFio(fioOptions);
 }
 
+/** One cold run of each raw client; the faster one is this run's limit (`client` names it, `byClient` keeps both). */
+async function rawLimit(measure) {
+  const byClient = {};
+  for (const [name, client] of [['undici', state.raw], ['direct', state.rawDirect]]) {
+    cold();
+    byClient[name] = await withCpu(() => measure(client));
+  }
+  const client = mibPerSec(byClient.direct) > mibPerSec(byClient.undici) ? 'direct' : 'undici';
+  return { ...byClient[client], client, byClient };
+}
+
+/**
+ * `plan.sequentialRepeats` pairs of a raw limit and a mount run, each pair back to back, so that both halves of a
+ * ratio see the machine in the same state (on 2 shared CPUs its speed drifts by tens of percent within minutes).
+ * The pair with the median ratio is reported; every pair's figures stay in `pairs`.
+ */
+async function pairedRuns(measureLimit, measureMount) {
+  const pairs = [];
+  for (let run = 0; run < plan.sequentialRepeats; run += 1) {
+    const limit = await rawLimit(measureLimit);
+    const mount = await measureMount();
+    pairs.push({ limit, mount, ratio: mibPerSec(mount) / mibPerSec(limit) });
+  }
+  const median = [...pairs].sort((a, b) => a.ratio - b.ratio)[Math.floor(pairs.length / 2)];
+  return {
+    mount: median.mount,
+    limit: median.limit,
+    pairs: pairs.map(({ limit, mount, ratio }) => ({
+      mountMibPerSec: mibPerSec(mount),
+      limitMibPerSec: mibPerSec(limit),
+      limitClient: limit.client,
+      undiciMibPerSec: mibPerSec(limit.byClient.undici),
+      directMibPerSec: mibPerSec(limit.byClient.direct),
+      ratio,
+    })),
+  };
+}
+
+const pairsText = (pairs) =>
+  pairs.length > 1 ? ` (pairs, mount/limit MiB/s: ${pairs.map((pair) => `${pair.mountMibPerSec.toFixed(0)}/${pair.limitMibPerSec.toFixed(0)}`).join(', ')})` : '';
+
 async function sequentialTests() {
   const oneStream = largeKeys.slice(0, plan.seqOneStreamFiles);
   const perFile = plan.seqBytesPerFile;
-  say(`sequential: 1 stream over ${oneStream.length} file(s), 4 streams over ${largeKeys.length} files, the first ${perFile / MiB} MiB of each (cold: page cache dropped, fresh mount)`);
-  // Both raw clients; the limit is the faster of the two, so a mount is never compared to a slow client.
-  const rawOneBy = {};
-  const rawFourBy = {};
-  for (const [name, client] of [['undici', state.raw], ['direct', state.rawDirect]]) {
-    rawOneBy[name] = await once(`raw-seq1-${name}`, () =>
-      medianRun(() => {
-        cold();
-        return withCpu(() => client.sequentialWhole(oneStream, perFile));
-      }),
-    );
-    rawFourBy[name] = await once(`raw-seq4-${name}`, () =>
-      medianRun(() => {
-        cold();
-        return withCpu(() => client.parallelRanges(largeKeys.map((key) => ({ key, sizeBytes: perFile })), plan.rangeStreams, plan.rangeBytes));
-      }),
-    );
-    say(`  raw limits, ${name}: 1 GET ${mibPerSec(rawOneBy[name]).toFixed(0)} MiB/s${spreadText(rawOneBy[name])}; ranges ${mibPerSec(rawFourBy[name]).toFixed(0)} MiB/s${spreadText(rawFourBy[name])}`);
-  }
-  const faster = (by) => (mibPerSec(by.direct) > mibPerSec(by.undici) ? by.direct : by.undici);
-  const rawOne = faster(rawOneBy);
-  const rawFour = faster(rawFourBy);
-  details.rawSingleGet = rawOneBy;
-  details.rawParallelRanges = rawFourBy;
+  say(`sequential: 1 stream over ${oneStream.length} file(s), 4 streams over ${largeKeys.length} files, the first ${perFile / MiB} MiB of each (cold: page cache dropped, fresh mount); ${plan.sequentialRepeats} pair(s) of raw limit and mount run per row`);
+  const singleGet = (client) => client.sequentialWhole(oneStream, perFile);
+  const parallelRanges = (client) => client.parallelRanges(largeKeys.map((key) => ({ key, sizeBytes: perFile })), plan.rangeStreams, plan.rangeBytes);
   for (const direct of [false, true]) {
     const mode = direct ? 'O_DIRECT' : 'buffered';
     const seq = { rw: 'read', blockSizeBytes: MiB, direct, bytesPerFile: perFile };
-    const one = await medianRun(() => coldMountFio({ ...seq, name: 'seq1', jobs: [oneStream.map(atMount)] }));
+    const one = await pairedRuns(singleGet, () => coldMountFio({ ...seq, name: 'seq1', jobs: [oneStream.map(atMount)] }));
     const oneLocal = await once(`seq1-local-${mode}`, () => coldLocalFio({ ...seq, name: 'seq1-local', jobs: [oneStream.map(onDisk)] }));
-    details[`seq1-${mode}-${engine}`] = { mount: one, local: oneLocal };
-    addRow({ test: `seq read 1 stream, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: one.mibPerSec, limit: mibPerSec(rawOne), limitLabel: '1 GET (faster client)', local: oneLocal.mibPerSec, target: direct ? undefined : 0.85 }, one);
-    const four = await medianRun(() => coldMountFio({ ...seq, name: 'seq4', jobs: largeKeys.map((key) => [atMount(key)]) }));
+    details[`seq1-${mode}-${engine}`] = { ...one, local: oneLocal };
+    addRow({ test: `seq read 1 stream, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: mibPerSec(one.mount), limit: mibPerSec(one.limit), limitLabel: '1 GET (faster client)', local: oneLocal.mibPerSec, target: direct ? undefined : 0.85, note: pairsText(one.pairs) }, one.mount);
+    const four = await pairedRuns(parallelRanges, () => coldMountFio({ ...seq, name: 'seq4', jobs: largeKeys.map((key) => [atMount(key)]) }));
     const fourLocal = await once(`seq4-local-${mode}`, () => coldLocalFio({ ...seq, name: 'seq4-local', jobs: largeKeys.map((key) => [onDisk(key)]) }));
-    details[`seq4-${mode}-${engine}`] = { mount: four, local: fourLocal };
-    addRow({ test: `seq read 4 streams, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: four.mibPerSec, limit: mibPerSec(rawFour), limitLabel: `${plan.rangeStreams} × ${plan.rangeBytes / MiB} MiB ranges (faster client)`, local: fourLocal.mibPerSec, target: direct ? undefined : 0.9 }, four);
+    details[`seq4-${mode}-${engine}`] = { ...four, local: fourLocal };
+    addRow({ test: `seq read 4 streams, ${mode} (1 MiB reads)`, unit: 'MiB/s', mount: mibPerSec(four.mount), limit: mibPerSec(four.limit), limitLabel: `${plan.rangeStreams} × ${plan.rangeBytes / MiB} MiB ranges (faster client)`, local: fourLocal.mibPerSec, target: direct ? undefined : 0.9, note: pairsText(four.pairs) }, four.mount);
   }
 }
 

@@ -59,7 +59,7 @@ export function planFor(quick) {
     firstByteFiles: quick ? 30 : 200,
     rangeStreams: 4,
     rangeBytes: 8 * 2 ** 20,
-    // Runs of each sequential row and of its raw limits: the median one is reported, with the spread beside it.
+    // Pairs of (raw limit, mount run) per sequential row, back to back; the pair with the median ratio is reported.
     // On 2 shared CPUs one run of these rows moved by up to ±40 % from run to run.
     sequentialRepeats: quick ? 1 : 3,
   };
