@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { deviceOfMountpoint } from './readahead.js';
+import { findMountDevice } from './readahead.js';
 
 const run = promisify(execFile);
 
@@ -11,10 +11,10 @@ export function connectionAbortPath(device: string): string | undefined {
   return match ? `/sys/fs/fuse/connections/${match[1]}/abort` : undefined;
 }
 
-/** The device of the mount at `mountpoint` from mountinfo (never a stat, which would ask the mount itself). */
+/** The device of the mount at `mountpoint` as listed now; undefined when it is not (or mountinfo is unreadable). */
 export async function mountDevice(mountpoint: string): Promise<string | undefined> {
   try {
-    return deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
+    return await findMountDevice(mountpoint, 0);
   } catch {
     return undefined;
   }

@@ -33,8 +33,12 @@ function unescapeMountinfo(text: string): string {
 const MOUNTINFO_WAIT_MS = 1_000;
 const MOUNTINFO_POLL_MS = 20;
 
-async function mountedDevice(mountpoint: string): Promise<string | undefined> {
-  const deadline = Date.now() + MOUNTINFO_WAIT_MS;
+/**
+ * The device of the mount at `mountpoint` from `/proc/self/mountinfo` (never a stat, which would ask the mount
+ * itself), polling for up to `waitMs` while it is not listed yet. Rejects when mountinfo cannot be read.
+ */
+export async function findMountDevice(mountpoint: string, waitMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + waitMs;
   for (;;) {
     const device = deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
     if (device !== undefined || Date.now() >= deadline) return device;
@@ -53,7 +57,7 @@ export function readAheadPath(device: string): string {
  */
 export async function setMountReadAheadKb(mountpoint: string, readAheadKb: number, logger: Logger): Promise<boolean> {
   try {
-    const device = await mountedDevice(mountpoint);
+    const device = await findMountDevice(mountpoint, MOUNTINFO_WAIT_MS);
     if (device === undefined) {
       logger.debug({ mountpoint }, 'mount not found in mountinfo; read_ahead_kb left as is');
       return false;
