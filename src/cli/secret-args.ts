@@ -87,7 +87,5 @@ export function maskedProcessTitle(args: readonly string[]): string {
  * over the original argv memory; a shorter title fits). `process.argv` itself is left as it was.
  */
 export function hideSecretsFromProcessTitle(args: readonly string[] = process.argv.slice(2)): void {
-  if (args.some((arg) => SECRET_FLAGS.some((flag) => arg === flag || arg.startsWith(`${flag}=`)))) {
-    process.title = maskedProcessTitle(args);
-  }
+  if (secretOccurrences(args).next().done !== true) process.title = maskedProcessTitle(args);
 }
