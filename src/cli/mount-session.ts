@@ -1,7 +1,4 @@
-import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { mountFilesystem, type MountHandle } from '../fuse/mount.js';
 import { connectFilesystem, type ConnectedFilesystem } from './backend-connect.js';
@@ -21,28 +18,8 @@ export interface MountSession {
 }
 
 const UNMOUNT_POLL_MS = 1000;
-const run = promisify(execFile);
 
-/**
- * The kernel answers for the mountpoint: it is on a different device than its parent folder. Asked
- * by a child process: a request from this process to its own mount would leave a thread that a
- * kill -9 cannot end (the kernel waits for an answer only this process could give).
- */
-async function waitUntilServed(mountpoint: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const parentDev = (await stat(dirname(mountpoint))).dev;
-  for (;;) {
-    const dev = await run('stat', ['-c', '%d', mountpoint], { timeout: timeoutMs }).then(
-      ({ stdout }) => Number(stdout.trim()),
-      () => undefined,
-    );
-    if (dev !== undefined && dev !== parentDev) return;
-    if (Date.now() > deadline) throw new CliError(`the kernel does not answer for ${mountpoint} after mounting`);
-    await new Promise((done) => setTimeout(done, 50));
-  }
-}
-
-/** Checks the machine and the mountpoint, connects to every bucket, mounts, and waits until the kernel serves it. */
+/** Checks the machine and the mountpoint, connects to every bucket, mounts, and returns once the kernel serves it. */
 export async function startMountSession(settings: MountSettings, env: NodeJS.ProcessEnv, parentLogger: Logger, say: (line: string) => void): Promise<MountSession> {
   const mountpoint = resolve(settings.mountpoint);
   const logger = parentLogger.child({ mount: mountpoint });
@@ -67,7 +44,6 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
       fsname: connected.fsname,
       allowOther: settings.allowOther,
       metadataTtlMs: settings.metadataTtlMs,
-      ...(settings.readAheadKb !== undefined ? { readAheadKb: settings.readAheadKb } : {}),
       logger,
       observer: observability.observer,
       engine: settings.engine,
@@ -96,7 +72,6 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
   };
   let metricsUrl: string | undefined;
   try {
-    await waitUntilServed(mountpoint);
     ({ metricsUrl } = await observability.start());
   } catch (error) {
     await stop();

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { findMountDevice } from './readahead.js';
 
@@ -17,6 +18,28 @@ export async function mountDevice(mountpoint: string): Promise<string | undefine
     return await findMountDevice(mountpoint, 0);
   } catch {
     return undefined;
+  }
+}
+
+const ANSWER_POLL_MS = 50;
+
+/**
+ * Resolves once the kernel answers for `mountpoint`: a child's `stat` sees another device than the parent
+ * folder's. Its GETATTR waits for the FUSE handshake, so the kernel has taken the INIT reply by then; resolves
+ * false after `timeoutMs` without an answer. Asked by a child: a request from this process to its own mount
+ * could leave a thread that a kill -9 cannot end (the kernel waits for an answer only this process could give).
+ */
+export async function waitUntilKernelAnswers(mountpoint: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  const parentDevice = (await stat(dirname(mountpoint))).dev;
+  for (;;) {
+    const device = await run('stat', ['-c', '%d', mountpoint], { timeout: timeoutMs }).then(
+      ({ stdout }) => Number(stdout.trim()),
+      () => undefined,
+    );
+    if (device !== undefined && device !== parentDevice) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((done) => setTimeout(done, ANSWER_POLL_MS));
   }
 }
 

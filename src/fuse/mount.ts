@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { ChangeNotifying, InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import { mountWithFuseNative } from './fuse-native-mount.js';
 import type { OperationObserver } from './fuse-operations.js';
-import type { MountHandle } from './mount-handle.js';
+import { waitUntilKernelAnswers } from './kernel-connection.js';
+import { MountError, type MountHandle } from './mount-handle.js';
 import { DEFAULT_OPERATION_TIMEOUT_MS } from './mount-options.js';
 import { mountNative } from './native-mount.js';
 import { DEFAULT_READ_AHEAD_KB, setMountReadAheadKb } from './readahead.js';
@@ -35,7 +36,10 @@ export interface MountOptions {
   readonly engine?: MountEngine;
 }
 
-/** Mounts `fs` at `mountpoint`; resolves once the kernel has finished the FUSE handshake. */
+/** How long the kernel may take to answer for a new mount before mounting counts as failed. */
+const KERNEL_ANSWER_TIMEOUT_MS = 10_000;
+
+/** Mounts `fs` at `mountpoint`; resolves once the kernel has finished the FUSE handshake and answers for it. */
 export async function mountFilesystem(fs: PathFilesystem & InodeFilesystem & Partial<ChangeNotifying>, mountpoint: string, options: MountOptions): Promise<MountHandle> {
   const engine = options.engine ?? DEFAULT_MOUNT_ENGINE;
   const common = {
@@ -47,6 +51,12 @@ export async function mountFilesystem(fs: PathFilesystem & InodeFilesystem & Par
     operationTimeoutMs: options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS,
   };
   const handle = engine === 'native' ? await mountNative(fs, mountpoint, common) : await mountWithFuseNative(fs, mountpoint, common);
+  // Both engines report the mount from libfuse's init callback, before the INIT reply is written. The kernel
+  // caps the read-ahead at that reply's max_readahead, so a read-ahead set earlier would be lost.
+  if (!(await waitUntilKernelAnswers(resolvePath(mountpoint), KERNEL_ANSWER_TIMEOUT_MS))) {
+    await handle.unmount().catch((error: unknown) => options.logger.debug({ mountpoint, err: error }, 'unmount after a mount the kernel did not answer for'));
+    throw new MountError(`the kernel does not answer for ${mountpoint} after mounting`);
+  }
   options.logger.info({ mountpoint, fsname: options.fsname, engine }, 'mounted');
   const readAheadKb = options.readAheadKb ?? DEFAULT_READ_AHEAD_KB;
   if (readAheadKb > 0) await setMountReadAheadKb(resolvePath(mountpoint), readAheadKb, options.logger);
