@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -18,7 +18,11 @@ import { useServer } from '../helpers/server.js';
 /*
  * The read path through the kernel, mounted in-process over a real local server: a 64 MiB file is
  * read by `cmp` (a child process: a request from this process to its own mount could hang it) and
- * read again with no GET; the mount's bdi read-ahead is raised.
+ * read again from the page cache; the mount's bdi read-ahead is raised.
+ *
+ * A re-read may still ask for a few pages: the kernel can reclaim clean page-cache pages at any time, without
+ * memory pressure (this machine kind runs DAMON proactive reclaim, seen evicting pages of these very files
+ * between the two reads). So the re-reads assert that the cache was kept, not that no page was ever lost.
  */
 const MiB = 1024 * 1024;
 const big = randomBytes(64 * MiB);
@@ -30,7 +34,7 @@ for (const engine of MOUNT_ENGINES) {
     const logger = pino({ level: 'silent' });
     const store = createAistoreClient({ logger });
     const gets: { key: string; range: ByteRange | undefined }[] = [];
-    let kernelReads = 0;
+    let kernelReadBytes = 0;
     let handle: MountHandle | undefined;
     let mountpoint = '';
     let filesystem: ReturnType<typeof createBucketFilesystem> | undefined;
@@ -56,7 +60,7 @@ for (const engine of MOUNT_ENGINES) {
         readdir: (path) => inner.readdir(path),
         open: (path, flags) => inner.open(path, flags),
         read: (fh, target, length, position) => {
-          kernelReads += 1;
+          kernelReadBytes += length;
           return inner.read(fh, target, length, position);
         },
         release: (fh) => inner.release(fh),
@@ -75,7 +79,7 @@ for (const engine of MOUNT_ENGINES) {
       await store.close();
     });
 
-    it('reads a 64 MiB file byte for byte, then again without a GET', async () => {
+    it('reads a 64 MiB file byte for byte, then again from the page cache', async () => {
       const source = join(server.dataDir, 'data', 'big.bin');
       const first = await run('cmp', [source, join(mountpoint, 'big.bin')], { timeoutMs: 120_000 });
       expect(first.code, first.stderr + first.stdout).toBe(0);
@@ -87,22 +91,29 @@ for (const engine of MOUNT_ENGINES) {
       expect(stats.bytesFetched).toBeGreaterThanOrEqual(64 * MiB);
       expect(stats.prefetchedBytes).toBeGreaterThan(32 * MiB);
       gets.length = 0;
+      const askedBefore = kernelReadBytes;
       const second = await run('cmp', [source, join(mountpoint, 'big.bin')], { timeoutMs: 120_000 });
       expect(second.code, second.stderr + second.stdout).toBe(0);
-      expect(gets).toEqual([]);
+      // A page cache dropped at open would be asked for whole.
+      const askedAgain = kernelReadBytes - askedBefore;
+      expect(askedAgain).toBeLessThan(big.length / 16);
+      // Every GET of the re-read fetches pages the kernel lost.
+      expect(gets.length === 0 || askedAgain > 0, JSON.stringify(gets)).toBe(true);
     }, 180_000);
 
-    it('keeps the page cache of an unchanged file between opens: a second cat reaches no read', async () => {
+    it('keeps the page cache of an unchanged file between opens: a second read asks the mount for a few lost pages at most', async () => {
       const path = join(mountpoint, 'small.bin');
       const first = await run('cat', [path]);
       expect(first.code).toBe(0);
       expect(first.stdout.length).toBeGreaterThan(0);
-      const readsBefore = kernelReads;
+      const askedBefore = kernelReadBytes;
       const getsBefore = gets.length;
       const second = await run('sha256sum', [path]);
       expect(second.code, second.stderr).toBe(0);
-      expect(kernelReads).toBe(readsBefore);
-      expect(gets.length).toBe(getsBefore);
+      expect(second.stdout.split(' ')[0]).toBe(createHash('sha256').update(small).digest('hex'));
+      const askedAgain = kernelReadBytes - askedBefore;
+      expect(askedAgain).toBeLessThan(small.length / 4);
+      expect(gets.length === getsBefore || askedAgain > 0, JSON.stringify(gets.slice(getsBefore))).toBe(true);
     });
 
     it('raises the mount bdi read_ahead_kb', async () => {
