@@ -15,7 +15,7 @@ export function connectionAbortPath(device: string): string | undefined {
 /** The device of the mount at `mountpoint` as listed now; undefined when it is not (or mountinfo is unreadable). */
 export async function mountDevice(mountpoint: string): Promise<string | undefined> {
   try {
-    return await findMountDevice(mountpoint, 0);
+    return await findMountDevice(mountpoint);
   } catch {
     return undefined;
   }

@@ -29,21 +29,12 @@ function unescapeMountinfo(text: string): string {
   return text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
-/** How long a mount reported as done may take to show in mountinfo (fuse-native reports it a little early). */
-const MOUNTINFO_WAIT_MS = 1_000;
-const MOUNTINFO_POLL_MS = 20;
-
 /**
  * The device of the mount at `mountpoint` from `/proc/self/mountinfo` (never a stat, which would ask the mount
- * itself), polling for up to `waitMs` while it is not listed yet. Rejects when mountinfo cannot be read.
+ * itself); undefined when it is not listed. Rejects when mountinfo cannot be read.
  */
-export async function findMountDevice(mountpoint: string, waitMs: number): Promise<string | undefined> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const device = deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
-    if (device !== undefined || Date.now() >= deadline) return device;
-    await new Promise((resolve) => setTimeout(resolve, MOUNTINFO_POLL_MS));
-  }
+export async function findMountDevice(mountpoint: string): Promise<string | undefined> {
+  return deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
 }
 
 export function readAheadPath(device: string): string {
@@ -54,10 +45,11 @@ export function readAheadPath(device: string): string {
  * Sets the mount's bdi `read_ahead_kb`. Found through mountinfo rather than a `stat` of the
  * mountpoint: a request from this process to its own mount could block the thread that must
  * answer it. Not root, or no sysfs: the kernel's default stays, with a debug line, never an error.
+ * Only after the FUSE handshake: the kernel caps the read-ahead when it takes the INIT reply.
  */
 export async function setMountReadAheadKb(mountpoint: string, readAheadKb: number, logger: Logger): Promise<boolean> {
   try {
-    const device = await findMountDevice(mountpoint, MOUNTINFO_WAIT_MS);
+    const device = await findMountDevice(mountpoint);
     if (device === undefined) {
       logger.debug({ mountpoint }, 'mount not found in mountinfo; read_ahead_kb left as is');
       return false;
