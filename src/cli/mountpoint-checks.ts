@@ -1,18 +1,17 @@
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, readFile, readdir, stat } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { findMountDevice } from '../fuse/mountinfo.js';
 import { CliError } from './cli-error.js';
 
 const run = promisify(execFile);
 
 /** True when `mountpoint` is itself a mount (a line of /proc/self/mountinfo has it as its mount point). */
 export async function isMountpoint(mountpoint: string): Promise<boolean> {
-  const target = resolve(mountpoint).replace(/ /g, '\\040');
-  const table = await readFile('/proc/self/mountinfo', 'utf8');
-  return table.split('\n').some((line) => line.split(' ')[4] === target);
+  return (await findMountDevice(resolve(mountpoint))) !== undefined;
 }
 
 export async function fusermount(args: readonly string[]): Promise<void> {

@@ -1,40 +1,15 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FUSE_SUBTYPE } from '../fuse/mount-options.js';
+import { readMountTable, type MountTableEntry } from '../fuse/mountinfo.js';
 import { CliError } from './cli-error.js';
 import { readRunState, type MountRunState } from './metrics-run-state.js';
 
 export const STATUS_EXIT = { alive: 0, notMounted: 1, stale: 2, unhealthy: 3 } as const;
 export const DEFAULT_STATUS_TIMEOUT_MS = 5_000;
 
-export interface MountTableEntry {
-  readonly mountpoint: string;
-  readonly fsType: string;
-  readonly source: string;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as `\ooo`. */
-function unescapeMountField(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-/** The lines of /proc/self/mountinfo: field 5 is the mount point; after ` - ` come the type and the source. */
-export function parseMountInfo(text: string): MountTableEntry[] {
-  const entries: MountTableEntry[] = [];
-  for (const line of text.split('\n')) {
-    const [before, after] = line.split(' - ');
-    if (before === undefined || after === undefined) continue;
-    const mountpoint = before.split(' ')[4];
-    const [fsType, source] = after.split(' ');
-    if (mountpoint === undefined || fsType === undefined) continue;
-    entries.push({ mountpoint: unescapeMountField(mountpoint), fsType, source: unescapeMountField(source ?? '') });
-  }
-  return entries;
-}
-
-export function isBucketfsEntry(entry: MountTableEntry): boolean {
+export function isBucketfsEntry(entry: Pick<MountTableEntry, 'fsType' | 'source'>): boolean {
   return entry.fsType === `fuse.${FUSE_SUBTYPE}` || entry.source.startsWith('bucketfs#');
 }
 
@@ -88,7 +63,7 @@ export interface StatusReport {
 /** Everything `bucketfs status` finds out, as lines to print and an exit code; no printing here. */
 export async function mountStatus(mountpointArg: string, timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<StatusReport> {
   const mountpoint = resolve(mountpointArg);
-  const entry = parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8')).find((item) => item.mountpoint === mountpoint);
+  const entry = (await readMountTable()).find((item) => item.mountpoint === mountpoint);
   if (entry === undefined) return { exitCode: STATUS_EXIT.notMounted, lines: [`${mountpoint} is not mounted`] };
   if (!isBucketfsEntry(entry)) {
     return { exitCode: STATUS_EXIT.notMounted, lines: [`${mountpoint} is mounted, but not by bucketfs (${entry.fsType} ${entry.source})`] };

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { findMountDevice } from './readahead.js';
+import { findMountDevice } from './mountinfo.js';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,6 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { findMountDevice } from './mountinfo.js';
 
 /**
  * The kernel reads ahead of a buffered reader by at most the mount's bdi `read_ahead_kb` (128 KiB
@@ -8,34 +9,6 @@ import type { Logger } from 'pino';
  * See README's performance section for the measurement behind the default.
  */
 export const DEFAULT_READ_AHEAD_KB = 1024;
-
-/**
- * The `major:minor` device of the filesystem mounted at `mountpoint`, from `/proc/self/mountinfo`
- * text; the last match wins (the newest mount hides older ones). Pure, for tests.
- */
-export function deviceOfMountpoint(mountinfo: string, mountpoint: string): string | undefined {
-  let device: string | undefined;
-  for (const line of mountinfo.split('\n')) {
-    const fields = line.split(' ');
-    const [, , majorMinor, , where] = fields;
-    if (majorMinor === undefined || where === undefined) continue;
-    if (unescapeMountinfo(where) === mountpoint && /^\d+:\d+$/.test(majorMinor)) device = majorMinor;
-  }
-  return device;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as octal (`\040`). */
-function unescapeMountinfo(text: string): string {
-  return text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-/**
- * The device of the mount at `mountpoint` from `/proc/self/mountinfo` (never a stat, which would ask the mount
- * itself); undefined when it is not listed. Rejects when mountinfo cannot be read.
- */
-export async function findMountDevice(mountpoint: string): Promise<string | undefined> {
-  return deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
-}
 
 export function readAheadPath(device: string): string {
   return `/sys/class/bdi/${device}/read_ahead_kb`;

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseRunState, runStatePath } from '../../src/cli/metrics-run-state.js';
-import { isBucketfsEntry, parseMountInfo } from '../../src/cli/status-command.js';
+import { isBucketfsEntry } from '../../src/cli/status-command.js';
+import { parseMountInfo } from '../../src/fuse/mountinfo.js';
 
 describe('parseMountInfo', () => {
-  it('reads mount point, type and source, unescaping octal escapes', () => {
+  it('reads mount point, device, type and source, unescaping octal escapes', () => {
     const text = [
       '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
       '43 27 0:40 / /tmp/smoke/mnt rw,nosuid,nodev,relatime - fuse.bucketfs bucketfs\\043b rw,user_id=0,group_id=0',
@@ -13,10 +14,10 @@ describe('parseMountInfo', () => {
       '',
     ].join('\n');
     expect(parseMountInfo(text)).toEqual([
-      { mountpoint: '/', fsType: 'ext4', source: '/dev/sda1' },
-      { mountpoint: '/tmp/smoke/mnt', fsType: 'fuse.bucketfs', source: 'bucketfs#b' },
-      { mountpoint: '/tmp/with space', fsType: 'fuse.bucketfs', source: 'bucketfs#a+b' },
-      { mountpoint: '/old', fsType: 'fuse', source: 'bucketfs#legacy' },
+      { mountpoint: '/', device: '8:1', fsType: 'ext4', source: '/dev/sda1' },
+      { mountpoint: '/tmp/smoke/mnt', device: '0:40', fsType: 'fuse.bucketfs', source: 'bucketfs#b' },
+      { mountpoint: '/tmp/with space', device: '0:41', fsType: 'fuse.bucketfs', source: 'bucketfs#a+b' },
+      { mountpoint: '/old', device: '0:42', fsType: 'fuse', source: 'bucketfs#legacy' },
     ]);
   });
 

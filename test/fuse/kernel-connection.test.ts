@@ -6,7 +6,8 @@ import type FuseType from 'fuse-native';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitUntilKernelAnswers } from '../../src/fuse/kernel-connection.js';
-import { deviceOfMountpoint, readAheadPath, setMountReadAheadKb } from '../../src/fuse/readahead.js';
+import { findMountDevice } from '../../src/fuse/mountinfo.js';
+import { readAheadPath, setMountReadAheadKb } from '../../src/fuse/readahead.js';
 import { cleanupMounts, makeMountpoint } from '../helpers/mount.js';
 
 const Fuse = createRequire(import.meta.url)('fuse-native') as typeof FuseType;
@@ -33,7 +34,7 @@ async function mountWithSlowHandshake(mountpoint: string, duringHandshake: () =>
 }
 
 async function readAheadKbOf(mountpoint: string): Promise<string> {
-  const device = deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
+  const device = await findMountDevice(mountpoint);
   return (await readFile(readAheadPath(device!), 'utf8')).trim();
 }
 

@@ -3,7 +3,8 @@ import { mkdir, open, readFile, readdir, stat, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
-import { DEFAULT_READ_AHEAD_KB, deviceOfMountpoint, readAheadPath } from '../../src/fuse/readahead.js';
+import { findMountDevice } from '../../src/fuse/mountinfo.js';
+import { DEFAULT_READ_AHEAD_KB, readAheadPath } from '../../src/fuse/readahead.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { run, runCli, startCli, waitForExit } from '../helpers/processes.js';
@@ -170,7 +171,7 @@ for (const engine of MOUNT_ENGINES) {
       const mountinfoLine = async (mountpoint: string): Promise<string> =>
         (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').find((line) => line.split(' ')[4] === mountpoint) ?? '';
       const readAheadKbOf = async (mountpoint: string): Promise<number> =>
-        Number((await readFile(readAheadPath(deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint) ?? 'none'), 'utf8')).trim());
+        Number((await readFile(readAheadPath((await findMountDevice(mountpoint)) ?? 'none'), 'utf8')).trim());
 
       const plain = await mount('b');
       expect(plain.result.code, plain.result.stderr).toBe(0);

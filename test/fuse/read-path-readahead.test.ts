@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deviceOfMountpoint, readAheadPath } from '../../src/fuse/readahead.js';
+import { deviceOfMountpoint } from '../../src/fuse/mountinfo.js';
+import { readAheadPath } from '../../src/fuse/readahead.js';
 
 const MOUNTINFO = [
   '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
 import type { InodeFilesystem, PathFilesystem } from '../../src/fs/types.js';
 import { MOUNT_ENGINES, mountFilesystem, type MountHandle } from '../../src/fuse/mount.js';
-import { deviceOfMountpoint, readAheadPath } from '../../src/fuse/readahead.js';
+import { findMountDevice } from '../../src/fuse/mountinfo.js';
+import { readAheadPath } from '../../src/fuse/readahead.js';
 import { createAistoreClient } from '../../src/store/aistore-client.js';
 import { staticParams } from '../../src/store/base-params.js';
 import { bindBucket, type BucketClient } from '../../src/store/bucket-client.js';
@@ -119,10 +120,10 @@ for (const engine of MOUNT_ENGINES) {
     it('raises the mount bdi read_ahead_kb', async () => {
       if (process.getuid?.() !== 0) {
         // Only root may write sysfs: the kernel default must stay, untouched.
-        expect(deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint)).toMatch(/^\d+:\d+$/);
+        expect(await findMountDevice(mountpoint)).toMatch(/^\d+:\d+$/);
         return;
       }
-      const device = deviceOfMountpoint(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
+      const device = await findMountDevice(mountpoint);
       expect(device).toMatch(/^0:\d+$/);
       expect((await readFile(readAheadPath(device!), 'utf8')).trim()).toBe('1024');
     });
