@@ -12,7 +12,6 @@
 #include <string.h>
 #include "mount_context.h"
 
-#define PREFERRED_IO_BYTES (1024 * 1024)
 #define DEFAULT_MAX_THREADS 32u
 #define MAX_ARGS 11
 
@@ -53,16 +52,20 @@ static struct mount_context *args_with_context(napi_env env, napi_callback_info 
   return data;
 }
 
-static void fill_stat(struct stat *st, double ino, double mode, double nlink, double uid, double gid, double size, double mtime_ms) {
+/* The fields of a stat as JS built them (src/fuse/stat.ts), in order: nothing is decided here. */
+#define ATTR_FIELDS 9
+
+static void fill_stat(struct stat *st, const double *a) {
   memset(st, 0, sizeof *st);
-  st->st_ino = (ino_t)ino;
-  st->st_mode = (mode_t)mode;
-  st->st_nlink = (nlink_t)nlink;
-  st->st_uid = (uid_t)uid;
-  st->st_gid = (gid_t)gid;
-  st->st_size = (off_t)size;
-  st->st_blksize = PREFERRED_IO_BYTES;
-  st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
+  st->st_ino = (ino_t)a[0];
+  st->st_mode = (mode_t)a[1];
+  st->st_nlink = (nlink_t)a[2];
+  st->st_uid = (uid_t)a[3];
+  st->st_gid = (gid_t)a[4];
+  st->st_size = (off_t)a[5];
+  st->st_blocks = (blkcnt_t)a[6];
+  st->st_blksize = (blksize_t)a[7];
+  double mtime_ms = a[8];
   double seconds = floor(mtime_ms / 1000);
   st->st_mtim.tv_sec = (time_t)seconds;
   st->st_mtim.tv_nsec = (long)((mtime_ms - seconds * 1000) * 1e6);
@@ -131,14 +134,18 @@ static void fill_attr(struct request *r, void *answer) {
   r->attr = *(struct stat *)answer;
 }
 
-/* replyAttr(ctx, id, ino, mode, nlink, uid, gid, size, mtimeMs): for lookup and getattr. */
+/* replyAttr(ctx, id, attr: Float64Array of ATTR_FIELDS numbers): for lookup and getattr. */
 static napi_value reply_attr(napi_env env, napi_callback_info info) {
-  napi_value argv[9];
-  struct mount_context *ctx = args_with_context(env, info, 9, argv);
+  napi_value argv[3];
+  struct mount_context *ctx = args_with_context(env, info, 3, argv);
   if (ctx == NULL) return NULL;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  CHECK(env, napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL));
+  if (type != napi_float64_array || length < ATTR_FIELDS) return throw_error(env, "replyAttr: attr must hold 9 numbers");
   struct stat st;
-  fill_stat(&st, arg_double(env, argv[2]), arg_double(env, argv[3]), arg_double(env, argv[4]), arg_double(env, argv[5]),
-            arg_double(env, argv[6]), arg_double(env, argv[7]), arg_double(env, argv[8]));
+  fill_stat(&st, data);
   return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_attr, &st));
 }
 
@@ -146,6 +153,7 @@ struct open_answer {
   uint64_t fh;
   int keep_cache;
   int direct_io;
+  int cache_dir;
 };
 
 static void fill_open(struct request *r, void *answer) {
@@ -154,12 +162,13 @@ static void fill_open(struct request *r, void *answer) {
   r->open_fh = open->fh;
   r->keep_cache = open->keep_cache;
   r->direct_io = open->direct_io;
+  r->cache_dir = open->cache_dir;
 }
 
-/* replyOpen(ctx, id, fh, keepCache, directIo) */
+/* replyOpen(ctx, id, fh, keepCache, directIo, cacheDir): cacheDir lets the kernel keep a directory's listing. */
 static napi_value reply_open(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  struct mount_context *ctx = args_with_context(env, info, 5, argv);
+  napi_value argv[6];
+  struct mount_context *ctx = args_with_context(env, info, 6, argv);
   if (ctx == NULL) return NULL;
   struct open_answer open = {.fh = (uint64_t)arg_double(env, argv[2])};
   bool flag = false;
@@ -168,6 +177,9 @@ static napi_value reply_open(napi_env env, napi_callback_info info) {
   flag = false;
   napi_get_value_bool(env, argv[4], &flag);
   open.direct_io = flag;
+  flag = false;
+  napi_get_value_bool(env, argv[5], &flag);
+  open.cache_dir = flag;
   return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_open, &open));
 }
 
@@ -216,12 +228,10 @@ static void fill_listing(struct request *r, void *answer) {
   r->listing = answer;
 }
 
-#define ATTR_FIELDS 7
-
-/* replyDir(ctx, id, names: string[], attrs: Float64Array of 7 numbers per name, in replyAttr's order) */
+/* replyDir(ctx, id, names: string[], attrs: Float64Array of ATTR_FIELDS numbers per name, last: no entry follows) */
 static napi_value reply_dir(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  struct mount_context *ctx = args_with_context(env, info, 4, argv);
+  napi_value argv[5];
+  struct mount_context *ctx = args_with_context(env, info, 5, argv);
   if (ctx == NULL) return NULL;
   uint32_t count = 0;
   CHECK(env, napi_get_array_length(env, argv[2], &count));
@@ -229,10 +239,13 @@ static napi_value reply_dir(napi_env env, napi_callback_info info) {
   size_t length = 0;
   void *data = NULL;
   CHECK(env, napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL));
-  if (type != napi_float64_array || length < (size_t)count * ATTR_FIELDS) return throw_error(env, "replyDir: attrs must hold 7 numbers per name");
+  if (type != napi_float64_array || length < (size_t)count * ATTR_FIELDS) return throw_error(env, "replyDir: attrs must hold 9 numbers per name");
+  bool last = false;
+  napi_get_value_bool(env, argv[4], &last);
   const double *attrs = data;
   struct dir_listing *listing = calloc(1, sizeof *listing + count * sizeof(struct dir_entry));
   if (listing == NULL) return throw_error(env, "replyDir: out of memory");
+  listing->last = last;
   for (uint32_t i = 0; i < count; i++) {
     napi_value name;
     size_t name_length = 0;
@@ -249,7 +262,7 @@ static napi_value reply_dir(napi_env env, napi_callback_info info) {
     listing->entries[i].name = copy;
     listing->count = i + 1;
     const double *a = attrs + (size_t)i * ATTR_FIELDS;
-    fill_stat(&listing->entries[i].attr, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+    fill_stat(&listing->entries[i].attr, a);
   }
   int taken = complete_request(ctx, arg_double(env, argv[1]), fill_listing, listing);
   if (!taken) dir_listing_free(listing);
@@ -291,6 +304,15 @@ static int build_dispatch_args(napi_env env, struct request *r, napi_value *argv
     }
     int64_t adjusted;
     napi_adjust_external_memory(env, (int64_t)r->buffer->capacity, &adjusted);
+  }
+  if (r->settled_batch != NULL) {
+    /* The hand-out counts of the batch this request settles, one uint32 per entry. */
+    void *counts = NULL;
+    size_t count = r->settled_batch->count;
+    if (napi_create_buffer(env, count * sizeof(uint32_t), &counts, &argv[8]) != napi_ok) return 0;
+    for (size_t i = 0; i < count; i++) memcpy((char *)counts + i * sizeof(uint32_t), &r->settled_batch->entries[i].handed_out, sizeof(uint32_t));
+  } else if (r->payload != NULL && napi_create_buffer_copy(env, r->payload_bytes, r->payload, NULL, &argv[8]) != napi_ok) {
+    return 0;
   }
   if (r->refused_op != NULL && napi_create_string_utf8(env, op_refused_name(r), NAPI_AUTO_LENGTH, &argv[9]) != napi_ok) return 0;
   if (napi_create_int32(env, r->slot, &argv[10]) != napi_ok) return 0;

@@ -27,21 +27,37 @@ enum request_op {
   OP_ACCESS = 8,
   OP_UNLINK = 9,
   OP_REFUSE = 10,
+  /* A page of an open directory (fh: the core's handle, offset: position, flags: 1 for readdirplus). */
+  OP_READDIR = 11,
+  OP_RELEASEDIR = 12,
+  /* FORGET (ino, size = count) or BATCH_FORGET (the payload: pairs of doubles ino, count). Answered at once. */
+  OP_FORGET = 13,
   /* Not a request: tells JS the session loop has ended and the mount is gone. */
   OP_ENDED = 100,
   /* Not a request: the kernel finished the handshake (INIT). */
   OP_INITIALIZED = 101,
 };
 
-/* One stored directory listing, served by readdir/readdirplus without asking JS again. */
+/* One batch of a directory's entries from JS, served by readdir/readdirplus without asking JS again. */
 struct dir_entry {
   char *name;
   struct stat attr;
+  /* Times this entry went to the kernel in a readdirplus reply: each is a lookup the core must count. */
+  uint32_t handed_out;
 };
 
 struct dir_listing {
   size_t count;
+  /* JS said no entry follows this batch. */
+  int last;
   struct dir_entry entries[];
+};
+
+/* An open directory: the core's handle and the batch being served (fi->fh points to it). */
+struct dir_handle {
+  uint64_t core_handle;
+  struct dir_listing *batch;
+  off_t batch_start; /* the offset of batch->entries[0] */
 };
 
 /* The bytes of one read: shared by the replying worker and the JS Buffer that views them. */
@@ -81,6 +97,12 @@ struct request {
   int direct_io;
   size_t bytes;
   struct dir_listing *listing;
+  /* A batch JS handed out before: its hand-out counts travel with this request, then it is freed. */
+  struct dir_listing *settled_batch;
+  /* Bytes copied into a Buffer for JS (BATCH_FORGET's pairs), owned by the request. */
+  void *payload;
+  size_t payload_bytes;
+  int cache_dir;
 };
 
 struct mount_context {

@@ -2,14 +2,16 @@ import type { Logger } from 'pino';
 import type { BucketClient } from '../store/bucket-client.js';
 import { Errno, FsError, toFsError } from './errno.js';
 import { HandleTable, type FileHandle } from './file-handle.js';
-import { InodeTable } from './inode-table.js';
+import { DEFAULT_IDLE_INODES, InodeTable } from './inode-table.js';
 import { InodeView } from './inode-view.js';
 import { Lookup } from './lookup.js';
 import { MetadataCache } from './metadata-cache.js';
 import type { NodeInfo } from './node-info.js';
-import { ancestorPaths, joinPath, listingPrefixForDir, normalizePath, normalizePrefix, objectKeyForPath } from './paths.js';
+import { DEFAULT_LIST_CACHE_ENTRIES, ListingCache } from './listing-cache.js';
+import { ListingStream } from './listing-stream.js';
+import { ancestorPaths, joinPath, listingPrefixForDir, normalizePath, normalizePrefix, objectKeyForPath, parentPath } from './paths.js';
 import { fetchRange, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
-import { DEFAULT_LIST_PAGE_SIZE, listChildren } from './readdir.js';
+import { DEFAULT_LIST_PAGE_SIZE, type ListedChild } from './readdir.js';
 import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
@@ -27,7 +29,8 @@ import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { ChangeNotifying, DirEntry, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { ListPage, ListPageRequest } from '../store/object-store.js';
 import { WarnOnce } from './warn-once.js';
 
 export interface BucketFilesystemOptions {
@@ -46,8 +49,12 @@ export interface BucketFilesystemOptions {
   readonly logger: Logger;
   /** Clock for TTLs and the mount time; `Date.now` by default. */
   readonly now?: () => number;
-  /** Bound of the metadata cache, in entries; default 100,000. */
+  /** Bound of the metadata cache (found and missing names), in entries; default 100,000. */
   readonly metadataCacheMaxEntries?: number;
+  /** Inode numbers kept that neither the kernel nor an open file holds; default 100,000. */
+  readonly idleInodeMaxEntries?: number;
+  /** Bound of the finished listings kept, in children; default 500,000. */
+  readonly listCacheMaxEntries?: number;
   /** Entries per listing request; default 10,000. */
   readonly listPageSize?: number;
   /** Sizes of the read path (cache, blocks, parts, windows); defaults in `DEFAULT_READ_PATH`. */
@@ -81,12 +88,15 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   private readonly now: () => number;
   private readonly mountTimeMs: number;
   private readonly logger: Logger;
-  private readonly inodes = new InodeTable();
-  private readonly changes = new ChangeTracker(this.inodes);
+  private readonly inodes: InodeTable;
+  private readonly changes: ChangeTracker;
+  private readonly listings: ListingCache;
+  /** Pages of one listing asked for at once by several readers of a folder: one request. */
+  private readonly pageFlights = new SingleFlight<ListPage>();
+  private listingPasses = 0;
   private readonly cache: MetadataCache;
   private readonly lookup: Lookup;
   private readonly handles = new HandleTable();
-  private readonly listings = new SingleFlight<DirEntry[]>();
   private readonly warnings: WarnOnce;
   private readonly inodeView: InodeView;
   private readonly readerFactory: ObjectReaderFactory;
@@ -111,6 +121,9 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       now: this.now,
     });
     this.lookup = new Lookup(this.client, this.prefix, this.cache);
+    this.inodes = new InodeTable(options.idleInodeMaxEntries ?? DEFAULT_IDLE_INODES);
+    this.changes = new ChangeTracker(this.inodes);
+    this.listings = new ListingCache({ ttlMs: options.metadataTtlMs, maxEntries: options.listCacheMaxEntries ?? DEFAULT_LIST_CACHE_ENTRIES, now: this.now });
     this.warnings = new WarnOnce(this.logger, this.now);
     this.inodeView = new InodeView(this, this.inodes);
     const readPath = resolveReadPathOptions(options.readPath);
@@ -126,33 +139,108 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   async getattr(path: string): Promise<FileAttr> {
     const normalized = normalizePath(path);
     const info = await this.guard(() => this.lookup.resolve(normalized)).catch((error: unknown) => {
-      if (error instanceof FsError && error.errno === Errno.ENOENT) this.changes.sawMissing(normalized);
+      if (error instanceof FsError && error.errno === Errno.ENOENT) this.sawGone(normalized);
       throw error;
     });
     return this.attrOf(normalized, info);
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
+    const stream = await this.openDir(path);
+    try {
+      const entries: DirEntry[] = [];
+      for (;;) {
+        const batch = await stream.read(entries.length, this.pageSize);
+        if (batch.length === 0) return entries;
+        entries.push(...batch);
+      }
+    } finally {
+      stream.close();
+    }
+  }
+
+  async openDir(path: string): Promise<DirStream> {
     const dirPath = normalizePath(path);
     return this.guard(async () => {
       const info = await this.lookup.resolve(dirPath);
       if (info.kind !== 'dir') throw new FsError(Errno.ENOTDIR, `not a directory: ${dirPath}`);
-      return this.listings.run(dirPath, () => this.list(dirPath));
+      return this.dirStream(dirPath);
     });
   }
 
-  private async list(dirPath: string): Promise<DirEntry[]> {
-    const generation = this.cache.generation;
-    const pageSize = this.options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE;
-    const children = await listChildren(this.client, listingPrefixForDir(this.prefix, dirPath), this.warnings, pageSize);
-    const entries = children.map(({ name, info }) => {
-      const childPath = joinPath(dirPath, name);
-      this.cache.setFound(childPath, info, generation);
-      return { name, attr: this.attrOf(childPath, info) };
-    });
-    // A name listed before and missing now is gone: forget it here too, not only in the kernel.
-    for (const gonePath of this.changes.sawListing(dirPath, children.map((child) => child.name))) this.cache.invalidate(gonePath);
-    return entries;
+  private get pageSize(): number {
+    return this.options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE;
+  }
+
+  /**
+   * A folder's children by position: from the listing kept for the TTL, else from the store page
+   * by page. A pass from the start to the end is kept, and tells which numbered names are gone.
+   */
+  private dirStream(dirPath: string): DirStream {
+    const kernelMayKeep = this.listings.kernelMayKeep(dirPath);
+    const pass = (this.listingPasses += 1);
+    const kept = this.listings.get(dirPath);
+    let source: { read(position: number, max: number): Promise<readonly ListedChild[]>; close(): void };
+    if (kept !== undefined) {
+      source = { read: async (position, max) => kept.slice(position, position + max), close: () => {} };
+    } else {
+      // Any invalidation during the pass may concern a page already fetched: such a pass is not kept.
+      const passGeneration = this.cache.generation;
+      let pageGeneration = passGeneration;
+      const stream = new ListingStream({
+        dirPrefix: listingPrefixForDir(this.prefix, dirPath),
+        warnings: this.warnings,
+        pageSize: this.pageSize,
+        collectLimit: this.listings.perFolderLimit,
+        listPage: async (request) => {
+          const generation = this.cache.generation;
+          const page = await this.listPage(request);
+          pageGeneration = generation;
+          return page;
+        },
+        onChild: ({ name, info }) => {
+          const childPath = joinPath(dirPath, name);
+          this.cache.setFound(childPath, info, pageGeneration);
+          this.inodes.markListed(childPath, pass);
+        },
+        onComplete: (children) => {
+          const unchanged = passGeneration === this.cache.generation;
+          for (const gonePath of this.changes.sawCompleteListing(dirPath, pass)) this.cache.invalidate(gonePath);
+          if (children !== undefined && unchanged) this.listings.set(dirPath, children);
+        },
+      });
+      stream.start();
+      source = stream;
+    }
+    // The kernel holds the listing whole only when it read every position in order.
+    let nextInOrder = 0;
+    return {
+      kernelMayKeep,
+      read: async (position, max) => {
+        const children = await source.read(position, max);
+        if (position === nextInOrder) nextInOrder += children.length;
+        else nextInOrder = -1;
+        if (children.length === 0 && nextInOrder >= 0) this.listings.markKernelHolds(dirPath);
+        return children.map(({ name, info }) => {
+          const childPath = joinPath(dirPath, name);
+          const attr = this.attrOf(childPath, info);
+          this.inodes.markListed(childPath, pass);
+          return { name, attr };
+        });
+      },
+      close: () => source.close(),
+    };
+  }
+
+  private listPage(request: ListPageRequest): Promise<ListPage> {
+    const key = `${request.prefix ?? ''}\u0000${request.continuationToken ?? ''}\u0000${request.startAfter ?? ''}\u0000${request.pageSize ?? 0}`;
+    return this.pageFlights.run(key, () => this.client.listPage(request));
+  }
+
+  /** `path` is gone from the store: the kernel's name of it and its folder's listings are stale. */
+  private sawGone(path: string): void {
+    this.changes.sawMissing(path);
+    this.listings.invalidate(parentPath(path));
   }
 
   async open(path: string, flags: number): Promise<OpenResult> {
@@ -164,7 +252,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       const ino = this.inodes.inoForPath(normalized);
       const snapshot: ObjectSnapshot = { key: objectKeyForPath(this.prefix, normalized), size: info.size, version: info.version };
       const handle = this.handles.add(ino, normalized, snapshot, this.readerFactory(this.client, snapshot));
-      const keepCache = this.handles.noteOpenedVersion(ino, info.version, info.size);
+      const keepCache = this.handles.noteOpenedVersion(ino, info);
       // With its pages kept, the kernel may never ask: fetching ahead would be waste.
       if (!keepCache) handle.reader.opened?.();
       return { fh: handle.fh, keepCache };
@@ -199,6 +287,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       } finally {
         // Whatever the DELETE did, what we cached about this path and its implied parents is doubtful.
         this.invalidateWithAncestors(normalized);
+        for (const ancestor of ancestorPaths(normalized)) this.listings.invalidate(ancestor);
         this.handles.forgetVersion(ino);
       }
       this.cache.setNotFound(normalized);
@@ -216,6 +305,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   async close(): Promise<void> {
     for (const handle of this.handles.all()) this.handles.remove(handle.fh)?.reader.close();
     this.cache.clear();
+    this.listings.clear();
     if (this.ownsBlockCache) this.blockCache.close();
   }
 
@@ -237,6 +327,22 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   readdirByIno(ino: number): Promise<DirEntry[]> {
     return this.inodeView.readdirByIno(ino);
+  }
+
+  forget(ino: number, count: number): void {
+    this.inodeView.forget(ino, count);
+  }
+
+  holdIno(ino: number): void {
+    this.inodeView.holdIno(ino);
+  }
+
+  settleIno(ino: number, lookupsHandedOut: number): void {
+    this.inodeView.settleIno(ino, lookupsHandedOut);
+  }
+
+  openDirByIno(ino: number): Promise<DirStream> {
+    return this.inodeView.openDirByIno(ino);
   }
 
   openByIno(ino: number, flags: number): Promise<OpenResult> {

@@ -2,24 +2,17 @@ import type Fuse from 'fuse-native';
 import type { Logger } from 'pino';
 import { Errno, toFsError } from '../fs/errno.js';
 import type { FileAttr, PathFilesystem, StatfsInfo } from '../fs/types.js';
+import { statFields } from './stat.js';
 
-const BLOCK_BYTES = 512;
-const PREFERRED_IO_BYTES = 128 * 1024;
 const R_OK = 4;
 const W_OK = 2;
 const X_OK = 1;
 
 export function statFromAttr(attr: FileAttr): Fuse.Stat {
-  const mtime = new Date(attr.mtimeMs);
+  const { mtimeMs, ...fields } = statFields(attr);
+  const mtime = new Date(mtimeMs);
   return {
-    mode: attr.mode,
-    uid: attr.uid,
-    gid: attr.gid,
-    size: attr.size,
-    nlink: attr.nlink,
-    ino: attr.ino,
-    blksize: PREFERRED_IO_BYTES,
-    blocks: Math.ceil(attr.size / BLOCK_BYTES),
+    ...fields,
     atime: mtime,
     mtime,
     ctime: mtime,

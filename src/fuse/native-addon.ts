@@ -14,6 +14,9 @@ export const NativeOp = {
   access: 8,
   unlink: 9,
   refuse: 10,
+  readdir: 11,
+  releasedir: 12,
+  forget: 13,
   /** Not a request: the session loop ended and the mount is gone. */
   ended: 100,
   /** Not a request: the kernel finished the handshake (INIT). */
@@ -70,12 +73,17 @@ export interface NativeAddon {
   replyError(context: NativeContext, id: number, errno: number): boolean;
   /** Answers `errno` for a request the core is still working on (its read slot is never reused). */
   abandon(context: NativeContext, id: number, errno: number): boolean;
-  replyAttr(context: NativeContext, id: number, ino: number, mode: number, nlink: number, uid: number, gid: number, size: number, mtimeMs: number): boolean;
-  replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean): boolean;
+  /** `attr` holds STAT_NUMBERS numbers (src/fuse/stat.ts). */
+  replyAttr(context: NativeContext, id: number, attr: Float64Array): boolean;
+  /** `cacheDir` (opendir only) lets the kernel keep the listing it reads. */
+  replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean, cacheDir: boolean): boolean;
   replyRead(context: NativeContext, id: number, bytes: number): boolean;
   replyStatfs(context: NativeContext, id: number, blockSize: number, blocks: number, blocksFree: number, blocksAvailable: number, files: number, filesFree: number, nameMax: number): boolean;
-  /** `attrs` holds 7 numbers per name, in replyAttr's order (ino, mode, nlink, uid, gid, size, mtimeMs). */
-  replyDir(context: NativeContext, id: number, names: readonly string[], attrs: Float64Array): boolean;
+  /**
+   * A batch of a directory's entries, the first at the request's offset; `attrs` holds
+   * STAT_NUMBERS numbers per name; `last`: no entry follows this batch.
+   */
+  replyDir(context: NativeContext, id: number, names: readonly string[], attrs: Float64Array, last: boolean): boolean;
   notifyInvalInode(context: NativeContext, ino: number): boolean;
   notifyInvalEntry(context: NativeContext, parentIno: number, name: string): boolean;
 }

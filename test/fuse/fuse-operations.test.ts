@@ -12,6 +12,7 @@ function failingFilesystem(failure: () => never): PathFilesystem {
   return {
     getattr: fail,
     readdir: fail,
+    openDir: fail,
     open: fail,
     read: fail,
     release: fail,

@@ -116,7 +116,7 @@ export class MemoryBucket implements BucketClient {
     await this.paused('listPage');
     this.listRequests.push(request);
     const entries = this.entriesFor(request.prefix ?? '', request.recursive ?? true);
-    const start = request.continuationToken ? Number(request.continuationToken) : 0;
+    const start = request.continuationToken ? Number(request.continuationToken) : request.startAfter ? firstAfter(entries, request.startAfter) : 0;
     const pageSize = request.pageSize && request.pageSize > 0 ? request.pageSize : DEFAULT_PAGE_SIZE;
     const end = Math.min(entries.length, start + pageSize);
     return { entries: entries.slice(start, end), continuationToken: end < entries.length ? String(end) : '' };
@@ -181,6 +181,12 @@ export class MemoryBucket implements BucketClient {
     if (object === undefined) throw new NotFoundError(`object ${key} not found`, { status: 404 });
     return object;
   }
+}
+
+/** The index of the first entry named after `name` (AIStore's `start_after`). */
+function firstAfter(entries: readonly ListEntry[], name: string): number {
+  const index = entries.findIndex((entry) => entry.name > name);
+  return index < 0 ? entries.length : index;
 }
 
 const SOCKET_CHUNK_BYTES = 7177;
