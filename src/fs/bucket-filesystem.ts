@@ -9,6 +9,8 @@ import { MetadataCache } from './metadata-cache.js';
 import type { NodeInfo } from './node-info.js';
 import { DEFAULT_LIST_CACHE_ENTRIES, ListingCache } from './listing-cache.js';
 import { ListingStream } from './listing-stream.js';
+import { TreeWalk } from './tree-prefetch.js';
+import { DIR_NODE } from './node-info.js';
 import { ancestorPaths, joinPath, listingPrefixForDir, normalizePath, normalizePrefix, objectKeyForPath, parentPath } from './paths.js';
 import { fetchRange, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
 import { DEFAULT_LIST_PAGE_SIZE, type ListedChild } from './readdir.js';
@@ -55,6 +57,8 @@ export interface BucketFilesystemOptions {
   readonly idleInodeMaxEntries?: number;
   /** Bound of the finished listings kept, in children; default 500,000. */
   readonly listCacheMaxEntries?: number;
+  /** Most entries one recursive listing of a walked tree fetches ahead; 0 turns the tree prefetch off. Default 1,000,000. */
+  readonly treePrefetchMaxEntries?: number;
   /** Entries per listing request; default 10,000. */
   readonly listPageSize?: number;
   /** Sizes of the read path (cache, blocks, parts, windows); defaults in `DEFAULT_READ_PATH`. */
@@ -71,6 +75,9 @@ export interface BucketFilesystemOptions {
 }
 
 export const DEFAULT_METADATA_CACHE_MAX_ENTRIES = 100_000;
+export const DEFAULT_TREE_PREFETCH_MAX_ENTRIES = 1_000_000;
+/** Parents whose last opened sub-folder is remembered, to see a walk begin. */
+const RECENT_PARENTS_MAX = 1024;
 
 /** Where the read path's counters can be read (metrics). */
 export interface ReadStatsSource {
@@ -94,6 +101,10 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   /** Pages of one listing asked for at once by several readers of a folder: one request. */
   private readonly pageFlights = new SingleFlight<ListPage>();
   private listingPasses = 0;
+  /** The recursive listing under way, if a walk of a tree set one off. */
+  private walk: TreeWalk | undefined;
+  /** Per parent folder, the sub-folder opened last: a second one means something walks the tree. */
+  private readonly lastOpenedChild = new Map<string, string>();
   private readonly cache: MetadataCache;
   private readonly lookup: Lookup;
   private readonly handles = new HandleTable();
@@ -164,6 +175,9 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.guard(async () => {
       const info = await this.lookup.resolve(dirPath);
       if (info.kind !== 'dir') throw new FsError(Errno.ENOTDIR, `not a directory: ${dirPath}`);
+      this.noteOpened(dirPath);
+      const dirPrefix = listingPrefixForDir(this.prefix, dirPath);
+      if (this.walk?.covers(dirPrefix)) await this.walk.waitFor(dirPrefix);
       return this.dirStream(dirPath);
     });
   }
@@ -182,7 +196,17 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     const kept = this.listings.get(dirPath);
     let source: { read(position: number, max: number): Promise<readonly ListedChild[]>; close(): void };
     if (kept !== undefined) {
-      source = { read: async (position, max) => kept.slice(position, position + max), close: () => {} };
+      this.walk?.read(listingPrefixForDir(this.prefix, dirPath));
+      const generation = this.cache.generation;
+      source = {
+        read: async (position, max) => {
+          const children = kept.slice(position, position + max);
+          // The entries the kernel is handed answer the lookups that follow them.
+          for (const { name, info } of children) this.cache.setFound(joinPath(dirPath, name), info, generation);
+          return children;
+        },
+        close: () => {},
+      };
     } else {
       // Any invalidation during the pass may concern a page already fetched: such a pass is not kept.
       const passGeneration = this.cache.generation;
@@ -230,6 +254,45 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       },
       close: () => source.close(),
     };
+  }
+
+  /**
+   * A second sub-folder of one parent opened in a row is a walk (`find`, `du`, `ImageFolder`):
+   * the rest of the parent's tree is then fetched with one recursive listing, from the folder
+   * opened now on, instead of one listing per folder.
+   */
+  private noteOpened(dirPath: string): void {
+    if (dirPath === '/') return;
+    const parent = parentPath(dirPath);
+    const previous = this.lastOpenedChild.get(parent);
+    this.lastOpenedChild.delete(parent);
+    this.lastOpenedChild.set(parent, dirPath);
+    if (this.lastOpenedChild.size > RECENT_PARENTS_MAX) this.lastOpenedChild.delete(this.lastOpenedChild.keys().next().value as string);
+    const maxEntries = this.options.treePrefetchMaxEntries ?? DEFAULT_TREE_PREFETCH_MAX_ENTRIES;
+    if (previous === undefined || previous === dirPath || maxEntries <= 0 || this.walk?.active || this.listings.get(dirPath) !== undefined) return;
+    const dirKey = listingPrefixForDir(this.prefix, dirPath);
+    const generation = this.cache.generation;
+    const walk: TreeWalk = new TreeWalk({
+      listPage: (request) => this.client.listPage(request),
+      rootPrefix: listingPrefixForDir(this.prefix, parent),
+      startAfter: dirKey.slice(0, -1),
+      warnings: this.warnings,
+      pageSize: this.pageSize,
+      maxEntries,
+      maxUnread: Math.floor(this.listings.perFolderLimit * 2),
+      onFolder: (folderPrefix, children) => {
+        // A change meanwhile may concern a page already fetched: the walk ends, each folder lists itself.
+        if (generation !== this.cache.generation) {
+          walk.stop();
+          return false;
+        }
+        const folderPath = normalizePath(folderPrefix.slice(this.prefix.length));
+        this.cache.setFound(folderPath, DIR_NODE, generation);
+        return this.listings.set(folderPath, children);
+      },
+    });
+    this.walk = walk;
+    void walk.run();
   }
 
   private listPage(request: ListPageRequest): Promise<ListPage> {
@@ -303,6 +366,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   }
 
   async close(): Promise<void> {
+    this.walk?.stop();
     for (const handle of this.handles.all()) this.handles.remove(handle.fh)?.reader.close();
     this.cache.clear();
     this.listings.clear();

@@ -47,8 +47,9 @@ export class ListingCache {
     return Math.floor(this.options.maxEntries / 4);
   }
 
-  set(dirPath: string, children: readonly ListedChild[]): void {
-    if (this.options.ttlMs <= 0 || children.length > this.perFolderLimit) return;
+  /** Keeps the listing of `dirPath`; false when it is not kept (too large, or no TTL). */
+  set(dirPath: string, children: readonly ListedChild[]): boolean {
+    if (this.options.ttlMs <= 0 || children.length > this.perFolderLimit) return false;
     this.dropListing(dirPath);
     this.listings.set(dirPath, { children, expiresAtMs: this.options.now() + this.options.ttlMs });
     this.entries += children.length;
@@ -56,6 +57,7 @@ export class ListingCache {
       const oldest = this.listings.keys().next().value as string;
       this.dropListing(oldest);
     }
+    return true;
   }
 
   /** The kernel read the whole listing of `dirPath` just now. */

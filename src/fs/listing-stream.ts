@@ -1,5 +1,5 @@
 import type { ListPage, ListPageRequest } from '../store/object-store.js';
-import { ChildMerger, type ListedChild } from './readdir.js';
+import { ChildMerger, type ListedChild, type MergerState } from './readdir.js';
 import type { WarnOnce } from './warn-once.js';
 
 export interface ListingStreamOptions {
@@ -16,11 +16,11 @@ export interface ListingStreamOptions {
   readonly collectLimit: number;
 }
 
-/** Where a listing can be resumed: the position of the next child and the store key to list after. */
+/** Where a listing can be resumed: the position of the next child, the store key to list after, and the merger's state there. */
 interface Checkpoint {
   readonly position: number;
   readonly startAfter: string;
-  readonly lastDirName: string | undefined;
+  readonly merger: MergerState;
 }
 
 /**
@@ -38,7 +38,7 @@ export class ListingStream {
   private continuationToken = '';
   private startAfter = '';
   private lastKey = '';
-  private readonly checkpoints: Checkpoint[] = [{ position: 0, startAfter: '', lastDirName: undefined }];
+  private readonly checkpoints: Checkpoint[] = [{ position: 0, startAfter: '', merger: { held: [], lastDirName: undefined } }];
   private readonly merger: ChildMerger;
   private collected: ListedChild[] | undefined = [];
   /** No restart so far: the pass is one ordered walk from the start. */
@@ -68,6 +68,11 @@ export class ListingStream {
     this.trim(next);
     if (!this.done && this.windowStart + this.window.length - next < this.options.pageSize / 2) this.fetchAhead();
     return children;
+  }
+
+  /** Children held in memory now (the window). */
+  get bufferedCount(): number {
+    return this.window.length;
   }
 
   close(): void {
@@ -130,7 +135,7 @@ export class ListingStream {
     }
     const position = this.windowStart + this.window.length;
     const last = this.checkpoints[this.checkpoints.length - 1] as Checkpoint;
-    if (this.merger.idle && position > last.position) this.checkpoints.push({ position, startAfter: this.lastKey, lastDirName: this.merger.resumeState });
+    if (position > last.position) this.checkpoints.push({ position, startAfter: this.lastKey, merger: this.merger.state });
   }
 
   /** Drops children well behind the reader, at a page boundary, so a small seek back stays cheap. */
@@ -161,7 +166,7 @@ export class ListingStream {
     this.continuationToken = '';
     this.startAfter = from.startAfter;
     this.lastKey = from.startAfter;
-    this.merger.restore(from.lastDirName);
+    this.merger.restore(from.merger);
     // Checkpoints past this one are found again as the walk passes them.
     this.checkpoints.length = this.checkpoints.indexOf(from) + 1;
   }

@@ -34,14 +34,20 @@ export function childOfEntry(dirPrefix: string, entry: ListEntry): ListedChild |
 
 const SLASH = 0x2f;
 
+/** What a `ChildMerger` carries from one entry to the next: enough to resume a listing after it. */
+export interface MergerState {
+  readonly held: readonly ListedChild[];
+  readonly lastDirName: string | undefined;
+}
+
 /**
  * Turns one folder's listing entries, in the store's order, into its children, each name once:
  * names no filesystem can show are skipped with one warning each, and a name that is both a file
  * and a directory is a directory. In byte order the file `a` comes before `a-b`, `a.txt` and only
  * then `a/`, so a file is held back while later names could still be `a/`: only a name that no
  * longer starts with `a` followed by a byte below `/` settles it. Children come out in store order
- * but for held files; `idle` says nothing is held, so a listing resumed after the last entry
- * pushed goes on exactly.
+ * but for held files; `state` is what a listing resumed after the last entry pushed needs to go
+ * on exactly.
  */
 export class ChildMerger {
   /** Files whose name could still turn out to be a directory; each a proper prefix of the next. */
@@ -70,18 +76,13 @@ export class ChildMerger {
     while (this.held.length > 0) this.emit(this.held.pop() as ListedChild);
   }
 
-  get idle(): boolean {
-    return this.held.length === 0;
+  get state(): MergerState {
+    return { held: [...this.held], lastDirName: this.lastDirName };
   }
 
-  /** The state to resume with after the entries pushed so far (valid only while `idle`). */
-  get resumeState(): string | undefined {
-    return this.lastDirName;
-  }
-
-  restore(lastDirName: string | undefined): void {
-    this.held.length = 0;
-    this.lastDirName = lastDirName;
+  restore(state: MergerState): void {
+    this.held.splice(0, this.held.length, ...state.held);
+    this.lastDirName = state.lastDirName;
   }
 
   private pushChild(child: ListedChild): void {
