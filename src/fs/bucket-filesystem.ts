@@ -84,7 +84,19 @@ export interface ReadStatsSource {
   readStats(): ReadStats;
 }
 
-export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource & ChangeNotifying {
+/** How much the metadata side holds now: every table is bounded, and these say how full. */
+export interface MetadataStats {
+  /** Inode numbers alive. */
+  readonly inodes: number;
+  /** Of them, numbers the kernel (or an entry batch) holds, which no LRU may drop. */
+  readonly heldInodes: number;
+  /** Found and missing names cached. */
+  readonly metadataEntries: number;
+  /** Children of the finished listings kept. */
+  readonly listedEntries: number;
+}
+
+export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource & ChangeNotifying & { metadataStats(): MetadataStats } {
   return new BucketFilesystem(options);
 }
 
@@ -375,6 +387,10 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   readStats(): ReadStats {
     return this.blockCache.stats();
+  }
+
+  metadataStats(): MetadataStats {
+    return { inodes: this.inodes.size, heldInodes: this.inodes.heldCount, metadataEntries: this.cache.size, listedEntries: this.listings.size };
   }
 
   setChangeListener(listener: FsChangeListener | undefined): void {

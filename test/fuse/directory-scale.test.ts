@@ -1,0 +1,96 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
+import { mountFilesystem, type MountHandle } from '../../src/fuse/mount.js';
+import type { OperationOutcome } from '../../src/fuse/fuse-operations.js';
+import { MemoryBucket } from '../helpers/memory-bucket.js';
+import { cleanupMounts, makeMountpoint, waitUntil } from '../helpers/mount.js';
+import { run } from '../helpers/processes.js';
+
+/*
+ * The kernel's side of scale, on the native engine: numbers live as long as the kernel holds
+ * them, a folder is read in batches whose offsets stay valid, and a listing read whole stays in
+ * the kernel for the TTL. The mount is in-process, so only child processes touch it.
+ */
+const FILES = 3_000;
+const name = (i: number): string => `f${String(i).padStart(5, '0')}`;
+const silent = pino({ level: 'silent' });
+
+/** Prints `index name` for each of the positions given, after seekdir to the offset telldir gave there; then the first name after rewinddir. */
+const SEEK_SCRIPT = `
+opendir(my $d, $ARGV[0]) or die "opendir: $!";
+my (@names, @offsets);
+while (1) { my $at = telldir($d); my $e = readdir($d); last unless defined $e; next if $e eq '.' || $e eq '..'; push @names, $e; push @offsets, $at; }
+print scalar(@names), "\\n";
+for my $i (split /,/, $ARGV[1]) { seekdir($d, $offsets[$i]); my $e = readdir($d); print "$i $e\\n"; }
+rewinddir($d); my $first = readdir($d); $first = readdir($d) while $first eq '.' || $first eq '..'; print "first $first\\n";
+`;
+
+describe('directories at scale through the kernel (native)', () => {
+  const bucket = new MemoryBucket();
+  const ops = new Map<string, number>();
+  const core = createBucketFilesystem({ client: bucket, metadataTtlMs: 60_000, negativeMetadataTtlMs: 1_000, allowDelete: false, logger: silent, listPageSize: 500 });
+  let handle: MountHandle | undefined;
+  let mountpoint = '';
+
+  beforeAll(async () => {
+    for (let i = 0; i < FILES; i += 1) bucket.set(`many/${name(i)}`, `${i}`);
+    for (let f = 0; f < 4; f += 1) for (let i = 0; i < 50; i += 1) bucket.set(`tree/d${f}/${name(i)}`, 'x');
+    mountpoint = makeMountpoint('scale');
+    const observer = { operationDone: (outcome: OperationOutcome) => ops.set(outcome.op, (ops.get(outcome.op) ?? 0) + 1) };
+    handle = await mountFilesystem(core, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', observer });
+  }, 60_000);
+
+  afterAll(async () => {
+    await handle?.unmount().catch(() => {});
+    cleanupMounts();
+  });
+
+  it('counts every entry it hands the kernel and drops the numbers the kernel forgets', async () => {
+    expect(process.getuid?.(), 'dropping the kernel caches needs root').toBe(0);
+    const before = core.metadataStats().heldInodes;
+    const listed = await run('ls', ['-l', join(mountpoint, 'many')]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout.split('\n').filter((line) => line.includes(' f')).length).toBe(FILES);
+    expect(core.metadataStats().heldInodes).toBeGreaterThanOrEqual(before + FILES);
+    writeFileSync('/proc/sys/vm/drop_caches', '2');
+    await waitUntil(() => core.metadataStats().heldInodes < before + 10, 20_000, 'the kernel to forget the entries');
+    // A name the kernel forgot is found again under a new number.
+    const again = await run('stat', ['-c', '%s', join(mountpoint, 'many', name(1234))]);
+    expect(again.stdout.trim()).toBe('4');
+    expect(ops.get('forget') ?? 0).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('keeps the offsets telldir gave valid across batches, and rewinddir starts over', async () => {
+    const positions = [0, 1, 499, 500, 1023, 1024, 1025, 2047, 2999];
+    const out = await run('perl', ['-e', SEEK_SCRIPT, join(mountpoint, 'many'), positions.join(',')]);
+    expect(out.code, out.stderr).toBe(0);
+    const lines = out.stdout.trim().split('\n');
+    expect(lines[0]).toBe(String(FILES));
+    const sorted = Array.from({ length: FILES }, (_, i) => name(i));
+    const listedOrder = lines.slice(1, -1).map((line) => line.split(' '));
+    for (const [index, seen] of listedOrder) expect(seen, `entry ${index}`).toBe(sorted[Number(index)]);
+    expect(lines.at(-1)).toBe(`first ${sorted[0]}`);
+  }, 60_000);
+
+  it('serves two readers of one folder at once, each the whole folder', async () => {
+    const [one, two] = await Promise.all([run('ls', ['-f', join(mountpoint, 'many')]), run('ls', ['-f', join(mountpoint, 'many')])]);
+    const names = (output: string): string[] => output.split('\n').filter((line) => line.startsWith('f')).sort();
+    expect(names(one.stdout)).toHaveLength(FILES);
+    expect(names(two.stdout)).toEqual(names(one.stdout));
+  }, 60_000);
+
+  it('lets the kernel keep a listing it read whole: a second ls within the TTL asks the core for no entry', async () => {
+    const folder = join(mountpoint, 'tree', 'd2');
+    const first = await run('ls', ['-f', folder]);
+    expect(first.stdout.split('\n').filter((line) => line.startsWith('f'))).toHaveLength(50);
+    const readdirsBefore = ops.get('readdir') ?? 0;
+    bucket.resetCalls();
+    const second = await run('ls', ['-f', folder]);
+    expect(second.stdout).toBe(first.stdout);
+    expect(ops.get('readdir') ?? 0).toBe(readdirsBefore);
+    expect(bucket.calls.listPage).toBe(0);
+  }, 60_000);
+});
