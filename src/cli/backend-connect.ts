@@ -3,7 +3,7 @@ import { CredentialConfigError } from '../auth/credential-config-error.js';
 import { createCredentialProvider, type CredentialProvider } from '../auth/credential-provider.js';
 import { HeaderSyntaxError, headersFromFlags } from '../auth/headers-file.js';
 import { blockCacheFor, type BlockCache } from '../fs/block-cache.js';
-import { createBucketFilesystem } from '../fs/bucket-filesystem.js';
+import { createBucketFilesystem, type BucketFilesystemOptions } from '../fs/bucket-filesystem.js';
 import { ReadPathOptionsError, resolveReadPathOptions } from '../fs/read-path-options.js';
 import type { ReadStats } from '../fs/read-stats.js';
 import { createMultiBackendFilesystem } from '../fs/multi-backend.js';
@@ -112,8 +112,20 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
     negativeMetadataTtlMs: settings.negativeMetadataTtlMs,
     allowDelete: settings.allowDelete,
     logger: bucketLogger,
+    ...metadataBounds(settings),
   });
   return { backend, filesystem, store, bucket: { uri: bucketUri(backend), credentials: provider, client, store } };
+}
+
+/** The core's options for the bounds the settings name; the others keep the core's defaults. */
+function metadataBounds(settings: MountSettings): Partial<BucketFilesystemOptions> {
+  const limits = settings.metadataLimits ?? {};
+  return {
+    ...(limits.metadataCacheEntries !== undefined ? { metadataCacheMaxEntries: limits.metadataCacheEntries } : {}),
+    ...(limits.inodeCacheEntries !== undefined ? { idleInodeMaxEntries: limits.inodeCacheEntries } : {}),
+    ...(limits.listCacheEntries !== undefined ? { listCacheMaxEntries: limits.listCacheEntries } : {}),
+    ...(limits.treePrefetchEntries !== undefined ? { treePrefetchMaxEntries: limits.treePrefetchEntries } : {}),
+  };
 }
 
 /**
@@ -151,6 +163,7 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     gid: settings.gid,
     dirMode: settings.dirMode,
     allowDelete: settings.allowDelete,
+    ...(settings.metadataLimits?.inodeCacheEntries !== undefined ? { idleInodeMaxEntries: settings.metadataLimits.inodeCacheEntries } : {}),
   });
   return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, close };
 }

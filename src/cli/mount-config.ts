@@ -51,7 +51,23 @@ export interface MountSettings {
   readonly tls?: { readonly caFile: string | undefined; readonly insecureSkipVerify: boolean };
   /** The FUSE engine; default DEFAULT_MOUNT_ENGINE. */
   readonly engine?: MountEngine;
+  /** Bounds of the metadata side set by flags or config; the rest keep the core's defaults. */
+  readonly metadataLimits?: MetadataLimits;
 }
+
+/** The bounds of every per-path table of a mount (see the README's "Scale" section). */
+export interface MetadataLimits {
+  readonly metadataCacheEntries?: number | undefined;
+  readonly inodeCacheEntries?: number | undefined;
+  readonly listCacheEntries?: number | undefined;
+  readonly treePrefetchEntries?: number | undefined;
+}
+
+/**
+ * The fewest idle inode numbers kept: a directory batch hands out up to a thousand entries whose
+ * numbers must outlive the moment between their making and their holding.
+ */
+export const MIN_INODE_CACHE_ENTRIES = 10_000;
 
 /** The mount command's options as commander hands them over (camelCase of the long flags). */
 export interface MountFlags {
@@ -81,6 +97,10 @@ export interface MountFlags {
   readonly caFile?: string;
   readonly insecureSkipVerify?: boolean;
   readonly engine?: string;
+  readonly metadataCacheEntries?: string;
+  readonly inodeCacheEntries?: string;
+  readonly listCacheEntries?: string;
+  readonly treePrefetchEntries?: string;
 }
 
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
@@ -115,6 +135,10 @@ const TOP_KEYS = new Set<string>([
   'ca_file',
   'insecure_skip_verify',
   'engine',
+  'metadata_cache_entries',
+  'inode_cache_entries',
+  'list_cache_entries',
+  'tree_prefetch_entries',
 ]);
 
 type Raw = Record<string, unknown>;
@@ -196,6 +220,17 @@ function parseKib(value: unknown, key: string): number {
   const text = typeof value === 'number' ? String(value) : value;
   if (typeof text !== 'string' || !/^\d{1,7}$/.test(text.trim())) throw new ConfigError(`${key}: expected a number of KiB, got ${JSON.stringify(value)}`);
   return Number(text);
+}
+
+/** A count of entries, at least `min`. */
+function parseCount(min: number): (value: unknown, key: string) => number {
+  return (value, key) => {
+    const text = typeof value === 'number' ? String(value) : value;
+    if (typeof text !== 'string' || !/^\d{1,10}$/.test(text.trim()) || Number(text) < min) {
+      throw new ConfigError(`${key}: expected a whole number of entries${min > 0 ? ` of at least ${min}` : ''}, got ${JSON.stringify(value)}`);
+    }
+    return Number(text);
+  };
 }
 
 function parseLogLevel(value: unknown, key: string): string {
@@ -382,6 +417,12 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     metricsPort: pick<number | undefined>(flags.metricsPort, '--metrics-port', 'metrics_port', parsePort, undefined),
     metricsHost: pick(flags.metricsHost, '--metrics-host', 'metrics_host', parseText, DEFAULT_METRICS_HOST),
     engine: pick(flags.engine, '--engine', 'engine', parseEngine, DEFAULT_MOUNT_ENGINE),
+    metadataLimits: {
+      metadataCacheEntries: pick<number | undefined>(flags.metadataCacheEntries, '--metadata-cache-entries', 'metadata_cache_entries', parseCount(1), undefined),
+      inodeCacheEntries: pick<number | undefined>(flags.inodeCacheEntries, '--inode-cache-entries', 'inode_cache_entries', parseCount(MIN_INODE_CACHE_ENTRIES), undefined),
+      listCacheEntries: pick<number | undefined>(flags.listCacheEntries, '--list-cache-entries', 'list_cache_entries', parseCount(0), undefined),
+      treePrefetchEntries: pick<number | undefined>(flags.treePrefetchEntries, '--tree-prefetch-entries', 'tree_prefetch_entries', parseCount(0), undefined),
+    },
     tls: {
       caFile: pick<string | undefined>(flags.caFile, '--ca-file', 'ca_file', parseText, env[CLIENT_CA_ENV] || undefined),
       insecureSkipVerify: flags.insecureSkipVerify ?? optionalBoolean(config, 'insecure_skip_verify', '') ?? env[SKIP_VERIFY_ENV] === 'true',

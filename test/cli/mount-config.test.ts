@@ -196,3 +196,24 @@ describe('metrics and TLS settings', () => {
     expect(resolveWith(flags, config, env).tls).toEqual(tls);
   });
 });
+
+describe('metadata bounds', () => {
+  const resolveWith = (flags: MountFlags, config: Record<string, unknown> = {}) => resolveMountSettings(['ais://b', '/mnt/x'], flags, config, {});
+
+  it('leaves every bound to the core by default, and takes flags over config', () => {
+    expect(resolveWith({}).metadataLimits).toEqual({ metadataCacheEntries: undefined, inodeCacheEntries: undefined, listCacheEntries: undefined, treePrefetchEntries: undefined });
+    const settings = resolveWith(
+      { metadataCacheEntries: '5000', treePrefetchEntries: '0' },
+      { metadata_cache_entries: 7, inode_cache_entries: 20000, list_cache_entries: '0', tree_prefetch_entries: 99 },
+    );
+    expect(settings.metadataLimits).toEqual({ metadataCacheEntries: 5000, inodeCacheEntries: 20000, listCacheEntries: 0, treePrefetchEntries: 0 });
+  });
+
+  it.each([
+    [{ inodeCacheEntries: '100' }, /^--inode-cache-entries: expected a whole number of entries of at least 10000, got "100"$/],
+    [{ metadataCacheEntries: '0' }, /^--metadata-cache-entries: expected a whole number of entries of at least 1/],
+    [{ listCacheEntries: 'lots' }, /^--list-cache-entries: expected a whole number of entries, got "lots"$/],
+  ] as const)('rejects %j naming the flag', (flags, message) => {
+    expect(() => resolveWith(flags)).toThrow(message);
+  });
+});
