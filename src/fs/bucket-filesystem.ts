@@ -96,7 +96,7 @@ export interface MetadataStats {
   readonly listedEntries: number;
 }
 
-export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource & ChangeNotifying & { metadataStats(): MetadataStats } {
+export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource & ChangeNotifying & { metadataStats(): MetadataStats; sweep(): void } {
   return new BucketFilesystem(options);
 }
 
@@ -113,6 +113,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   /** Pages of one listing asked for at once by several readers of a folder: one request. */
   private readonly pageFlights = new SingleFlight<ListPage>();
   private listingPasses = 0;
+  private readonly sweeper: NodeJS.Timeout;
   /** The recursive listing under way, if a walk of a tree set one off. */
   private walk: TreeWalk | undefined;
   /** Per parent folder, the sub-folder opened last: a second one means something walks the tree. */
@@ -144,9 +145,12 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       now: this.now,
     });
     this.lookup = new Lookup(this.client, this.prefix, this.cache);
-    this.inodes = new InodeTable(options.idleInodeMaxEntries ?? DEFAULT_IDLE_INODES);
+    this.inodes = new InodeTable(options.idleInodeMaxEntries ?? DEFAULT_IDLE_INODES, this.now);
     this.changes = new ChangeTracker(this.inodes);
     this.listings = new ListingCache({ ttlMs: options.metadataTtlMs, maxEntries: options.listCacheMaxEntries ?? DEFAULT_LIST_CACHE_ENTRIES, now: this.now });
+    // Expired entries leave on their own, so memory goes back down once a walk is over and forgotten.
+    this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs(options.metadataTtlMs));
+    this.sweeper.unref();
     this.warnings = new WarnOnce(this.logger, this.now);
     this.inodeView = new InodeView(this, this.inodes);
     const readPath = resolveReadPathOptions(options.readPath);
@@ -377,7 +381,15 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     throw refusedWriteError(op, normalizePath(path), this.options.allowDelete);
   }
 
+  /** Drops what expired: cached names and listings past their TTL, numbers nobody used for a TTL. */
+  sweep(): void {
+    this.cache.sweep();
+    this.listings.sweep();
+    this.inodes.sweepIdleBefore(this.now() - Math.max(this.options.metadataTtlMs, this.options.negativeMetadataTtlMs));
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     this.walk?.stop();
     for (const handle of this.handles.all()) this.handles.remove(handle.fh)?.reader.close();
     this.cache.clear();
@@ -493,6 +505,11 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       throw toFsError(error);
     }
   }
+}
+
+/** How often expired entries are swept: a fraction of the TTL, within 1–30 s. */
+function sweepIntervalMs(metadataTtlMs: number): number {
+  return Math.min(30_000, Math.max(1_000, Math.floor(metadataTtlMs / 2)));
 }
 
 function readPinned(data: Buffer, target: Buffer, length: number, position: number): number {

@@ -18,6 +18,8 @@ interface InodeRecord {
   identity: string | undefined;
   /** The listing pass that last named it (see `markListed`). */
   listedIn: number;
+  /** When it was last asked for or let go of (the table's clock). */
+  lastUsedMs: number;
 }
 
 /**
@@ -35,15 +37,20 @@ export class InodeTable {
   private readonly idle = new Map<number, InodeRecord>();
   private nextIno = ROOT_INO + 1;
 
-  constructor(private readonly maxIdle: number = DEFAULT_IDLE_INODES) {
-    const root: InodeRecord = { ino: ROOT_INO, path: '/', lookups: 1, holds: 0, kids: undefined, identity: undefined, listedIn: 0 };
+  constructor(
+    private readonly maxIdle: number = DEFAULT_IDLE_INODES,
+    private readonly now: () => number = Date.now,
+  ) {
+    const root: InodeRecord = { ino: ROOT_INO, path: '/', lookups: 1, holds: 0, kids: undefined, identity: undefined, listedIn: 0, lastUsedMs: 0 };
     this.byPath.set('/', root);
     this.byIno.set(ROOT_INO, root);
   }
 
   /** The number of a normalized path, assigned on first sight. */
   inoForPath(path: string): number {
-    return this.recordFor(path).ino;
+    const record = this.recordFor(path);
+    this.evictIdle(record);
+    return record.ino;
   }
 
   /** The number of a path if it has one now; never assigns. */
@@ -145,11 +152,12 @@ export class InodeTable {
   private recordFor(path: string): InodeRecord {
     const known = this.byPath.get(path);
     if (known !== undefined) {
+      known.lastUsedMs = this.now();
       if (this.idle.delete(known.ino)) this.idle.set(known.ino, known);
       return known;
     }
     const parent = path === '/' ? undefined : this.recordFor(parentPath(path));
-    const record: InodeRecord = { ino: this.nextIno, path, lookups: 0, holds: 0, kids: undefined, identity: undefined, listedIn: 0 };
+    const record: InodeRecord = { ino: this.nextIno, path, lookups: 0, holds: 0, kids: undefined, identity: undefined, listedIn: 0, lastUsedMs: this.now() };
     this.nextIno += 1;
     this.byPath.set(path, record);
     this.byIno.set(record.ino, record);
@@ -158,7 +166,6 @@ export class InodeTable {
       this.idle.delete(parent.ino);
     }
     this.idle.set(record.ino, record);
-    this.evictIdle();
     return record;
   }
 
@@ -166,19 +173,42 @@ export class InodeTable {
     return record.ino !== ROOT_INO && record.lookups <= 0 && record.holds === 0 && (record.kids === undefined || record.kids.size === 0);
   }
 
-  private settle(record: InodeRecord): void {
-    if (!this.isIdle(record)) {
-      this.idle.delete(record.ino);
-      return;
-    }
+  /**
+   * Files `record` as idle or not. `letGo`: someone just let go of it (a forget, a release), which
+   * counts as a use; a folder left idle by its last child is not. `evict` is false when an
+   * eviction is under way already.
+   */
+  private settle(record: InodeRecord, evict = true, letGo = true): void {
     this.idle.delete(record.ino);
+    if (letGo) record.lastUsedMs = this.now();
+    if (!this.isIdle(record)) return;
     this.idle.set(record.ino, record);
-    this.evictIdle();
+    if (evict) this.evictIdle();
   }
 
-  private evictIdle(): void {
+  /** Drops the idle numbers last used before `cutoffMs`, and the folders they leave idle. */
+  sweepIdleBefore(cutoffMs: number): void {
+    let dropped: boolean;
+    do {
+      dropped = false;
+      for (const record of [...this.idle.values()]) {
+        if (record.lastUsedMs >= cutoffMs || !this.idle.has(record.ino)) continue;
+        this.remove(record);
+        dropped = true;
+      }
+    } while (dropped);
+  }
+
+  /** Drops the least recently used idle numbers past the bound; `keep` (just handed out) is never one. */
+  private evictIdle(keep?: InodeRecord): void {
     while (this.idle.size > this.maxIdle) {
       const oldest = this.idle.values().next().value as InodeRecord;
+      if (oldest === keep) {
+        if (this.idle.size === 1) return;
+        this.idle.delete(keep.ino);
+        this.idle.set(keep.ino, keep);
+        continue;
+      }
       this.remove(oldest);
     }
   }
@@ -191,6 +221,6 @@ export class InodeTable {
     if (parent === undefined || parent === record) return;
     parent.kids?.delete(record);
     if (parent.kids?.size === 0) parent.kids = undefined;
-    this.settle(parent);
+    this.settle(parent, false, false);
   }
 }

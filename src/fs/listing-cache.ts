@@ -83,6 +83,13 @@ export class ListingCache {
     this.kernelHolds.delete(dirPath);
   }
 
+  /** Drops every expired listing and mark, so memory follows the TTL and not only the bound. */
+  sweep(): void {
+    const now = this.options.now();
+    for (const [dirPath, listing] of this.listings) if (now >= listing.expiresAtMs) this.dropListing(dirPath);
+    for (const [dirPath, until] of this.kernelHolds) if (now >= until) this.kernelHolds.delete(dirPath);
+  }
+
   clear(): void {
     this.listings.clear();
     this.kernelHolds.clear();

@@ -23,7 +23,7 @@ async function readAllNames(stream: DirStream, batch = 100): Promise<string[]> {
 }
 
 function streamOver(bucket: MemoryBucket, dirPrefix: string, pageSize: number): ListingStream {
-  return new ListingStream({ listPage: (request) => bucket.listPage(request), dirPrefix, warnings: new WarnOnce(capturingLogger().logger), pageSize, collectLimit: 1_000_000 });
+  return new ListingStream({ listPage: (request) => bucket.listPage(request), dirPrefix, warnings: new WarnOnce(capturingLogger().logger, Date.now), pageSize, collectLimit: 1_000_000 });
 }
 
 describe('streaming directory reads', () => {
