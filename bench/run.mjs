@@ -41,7 +41,7 @@ const bucketDir = join(dataDir, BUCKET);
 const state = { server: undefined, mountPid: undefined, raw: undefined };
 
 // Whatever happens, the mount and the server go: on exit, on Ctrl-C, on an uncaught error.
-const isStopping = stopOnExit({ name: 'bench', mountpoint, state, cleanup, say });
+const guard = stopOnExit({ name: 'bench', mountpoint, state, cleanup, say });
 
 async function cleanup() {
   await state.raw?.close().catch(() => {});
@@ -394,6 +394,6 @@ try {
   say(`bench: failed: ${error instanceof Error ? error.message : String(error)}`);
   exitCode = 1;
 } finally {
-  if (!isStopping()) await cleanup();
+  await guard.finish();
 }
 process.exit(exitCode);

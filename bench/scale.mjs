@@ -52,7 +52,7 @@ const tree = treeLayout(plan.treeFolders, plan.treePerFolder);
 const state = { server: undefined, mountPid: undefined };
 
 // Whatever happens, the mount and the server go: on exit, on Ctrl-C, on an uncaught error.
-const isStopping = stopOnExit({ name: 'bench:scale', mountpoint, state, cleanup, say });
+const guard = stopOnExit({ name: 'bench:scale', mountpoint, state, cleanup, say });
 
 async function dropMount() {
   if (state.mountPid !== undefined || isMounted(mountpoint)) await unmount(mountpoint, state.mountPid);
@@ -100,12 +100,21 @@ async function measured(fn) {
 const rows = [];
 const notes = [];
 
+/** A failure in one line for the notes: its first line, and the first later one that names an error (a CLI's usage text goes). */
+function oneLine(message) {
+  const lines = message.split('\n').map((line) => line.trim()).filter(Boolean);
+  const errorLine = lines.slice(1).find((line) => /error/i.test(line));
+  return [lines[0] ?? 'unknown error', ...(errorLine ? [errorLine] : [])].join(': ');
+}
+
 /** Runs one measurement; a failure becomes a row marked failed (and a note), and the run goes on. */
 async function attempt(what, fn) {
   try {
     return await fn();
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    // After Ctrl-C the mount goes away under the row: that is no result, and the run ends here.
+    if (guard.isStopping()) throw error;
+    const message = oneLine(error instanceof Error ? error.message : String(error));
     say(`  ${what}: FAILED: ${message}`);
     notes.push(`${what}: failed: ${message}`);
     return { failed: true };
@@ -367,6 +376,7 @@ async function main() {
   if (options.parts.includes('tree')) rawRecursive = await treeRows(distDir, metadataTtlMs);
   if (options.parts.includes('memory')) await memoryRows(rawRecursive, options.forgetTtl, forgetTtlMs);
   await dropMount();
+  if (guard.isStopping()) return;
 
   const runSeconds = (performance.now() - startedAt) / 1000;
   const table = formatMarkdownTable(COLUMNS, rows.map(rowCells));
@@ -407,6 +417,6 @@ try {
   say(`bench:scale: failed: ${error instanceof Error ? error.message : String(error)}`);
   exitCode = error instanceof UsageError ? 2 : 1;
 } finally {
-  if (!isStopping()) await cleanup();
+  await guard.finish();
 }
 process.exit(exitCode);

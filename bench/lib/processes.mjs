@@ -197,7 +197,8 @@ export function forceStop(mountpoint, pid) {
 /**
  * Makes sure the mount and the server go, whatever happens: killed on exit (synchronously), and on SIGINT, SIGTERM
  * or SIGHUP stopped cleanly with `cleanup()` before exiting 130. `state.server` and `state.mountPid` are read when
- * it happens. Returns `isStopping()`: true once a signal came (its cleanup is under way; do not start another).
+ * it happens. Returns `isStopping()` (true once a signal came: stop measuring) and `finish()`, for the end of the
+ * run: the cleanup, or the one a signal started.
  */
 export function stopOnExit({ name, mountpoint, state, cleanup, say }) {
   process.on('exit', () => {
@@ -211,14 +212,16 @@ export function stopOnExit({ name, mountpoint, state, cleanup, say }) {
       }
     }
   });
-  let stopping = false;
+  let stopped;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
+      if (stopped !== undefined) return;
       say(`${name}: ${signal}: unmounting and stopping the server`);
-      cleanup().finally(() => process.exit(130));
+      stopped = cleanup().finally(() => process.exit(130));
     });
   }
-  return () => stopping;
+  return {
+    isStopping: () => stopped !== undefined,
+    finish: () => stopped ?? cleanup(),
+  };
 }
