@@ -325,7 +325,7 @@ function markdownReport(report) {
     '',
     report.table,
     '',
-    `${report.pageCache}. Every mount row runs on a fresh mount. Ratio = reference time / time (1.00× = as fast as the reference). ` +
+    `${report.pageCache}. Every cold mount row runs on a fresh mount (the second find on the cold one's). Ratio = reference time / time (1.00× = as fast as the reference). ` +
       `Mount RSS = VmRSS of the mount process after the row (peak: VmHWM, reset before the row, and VmRSS sampled every 200 ms). ` +
       `The last row's mount has \`--metadata-ttl ${report.forgetTtl}\`; RSS read ${report.forgetTtl} + ${AFTER_TTL_MARGIN_MS / 1000} s after \`echo 2 > /proc/sys/vm/drop_caches\`.`,
   ];
