@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from './lib/args.mjs';
 import { BUCKET } from './lib/dataset.mjs';
 import { timeLines } from './lib/file-reads.mjs';
+import { freePort, mountMetrics } from './lib/mount-metrics.mjs';
 import { memoryOf, watchMemory } from './lib/process-memory.mjs';
 import { cpuSeconds, forceStop, isMounted, mount, reapAll, startServer, stopOnExit, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
 import { timeListing } from './lib/raw-listing.mjs';
@@ -276,6 +277,11 @@ async function rssForOneTtl(ttlMs) {
   return series;
 }
 
+/** `JS heap 60 of 120 MiB, 40 FORGET requests` from the mount's metrics (a BATCH_FORGET is one request). */
+function heapText({ heapUsedBytes, heapTotalBytes, forgetRequests }) {
+  return `JS heap ${mib(heapUsedBytes) ?? '?'} of ${mib(heapTotalBytes) ?? '?'} MiB, ${forgetRequests === undefined ? '? ' : count(forgetRequests)} FORGET requests`;
+}
+
 async function memoryRows(rawRecursive, forgetTtl, forgetTtlMs) {
   const n = objectCount(tree);
   const what = `${count(n)} objects`;
@@ -292,15 +298,19 @@ async function memoryRows(rawRecursive, forgetTtl, forgetTtlMs) {
     memoryCell: `before ${mib(walk.idle?.rssBytes) ?? '?'} MiB, after ${mib(walk.memory?.rssBytes) ?? '?'} MiB`,
   });
 
-  const walked = await coldOnMount('stat walk, short TTL', 'find', statWalkArgs, tree, ['--metadata-ttl', forgetTtl]);
+  // Its metrics tell how much of the RSS left is JS heap, and whether the FORGETs came.
+  const metricsPort = await freePort();
+  const walked = await coldOnMount('stat walk, short TTL', 'find', statWalkArgs, tree, ['--metadata-ttl', forgetTtl, '--metrics-port', String(metricsPort)]);
   let series = [];
   let after;
+  let metrics;
   if (!walked.failed) {
     // Level 2: the kernel drops the mount's dentries and inodes, and sends FORGET for each.
     dropKernelCaches(2);
     series = await rssForOneTtl(forgetTtlMs);
-    say(`  RSS after drop_caches 2, each second: ${series.join(', ')} MiB`);
     after = memoryOf(state.mountPid);
+    metrics = await mountMetrics(metricsPort);
+    say(`  RSS after drop_caches 2, each second: ${series.join(', ')} MiB${metrics ? `; then ${heapText(metrics)}` : ''}`);
   }
   const beforeMiB = mib(walked.idle?.rssBytes);
   addRow({
@@ -308,8 +318,9 @@ async function memoryRows(rawRecursive, forgetTtl, forgetTtlMs) {
     result: walked.failed ? walked : { memory: after },
     valueMiB: mib(after?.rssBytes),
     target: beforeMiB === undefined ? undefined : { maxMiB: beforeMiB + RSS_RETURN_SLACK_MIB, label: `before + ${RSS_RETURN_SLACK_MIB}` },
-    memoryCell: `before ${beforeMiB ?? '?'} MiB, peak ${mib(walked.memory?.peakBytes) ?? '?'} MiB`,
+    memoryCell: `before ${beforeMiB ?? '?'} MiB, peak ${mib(walked.memory?.peakBytes) ?? '?'} MiB${metrics ? `; ${heapText(metrics)}` : ''}`,
     series,
+    metrics,
   });
 }
 
@@ -327,7 +338,8 @@ function markdownReport(report) {
     '',
     `${report.pageCache}. Every cold mount row runs on a fresh mount (the second find on the cold one's). Ratio = reference time / time (1.00× = as fast as the reference). ` +
       `Mount RSS = VmRSS of the mount process after the row (peak: VmHWM, reset before the row, and VmRSS sampled every 200 ms). ` +
-      `The last row's mount has \`--metadata-ttl ${report.forgetTtl}\`; RSS read ${report.forgetTtl} + ${AFTER_TTL_MARGIN_MS / 1000} s after \`echo 2 > /proc/sys/vm/drop_caches\`.`,
+      `The last row's mount has \`--metadata-ttl ${report.forgetTtl} --metrics-port P\`; RSS read ${report.forgetTtl} + ${AFTER_TTL_MARGIN_MS / 1000} s after \`echo 2 > /proc/sys/vm/drop_caches\`, ` +
+      `then the JS heap (used of total) and the FORGET requests counted (a BATCH_FORGET is one), from its metrics.`,
   ];
   if (report.notes.length > 0) lines.push('', ...report.notes.map((note) => `- ${note}`));
   return `${lines.join('\n')}\n`;
