@@ -228,41 +228,49 @@ static void fill_listing(struct request *r, void *answer) {
   r->listing = answer;
 }
 
-/* replyDir(ctx, id, names: string[], attrs: Float64Array of ATTR_FIELDS numbers per name, last: no entry follows) */
+/*
+ * replyDir(ctx, id, names, count, attrs, last): `names` holds the batch's `count` names joined by NUL
+ * (no file name holds one), read in one call; `attrs` holds ATTR_FIELDS numbers per name; `last`:
+ * no entry follows the batch.
+ */
 static napi_value reply_dir(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  struct mount_context *ctx = args_with_context(env, info, 5, argv);
+  napi_value argv[6];
+  struct mount_context *ctx = args_with_context(env, info, 6, argv);
   if (ctx == NULL) return NULL;
-  uint32_t count = 0;
-  CHECK(env, napi_get_array_length(env, argv[2], &count));
+  double count_value = arg_double(env, argv[3]);
+  if (!(count_value >= 0 && count_value <= 1e7)) return throw_error(env, "replyDir: count must be a small whole number");
+  size_t count = (size_t)count_value;
   napi_typedarray_type type;
   size_t length = 0;
   void *data = NULL;
-  CHECK(env, napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL));
-  if (type != napi_float64_array || length < (size_t)count * ATTR_FIELDS) return throw_error(env, "replyDir: attrs must hold 9 numbers per name");
+  CHECK(env, napi_get_typedarray_info(env, argv[4], &type, &length, &data, NULL, NULL));
+  if (type != napi_float64_array || length < count * ATTR_FIELDS) return throw_error(env, "replyDir: attrs must hold 9 numbers per name");
   bool last = false;
-  napi_get_value_bool(env, argv[4], &last);
-  const double *attrs = data;
+  napi_get_value_bool(env, argv[5], &last);
+  size_t names_length = 0;
+  if (napi_get_value_string_utf8(env, argv[2], NULL, 0, &names_length) != napi_ok) return throw_error(env, "replyDir: names must be a string");
   struct dir_listing *listing = calloc(1, sizeof *listing + count * sizeof(struct dir_entry));
-  if (listing == NULL) return throw_error(env, "replyDir: out of memory");
+  char *names = malloc(names_length + 1);
+  if (listing == NULL || names == NULL) {
+    free(listing);
+    free(names);
+    return throw_error(env, "replyDir: out of memory");
+  }
+  napi_get_value_string_utf8(env, argv[2], names, names_length + 1, NULL);
+  listing->names = names;
   listing->last = last;
-  for (uint32_t i = 0; i < count; i++) {
-    napi_value name;
-    size_t name_length = 0;
-    if (napi_get_element(env, argv[2], i, &name) != napi_ok || napi_get_value_string_utf8(env, name, NULL, 0, &name_length) != napi_ok) {
+  const double *attrs = data;
+  char *cursor = names;
+  const char *end = names + names_length;
+  for (size_t i = 0; i < count; i++) {
+    if (cursor > end) {
       dir_listing_free(listing);
-      return throw_error(env, "replyDir: names must be strings");
+      return throw_error(env, "replyDir: fewer names than count");
     }
-    char *copy = malloc(name_length + 1);
-    if (copy == NULL) {
-      dir_listing_free(listing);
-      return throw_error(env, "replyDir: out of memory");
-    }
-    napi_get_value_string_utf8(env, name, copy, name_length + 1, NULL);
-    listing->entries[i].name = copy;
+    listing->entries[i].name = cursor;
+    cursor += strlen(cursor) + 1;
+    fill_stat(&listing->entries[i].attr, attrs + i * ATTR_FIELDS);
     listing->count = i + 1;
-    const double *a = attrs + (size_t)i * ATTR_FIELDS;
-    fill_stat(&listing->entries[i].attr, a);
   }
   int taken = complete_request(ctx, arg_double(env, argv[1]), fill_listing, listing);
   if (!taken) dir_listing_free(listing);

@@ -21,7 +21,7 @@ void read_buffer_release(struct read_buffer *buffer) {
 
 void dir_listing_free(struct dir_listing *listing) {
   if (listing == NULL) return;
-  for (size_t i = 0; i < listing->count; i++) free(listing->entries[i].name);
+  free(listing->names);
   free(listing);
 }
 

@@ -40,7 +40,7 @@ enum request_op {
 
 /* One batch of a directory's entries from JS, served by readdir/readdirplus without asking JS again. */
 struct dir_entry {
-  char *name;
+  const char *name; /* points into dir_listing.names */
   struct stat attr;
   /* Times this entry went to the kernel in a readdirplus reply: each is a lookup the core must count. */
   uint32_t handed_out;
@@ -48,6 +48,8 @@ struct dir_entry {
 
 struct dir_listing {
   size_t count;
+  /* The entries' names, NUL-separated, in one allocation. */
+  char *names;
   /* JS said no entry follows this batch. */
   int last;
   struct dir_entry entries[];

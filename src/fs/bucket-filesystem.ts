@@ -263,9 +263,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
         if (children.length === 0 && nextInOrder >= 0) this.listings.markKernelHolds(dirPath);
         return children.map(({ name, info }) => {
           const childPath = joinPath(dirPath, name);
-          const attr = this.attrOf(childPath, info);
-          this.inodes.markListed(childPath, pass);
-          return { name, attr };
+          return { name, attr: this.attrOf(childPath, info, pass) };
         });
       },
       close: () => source.close(),
@@ -304,11 +302,19 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
         }
         const folderPath = normalizePath(folderPrefix.slice(this.prefix.length));
         this.cache.setFound(folderPath, DIR_NODE, generation);
+        this.sawWholeFolder(folderPath, children);
         return this.listings.set(folderPath, children);
       },
     });
     this.walk = walk;
     void walk.run();
+  }
+
+  /** A whole listing of `dirPath` from a walk: its numbered names it lacks are gone. */
+  private sawWholeFolder(dirPath: string, children: readonly ListedChild[]): void {
+    const pass = (this.listingPasses += 1);
+    for (const { name } of children) this.inodes.markListed(joinPath(dirPath, name), pass);
+    for (const gonePath of this.changes.sawCompleteListing(dirPath, pass)) this.cache.invalidate(gonePath);
   }
 
   private listPage(request: ListPageRequest): Promise<ListPage> {
@@ -445,8 +451,9 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.inodeView.unlinkChild(parentIno, name);
   }
 
-  private attrOf(path: string, info: NodeInfo): FileAttr {
-    const ino = this.inodes.inoForPath(path);
+  /** The attributes of `path`, numbering it (and marking it named by listing `pass`, when one names it). */
+  private attrOf(path: string, info: NodeInfo, pass?: number): FileAttr {
+    const ino = pass === undefined ? this.inodes.inoForPath(path) : this.inodes.inoForListedPath(path, pass);
     if (info.kind === 'dir') {
       return { ino, kind: 'dir', size: 0, mtimeMs: this.mountTimeMs, mode: S_IFDIR | this.dirMode, uid: this.uid, gid: this.gid, nlink: 2 };
     }

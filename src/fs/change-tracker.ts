@@ -1,6 +1,5 @@
 import type { InodeTable } from './inode-table.js';
 import type { FileNodeInfo } from './node-info.js';
-import { objectIdentity } from './object-identity.js';
 import { parentPath } from './paths.js';
 import type { FsChange, FsChangeListener } from './types.js';
 
@@ -20,7 +19,7 @@ export class ChangeTracker {
   }
 
   sawFile(path: string, info: FileNodeInfo): void {
-    if (this.inodes.sawIdentity(path, objectIdentity(info))) this.emit('changed', path);
+    if (this.inodes.sawSighting(path, info)) this.emit('changed', path);
   }
 
   sawMissing(path: string): void {

@@ -1,3 +1,4 @@
+import { sameObject, type ObjectSighting } from './object-identity.js';
 import { joinPath, parentPath } from './paths.js';
 
 export const ROOT_INO = 1;
@@ -14,8 +15,8 @@ interface InodeRecord {
   holds: number;
   /** Children that have a record: a parent lives while they do, since their paths go through it. */
   kids: Set<InodeRecord> | undefined;
-  /** `objectIdentity` of the file as last seen; undefined for folders or before a sighting. */
-  identity: string | undefined;
+  /** The file as last seen; undefined for folders or before a sighting. */
+  sighting: ObjectSighting | undefined;
   /** The listing pass that last named it (see `markListed`). */
   listedIn: number;
   /** When it was last asked for or let go of (the table's clock). */
@@ -41,7 +42,7 @@ export class InodeTable {
     private readonly maxIdle: number = DEFAULT_IDLE_INODES,
     private readonly now: () => number = Date.now,
   ) {
-    const root: InodeRecord = { ino: ROOT_INO, path: '/', lookups: 1, holds: 0, kids: undefined, identity: undefined, listedIn: 0, lastUsedMs: 0 };
+    const root: InodeRecord = { ino: ROOT_INO, path: '/', lookups: 1, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: 0 };
     this.byPath.set('/', root);
     this.byIno.set(ROOT_INO, root);
   }
@@ -49,6 +50,14 @@ export class InodeTable {
   /** The number of a normalized path, assigned on first sight. */
   inoForPath(path: string): number {
     const record = this.recordFor(path);
+    this.evictIdle(record);
+    return record.ino;
+  }
+
+  /** As `inoForPath`, and marks the path as named by listing pass `pass` of its folder. */
+  inoForListedPath(path: string, pass: number): number {
+    const record = this.recordFor(path);
+    record.listedIn = pass;
     this.evictIdle(record);
     return record.ino;
   }
@@ -109,16 +118,16 @@ export class InodeTable {
   }
 
   /**
-   * Records what a file looks like now; returns true when it was seen before looking different,
+   * Records what a file looks like now; returns true when it was seen before as another object,
    * i.e. the kernel's copy of it is stale. Only paths that have a number are tracked: a path
    * without one is held by nobody, so nothing can be stale.
    */
-  sawIdentity(path: string, identity: string): boolean {
+  sawSighting(path: string, sighting: ObjectSighting): boolean {
     const record = this.byPath.get(path);
     if (record === undefined) return false;
-    const previous = record.identity;
-    record.identity = identity;
-    return previous !== undefined && previous !== identity;
+    const previous = record.sighting;
+    record.sighting = sighting;
+    return previous !== undefined && !sameObject(previous, sighting);
   }
 
   /** Marks `path` as named by listing pass `pass` of its folder. */
@@ -157,7 +166,7 @@ export class InodeTable {
       return known;
     }
     const parent = path === '/' ? undefined : this.recordFor(parentPath(path));
-    const record: InodeRecord = { ino: this.nextIno, path, lookups: 0, holds: 0, kids: undefined, identity: undefined, listedIn: 0, lastUsedMs: this.now() };
+    const record: InodeRecord = { ino: this.nextIno, path, lookups: 0, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: this.now() };
     this.nextIno += 1;
     this.byPath.set(path, record);
     this.byIno.set(record.ino, record);

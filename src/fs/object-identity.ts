@@ -20,3 +20,10 @@ export function objectIdentity(object: ObjectSighting): string {
 export function identifiesContent(object: ObjectSighting): boolean {
   return object.version !== undefined;
 }
+
+/** Whether two sightings are the same object, by the rule `objectIdentity` names (without building the names). */
+export function sameObject(a: ObjectSighting, b: ObjectSighting): boolean {
+  if (a.size !== b.size) return false;
+  if (a.version !== undefined || b.version !== undefined) return a.version === b.version;
+  return (a.mtimeMs ?? 0) === (b.mtimeMs ?? 0);
+}

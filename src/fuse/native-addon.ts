@@ -80,10 +80,10 @@ export interface NativeAddon {
   replyRead(context: NativeContext, id: number, bytes: number): boolean;
   replyStatfs(context: NativeContext, id: number, blockSize: number, blocks: number, blocksFree: number, blocksAvailable: number, files: number, filesFree: number, nameMax: number): boolean;
   /**
-   * A batch of a directory's entries, the first at the request's offset; `attrs` holds
-   * STAT_NUMBERS numbers per name; `last`: no entry follows this batch.
+   * A batch of `count` directory entries, the first at the request's offset: `names` joined by
+   * NUL (read in one call), `attrs` STAT_NUMBERS numbers per name; `last`: no entry follows.
    */
-  replyDir(context: NativeContext, id: number, names: readonly string[], attrs: Float64Array, last: boolean): boolean;
+  replyDir(context: NativeContext, id: number, names: string, count: number, attrs: Float64Array, last: boolean): boolean;
   notifyInvalInode(context: NativeContext, ino: number): boolean;
   notifyInvalEntry(context: NativeContext, parentIno: number, name: string): boolean;
 }

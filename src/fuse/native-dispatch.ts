@@ -195,8 +195,9 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, reque
       const dir = dirs.get(request.fh);
       dirs.settle(dir, request.target);
       const { names, attrs } = await dirs.batch(dir, request.offset);
+      const joined = names.join('\0');
       return (addon, context, id) => {
-        if (!addon.replyDir(context, id, names, attrs, false)) dirs.settle(dir, undefined);
+        if (!addon.replyDir(context, id, joined, names.length, attrs, false)) dirs.settle(dir, undefined);
         return 0;
       };
     }

@@ -37,5 +37,15 @@ export const STAT_NUMBERS = 9;
 /** Writes the stat of `attr` as numbers `index * STAT_NUMBERS`… of `target` (native/addon.c reads them in this order). */
 export function putStat(target: Float64Array, index: number, attr: FileAttr): void {
   const s = statFields(attr);
-  target.set([s.ino, s.mode, s.nlink, s.uid, s.gid, s.size, s.blocks, s.blksize, s.mtimeMs], index * STAT_NUMBERS);
+  let at = index * STAT_NUMBERS;
+  // Field by field: a listing writes a million of these, and an array per entry would be garbage.
+  target[at++] = s.ino;
+  target[at++] = s.mode;
+  target[at++] = s.nlink;
+  target[at++] = s.uid;
+  target[at++] = s.gid;
+  target[at++] = s.size;
+  target[at++] = s.blocks;
+  target[at++] = s.blksize;
+  target[at] = s.mtimeMs;
 }
