@@ -110,6 +110,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
   napi_call_threadsafe_function(ctx->dispatch, &initialized_marker, napi_tsfn_nonblocking);
 }
 
+static void send_forget(struct mount_context *ctx, fuse_ino_t ino, uint64_t count, void *pairs, size_t pair_bytes);
+
 static void reply_entry_from(struct mount_context *ctx, struct request *r) {
   struct fuse_entry_param entry;
   memset(&entry, 0, sizeof entry);
@@ -117,7 +119,8 @@ static void reply_entry_from(struct mount_context *ctx, struct request *r) {
   entry.attr = r->attr;
   entry.attr_timeout = ctx->attr_timeout_s;
   entry.entry_timeout = ctx->entry_timeout_s;
-  fuse_reply_entry(r->req, &entry);
+  /* The core counted this lookup; a reply the kernel never took (interrupted) is one it will not forget. */
+  if (fuse_reply_entry(r->req, &entry) != 0) send_forget(ctx, entry.ino, 1, NULL, 0);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
@@ -347,7 +350,9 @@ static void serve_listing(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
   }
   size_t used = 0;
   struct dir_listing *batch = h->batch;
-  for (size_t i = batch_holds(h, offset) ? (size_t)(offset - h->batch_start) : batch->count; i < batch->count; i++) {
+  size_t first = batch_holds(h, offset) ? (size_t)(offset - h->batch_start) : batch->count;
+  size_t last_packed = first;
+  for (size_t i = first; i < batch->count; i++) {
     struct dir_entry *entry = &batch->entries[i];
     off_t next_offset = h->batch_start + (off_t)i + 1;
     size_t needed;
@@ -370,8 +375,13 @@ static void serve_listing(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
     if (needed > size - used) break;
     used += needed;
     if (counted) entry->handed_out++;
+    last_packed = i + 1;
   }
-  fuse_reply_buf(req, buf, used);
+  /* A reply the kernel never took (interrupted) hands out nothing: take its counts back. */
+  if (fuse_reply_buf(req, buf, used) != 0 && plus) {
+    for (size_t i = first; i < last_packed; i++)
+      if (!is_dot_or_dotdot(batch->entries[i].name)) batch->entries[i].handed_out--;
+  }
   free(buf);
 }
 

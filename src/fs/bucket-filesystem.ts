@@ -191,9 +191,12 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.guard(async () => {
       const info = await this.lookup.resolve(dirPath);
       if (info.kind !== 'dir') throw new FsError(Errno.ENOTDIR, `not a directory: ${dirPath}`);
-      this.noteOpened(dirPath);
-      const dirPrefix = listingPrefixForDir(this.prefix, dirPath);
-      if (this.walk?.covers(dirPrefix)) await this.walk.waitFor(dirPrefix);
+      // A listing the kernel still holds is read from the kernel: no walk is set off or waited for.
+      if (!this.listings.kernelMayKeep(dirPath)) {
+        this.noteOpened(dirPath);
+        const dirPrefix = listingPrefixForDir(this.prefix, dirPath);
+        if (this.walk?.covers(dirPrefix)) await this.walk.waitFor(dirPrefix);
+      }
       return this.dirStream(dirPath);
     });
   }

@@ -71,12 +71,12 @@ const ok: Answer = (addon, context, id) => {
   return 0;
 };
 
-function attrAnswer(attr: FileAttr): Answer {
+/** Answers with `attr`; returns whether the answer was taken (not answered by a timeout first). */
+function attrAnswer(attr: FileAttr): (addon: NativeAddon, context: NativeContext, id: number) => boolean {
   return (addon, context, id) => {
     const numbers = new Float64Array(STAT_NUMBERS);
     putStat(numbers, 0, attr);
-    addon.replyAttr(context, id, numbers);
-    return 0;
+    return addon.replyAttr(context, id, numbers);
   };
 }
 
@@ -159,10 +159,22 @@ function forget(fs: InodeFilesystem, ino: number, count: number, pairs: Buffer |
 /** The core's work for one request; resolves with how to answer it, rejects with the errno's error. */
 async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, request: NativeRequest): Promise<Answer> {
   switch (request.op) {
-    case NativeOp.lookup:
-      return attrAnswer(await fs.lookupChild(request.ino, request.name ?? ''));
-    case NativeOp.getattr:
-      return attrAnswer(await fs.attrByIno(request.ino));
+    case NativeOp.lookup: {
+      const attr = await fs.lookupChild(request.ino, request.name ?? '');
+      const answer = attrAnswer(attr);
+      // The lookup was counted: an answer that never reaches the kernel (timed out) is one it will not forget.
+      return (addon, context, id) => {
+        if (!answer(addon, context, id)) fs.forget(attr.ino, 1);
+        return 0;
+      };
+    }
+    case NativeOp.getattr: {
+      const answer = attrAnswer(await fs.attrByIno(request.ino));
+      return (addon, context, id) => {
+        answer(addon, context, id);
+        return 0;
+      };
+    }
     case NativeOp.open: {
       const opened = await fs.openByIno(request.ino, request.flags);
       // No direct_io: the page cache and kernel read-ahead are what make a buffered reader fast.
