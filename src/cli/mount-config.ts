@@ -1,3 +1,4 @@
+import { DEFAULT_TOKEN_WAIT_MS } from '../auth/credential-provider.js';
 import { LOG_LEVELS } from './logger.js';
 import { parseBucketUri, type BucketLocation } from './bucket-uri.js';
 import { ConfigError } from './config-error.js';
@@ -51,6 +52,8 @@ export interface MountSettings {
   readonly tls?: { readonly caFile: string | undefined; readonly insecureSkipVerify: boolean };
   /** The FUSE engine; default DEFAULT_MOUNT_ENGINE. */
   readonly engine?: MountEngine;
+  /** How long requests whose credentials the store refuses wait for the token or headers file to change; 0 = not at all. */
+  readonly tokenWaitMs?: number;
 }
 
 /** The mount command's options as commander hands them over (camelCase of the long flags). */
@@ -59,6 +62,7 @@ export interface MountFlags {
   readonly token?: string;
   readonly tokenFile?: string;
   readonly tokenCheckInterval?: string;
+  readonly tokenWait?: string;
   readonly header?: readonly string[];
   readonly headersFile?: string;
   readonly allowDelete?: boolean;
@@ -95,6 +99,7 @@ const TOP_KEYS = new Set<string>([
   'mountpoint',
   'backends',
   ...CREDENTIAL_KEYS,
+  'token_wait',
   'allow_delete',
   'allow_other',
   'uid',
@@ -382,6 +387,7 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     metricsPort: pick<number | undefined>(flags.metricsPort, '--metrics-port', 'metrics_port', parsePort, undefined),
     metricsHost: pick(flags.metricsHost, '--metrics-host', 'metrics_host', parseText, DEFAULT_METRICS_HOST),
     engine: pick(flags.engine, '--engine', 'engine', parseEngine, DEFAULT_MOUNT_ENGINE),
+    tokenWaitMs: pick(flags.tokenWait, '--token-wait', 'token_wait', parseDuration, DEFAULT_TOKEN_WAIT_MS),
     tls: {
       caFile: pick<string | undefined>(flags.caFile, '--ca-file', 'ca_file', parseText, env[CLIENT_CA_ENV] || undefined),
       insecureSkipVerify: flags.insecureSkipVerify ?? optionalBoolean(config, 'insecure_skip_verify', '') ?? env[SKIP_VERIFY_ENV] === 'true',
