@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
 import { secretKeyFromText, signToken } from '../../src/server/jwt.js';
@@ -102,13 +103,23 @@ for (const engine of MOUNT_ENGINES) {
       expect(result.stderr).toMatch(/mountpiont: unknown setting/);
     });
 
-    it('says the token was rejected when none is given to a server that needs one', async () => {
+    it('says no token is configured when none is given to a server that needs one', async () => {
       const env = { ...process.env };
       delete env.AIS_AUTHN_TOKEN;
       delete env.AIS_AUTHN_TOKEN_FILE;
       const result = await runCli(['mount', '--engine', engine, 'ais://secure', makeMountpoint(engine), '--endpoint', authServer?.url ?? ''], { env });
       expect(result.code).not.toBe(0);
-      expect(result.stderr).toMatch(/rejected the token \(401\)/);
+      expect(result.stderr).toMatch(/refused the credentials for ais:\/\/secure \(401\): no token configured; give --token-file/);
+    });
+
+    it('says when the token expired, and when, rather than that it was rejected', async () => {
+      await writeSecret('first-secret-0123456789abcdef');
+      const expSeconds = Math.floor(Date.now() / 1000) - 60;
+      const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(expSeconds).sign(secretKeyFromText('first-secret-0123456789abcdef'));
+      const result = await runCli(['mount', '--engine', engine, 'ais://secure', makeMountpoint(engine), '--endpoint', authServer?.url ?? '', '--token', expired]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(`refused the credentials for ais://secure (401): token expired at ${new Date(expSeconds * 1000).toISOString()};`);
+      expect(result.stderr).not.toContain(expired);
     });
 
     it('accepts --token with a warning, and keeps it out of the mount process command line', async () => {
