@@ -232,7 +232,7 @@ export class CredentialProvider implements BaseParamsSource {
     const waitSeconds = this.parts.tokenWaitMs / 1000;
     this.parts.logger.warn(
       { ...this.fileLogFields(), cause: describeRejection(this.rejectionCause(rejected)), waitSeconds },
-      `the store refuses the credentials and the files hold no newer ones: holding requests up to ${waitSeconds} s for them to change`,
+      `the store refuses the credentials and the files hold no newer ones: holding requests up to ${waitSeconds} s for ${files.map((file) => file.path).join(' or ')} to change`,
     );
     void wait.done.then((changed) => this.endStall(stall, changed));
     return stall;

@@ -91,7 +91,7 @@ export async function mountStatus(mountpointArg: string, timeoutMs: number, env:
   const health = await fetchHealth(state.metricsUrl, timeoutMs);
   if (health.status === 200) return { exitCode: STATUS_EXIT.alive, lines: [...lines, `health: ok (${state.metricsUrl}/healthz)`] };
   const where = `${state.metricsUrl}/healthz`;
-  if (health.status === undefined) return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, `health: unreachable (${health.error}) (${where})`] };
+  if (health.status === undefined) return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, `health: the mount's metrics server does not answer (${health.error}) (${where})`] };
   const problems = parsedHealth(health.body)?.map((problem) => `health: ${problem} (${where})`) ?? [`health: ${health.status} ${health.body} (${where})`];
   return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, ...problems] };
 }
