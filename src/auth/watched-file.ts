@@ -148,9 +148,15 @@ export class WatchedFile<T> {
   get(): Promise<T> {
     if (this.reloading !== undefined) return this.reloading;
     if (this.checking !== undefined) return this.checking;
-    const nowMs = this.now();
-    if (nowMs - this.lastCheckMs < this.options.checkIntervalMs) return Promise.resolve(this.current.value);
-    this.lastCheckMs = nowMs;
+    if (this.now() - this.lastCheckMs < this.options.checkIntervalMs) return Promise.resolve(this.current.value);
+    return this.checkNow();
+  }
+
+  /** Checks the file for a change now, whatever the interval (a watcher saw its folder change). */
+  checkNow(): Promise<T> {
+    if (this.reloading !== undefined) return this.reloading;
+    if (this.checking !== undefined) return this.checking;
+    this.lastCheckMs = this.now();
     this.checking = this.checkForChange().finally(() => {
       this.checking = undefined;
     });

@@ -2,11 +2,14 @@ import { constants } from 'node:os';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OperationObserver, OperationOutcome } from '../fuse/fuse-operations.js';
 
-/** What the token gauges and counters read at scrape time (CredentialProvider has all three). */
+/** What the token gauges and counters read at scrape time (CredentialProvider has them all). */
 export interface CredentialCounters {
   readonly reloads: number;
   readonly reloadFailures: number;
   tokenExpiresAt(): Date | undefined;
+  /** Requests waiting now for the token or headers file to change, and all that waited since start. */
+  readonly waitingRequests?: number;
+  readonly heldRequests?: number;
 }
 
 /** Retry counters of a store client, when the client keeps them. */
@@ -139,6 +142,12 @@ function registerCredentialMetrics(registry: Registry, sources: MetricsSources):
   });
   mirroredCounter(registry, 'bucketfs_token_reload_failures_total', 'Reloads of the token or headers file that failed (the last good one stays)', ['bucket'], function* () {
     for (const source of sources.buckets) yield [{ bucket: source.bucket }, source.credentials.reloadFailures];
+  });
+  mirroredGauge(registry, 'bucketfs_credential_waiting_requests', 'Requests the store refused, waiting now for the token or headers file to change', ['bucket'], function* () {
+    for (const source of sources.buckets) yield [{ bucket: source.bucket }, source.credentials.waitingRequests ?? 0];
+  });
+  mirroredCounter(registry, 'bucketfs_credential_held_requests_total', 'Requests that waited for the token or headers file to change (see --token-wait)', ['bucket'], function* () {
+    for (const source of sources.buckets) yield [{ bucket: source.bucket }, source.credentials.heldRequests ?? 0];
   });
   mirroredGauge(registry, 'bucketfs_token_expiry_seconds', "Seconds until the current token's JWT exp (negative once expired; absent without exp)", ['bucket'], function* () {
     for (const source of sources.buckets) {

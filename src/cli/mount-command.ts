@@ -97,6 +97,7 @@ export function registerMountCommand(program: Command): void {
     .option('--token <token>', 'auth token (visible in ps: prefer --token-file or AIS_AUTHN_TOKEN)')
     .option('--token-file <file>', 'file holding the token ({"token":"..."} or raw), reloaded when it changes')
     .option('--token-check-interval <duration>', 'how often to check the token and headers files for changes')
+    .option('--token-wait <duration>', 'how long requests the store refuses wait for a new token or headers file (default 60s; 0 = fail at once)')
     .option('--header <"Name: value">', 'extra request header (repeatable)', collect, [])
     .option('--headers-file <file>', 'file of "Name: value" lines, reloaded when it changes')
     .option('--allow-delete', 'let unlink delete objects')

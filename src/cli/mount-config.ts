@@ -1,3 +1,4 @@
+import { DEFAULT_TOKEN_WAIT_MS } from '../auth/credential-provider.js';
 import { LOG_LEVELS } from './logger.js';
 import { parseBucketUri, type BucketLocation } from './bucket-uri.js';
 import { ConfigError } from './config-error.js';
@@ -53,6 +54,8 @@ export interface MountSettings {
   readonly engine?: MountEngine;
   /** Bounds of the metadata side set by flags or config; the rest keep the core's defaults. */
   readonly metadataLimits?: MetadataLimits;
+  /** How long requests whose credentials the store refuses wait for the token or headers file to change; 0 = not at all. */
+  readonly tokenWaitMs?: number;
 }
 
 /** The bounds of every per-path table of a mount (see the README's "Scale" section). */
@@ -75,6 +78,7 @@ export interface MountFlags {
   readonly token?: string;
   readonly tokenFile?: string;
   readonly tokenCheckInterval?: string;
+  readonly tokenWait?: string;
   readonly header?: readonly string[];
   readonly headersFile?: string;
   readonly allowDelete?: boolean;
@@ -115,6 +119,7 @@ const TOP_KEYS = new Set<string>([
   'mountpoint',
   'backends',
   ...CREDENTIAL_KEYS,
+  'token_wait',
   'allow_delete',
   'allow_other',
   'uid',
@@ -423,6 +428,7 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
       listCacheEntries: pick<number | undefined>(flags.listCacheEntries, '--list-cache-entries', 'list_cache_entries', parseCount(0), undefined),
       treePrefetchEntries: pick<number | undefined>(flags.treePrefetchEntries, '--tree-prefetch-entries', 'tree_prefetch_entries', parseCount(0), undefined),
     },
+    tokenWaitMs: pick(flags.tokenWait, '--token-wait', 'token_wait', parseDuration, DEFAULT_TOKEN_WAIT_MS),
     tls: {
       caFile: pick<string | undefined>(flags.caFile, '--ca-file', 'ca_file', parseText, env[CLIENT_CA_ENV] || undefined),
       insecureSkipVerify: flags.insecureSkipVerify ?? optionalBoolean(config, 'insecure_skip_verify', '') ?? env[SKIP_VERIFY_ENV] === 'true',

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { FUSE_SUBTYPE } from '../fuse/mount-options.js';
 import { readMountTable, type MountTableEntry } from '../fuse/mountinfo.js';
 import { CliError } from './cli-error.js';
+import { healthProblems, type HealthReport } from './metrics-health.js';
 import { readRunState, type MountRunState } from './metrics-run-state.js';
 
 export const STATUS_EXIT = { alive: 0, notMounted: 1, stale: 2, unhealthy: 3 } as const;
@@ -89,8 +90,22 @@ export async function mountStatus(mountpointArg: string, timeoutMs: number, env:
   if (state?.metricsUrl === undefined || owner === undefined) return { exitCode: STATUS_EXIT.alive, lines };
   const health = await fetchHealth(state.metricsUrl, timeoutMs);
   if (health.status === 200) return { exitCode: STATUS_EXIT.alive, lines: [...lines, `health: ok (${state.metricsUrl}/healthz)`] };
-  const what = health.status === undefined ? `unreachable (${health.error})` : `${health.status} ${health.body}`;
-  return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, `health: ${what} (${state.metricsUrl}/healthz): the store does not answer the mount`] };
+  const where = `${state.metricsUrl}/healthz`;
+  if (health.status === undefined) return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, `health: the mount's metrics server does not answer (${health.error}) (${where})`] };
+  const problems = parsedHealth(health.body)?.map((problem) => `health: ${problem} (${where})`) ?? [`health: ${health.status} ${health.body} (${where})`];
+  return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, ...problems] };
+}
+
+/** The problems a `/healthz` body names; undefined when it is not a health report. */
+function parsedHealth(body: string): string[] | undefined {
+  try {
+    const report = JSON.parse(body) as HealthReport;
+    if (typeof report !== 'object' || report === null || !Array.isArray(report.buckets)) return undefined;
+    const problems = healthProblems(report);
+    return problems.length > 0 ? problems : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function runStatus(mountpointArg: string, options: { timeout?: string }): Promise<void> {

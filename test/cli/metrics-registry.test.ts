@@ -77,6 +77,14 @@ describe('createMountMetrics', () => {
     expect(samples(text, 'bucketfs_token_reloads_total')).toContain('bucketfs_token_reloads_total{bucket="ais://one"} 5');
   });
 
+  it('counts requests waiting on credentials, now and since start', async () => {
+    const held = { ...credentials(), waitingRequests: 3, heldRequests: 7 };
+    const { registry } = createMountMetrics({ buckets: [{ bucket: 'ais://b', credentials: held }] });
+    const text = await registry.metrics();
+    expect(samples(text, 'bucketfs_credential_waiting_requests')).toEqual(['bucketfs_credential_waiting_requests{bucket="ais://b"} 3']);
+    expect(samples(text, 'bucketfs_credential_held_requests_total')).toEqual(['bucketfs_credential_held_requests_total{bucket="ais://b"} 7']);
+  });
+
   it('mirrors store retry and read-path counters when the layers keep them, and shows none or zero when they do not', async () => {
     let store: StoreRetryCounters | undefined = {
       retries: 3,

@@ -79,6 +79,18 @@ describe('resolveMountSettings', () => {
     expect(() => resolveWith(['ais://b', '/mnt/x'], flags, config)).toThrow(message);
   });
 
+  it.each([
+    [{}, {}, 60_000],
+    [{}, { token_wait: '2m' }, 120_000],
+    [{ tokenWait: '0' }, { token_wait: '2m' }, 0],
+  ])('takes the token wait from flags %j over config %j: %i ms', (flags, config, waitMs) => {
+    expect(resolveWith(['ais://b', '/mnt/x'], flags, config).tokenWaitMs).toBe(waitMs);
+  });
+
+  it('rejects a token wait that is not a duration, naming the flag', () => {
+    expect(() => resolveWith(['ais://b', '/mnt/x'], { tokenWait: 'soon' })).toThrow(/--token-wait: invalid duration "soon"/);
+  });
+
   it('applies defaults for a bucket and a mountpoint', () => {
     const settings = resolveWith(['ais://b/p', '/mnt/x']);
     expect(settings).toMatchObject({
