@@ -101,6 +101,7 @@ export function registerMountCommand(program: Command): void {
     .option('--headers-file <file>', 'file of "Name: value" lines, reloaded when it changes')
     .option('--allow-delete', 'let unlink delete objects')
     .option('--allow-other', 'let other users access the mount (needs user_allow_other in /etc/fuse.conf)')
+    .option('--read-only', 'mount read-only: every write and delete is refused (EROFS)')
     .option('--uid <uid>', 'owner of every file (default: the mounting user)')
     .option('--gid <gid>', 'group of every file (default: the mounting group)')
     .option('--file-mode <mode>', 'permission bits of files (default 0444)')

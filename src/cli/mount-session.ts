@@ -43,6 +43,7 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
     handle = await mountFilesystem(connected.filesystem, mountpoint, {
       fsname: connected.fsname,
       allowOther: settings.allowOther,
+      readOnly: settings.readOnly ?? false,
       metadataTtlMs: settings.metadataTtlMs,
       logger,
       observer: observability.observer,
