@@ -61,6 +61,16 @@ describe('expandEnv / parseConfigText', () => {
   it.each(['- a\n- b\n', 'a: [1', '42'])('rejects %j', (text) => {
     expect(() => parseConfigText(text, {})).toThrow(ConfigError);
   });
+  it.each([
+    ['extra: &x\n  self: *x\n', 'extra.self'],
+    ['a: &x [*x]\n', 'a[0]'],
+    ['backends:\n  - &b\n    dir_name: a\n    nested: [*b]\n', 'backends[0].nested[0]'],
+  ])('reports a self-referencing alias in %j as a config error at %s', (text, key) => {
+    expect(() => parseConfigText(text, {})).toThrow(new ConfigError(`${key}: a YAML alias refers to a mapping or list that contains it`));
+  });
+  it('takes an alias used twice, side by side, as the same value twice', () => {
+    expect(parseConfigText('a: &h {X-A: "1"}\nb: *h\n', {})).toEqual({ a: { 'X-A': '1' }, b: { 'X-A': '1' } });
+  });
 });
 
 describe('resolveMountSettings', () => {
