@@ -25,10 +25,14 @@ function expectOneLine(stderr: string, message: RegExp): void {
 
 describe('the mount command', () => {
   let dataRoot: { path: string; remove: () => Promise<void> } | undefined;
+  let cacheHome: { path: string; remove: () => Promise<void> } | undefined;
   let server: RunningServer | undefined;
   let url = '';
+  /** Mount logs and run state go to a folder of the test's own, removed with it. */
+  const cli = (args: readonly string[]) => runCli(args, { env: { ...process.env, XDG_CACHE_HOME: cacheHome?.path ?? '' } });
 
   beforeAll(async () => {
+    cacheHome = await withTempDir('refusals-cache');
     dataRoot = await withTempDir('refusals');
     await writeObjects(dataRoot.path, { 'b/hello.txt': 'hello\n', 'b/victim.txt': 'stays\n' });
     server = await startServer({ dataDir: dataRoot.path, host: '127.0.0.1', port: 0 });
@@ -41,6 +45,7 @@ describe('the mount command', () => {
     cleanupMounts();
     await server?.close();
     await dataRoot?.remove();
+    await cacheHome?.remove();
   });
 
   for (const engine of MOUNT_ENGINES) {
@@ -49,13 +54,13 @@ describe('the mount command', () => {
       const holder = makeMountpoint(`link-${engine}`);
       const link = join(holder, 'link');
       await symlink(target, link);
-      const result = await runCli(['mount', '--engine', engine, 'ais://b', link, '--endpoint', url]);
+      const result = await cli(['mount', '--engine', engine, 'ais://b', link, '--endpoint', url]);
       daemonPidFrom(result.stderr);
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toContain(`${link} is a symlink: mounting on its target ${target}`);
       expect(isMounted(target)).toBe(true);
       expect(await readFile(join(link, 'hello.txt'), 'utf8')).toBe('hello\n');
-      const unmounted = await runCli(['unmount', link]);
+      const unmounted = await cli(['unmount', link]);
       expect(unmounted.code, unmounted.stderr).toBe(0);
       expect(isMounted(target)).toBe(false);
       expect(isMounted(link)).toBe(false);
@@ -64,7 +69,7 @@ describe('the mount command', () => {
 
     it(`mounts ro with --read-only: every write, rm included, is EROFS (${engine})`, async () => {
       const mountpoint = makeMountpoint(`ro-${engine}`);
-      const result = await runCli(['mount', '--engine', engine, 'ais://b', mountpoint, '--endpoint', url, '--read-only']);
+      const result = await cli(['mount', '--engine', engine, 'ais://b', mountpoint, '--endpoint', url, '--read-only']);
       daemonPidFrom(result.stderr);
       expect(result.code, result.stderr).toBe(0);
       expect(await mountinfoOptions(mountpoint)).toContain('ro');
@@ -96,7 +101,7 @@ describe('the mount command', () => {
 
     it('an endpoint that answers everything with a 200 HTML page', async () => {
       const mountpoint = makeMountpoint('html');
-      const result = await runCli(['mount', 'ais://b', mountpoint, '--endpoint', stub?.url ?? '']);
+      const result = await cli(['mount', 'ais://b', mountpoint, '--endpoint', stub?.url ?? '']);
       daemonPidFrom(result.stderr);
       expect(result.code).not.toBe(0);
       expectOneLine(result.stderr, /not AIStore's .*is the endpoint an AIStore cluster\?/);
@@ -104,13 +109,13 @@ describe('the mount command', () => {
     });
 
     it('an unknown option, with a suggestion', async () => {
-      const result = await runCli(['mount', '--allow-delet', 'ais://b', makeMountpoint('typo'), '--endpoint', url]);
+      const result = await cli(['mount', '--allow-delet', 'ais://b', makeMountpoint('typo'), '--endpoint', url]);
       expect(result.code).not.toBe(0);
       expectOneLine(result.stderr, /^bucketfs: unknown option '--allow-delet' \(Did you mean --allow-delete\?\)$/m);
     });
 
     it('an unknown command, with a suggestion', async () => {
-      const result = await runCli(['mont', 'ais://b']);
+      const result = await cli(['mont', 'ais://b']);
       expect(result.code).not.toBe(0);
       expectOneLine(result.stderr, /unknown command 'mont' \(Did you mean mount\?\)/);
     });
@@ -122,7 +127,7 @@ describe('the mount command', () => {
       [['--read-only', '--allow-delete'], /--read-only and --allow-delete cannot be combined/],
     ])('%j', async (flags, message) => {
       const mountpoint = makeMountpoint('flags');
-      const result = await runCli(['mount', 'ais://b', mountpoint, '--endpoint', url, ...flags]);
+      const result = await cli(['mount', 'ais://b', mountpoint, '--endpoint', url, ...flags]);
       expect(result.code).not.toBe(0);
       expectOneLine(result.stderr, message);
       expect(isMounted(mountpoint)).toBe(false);
@@ -131,7 +136,7 @@ describe('the mount command', () => {
     it('a config whose YAML alias refers to itself', async () => {
       const config = join(configDir?.path ?? '', 'alias.yaml');
       await writeFile(config, `bucket: ais://b\nendpoint: ${url}\nheaders: &h\n  X-Loop: *h\n`);
-      const result = await runCli(['mount', makeMountpoint('alias'), '--config', config]);
+      const result = await cli(['mount', makeMountpoint('alias'), '--config', config]);
       expect(result.code).not.toBe(0);
       expectOneLine(result.stderr, /headers\.X-Loop: a YAML alias refers to a mapping or list that contains it/);
       await rm(config);
