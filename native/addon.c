@@ -456,7 +456,7 @@ static int bool_property(napi_env env, napi_value object, const char *key) {
 }
 
 /*
- * mount(mountpoint, { fsname, subtype, allowOther, attrTimeoutS, entryTimeoutS, maxThreads, debug }, dispatch)
+ * mount(mountpoint, { fsname, subtype, allowOther, readOnly, attrTimeoutS, entryTimeoutS, maxThreads, debug }, dispatch)
  * Mounts and starts the session loop; returns the context external. Throws with libfuse's reason.
  */
 static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
@@ -480,8 +480,9 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
     return throw_error(env, "mount: fsname and subtype must be strings without commas");
   }
   char options[4096];
-  snprintf(options, sizeof options, "fsname=%s,subtype=%s,max_read=%u%s", fsname, subtype, 1024u * 1024u,
-           bool_property(env, argv[1], "allowOther") ? ",allow_other" : "");
+  /* default_permissions: the kernel checks mode, uid and gid, so allow_other does not open every file to all. */
+  snprintf(options, sizeof options, "fsname=%s,subtype=%s,max_read=%u,default_permissions%s%s", fsname, subtype, 1024u * 1024u,
+           bool_property(env, argv[1], "allowOther") ? ",allow_other" : "", bool_property(env, argv[1], "readOnly") ? ",ro" : "");
   free(fsname);
   free(subtype);
 

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { secretFilesReadableByOthers } from '../auth/file-permissions.js';
 import { TOKEN_FILE_ENV } from '../auth/token-source.js';
@@ -9,7 +8,7 @@ import { detachedLogPath, isDetachedChild, reportToParent, runDetached, takeInli
 import { createLogger, LOG_LEVELS } from './logger.js';
 import { resolveMountSettings, type MountFlags, type MountSettings } from './mount-config.js';
 import { holdMount, startMountSession } from './mount-session.js';
-import { checkFuseDevice, prepareMountpoint } from './mountpoint-checks.js';
+import { checkFuseDevice, prepareMountpoint, resolveMountpoint } from './mountpoint-checks.js';
 import { hideSecretsFromProcessTitle } from './secret-args.js';
 
 interface MountCommandOptions extends MountFlags {
@@ -76,7 +75,7 @@ async function runMount(args: string[], options: MountCommandOptions): Promise<v
   }
   if (settings.tls?.insecureSkipVerify) say('bucketfs: WARNING: TLS certificate verification is OFF (--insecure-skip-verify / AIS_SKIP_VERIFY_CRT=true)');
   // Fail fast on what the caller can fix, before a process is started; the child checks again.
-  const mountpoint = resolve(settings.mountpoint);
+  const mountpoint = await resolveMountpoint(settings.mountpoint, say);
   await checkFuseDevice();
   await prepareMountpoint(mountpoint, createLogger('silent'), say);
   // The mount process warns in its log; say it here too, where the user is looking.
@@ -102,6 +101,7 @@ export function registerMountCommand(program: Command): void {
     .option('--headers-file <file>', 'file of "Name: value" lines, reloaded when it changes')
     .option('--allow-delete', 'let unlink delete objects')
     .option('--allow-other', 'let other users access the mount (needs user_allow_other in /etc/fuse.conf)')
+    .option('--read-only', 'mount read-only: every write and delete is refused (EROFS)')
     .option('--uid <uid>', 'owner of every file (default: the mounting user)')
     .option('--gid <gid>', 'group of every file (default: the mounting group)')
     .option('--file-mode <mode>', 'permission bits of files (default 0444)')

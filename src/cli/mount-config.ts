@@ -32,6 +32,8 @@ export interface MountSettings {
   readonly backends: readonly BackendSettings[];
   readonly allowDelete: boolean;
   readonly allowOther: boolean;
+  /** Mounted `ro`: every write, delete included, is refused by the kernel. (Optional: the demo builds settings too.) */
+  readonly readOnly?: boolean;
   readonly uid: number | undefined;
   readonly gid: number | undefined;
   readonly fileMode: number;
@@ -83,6 +85,7 @@ export interface MountFlags {
   readonly headersFile?: string;
   readonly allowDelete?: boolean;
   readonly allowOther?: boolean;
+  readonly readOnly?: boolean;
   readonly uid?: string;
   readonly gid?: string;
   readonly fileMode?: string;
@@ -122,6 +125,7 @@ const TOP_KEYS = new Set<string>([
   'token_wait',
   'allow_delete',
   'allow_other',
+  'read_only',
   'uid',
   'gid',
   'file_mode',
@@ -179,12 +183,17 @@ export function parseEngine(value: unknown, key: string): MountEngine {
   return value;
 }
 
+/** setuid, setgid and sticky: meaningless for objects, and setuid or setgid on a mount of foreign files is a hazard. */
+const SPECIAL_MODE_BITS = 0o7000;
+
 /** Permission bits as octal text (`0444`, `444`, `0o444`); a number is read by its digits, as `chmod` would. */
 export function parseMode(value: unknown, key: string): number {
   const text = typeof value === 'number' ? String(value) : value;
   const match = typeof text === 'string' ? /^(?:0o?)?([0-7]{1,4})$/.exec(text.trim()) : null;
   if (!match?.[1]) throw new ConfigError(`${key}: expected an octal mode such as 0444, got ${JSON.stringify(value)}`);
-  return parseInt(match[1], 8);
+  const mode = parseInt(match[1], 8);
+  if ((mode & SPECIAL_MODE_BITS) !== 0) throw new ConfigError(`${key}: setuid, setgid and sticky bits are not allowed, got ${match[1]}`);
+  return mode;
 }
 
 export function parseDuration(value: unknown, key: string): number {
@@ -219,6 +228,12 @@ export function parseSize(value: unknown, key: string): number {
     if (error instanceof ByteSizeError) throw new ConfigError(`${key}: ${error.message}`);
     throw error;
   }
+}
+
+function parsePartSize(value: unknown, key: string): number {
+  const bytes = parseSize(value, key);
+  if (bytes === 0) throw new ConfigError(`${key}: must be more than 0`);
+  return bytes;
 }
 
 function parseKib(value: unknown, key: string): number {
@@ -399,10 +414,14 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     return fallback;
   };
 
+  const readOnly = flags.readOnly ?? optionalBoolean(config, 'read_only', '') ?? false;
+  const allowDelete = flags.allowDelete ?? optionalBoolean(config, 'allow_delete', '') ?? false;
+  if (readOnly && allowDelete) throw new ConfigError('--read-only and --allow-delete cannot be combined');
   return {
     mountpoint,
     backends,
-    allowDelete: flags.allowDelete ?? optionalBoolean(config, 'allow_delete', '') ?? false,
+    allowDelete,
+    readOnly,
     allowOther: flags.allowOther ?? optionalBoolean(config, 'allow_other', '') ?? false,
     uid: pick<number | undefined>(flags.uid, '--uid', 'uid', parseId, undefined),
     gid: pick<number | undefined>(flags.gid, '--gid', 'gid', parseId, undefined),
@@ -414,7 +433,7 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     foreground: flags.foreground ?? optionalBoolean(config, 'foreground', '') ?? false,
     readPath: {
       cacheSizeBytes: pick<number | undefined>(flags.cacheSize, '--cache-size', 'cache_size', parseSize, undefined),
-      partSizeBytes: pick<number | undefined>(flags.partSize, '--part-size', 'part_size', parseSize, undefined),
+      partSizeBytes: pick<number | undefined>(flags.partSize, '--part-size', 'part_size', parsePartSize, undefined),
       maxWindowBytes: pick<number | undefined>(flags.maxPrefetch, '--max-prefetch', 'max_prefetch', parseSize, undefined),
       smallObjectThresholdBytes: pick<number | undefined>(flags.smallObjectThreshold, '--small-object-threshold', 'small_object_threshold', parseSize, undefined),
     },

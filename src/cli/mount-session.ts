@@ -1,11 +1,10 @@
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { mountFilesystem, type MountHandle } from '../fuse/mount.js';
 import { connectFilesystem, type ConnectedFilesystem } from './backend-connect.js';
 import { CliError } from './cli-error.js';
 import { createMountObservability } from './metrics-session.js';
 import type { MountSettings } from './mount-config.js';
-import { checkFuseDevice, isMountpoint, prepareMountpoint } from './mountpoint-checks.js';
+import { checkFuseDevice, isMountpoint, prepareMountpoint, resolveMountpoint } from './mountpoint-checks.js';
 
 export interface MountSession {
   readonly mountpoint: string;
@@ -21,7 +20,7 @@ const UNMOUNT_POLL_MS = 1000;
 
 /** Checks the machine and the mountpoint, connects to every bucket, mounts, and returns once the kernel serves it. */
 export async function startMountSession(settings: MountSettings, env: NodeJS.ProcessEnv, parentLogger: Logger, say: (line: string) => void): Promise<MountSession> {
-  const mountpoint = resolve(settings.mountpoint);
+  const mountpoint = await resolveMountpoint(settings.mountpoint, say);
   const logger = parentLogger.child({ mount: mountpoint });
   if (settings.tls?.insecureSkipVerify) {
     say('bucketfs: WARNING: TLS certificate verification is OFF (--insecure-skip-verify / AIS_SKIP_VERIFY_CRT=true): anyone on the network path can read and change the data and steal the token');
@@ -43,6 +42,7 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
     handle = await mountFilesystem(connected.filesystem, mountpoint, {
       fsname: connected.fsname,
       allowOther: settings.allowOther,
+      readOnly: settings.readOnly ?? false,
       metadataTtlMs: settings.metadataTtlMs,
       logger,
       observer: observability.observer,

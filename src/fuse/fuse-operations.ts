@@ -35,11 +35,27 @@ export function statfsFromInfo(info: StatfsInfo): Fuse.Statfs {
   };
 }
 
-/** The access(2) answer from the owner permission bits: the mount does not check caller ids. */
-export function accessErrno(attr: FileAttr, mask: number): number {
-  const ownerBits = (attr.mode >> 6) & 7;
+/** Who asks, when the engine knows it. */
+export interface Caller {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * The access(2) answer by the kernel's own rule: the owner, group or other bits by the caller's ids, and root
+ * reads and writes anything and executes what has any x bit. Mounts use default_permissions, so the kernel
+ * answers access(2) itself and this is only the answer for a request that still arrives; without a caller it
+ * answers for the owner, the one user a mount without --allow-other admits.
+ */
+export function accessErrno(attr: FileAttr, mask: number, caller?: Caller): number {
   const wanted = mask & (R_OK | W_OK | X_OK);
-  return (ownerBits & wanted) === wanted ? 0 : Errno.EACCES;
+  if (caller?.uid === 0) {
+    const anyExecute = (attr.mode & 0o111) !== 0;
+    return (wanted & X_OK) === 0 || anyExecute ? 0 : Errno.EACCES;
+  }
+  const shift = caller === undefined || caller.uid === attr.uid ? 6 : caller.gid === attr.gid ? 3 : 0;
+  const granted = (attr.mode >> shift) & 7;
+  return (granted & wanted) === wanted ? 0 : Errno.EACCES;
 }
 
 type Reply = (result: number) => void;

@@ -24,6 +24,8 @@ export function isMountEngine(value: string): value is MountEngine {
 export interface MountOptions {
   readonly fsname: string;
   readonly allowOther?: boolean;
+  /** Mount `ro`: every write is refused by the kernel (EROFS). Default false. */
+  readonly readOnly?: boolean;
   readonly metadataTtlMs: number;
   /** Longest time one operation may take before it is answered ETIMEDOUT: a last failsafe against hangs. */
   readonly operationTimeoutMs?: number;
@@ -45,6 +47,7 @@ export async function mountFilesystem(fs: PathFilesystem & InodeFilesystem & Par
   const common = {
     fsname: options.fsname,
     allowOther: options.allowOther ?? false,
+    readOnly: options.readOnly ?? false,
     metadataTtlMs: options.metadataTtlMs,
     logger: options.logger,
     observer: options.observer,

@@ -49,6 +49,7 @@ export interface NativeMountOptions {
   readonly fsname: string;
   readonly subtype: string;
   readonly allowOther: boolean;
+  readonly readOnly: boolean;
   readonly attrTimeoutS: number;
   readonly entryTimeoutS: number;
   readonly maxThreads?: number;

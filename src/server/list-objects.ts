@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { ServerContext } from './context.js';
 import { laterKey } from './key-order.js';
 import { ENTRY_IS_CACHED, ENTRY_IS_DIR, LS_NO_DIRS, LS_NO_RECURSION, type ListObjectsRequest } from './list-message.js';
-import { formatListTime, objectVersion } from './object-props.js';
+import { formatListTime, objectLocation, objectVersion } from './object-props.js';
 import { walkSorted, type WalkEntry } from './sorted-walk.js';
 
 /** One entry as AIStore's JSON carries it; `size` is a decimal string. */
@@ -82,7 +82,7 @@ async function fileEntry(context: ServerContext, name: string, path: string, req
     if (request.props.has('version')) entry.version = objectVersion(stats);
     if (request.props.has('atime')) entry.atime = formatListTime(stats.mtimeNs, request.timeFormat);
   }
-  if (request.props.has('location')) entry.location = `t[${context.nodeName}]:mp[${context.dataDir}]`;
+  if (request.props.has('location')) entry.location = objectLocation(context.nodeName);
   if (request.props.has('copies')) entry.copies = 1;
   return entry;
 }

@@ -23,6 +23,14 @@ export function objectPropertyHeaders(stats: BigIntStats): Record<string, string
 }
 
 /**
+ * `Ais-Location` and the listing's `location` prop: AIStore's `t[<target>]:mp[<mountpath>]`. The mountpath is
+ * left empty: here it would be the server's data folder, which clients have no business knowing.
+ */
+export function objectLocation(nodeName: string): string {
+  return `t[${nodeName}]:mp[]`;
+}
+
+/**
  * Go's `2006-01-02T15:04:05.999999999Z07:00` (RFC 3339 with trimmed nanoseconds) when the listing asks for an
  * RFC 3339 layout, else AIStore's default RFC 822 (`02 Jan 06 15:04 UTC`).
  */

@@ -41,6 +41,9 @@ describe('parseMode', () => {
   it.each(['0888', 'rwx', '', '12345'])('rejects %j naming the key', (input) => {
     expect(() => parseMode(input, 'file_mode')).toThrow(/^file_mode: /);
   });
+  it.each(['4755', '2555', '1777', '06444', 7444])('rejects setuid, setgid and sticky bits in %j', (input) => {
+    expect(() => parseMode(input, '--dir-mode')).toThrow(/^--dir-mode: setuid, setgid and sticky bits are not allowed/);
+  });
 });
 
 describe('expandEnv / parseConfigText', () => {
@@ -57,6 +60,16 @@ describe('expandEnv / parseConfigText', () => {
   });
   it.each(['- a\n- b\n', 'a: [1', '42'])('rejects %j', (text) => {
     expect(() => parseConfigText(text, {})).toThrow(ConfigError);
+  });
+  it.each([
+    ['extra: &x\n  self: *x\n', 'extra.self'],
+    ['a: &x [*x]\n', 'a[0]'],
+    ['backends:\n  - &b\n    dir_name: a\n    nested: [*b]\n', 'backends[0].nested[0]'],
+  ])('reports a self-referencing alias in %j as a config error at %s', (text, key) => {
+    expect(() => parseConfigText(text, {})).toThrow(new ConfigError(`${key}: a YAML alias refers to a mapping or list that contains it`));
+  });
+  it('takes an alias used twice, side by side, as the same value twice', () => {
+    expect(parseConfigText('a: &h {X-A: "1"}\nb: *h\n', {})).toEqual({ a: { 'X-A': '1' }, b: { 'X-A': '1' } });
   });
 });
 
@@ -97,6 +110,7 @@ describe('resolveMountSettings', () => {
       mountpoint: '/mnt/x',
       allowDelete: false,
       allowOther: false,
+      readOnly: false,
       fileMode: 0o444,
       dirMode: 0o555,
       metadataTtlMs: 60_000,
@@ -150,7 +164,19 @@ describe('resolveMountSettings', () => {
     ]);
   });
 
+  it.each([
+    [{ readOnly: true }, {}, true],
+    [{}, { read_only: true }, true],
+    [{ readOnly: false }, { read_only: true }, false],
+  ])('reads --read-only from flags %j over config %j: %s', (flags, config, readOnly) => {
+    expect(resolveWith(['ais://b', '/mnt/x'], flags, config).readOnly).toBe(readOnly);
+  });
+
   it.each<[string, string[], MountFlags, Record<string, unknown>, RegExp]>([
+    ['read-only with allow-delete', ['ais://b', '/m'], { readOnly: true }, { allow_delete: true }, /^--read-only and --allow-delete cannot be combined$/],
+    ['part size 0', ['ais://b', '/m'], { partSize: '0' }, {}, /^--part-size: must be more than 0$/],
+    ['part size 0 in the config', ['ais://b', '/m'], {}, { part_size: '0MiB' }, /^part_size: must be more than 0$/],
+    ['a setuid file mode', ['ais://b', '/m'], { fileMode: '4444' }, {}, /^--file-mode: setuid, setgid and sticky bits are not allowed/],
     ['unknown top-level key', ['ais://b', '/m'], {}, { bucket_name: 'x' }, /^bucket_name: unknown setting/],
     ['unknown backend key', ['/m'], {}, { backends: [{ dir_name: 'a', bucket: 'b', colour: 1 }] }, /^backends\[0\]\.colour: unknown setting/],
     ['backend without dir_name', ['/m'], {}, { backends: [{ bucket: 'b' }] }, /^backends\[0\]\.dir_name: required/],
