@@ -59,7 +59,7 @@ describe('bucketfs status without the run state in its own cache folder', () => 
       return unhealthy.code !== STATUS_EXIT.alive;
     }, 30_000, 'status to see the stopped store');
     expect(unhealthy?.code, unhealthy?.stdout).toBe(STATUS_EXIT.unhealthy);
-    expect(unhealthy?.stderr).toMatch(/health: 503 .*the store does not answer the mount/);
+    expect(unhealthy?.stderr).toMatch(/health: ais:\/\/b: the store is unreachable: connection refused/);
   });
 
   it('does not call the mount alive when neither its run state nor its process can be read (another user)', async () => {
