@@ -38,9 +38,18 @@ export interface BucketMetricsSource {
   readonly storeStats?: () => StoreRetryCounters | undefined;
 }
 
+/** How full the metadata tables are (the core's `metadataStats`). */
+export interface MetadataCounters {
+  readonly inodes?: number;
+  readonly heldInodes?: number;
+  readonly metadataEntries?: number;
+  readonly listedEntries?: number;
+}
+
 export interface MetricsSources {
   readonly buckets: readonly BucketMetricsSource[];
   readonly readStats?: () => ReadPathCounters | undefined;
+  readonly metadataStats?: () => MetadataCounters | undefined;
   readonly now?: () => number;
 }
 
@@ -189,6 +198,19 @@ function registerReadPathMetrics(registry: Registry, sources: MetricsSources): v
   mirroredGauge(registry, 'bucketfs_cache_bytes', 'Bytes of blocks cached now', [], read((s) => s.cachedBytes));
 }
 
+function registerMetadataMetrics(registry: Registry, sources: MetricsSources): void {
+  const read = (pick: (stats: MetadataCounters) => number | undefined) =>
+    function* (): Generator<[Record<never, string>, number]> {
+      const stats = sources.metadataStats?.();
+      const value = stats === undefined ? undefined : pick(stats);
+      if (value !== undefined) yield [{}, value];
+    };
+  mirroredGauge(registry, 'bucketfs_inodes', 'Inode numbers alive now', [], read((s) => s.inodes));
+  mirroredGauge(registry, 'bucketfs_inodes_held', 'Inode numbers the kernel holds now (until it forgets them)', [], read((s) => s.heldInodes));
+  mirroredGauge(registry, 'bucketfs_metadata_cache_entries', 'Names (found or missing) whose attributes are cached', [], read((s) => s.metadataEntries));
+  mirroredGauge(registry, 'bucketfs_listing_cache_entries', 'Children of the finished listings kept', [], read((s) => s.listedEntries));
+}
+
 /** A registry of its own (no global state) with every metric of one mount. */
 export function createMountMetrics(sources: MetricsSources): MountMetrics {
   const registry = new Registry();
@@ -197,5 +219,6 @@ export function createMountMetrics(sources: MetricsSources): MountMetrics {
   registerCredentialMetrics(registry, sources);
   registerStoreMetrics(registry, sources);
   registerReadPathMetrics(registry, sources);
+  registerMetadataMetrics(registry, sources);
   return { registry, observer };
 }

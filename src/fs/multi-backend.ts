@@ -185,6 +185,18 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     return this.view.lookupChild(parentIno, name);
   }
 
+  /** This mount's numbers, and what the backends cache. */
+  metadataStats(): { inodes: number; heldInodes: number; metadataEntries: number; listedEntries: number } {
+    let metadataEntries = 0;
+    let listedEntries = 0;
+    for (const backend of this.byName.values()) {
+      const inner = (backend.filesystem as { metadataStats?: () => { metadataEntries: number; listedEntries: number } }).metadataStats?.();
+      metadataEntries += inner?.metadataEntries ?? 0;
+      listedEntries += inner?.listedEntries ?? 0;
+    }
+    return { inodes: this.inodes.size, heldInodes: this.inodes.heldCount, metadataEntries, listedEntries };
+  }
+
   attrByIno(ino: number): Promise<FileAttr> {
     return this.view.attrByIno(ino);
   }

@@ -96,8 +96,13 @@ describe('createMountMetrics', () => {
     const { registry } = createMountMetrics({
       buckets: [{ bucket: 'ais://b', credentials: credentials(), storeStats: () => store }],
       readStats: () => read,
+      metadataStats: () => ({ inodes: 12, heldInodes: 9, metadataEntries: 30, listedEntries: 40 }),
     });
     let text = await registry.metrics();
+    expect(samples(text, 'bucketfs_inodes')).toEqual(['bucketfs_inodes 12']);
+    expect(samples(text, 'bucketfs_inodes_held')).toEqual(['bucketfs_inodes_held 9']);
+    expect(samples(text, 'bucketfs_metadata_cache_entries')).toEqual(['bucketfs_metadata_cache_entries 30']);
+    expect(samples(text, 'bucketfs_listing_cache_entries')).toEqual(['bucketfs_listing_cache_entries 40']);
     expect(samples(text, 'bucketfs_store_retries_total').sort()).toEqual([
       'bucketfs_store_retries_total{bucket="ais://b",reason="network"} 2',
       'bucketfs_store_retries_total{bucket="ais://b",reason="server-error"} 1',
