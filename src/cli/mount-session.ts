@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { mountFilesystem, type MountHandle } from '../fuse/mount.js';
 import { connectFilesystem, type ConnectedFilesystem } from './backend-connect.js';
 import { CliError } from './cli-error.js';
+import { trimHeapWhenTablesShrink, type TableSizes } from './heap-trim.js';
 import { createMountObservability } from './metrics-session.js';
 import type { MountSettings } from './mount-config.js';
 import { checkFuseDevice, isMountpoint, prepareMountpoint, resolveMountpoint } from './mountpoint-checks.js';
@@ -54,11 +55,14 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
     throw new CliError(error instanceof Error ? error.message : String(error));
   }
 
+  const tables = connected.filesystem as { metadataStats?: () => TableSizes };
+  const stopTrimming = trimHeapWhenTablesShrink(() => tables.metadataStats?.(), logger);
   let stopping: Promise<void> | undefined;
   let poll: NodeJS.Timeout | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       if (poll) clearInterval(poll);
+      stopTrimming();
       await observability.stop();
       try {
         await handle.unmount();

@@ -99,7 +99,9 @@ export class InodeTable {
     const record = this.byIno.get(ino);
     if (record === undefined || ino === ROOT_INO) return;
     record.lookups -= count;
-    this.settle(record);
+    // A number the kernel forgot is of no use to anyone: it goes now, not after the idle LRU.
+    if (this.isIdle(record)) this.remove(record);
+    else this.settle(record);
   }
 
   /** Keeps `ino` alive until `release`, whoever else lets go of it. */
