@@ -94,7 +94,7 @@ describe('native dispatch: opens answered too late', () => {
     open(dispatch, 3, 42);
     finishOpen({ fh: 9, keepCache: false });
     await settle();
-    expect(addon.replyOpen).toHaveBeenCalledWith(context, 3, 9, false, false);
+    expect(addon.replyOpen).toHaveBeenCalledWith(context, 3, 9, false, false, false);
     expect(addon.replyOpen).toHaveReturnedWith(true);
     vi.advanceTimersByTime(TIMEOUT_MS);
     expect(addon.abandon).not.toHaveBeenCalled();
