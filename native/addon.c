@@ -344,8 +344,7 @@ static void call_js(napi_env env, napi_value js_dispatch, void *context, void *d
       napi_value argv[MAX_ARGS], undefined;
       napi_get_undefined(env, &undefined);
       for (int i = 0; i < MAX_ARGS; i++) argv[i] = undefined;
-      napi_create_int32(env, r->op, &argv[0]);
-      napi_call_function(env, undefined, js_dispatch, MAX_ARGS, argv, NULL);
+      if (napi_create_int32(env, r->op, &argv[0]) == napi_ok) napi_call_function(env, undefined, js_dispatch, MAX_ARGS, argv, NULL);
     }
     return;
   }
@@ -641,7 +640,7 @@ static napi_value stop_filesystem(napi_env env, napi_callback_info info) {
   ctx->stopping = 1;
   pthread_mutex_unlock(&ctx->lock);
   napi_value result;
-  napi_create_double(env, (double)registry_abort_all(ctx, ENODEV), &result);
+  CHECK(env, napi_create_double(env, (double)registry_abort_all(ctx, ENODEV), &result));
   return result;
 }
 
