@@ -1,18 +1,22 @@
 /*
  * The N-API face of the native engine: mount, the reply functions JS calls with its answers,
  * stop, and kernel cache invalidation. Everything here runs on the JS thread except run_loop
- * (the session loop's own thread) and notify_thread; nothing here blocks the JS thread on the
- * kernel or on a worker.
+ * (the session loop's own thread); invalidations run on the notifier's thread (notifier.c).
+ * Nothing here blocks the JS thread on the kernel or on a worker.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "mount_context.h"
+#include "notifier.h"
 
 #define DEFAULT_MAX_THREADS 32u
+/* More workers than this would only add read slots (1 MiB each) that no kernel queue fills. */
+#define MAX_THREADS_LIMIT 1024u
 #define MAX_ARGS 11
 
 #define CHECK(env, call)                                                    \
@@ -100,11 +104,7 @@ static int complete_abandoned(struct mount_context *ctx, double id, int err) {
   if (!(id >= 1)) return 0;
   pthread_mutex_lock(&ctx->lock);
   struct request *r = registry_take_locked(ctx, (uint64_t)id);
-  if (r != NULL) {
-    /* Not answered_by_js: the core may still write into this read's slot, which stays out of use. */
-    r->err = err;
-    registry_complete_locked(r);
-  }
+  if (r != NULL) registry_answer_instead_of_js_locked(ctx, r, err);
   pthread_mutex_unlock(&ctx->lock);
   return r != NULL;
 }
@@ -329,10 +329,7 @@ static int build_dispatch_args(napi_env env, struct request *r, napi_value *argv
 
 static void answer_unless_answered(struct mount_context *ctx, struct request *r, int err) {
   pthread_mutex_lock(&ctx->lock);
-  if (registry_take_locked(ctx, r->id) != NULL) {
-    r->err = err;
-    registry_complete_locked(r);
-  }
+  if (registry_take_locked(ctx, r->id) != NULL) registry_answer_instead_of_js_locked(ctx, r, err);
   pthread_mutex_unlock(&ctx->lock);
 }
 
@@ -347,8 +344,7 @@ static void call_js(napi_env env, napi_value js_dispatch, void *context, void *d
       napi_value argv[MAX_ARGS], undefined;
       napi_get_undefined(env, &undefined);
       for (int i = 0; i < MAX_ARGS; i++) argv[i] = undefined;
-      napi_create_int32(env, r->op, &argv[0]);
-      napi_call_function(env, undefined, js_dispatch, MAX_ARGS, argv, NULL);
+      if (napi_create_int32(env, r->op, &argv[0]) == napi_ok) napi_call_function(env, undefined, js_dispatch, MAX_ARGS, argv, NULL);
     }
     return;
   }
@@ -379,6 +375,34 @@ static void call_js(napi_env env, napi_value js_dispatch, void *context, void *d
 
 /* ---- the session loop's thread ---- */
 
+/*
+ * libfuse 3.12 made the loop's settings opaque (fuse_loop_cfg_*) and added the bound on workers.
+ * Before it (Ubuntu 22.04 ships 3.10) they are a public struct and the workers are not bounded:
+ * reads beyond the read slots then use buffers of their own.
+ */
+#if FUSE_USE_VERSION >= 312 && (FUSE_MAJOR_VERSION > 3 || FUSE_MINOR_VERSION >= 12)
+#define BUCKETFS_LOOP_CFG 1
+#endif
+
+static int run_session_loop(struct mount_context *ctx) {
+#ifdef BUCKETFS_LOOP_CFG
+  struct fuse_loop_config *config = fuse_loop_cfg_create();
+  if (config == NULL) {
+    fprintf(stderr, "bucketfs: out of memory: cannot start the FUSE session loop\n");
+    return -ENOMEM;
+  }
+  fuse_loop_cfg_set_max_threads(config, ctx->max_threads);
+  fuse_loop_cfg_set_clone_fd(config, 0);
+  int result = fuse_session_loop_mt(ctx->session, config);
+  fuse_loop_cfg_destroy(config);
+  return result;
+#else
+  /* Idle workers are kept up to the bound later versions enforce, so their slots stay warm. */
+  struct fuse_loop_config config = {.clone_fd = 0, .max_idle_threads = ctx->max_threads};
+  return fuse_session_loop_mt(ctx->session, &config);
+#endif
+}
+
 static void *run_loop(void *arg) {
   struct mount_context *ctx = arg;
   /* Signals belong to the JS thread; libfuse's workers inherit this mask. */
@@ -386,17 +410,13 @@ static void *run_loop(void *arg) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
 
-  struct fuse_loop_config *config = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_max_threads(config, ctx->max_threads);
-  fuse_loop_cfg_set_clone_fd(config, 0);
-  fuse_session_loop_mt(ctx->session, config);
-  fuse_loop_cfg_destroy(config);
+  run_session_loop(ctx);
 
-  /* Every worker has returned; no new notification may start, running ones must finish. */
+  /* Every worker has returned: take no new invalidation, run those queued (the connection is gone, they fail fast). */
   pthread_mutex_lock(&ctx->lock);
   ctx->stopping = 1;
-  while (ctx->notifies_in_flight > 0) pthread_cond_wait(&ctx->notifies_done, &ctx->lock);
   pthread_mutex_unlock(&ctx->lock);
+  notifier_stop(ctx->notifier);
   registry_abort_all(ctx, ENODEV);
   fuse_session_unmount(ctx->session);
   fuse_session_destroy(ctx->session);
@@ -411,24 +431,47 @@ static void *run_loop(void *arg) {
   return NULL;
 }
 
+/* Contexts not yet freed, for the tests of their lifetime (liveContexts). */
+static atomic_int live_contexts;
+
 static void free_context(struct mount_context *ctx) {
   if (!ctx->slot_memory_owned_by_js) free(ctx->slot_memory);
   free(ctx->free_slots);
+  notifier_free(ctx->notifier);
   pthread_mutex_destroy(&ctx->lock);
-  pthread_cond_destroy(&ctx->notifies_done);
   free(ctx->mountpoint);
   free(ctx);
+  atomic_fetch_sub(&live_contexts, 1);
 }
 
-/* The JS handle went away: free the context only once its loop has ended (else keep it: a leak beats a crash). */
+/*
+ * The context has two owners: the JS handle (the external) and the thread-safe function, whose
+ * queued calls lock the context until the function is finalized, after its last call. Each
+ * finalizer drops one reference; the last frees.
+ */
+static void context_release(struct mount_context *ctx) {
+  if (atomic_fetch_sub(&ctx->refs, 1) == 1) free_context(ctx);
+}
+
 static void finalize_context(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  struct mount_context *ctx = data;
-  pthread_mutex_lock(&ctx->lock);
-  int ended = ctx->ended;
-  pthread_mutex_unlock(&ctx->lock);
-  if (ended) free_context(ctx);
+  context_release(data);
+}
+
+static void finalize_dispatch(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  context_release(data);
+}
+
+/* Undoes a mount whose session loop never ran: nothing was dispatched. */
+static void undo_session(struct mount_context *ctx, int mounted) {
+  if (ctx->notifier != NULL) notifier_stop(ctx->notifier);
+  if (mounted) fuse_session_unmount(ctx->session);
+  fuse_session_destroy(ctx->session);
+  ctx->session = NULL;
+  ctx->ended = 1;
 }
 
 static char *string_property(napi_env env, napi_value object, const char *key) {
@@ -469,6 +512,7 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
     size_t length = 0;
     if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok) return throw_error(env, "mount: mountpoint must be a string");
     mountpoint = malloc(length + 1);
+    if (mountpoint == NULL) return throw_error(env, "mount: out of memory");
     napi_get_value_string_utf8(env, argv[0], mountpoint, length + 1, NULL);
   }
   fsname = string_property(env, argv[1], "fsname");
@@ -487,19 +531,29 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
   free(subtype);
 
   struct mount_context *ctx = calloc(1, sizeof *ctx);
+  if (ctx == NULL || pthread_mutex_init(&ctx->lock, NULL) != 0) {
+    free(ctx);
+    free(mountpoint);
+    return throw_error(env, "mount: out of memory");
+  }
+  atomic_fetch_add(&live_contexts, 1);
   ctx->mountpoint = mountpoint;
   ctx->attr_timeout_s = number_property(env, argv[1], "attrTimeoutS", 1);
   ctx->entry_timeout_s = number_property(env, argv[1], "entryTimeoutS", 1);
-  ctx->max_threads = (unsigned)number_property(env, argv[1], "maxThreads", DEFAULT_MAX_THREADS);
-  if (ctx->max_threads < 1) ctx->max_threads = 1;
+  double threads = number_property(env, argv[1], "maxThreads", DEFAULT_MAX_THREADS);
+  ctx->max_threads = threads >= 1 ? (threads < MAX_THREADS_LIMIT ? (unsigned)threads : MAX_THREADS_LIMIT) : 1;
   ctx->slot_count = ctx->max_threads;
   ctx->slot_memory = malloc(ctx->slot_count * READ_SLOT_BYTES);
   ctx->free_slots = calloc(ctx->slot_count, sizeof *ctx->free_slots);
   if (ctx->slot_memory != NULL && ctx->free_slots != NULL) {
     for (size_t i = 0; i < ctx->slot_count; i++) ctx->free_slots[ctx->free_slot_count++] = (int)(ctx->slot_count - 1 - i);
+  } else {
+    /* No slots: every read uses a buffer of its own, as when all slots are busy. */
+    free(ctx->slot_memory);
+    free(ctx->free_slots);
+    ctx->slot_memory = NULL;
+    ctx->free_slots = NULL;
   }
-  pthread_mutex_init(&ctx->lock, NULL);
-  pthread_cond_init(&ctx->notifies_done, NULL);
   registry_init(ctx);
 
   char *args_argv[] = {"bucketfs", "-o", options, "-d", NULL};
@@ -511,33 +565,42 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
     return throw_error(env, "libfuse rejected the mount options");
   }
   if (fuse_session_mount(ctx->session, mountpoint) != 0) {
-    fuse_session_destroy(ctx->session);
+    undo_session(ctx, 0);
     char message[512];
     snprintf(message, sizeof message, "libfuse could not mount %s (see its message above)", mountpoint);
     free_context(ctx);
     return throw_error(env, message);
   }
+  ctx->notifier = notifier_start(ctx->session);
+  if (ctx->notifier == NULL) {
+    undo_session(ctx, 1);
+    free_context(ctx);
+    return throw_error(env, "cannot start the kernel notification thread");
+  }
   napi_value name;
-  napi_create_string_utf8(env, "bucketfs-fuse-dispatch", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, ctx, call_js, &ctx->dispatch) != napi_ok) {
-    fuse_session_unmount(ctx->session);
-    fuse_session_destroy(ctx->session);
+  if (napi_create_string_utf8(env, "bucketfs-fuse-dispatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, ctx, finalize_dispatch, ctx, call_js, &ctx->dispatch) != napi_ok) {
+    undo_session(ctx, 1);
     free_context(ctx);
     return throw_error(env, "cannot create the dispatch function");
   }
+  /* From here the thread-safe function's finalizer frees the context once the JS handle is gone too. */
+  atomic_init(&ctx->refs, 2);
   napi_value external;
-  CHECK(env, napi_create_external(env, ctx, finalize_context, NULL, &external));
+  if (napi_create_external(env, ctx, finalize_context, NULL, &external) != napi_ok) {
+    undo_session(ctx, 1);
+    atomic_fetch_sub(&ctx->refs, 1); /* there is no JS handle */
+    napi_release_threadsafe_function(ctx->dispatch, napi_tsfn_abort);
+    return throw_error(env, "cannot create the mount's handle");
+  }
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   int failed = pthread_create(&ctx->loop_thread, &attr, run_loop, ctx);
   pthread_attr_destroy(&attr);
   if (failed != 0) {
-    /* Nothing was dispatched yet: undo the mount; the external frees the context. */
-    fuse_session_unmount(ctx->session);
-    fuse_session_destroy(ctx->session);
-    ctx->session = NULL;
-    ctx->ended = 1;
+    /* Nothing was dispatched yet: undo the mount; the two finalizers free the context. */
+    undo_session(ctx, 1);
     napi_release_threadsafe_function(ctx->dispatch, napi_tsfn_abort);
     return throw_error(env, "cannot start the session thread");
   }
@@ -577,11 +640,17 @@ static napi_value stop_filesystem(napi_env env, napi_callback_info info) {
   ctx->stopping = 1;
   pthread_mutex_unlock(&ctx->lock);
   napi_value result;
-  napi_create_double(env, (double)registry_abort_all(ctx, ENODEV), &result);
+  CHECK(env, napi_create_double(env, (double)registry_abort_all(ctx, ENODEV), &result));
   return result;
 }
 
-/* stats(ctx): { dispatched, aborted, outstanding, ended } */
+static napi_status set_number(napi_env env, napi_value object, const char *key, double number) {
+  napi_value value;
+  napi_status status = napi_create_double(env, number, &value);
+  return status == napi_ok ? napi_set_named_property(env, object, key, value) : status;
+}
+
+/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidationsPending, invalidationsDone, invalidationsDropped } */
 static napi_value stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct mount_context *ctx = args_with_context(env, info, 1, argv);
@@ -589,74 +658,39 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&ctx->lock);
   double dispatched = (double)ctx->requests_dispatched, aborted = (double)ctx->requests_aborted, outstanding = 0;
   for (struct request *r = ctx->outstanding.next; r != &ctx->outstanding; r = r->next) outstanding++;
+  double withheld = (double)ctx->read_slots_withheld;
   int ended = ctx->ended;
   pthread_mutex_unlock(&ctx->lock);
-  napi_value result, value;
-  napi_create_object(env, &result);
-  napi_create_double(env, dispatched, &value);
-  napi_set_named_property(env, result, "dispatched", value);
-  napi_create_double(env, aborted, &value);
-  napi_set_named_property(env, result, "aborted", value);
-  napi_create_double(env, outstanding, &value);
-  napi_set_named_property(env, result, "outstanding", value);
-  napi_set_named_property(env, result, "ended", make_bool(env, ended));
+  struct notifier_stats invalidations = {0};
+  if (ctx->notifier != NULL) notifier_read_stats(ctx->notifier, &invalidations);
+  napi_value result;
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, set_number(env, result, "dispatched", dispatched));
+  CHECK(env, set_number(env, result, "aborted", aborted));
+  CHECK(env, set_number(env, result, "outstanding", outstanding));
+  CHECK(env, napi_set_named_property(env, result, "ended", make_bool(env, ended)));
+  CHECK(env, set_number(env, result, "readSlotsWithheld", withheld));
+  CHECK(env, set_number(env, result, "invalidationsPending", (double)invalidations.pending));
+  CHECK(env, set_number(env, result, "invalidationsDone", (double)invalidations.done));
+  CHECK(env, set_number(env, result, "invalidationsDropped", (double)invalidations.dropped));
   return result;
 }
 
-/* ---- kernel cache invalidation, off the JS thread ---- */
-
-struct notification {
-  struct mount_context *ctx;
-  fuse_ino_t ino;
-  char *name; /* NULL: invalidate the inode's data and attributes; else the entry `name` in `ino` */
-};
-
-/*
- * The kernel may wait inside a notification for pages that a read in flight holds, and that read
- * needs the JS thread to answer: so notifications run on their own short-lived thread.
- */
-static void *notify_thread(void *arg) {
-  struct notification *n = arg;
-  struct mount_context *ctx = n->ctx;
-  if (n->name == NULL) fuse_lowlevel_notify_inval_inode(ctx->session, n->ino, 0, 0);
-  else fuse_lowlevel_notify_inval_entry(ctx->session, n->ino, n->name, strlen(n->name));
-  free(n->name);
-  free(n);
-  pthread_mutex_lock(&ctx->lock);
-  ctx->notifies_in_flight--;
-  pthread_cond_broadcast(&ctx->notifies_done);
-  pthread_mutex_unlock(&ctx->lock);
-  return NULL;
+/* liveContexts(): mount contexts not freed yet, in this process. */
+static napi_value live_contexts_count(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  CHECK(env, napi_create_int32(env, atomic_load(&live_contexts), &result));
+  return result;
 }
 
-static int start_notification(struct mount_context *ctx, fuse_ino_t ino, const char *name) {
-  struct notification *n = calloc(1, sizeof *n);
-  if (n == NULL) return 0;
-  n->ctx = ctx;
-  n->ino = ino;
-  n->name = name != NULL ? strdup(name) : NULL;
+/* ---- kernel cache invalidation, on the notifier thread (notifier.c) ---- */
+
+static int post_notification(struct mount_context *ctx, fuse_ino_t ino, const char *name, size_t name_length) {
   pthread_mutex_lock(&ctx->lock);
   int allowed = !ctx->stopping && !ctx->ended;
-  if (allowed) ctx->notifies_in_flight++;
   pthread_mutex_unlock(&ctx->lock);
-  pthread_t thread;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (allowed && pthread_create(&thread, &attr, notify_thread, n) == 0) {
-    pthread_attr_destroy(&attr);
-    return 1;
-  }
-  pthread_attr_destroy(&attr);
-  if (allowed) {
-    pthread_mutex_lock(&ctx->lock);
-    ctx->notifies_in_flight--;
-    pthread_cond_broadcast(&ctx->notifies_done);
-    pthread_mutex_unlock(&ctx->lock);
-  }
-  free(n->name);
-  free(n);
-  return 0;
+  return allowed && notifier_post(ctx->notifier, ino, name, name_length);
 }
 
 /* notifyInvalInode(ctx, ino) */
@@ -664,7 +698,7 @@ static napi_value notify_inval_inode(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   struct mount_context *ctx = args_with_context(env, info, 2, argv);
   if (ctx == NULL) return NULL;
-  return make_bool(env, start_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), NULL));
+  return make_bool(env, post_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), NULL, 0));
 }
 
 /* notifyInvalEntry(ctx, parentIno, name) */
@@ -672,10 +706,11 @@ static napi_value notify_inval_entry(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   struct mount_context *ctx = args_with_context(env, info, 3, argv);
   if (ctx == NULL) return NULL;
-  char name[1024];
+  /* No name is longer than the kernel's NAME_MAX: a longer string names nothing cached. */
+  char name[NAME_MAX + 2];
   size_t length = 0;
-  if (napi_get_value_string_utf8(env, argv[2], name, sizeof name, &length) != napi_ok || length == 0) return make_bool(env, 0);
-  return make_bool(env, start_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), name));
+  if (napi_get_value_string_utf8(env, argv[2], name, sizeof name, &length) != napi_ok || length == 0 || length > NAME_MAX) return make_bool(env, 0);
+  return make_bool(env, post_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), name, length));
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -687,6 +722,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"replyError", reply_error}, {"replyAttr", reply_attr},     {"replyOpen", reply_open},
       {"replyRead", reply_read},   {"replyStatfs", reply_statfs}, {"replyDir", reply_dir},
       {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry},
+      {"liveContexts", live_contexts_count},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

@@ -6,7 +6,10 @@
 #ifndef BUCKETFS_MOUNT_CONTEXT_H
 #define BUCKETFS_MOUNT_CONTEXT_H
 
+/* The libfuse API level; the build lowers it for a libfuse older than 3.12 (native/fuse-flags.sh). */
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 314
+#endif
 #include <fuse_lowlevel.h>
 #include <node_api.h>
 #include <pthread.h>
@@ -107,6 +110,8 @@ struct request {
   int cache_dir;
 };
 
+struct notifier;
+
 struct mount_context {
   struct fuse_session *session;
   napi_threadsafe_function dispatch;
@@ -138,6 +143,13 @@ struct mount_context {
   /* statistics, guarded by lock */
   uint64_t requests_dispatched;
   uint64_t requests_aborted;
+  /* read slots kept out of use because JS may still write into them (a timeout, the teardown) */
+  uint64_t read_slots_withheld;
+
+  /* Kernel cache invalidation (notifier.c): one thread, started at mount, joined when the loop ends. */
+  struct notifier *notifier;
+  /* The JS handle's and the thread-safe function's: whichever finalizer runs last frees the context. */
+  atomic_int refs;
 };
 
 /* request registry (request_registry.c) */
@@ -150,6 +162,8 @@ struct request *registry_take_locked(struct mount_context *ctx, uint64_t id);
 void registry_complete_locked(struct request *r);
 /* Answers every unanswered request with `err`; returns how many. */
 size_t registry_abort_all(struct mount_context *ctx, int err);
+/* Answers `r` with `err` in JS's place (teardown, timeout, failed dispatch); counts a withheld slot. Lock held. */
+void registry_answer_instead_of_js_locked(struct mount_context *ctx, struct request *r, int err);
 /* Waits for the answer to `r`, then removes nothing: the answerer already did. */
 void registry_wait(struct mount_context *ctx, struct request *r);
 

@@ -46,10 +46,18 @@ export interface MetadataCounters {
   readonly listedEntries?: number;
 }
 
+/** The FUSE engine's own counters, when it keeps them (the native engine). */
+export interface EngineCounters {
+  readonly readSlotsWithheld: number;
+  readonly invalidationsPending: number;
+  readonly invalidationsDropped: number;
+}
+
 export interface MetricsSources {
   readonly buckets: readonly BucketMetricsSource[];
   readonly readStats?: () => ReadPathCounters | undefined;
   readonly metadataStats?: () => MetadataCounters | undefined;
+  readonly engineStats?: () => EngineCounters | undefined;
   readonly now?: () => number;
 }
 
@@ -211,6 +219,23 @@ function registerMetadataMetrics(registry: Registry, sources: MetricsSources): v
   mirroredGauge(registry, 'bucketfs_listing_cache_entries', 'Children of the finished listings kept', [], read((s) => s.listedEntries));
 }
 
+function registerEngineMetrics(registry: Registry, sources: MetricsSources): void {
+  const read = (pick: (stats: EngineCounters) => number) =>
+    function* (): Generator<[Record<never, string>, number]> {
+      const stats = sources.engineStats?.();
+      if (stats !== undefined) yield [{}, pick(stats)];
+    };
+  mirroredGauge(
+    registry,
+    'bucketfs_native_read_slots_withheld',
+    'Read slots of the native engine never reused: a timeout or the teardown answered their read while the core could still write into them',
+    [],
+    read((s) => s.readSlotsWithheld),
+  );
+  mirroredGauge(registry, 'bucketfs_native_invalidations_pending', 'Kernel cache invalidations queued on the native engine\'s notifier thread', [], read((s) => s.invalidationsPending));
+  mirroredCounter(registry, 'bucketfs_native_invalidations_dropped_total', 'Kernel cache invalidations the native engine could not queue (out of memory)', [], read((s) => s.invalidationsDropped));
+}
+
 /** A registry of its own (no global state) with every metric of one mount. */
 export function createMountMetrics(sources: MetricsSources): MountMetrics {
   const registry = new Registry();
@@ -220,5 +245,6 @@ export function createMountMetrics(sources: MetricsSources): MountMetrics {
   registerStoreMetrics(registry, sources);
   registerReadPathMetrics(registry, sources);
   registerMetadataMetrics(registry, sources);
+  registerEngineMetrics(registry, sources);
   return { registry, observer };
 }

@@ -7,7 +7,7 @@ import { configFileHoldsSecrets, readConfigFile } from './config-file.js';
 import { detachedLogPath, isDetachedChild, reportToParent, runDetached, takeInlineSecrets } from './daemonize.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
 import { resolveMountSettings, type MountFlags, type MountSettings } from './mount-config.js';
-import { holdMount, startMountSession } from './mount-session.js';
+import { holdMount, pickMountEngine, startMountSession } from './mount-session.js';
 import { checkFuseDevice, prepareMountpoint, resolveMountpoint } from './mountpoint-checks.js';
 import { hideSecretsFromProcessTitle } from './secret-args.js';
 
@@ -77,6 +77,7 @@ async function runMount(args: string[], options: MountCommandOptions): Promise<v
   // Fail fast on what the caller can fix, before a process is started; the child checks again.
   const mountpoint = await resolveMountpoint(settings.mountpoint, say);
   await checkFuseDevice();
+  pickMountEngine(settings, (line) => say(`bucketfs: warning: ${line}`));
   await prepareMountpoint(mountpoint, createLogger('silent'), say);
   // The mount process warns in its log; say it here too, where the user is looking.
   const secretFiles = settings.backends.flatMap((backend) => [backend.tokenFile ?? env[TOKEN_FILE_ENV] ?? '', backend.headersFile ?? '']).filter(Boolean);

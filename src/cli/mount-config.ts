@@ -5,7 +5,7 @@ import { ConfigError } from './config-error.js';
 import { parseDurationMs } from './duration.js';
 import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
 import type { ReadPathOptions } from '../fs/read-path-options.js';
-import { DEFAULT_MOUNT_ENGINE, isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
+import { isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
 
 export const DEFAULT_ENDPOINT = 'http://localhost:51080';
 export const DEFAULT_METADATA_TTL_MS = 60_000;
@@ -52,7 +52,7 @@ export interface MountSettings {
   readonly readAheadKb?: number | undefined;
   /** Client TLS for https:// endpoints (AIS_CLIENT_CA / AIS_SKIP_VERIFY_CRT). */
   readonly tls?: { readonly caFile: string | undefined; readonly insecureSkipVerify: boolean };
-  /** The FUSE engine; default DEFAULT_MOUNT_ENGINE. */
+  /** The FUSE engine; undefined: native when its addon is built, else fuse-native (chooseMountEngine). */
   readonly engine?: MountEngine;
   /** Bounds of the metadata side set by flags or config; the rest keep the core's defaults. */
   readonly metadataLimits?: MetadataLimits;
@@ -440,7 +440,7 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     readAheadKb: pick<number | undefined>(flags.readAheadKb, '--read-ahead-kb', 'read_ahead_kb', parseKib, undefined),
     metricsPort: pick<number | undefined>(flags.metricsPort, '--metrics-port', 'metrics_port', parsePort, undefined),
     metricsHost: pick(flags.metricsHost, '--metrics-host', 'metrics_host', parseText, DEFAULT_METRICS_HOST),
-    engine: pick(flags.engine, '--engine', 'engine', parseEngine, DEFAULT_MOUNT_ENGINE),
+    engine: pick<MountEngine | undefined>(flags.engine, '--engine', 'engine', parseEngine, undefined),
     metadataLimits: {
       metadataCacheEntries: pick<number | undefined>(flags.metadataCacheEntries, '--metadata-cache-entries', 'metadata_cache_entries', parseCount(1), undefined),
       inodeCacheEntries: pick<number | undefined>(flags.inodeCacheEntries, '--inode-cache-entries', 'inode_cache_entries', parseCount(MIN_INODE_CACHE_ENTRIES), undefined),

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { mountFilesystem, type MountHandle } from '../fuse/mount.js';
+import { chooseMountEngine, mountFilesystem, type MountEngine, type MountHandle } from '../fuse/mount.js';
+import { NativeEngineUnavailableError } from '../fuse/native-addon.js';
 import { connectFilesystem, type ConnectedFilesystem } from './backend-connect.js';
 import { CliError } from './cli-error.js';
 import { trimHeapWhenTablesShrink, type TableSizes } from './heap-trim.js';
@@ -19,6 +20,16 @@ export interface MountSession {
 
 const UNMOUNT_POLL_MS = 1000;
 
+/** The mount's FUSE engine (see chooseMountEngine); an explicit native engine that is not built is a CliError. */
+export function pickMountEngine(settings: MountSettings, say: (line: string) => void): MountEngine {
+  try {
+    return chooseMountEngine(settings.engine, say);
+  } catch (error) {
+    if (error instanceof NativeEngineUnavailableError) throw new CliError(error.message);
+    throw error;
+  }
+}
+
 /** Checks the machine and the mountpoint, connects to every bucket, mounts, and returns once the kernel serves it. */
 export async function startMountSession(settings: MountSettings, env: NodeJS.ProcessEnv, parentLogger: Logger, say: (line: string) => void): Promise<MountSession> {
   const mountpoint = await resolveMountpoint(settings.mountpoint, say);
@@ -28,9 +39,12 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
     logger.warn('TLS certificate verification is disabled');
   }
   await checkFuseDevice();
+  const engine = pickMountEngine(settings, (line) => logger.warn(line));
   await prepareMountpoint(mountpoint, logger, say);
   const connected: ConnectedFilesystem = await connectFilesystem(settings, env, logger);
+  let engineStats: MountHandle['engineStats'];
   const observability = createMountObservability({
+    engineStats: () => engineStats?.(),
     mountpoint,
     connected,
     metricsPort: settings.metricsPort,
@@ -47,13 +61,14 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
       metadataTtlMs: settings.metadataTtlMs,
       logger,
       observer: observability.observer,
-      engine: settings.engine,
+      engine,
       readAheadKb: settings.readAheadKb,
     });
   } catch (error) {
     await connected.close();
     throw new CliError(error instanceof Error ? error.message : String(error));
   }
+  engineStats = handle.engineStats;
 
   const tables = connected.filesystem as { metadataStats?: () => TableSizes };
   const stopTrimming = trimHeapWhenTablesShrink(() => tables.metadataStats?.(), logger);

@@ -61,6 +61,13 @@ export interface NativeStats {
   readonly aborted: number;
   readonly outstanding: number;
   readonly ended: boolean;
+  /** Read slots never handed out again: JS received their read but a timeout or the teardown answered it. */
+  readonly readSlotsWithheld: number;
+  /** Kernel cache invalidations queued or running on the mount's notifier thread. */
+  readonly invalidationsPending: number;
+  readonly invalidationsDone: number;
+  /** Invalidations that could not be queued (out of memory). */
+  readonly invalidationsDropped: number;
 }
 
 /** The addon's functions (native/addon.c). Every reply returns false when the request was already answered. */
@@ -87,15 +94,23 @@ export interface NativeAddon {
   replyDir(context: NativeContext, id: number, names: string, count: number, attrs: Float64Array, last: boolean): boolean;
   notifyInvalInode(context: NativeContext, ino: number): boolean;
   notifyInvalEntry(context: NativeContext, parentIno: number, name: string): boolean;
+  /** Mount contexts of this process not freed yet (a context lives until its JS handle and its session are both gone). */
+  liveContexts(): number;
 }
 
 /** The size of one read slot: the largest request the kernel sends. */
 export const READ_SLOT_BYTES = 1024 * 1024;
 
+/** What the native engine's build needs (native/build.sh). */
+export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev pkg-config build-essential python3';
+
 export class NativeEngineUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** Why, in a few words: "… is missing", "cannot be loaded: …". */
+  readonly reason: string;
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`the native FUSE engine ${reason}: install ${NATIVE_BUILD_PACKAGES}, then run "npm run build:native"; or mount with --engine fuse-native`, options);
     this.name = 'NativeEngineUnavailableError';
+    this.reason = reason;
   }
 }
 
@@ -104,22 +119,20 @@ export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../build/Release/buck
 /** Another build of the addon to load instead (an ASan build: see native/README.md). */
 export const NATIVE_ADDON_ENV = 'BUCKETFS_NATIVE_ADDON';
 
-let loaded: NativeAddon | undefined;
+const loaded = new Map<string, NativeAddon>();
 
-/** The addon, loaded on first use; a missing or broken build is an error, never a silent fallback. */
+/** The addon, loaded on first use; a missing or broken build throws NativeEngineUnavailableError. */
 export function loadNativeAddon(env: NodeJS.ProcessEnv = process.env): NativeAddon {
-  if (loaded !== undefined) return loaded;
   const path = env[NATIVE_ADDON_ENV] || NATIVE_ADDON_PATH;
-  if (!existsSync(path)) {
-    throw new NativeEngineUnavailableError(
-      `the native FUSE engine is not built (${path} is missing): install libfuse3-dev and run "npm ci" or "npm run build:native", or mount with --engine fuse-native`,
-    );
-  }
+  const known = loaded.get(path);
+  if (known !== undefined) return known;
+  if (!existsSync(path)) throw new NativeEngineUnavailableError(`is not built (${path} is missing)`);
+  let addon: NativeAddon;
   try {
-    loaded = createRequire(import.meta.url)(path) as NativeAddon;
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new NativeEngineUnavailableError(`the native FUSE engine cannot be loaded (${reason}): rebuild it with "npm run build:native", or mount with --engine fuse-native`, { cause: error });
+    throw new NativeEngineUnavailableError(`cannot be loaded (${error instanceof Error ? error.message : String(error)})`, { cause: error });
   }
-  return loaded;
+  loaded.set(path, addon);
+  return addon;
 }

@@ -156,6 +156,11 @@ function forget(fs: InodeFilesystem, ino: number, count: number, pairs: Buffer |
   for (let offset = 0; offset + 16 <= pairs.length; offset += 16) fs.forget(pairs.readDoubleLE(offset), pairs.readDoubleLE(offset + 8));
 }
 
+/** Releases a handle whose open the kernel never got; the core only forgets its own state, nothing to report. */
+function releaseOrphan(fs: PathFilesystem, fh: number): void {
+  fs.release(fh).catch(() => {});
+}
+
 /** The core's work for one request; resolves with how to answer it, rejects with the errno's error. */
 async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, request: NativeRequest): Promise<Answer> {
   switch (request.op) {
@@ -179,7 +184,8 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, reque
       const opened = await fs.openByIno(request.ino, request.flags);
       // No direct_io: the page cache and kernel read-ahead are what make a buffered reader fast.
       return (addon, context, id) => {
-        addon.replyOpen(context, id, opened.fh, opened.keepCache, false, false);
+        // Refused: the kernel got its answer already (a timeout, the teardown) and will never release this handle.
+        if (!addon.replyOpen(context, id, opened.fh, opened.keepCache, false, false)) releaseOrphan(fs, opened.fh);
         return 0;
       };
     }
@@ -296,7 +302,15 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     }
     working = working.finally(() => clearTimeout(timer));
     working.then((answer) => {
-      if (timedOut) return;
+      if (timedOut) {
+        // The addon refuses a late answer; an answer holding something (an open's handle) gives it back then.
+        try {
+          answer(addon, options.context(), id);
+        } catch (error) {
+          logger.debug({ op: opName, err: error }, 'late answer after a timeout failed');
+        }
+        return;
+      }
       let bytes: number;
       try {
         bytes = answer(addon, options.context(), id);

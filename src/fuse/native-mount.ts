@@ -132,5 +132,5 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
     if (change.kind === 'changed') notifier.inodeChanged(change.ino);
     else notifier.entryGone(change.parentIno, change.name);
   });
-  return { mountpoint, unmount, notifier };
+  return { mountpoint, unmount, notifier, engineStats: () => addon.stats(mounted) };
 }

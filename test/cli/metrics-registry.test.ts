@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMountMetrics, errnoName, type CredentialCounters, type ReadPathCounters, type StoreRetryCounters } from '../../src/cli/metrics-registry.js';
+import { createMountMetrics, errnoName, type CredentialCounters, type EngineCounters, type ReadPathCounters, type StoreRetryCounters } from '../../src/cli/metrics-registry.js';
 
 /** The sample lines of the Prometheus text format that start with `name` (labels included), without comments. */
 function samples(text: string, name: string): string[] {
@@ -120,6 +120,18 @@ describe('createMountMetrics', () => {
     expect(samples(text, 'bucketfs_store_retries_total')).toEqual([]);
     // Unlabelled metrics show 0 (prom-client's way for a series with no labels), never a stale value.
     expect(samples(text, 'bucketfs_cache_hits_total')).toEqual(['bucketfs_cache_hits_total 0']);
+  });
+
+  it('shows the native engine\'s withheld read slots and invalidations, and nothing of them for an engine without counters', async () => {
+    let engine: EngineCounters | undefined = { readSlotsWithheld: 2, invalidationsPending: 5, invalidationsDropped: 1 };
+    const { registry } = createMountMetrics({ buckets: [], engineStats: () => engine });
+    let text = await registry.metrics();
+    expect(samples(text, 'bucketfs_native_read_slots_withheld')).toEqual(['bucketfs_native_read_slots_withheld 2']);
+    expect(samples(text, 'bucketfs_native_invalidations_pending')).toEqual(['bucketfs_native_invalidations_pending 5']);
+    expect(samples(text, 'bucketfs_native_invalidations_dropped_total')).toEqual(['bucketfs_native_invalidations_dropped_total 1']);
+    engine = undefined;
+    text = await registry.metrics();
+    expect(samples(text, 'bucketfs_native_read_slots_withheld')).toEqual(['bucketfs_native_read_slots_withheld 0']);
   });
 
   it('names every metric bucketfs_* and keeps two registries apart (no global state)', async () => {

@@ -78,10 +78,10 @@ describe('resolveMountSettings', () => {
     resolveMountSettings(positionals, flags, config, env);
 
   it.each([
-    [{}, {}, 'native'],
+    [{}, {}, undefined],
     [{}, { engine: 'fuse-native' }, 'fuse-native'],
     [{ engine: 'native' }, { engine: 'fuse-native' }, 'native'],
-  ])('picks the FUSE engine from flags %j over config %j: %s', (flags, config, engine) => {
+  ])('picks the FUSE engine from flags %j over config %j: %s (none: the mount picks)', (flags, config, engine) => {
     expect(resolveWith(['ais://b', '/mnt/x'], flags, config).engine).toBe(engine);
   });
 
