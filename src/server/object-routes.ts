@@ -30,7 +30,7 @@ export async function handleObject(context: ServerContext, routed: RoutedRequest
     case 'HEAD':
       return readObject(context, routed, address);
     case 'PUT':
-      return putObject(routed, address, bucketDir);
+      return putObject(context, routed, address, bucketDir);
     case 'DELETE':
       return deleteObject(context, routed, address, bucketDir);
     default:
@@ -143,7 +143,7 @@ async function openTempFile(parent: string, temp: string) {
 }
 
 /** Written to a hidden temp file beside the target, then renamed: readers see the old object or the new one. */
-async function putObject(routed: RoutedRequest, address: ObjectAddress, bucketDir: string): Promise<void> {
+async function putObject(context: ServerContext, routed: RoutedRequest, address: ObjectAddress, bucketDir: string): Promise<void> {
   const { request, response } = routed;
   const name = objectName(address);
   const what = `object "ais://${address.bucket}/${name}"`;
@@ -182,6 +182,7 @@ async function putObject(routed: RoutedRequest, address: ObjectAddress, bucketDi
     await unlink(temp).catch(() => undefined);
     throw fromFsError(error, what);
   }
+  await context.folders.objectChanged(target);
   response.writeHead(200, { 'Content-Length': 0 });
   response.end();
 }
@@ -201,6 +202,7 @@ async function deleteObject(context: ServerContext, routed: RoutedRequest, addre
     throw fromFsError(error, what);
   }
   await removeEmptyParents(bucketDir, dirname(target));
+  await context.folders.objectChanged(target);
   routed.response.writeHead(200, { 'Content-Length': 0 });
   routed.response.end();
 }
