@@ -2,7 +2,7 @@
 // tree, the same requests the mount sends, with the server's CPU seconds beside each.
 //
 //   node bench/server-listing.mjs [--dir DIR] [--flat N] [--folders N] [--per-folder N] [--rounds N]
-//                                 [--cli A.js,B.js] [--profile]
+//                                 [--cli A.js,B.js] [--only flat|tree] [--profile]
 //
 // The dataset (empty files) is written once into DIR (default .bench-data/server-listing) and reused while its
 // manifest matches. `--cli` runs each listed build's `main.js` in turn on the same data (e.g. a copy of an
@@ -27,6 +27,7 @@ const options = {
   rounds: Number(optionValue(args, '--rounds', '2')),
   clis: optionValue(args, '--cli', join(repoRoot, 'dist/cli/main.js')).split(',').map((path) => resolve(path)),
   profile: args.includes('--profile'),
+  only: optionValue(args, '--only', 'flat,tree').split(','),
 };
 for (const key of ['flat', 'folders', 'perFolder', 'rounds']) {
   if (!Number.isSafeInteger(options[key]) || options[key] < 1) throw new Error(`--${key}: expected a whole number ≥ 1`);
@@ -83,7 +84,8 @@ async function listAll(url, distDir, prefix, recursive) {
       if (answer.statusCode !== 200) throw new Error(`list ${prefix}: HTTP ${answer.statusCode}: ${text.slice(0, 200)}`);
       const page = parseListResponse(text);
       for (const entry of page.entries) {
-        if (Buffer.compare(Buffer.from(entry.name), Buffer.from(previous)) <= 0) throw new Error(`list ${prefix}: ${entry.name} came after ${previous}`);
+        // The bench's names are ASCII: string order is byte order.
+        if (entry.name <= previous) throw new Error(`list ${prefix}: ${entry.name} came after ${previous}`);
         previous = entry.name;
       }
       entries += page.entries.length;
@@ -98,19 +100,21 @@ async function listAll(url, distDir, prefix, recursive) {
 
 async function measure(server, distDir, label, prefix, recursive, expected) {
   const cpuBefore = cpuSeconds(server.pid);
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
   const { entries, pages } = await listAll(server.url, distDir, prefix, recursive);
   const seconds = (performance.now() - started) / 1000;
   const serverCpu = cpuSeconds(server.pid) - cpuBefore;
+  const client = process.cpuUsage(clientBefore);
   if (entries !== expected) throw new Error(`${label}: listed ${entries} entries, expected ${expected}`);
-  return { label, entries, pages, seconds, entriesPerSecond: entries / seconds, serverCpuSeconds: serverCpu, entriesPerServerCpuSecond: entries / serverCpu };
+  return { label, entries, pages, seconds, entriesPerSecond: entries / seconds, serverCpuSeconds: serverCpu, entriesPerServerCpuSecond: entries / serverCpu, clientCpuSeconds: (client.user + client.system) / 1e6 };
 }
 
 function printRow(build, row) {
   const figure = (value) => Math.round(value).toLocaleString('en-US').padStart(9);
   process.stdout.write(
     `${build.padEnd(28)} ${row.label.padEnd(34)} ${figure(row.entriesPerSecond)} entries/s  ${row.seconds.toFixed(2).padStart(6)} s  ` +
-      `server CPU ${row.serverCpuSeconds.toFixed(2).padStart(5)} s (${figure(row.entriesPerServerCpuSecond)} entries per CPU-s)\n`,
+      `server CPU ${row.serverCpuSeconds.toFixed(2).padStart(5)} s (${figure(row.entriesPerServerCpuSecond)} entries per CPU-s), client CPU ${row.clientCpuSeconds.toFixed(2)} s\n`,
   );
 }
 
@@ -128,11 +132,15 @@ for (const cli of options.clis) {
   const server = await startServer(dataDir, options.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
   try {
     for (let round = 1; round <= options.rounds; round += 1) {
-      const flat = await measure(server, distDir, `flat ${options.flat}, one level, round ${round}`, 'flat/', false, options.flat);
-      printRow(build, flat);
-      const tree = await measure(server, distDir, `tree ${options.folders}x${options.perFolder}, recursive, round ${round}`, 'tree/', true, options.folders * options.perFolder);
-      printRow(build, tree);
-      results.push({ build, ...flat }, { build, ...tree });
+      const rows = [];
+      if (options.only.includes('flat')) rows.push(await measure(server, distDir, `flat ${options.flat}, one level, round ${round}`, 'flat/', false, options.flat));
+      if (options.only.includes('tree')) {
+        rows.push(await measure(server, distDir, `tree ${options.folders}x${options.perFolder}, recursive, round ${round}`, 'tree/', true, options.folders * options.perFolder));
+      }
+      for (const row of rows) {
+        printRow(build, row);
+        results.push({ build, ...row });
+      }
     }
   } finally {
     await stopServer(server);
