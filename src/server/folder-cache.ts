@@ -29,12 +29,14 @@ export interface FolderCacheOptions {
   readonly idleMs: number;
   /** How long a file's stat serves listings (see EntryStats). */
   readonly statMaxAgeMs: number;
+  /**
+   * A folder changed less than this before it was read is not "settled" (see CachedFolder): longer than the
+   * coarsest timestamp granularity of a local filesystem and than the kernel's clock tick.
+   */
+  readonly settleMs: number;
 }
 
-export const DEFAULT_FOLDER_CACHE: FolderCacheOptions = { maxEntries: 2_000_000, idleMs: 60_000, statMaxAgeMs: 60_000 };
-
-/** Longer than the coarsest timestamp granularity of a local filesystem, and than the kernel's clock tick. */
-const SETTLE_MS = 2_000;
+export const DEFAULT_FOLDER_CACHE: FolderCacheOptions = { maxEntries: 2_000_000, idleMs: 60_000, statMaxAgeMs: 60_000, settleMs: 2_000 };
 
 /** A read of a folder in progress; a change to the folder meanwhile keeps its result out of the cache. */
 interface PendingRead {
@@ -64,6 +66,11 @@ export class FolderCache {
     });
   }
 
+  /** Entries of all cached folders together (each folder counts one more for itself). */
+  get cachedEntries(): number {
+    return this.folders.calculatedSize;
+  }
+
   /** The entries of the folder at `realDir` for one page of the listing `listingId`. */
   async folder(realDir: string, listingId: string): Promise<FolderSnapshot> {
     const readAtMs = Date.now();
@@ -72,7 +79,8 @@ export class FolderCache {
     try {
       const folderStats = await stat(realDir, { bigint: true });
       signature = `${folderStats.ino}:${folderStats.mtimeNs}:${folderStats.ctimeNs}`;
-      settled = readAtMs - Number(folderStats.mtimeMs) > SETTLE_MS && readAtMs - Number(folderStats.ctimeMs) > SETTLE_MS;
+      const { settleMs } = this.options;
+      settled = readAtMs - Number(folderStats.mtimeMs) > settleMs && readAtMs - Number(folderStats.ctimeMs) > settleMs;
     } catch {
       return { entries: NO_ENTRIES, stats: new EntryStats(0) };
     }
