@@ -107,14 +107,15 @@ async function measure(server, distDir, label, prefix, recursive, expected) {
   const serverCpu = cpuSeconds(server.pid) - cpuBefore;
   const client = process.cpuUsage(clientBefore);
   if (entries !== expected) throw new Error(`${label}: listed ${entries} entries, expected ${expected}`);
-  return { label, entries, pages, seconds, entriesPerSecond: entries / seconds, serverCpuSeconds: serverCpu, entriesPerServerCpuSecond: entries / serverCpu, clientCpuSeconds: (client.user + client.system) / 1e6 };
+  const rssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+  return { label, entries, pages, seconds, rssMiB, entriesPerSecond: entries / seconds, serverCpuSeconds: serverCpu, entriesPerServerCpuSecond: entries / serverCpu, clientCpuSeconds: (client.user + client.system) / 1e6 };
 }
 
 function printRow(build, row) {
   const figure = (value) => Math.round(value).toLocaleString('en-US').padStart(9);
   process.stdout.write(
     `${build.padEnd(28)} ${row.label.padEnd(34)} ${figure(row.entriesPerSecond)} entries/s  ${row.seconds.toFixed(2).padStart(6)} s  ` +
-      `server CPU ${row.serverCpuSeconds.toFixed(2).padStart(5)} s (${figure(row.entriesPerServerCpuSecond)} entries per CPU-s), client CPU ${row.clientCpuSeconds.toFixed(2)} s\n`,
+      `server CPU ${row.serverCpuSeconds.toFixed(2).padStart(5)} s (${figure(row.entriesPerServerCpuSecond)} entries per CPU-s), client CPU ${row.clientCpuSeconds.toFixed(2)} s, server RSS ${Math.round(row.rssMiB)} MiB\n`,
   );
 }
 

@@ -7,8 +7,15 @@ import type { BigIntStats } from 'node:fs';
  * version without hashing the content; a chmod also bumps it, which is harmless.
  */
 export function objectVersion(stats: BigIntStats): string {
-  return hash('sha256', `${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`, 'hex').slice(0, 16);
+  return objectVersionDigest(stats).toString('hex');
 }
+
+/** The bytes behind `objectVersion`: what a listing keeps of each file, a fraction of the hex string's memory. */
+export function objectVersionDigest(stats: BigIntStats): Buffer {
+  return hash('sha256', `${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`, 'buffer').subarray(0, VERSION_DIGEST_BYTES);
+}
+
+export const VERSION_DIGEST_BYTES = 8;
 
 /** The property headers GET and HEAD share (`cmn/objattrs.go`). Checksums are not computed: type `none`. */
 export function objectPropertyHeaders(stats: BigIntStats): Record<string, string> {
