@@ -66,7 +66,7 @@ const SYNC_STATS_PER_TURN = 128;
  * A synchronous slice slower than this waited for the disk (the kernel no longer caches those inodes): the rest
  * of the page is stated through the thread pool, where such waits overlap.
  */
-const SLOW_SLICE_MS = 5;
+const SLOW_SLICE_MS = 20;
 /** Pool stats in flight at once: enough to keep every thread of libuv's pool busy. */
 const POOL_STATS_IN_FLIGHT = 32;
 
