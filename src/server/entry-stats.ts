@@ -1,4 +1,4 @@
-import { stat, statSync, type BigIntStats } from 'node:fs';
+import { lstat, lstatSync, type BigIntStats } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { VERSION_DIGEST_BYTES, objectVersionDigest } from './object-props.js';
 
@@ -73,7 +73,8 @@ const POOL_STATS_IN_FLIGHT = 32;
 /**
  * Stats the files of one page; null for a file that is gone (deleted since its folder was read) or unreadable.
  * A stat of a cached inode costs less done synchronously than the trip through the thread pool, so that comes
- * first, in slices that keep the server answering other requests.
+ * first, in slices that keep the server answering other requests. Paths are real paths (links were resolved
+ * when the folder was read), so `lstat`: a file replaced by a symlink since is skipped, never followed outside.
  */
 export async function statFiles(requests: readonly StatRequest[], nowMs: number): Promise<(FileFacts | null)[]> {
   const facts: (FileFacts | null)[] = [];
@@ -83,7 +84,7 @@ export async function statFiles(requests: readonly StatRequest[], nowMs: number)
     for (const request of requests.slice(facts.length, facts.length + SYNC_STATS_PER_TURN)) {
       let stats: BigIntStats | undefined;
       try {
-        stats = statSync(request.path, { bigint: true, throwIfNoEntry: false });
+        stats = lstatSync(request.path, { bigint: true, throwIfNoEntry: false });
       } catch {
         stats = undefined;
       }
@@ -105,7 +106,7 @@ function statInPool(requests: readonly StatRequest[], nowMs: number): Promise<(F
       const request = requests[index];
       if (request === undefined) return;
       started += 1;
-      stat(request.path, { bigint: true }, (error, stats) => {
+      lstat(request.path, { bigint: true }, (error, stats) => {
         facts[index] = request.stats.remember(request.index, error === null ? stats : undefined, nowMs);
         finished += 1;
         if (finished === requests.length) resolve(facts);

@@ -77,6 +77,8 @@ export class FolderCache {
     let signature: string;
     let settled: boolean;
     try {
+      // It was a real path when it was found: should a part of it have become a symlink since, that is not followed.
+      if ((await realpath(realDir)) !== realDir) return { entries: NO_ENTRIES, stats: new EntryStats(0) };
       const folderStats = await stat(realDir, { bigint: true });
       signature = `${folderStats.ino}:${folderStats.mtimeNs}:${folderStats.ctimeNs}`;
       const { settleMs } = this.options;

@@ -1,4 +1,4 @@
-import { stat, unlink, writeFile } from 'node:fs/promises';
+import { rename, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FolderCache } from '../../src/server/folder-cache.js';
@@ -134,6 +134,25 @@ describe('changes other programs make in the data folder', () => {
     await until(() => Date.now() - editedAtMs > statMaxAgeMs);
     const after = await page('c', { props: 'name,size' });
     expect(after.entries).toEqual([{ name: 'edited', size: '6', flags: 64 }]);
+  });
+});
+
+describe('a folder replaced by a symlink leading outside between pages', () => {
+  const server = useServer({ 's/real/a': 'a', 's/real/b': 'b', 's/real/c': 'c', 's/links/0': '0' });
+  const { page, rest } = lister(server);
+
+  it('is not followed through a link a cached folder still names', async () => {
+    await symlink(join(server.dataDir, 's/real'), join(server.dataDir, 's/links/alias'), 'dir');
+    await writeFile(join(server.outsideDir, 'canary'), 'outside');
+    const value = { prefix: 'links/', pagesize: 2, props: 'name,size' };
+    const first = await page('s', value);
+    expect((first.entries ?? []).map((entry) => entry.name)).toEqual(['links/0', 'links/alias/a']);
+    // The link itself is untouched, so its folder's entries stay valid; what it points at becomes a link outside.
+    await rename(join(server.dataDir, 's/real'), join(server.dataDir, 's/real-moved'));
+    await symlink(server.outsideDir, join(server.dataDir, 's/real'), 'dir');
+    const names = (await rest('s', value, first)).map((entry) => entry.name);
+    expect(names).not.toContain('links/alias/canary');
+    expect(names).toEqual([]);
   });
 });
 
