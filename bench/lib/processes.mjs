@@ -93,9 +93,9 @@ function isAlive(pid) {
   }
 }
 
-/** `bucketfs serve --port 0` as a child; resolves with its URL once it prints it. */
-export function startServer(dataDir) {
-  const child = spawn(process.execPath, [CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', 'warn'], {
+/** `bucketfs serve --port 0` as a child; resolves with its URL once it prints it. `nodeArgs`: e.g. --cpu-prof. */
+export function startServer(dataDir, nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {

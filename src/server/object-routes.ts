@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { existingBucketDir } from './bucket-dir.js';
 import type { RoutedRequest, ServerContext } from './context.js';
@@ -31,7 +31,7 @@ export async function handleObject(context: ServerContext, routed: RoutedRequest
     case 'HEAD':
       return readObject(context, routed, address);
     case 'PUT':
-      return putObject(routed, address, bucketDir);
+      return putObject(context, routed, address, bucketDir);
     case 'DELETE':
       return deleteObject(context, routed, address);
     default:
@@ -158,7 +158,7 @@ async function refuseSymlinkLeaf(path: string, what: string): Promise<void> {
  * step goes through the descriptors of the folders above, so swapping one of them for a symlink during the upload
  * cannot move the write out of the data folder.
  */
-async function putObject(routed: RoutedRequest, address: ObjectAddress, bucketDir: string): Promise<void> {
+async function putObject(context: ServerContext, routed: RoutedRequest, address: ObjectAddress, bucketDir: string): Promise<void> {
   const { request, response } = routed;
   const name = objectName(address);
   const what = `object "ais://${address.bucket}/${name}"`;
@@ -202,6 +202,8 @@ async function putObject(routed: RoutedRequest, address: ObjectAddress, bucketDi
   } finally {
     await parents.close();
   }
+  // The listing cache goes by the names on disk, not by the descriptors the write went through.
+  await context.folders.objectChanged(join(bucketDir, ...address.segments));
   response.writeHead(200, { 'Content-Length': 0 });
   response.end();
 }
@@ -224,6 +226,7 @@ async function deleteObject(context: ServerContext, routed: RoutedRequest, addre
   } finally {
     await parents.close();
   }
+  await context.folders.objectChanged(join(context.dataDir, address.bucket, ...address.segments));
   routed.response.writeHead(200, { 'Content-Length': 0 });
   routed.response.end();
 }
