@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTokenFile } from '../../src/auth/token-file.js';
 import { WatchedFile } from '../../src/auth/watched-file.js';
-import { capturingLogger, expectNoSecretLoggedAfterAll, KubernetesSecretVolume, manualClock, SecretRegistry, sleep, writeAtomically } from './auth-fixture.js';
+import { capturingLogger, expectNoSecretLoggedAfterAll, KubernetesSecretVolume, makeFifo, manualClock, SecretRegistry, sleep, writeAtomically } from './auth-fixture.js';
 import { useTempDirPerTest } from '../helpers/server.js';
 
 const secrets = new SecretRegistry();
@@ -63,11 +62,6 @@ describe('WatchedFile open', () => {
     await expect(watchToken(path)).rejects.toThrow(/cannot load token file .*token: not a regular file \(a FIFO\)/);
   });
 });
-
-/** `mkfifo`: Node has no call for it. */
-function makeFifo(path: string): void {
-  execFileSync('mkfifo', ['-m', '600', path]);
-}
 
 describe('WatchedFile swapped for a FIFO', () => {
   it.each([
