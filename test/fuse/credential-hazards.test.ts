@@ -1,0 +1,139 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { secretKeyFromText, signToken } from '../../src/server/jwt.js';
+import { startServer, type RunningServer } from '../../src/server/server.js';
+import { makeFifo } from '../auth/auth-fixture.js';
+import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
+import { run, runCli, startCli, waitForExit } from '../helpers/processes.js';
+import { withTempDir, writeObjects } from '../helpers/server.js';
+
+/*
+ * A real detached mount of a server that requires tokens, facing what a hostile or careless machine
+ * does to its credentials: secret files swapped for FIFOs, secrets in flags and in the endpoint URL.
+ * The server runs in this process: only async fs calls and child processes here.
+ */
+const SIGNING_SECRET = 'credential-hazards-signing-secret-0123456789';
+const FILE_COUNT = 8;
+const files = Object.fromEntries(Array.from({ length: FILE_COUNT }, (_unused, index) => [`b/file-${index}.txt`, `content ${index}\n`]));
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('credentials of a real detached mount', () => {
+  let root: { path: string; remove: () => Promise<void> };
+  let server: RunningServer | undefined;
+  let cacheHome = '';
+  const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ ...process.env, XDG_CACHE_HOME: cacheHome, AIS_AUTHN_TOKEN: '', ...extra });
+  const token = (subject: string) => signToken(secretKeyFromText(SIGNING_SECRET), { subject, ttlMs: 3_600_000 });
+
+  beforeAll(async () => {
+    root = await withTempDir('hazards');
+    cacheHome = join(root.path, 'cache');
+    await writeObjects(join(root.path, 'data'), files);
+    const secretFile = join(root.path, 'signing-secret');
+    await writeFile(secretFile, SIGNING_SECRET, { mode: 0o600 });
+    server = await startServer({ dataDir: join(root.path, 'data'), host: '127.0.0.1', port: 0, authSecretFile: secretFile });
+  });
+
+  afterEach(() => cleanupMounts());
+
+  afterAll(async () => {
+    cleanupMounts();
+    await server?.close();
+    await root?.remove();
+  });
+
+  async function mount(args: readonly string[], processEnv: NodeJS.ProcessEnv = env()): Promise<{ mountpoint: string; pid: number; stderr: string; logPath: string }> {
+    const mountpoint = makeMountpoint('hazards');
+    const result = await runCli(['mount', 'ais://b', mountpoint, ...args], { env: processEnv });
+    expect(result.code, result.stderr).toBe(0);
+    const pid = daemonPidFrom(result.stderr) ?? 0;
+    expect(pid).toBeGreaterThan(0);
+    return { mountpoint, pid, stderr: result.stderr, logPath: /log (\S+)\)/.exec(result.stderr)?.[1] ?? '' };
+  }
+
+  const readsBack = async (mountpoint: string, index: number): Promise<void> => {
+    const result = await run('cat', [join(mountpoint, `file-${index}.txt`)], { timeoutMs: 20_000 });
+    expect({ code: result.code, signal: result.signal, stdout: result.stdout }).toEqual({ code: 0, signal: null, stdout: `content ${index}\n` });
+  };
+
+  it('token and headers files swapped for FIFOs: reads go on with the last good values, and SIGTERM still unmounts', async () => {
+    const tokenFile = join(root.path, 'token.json');
+    const headersFile = join(root.path, 'headers');
+    await writeFile(tokenFile, JSON.stringify({ token: await token('fifo-user') }), { mode: 0o600 });
+    await writeFile(headersFile, 'X-Team: research\n', { mode: 0o600 });
+    const { mountpoint, pid, logPath } = await mount(['--endpoint', server?.url ?? '', '--token-file', tokenFile, '--headers-file', headersFile, '--token-check-interval', '50ms']);
+    await readsBack(mountpoint, 0);
+
+    for (const path of [tokenFile, headersFile]) {
+      makeFifo(`${path}.fifo`);
+      await rename(`${path}.fifo`, path);
+    }
+    // Each read is of a file not seen yet, so it goes to the store with whatever credentials the mount holds.
+    await readsBack(mountpoint, 1);
+    await waitUntil(
+      async () => {
+        const fifoWarnings = (await readFile(logPath, 'utf8')).split('\n').filter((line) => line.includes('not a regular file (a FIFO)'));
+        return ['cannot reload token file', 'cannot reload headers file'].every((what) => fifoWarnings.some((line) => line.includes(what)));
+      },
+      20_000,
+      'the mount to find both files turned into FIFOs',
+    );
+    for (let index = 2; index < FILE_COUNT; index += 1) await readsBack(mountpoint, index);
+
+    process.kill(pid, 'SIGTERM');
+    await waitUntil(() => !isMounted(mountpoint) && !isAlive(pid), 20_000, 'the mount process to unmount and exit on SIGTERM');
+  });
+
+  it('--token, --header and AIS_AUTHN_TOKEN never reach the environment of the mount process; an endpoint password is masked', async () => {
+    const inlineToken = await token('inline-user');
+    const envToken = await token('env-user');
+    const headerSecret = 'hazards-header-secret-7f3a9c';
+    const password = 'endpoint-password-2d8e41';
+    const endpoint = (server?.url ?? '').replace('http://', `http://alice:${password}@`);
+    // The inline token wins over AIS_AUTHN_TOKEN, so reads prove it reached the mount process.
+    const { mountpoint, pid, stderr, logPath } = await mount(
+      ['--endpoint', endpoint, '--token', inlineToken, '--header', `X-Extra-Secret: ${headerSecret}`, '--log-level', 'debug'],
+      env({ AIS_AUTHN_TOKEN: envToken }),
+    );
+    await readsBack(mountpoint, 0);
+    expect((await run('cat', [join(mountpoint, 'missing.txt')])).code).not.toBe(0);
+
+    const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+    const ps = (await run('ps', ['-ww', '-o', 'args', '-p', String(pid)])).stdout;
+    const log = await readFile(logPath, 'utf8');
+    expect(environ.some((entry) => entry.startsWith('PATH='))).toBe(true);
+    expect(log).toContain('"msg":"credentials loaded"');
+    expect(ps).toContain(`alice:***@127.0.0.1`);
+    const shown = { environ: environ.join('\n'), cmdline, ps, log, cliOutput: stderr };
+    for (const [where, text] of Object.entries(shown)) {
+      for (const secret of [inlineToken, envToken, headerSecret, password]) expect(text.includes(secret), `${where} shows a secret`).toBe(false);
+    }
+  });
+
+  it('a foreground mount shows the endpoint password masked in ps', async () => {
+    const password = 'foreground-endpoint-password-93ab';
+    const endpoint = (server?.url ?? '').replace('http://', `http://alice:${password}@`);
+    const mountpoint = makeMountpoint('hazards');
+    const secretToken = await token('foreground-user');
+    const { child, output } = startCli(
+      ['mount', 'ais://b', mountpoint, '--endpoint', endpoint, '--foreground', '--log-level', 'debug'],
+      env({ AIS_AUTHN_TOKEN: secretToken }),
+    );
+    await waitUntil(() => output().includes('bucketfs: mounted at') || child.exitCode !== null, 20_000, `foreground mount\n${output()}`);
+    await readsBack(mountpoint, 3);
+    const ps = (await run('ps', ['-ww', '-o', 'args', '-p', String(child.pid)])).stdout;
+    expect(ps).toContain('--endpoint http://alice:***@127.0.0.1');
+    child.kill('SIGTERM');
+    expect(await waitForExit(child)).toBe(0);
+    expect(ps.includes(password) || output().includes(password)).toBe(false);
+  });
+});
