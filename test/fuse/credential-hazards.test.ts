@@ -1,9 +1,11 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { secretKeyFromText, signToken } from '../../src/server/jwt.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
-import { makeFifo } from '../auth/auth-fixture.js';
+import { parseTokenFile } from '../../src/auth/token-file.js';
+import { WatchedFile } from '../../src/auth/watched-file.js';
+import { capturingLogger, makeFifo } from '../auth/auth-fixture.js';
 import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { run, runCli, startCli, waitForExit } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
@@ -135,5 +137,58 @@ describe('credentials of a real detached mount', () => {
     child.kill('SIGTERM');
     expect(await waitForExit(child)).toBe(0);
     expect(ps.includes(password) || output().includes(password)).toBe(false);
+  });
+});
+
+/*
+ * A stalled filesystem under a credential file: a mount of a server that answers every object request
+ * late, so each stat of a name not looked up yet waits for the server. Every stat and read of a watched
+ * file is bounded; the bound here is far below the server's delay.
+ */
+describe('a credential file on a stalled filesystem', () => {
+  const SERVER_DELAY_MS = 5_000;
+  const READ_TIMEOUT_MS = 300;
+  const log = capturingLogger();
+  let root: { path: string; remove: () => Promise<void> };
+  let server: RunningServer | undefined;
+  let mountpoint = '';
+
+  beforeAll(async () => {
+    root = await withTempDir('stalled');
+    await writeObjects(join(root.path, 'data'), { 'b/token-a.txt': 'stalled-token-a', 'b/token-b.txt': 'stalled-token-b' });
+    server = await startServer({ dataDir: join(root.path, 'data'), host: '127.0.0.1', port: 0, faults: { rate: 1, kinds: ['slow'], latencyMs: SERVER_DELAY_MS } });
+    mountpoint = makeMountpoint('stalled');
+    const result = await runCli(['mount', 'ais://b', mountpoint, '--endpoint', server.url], { env: { ...process.env, XDG_CACHE_HOME: join(root.path, 'cache'), AIS_AUTHN_TOKEN: '' } });
+    expect(result.code, result.stderr).toBe(0);
+    daemonPidFrom(result.stderr);
+  });
+
+  afterAll(async () => {
+    cleanupMounts();
+    await server?.close();
+    await root?.remove();
+  });
+
+  const watch = (path: string) =>
+    WatchedFile.open({ path, parse: parseTokenFile, checkIntervalMs: 0, logger: log.logger, label: 'token file', timeoutMs: READ_TIMEOUT_MS });
+
+  it('a load that does not answer in time fails with a clear reason, and a second one does not pile up behind it', async () => {
+    const path = join(mountpoint, 'token-a.txt');
+    await expect(watch(path)).rejects.toThrow(`cannot load token file ${path}: no answer within ${READ_TIMEOUT_MS} ms`);
+    await expect(watch(path)).rejects.toThrow(`cannot load token file ${path}: an earlier read is still unanswered after ${READ_TIMEOUT_MS} ms`);
+  });
+
+  it('a reload that does not answer in time keeps the last good token', async () => {
+    const path = join(root.path, 'token');
+    await symlink(join(root.path, 'good-token'), path);
+    await writeFile(join(root.path, 'good-token'), 'good-token-value');
+    const file = await watch(path);
+    // The link now points into the stalled mount, at a name the kernel has not looked up yet.
+    await symlink(join(mountpoint, 'token-b.txt'), `${path}.next`);
+    await rename(`${path}.next`, path);
+    expect(await file.get()).toBe('good-token-value');
+    expect(await file.forceReload()).toBe('good-token-value');
+    expect(file.reloadFailures).toBe(2);
+    expect(log.records().some((record) => record.level === 40 && /no answer within|still unanswered/.test(String(record.reason)))).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { open, writeFile } from 'node:fs/promises';
+import { open, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
@@ -183,6 +183,28 @@ describe('--auth-secret-file rotations within the grace', () => {
     }
     await waitUntil(acceptedNow(newToken), 10_000, 'the whole new secret to be taken');
     expect(await getObject(oldToken)).toBe(200);
+  });
+});
+
+describe('--auth-secret-file swapped for a FIFO', () => {
+  const SECRET = 'fifo-swapped-secret-0123456789abcdef-0123';
+  const log = capturingLogger();
+  let secretFile = '';
+  const server = useServer({ 'b/hello.txt': 'hello' }, async (outsideDir) => {
+    secretFile = join(outsideDir, 'secret');
+    await writeFile(secretFile, SECRET);
+    return { authSecretFile: secretFile, secretCheckIntervalMs: 0, logger: log.logger };
+  });
+
+  it('keeps answering with the last good secret, and takes the next good file', async () => {
+    const token = await tokenFor(SECRET);
+    const next = 'after-the-fifo-secret-0123456789abcdef-01';
+    makeFifo(`${secretFile}.fifo`);
+    await rename(`${secretFile}.fifo`, secretFile);
+    for (let call = 0; call < 3; call += 1) expect((await http(server.url, { path: objectPath('b', 'hello.txt'), headers: bearer(token) })).status).toBe(200);
+    expect(log.records().some((record) => record.level === 40 && String(record.reason) === 'not a regular file (a FIFO)')).toBe(true);
+    await writeAtomically(secretFile, next);
+    expect((await http(server.url, { path: objectPath('b', 'hello.txt'), headers: bearer(await tokenFor(next)) })).status).toBe(200);
   });
 });
 
