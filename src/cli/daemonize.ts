@@ -63,6 +63,8 @@ export function runDetached(extraArgs: readonly string[], logPath: string, timeo
   closeSync(logFd);
   // A 'pipe' beyond stdio is a socket pair: the parent both writes the secrets and reads the answer on it.
   const channel = child.stdio[3] as Duplex | null;
+  // A child gone before reading makes the write fail; its exit, heard below, says what happened.
+  channel?.on('error', () => undefined);
   // Buffered by the socket until the child reads it, first thing, before anything else can fail.
   channel?.write(`${JSON.stringify(secrets)}\n`);
   return new Promise<number>((resolve, reject) => {

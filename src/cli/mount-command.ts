@@ -5,7 +5,7 @@ import { TOKEN_FILE_ENV } from '../auth/token-source.js';
 import { ConfigError } from './config-error.js';
 import { CliError } from './cli-error.js';
 import { configFileHoldsSecrets, readConfigFile } from './config-file.js';
-import { detachedLogPath, isDetachedChild, reportToParent, runDetached, takeParentSecrets, type ParentSecrets } from './daemonize.js';
+import { detachedLogPath, isDetachedChild, READY_FD_ENV, reportToParent, runDetached, takeParentSecrets, type ParentSecrets } from './daemonize.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
 import { resolveMountSettings, type MountFlags, type MountSettings } from './mount-config.js';
 import { holdMount, startMountSession } from './mount-session.js';
@@ -66,6 +66,7 @@ async function runMount(args: string[], options: MountCommandOptions): Promise<v
   const secrets = takeParentSecrets(process.env);
   // Secret variables from the parent join a copy: process.env would hand them to every program this one starts.
   const env: NodeJS.ProcessEnv = isDetachedChild(process.env) ? { ...process.env, ...secrets.env } : process.env;
+  if (env !== process.env) delete process.env[READY_FD_ENV];
   const settings = settingsFrom(args, withParentSecrets(options, secrets), env);
   if (options.token !== undefined && !isDetachedChild(env)) {
     say('bucketfs: warning: --token is visible to every user in `ps` while bucketfs starts; prefer --token-file or AIS_AUTHN_TOKEN');
