@@ -55,7 +55,7 @@ async function readWithoutBlocking(path: string, maxBytes: number): Promise<Regu
     // Checked again on the descriptor: the path may have been swapped for something else since the stat.
     checkRegular(stats, maxBytes);
     if (stats.ino !== before.ino || stats.dev !== before.dev) throw new Error('replaced while being opened');
-    // One byte past the limit tells a file that grew after the stat from one that fits.
+    // One byte more than the stat's size: a file that grew past the limit since is told from one that fits.
     const buffer = Buffer.alloc(Math.min(Number(stats.size), maxBytes) + 1);
     let length = 0;
     while (length < buffer.length) {
@@ -85,8 +85,6 @@ function bounded<T>(path: string, timeoutMs: number, work: () => Promise<T>): Pr
       stalledPaths.add(path);
       reject(new ReadTimeoutError(`no answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    // A stalled read must not keep a process that is otherwise done from exiting.
-    timer.unref();
     work()
       .finally(() => {
         clearTimeout(timer);
