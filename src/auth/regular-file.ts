@@ -73,6 +73,11 @@ async function readWithoutBlocking(path: string, maxBytes: number): Promise<Regu
 /** Paths with a call still running past its time bound: one stalled call per path at most, never a pile of them. */
 const stalledPaths = new Set<string>();
 
+/** Paths whose stat or read is still stuck past its bound: process.exit would wait for them, since it joins every I/O thread. */
+export function stalledFileCalls(): string[] {
+  return [...stalledPaths];
+}
+
 /**
  * Runs `work` on `path` within `timeoutMs`. Past it, rejects with ReadTimeoutError while the work goes
  * on in the background (its descriptor is still closed when it ends); until then, calls on that path

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { secretFilesReadableByOthers } from '../auth/file-permissions.js';
+import { stalledFileCalls } from '../auth/regular-file.js';
 import { TOKEN_FILE_ENV } from '../auth/token-source.js';
 import { ConfigError } from './config-error.js';
 import { CliError } from './cli-error.js';
@@ -59,6 +60,12 @@ async function mountInForeground(settings: MountSettings, env: NodeJS.ProcessEnv
   if (!detached) say(`bucketfs: mounted at ${session.mountpoint}; Ctrl-C or bucketfs unmount ${session.mountpoint} to stop`);
   if (session.metricsUrl !== undefined) logger.info({ metrics: `${session.metricsUrl}/metrics`, health: `${session.metricsUrl}/healthz` }, 'metrics ready');
   await holdMount(session, logger);
+  const stuck = stalledFileCalls();
+  if (stuck.length > 0) {
+    // process.exit joins every I/O thread, and one stuck in a stalled filesystem may never come back.
+    logger.warn({ paths: stuck }, 'unmounted; a read of a credential file is stuck in the kernel, so the process ends without waiting for it');
+    process.kill(process.pid, 'SIGKILL');
+  }
 }
 
 async function runMount(args: string[], options: MountCommandOptions): Promise<void> {

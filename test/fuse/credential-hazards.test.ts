@@ -192,3 +192,55 @@ describe('a credential file on a stalled filesystem', () => {
     expect(log.records().some((record) => record.level === 40 && /no answer within|still unanswered/.test(String(record.reason)))).toBe(true);
   });
 });
+
+/*
+ * A filesystem that never answers: a bucketfs mount whose process is stopped (SIGSTOP). A second mount's token
+ * file is pointed into it; that mount's reload is then stuck in the kernel for good, yet SIGTERM still ends it.
+ */
+describe('a mount whose token file hangs in the kernel', () => {
+  let root: { path: string; remove: () => Promise<void> };
+  let server: RunningServer | undefined;
+  let frozenPid = 0;
+  const env = (): NodeJS.ProcessEnv => ({ ...process.env, XDG_CACHE_HOME: join(root.path, 'cache'), AIS_AUTHN_TOKEN: '' });
+
+  beforeAll(async () => {
+    root = await withTempDir('frozen');
+    await writeObjects(join(root.path, 'data'), files);
+    server = await startServer({ dataDir: join(root.path, 'data'), host: '127.0.0.1', port: 0 });
+  });
+
+  afterAll(async () => {
+    if (frozenPid > 0 && isAlive(frozenPid)) process.kill(frozenPid, 'SIGCONT');
+    cleanupMounts();
+    await server?.close();
+    await root?.remove();
+  });
+
+  it('SIGTERM unmounts and ends the process though a reload never returns', async () => {
+    const frozen = makeMountpoint('frozen');
+    const frozenMount = await runCli(['mount', 'ais://b', frozen, '--endpoint', server?.url ?? ''], { env: env() });
+    expect(frozenMount.code, frozenMount.stderr).toBe(0);
+    frozenPid = daemonPidFrom(frozenMount.stderr) ?? 0;
+
+    const tokenFile = join(root.path, 'token');
+    await writeFile(join(root.path, 'good-token'), 'frozen-test-token', { mode: 0o600 });
+    await symlink(join(root.path, 'good-token'), tokenFile);
+    const mountpoint = makeMountpoint('frozen');
+    const result = await runCli(['mount', 'ais://b', mountpoint, '--endpoint', server?.url ?? '', '--token-file', tokenFile, '--token-check-interval', '50ms'], { env: env() });
+    expect(result.code, result.stderr).toBe(0);
+    const pid = daemonPidFrom(result.stderr) ?? 0;
+    const logPath = /log (\S+)\)/.exec(result.stderr)?.[1] ?? '';
+    expect((await run('cat', [join(mountpoint, 'file-0.txt')])).stdout).toBe('content 0\n');
+
+    process.kill(frozenPid, 'SIGSTOP');
+    await symlink(join(frozen, 'file-1.txt'), `${tokenFile}.next`);
+    await rename(`${tokenFile}.next`, tokenFile);
+    // The read makes the mount check its token file, which hangs; past the bound it goes on with the last good token.
+    expect((await run('cat', [join(mountpoint, 'file-2.txt')], { timeoutMs: 30_000 })).stdout).toBe('content 2\n');
+    await waitUntil(async () => /no answer within/.test(await readFile(logPath, 'utf8')), 30_000, 'the reload to time out');
+
+    process.kill(pid, 'SIGTERM');
+    await waitUntil(() => !isMounted(mountpoint) && !isAlive(pid), 20_000, 'the mount process to unmount and exit on SIGTERM');
+    expect(await readFile(logPath, 'utf8')).toContain('a read of a credential file is stuck in the kernel');
+  });
+});
