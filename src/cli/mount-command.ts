@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { secretFilesReadableByOthers } from '../auth/file-permissions.js';
+import { stalledFileCalls } from '../auth/regular-file.js';
 import { TOKEN_FILE_ENV } from '../auth/token-source.js';
 import { ConfigError } from './config-error.js';
 import { CliError } from './cli-error.js';
 import { configFileHoldsSecrets, readConfigFile } from './config-file.js';
-import { detachedLogPath, isDetachedChild, reportToParent, runDetached, takeInlineSecrets } from './daemonize.js';
+import { detachedLogPath, isDetachedChild, READY_FD_ENV, reportToParent, runDetached, takeParentSecrets, type ParentSecrets } from './daemonize.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
 import { resolveMountSettings, type MountFlags, type MountSettings } from './mount-config.js';
 import { holdMount, pickMountEngine, startMountSession } from './mount-session.js';
@@ -33,12 +34,12 @@ async function warnOfExposedSecretFiles(paths: readonly string[]): Promise<void>
   }
 }
 
-/** The detached mount process gets `--token` / `--header` values from its parent's environment, not its argv. */
-function withInlineSecrets(options: MountCommandOptions, inline: { token: string | undefined; headers: string[] }): MountCommandOptions {
+/** The detached mount process gets `--token` / `--header` values from its parent over the readiness pipe, not its argv. */
+function withParentSecrets(options: MountCommandOptions, secrets: ParentSecrets): MountCommandOptions {
   return {
     ...options,
-    ...(inline.token !== undefined ? { token: inline.token } : {}),
-    header: [...(options.header ?? []), ...inline.headers],
+    ...(secrets.token !== undefined ? { token: secrets.token } : {}),
+    header: [...(options.header ?? []), ...secrets.headers],
   };
 }
 
@@ -58,12 +59,21 @@ async function mountInForeground(settings: MountSettings, env: NodeJS.ProcessEnv
   if (!detached) say(`bucketfs: mounted at ${session.mountpoint}; Ctrl-C or bucketfs unmount ${session.mountpoint} to stop`);
   if (session.metricsUrl !== undefined) logger.info({ metrics: `${session.metricsUrl}/metrics`, health: `${session.metricsUrl}/healthz` }, 'metrics ready');
   await holdMount(session, logger);
+  const stuck = stalledFileCalls();
+  if (stuck.length > 0) {
+    // process.exit joins every I/O thread, and one stuck in a stalled filesystem may never come back.
+    logger.warn({ paths: stuck }, 'unmounted; a read of a credential file is stuck in the kernel, so the process ends without waiting for it');
+    process.kill(process.pid, 'SIGKILL');
+  }
 }
 
 async function runMount(args: string[], options: MountCommandOptions): Promise<void> {
   hideSecretsFromProcessTitle();
-  const env = process.env;
-  const settings = settingsFrom(args, isDetachedChild(env) ? withInlineSecrets(options, takeInlineSecrets(env)) : options, env);
+  const secrets = takeParentSecrets(process.env);
+  // Secret variables from the parent join a copy: process.env would hand them to every program this one starts.
+  const env: NodeJS.ProcessEnv = isDetachedChild(process.env) ? { ...process.env, ...secrets.env } : process.env;
+  if (env !== process.env) delete process.env[READY_FD_ENV];
+  const settings = settingsFrom(args, withParentSecrets(options, secrets), env);
   if (options.token !== undefined && !isDetachedChild(env)) {
     say('bucketfs: warning: --token is visible to every user in `ps` while bucketfs starts; prefer --token-file or AIS_AUTHN_TOKEN');
   }

@@ -3,6 +3,7 @@ import { LOG_LEVELS } from './logger.js';
 import { parseBucketUri, type BucketLocation } from './bucket-uri.js';
 import { ConfigError } from './config-error.js';
 import { parseDurationMs } from './duration.js';
+import { maskUrlPassword } from './secret-args.js';
 import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
 import type { ReadPathOptions } from '../fs/read-path-options.js';
 import { isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
@@ -316,10 +317,11 @@ function validateEndpoint(endpoint: string, key: string): string {
   try {
     url = new URL(endpoint);
   } catch {
-    throw new ConfigError(`${key}: ${JSON.stringify(endpoint)} is not a URL`);
+    throw new ConfigError(`${key}: ${JSON.stringify(maskUrlPassword(endpoint))} is not a URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${key}: expected an http:// or https:// URL`);
-  return endpoint.replace(/\/+$/, '');
+  // Requests go to the URL's origin, which has no userinfo: a password is never sent, so none is kept to be shown.
+  return maskUrlPassword(endpoint).replace(/\/+$/, '');
 }
 
 /** Layers credentials: later wins field by field; static headers accumulate (config first, flags last). */

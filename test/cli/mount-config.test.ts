@@ -136,6 +136,8 @@ describe('resolveMountSettings', () => {
     ['AIS_ENDPOINT when no flag or config', {}, {}, { AIS_ENDPOINT: 'http://env:1' }, 'http://env:1'],
     ['config over AIS_ENDPOINT', {}, { endpoint: 'http://cfg:2' }, { AIS_ENDPOINT: 'http://env:1' }, 'http://cfg:2'],
     ['flag over config', { endpoint: 'http://flag:3/' }, { endpoint: 'http://cfg:2' }, {}, 'http://flag:3'],
+    ['a password masked (never sent: requests go to the origin)', {}, { endpoint: 'http://u:pw@cfg:2/' }, {}, 'http://u:***@cfg:2'],
+    ['a password in AIS_ENDPOINT masked', {}, {}, { AIS_ENDPOINT: 'https://u:pw@env:1' }, 'https://u:***@env:1'],
   ])('endpoint: %s', (_label, flags, config, env, expected) => {
     expect(resolveWith(['ais://b', '/m'], flags, config, env).backends[0]?.endpoint).toBe(expected);
   });

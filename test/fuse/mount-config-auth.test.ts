@@ -45,7 +45,7 @@ for (const engine of MOUNT_ENGINES) {
       });
       secretFile = join(root.path, 'secret');
       tokenFile = join(root.path, 'token.json');
-      await writeSecret('first-secret-0123456789abcdef');
+      await writeSecret('first-secret-0123456789abcdef-0123456789');
       openServer = await startServer({ dataDir, host: '127.0.0.1', port: 0 });
       authServer = await startServer({ dataDir, host: '127.0.0.1', port: 0, authSecretFile: secretFile, secretCheckIntervalMs: 0, previousSecretGraceMs: 0 });
     });
@@ -75,8 +75,8 @@ for (const engine of MOUNT_ENGINES) {
     });
 
     it('warns when a config that writes out a token is readable by others, not when it only names ${VAR}', async () => {
-      const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef'), { ttlMs: 3_600_000 });
-      await writeSecret('first-secret-0123456789abcdef');
+      const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef-0123456789'), { ttlMs: 3_600_000 });
+      await writeSecret('first-secret-0123456789abcdef-0123456789');
       const literal = join(root.path, 'literal-token.yaml');
       await writeFile(literal, `bucket: ais://secure\nendpoint: ${authServer?.url}\ntoken: ${token}\n`, { mode: 0o644 });
       await chmod(literal, 0o644);
@@ -128,8 +128,8 @@ for (const engine of MOUNT_ENGINES) {
     });
 
     it('accepts --token with a warning, and keeps it out of the mount process command line', async () => {
-      await writeSecret('first-secret-0123456789abcdef');
-      const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef'), { ttlMs: 3_600_000 });
+      await writeSecret('first-secret-0123456789abcdef-0123456789');
+      const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef-0123456789'), { ttlMs: 3_600_000 });
       const mountpoint = makeMountpoint(engine);
       const result = await runCli(['mount', '--engine', engine, 'ais://secure', mountpoint, '--endpoint', authServer?.url ?? '', '--token', token]);
       const pid = daemonPidFrom(result.stderr);
@@ -140,7 +140,7 @@ for (const engine of MOUNT_ENGINES) {
     });
 
     it('reads a large file with zero failures while the secret and the token rotate', async () => {
-      await writeToken('first-secret-0123456789abcdef');
+      await writeToken('first-secret-0123456789abcdef-0123456789');
       const mountpoint = makeMountpoint(engine);
       const result = await runCli(['mount', '--engine', engine, 'ais://secure', mountpoint, '--endpoint', authServer?.url ?? '', '--token-file', tokenFile, '--token-check-interval', '0']);
       daemonPidFrom(result.stderr);
