@@ -113,9 +113,9 @@ for (const engine of MOUNT_ENGINES) {
     });
 
     it('says when the token expired, and when, at once: the mount-time check does not wait for a new token', async () => {
-      await writeSecret('first-secret-0123456789abcdef');
+      await writeSecret('first-secret-0123456789abcdef-0123456789');
       const expSeconds = Math.floor(Date.now() / 1000) - 60;
-      const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(expSeconds).sign(secretKeyFromText('first-secret-0123456789abcdef'));
+      const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(expSeconds).sign(secretKeyFromText('first-secret-0123456789abcdef-0123456789'));
       await writeFile(`${tokenFile}.new`, JSON.stringify({ token: expired }));
       await rename(`${tokenFile}.new`, tokenFile);
       // A token wait far beyond the command's own time limit: only a check that does not wait can answer.
