@@ -94,6 +94,8 @@ export interface NativeAddon {
   replyDir(context: NativeContext, id: number, names: string, count: number, attrs: Float64Array, last: boolean): boolean;
   notifyInvalInode(context: NativeContext, ino: number): boolean;
   notifyInvalEntry(context: NativeContext, parentIno: number, name: string): boolean;
+  /** Hands the C heap's free memory back to the system; true when some was. */
+  trimMemory(): boolean;
   /** Mount contexts of this process not freed yet (a context lives until its JS handle and its session are both gone). */
   liveContexts(): number;
 }
@@ -135,4 +137,10 @@ export function loadNativeAddon(env: NodeJS.ProcessEnv = process.env): NativeAdd
   }
   loaded.set(path, addon);
   return addon;
+}
+
+/** Gives the process's free C heap back to the system, when the native engine is loaded; false otherwise. */
+export function trimNativeHeap(): boolean {
+  for (const addon of loaded.values()) return addon.trimMemory();
+  return false;
 }
