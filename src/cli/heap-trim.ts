@@ -5,7 +5,7 @@ import { trimNativeHeap } from '../fuse/native-addon.js';
 
 /** Entries gone from the metadata tables since their high-water mark that make a collection worth it. */
 const TRIM_AFTER_ENTRIES = 50_000;
-const CHECK_INTERVAL_MS = 2_000;
+const CHECK_INTERVAL_MS = 1_000;
 
 export interface TableSizes {
   readonly inodes?: number;

@@ -517,9 +517,9 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   }
 }
 
-/** How often expired entries are swept: a fraction of the TTL, within 1–30 s. */
+/** How often expired entries are swept: a quarter of the TTL, within 0.5–30 s (a sweep of 100,000 entries takes milliseconds). */
 function sweepIntervalMs(metadataTtlMs: number): number {
-  return Math.min(30_000, Math.max(1_000, Math.floor(metadataTtlMs / 2)));
+  return Math.min(30_000, Math.max(500, Math.floor(metadataTtlMs / 4)));
 }
 
 function readPinned(data: Buffer, target: Buffer, length: number, position: number): number {
