@@ -11,8 +11,12 @@ import type { InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import { createAistoreClient, type AistoreClient } from '../store/aistore-client.js';
 import { bindBucket, type BucketClient } from '../store/bucket-client.js';
 import { StoreError } from '../store/errors.js';
+import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 import { CliError } from './cli-error.js';
 import type { BackendSettings, MountSettings } from './mount-config.js';
+
+/** The longest the bucket check before mounting retries an endpoint that does not answer. */
+const MOUNT_CHECK_RETRY_TIMEOUT_MS = 10_000;
 
 export function bucketUri(backend: BackendSettings): string {
   const { bucket, prefix } = backend.location;
@@ -86,7 +90,11 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   const tls = settings.tls;
   let store: AistoreClient;
   try {
-    store = createAistoreClient({ logger: bucketLogger, ...(tls ? { tls: { caFile: tls.caFile, insecureSkipVerify: tls.insecureSkipVerify } } : {}) });
+    store = createAistoreClient({
+      logger: bucketLogger,
+      ...(settings.retryTimeoutMs === undefined ? {} : { retry: { timeoutMs: settings.retryTimeoutMs } }),
+      ...(tls ? { tls: { caFile: tls.caFile, insecureSkipVerify: tls.insecureSkipVerify } } : {}),
+    });
   } catch (error) {
     // The CA file is read when the client is made; a missing one is the only likely failure here.
     const code = (error as NodeJS.ErrnoException).code;
@@ -94,7 +102,8 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   }
   const client: BucketClient = bindBucket(store, backend.location.bucket, provider);
   try {
-    await client.headBucket();
+    // A wrong endpoint is a mistake to report, not an outage to ride out: the check has a deadline of its own.
+    await client.headBucket({ retryTimeoutMs: Math.min(settings.retryTimeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS, MOUNT_CHECK_RETRY_TIMEOUT_MS) });
   } catch (error) {
     await store.close();
     throw new CliError(explainBucketFailure(backend, error));

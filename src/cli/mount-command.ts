@@ -118,6 +118,7 @@ export function registerMountCommand(program: Command): void {
     .option('--max-prefetch <size>', 'largest read-ahead window of one open file (default 64MiB)')
     .option('--small-object-threshold <size>', 'objects up to this size are fetched whole on first read (default 1MiB)')
     .option('--read-ahead-kb <kib>', 'kernel read-ahead of the mount in KiB, as root; 0 keeps the kernel default (default 1024)')
+    .option('--retry-timeout <duration>', 'how long one store call may retry before the read fails with EIO (default 30s)')
     .option('--engine <engine>', 'FUSE engine: native (libfuse 3, default) or fuse-native (libfuse 2, the fallback)')
     .option('--config <file>', 'YAML or JSON file with the same settings (flags override it)')
     .action(runMount);

@@ -5,6 +5,7 @@ import { parseDurationMs } from './duration.js';
 import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
 import type { ReadPathOptions } from '../fs/read-path-options.js';
 import { DEFAULT_MOUNT_ENGINE, isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
+import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 
 export const DEFAULT_ENDPOINT = 'http://localhost:51080';
 export const DEFAULT_METADATA_TTL_MS = 60_000;
@@ -51,6 +52,8 @@ export interface MountSettings {
   readonly tls?: { readonly caFile: string | undefined; readonly insecureSkipVerify: boolean };
   /** The FUSE engine; default DEFAULT_MOUNT_ENGINE. */
   readonly engine?: MountEngine;
+  /** Deadline of one store call, attempts and waits together (`--retry-timeout`); default DEFAULT_RETRY_TIMEOUT_MS. */
+  readonly retryTimeoutMs?: number;
 }
 
 /** The mount command's options as commander hands them over (camelCase of the long flags). */
@@ -81,6 +84,7 @@ export interface MountFlags {
   readonly caFile?: string;
   readonly insecureSkipVerify?: boolean;
   readonly engine?: string;
+  readonly retryTimeout?: string;
 }
 
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
@@ -115,6 +119,7 @@ const TOP_KEYS = new Set<string>([
   'ca_file',
   'insecure_skip_verify',
   'engine',
+  'retry_timeout',
 ]);
 
 type Raw = Record<string, unknown>;
@@ -173,6 +178,12 @@ export function parsePort(value: unknown, key: string): number {
   const text = typeof value === 'number' ? String(value) : value;
   if (typeof text !== 'string' || !/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new ConfigError(`${key}: expected a port number 0-65535, got ${JSON.stringify(value)}`);
   return Number(text);
+}
+
+function parsePositiveDuration(value: unknown, key: string): number {
+  const ms = parseDuration(value, key);
+  if (ms <= 0) throw new ConfigError(`${key}: expected a duration above 0, such as 30s`);
+  return ms;
 }
 
 function parseText(value: unknown, key: string): string {
@@ -382,6 +393,7 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     metricsPort: pick<number | undefined>(flags.metricsPort, '--metrics-port', 'metrics_port', parsePort, undefined),
     metricsHost: pick(flags.metricsHost, '--metrics-host', 'metrics_host', parseText, DEFAULT_METRICS_HOST),
     engine: pick(flags.engine, '--engine', 'engine', parseEngine, DEFAULT_MOUNT_ENGINE),
+    retryTimeoutMs: pick(flags.retryTimeout, '--retry-timeout', 'retry_timeout', parsePositiveDuration, DEFAULT_RETRY_TIMEOUT_MS),
     tls: {
       caFile: pick<string | undefined>(flags.caFile, '--ca-file', 'ca_file', parseText, env[CLIENT_CA_ENV] || undefined),
       insecureSkipVerify: flags.insecureSkipVerify ?? optionalBoolean(config, 'insecure_skip_verify', '') ?? env[SKIP_VERIFY_ENV] === 'true',

@@ -138,7 +138,7 @@ class OriginConnections {
       const idle = this.idle.pop();
       if (idle !== undefined) return Promise.resolve(idle);
     }
-    if (this.open < this.options.connectionsPerOrigin || fresh) return this.connect();
+    if (this.open < this.options.connectionsPerOrigin || fresh) return this.connect(signal);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -161,12 +161,18 @@ class OriginConnections {
     for (const connection of this.idle.splice(0)) connection.destroy();
   }
 
-  private connect(): Promise<Connection> {
+  /** A new connection; an abort of `signal` while it connects ends the attempt (a call's deadline must not wait for the connect timeout). */
+  private connect(signal: AbortSignal | undefined): Promise<Connection> {
     this.open += 1;
     return new Promise((resolve, reject) => {
+      const onAbort = (): void => connection.destroy(abortError(signal));
       const connection = new Connection(this.host, this.port, this.options, {
-        connected: () => resolve(connection),
+        connected: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(connection);
+        },
         failedToConnect: (error) => {
+          signal?.removeEventListener('abort', onAbort);
           this.open -= 1;
           reject(error);
           this.serveNextWaiter();
@@ -174,6 +180,7 @@ class OriginConnections {
         idle: () => this.release(connection),
         closed: () => this.forget(connection),
       });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -197,7 +204,7 @@ class OriginConnections {
   /** A connection slot came free: the first waiter gets a new connection. */
   private serveNextWaiter(): void {
     const waiter = this.nextWaiter();
-    if (waiter !== undefined) this.connect().then(waiter.resolve, waiter.reject);
+    if (waiter !== undefined) this.connect(waiter.signal).then(waiter.resolve, waiter.reject);
   }
 
   /** The longest-waiting caller, no longer listening for its abort; undefined when nobody waits. */

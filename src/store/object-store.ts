@@ -72,6 +72,8 @@ export interface RequestOptions {
    * use it.
    */
   readonly bodyBuffer?: BodyBufferSource;
+  /** This call's retry deadline instead of the client's (`RetryOptions.timeoutMs`), e.g. a shorter one at mount time. */
+  readonly retryTimeoutMs?: number;
 }
 
 export type BodyBufferSource = (lengthBytes: number) => Buffer | readonly Buffer[] | undefined;
