@@ -132,14 +132,20 @@ export class BlockCache {
       try {
         const blocks = await this.fetchInto(memory, run.firstIndex * this.blockSizeBytes, run.lengthBytes, fetch);
         if (kind === 'prefetch') this.prefetchedBytes += run.lengthBytes;
-        // Readers awaiting these blocks copy them in this turn of the event loop, before any socket read could
-        // refill a buffer: a block that does not go into the cache gives its buffer back at once.
-        return entries.map((entry, i) => this.settle(blockId(run.objectId, run.firstIndex + i), entry, blocks[i] ?? ByteChunks.EMPTY));
+        const settled = entries.map((entry, i) => this.settle(blockId(run.objectId, run.firstIndex + i), entry, blocks[i] ?? ByteChunks.EMPTY));
+        // Readers awaiting these blocks take their own hold in this turn of the event loop, before any socket
+        // read could refill a buffer: the fetch's hold goes on the next turn, after theirs.
+        setImmediate(() => {
+          for (const block of blocks) block.memory?.release();
+        });
+        return settled;
       } catch (error) {
         this.forgetRun(run, entries);
         throw error;
       } finally {
         this.inflightBytes -= run.lengthBytes;
+        // Its blocks are in the cache now, evictable: a demand waiting for room may find it.
+        this.budget.wakeAll();
       }
     });
     for (let i = 0; i < run.count; i += 1) {
@@ -233,14 +239,13 @@ export class BlockCache {
     this.budget.wakeAll();
   }
 
-  /** Moves a block of a finished run from the in-flight table into the LRU, which then holds its buffer. */
+  /** Moves a block of a finished run from the in-flight table into the LRU, which then holds its buffer too. */
   private settle(id: string, entry: InflightBlock, block: ByteChunks): ByteChunks {
-    if (this.inflightBlocks.get(id) === entry && block.length > 0 && !this.closing.signal.aborted) {
-      this.inflightBlocks.delete(id);
+    if (this.inflightBlocks.get(id) !== entry) return block;
+    this.inflightBlocks.delete(id);
+    if (block.length > 0 && !this.closing.signal.aborted) {
+      block.memory?.hold();
       this.lru.set(id, { data: block, prefetched: entry.prefetched, read: entry.joined });
-    } else {
-      if (this.inflightBlocks.get(id) === entry) this.inflightBlocks.delete(id);
-      block.memory?.release();
     }
     return block;
   }

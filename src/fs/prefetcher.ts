@@ -172,9 +172,9 @@ export class PrefetchingReader implements ObjectReader {
   }
 
   /**
-   * The blocks of `[position, end)`, each cached or in flight (fetched now if it was evicted meanwhile). A cached
-   * block's buffer is held until `copyBlocks` is done with it: making room for a later fetch could otherwise
-   * evict it, and its buffer be refilled, before the copy.
+   * The blocks of `[position, end)`, each cached or in flight (fetched now if it was evicted meanwhile). Each
+   * block's buffer is held until `copyBlocks` is done with it, a block in flight's from the moment it arrives:
+   * making room for a later fetch could otherwise evict it, and its buffer be refilled, before the copy.
    */
   private takeBlocks(position: number, end: number): (ByteChunks | Promise<ByteChunks>)[] {
     const blockBytes = this.cache.blockSizeBytes;
@@ -188,8 +188,12 @@ export class PrefetchingReader implements ObjectReader {
           block = this.cache.block(this.objectId, index);
         }
         if (block === undefined) throw new Error(`block ${index} of ${this.snapshot.key} could not be fetched`);
-        if (block instanceof Promise) hit = false;
-        else block.memory?.hold();
+        if (block instanceof Promise) {
+          hit = false;
+          block = block.then(holdMemory);
+        } else {
+          holdMemory(block);
+        }
         blocks.push(block);
       }
     } catch (error) {
@@ -255,9 +259,17 @@ export function prefetchingReaderFactory(cache: BlockCache, options: ReadPathOpt
 /** How far back a stream that jumped forward looks for blocks to drop. */
 const DROP_BEHIND_SCAN_BLOCKS = 64;
 
-/** Lets go of the buffers `takeBlocks` held. */
+function holdMemory(block: ByteChunks): ByteChunks {
+  block.memory?.hold();
+  return block;
+}
+
+/** Lets go of the buffers `takeBlocks` held (a block still in flight's once it arrives). */
 function releaseHeld(blocks: readonly (ByteChunks | Promise<ByteChunks>)[]): void {
-  for (const block of blocks) if (!(block instanceof Promise)) block.memory?.release();
+  for (const block of blocks) {
+    if (block instanceof Promise) block.then((arrived) => arrived.memory?.release(), () => {});
+    else block.memory?.release();
+  }
 }
 
 function alignUp(value: number, unit: number): number {

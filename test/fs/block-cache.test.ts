@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BlockCache } from '../../src/fs/block-cache.js';
+import { BlockCache, type RangeFetcher } from '../../src/fs/block-cache.js';
+import { ByteChunks } from '../../src/fs/byte-chunks.js';
+import { waitUntil } from '../helpers/mount.js';
 import { makeFilesystem, readAll } from './fixture.js';
 import { KiB, MiB, SMALL_READ_PATH, patterned, readPathSetup, readSequentially } from './read-path-fixture.js';
 
@@ -164,6 +166,24 @@ describe('BlockCache memory', () => {
     expect(getsOutsideThePool).toBe(0);
     expect(memories.size).toBeGreaterThan(1);
     expect(memories.size * options.blockSizeBytes).toBeLessThanOrEqual(budgetBytes);
+  });
+
+  it('a demand fetch waiting while fetches in flight hold every buffer starts once they land in the cache', async () => {
+    const blockBytes = 64 * KiB;
+    const cache = new BlockCache({ budgetBytes: 2 * blockBytes, blockSizeBytes: blockBytes });
+    const answers: (() => void)[] = [];
+    const fetch: RangeFetcher = (_offset, _length, _signal, into) =>
+      new Promise((resolve) => answers.push(() => resolve(ByteChunks.of(into ?? []))));
+    expect(cache.startRun({ objectId: 'a', firstIndex: 0, count: 1, lengthBytes: blockBytes }, 'prefetch', fetch)).toBe(true);
+    expect(cache.startRun({ objectId: 'a', firstIndex: 1, count: 1, lengthBytes: blockBytes }, 'prefetch', fetch)).toBe(true);
+    cache.startRun({ objectId: 'b', firstIndex: 0, count: 2, lengthBytes: 2 * blockBytes }, 'demand', fetch);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(answers).toHaveLength(2);
+    for (const answer of answers.splice(0)) answer();
+    await waitUntil(() => answers.length === 1, 5_000, 'the demand GET to start');
+    answers[0]!();
+    expect((await cache.block('b', 1))?.length).toBe(blockBytes);
+    cache.close();
   });
 
   it('a cache needs room for at least one block', () => {
