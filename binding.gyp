@@ -5,9 +5,10 @@
       "sources": [
         "native/addon.c",
         "native/lowlevel_ops.c",
-        "native/request_registry.c"
+        "native/request_registry.c",
+        "native/notifier.c"
       ],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(pkg-config --cflags fuse3)"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(sh native/fuse-flags.sh)"],
       "libraries": ["<!@(pkg-config --libs fuse3)"],
       "defines": ["NAPI_VERSION=8"]
     }

@@ -7,7 +7,7 @@ import { parseArgs, planFor, USAGE, UsageError } from './lib/args.mjs';
 import { BUCKET, ensureDataset, largeKey, smallFileBytes, smallKey } from './lib/dataset.mjs';
 import { firstByteMs, readWholeFiles, timeLs } from './lib/file-reads.mjs';
 import { fioVersion, runFio } from './lib/fio.mjs';
-import { cpuSeconds, forceStop, isMounted, killExiting, mount, readAheadKbOf, reapAll, startServer, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
+import { cpuSeconds, forceStop, isMounted, mount, readAheadKbOf, reapAll, startServer, stopOnExit, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
 import { createRawClient } from './lib/raw-http.mjs';
 import { dropCaches, machineInfo } from './lib/system.mjs';
 import { summarizeProfiles } from './lib/profile.mjs';
@@ -41,26 +41,7 @@ const bucketDir = join(dataDir, BUCKET);
 const state = { server: undefined, mountPid: undefined, raw: undefined };
 
 // Whatever happens, the mount and the server go: on exit, on Ctrl-C, on an uncaught error.
-process.on('exit', () => {
-  forceStop(mountpoint, state.mountPid);
-  killExiting();
-  if (state.server) {
-    try {
-      process.kill(state.server.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    say(`bench: ${signal}: unmounting and stopping the server`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+const guard = stopOnExit({ name: 'bench', mountpoint, state, cleanup, say });
 
 async function cleanup() {
   await state.raw?.close().catch(() => {});
@@ -413,6 +394,6 @@ try {
   say(`bench: failed: ${error instanceof Error ? error.message : String(error)}`);
   exitCode = 1;
 } finally {
-  if (!stopping) await cleanup();
+  await guard.finish();
 }
 process.exit(exitCode);

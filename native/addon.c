@@ -1,19 +1,22 @@
 /*
  * The N-API face of the native engine: mount, the reply functions JS calls with its answers,
  * stop, and kernel cache invalidation. Everything here runs on the JS thread except run_loop
- * (the session loop's own thread) and notify_thread; nothing here blocks the JS thread on the
- * kernel or on a worker.
+ * (the session loop's own thread); invalidations run on the notifier's thread (notifier.c).
+ * Nothing here blocks the JS thread on the kernel or on a worker.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "mount_context.h"
+#include "notifier.h"
 
-#define PREFERRED_IO_BYTES (1024 * 1024)
 #define DEFAULT_MAX_THREADS 32u
+/* More workers than this would only add read slots (1 MiB each) that no kernel queue fills. */
+#define MAX_THREADS_LIMIT 1024u
 #define MAX_ARGS 11
 
 #define CHECK(env, call)                                                    \
@@ -53,16 +56,20 @@ static struct mount_context *args_with_context(napi_env env, napi_callback_info 
   return data;
 }
 
-static void fill_stat(struct stat *st, double ino, double mode, double nlink, double uid, double gid, double size, double mtime_ms) {
+/* The fields of a stat as JS built them (src/fuse/stat.ts), in order: nothing is decided here. */
+#define ATTR_FIELDS 9
+
+static void fill_stat(struct stat *st, const double *a) {
   memset(st, 0, sizeof *st);
-  st->st_ino = (ino_t)ino;
-  st->st_mode = (mode_t)mode;
-  st->st_nlink = (nlink_t)nlink;
-  st->st_uid = (uid_t)uid;
-  st->st_gid = (gid_t)gid;
-  st->st_size = (off_t)size;
-  st->st_blksize = PREFERRED_IO_BYTES;
-  st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
+  st->st_ino = (ino_t)a[0];
+  st->st_mode = (mode_t)a[1];
+  st->st_nlink = (nlink_t)a[2];
+  st->st_uid = (uid_t)a[3];
+  st->st_gid = (gid_t)a[4];
+  st->st_size = (off_t)a[5];
+  st->st_blocks = (blkcnt_t)a[6];
+  st->st_blksize = (blksize_t)a[7];
+  double mtime_ms = a[8];
   double seconds = floor(mtime_ms / 1000);
   st->st_mtim.tv_sec = (time_t)seconds;
   st->st_mtim.tv_nsec = (long)((mtime_ms - seconds * 1000) * 1e6);
@@ -97,11 +104,7 @@ static int complete_abandoned(struct mount_context *ctx, double id, int err) {
   if (!(id >= 1)) return 0;
   pthread_mutex_lock(&ctx->lock);
   struct request *r = registry_take_locked(ctx, (uint64_t)id);
-  if (r != NULL) {
-    /* Not answered_by_js: the core may still write into this read's slot, which stays out of use. */
-    r->err = err;
-    registry_complete_locked(r);
-  }
+  if (r != NULL) registry_answer_instead_of_js_locked(ctx, r, err);
   pthread_mutex_unlock(&ctx->lock);
   return r != NULL;
 }
@@ -131,14 +134,18 @@ static void fill_attr(struct request *r, void *answer) {
   r->attr = *(struct stat *)answer;
 }
 
-/* replyAttr(ctx, id, ino, mode, nlink, uid, gid, size, mtimeMs): for lookup and getattr. */
+/* replyAttr(ctx, id, attr: Float64Array of ATTR_FIELDS numbers): for lookup and getattr. */
 static napi_value reply_attr(napi_env env, napi_callback_info info) {
-  napi_value argv[9];
-  struct mount_context *ctx = args_with_context(env, info, 9, argv);
+  napi_value argv[3];
+  struct mount_context *ctx = args_with_context(env, info, 3, argv);
   if (ctx == NULL) return NULL;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  CHECK(env, napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL));
+  if (type != napi_float64_array || length < ATTR_FIELDS) return throw_error(env, "replyAttr: attr must hold 9 numbers");
   struct stat st;
-  fill_stat(&st, arg_double(env, argv[2]), arg_double(env, argv[3]), arg_double(env, argv[4]), arg_double(env, argv[5]),
-            arg_double(env, argv[6]), arg_double(env, argv[7]), arg_double(env, argv[8]));
+  fill_stat(&st, data);
   return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_attr, &st));
 }
 
@@ -146,6 +153,7 @@ struct open_answer {
   uint64_t fh;
   int keep_cache;
   int direct_io;
+  int cache_dir;
 };
 
 static void fill_open(struct request *r, void *answer) {
@@ -154,12 +162,13 @@ static void fill_open(struct request *r, void *answer) {
   r->open_fh = open->fh;
   r->keep_cache = open->keep_cache;
   r->direct_io = open->direct_io;
+  r->cache_dir = open->cache_dir;
 }
 
-/* replyOpen(ctx, id, fh, keepCache, directIo) */
+/* replyOpen(ctx, id, fh, keepCache, directIo, cacheDir): cacheDir lets the kernel keep a directory's listing. */
 static napi_value reply_open(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  struct mount_context *ctx = args_with_context(env, info, 5, argv);
+  napi_value argv[6];
+  struct mount_context *ctx = args_with_context(env, info, 6, argv);
   if (ctx == NULL) return NULL;
   struct open_answer open = {.fh = (uint64_t)arg_double(env, argv[2])};
   bool flag = false;
@@ -168,6 +177,9 @@ static napi_value reply_open(napi_env env, napi_callback_info info) {
   flag = false;
   napi_get_value_bool(env, argv[4], &flag);
   open.direct_io = flag;
+  flag = false;
+  napi_get_value_bool(env, argv[5], &flag);
+  open.cache_dir = flag;
   return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_open, &open));
 }
 
@@ -216,40 +228,49 @@ static void fill_listing(struct request *r, void *answer) {
   r->listing = answer;
 }
 
-#define ATTR_FIELDS 7
-
-/* replyDir(ctx, id, names: string[], attrs: Float64Array of 7 numbers per name, in replyAttr's order) */
+/*
+ * replyDir(ctx, id, names, count, attrs, last): `names` holds the batch's `count` names joined by NUL
+ * (no file name holds one), read in one call; `attrs` holds ATTR_FIELDS numbers per name; `last`:
+ * no entry follows the batch.
+ */
 static napi_value reply_dir(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  struct mount_context *ctx = args_with_context(env, info, 4, argv);
+  napi_value argv[6];
+  struct mount_context *ctx = args_with_context(env, info, 6, argv);
   if (ctx == NULL) return NULL;
-  uint32_t count = 0;
-  CHECK(env, napi_get_array_length(env, argv[2], &count));
+  double count_value = arg_double(env, argv[3]);
+  if (!(count_value >= 0 && count_value <= 1e7)) return throw_error(env, "replyDir: count must be a small whole number");
+  size_t count = (size_t)count_value;
   napi_typedarray_type type;
   size_t length = 0;
   void *data = NULL;
-  CHECK(env, napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL));
-  if (type != napi_float64_array || length < (size_t)count * ATTR_FIELDS) return throw_error(env, "replyDir: attrs must hold 7 numbers per name");
-  const double *attrs = data;
+  CHECK(env, napi_get_typedarray_info(env, argv[4], &type, &length, &data, NULL, NULL));
+  if (type != napi_float64_array || length < count * ATTR_FIELDS) return throw_error(env, "replyDir: attrs must hold 9 numbers per name");
+  bool last = false;
+  napi_get_value_bool(env, argv[5], &last);
+  size_t names_length = 0;
+  if (napi_get_value_string_utf8(env, argv[2], NULL, 0, &names_length) != napi_ok) return throw_error(env, "replyDir: names must be a string");
   struct dir_listing *listing = calloc(1, sizeof *listing + count * sizeof(struct dir_entry));
-  if (listing == NULL) return throw_error(env, "replyDir: out of memory");
-  for (uint32_t i = 0; i < count; i++) {
-    napi_value name;
-    size_t name_length = 0;
-    if (napi_get_element(env, argv[2], i, &name) != napi_ok || napi_get_value_string_utf8(env, name, NULL, 0, &name_length) != napi_ok) {
+  char *names = malloc(names_length + 1);
+  if (listing == NULL || names == NULL) {
+    free(listing);
+    free(names);
+    return throw_error(env, "replyDir: out of memory");
+  }
+  napi_get_value_string_utf8(env, argv[2], names, names_length + 1, NULL);
+  listing->names = names;
+  listing->last = last;
+  const double *attrs = data;
+  char *cursor = names;
+  const char *end = names + names_length;
+  for (size_t i = 0; i < count; i++) {
+    if (cursor > end) {
       dir_listing_free(listing);
-      return throw_error(env, "replyDir: names must be strings");
+      return throw_error(env, "replyDir: fewer names than count");
     }
-    char *copy = malloc(name_length + 1);
-    if (copy == NULL) {
-      dir_listing_free(listing);
-      return throw_error(env, "replyDir: out of memory");
-    }
-    napi_get_value_string_utf8(env, name, copy, name_length + 1, NULL);
-    listing->entries[i].name = copy;
+    listing->entries[i].name = cursor;
+    cursor += strlen(cursor) + 1;
+    fill_stat(&listing->entries[i].attr, attrs + i * ATTR_FIELDS);
     listing->count = i + 1;
-    const double *a = attrs + (size_t)i * ATTR_FIELDS;
-    fill_stat(&listing->entries[i].attr, a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
   }
   int taken = complete_request(ctx, arg_double(env, argv[1]), fill_listing, listing);
   if (!taken) dir_listing_free(listing);
@@ -292,6 +313,15 @@ static int build_dispatch_args(napi_env env, struct request *r, napi_value *argv
     int64_t adjusted;
     napi_adjust_external_memory(env, (int64_t)r->buffer->capacity, &adjusted);
   }
+  if (r->settled_batch != NULL) {
+    /* The hand-out counts of the batch this request settles, one uint32 per entry. */
+    void *counts = NULL;
+    size_t count = r->settled_batch->count;
+    if (napi_create_buffer(env, count * sizeof(uint32_t), &counts, &argv[8]) != napi_ok) return 0;
+    for (size_t i = 0; i < count; i++) memcpy((char *)counts + i * sizeof(uint32_t), &r->settled_batch->entries[i].handed_out, sizeof(uint32_t));
+  } else if (r->payload != NULL && napi_create_buffer_copy(env, r->payload_bytes, r->payload, NULL, &argv[8]) != napi_ok) {
+    return 0;
+  }
   if (r->refused_op != NULL && napi_create_string_utf8(env, op_refused_name(r), NAPI_AUTO_LENGTH, &argv[9]) != napi_ok) return 0;
   if (napi_create_int32(env, r->slot, &argv[10]) != napi_ok) return 0;
   return 1;
@@ -299,10 +329,7 @@ static int build_dispatch_args(napi_env env, struct request *r, napi_value *argv
 
 static void answer_unless_answered(struct mount_context *ctx, struct request *r, int err) {
   pthread_mutex_lock(&ctx->lock);
-  if (registry_take_locked(ctx, r->id) != NULL) {
-    r->err = err;
-    registry_complete_locked(r);
-  }
+  if (registry_take_locked(ctx, r->id) != NULL) registry_answer_instead_of_js_locked(ctx, r, err);
   pthread_mutex_unlock(&ctx->lock);
 }
 
@@ -317,8 +344,7 @@ static void call_js(napi_env env, napi_value js_dispatch, void *context, void *d
       napi_value argv[MAX_ARGS], undefined;
       napi_get_undefined(env, &undefined);
       for (int i = 0; i < MAX_ARGS; i++) argv[i] = undefined;
-      napi_create_int32(env, r->op, &argv[0]);
-      napi_call_function(env, undefined, js_dispatch, MAX_ARGS, argv, NULL);
+      if (napi_create_int32(env, r->op, &argv[0]) == napi_ok) napi_call_function(env, undefined, js_dispatch, MAX_ARGS, argv, NULL);
     }
     return;
   }
@@ -349,6 +375,34 @@ static void call_js(napi_env env, napi_value js_dispatch, void *context, void *d
 
 /* ---- the session loop's thread ---- */
 
+/*
+ * libfuse 3.12 made the loop's settings opaque (fuse_loop_cfg_*) and added the bound on workers.
+ * Before it (Ubuntu 22.04 ships 3.10) they are a public struct and the workers are not bounded:
+ * reads beyond the read slots then use buffers of their own.
+ */
+#if FUSE_USE_VERSION >= 312 && (FUSE_MAJOR_VERSION > 3 || FUSE_MINOR_VERSION >= 12)
+#define BUCKETFS_LOOP_CFG 1
+#endif
+
+static int run_session_loop(struct mount_context *ctx) {
+#ifdef BUCKETFS_LOOP_CFG
+  struct fuse_loop_config *config = fuse_loop_cfg_create();
+  if (config == NULL) {
+    fprintf(stderr, "bucketfs: out of memory: cannot start the FUSE session loop\n");
+    return -ENOMEM;
+  }
+  fuse_loop_cfg_set_max_threads(config, ctx->max_threads);
+  fuse_loop_cfg_set_clone_fd(config, 0);
+  int result = fuse_session_loop_mt(ctx->session, config);
+  fuse_loop_cfg_destroy(config);
+  return result;
+#else
+  /* Idle workers are kept up to the bound later versions enforce, so their slots stay warm. */
+  struct fuse_loop_config config = {.clone_fd = 0, .max_idle_threads = ctx->max_threads};
+  return fuse_session_loop_mt(ctx->session, &config);
+#endif
+}
+
 static void *run_loop(void *arg) {
   struct mount_context *ctx = arg;
   /* Signals belong to the JS thread; libfuse's workers inherit this mask. */
@@ -356,17 +410,13 @@ static void *run_loop(void *arg) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
 
-  struct fuse_loop_config *config = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_max_threads(config, ctx->max_threads);
-  fuse_loop_cfg_set_clone_fd(config, 0);
-  fuse_session_loop_mt(ctx->session, config);
-  fuse_loop_cfg_destroy(config);
+  run_session_loop(ctx);
 
-  /* Every worker has returned; no new notification may start, running ones must finish. */
+  /* Every worker has returned: take no new invalidation, run those queued (the connection is gone, they fail fast). */
   pthread_mutex_lock(&ctx->lock);
   ctx->stopping = 1;
-  while (ctx->notifies_in_flight > 0) pthread_cond_wait(&ctx->notifies_done, &ctx->lock);
   pthread_mutex_unlock(&ctx->lock);
+  notifier_stop(ctx->notifier);
   registry_abort_all(ctx, ENODEV);
   fuse_session_unmount(ctx->session);
   fuse_session_destroy(ctx->session);
@@ -381,24 +431,47 @@ static void *run_loop(void *arg) {
   return NULL;
 }
 
+/* Contexts not yet freed, for the tests of their lifetime (liveContexts). */
+static atomic_int live_contexts;
+
 static void free_context(struct mount_context *ctx) {
   if (!ctx->slot_memory_owned_by_js) free(ctx->slot_memory);
   free(ctx->free_slots);
+  notifier_free(ctx->notifier);
   pthread_mutex_destroy(&ctx->lock);
-  pthread_cond_destroy(&ctx->notifies_done);
   free(ctx->mountpoint);
   free(ctx);
+  atomic_fetch_sub(&live_contexts, 1);
 }
 
-/* The JS handle went away: free the context only once its loop has ended (else keep it: a leak beats a crash). */
+/*
+ * The context has two owners: the JS handle (the external) and the thread-safe function, whose
+ * queued calls lock the context until the function is finalized, after its last call. Each
+ * finalizer drops one reference; the last frees.
+ */
+static void context_release(struct mount_context *ctx) {
+  if (atomic_fetch_sub(&ctx->refs, 1) == 1) free_context(ctx);
+}
+
 static void finalize_context(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  struct mount_context *ctx = data;
-  pthread_mutex_lock(&ctx->lock);
-  int ended = ctx->ended;
-  pthread_mutex_unlock(&ctx->lock);
-  if (ended) free_context(ctx);
+  context_release(data);
+}
+
+static void finalize_dispatch(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  context_release(data);
+}
+
+/* Undoes a mount whose session loop never ran: nothing was dispatched. */
+static void undo_session(struct mount_context *ctx, int mounted) {
+  if (ctx->notifier != NULL) notifier_stop(ctx->notifier);
+  if (mounted) fuse_session_unmount(ctx->session);
+  fuse_session_destroy(ctx->session);
+  ctx->session = NULL;
+  ctx->ended = 1;
 }
 
 static char *string_property(napi_env env, napi_value object, const char *key) {
@@ -426,7 +499,7 @@ static int bool_property(napi_env env, napi_value object, const char *key) {
 }
 
 /*
- * mount(mountpoint, { fsname, subtype, allowOther, attrTimeoutS, entryTimeoutS, maxThreads, debug }, dispatch)
+ * mount(mountpoint, { fsname, subtype, allowOther, readOnly, attrTimeoutS, entryTimeoutS, maxThreads, debug }, dispatch)
  * Mounts and starts the session loop; returns the context external. Throws with libfuse's reason.
  */
 static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
@@ -439,6 +512,7 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
     size_t length = 0;
     if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok) return throw_error(env, "mount: mountpoint must be a string");
     mountpoint = malloc(length + 1);
+    if (mountpoint == NULL) return throw_error(env, "mount: out of memory");
     napi_get_value_string_utf8(env, argv[0], mountpoint, length + 1, NULL);
   }
   fsname = string_property(env, argv[1], "fsname");
@@ -450,25 +524,36 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
     return throw_error(env, "mount: fsname and subtype must be strings without commas");
   }
   char options[4096];
-  snprintf(options, sizeof options, "fsname=%s,subtype=%s,max_read=%u%s", fsname, subtype, 1024u * 1024u,
-           bool_property(env, argv[1], "allowOther") ? ",allow_other" : "");
+  /* default_permissions: the kernel checks mode, uid and gid, so allow_other does not open every file to all. */
+  snprintf(options, sizeof options, "fsname=%s,subtype=%s,max_read=%u,default_permissions%s%s", fsname, subtype, 1024u * 1024u,
+           bool_property(env, argv[1], "allowOther") ? ",allow_other" : "", bool_property(env, argv[1], "readOnly") ? ",ro" : "");
   free(fsname);
   free(subtype);
 
   struct mount_context *ctx = calloc(1, sizeof *ctx);
+  if (ctx == NULL || pthread_mutex_init(&ctx->lock, NULL) != 0) {
+    free(ctx);
+    free(mountpoint);
+    return throw_error(env, "mount: out of memory");
+  }
+  atomic_fetch_add(&live_contexts, 1);
   ctx->mountpoint = mountpoint;
   ctx->attr_timeout_s = number_property(env, argv[1], "attrTimeoutS", 1);
   ctx->entry_timeout_s = number_property(env, argv[1], "entryTimeoutS", 1);
-  ctx->max_threads = (unsigned)number_property(env, argv[1], "maxThreads", DEFAULT_MAX_THREADS);
-  if (ctx->max_threads < 1) ctx->max_threads = 1;
+  double threads = number_property(env, argv[1], "maxThreads", DEFAULT_MAX_THREADS);
+  ctx->max_threads = threads >= 1 ? (threads < MAX_THREADS_LIMIT ? (unsigned)threads : MAX_THREADS_LIMIT) : 1;
   ctx->slot_count = ctx->max_threads;
   ctx->slot_memory = malloc(ctx->slot_count * READ_SLOT_BYTES);
   ctx->free_slots = calloc(ctx->slot_count, sizeof *ctx->free_slots);
   if (ctx->slot_memory != NULL && ctx->free_slots != NULL) {
     for (size_t i = 0; i < ctx->slot_count; i++) ctx->free_slots[ctx->free_slot_count++] = (int)(ctx->slot_count - 1 - i);
+  } else {
+    /* No slots: every read uses a buffer of its own, as when all slots are busy. */
+    free(ctx->slot_memory);
+    free(ctx->free_slots);
+    ctx->slot_memory = NULL;
+    ctx->free_slots = NULL;
   }
-  pthread_mutex_init(&ctx->lock, NULL);
-  pthread_cond_init(&ctx->notifies_done, NULL);
   registry_init(ctx);
 
   char *args_argv[] = {"bucketfs", "-o", options, "-d", NULL};
@@ -480,33 +565,42 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
     return throw_error(env, "libfuse rejected the mount options");
   }
   if (fuse_session_mount(ctx->session, mountpoint) != 0) {
-    fuse_session_destroy(ctx->session);
+    undo_session(ctx, 0);
     char message[512];
     snprintf(message, sizeof message, "libfuse could not mount %s (see its message above)", mountpoint);
     free_context(ctx);
     return throw_error(env, message);
   }
+  ctx->notifier = notifier_start(ctx->session);
+  if (ctx->notifier == NULL) {
+    undo_session(ctx, 1);
+    free_context(ctx);
+    return throw_error(env, "cannot start the kernel notification thread");
+  }
   napi_value name;
-  napi_create_string_utf8(env, "bucketfs-fuse-dispatch", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, NULL, NULL, ctx, call_js, &ctx->dispatch) != napi_ok) {
-    fuse_session_unmount(ctx->session);
-    fuse_session_destroy(ctx->session);
+  if (napi_create_string_utf8(env, "bucketfs-fuse-dispatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_threadsafe_function(env, argv[2], NULL, name, 0, 1, ctx, finalize_dispatch, ctx, call_js, &ctx->dispatch) != napi_ok) {
+    undo_session(ctx, 1);
     free_context(ctx);
     return throw_error(env, "cannot create the dispatch function");
   }
+  /* From here the thread-safe function's finalizer frees the context once the JS handle is gone too. */
+  atomic_init(&ctx->refs, 2);
   napi_value external;
-  CHECK(env, napi_create_external(env, ctx, finalize_context, NULL, &external));
+  if (napi_create_external(env, ctx, finalize_context, NULL, &external) != napi_ok) {
+    undo_session(ctx, 1);
+    atomic_fetch_sub(&ctx->refs, 1); /* there is no JS handle */
+    napi_release_threadsafe_function(ctx->dispatch, napi_tsfn_abort);
+    return throw_error(env, "cannot create the mount's handle");
+  }
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   int failed = pthread_create(&ctx->loop_thread, &attr, run_loop, ctx);
   pthread_attr_destroy(&attr);
   if (failed != 0) {
-    /* Nothing was dispatched yet: undo the mount; the external frees the context. */
-    fuse_session_unmount(ctx->session);
-    fuse_session_destroy(ctx->session);
-    ctx->session = NULL;
-    ctx->ended = 1;
+    /* Nothing was dispatched yet: undo the mount; the two finalizers free the context. */
+    undo_session(ctx, 1);
     napi_release_threadsafe_function(ctx->dispatch, napi_tsfn_abort);
     return throw_error(env, "cannot start the session thread");
   }
@@ -546,11 +640,17 @@ static napi_value stop_filesystem(napi_env env, napi_callback_info info) {
   ctx->stopping = 1;
   pthread_mutex_unlock(&ctx->lock);
   napi_value result;
-  napi_create_double(env, (double)registry_abort_all(ctx, ENODEV), &result);
+  CHECK(env, napi_create_double(env, (double)registry_abort_all(ctx, ENODEV), &result));
   return result;
 }
 
-/* stats(ctx): { dispatched, aborted, outstanding, ended } */
+static napi_status set_number(napi_env env, napi_value object, const char *key, double number) {
+  napi_value value;
+  napi_status status = napi_create_double(env, number, &value);
+  return status == napi_ok ? napi_set_named_property(env, object, key, value) : status;
+}
+
+/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidationsPending, invalidationsDone, invalidationsDropped } */
 static napi_value stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct mount_context *ctx = args_with_context(env, info, 1, argv);
@@ -558,74 +658,39 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&ctx->lock);
   double dispatched = (double)ctx->requests_dispatched, aborted = (double)ctx->requests_aborted, outstanding = 0;
   for (struct request *r = ctx->outstanding.next; r != &ctx->outstanding; r = r->next) outstanding++;
+  double withheld = (double)ctx->read_slots_withheld;
   int ended = ctx->ended;
   pthread_mutex_unlock(&ctx->lock);
-  napi_value result, value;
-  napi_create_object(env, &result);
-  napi_create_double(env, dispatched, &value);
-  napi_set_named_property(env, result, "dispatched", value);
-  napi_create_double(env, aborted, &value);
-  napi_set_named_property(env, result, "aborted", value);
-  napi_create_double(env, outstanding, &value);
-  napi_set_named_property(env, result, "outstanding", value);
-  napi_set_named_property(env, result, "ended", make_bool(env, ended));
+  struct notifier_stats invalidations = {0};
+  if (ctx->notifier != NULL) notifier_read_stats(ctx->notifier, &invalidations);
+  napi_value result;
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, set_number(env, result, "dispatched", dispatched));
+  CHECK(env, set_number(env, result, "aborted", aborted));
+  CHECK(env, set_number(env, result, "outstanding", outstanding));
+  CHECK(env, napi_set_named_property(env, result, "ended", make_bool(env, ended)));
+  CHECK(env, set_number(env, result, "readSlotsWithheld", withheld));
+  CHECK(env, set_number(env, result, "invalidationsPending", (double)invalidations.pending));
+  CHECK(env, set_number(env, result, "invalidationsDone", (double)invalidations.done));
+  CHECK(env, set_number(env, result, "invalidationsDropped", (double)invalidations.dropped));
   return result;
 }
 
-/* ---- kernel cache invalidation, off the JS thread ---- */
-
-struct notification {
-  struct mount_context *ctx;
-  fuse_ino_t ino;
-  char *name; /* NULL: invalidate the inode's data and attributes; else the entry `name` in `ino` */
-};
-
-/*
- * The kernel may wait inside a notification for pages that a read in flight holds, and that read
- * needs the JS thread to answer: so notifications run on their own short-lived thread.
- */
-static void *notify_thread(void *arg) {
-  struct notification *n = arg;
-  struct mount_context *ctx = n->ctx;
-  if (n->name == NULL) fuse_lowlevel_notify_inval_inode(ctx->session, n->ino, 0, 0);
-  else fuse_lowlevel_notify_inval_entry(ctx->session, n->ino, n->name, strlen(n->name));
-  free(n->name);
-  free(n);
-  pthread_mutex_lock(&ctx->lock);
-  ctx->notifies_in_flight--;
-  pthread_cond_broadcast(&ctx->notifies_done);
-  pthread_mutex_unlock(&ctx->lock);
-  return NULL;
+/* liveContexts(): mount contexts not freed yet, in this process. */
+static napi_value live_contexts_count(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  CHECK(env, napi_create_int32(env, atomic_load(&live_contexts), &result));
+  return result;
 }
 
-static int start_notification(struct mount_context *ctx, fuse_ino_t ino, const char *name) {
-  struct notification *n = calloc(1, sizeof *n);
-  if (n == NULL) return 0;
-  n->ctx = ctx;
-  n->ino = ino;
-  n->name = name != NULL ? strdup(name) : NULL;
+/* ---- kernel cache invalidation, on the notifier thread (notifier.c) ---- */
+
+static int post_notification(struct mount_context *ctx, fuse_ino_t ino, const char *name, size_t name_length) {
   pthread_mutex_lock(&ctx->lock);
   int allowed = !ctx->stopping && !ctx->ended;
-  if (allowed) ctx->notifies_in_flight++;
   pthread_mutex_unlock(&ctx->lock);
-  pthread_t thread;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (allowed && pthread_create(&thread, &attr, notify_thread, n) == 0) {
-    pthread_attr_destroy(&attr);
-    return 1;
-  }
-  pthread_attr_destroy(&attr);
-  if (allowed) {
-    pthread_mutex_lock(&ctx->lock);
-    ctx->notifies_in_flight--;
-    pthread_cond_broadcast(&ctx->notifies_done);
-    pthread_mutex_unlock(&ctx->lock);
-  }
-  free(n->name);
-  free(n);
-  return 0;
+  return allowed && notifier_post(ctx->notifier, ino, name, name_length);
 }
 
 /* notifyInvalInode(ctx, ino) */
@@ -633,7 +698,7 @@ static napi_value notify_inval_inode(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   struct mount_context *ctx = args_with_context(env, info, 2, argv);
   if (ctx == NULL) return NULL;
-  return make_bool(env, start_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), NULL));
+  return make_bool(env, post_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), NULL, 0));
 }
 
 /* notifyInvalEntry(ctx, parentIno, name) */
@@ -641,10 +706,11 @@ static napi_value notify_inval_entry(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   struct mount_context *ctx = args_with_context(env, info, 3, argv);
   if (ctx == NULL) return NULL;
-  char name[1024];
+  /* No name is longer than the kernel's NAME_MAX: a longer string names nothing cached. */
+  char name[NAME_MAX + 2];
   size_t length = 0;
-  if (napi_get_value_string_utf8(env, argv[2], name, sizeof name, &length) != napi_ok || length == 0) return make_bool(env, 0);
-  return make_bool(env, start_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), name));
+  if (napi_get_value_string_utf8(env, argv[2], name, sizeof name, &length) != napi_ok || length == 0 || length > NAME_MAX) return make_bool(env, 0);
+  return make_bool(env, post_notification(ctx, (fuse_ino_t)arg_double(env, argv[1]), name, length));
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -656,6 +722,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"replyError", reply_error}, {"replyAttr", reply_attr},     {"replyOpen", reply_open},
       {"replyRead", reply_read},   {"replyStatfs", reply_statfs}, {"replyDir", reply_dir},
       {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry},
+      {"liveContexts", live_contexts_count},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

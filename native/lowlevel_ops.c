@@ -1,8 +1,9 @@
 /*
  * The libfuse low-level callbacks. Each runs on a libfuse worker thread: it describes the request,
  * hands it to JS through the thread-safe function (never blocking the JS thread), waits on its own
- * condition variable for the answer, and writes the reply to the kernel itself. Directory listings
- * are kept here after opendir, so readdir and readdirplus never cross into JS.
+ * condition variable for the answer, and writes the reply to the kernel itself. A directory is read
+ * in batches from JS: the kernel's many small readdir requests are served here from the last batch,
+ * and only a request past it crosses into JS.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ void read_buffer_release(struct read_buffer *buffer) {
 
 void dir_listing_free(struct dir_listing *listing) {
   if (listing == NULL) return;
-  for (size_t i = 0; i < listing->count; i++) free(listing->entries[i].name);
+  free(listing->names);
   free(listing);
 }
 
@@ -45,6 +46,8 @@ void request_release(struct request *r) {
   free(r->name);
   read_buffer_release(r->buffer);
   dir_listing_free(r->listing);
+  dir_listing_free(r->settled_batch);
+  free(r->payload);
   free(r);
 }
 
@@ -76,6 +79,15 @@ static int ask_js_or_reply_error(struct mount_context *ctx, struct request *r) {
   return 0;
 }
 
+/* Copies `name` into `r`; on failure answers ENOMEM and frees `r` (never queued yet). */
+static int set_name_or_reply_enomem(struct request *r, const char *name) {
+  r->name = strdup(name);
+  if (r->name != NULL) return 1;
+  fuse_reply_err(r->req, ENOMEM);
+  free(r);
+  return 0;
+}
+
 #define NEW_REQUEST_OR_ENOMEM(r, req, op, ino)       \
   struct request *r = request_new((req), (op), (ino)); \
   if (r == NULL) {                                      \
@@ -98,6 +110,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
   napi_call_threadsafe_function(ctx->dispatch, &initialized_marker, napi_tsfn_nonblocking);
 }
 
+static void send_forget(struct mount_context *ctx, fuse_ino_t ino, uint64_t count, void *pairs, size_t pair_bytes);
+
 static void reply_entry_from(struct mount_context *ctx, struct request *r) {
   struct fuse_entry_param entry;
   memset(&entry, 0, sizeof entry);
@@ -105,29 +119,50 @@ static void reply_entry_from(struct mount_context *ctx, struct request *r) {
   entry.attr = r->attr;
   entry.attr_timeout = ctx->attr_timeout_s;
   entry.entry_timeout = ctx->entry_timeout_s;
-  fuse_reply_entry(r->req, &entry);
+  /* The core counted this lookup; a reply the kernel never took (interrupted) is one it will not forget. */
+  if (fuse_reply_entry(r->req, &entry) != 0) send_forget(ctx, entry.ino, 1, NULL, 0);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   struct mount_context *ctx = context_of(req);
   NEW_REQUEST_OR_ENOMEM(r, req, OP_LOOKUP, parent);
-  r->name = strdup(name);
+  if (!set_name_or_reply_enomem(r, name)) return;
   if (!ask_js_or_reply_error(ctx, r)) return;
   reply_entry_from(ctx, r);
   request_release(r);
 }
 
+/* Tells the core the kernel forgot lookups; nothing is answered to the kernel but "none". */
+static void send_forget(struct mount_context *ctx, fuse_ino_t ino, uint64_t count, void *pairs, size_t pair_bytes) {
+  struct request *r = request_new(NULL, OP_FORGET, ino);
+  if (r == NULL) {
+    free(pairs);
+    return; /* the numbers stay alive until unmount: a leak, never a wrong answer */
+  }
+  r->size = (size_t)count;
+  r->payload = pairs;
+  r->payload_bytes = pair_bytes;
+  ask_js(ctx, r);
+  request_release(r);
+}
+
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-  /* The core numbers paths for the life of the mount: nothing to forget. */
-  (void)ino;
-  (void)nlookup;
+  struct mount_context *ctx = context_of(req);
   fuse_reply_none(req);
+  send_forget(ctx, ino, nlookup, NULL, 0);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
-  (void)count;
-  (void)forgets;
+  struct mount_context *ctx = context_of(req);
+  double *pairs = count > 0 ? malloc(count * 2 * sizeof *pairs) : NULL;
+  if (pairs != NULL) {
+    for (size_t i = 0; i < count; i++) {
+      pairs[2 * i] = (double)forgets[i].ino;
+      pairs[2 * i + 1] = (double)forgets[i].nlookup;
+    }
+  }
   fuse_reply_none(req);
+  if (pairs != NULL) send_forget(ctx, 0, 0, pairs, count * 2 * sizeof *pairs);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -214,14 +249,47 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   request_release(r);
 }
 
+/* Ends the core's handle of an open directory, with the hand-out counts of its last batch. */
+static int release_core_dir(struct mount_context *ctx, fuse_ino_t ino, struct dir_handle *h) {
+  struct request *r = request_new(NULL, OP_RELEASEDIR, ino);
+  if (r == NULL) {
+    dir_listing_free(h->batch);
+    h->batch = NULL;
+    return ENOMEM;
+  }
+  r->fh = h->core_handle;
+  r->settled_batch = h->batch;
+  h->batch = NULL;
+  int err = ask_js(ctx, r);
+  request_release(r);
+  return err;
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   struct mount_context *ctx = context_of(req);
-  NEW_REQUEST_OR_ENOMEM(r, req, OP_OPENDIR, ino);
-  if (!ask_js_or_reply_error(ctx, r)) return;
-  struct dir_listing *listing = r->listing;
-  r->listing = NULL;
-  fi->fh = (uint64_t)(uintptr_t)listing;
-  if (fuse_reply_open(req, fi) != 0) dir_listing_free(listing);
+  struct dir_handle *h = calloc(1, sizeof *h);
+  if (h == NULL) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  struct request *r = request_new(req, OP_OPENDIR, ino);
+  if (r == NULL) {
+    free(h);
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  if (!ask_js_or_reply_error(ctx, r)) {
+    free(h);
+    return;
+  }
+  h->core_handle = r->open_fh;
+  fi->fh = (uint64_t)(uintptr_t)h;
+  fi->keep_cache = r->keep_cache ? 1 : 0;
+  fi->cache_readdir = r->cache_dir ? 1 : 0;
+  if (fuse_reply_open(req, fi) != 0) {
+    release_core_dir(ctx, ino, h);
+    free(h);
+  }
   request_release(r);
 }
 
@@ -229,18 +297,66 @@ static int is_dot_or_dotdot(const char *name) {
   return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
-static void serve_listing(fuse_req_t req, size_t size, off_t offset, struct fuse_file_info *fi, int plus) {
+static int batch_holds(const struct dir_handle *h, off_t offset) {
+  return h->batch != NULL && offset >= h->batch_start && offset < h->batch_start + (off_t)h->batch->count;
+}
+
+static int batch_ends_listing_at(const struct dir_handle *h, off_t offset) {
+  return h->batch != NULL && h->batch->last && offset == h->batch_start + (off_t)h->batch->count;
+}
+
+/* Asks the core for the batch at `offset`, handing back the counts of the one it replaces; 0 or an errno. */
+static int fetch_batch(struct mount_context *ctx, fuse_req_t req, fuse_ino_t ino, struct dir_handle *h, size_t size, off_t offset, int plus) {
+  struct request *r = request_new(req, OP_READDIR, ino);
+  if (r == NULL) return ENOMEM;
+  r->fh = h->core_handle;
+  r->offset = offset;
+  r->size = size;
+  r->flags = plus;
+  r->settled_batch = h->batch;
+  h->batch = NULL;
+  int err = ask_js(ctx, r);
+  if (err == 0) {
+    h->batch = r->listing;
+    r->listing = NULL;
+    h->batch_start = offset;
+  }
+  request_release(r);
+  return err;
+}
+
+static void serve_listing(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi, int plus) {
   struct mount_context *ctx = context_of(req);
-  struct dir_listing *listing = (struct dir_listing *)(uintptr_t)fi->fh;
+  struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+  if (h == NULL || offset < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  if (!batch_holds(h, offset)) {
+    if (batch_ends_listing_at(h, offset)) {
+      fuse_reply_buf(req, NULL, 0);
+      return;
+    }
+    int err = fetch_batch(ctx, req, ino, h, size, offset, plus);
+    if (err != 0) {
+      fuse_reply_err(req, err);
+      return;
+    }
+  }
   char *buf = malloc(size > 0 ? size : 1);
   if (buf == NULL) {
     fuse_reply_err(req, ENOMEM);
     return;
   }
   size_t used = 0;
-  for (size_t i = offset < 0 ? 0 : (size_t)offset; listing != NULL && i < listing->count; i++) {
-    const struct dir_entry *entry = &listing->entries[i];
+  struct dir_listing *batch = h->batch;
+  size_t first = batch_holds(h, offset) ? (size_t)(offset - h->batch_start) : batch->count;
+  size_t last_packed = first;
+  for (size_t i = first; i < batch->count; i++) {
+    struct dir_entry *entry = &batch->entries[i];
+    off_t next_offset = h->batch_start + (off_t)i + 1;
     size_t needed;
+    int counted = 0;
     if (plus) {
       struct fuse_entry_param param;
       memset(&param, 0, sizeof param);
@@ -250,32 +366,39 @@ static void serve_listing(fuse_req_t req, size_t size, off_t offset, struct fuse
         param.ino = entry->attr.st_ino;
         param.attr_timeout = ctx->attr_timeout_s;
         param.entry_timeout = ctx->entry_timeout_s;
+        counted = 1;
       }
-      needed = fuse_add_direntry_plus(req, buf + used, size - used, entry->name, &param, (off_t)(i + 1));
+      needed = fuse_add_direntry_plus(req, buf + used, size - used, entry->name, &param, next_offset);
     } else {
-      needed = fuse_add_direntry(req, buf + used, size - used, entry->name, &entry->attr, (off_t)(i + 1));
+      needed = fuse_add_direntry(req, buf + used, size - used, entry->name, &entry->attr, next_offset);
     }
     if (needed > size - used) break;
     used += needed;
+    if (counted) entry->handed_out++;
+    last_packed = i + 1;
   }
-  fuse_reply_buf(req, buf, used);
+  /* A reply the kernel never took (interrupted) hands out nothing: take its counts back. */
+  if (fuse_reply_buf(req, buf, used) != 0 && plus) {
+    for (size_t i = first; i < last_packed; i++)
+      if (!is_dot_or_dotdot(batch->entries[i].name)) batch->entries[i].handed_out--;
+  }
   free(buf);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi) {
-  (void)ino;
-  serve_listing(req, size, offset, fi, 0);
+  serve_listing(req, ino, size, offset, fi, 0);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi) {
-  (void)ino;
-  serve_listing(req, size, offset, fi, 1);
+  serve_listing(req, ino, size, offset, fi, 1);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  (void)ino;
-  dir_listing_free((struct dir_listing *)(uintptr_t)fi->fh);
-  fuse_reply_err(req, 0);
+  struct mount_context *ctx = context_of(req);
+  struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
+  int err = h != NULL ? release_core_dir(ctx, ino, h) : 0;
+  free(h);
+  fuse_reply_err(req, err);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
@@ -297,7 +420,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
   struct mount_context *ctx = context_of(req);
   NEW_REQUEST_OR_ENOMEM(r, req, OP_UNLINK, parent);
-  r->name = strdup(name);
+  if (!set_name_or_reply_enomem(r, name)) return;
   fuse_reply_err(req, ask_js(ctx, r));
   request_release(r);
 }
@@ -307,7 +430,7 @@ static void refuse(fuse_req_t req, const char *what, fuse_ino_t parent, const ch
   struct mount_context *ctx = context_of(req);
   NEW_REQUEST_OR_ENOMEM(r, req, OP_REFUSE, parent);
   r->refused_op = what;
-  r->name = name != NULL ? strdup(name) : NULL;
+  if (name != NULL && !set_name_or_reply_enomem(r, name)) return;
   int err = ask_js(ctx, r);
   fuse_reply_err(req, err != 0 ? err : EROFS);
   request_release(r);

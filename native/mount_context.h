@@ -6,7 +6,10 @@
 #ifndef BUCKETFS_MOUNT_CONTEXT_H
 #define BUCKETFS_MOUNT_CONTEXT_H
 
+/* The libfuse API level; the build lowers it for a libfuse older than 3.12 (native/fuse-flags.sh). */
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 314
+#endif
 #include <fuse_lowlevel.h>
 #include <node_api.h>
 #include <pthread.h>
@@ -27,21 +30,39 @@ enum request_op {
   OP_ACCESS = 8,
   OP_UNLINK = 9,
   OP_REFUSE = 10,
+  /* A page of an open directory (fh: the core's handle, offset: position, flags: 1 for readdirplus). */
+  OP_READDIR = 11,
+  OP_RELEASEDIR = 12,
+  /* FORGET (ino, size = count) or BATCH_FORGET (the payload: pairs of doubles ino, count). Answered at once. */
+  OP_FORGET = 13,
   /* Not a request: tells JS the session loop has ended and the mount is gone. */
   OP_ENDED = 100,
   /* Not a request: the kernel finished the handshake (INIT). */
   OP_INITIALIZED = 101,
 };
 
-/* One stored directory listing, served by readdir/readdirplus without asking JS again. */
+/* One batch of a directory's entries from JS, served by readdir/readdirplus without asking JS again. */
 struct dir_entry {
-  char *name;
+  const char *name; /* points into dir_listing.names */
   struct stat attr;
+  /* Times this entry went to the kernel in a readdirplus reply: each is a lookup the core must count. */
+  uint32_t handed_out;
 };
 
 struct dir_listing {
   size_t count;
+  /* The entries' names, NUL-separated, in one allocation. */
+  char *names;
+  /* JS said no entry follows this batch. */
+  int last;
   struct dir_entry entries[];
+};
+
+/* An open directory: the core's handle and the batch being served (fi->fh points to it). */
+struct dir_handle {
+  uint64_t core_handle;
+  struct dir_listing *batch;
+  off_t batch_start; /* the offset of batch->entries[0] */
 };
 
 /* The bytes of one read: shared by the replying worker and the JS Buffer that views them. */
@@ -81,7 +102,15 @@ struct request {
   int direct_io;
   size_t bytes;
   struct dir_listing *listing;
+  /* A batch JS handed out before: its hand-out counts travel with this request, then it is freed. */
+  struct dir_listing *settled_batch;
+  /* Bytes copied into a Buffer for JS (BATCH_FORGET's pairs), owned by the request. */
+  void *payload;
+  size_t payload_bytes;
+  int cache_dir;
 };
+
+struct notifier;
 
 struct mount_context {
   struct fuse_session *session;
@@ -114,6 +143,13 @@ struct mount_context {
   /* statistics, guarded by lock */
   uint64_t requests_dispatched;
   uint64_t requests_aborted;
+  /* read slots kept out of use because JS may still write into them (a timeout, the teardown) */
+  uint64_t read_slots_withheld;
+
+  /* Kernel cache invalidation (notifier.c): one thread, started at mount, joined when the loop ends. */
+  struct notifier *notifier;
+  /* The JS handle's and the thread-safe function's: whichever finalizer runs last frees the context. */
+  atomic_int refs;
 };
 
 /* request registry (request_registry.c) */
@@ -126,6 +162,8 @@ struct request *registry_take_locked(struct mount_context *ctx, uint64_t id);
 void registry_complete_locked(struct request *r);
 /* Answers every unanswered request with `err`; returns how many. */
 size_t registry_abort_all(struct mount_context *ctx, int err);
+/* Answers `r` with `err` in JS's place (teardown, timeout, failed dispatch); counts a withheld slot. Lock held. */
+void registry_answer_instead_of_js_locked(struct mount_context *ctx, struct request *r, int err);
 /* Waits for the answer to `r`, then removes nothing: the answerer already did. */
 void registry_wait(struct mount_context *ctx, struct request *r);
 

@@ -48,13 +48,19 @@ void registry_complete_locked(struct request *r) {
   pthread_cond_signal(&r->answered_cond);
 }
 
+void registry_answer_instead_of_js_locked(struct mount_context *ctx, struct request *r, int err) {
+  r->err = err;
+  /* Not answered_by_js: a read JS received keeps its slot out of use (read_slot_give_back), since the core may still write into it. */
+  if (r->seen_by_js && r->slot >= 0) ctx->read_slots_withheld++;
+  registry_complete_locked(r);
+}
+
 size_t registry_abort_all(struct mount_context *ctx, int err) {
   size_t count = 0;
   pthread_mutex_lock(&ctx->lock);
   while (ctx->outstanding.next != &ctx->outstanding) {
     struct request *r = registry_take_locked(ctx, ctx->outstanding.next->id);
-    r->err = err;
-    registry_complete_locked(r);
+    registry_answer_instead_of_js_locked(ctx, r, err);
     count++;
   }
   ctx->requests_aborted += count;

@@ -16,17 +16,23 @@ export function optionValue(args, name, fallback) {
   return index >= 0 && args[index + 1] !== undefined ? args[index + 1] : fallback;
 }
 
-/** Pure: argv (without node and script) → options. */
-export function parseArgs(argv) {
-  const options = { quick: false, out: undefined, dir: '/var/tmp/bucketfs-bench', mountArgs: [], engines: ['native', 'fuse-native'], profile: false, help: false };
+/** Calls `onFlag(arg, value)` for each argument; `value()` takes the one after it (a UsageError when there is none). */
+export function eachFlag(argv, onFlag) {
   for (let index = 0; index < argv.length; index += 1) {
     const arg = argv[index];
-    const value = () => {
+    onFlag(arg, () => {
       const next = argv[index + 1];
       if (next === undefined) throw new UsageError(`${arg} needs a value`);
       index += 1;
       return next;
-    };
+    });
+  }
+}
+
+/** Pure: argv (without node and script) → options. */
+export function parseArgs(argv) {
+  const options = { quick: false, out: undefined, dir: '/var/tmp/bucketfs-bench', mountArgs: [], engines: ['native', 'fuse-native'], profile: false, help: false };
+  eachFlag(argv, (arg, value) => {
     if (arg === '--quick') options.quick = true;
     else if (arg === '--out') options.out = value();
     else if (arg === '--dir') options.dir = value();
@@ -35,7 +41,7 @@ export function parseArgs(argv) {
     else if (arg === '--profile') options.profile = true;
     else if (arg === '--help' || arg === '-h') options.help = true;
     else throw new UsageError(`unknown flag ${arg}`);
-  }
+  });
   const unknown = options.engines.filter((name) => name !== 'native' && name !== 'fuse-native');
   if (unknown.length > 0 || options.engines.length === 0) throw new UsageError(`--engines: expected native and/or fuse-native, got ${unknown.join(',') || 'nothing'}`);
   return options;

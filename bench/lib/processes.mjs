@@ -13,16 +13,17 @@ export function useCli(path) {
 }
 
 /**
- * Copies the build (dist/ and the native addon in build/Release) to bench/out, inside the repository so that
- * imports still find node_modules/ and package.json, and runs the CLI from there. Returns the dist copy.
+ * Copies the build (dist/ and the native addon in build/Release) to `outDir` (under bench/out, inside the
+ * repository so that imports still find node_modules/ and package.json), and runs the CLI from there. Each
+ * bench script has its own `outDir`, so that one run cannot replace another's copy. Returns the dist copy.
  */
-export function usePrivateBuild(repoRoot) {
-  const distCopy = join(repoRoot, 'bench/out/dist');
+export function usePrivateBuild(repoRoot, outDir = 'bench/out') {
+  const distCopy = join(repoRoot, outDir, 'dist');
   if (!existsSync(join(repoRoot, 'dist/cli/main.js'))) throw new Error('dist/ is not built: run npm run build');
   rmSync(distCopy, { recursive: true, force: true });
   cpSync(join(repoRoot, 'dist'), distCopy, { recursive: true });
   const addonDir = join(repoRoot, 'build/Release');
-  const addonCopy = join(repoRoot, 'bench/out/build/Release');
+  const addonCopy = join(repoRoot, outDir, 'build/Release');
   rmSync(addonCopy, { recursive: true, force: true });
   if (existsSync(addonDir)) cpSync(addonDir, addonCopy, { recursive: true });
   useCli(join(distCopy, 'cli/main.js'));
@@ -92,9 +93,9 @@ function isAlive(pid) {
   }
 }
 
-/** `bucketfs serve --port 0` as a child; resolves with its URL once it prints it. */
-export function startServer(dataDir) {
-  const child = spawn(process.execPath, [CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', 'warn'], {
+/** `bucketfs serve --port 0` as a child; resolves with its URL once it prints it. `nodeArgs`: e.g. --cpu-prof. */
+export function startServer(dataDir, nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--data', dataDir, '--port', '0', '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
@@ -191,4 +192,36 @@ export function forceStop(mountpoint, pid) {
       // nothing more to do
     }
   }
+}
+
+/**
+ * Makes sure the mount and the server go, whatever happens: killed on exit (synchronously), and on SIGINT, SIGTERM
+ * or SIGHUP stopped cleanly with `cleanup()` before exiting 130. `state.server` and `state.mountPid` are read when
+ * it happens. Returns `isStopping()` (true once a signal came: stop measuring) and `finish()`, for the end of the
+ * run: the cleanup, or the one a signal started.
+ */
+export function stopOnExit({ name, mountpoint, state, cleanup, say }) {
+  process.on('exit', () => {
+    forceStop(mountpoint, state.mountPid);
+    killExiting();
+    if (state.server) {
+      try {
+        process.kill(state.server.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+  let stopped;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      if (stopped !== undefined) return;
+      say(`${name}: ${signal}: unmounting and stopping the server`);
+      stopped = cleanup().finally(() => process.exit(130));
+    });
+  }
+  return {
+    isStopping: () => stopped !== undefined,
+    finish: () => stopped ?? cleanup(),
+  };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
 import { BUCKET } from './dataset.mjs';
+import { timeListing } from './raw-listing.mjs';
 
 /** `distDir`: the build whose store client lists objects (the same code the mount lists with). */
 export async function createRawClient(endpoint, connections, distDir, { direct = false } = {}) {
@@ -11,7 +12,6 @@ export async function createRawClient(endpoint, connections, distDir, { direct =
   const store = direct ? createAistoreClient({ connectionsPerOrigin: connections, retry: { maxAttempts: 1 } }) : undefined;
   /** Free body buffers by length, so that no GET faults in fresh pages (as the mount's pooled parts). */
   const freeBuffers = new Map();
-  const { listAll } = await import(pathToFileURL(join(distDir, 'store/object-store.js')).href);
   const dispatcher = new Agent({ connections, pipelining: 1 });
   const urlOf = (key) => `${endpoint}/v1/objects/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}?provider=ais`;
 
@@ -126,14 +126,8 @@ export async function createRawClient(endpoint, connections, distDir, { direct =
 
     /** A full listing of `prefix` (paginated, as the mount lists), in ms. */
     async listMs(prefix) {
-      const store = createAistoreClient();
-      const params = { endpoint, headers: {} };
-      const started = performance.now();
-      let entries = 0;
-      for await (const entry of listAll((page) => store.listPage(params, { name: BUCKET }, page), { prefix, recursive: false })) {
-        if (!entry.isDir) entries += 1;
-      }
-      return { ms: performance.now() - started, entries };
+      const { seconds, objects } = await timeListing(distDir, endpoint, { prefix, recursive: false });
+      return { ms: seconds * 1000, entries: objects };
     },
 
     close: async () => {

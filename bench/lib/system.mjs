@@ -3,11 +3,14 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
-/** `sync; echo 3 > /proc/sys/vm/drop_caches`. Returns false when not allowed (not root). */
-export function dropCaches() {
+/**
+ * `sync; echo LEVEL > /proc/sys/vm/drop_caches`: 3 drops the page cache and the dentries and inodes, 2 only the
+ * dentries and inodes (so the kernel forgets a FUSE mount's inodes). Returns false when not allowed (not root).
+ */
+export function dropCaches(level = 3) {
   try {
     execFileSync('sync');
-    writeFileSync('/proc/sys/vm/drop_caches', '3');
+    writeFileSync('/proc/sys/vm/drop_caches', String(level));
     return true;
   } catch {
     return false;

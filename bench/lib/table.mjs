@@ -48,8 +48,13 @@ export const COLUMNS = ['test', 'mount', 'raw-HTTP limit', 'ratio', 'target', 'l
 
 /** A Markdown table (also readable in a terminal), columns padded to their widest cell. */
 export function formatTable(rows) {
-  const lines = [COLUMNS, ...rows.map(rowCells)];
-  const widths = COLUMNS.map((_, column) => Math.max(...lines.map((cells) => [...cells[column]].length)));
+  return formatMarkdownTable(COLUMNS, rows.map(rowCells));
+}
+
+/** `columns` (header cells) over `cellRows` (arrays of strings), as a padded Markdown table. */
+export function formatMarkdownTable(columns, cellRows) {
+  const lines = [columns, ...cellRows];
+  const widths = columns.map((_, column) => Math.max(...lines.map((cells) => [...cells[column]].length)));
   const render = (cells) => `| ${cells.map((cell, column) => cell.padEnd(widths[column] + cell.length - [...cell].length)).join(' | ')} |`;
   return [render(lines[0]), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...lines.slice(1).map(render)].join('\n');
 }

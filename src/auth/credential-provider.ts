@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import type { BaseParams, BaseParamsSource } from '../store/base-params.js';
+import { describeRejection, type RejectionCause } from '../store/rejection-cause.js';
 import { CredentialConfigError } from './credential-config-error.js';
 import { parseHeadersFile, validateHeader } from './headers-file.js';
 import { describeToken, tokenLogFields, type TokenInfo } from './token-info.js';
+import { RotationWait } from './rotation-wait.js';
 import { resolveTokenSource, tokenSourceLogFields, type TokenSource } from './token-source.js';
 import { WatchedFile } from './watched-file.js';
 
@@ -10,6 +12,11 @@ export const DEFAULT_TOKEN_CHECK_INTERVAL_MS = 500;
 /** A JWT this close to its `exp` with no newer file in sight means the rotation has stalled. */
 export const EXPIRY_WARNING_WINDOW_MS = 5 * 60_000;
 const EXPIRY_WARNING_INTERVAL_MS = 60_000;
+/** How long a request whose credentials the store refuses waits for the token or headers file to change. */
+export const DEFAULT_TOKEN_WAIT_MS = 60_000;
+/** Bounds of the periodic check while requests wait: the check interval, but never slower or busier than these. */
+const WAIT_POLL_MIN_MS = 100;
+const WAIT_POLL_MAX_MS = 1_000;
 
 export interface CredentialOptions {
   endpoint: string;
@@ -19,6 +26,8 @@ export interface CredentialOptions {
   tokenCheckIntervalMs?: number;
   headers?: Record<string, string>;
   headersFile?: string;
+  /** How long requests the store refuses wait for the files to change (DEFAULT_TOKEN_WAIT_MS); 0 = fail at once. */
+  tokenWaitMs?: number;
   /** Default `process.env`. */
   env?: NodeJS.ProcessEnv;
   logger: Logger;
@@ -30,8 +39,43 @@ interface CredentialParts {
   readonly tokenSource: TokenSource;
   readonly staticHeaders: Readonly<Record<string, string>>;
   readonly headersFile: WatchedFile<Readonly<Record<string, string>>> | undefined;
+  readonly checkIntervalMs: number;
+  readonly tokenWaitMs: number;
   readonly logger: Logger;
   readonly now: () => number;
+}
+
+/** Requests held because the store refuses `rejected`, the snapshot in force, until a file changes. */
+interface Stall {
+  readonly rejected: BaseParams;
+  readonly wait: RotationWait;
+  readonly startedMs: number;
+}
+
+function sameHeaders(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((name) => b[name] === a[name]);
+}
+
+/** The bearer token a snapshot sends, from whichever layer set `Authorization`. */
+function bearerToken(headers: Readonly<Record<string, string>>): string | undefined {
+  const authorization = Object.entries(headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+  if (authorization === undefined) return undefined;
+  return /^bearer\s+(\S+)$/i.exec(authorization.trim())?.[1] ?? authorization;
+}
+
+/** Resolves with `promise`, or with undefined as soon as `signal` aborts. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void promise.then((value) => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(value);
+    });
+  });
 }
 
 /** Later layers win on a name clash, compared case-insensitively; the winner's spelling is kept. */
@@ -55,6 +99,11 @@ export class CredentialProvider implements BaseParamsSource {
   private reloadRequested = false;
   private forcedReload: Promise<unknown> | undefined;
   private lastExpiryWarningMs = Number.NEGATIVE_INFINITY;
+  private stall: Stall | undefined;
+  /** The snapshot whose wait ran out: refused again, it fails at once until the files hold something new. */
+  private abandoned: BaseParams | undefined;
+  private waitingCount = 0;
+  private heldCount = 0;
 
   constructor(private readonly parts: CredentialParts) {
     this.snapshotNow();
@@ -80,8 +129,49 @@ export class CredentialProvider implements BaseParamsSource {
     // Compared with a freshly built snapshot: if a reload already landed, `rejected` is stale and
     // the next call will use the newer credentials without reading the files again.
     if (rejected !== this.snapshotNow()) return;
-    if (this.tokenFile() === undefined && this.parts.headersFile === undefined) return;
+    if (this.watchedFiles().length === 0) return;
+    // While requests wait on these credentials, the wait's watch and checks notice a change.
+    if (this.stall?.rejected === rejected) return;
     this.reloadRequested = true;
+  }
+
+  async newerThan(rejected: BaseParams, signal?: AbortSignal): Promise<BaseParams | undefined> {
+    const latest = await this.current();
+    if (latest !== rejected) return latest;
+    if (this.parts.tokenWaitMs === 0 || this.watchedFiles().length === 0 || this.abandoned === rejected) return undefined;
+    // A stall is always on the snapshot in force (a new snapshot ends it), so this one is on `rejected`.
+    const stall = (this.stall ??= this.startStall(rejected));
+    this.waitingCount += 1;
+    this.heldCount += 1;
+    try {
+      await unlessAborted(stall.wait.done, signal);
+    } finally {
+      this.waitingCount -= 1;
+    }
+    const after = this.snapshotNow();
+    return after === rejected ? undefined : after;
+  }
+
+  rejectionCause(rejected: BaseParams): RejectionCause {
+    const token = bearerToken(rejected.headers);
+    if (token === undefined) return { kind: 'no-token' };
+    const expiresAt = describeToken(token).expiresAt;
+    return expiresAt !== undefined && expiresAt.getTime() <= this.parts.now() ? { kind: 'expired', expiresAt } : { kind: 'rejected' };
+  }
+
+  /** Requests waiting now for the token or headers file to change. */
+  get waitingRequests(): number {
+    return this.waitingCount;
+  }
+
+  /** Requests that had to wait for the token or headers file to change, since start. */
+  get heldRequests(): number {
+    return this.heldCount;
+  }
+
+  /** Ends a wait in progress (its requests fail as refused); for shutdown. */
+  close(): void {
+    this.stall?.wait.stop(false);
   }
 
   /** The current token's JWT `exp`, for an expiry gauge; undefined when anonymous or not a JWT. */
@@ -122,6 +212,56 @@ export class CredentialProvider implements BaseParamsSource {
     }
   }
 
+  private watchedFiles(): WatchedFile<unknown>[] {
+    return [this.tokenFile(), this.parts.headersFile].filter((file): file is WatchedFile<never> => file !== undefined);
+  }
+
+  private startStall(rejected: BaseParams): Stall {
+    const files = this.watchedFiles();
+    const wait = new RotationWait({
+      paths: files.map((file) => file.path),
+      check: async () => {
+        await Promise.all(files.map((file) => file.checkNow()));
+        return this.snapshotNow() !== rejected;
+      },
+      pollIntervalMs: Math.min(WAIT_POLL_MAX_MS, Math.max(WAIT_POLL_MIN_MS, this.parts.checkIntervalMs)),
+      timeoutMs: this.parts.tokenWaitMs,
+      logger: this.parts.logger,
+    });
+    const stall: Stall = { rejected, wait, startedMs: this.parts.now() };
+    const waitSeconds = this.parts.tokenWaitMs / 1000;
+    this.parts.logger.warn(
+      { ...this.fileLogFields(), cause: describeRejection(this.rejectionCause(rejected)), waitSeconds },
+      `the store refuses the credentials and the files hold no newer ones: holding requests up to ${waitSeconds} s for ${files.map((file) => file.path).join(' or ')} to change`,
+    );
+    void wait.done.then((changed) => this.endStall(stall, changed));
+    return stall;
+  }
+
+  private endStall(stall: Stall, changed: boolean): void {
+    if (this.stall === stall) this.stall = undefined;
+    const heldSeconds = Math.round((this.parts.now() - stall.startedMs) / 100) / 10;
+    if (changed) {
+      this.parts.logger.info({ ...this.fileLogFields(), heldSeconds }, 'new credentials: held requests go on');
+      return;
+    }
+    this.abandoned = stall.rejected;
+    this.parts.logger.error(
+      { ...this.fileLogFields(), heldSeconds },
+      'no new credentials within the token wait: requests fail with EACCES until the token or headers file changes',
+    );
+  }
+
+  /** Which files the credentials come from, and the token's exp; never a token or header value. */
+  private fileLogFields(): Record<string, string | number> {
+    const headersFile = this.parts.headersFile?.path;
+    return {
+      ...tokenSourceLogFields(this.parts.tokenSource),
+      ...(headersFile === undefined ? {} : { headersFile }),
+      ...(this.tokenInfo?.expiresAt === undefined ? {} : { tokenExpiresAt: this.tokenInfo.expiresAt.toISOString() }),
+    };
+  }
+
   private reloadFiles(): Promise<unknown> {
     return Promise.all([this.tokenFile()?.forceReload(), this.parts.headersFile?.forceReload()]);
   }
@@ -143,7 +283,15 @@ export class CredentialProvider implements BaseParamsSource {
     const authorization: Record<string, string> = token === undefined ? {} : { Authorization: `Bearer ${token}` };
     const headers = Object.freeze(mergeHeaders(this.parts.staticHeaders, fileHeaders, authorization));
     const isFirst = this.snapshot === undefined;
-    this.snapshot = Object.freeze({ endpoint: this.parts.endpoint, headers });
+    // A reload that found the same credentials keeps the snapshot: "the same token again" stays recognisable.
+    if (this.snapshot === undefined || !sameHeaders(this.snapshot.headers, headers)) {
+      this.snapshot = Object.freeze({ endpoint: this.parts.endpoint, headers });
+      this.abandoned = undefined;
+      // Cleared here, not when the wait's promise settles: a request refused with the new snapshot starts a new wait.
+      const ended = this.stall;
+      this.stall = undefined;
+      ended?.wait.stop(true);
+    }
     if (isFirst || tokenGeneration !== this.snapshotTokenGeneration) this.logTokenLoaded(token, isFirst);
     if (!isFirst && headersGeneration !== this.snapshotHeadersGeneration) {
       this.parts.logger.info({ headersFile: this.parts.headersFile?.path, headerNames: Object.keys(fileHeaders) }, 'headers file reloaded');
@@ -197,6 +345,11 @@ function checkedInterval(intervalMs: number): number {
   return intervalMs;
 }
 
+function checkedTokenWait(waitMs: number): number {
+  if (!Number.isFinite(waitMs) || waitMs < 0) throw new CredentialConfigError(`token wait must be a non-negative number of ms, got ${waitMs}`);
+  return waitMs;
+}
+
 async function openHeadersFile(path: string, checkIntervalMs: number, logger: Logger, now: () => number) {
   try {
     return await WatchedFile.open({ path, parse: parseHeadersFile, checkIntervalMs, logger, label: 'headers file', secret: true, now });
@@ -227,6 +380,8 @@ export async function createCredentialProvider(options: CredentialOptions): Prom
     tokenSource,
     staticHeaders,
     headersFile,
+    checkIntervalMs,
+    tokenWaitMs: checkedTokenWait(options.tokenWaitMs ?? DEFAULT_TOKEN_WAIT_MS),
     logger: options.logger,
     now,
   });

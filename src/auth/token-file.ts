@@ -1,3 +1,5 @@
+import { jwtProblem, looksLikeJwt } from './token-info.js';
+
 /**
  * A bearer token as RFC 6750 spells it (`b64token`): JWTs and AIStore tokens fit, and anything else —
  * a stray HTML page, a half-copied line, two tokens on two lines — is rejected rather than sent.
@@ -16,6 +18,9 @@ export function validateToken(token: string): string {
   if (token.length === 0) throw new InvalidTokenError('empty token');
   if (/\s/.test(token)) throw new InvalidTokenError('token contains whitespace or several lines');
   if (!BEARER_TOKEN.test(token)) throw new InvalidTokenError('token contains characters not allowed in a bearer token');
+  // A JWT caught half-written is still a valid-looking bearer token; only its structure tells.
+  const problem = looksLikeJwt(token) ? jwtProblem(token) : undefined;
+  if (problem !== undefined) throw new InvalidTokenError(problem);
   return token;
 }
 

@@ -1,6 +1,7 @@
-import { promises as fs, type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import type { Logger } from 'pino';
 import { warnIfReadableByOthers } from './file-permissions.js';
+import { readRegularFile, statWithin } from './regular-file.js';
 
 export interface WatchedFileOptions<T> {
   path: string;
@@ -16,11 +17,10 @@ export interface WatchedFileOptions<T> {
   label?: string;
   /** Warn (at open and after each reload) when the file is readable by group or others: it holds a secret. */
   secret?: boolean;
+  /** Time bound of each stat and read; past it the last good value stays. Default DEFAULT_READ_TIMEOUT_MS. */
+  timeoutMs?: number;
   now?: () => number;
 }
-
-/** Credentials and secrets are small; anything bigger is a misconfigured path, not worth reading into memory. */
-const MAX_FILE_BYTES = 1024 * 1024;
 
 /** Failed-reload warnings are limited to one per this window, so a file stuck half-written cannot flood the log. */
 const RELOAD_WARNING_INTERVAL_MS = 60_000;
@@ -71,19 +71,9 @@ interface Loaded<T> {
  * Reads `path` with the identity it had when opened: the stat is taken on the open descriptor before
  * reading, so a write that lands during or after the read changes the identity and is seen next check.
  */
-async function load<T>(path: string, parse: (content: string) => T): Promise<Loaded<T>> {
-  const handle = await fs.open(path, 'r');
-  try {
-    const stats = await handle.stat({ bigint: true });
-    // A device such as /dev/zero would never end; a regular file (or a symlink to one) is all that makes sense.
-    if (!stats.isFile()) throw new Error('not a regular file');
-    if (stats.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
-    const identity = identityOf(stats);
-    const content = await handle.readFile({ encoding: 'utf8' });
-    return { value: parse(content), identity, mode: Number(stats.mode) };
-  } finally {
-    await handle.close();
-  }
+async function load<T>(path: string, parse: (content: string) => T, timeoutMs: number | undefined): Promise<Loaded<T>> {
+  const { text, stats } = await readRegularFile(path, timeoutMs === undefined ? {} : { timeoutMs });
+  return { value: parse(text), identity: identityOf(stats), mode: Number(stats.mode) };
 }
 
 /**
@@ -116,7 +106,7 @@ export class WatchedFile<T> {
   static async open<T>(options: WatchedFileOptions<T>): Promise<WatchedFile<T>> {
     let initial: Loaded<T>;
     try {
-      initial = await load(options.path, options.parse);
+      initial = await load(options.path, options.parse, options.timeoutMs);
     } catch (error) {
       throw new Error(`cannot load ${options.label ?? 'file'} ${options.path}: ${reasonOf(error)}`, { cause: error });
     }
@@ -148,9 +138,15 @@ export class WatchedFile<T> {
   get(): Promise<T> {
     if (this.reloading !== undefined) return this.reloading;
     if (this.checking !== undefined) return this.checking;
-    const nowMs = this.now();
-    if (nowMs - this.lastCheckMs < this.options.checkIntervalMs) return Promise.resolve(this.current.value);
-    this.lastCheckMs = nowMs;
+    if (this.now() - this.lastCheckMs < this.options.checkIntervalMs) return Promise.resolve(this.current.value);
+    return this.checkNow();
+  }
+
+  /** Checks the file for a change now, whatever the interval (a watcher saw its folder change). */
+  checkNow(): Promise<T> {
+    if (this.reloading !== undefined) return this.reloading;
+    if (this.checking !== undefined) return this.checking;
+    this.lastCheckMs = this.now();
     this.checking = this.checkForChange().finally(() => {
       this.checking = undefined;
     });
@@ -170,7 +166,7 @@ export class WatchedFile<T> {
     let identity: FileIdentity;
     try {
       // stat, not lstat: it follows the `..data` symlink, so a Kubernetes swap shows up as a new inode.
-      identity = identityOf(await fs.stat(this.options.path, { bigint: true }));
+      identity = identityOf(await statWithin(this.options.path, this.options.timeoutMs));
     } catch (error) {
       this.recordFailure(error);
       return this.current.value;
@@ -181,7 +177,7 @@ export class WatchedFile<T> {
 
   private async reload(): Promise<T> {
     try {
-      this.current = await load(this.options.path, this.options.parse);
+      this.current = await load(this.options.path, this.options.parse, this.options.timeoutMs);
       this.generationCount += 1;
       this.checkPermissions();
       this.lastWarningMs = Number.NEGATIVE_INFINITY;

@@ -3,16 +3,18 @@ import { CredentialConfigError } from '../auth/credential-config-error.js';
 import { createCredentialProvider, type CredentialProvider } from '../auth/credential-provider.js';
 import { HeaderSyntaxError, headersFromFlags } from '../auth/headers-file.js';
 import { blockCacheFor, type BlockCache } from '../fs/block-cache.js';
-import { createBucketFilesystem } from '../fs/bucket-filesystem.js';
+import { createBucketFilesystem, type BucketFilesystemOptions } from '../fs/bucket-filesystem.js';
 import { ReadPathOptionsError, resolveReadPathOptions } from '../fs/read-path-options.js';
 import type { ReadStats } from '../fs/read-stats.js';
 import { createMultiBackendFilesystem } from '../fs/multi-backend.js';
 import type { InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import { createAistoreClient, type AistoreClient } from '../store/aistore-client.js';
 import { bindBucket, type BucketClient } from '../store/bucket-client.js';
-import { StoreError } from '../store/errors.js';
+import { StoreError, UnauthorizedError } from '../store/errors.js';
+import { describeRejection } from '../store/rejection-cause.js';
 import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 import { CliError } from './cli-error.js';
+import { HEALTH_PROBE_ATTEMPTS } from './metrics-health.js';
 import type { BackendSettings, MountSettings } from './mount-config.js';
 
 /** The longest the bucket check before mounting retries an endpoint that does not answer. */
@@ -31,7 +33,7 @@ export function explainBucketFailure(backend: BackendSettings, error: unknown): 
     case 'NOT_FOUND':
       return `bucket ${bucketUri(backend)} does not exist at ${backend.endpoint}`;
     case 'UNAUTHORIZED':
-      return `the store at ${backend.endpoint} rejected the token (401) for ${bucketUri(backend)}: check --token-file / AIS_AUTHN_TOKEN`;
+      return explainRefusal(backend, error);
     case 'FORBIDDEN':
       return `access to ${where} is forbidden (403) for this token`;
     case 'NETWORK':
@@ -42,11 +44,26 @@ export function explainBucketFailure(backend: BackendSettings, error: unknown): 
   }
 }
 
+/** A 401 at mount time, by its cause: each has its own fix. */
+function explainRefusal(backend: BackendSettings, error: StoreError): string {
+  const rejection = error instanceof UnauthorizedError ? error.rejection : undefined;
+  const refused = `the store at ${backend.endpoint} refused the credentials for ${bucketUri(backend)} (401)`;
+  switch (rejection?.kind) {
+    case 'no-token':
+      return `${refused}: ${describeRejection(rejection)}; give --token-file, AIS_AUTHN_TOKEN_FILE or AIS_AUTHN_TOKEN`;
+    case 'expired':
+      return `${refused}: ${describeRejection(rejection)}; put a fresh token in the file the mount reads (--token-file / AIS_AUTHN_TOKEN_FILE)`;
+    default:
+      return `${refused}: ${describeRejection({ kind: 'rejected' })}; the token is not valid for this cluster (signed with another secret?): check --token-file / AIS_AUTHN_TOKEN`;
+  }
+}
+
 /** One bucket of a mount, as metrics and the health check see it. */
 export interface ConnectedBucket {
   /** `ais://bucket[/prefix]`: safe as a metrics label and in logs. */
   readonly uri: string;
   readonly credentials: CredentialProvider;
+  /** The health check's: few attempts and no wait for credentials, so it tells why the store does not answer. */
   readonly client: BucketClient;
   readonly store: AistoreClient;
 }
@@ -65,6 +82,7 @@ interface ConnectedBackend {
   readonly backend: BackendSettings;
   readonly filesystem: PathFilesystem & InodeFilesystem;
   readonly store: AistoreClient;
+  readonly probeStore: AistoreClient;
   readonly bucket: ConnectedBucket;
 }
 
@@ -80,6 +98,7 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
       tokenCheckIntervalMs: backend.tokenCheckIntervalMs,
       headers: headersFromFlags(backend.headers),
       headersFile: backend.headersFile,
+      ...(settings.tokenWaitMs === undefined ? {} : { tokenWaitMs: settings.tokenWaitMs }),
       env,
       logger: bucketLogger,
     });
@@ -89,12 +108,12 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   }
   const tls = settings.tls;
   let store: AistoreClient;
+  let probeStore: AistoreClient;
   try {
-    store = createAistoreClient({
-      logger: bucketLogger,
-      ...(settings.retryTimeoutMs === undefined ? {} : { retry: { timeoutMs: settings.retryTimeoutMs } }),
-      ...(tls ? { tls: { caFile: tls.caFile, insecureSkipVerify: tls.insecureSkipVerify } } : {}),
-    });
+    const tlsOptions = tls ? { tls: { caFile: tls.caFile, insecureSkipVerify: tls.insecureSkipVerify } } : {};
+    const retry = settings.retryTimeoutMs === undefined ? {} : { retry: { timeoutMs: settings.retryTimeoutMs } };
+    store = createAistoreClient({ logger: bucketLogger, ...retry, ...tlsOptions });
+    probeStore = createAistoreClient({ ...tlsOptions, retry: { maxAttempts: HEALTH_PROBE_ATTEMPTS } });
   } catch (error) {
     // The CA file is read when the client is made; a missing one is the only likely failure here.
     const code = (error as NodeJS.ErrnoException).code;
@@ -102,12 +121,16 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   }
   const client: BucketClient = bindBucket(store, backend.location.bucket, provider);
   try {
-    // A wrong endpoint is a mistake to report, not an outage to ride out: the check has a deadline of its own.
-    await client.headBucket({ retryTimeoutMs: Math.min(settings.retryTimeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS, MOUNT_CHECK_RETRY_TIMEOUT_MS) });
+    // At mount time a refused token is an error now, not a wait: the user is there to fix it. And a wrong endpoint
+    // is a mistake to report, not an outage to ride out: the check has a retry deadline of its own.
+    const retryTimeoutMs = Math.min(settings.retryTimeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS, MOUNT_CHECK_RETRY_TIMEOUT_MS);
+    await bindBucket(store, backend.location.bucket, provider, { waitForCredentials: false }).headBucket({ retryTimeoutMs });
   } catch (error) {
-    await store.close();
+    provider.close();
+    await Promise.all([store.close(), probeStore.close()]);
     throw new CliError(explainBucketFailure(backend, error));
   }
+  const probe = bindBucket(probeStore, backend.location.bucket, provider, { waitForCredentials: false });
   const filesystem = createBucketFilesystem({
     client,
     blockCache,
@@ -121,8 +144,25 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
     negativeMetadataTtlMs: settings.negativeMetadataTtlMs,
     allowDelete: settings.allowDelete,
     logger: bucketLogger,
+    ...metadataBounds(settings),
   });
-  return { backend, filesystem, store, bucket: { uri: bucketUri(backend), credentials: provider, client, store } };
+  return { backend, filesystem, store, probeStore, bucket: { uri: bucketUri(backend), credentials: provider, client: probe, store } };
+}
+
+async function closeBackend(item: ConnectedBackend): Promise<void> {
+  item.bucket.credentials.close();
+  await Promise.all([item.store.close(), item.probeStore.close()]);
+}
+
+/** The core's options for the bounds the settings name; the others keep the core's defaults. */
+function metadataBounds(settings: MountSettings): Partial<BucketFilesystemOptions> {
+  const limits = settings.metadataLimits ?? {};
+  return {
+    ...(limits.metadataCacheEntries !== undefined ? { metadataCacheMaxEntries: limits.metadataCacheEntries } : {}),
+    ...(limits.inodeCacheEntries !== undefined ? { idleInodeMaxEntries: limits.inodeCacheEntries } : {}),
+    ...(limits.listCacheEntries !== undefined ? { listCacheMaxEntries: limits.listCacheEntries } : {}),
+    ...(limits.treePrefetchEntries !== undefined ? { treePrefetchMaxEntries: limits.treePrefetchEntries } : {}),
+  };
 }
 
 /**
@@ -141,13 +181,13 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
   try {
     for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger, blockCache));
   } catch (error) {
-    await Promise.all(connected.map((item) => item.store.close()));
+    await Promise.all(connected.map(closeBackend));
     throw error;
   }
   const readStats = (): ReadStats => blockCache.stats();
   const close = async (): Promise<void> => {
     blockCache.close();
-    await Promise.all(connected.map((item) => item.store.close()));
+    await Promise.all(connected.map(closeBackend));
   };
   const buckets = connected.map((item) => item.bucket);
   const [single] = connected;
@@ -160,6 +200,7 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     gid: settings.gid,
     dirMode: settings.dirMode,
     allowDelete: settings.allowDelete,
+    ...(settings.metadataLimits?.inodeCacheEntries !== undefined ? { idleInodeMaxEntries: settings.metadataLimits.inodeCacheEntries } : {}),
   });
   return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, close };
 }

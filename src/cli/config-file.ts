@@ -7,6 +7,11 @@ import { ConfigError } from './config-error.js';
  * key, so a typo does not silently become an empty token or endpoint.
  */
 export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, key = ''): unknown {
+  return expandWithin(value, env, key, new Set());
+}
+
+/** `enclosing`: the mappings and lists above `value`; a YAML alias to one of them would make the config endless. */
+function expandWithin(value: unknown, env: NodeJS.ProcessEnv, key: string, enclosing: Set<object>): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const found = env[name];
@@ -14,13 +19,15 @@ export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, key = ''): unk
       return found;
     });
   }
-  if (Array.isArray(value)) return value.map((item, index) => expandEnv(item, env, `${key}[${index}]`));
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([name, item]) => [name, expandEnv(item, env, key ? `${key}.${name}` : name)]),
-    );
+  if (value === null || typeof value !== 'object') return value;
+  if (enclosing.has(value)) throw new ConfigError(`${key || 'config'}: a YAML alias refers to a mapping or list that contains it`);
+  enclosing.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((item, index) => expandWithin(item, env, `${key}[${index}]`, enclosing));
+    return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, expandWithin(item, env, key ? `${key}.${name}` : name, enclosing)]));
+  } finally {
+    enclosing.delete(value);
   }
-  return value;
 }
 
 /** Parses YAML or JSON text (YAML is a superset) into an object, then expands `${VAR}`. */

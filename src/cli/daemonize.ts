@@ -1,18 +1,34 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { TOKEN_ENV } from '../auth/token-source.js';
 import { CliError } from './cli-error.js';
 import { withoutSecretFlags } from './secret-args.js';
 
 /** Set in the environment of a detached mount process: the fd on which it reports readiness. */
 export const READY_FD_ENV = 'BUCKETFS_READY_FD';
 export const DEFAULT_READY_TIMEOUT_MS = 120_000;
-/** Carry an inline `--token` and `--header` values to the detached process, so they do not sit in its argv for its whole life. */
-export const INLINE_TOKEN_ENV = 'BUCKETFS_INLINE_TOKEN';
-export const INLINE_HEADERS_ENV = 'BUCKETFS_INLINE_HEADERS';
+/**
+ * Environment variables that hold secrets: the detached process gets them over the readiness pipe, not in its
+ * environment, whose first copy the kernel keeps readable in /proc/PID/environ for the process's whole life.
+ */
+const SECRET_ENV_NAMES = [TOKEN_ENV] as const;
+/** Longest secrets line the parent may send: tokens and headers are small. */
+const MAX_SECRETS_BYTES = 1024 * 1024;
 
 type ReadyMessage = { readonly ready: true } | { readonly error: string };
+
+/** What the parent hands the detached process on the readiness pipe, first thing: its secrets, as one JSON line. */
+export interface ParentSecrets {
+  /** The `--token` value. */
+  readonly token?: string;
+  /** The `--header` values, in order. */
+  readonly headers: readonly string[];
+  /** Secret environment variables, left out of the child's environment. */
+  readonly env: Readonly<Record<string, string>>;
+}
 
 /** Where a detached mount process writes its log: its stderr is not a terminal anymore. */
 export function detachedLogPath(mountpoint: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -32,15 +48,25 @@ export function runDetached(extraArgs: readonly string[], logPath: string, timeo
   if (script === undefined) throw new CliError('cannot find the bucketfs script to start the mount process');
   const { args, token, headers } = withoutSecretFlags(process.argv.slice(2));
   const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3' };
-  if (token !== undefined) env[INLINE_TOKEN_ENV] = token;
-  if (headers.length > 0) env[INLINE_HEADERS_ENV] = JSON.stringify(headers);
+  const secretEnv: Record<string, string> = {};
+  for (const name of SECRET_ENV_NAMES) {
+    const value = env[name];
+    delete env[name];
+    if (value !== undefined) secretEnv[name] = value;
+  }
+  const secrets: ParentSecrets = { ...(token !== undefined ? { token } : {}), headers, env: secretEnv };
   const child = spawn(process.execPath, [...mountProcessNodeFlags(process.execArgv), script, ...args, ...extraArgs], {
     detached: true,
     stdio: ['ignore', logFd, logFd, 'pipe'],
     env,
   });
   closeSync(logFd);
-  const channel = child.stdio[3];
+  // A 'pipe' beyond stdio is a socket pair: the parent both writes the secrets and reads the answer on it.
+  const channel = child.stdio[3] as Duplex | null;
+  // A child gone before reading makes the write fail; its exit, heard below, says what happened.
+  channel?.on('error', () => undefined);
+  // Buffered by the socket until the child reads it, first thing, before anything else can fail.
+  channel?.write(`${JSON.stringify(secrets)}\n`);
   return new Promise<number>((resolve, reject) => {
     let received = '';
     let settled = false;
@@ -108,21 +134,48 @@ export function isDetachedChild(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[READY_FD_ENV] !== undefined;
 }
 
-/**
- * In the detached process: the `--token` and `--header` values its parent passed in the environment,
- * removed from this process's environment so no child of it inherits them.
- */
-export function takeInlineSecrets(env: NodeJS.ProcessEnv = process.env): { token: string | undefined; headers: string[] } {
-  const token = env[INLINE_TOKEN_ENV];
-  const headersText = env[INLINE_HEADERS_ENV];
-  delete env[INLINE_TOKEN_ENV];
-  delete env[INLINE_HEADERS_ENV];
-  let headers: string[] = [];
-  if (headersText !== undefined) {
-    const parsed: unknown = JSON.parse(headersText);
-    if (Array.isArray(parsed)) headers = parsed.filter((item): item is string => typeof item === 'string');
+/** Reads one line from a blocking descriptor, without reading past it (nothing else is sent before it is answered). */
+function readLine(fd: number): string {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const byte = Buffer.alloc(1);
+  for (;;) {
+    if (readSync(fd, byte, 0, 1, null) === 0) break;
+    if (byte[0] === 0x0a) break;
+    chunks.push(Buffer.from(byte));
+    length += 1;
+    if (length > MAX_SECRETS_BYTES) throw new CliError('the secrets sent by the starting command are too large');
   }
-  return { token, headers };
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseSecrets(line: string): ParentSecrets {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    // JSON.parse's message would quote the secrets.
+    throw new CliError('the starting command sent unreadable secrets');
+  }
+  const raw = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const headers = Array.isArray(raw.headers) ? raw.headers.filter((item): item is string => typeof item === 'string') : [];
+  const env = Object.fromEntries(
+    Object.entries(typeof raw.env === 'object' && raw.env !== null ? raw.env : {}).filter(
+      (entry): entry is [string, string] => (SECRET_ENV_NAMES as readonly string[]).includes(entry[0]) && typeof entry[1] === 'string',
+    ),
+  );
+  return { ...(typeof raw.token === 'string' ? { token: raw.token } : {}), headers, env };
+}
+
+/**
+ * In the detached process: the secrets its parent sent first thing on the readiness pipe (the `--token` and
+ * `--header` values, secret environment variables). They live in this process's memory only: not in its
+ * argv, not in its environment.
+ */
+export function takeParentSecrets(env: NodeJS.ProcessEnv = process.env): ParentSecrets {
+  const fdText = env[READY_FD_ENV];
+  if (fdText === undefined) return { headers: [], env: {} };
+  return parseSecrets(readLine(Number(fdText)));
 }
 
 /** At or below this many CPUs, V8's parallel garbage collection costs a mount more than it saves. */

@@ -8,10 +8,22 @@ import { registerStatusCommand } from './status-command.js';
 import { registerTokenCommand } from './token-command.js';
 import { registerUnmountCommand } from './unmount-command.js';
 
+/** Commander's `error: …` and its `(Did you mean …?)` line, as the one `bucketfs: …` line every error is. */
+function oneLineUsageError(text: string): string {
+  const joined = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ')
+    .replace(/^error: /, '');
+  return `bucketfs: ${joined}\n`;
+}
+
 const program = new Command('bucketfs')
   .description('Mount a bucket of an AIStore-compatible object store as a filesystem')
   .version('0.1.0')
-  .showHelpAfterError()
+  // Set before the commands are added: each command copies it.
+  .configureOutput({ outputError: (text, write) => write(oneLineUsageError(text)) })
   .exitOverride();
 
 registerMountCommand(program);

@@ -1,7 +1,10 @@
-import { StoreError } from '../store/errors.js';
+import { StoreError, UnauthorizedError } from '../store/errors.js';
+import { describeRejection } from '../store/rejection-cause.js';
 
 export const HEALTH_TIMEOUT_MS = 2_000;
 export const HEALTH_CACHE_MS = 1_000;
+/** Attempts of one probe: a transient fault is retried, a store that is down is named before the timeout. */
+export const HEALTH_PROBE_ATTEMPTS = 3;
 
 /** A bucket the health check asks (HEAD); the URI is what the report shows. */
 export interface HealthBucket {
@@ -9,11 +12,21 @@ export interface HealthBucket {
   readonly client: { headBucket(options?: { signal?: AbortSignal }): Promise<void> };
 }
 
+/**
+ * One bucket: ok, or the store's failure class and, for some classes, our own phrase for the reason (never the
+ * store's message: it could echo a header).
+ */
+export interface BucketHealth {
+  readonly bucket: string;
+  readonly ok: boolean;
+  readonly error?: string;
+  readonly reason?: string;
+}
+
 export interface HealthReport {
   readonly ok: boolean;
   readonly mounted: boolean;
-  /** Per bucket: ok, or the store's failure class (never a message: it could echo a header). */
-  readonly buckets: readonly { readonly bucket: string; readonly ok: boolean; readonly error?: string }[];
+  readonly buckets: readonly BucketHealth[];
 }
 
 export interface HealthCheckOptions {
@@ -24,21 +37,67 @@ export interface HealthCheckOptions {
   readonly now?: () => number;
 }
 
-function failureClass(error: unknown): string {
-  if (error instanceof StoreError) return error.code;
-  if (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')) return 'TIMEOUT';
-  return 'ERROR';
+const NETWORK_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed',
+};
+
+/** The errno-like code of a transport failure, wherever undici put it in the cause chain. */
+function networkCode(error: unknown): string | undefined {
+  for (let cause = error, depth = 0; cause !== null && typeof cause === 'object' && depth < 4; depth += 1) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && code in NETWORK_REASONS) return code;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
-async function probeBucket(bucket: HealthBucket, timeoutMs: number): Promise<HealthReport['buckets'][number]> {
+function failureOf(error: unknown, timedOut: boolean, timeoutMs: number): Omit<BucketHealth, 'bucket' | 'ok'> {
+  if (error instanceof UnauthorizedError) return { error: error.code, ...(error.rejection ? { reason: describeRejection(error.rejection) } : {}) };
+  if (error instanceof StoreError && error.code === 'NETWORK') {
+    const code = networkCode(error);
+    return { error: error.code, reason: code === undefined ? 'unreachable' : `unreachable: ${NETWORK_REASONS[code]} (${code})` };
+  }
+  if (timedOut || error instanceof StoreError && error.code === 'TIMEOUT') return { error: 'TIMEOUT', reason: `no answer within ${timeoutMs / 1000} s` };
+  if (error instanceof StoreError) return { error: error.code };
+  return { error: 'ERROR' };
+}
+
+async function probeBucket(bucket: HealthBucket, timeoutMs: number): Promise<BucketHealth> {
   const signal = AbortSignal.timeout(timeoutMs);
   try {
     await bucket.client.headBucket({ signal });
     return { bucket: bucket.uri, ok: true };
   } catch (error) {
-    // The client retries connection failures, so a store that is down usually shows as our timeout.
-    return { bucket: bucket.uri, ok: false, error: signal.aborted ? 'TIMEOUT' : failureClass(error) };
+    return { bucket: bucket.uri, ok: false, ...failureOf(error, signal.aborted, timeoutMs) };
   }
+}
+
+/** What is wrong, one phrase per failing bucket, for `bucketfs status`. */
+export function healthProblems(report: HealthReport): string[] {
+  const problems = report.mounted ? [] : ['the mount is not in the mount table'];
+  for (const bucket of report.buckets) {
+    if (bucket.ok) continue;
+    const reason = bucket.reason === undefined ? '' : `: ${bucket.reason}`;
+    switch (bucket.error) {
+      case 'UNAUTHORIZED':
+        problems.push(`${bucket.bucket}: the store refuses the credentials (401)${reason}`);
+        break;
+      case 'NETWORK':
+        problems.push(`${bucket.bucket}: the store is ${bucket.reason ?? 'unreachable'}`);
+        break;
+      case 'TIMEOUT':
+        problems.push(`${bucket.bucket}: the store does not answer${reason}`);
+        break;
+      default:
+        problems.push(`${bucket.bucket}: ${bucket.error ?? 'failed'}${reason}`);
+    }
+  }
+  return problems;
 }
 
 /**

@@ -2,11 +2,14 @@ import { constants } from 'node:os';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OperationObserver, OperationOutcome } from '../fuse/fuse-operations.js';
 
-/** What the token gauges and counters read at scrape time (CredentialProvider has all three). */
+/** What the token gauges and counters read at scrape time (CredentialProvider has them all). */
 export interface CredentialCounters {
   readonly reloads: number;
   readonly reloadFailures: number;
   tokenExpiresAt(): Date | undefined;
+  /** Requests waiting now for the token or headers file to change, and all that waited since start. */
+  readonly waitingRequests?: number;
+  readonly heldRequests?: number;
 }
 
 /** Retry counters of a store client, when the client keeps them. */
@@ -35,9 +38,26 @@ export interface BucketMetricsSource {
   readonly storeStats?: () => StoreRetryCounters | undefined;
 }
 
+/** How full the metadata tables are (the core's `metadataStats`). */
+export interface MetadataCounters {
+  readonly inodes?: number;
+  readonly heldInodes?: number;
+  readonly metadataEntries?: number;
+  readonly listedEntries?: number;
+}
+
+/** The FUSE engine's own counters, when it keeps them (the native engine). */
+export interface EngineCounters {
+  readonly readSlotsWithheld: number;
+  readonly invalidationsPending: number;
+  readonly invalidationsDropped: number;
+}
+
 export interface MetricsSources {
   readonly buckets: readonly BucketMetricsSource[];
   readonly readStats?: () => ReadPathCounters | undefined;
+  readonly metadataStats?: () => MetadataCounters | undefined;
+  readonly engineStats?: () => EngineCounters | undefined;
   readonly now?: () => number;
 }
 
@@ -140,6 +160,12 @@ function registerCredentialMetrics(registry: Registry, sources: MetricsSources):
   mirroredCounter(registry, 'bucketfs_token_reload_failures_total', 'Reloads of the token or headers file that failed (the last good one stays)', ['bucket'], function* () {
     for (const source of sources.buckets) yield [{ bucket: source.bucket }, source.credentials.reloadFailures];
   });
+  mirroredGauge(registry, 'bucketfs_credential_waiting_requests', 'Requests the store refused, waiting now for the token or headers file to change', ['bucket'], function* () {
+    for (const source of sources.buckets) yield [{ bucket: source.bucket }, source.credentials.waitingRequests ?? 0];
+  });
+  mirroredCounter(registry, 'bucketfs_credential_held_requests_total', 'Requests that waited for the token or headers file to change (see --token-wait)', ['bucket'], function* () {
+    for (const source of sources.buckets) yield [{ bucket: source.bucket }, source.credentials.heldRequests ?? 0];
+  });
   mirroredGauge(registry, 'bucketfs_token_expiry_seconds', "Seconds until the current token's JWT exp (negative once expired; absent without exp)", ['bucket'], function* () {
     for (const source of sources.buckets) {
       const expiresAt = source.credentials.tokenExpiresAt();
@@ -180,6 +206,36 @@ function registerReadPathMetrics(registry: Registry, sources: MetricsSources): v
   mirroredGauge(registry, 'bucketfs_cache_bytes', 'Bytes of blocks cached now', [], read((s) => s.cachedBytes));
 }
 
+function registerMetadataMetrics(registry: Registry, sources: MetricsSources): void {
+  const read = (pick: (stats: MetadataCounters) => number | undefined) =>
+    function* (): Generator<[Record<never, string>, number]> {
+      const stats = sources.metadataStats?.();
+      const value = stats === undefined ? undefined : pick(stats);
+      if (value !== undefined) yield [{}, value];
+    };
+  mirroredGauge(registry, 'bucketfs_inodes', 'Inode numbers alive now', [], read((s) => s.inodes));
+  mirroredGauge(registry, 'bucketfs_inodes_held', 'Inode numbers the kernel holds now (until it forgets them)', [], read((s) => s.heldInodes));
+  mirroredGauge(registry, 'bucketfs_metadata_cache_entries', 'Names (found or missing) whose attributes are cached', [], read((s) => s.metadataEntries));
+  mirroredGauge(registry, 'bucketfs_listing_cache_entries', 'Children of the finished listings kept', [], read((s) => s.listedEntries));
+}
+
+function registerEngineMetrics(registry: Registry, sources: MetricsSources): void {
+  const read = (pick: (stats: EngineCounters) => number) =>
+    function* (): Generator<[Record<never, string>, number]> {
+      const stats = sources.engineStats?.();
+      if (stats !== undefined) yield [{}, pick(stats)];
+    };
+  mirroredGauge(
+    registry,
+    'bucketfs_native_read_slots_withheld',
+    'Read slots of the native engine never reused: a timeout or the teardown answered their read while the core could still write into them',
+    [],
+    read((s) => s.readSlotsWithheld),
+  );
+  mirroredGauge(registry, 'bucketfs_native_invalidations_pending', 'Kernel cache invalidations queued on the native engine\'s notifier thread', [], read((s) => s.invalidationsPending));
+  mirroredCounter(registry, 'bucketfs_native_invalidations_dropped_total', 'Kernel cache invalidations the native engine could not queue (out of memory)', [], read((s) => s.invalidationsDropped));
+}
+
 /** A registry of its own (no global state) with every metric of one mount. */
 export function createMountMetrics(sources: MetricsSources): MountMetrics {
   const registry = new Registry();
@@ -188,5 +244,7 @@ export function createMountMetrics(sources: MetricsSources): MountMetrics {
   registerCredentialMetrics(registry, sources);
   registerStoreMetrics(registry, sources);
   registerReadPathMetrics(registry, sources);
+  registerMetadataMetrics(registry, sources);
+  registerEngineMetrics(registry, sources);
   return { registry, observer };
 }

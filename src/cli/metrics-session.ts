@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { OperationObserver } from '../fuse/fuse-operations.js';
 import type { ConnectedFilesystem } from './backend-connect.js';
 import { createHealthCheck } from './metrics-health.js';
-import { createMountMetrics, type ReadPathCounters, type StoreRetryCounters } from './metrics-registry.js';
+import { createMountMetrics, type EngineCounters, type MetadataCounters, type ReadPathCounters, type StoreRetryCounters } from './metrics-registry.js';
 import { removeRunState, writeRunState } from './metrics-run-state.js';
 import { startMetricsServer, type RunningMetricsServer } from './metrics-server.js';
 import { DEFAULT_METRICS_HOST } from './mount-config.js';
@@ -24,6 +24,8 @@ export interface ObservabilityOptions {
   readonly metricsHost?: string;
   readonly logger: Logger;
   readonly env: NodeJS.ProcessEnv;
+  /** The FUSE engine's counters once mounted; undefined before, or for an engine that keeps none. */
+  readonly engineStats?: () => EngineCounters | undefined;
 }
 
 /**
@@ -52,6 +54,8 @@ export function createMountObservability(options: ObservabilityOptions): MountOb
       const ofFilesystem = countersOf<ReadPathCounters>(connected.filesystem, 'readStats');
       return () => ofMount() ?? ofFilesystem();
     })(),
+    metadataStats: countersOf<MetadataCounters>(connected.filesystem, 'metadataStats'),
+    ...(options.engineStats ? { engineStats: options.engineStats } : {}),
   });
   let server: RunningMetricsServer | undefined;
   let started = false;

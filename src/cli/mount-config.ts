@@ -1,10 +1,12 @@
+import { DEFAULT_TOKEN_WAIT_MS } from '../auth/credential-provider.js';
 import { LOG_LEVELS } from './logger.js';
 import { parseBucketUri, type BucketLocation } from './bucket-uri.js';
 import { ConfigError } from './config-error.js';
 import { parseDurationMs } from './duration.js';
+import { maskUrlPassword } from './secret-args.js';
 import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
 import type { ReadPathOptions } from '../fs/read-path-options.js';
-import { DEFAULT_MOUNT_ENGINE, isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
+import { isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
 import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 
 export const DEFAULT_ENDPOINT = 'http://localhost:51080';
@@ -32,6 +34,8 @@ export interface MountSettings {
   readonly backends: readonly BackendSettings[];
   readonly allowDelete: boolean;
   readonly allowOther: boolean;
+  /** Mounted `ro`: every write, delete included, is refused by the kernel. (Optional: the demo builds settings too.) */
+  readonly readOnly?: boolean;
   readonly uid: number | undefined;
   readonly gid: number | undefined;
   readonly fileMode: number;
@@ -50,11 +54,29 @@ export interface MountSettings {
   readonly readAheadKb?: number | undefined;
   /** Client TLS for https:// endpoints (AIS_CLIENT_CA / AIS_SKIP_VERIFY_CRT). */
   readonly tls?: { readonly caFile: string | undefined; readonly insecureSkipVerify: boolean };
-  /** The FUSE engine; default DEFAULT_MOUNT_ENGINE. */
+  /** The FUSE engine; undefined: native when its addon is built, else fuse-native (chooseMountEngine). */
   readonly engine?: MountEngine;
   /** Deadline of one store call, attempts and waits together (`--retry-timeout`); default DEFAULT_RETRY_TIMEOUT_MS. */
   readonly retryTimeoutMs?: number;
+  /** Bounds of the metadata side set by flags or config; the rest keep the core's defaults. */
+  readonly metadataLimits?: MetadataLimits;
+  /** How long requests whose credentials the store refuses wait for the token or headers file to change; 0 = not at all. */
+  readonly tokenWaitMs?: number;
 }
+
+/** The bounds of every per-path table of a mount (see the README's "Scale" section). */
+export interface MetadataLimits {
+  readonly metadataCacheEntries?: number | undefined;
+  readonly inodeCacheEntries?: number | undefined;
+  readonly listCacheEntries?: number | undefined;
+  readonly treePrefetchEntries?: number | undefined;
+}
+
+/**
+ * The fewest idle inode numbers kept: a directory batch hands out up to a thousand entries whose
+ * numbers must outlive the moment between their making and their holding.
+ */
+export const MIN_INODE_CACHE_ENTRIES = 10_000;
 
 /** The mount command's options as commander hands them over (camelCase of the long flags). */
 export interface MountFlags {
@@ -62,10 +84,12 @@ export interface MountFlags {
   readonly token?: string;
   readonly tokenFile?: string;
   readonly tokenCheckInterval?: string;
+  readonly tokenWait?: string;
   readonly header?: readonly string[];
   readonly headersFile?: string;
   readonly allowDelete?: boolean;
   readonly allowOther?: boolean;
+  readonly readOnly?: boolean;
   readonly uid?: string;
   readonly gid?: string;
   readonly fileMode?: string;
@@ -85,6 +109,10 @@ export interface MountFlags {
   readonly insecureSkipVerify?: boolean;
   readonly engine?: string;
   readonly retryTimeout?: string;
+  readonly metadataCacheEntries?: string;
+  readonly inodeCacheEntries?: string;
+  readonly listCacheEntries?: string;
+  readonly treePrefetchEntries?: string;
 }
 
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
@@ -99,8 +127,10 @@ const TOP_KEYS = new Set<string>([
   'mountpoint',
   'backends',
   ...CREDENTIAL_KEYS,
+  'token_wait',
   'allow_delete',
   'allow_other',
+  'read_only',
   'uid',
   'gid',
   'file_mode',
@@ -120,6 +150,10 @@ const TOP_KEYS = new Set<string>([
   'insecure_skip_verify',
   'engine',
   'retry_timeout',
+  'metadata_cache_entries',
+  'inode_cache_entries',
+  'list_cache_entries',
+  'tree_prefetch_entries',
 ]);
 
 type Raw = Record<string, unknown>;
@@ -155,12 +189,17 @@ export function parseEngine(value: unknown, key: string): MountEngine {
   return value;
 }
 
+/** setuid, setgid and sticky: meaningless for objects, and setuid or setgid on a mount of foreign files is a hazard. */
+const SPECIAL_MODE_BITS = 0o7000;
+
 /** Permission bits as octal text (`0444`, `444`, `0o444`); a number is read by its digits, as `chmod` would. */
 export function parseMode(value: unknown, key: string): number {
   const text = typeof value === 'number' ? String(value) : value;
   const match = typeof text === 'string' ? /^(?:0o?)?([0-7]{1,4})$/.exec(text.trim()) : null;
   if (!match?.[1]) throw new ConfigError(`${key}: expected an octal mode such as 0444, got ${JSON.stringify(value)}`);
-  return parseInt(match[1], 8);
+  const mode = parseInt(match[1], 8);
+  if ((mode & SPECIAL_MODE_BITS) !== 0) throw new ConfigError(`${key}: setuid, setgid and sticky bits are not allowed, got ${match[1]}`);
+  return mode;
 }
 
 export function parseDuration(value: unknown, key: string): number {
@@ -203,10 +242,27 @@ export function parseSize(value: unknown, key: string): number {
   }
 }
 
+function parsePartSize(value: unknown, key: string): number {
+  const bytes = parseSize(value, key);
+  if (bytes === 0) throw new ConfigError(`${key}: must be more than 0`);
+  return bytes;
+}
+
 function parseKib(value: unknown, key: string): number {
   const text = typeof value === 'number' ? String(value) : value;
   if (typeof text !== 'string' || !/^\d{1,7}$/.test(text.trim())) throw new ConfigError(`${key}: expected a number of KiB, got ${JSON.stringify(value)}`);
   return Number(text);
+}
+
+/** A count of entries, at least `min`. */
+function parseCount(min: number): (value: unknown, key: string) => number {
+  return (value, key) => {
+    const text = typeof value === 'number' ? String(value) : value;
+    if (typeof text !== 'string' || !/^\d{1,10}$/.test(text.trim()) || Number(text) < min) {
+      throw new ConfigError(`${key}: expected a whole number of entries${min > 0 ? ` of at least ${min}` : ''}, got ${JSON.stringify(value)}`);
+    }
+    return Number(text);
+  };
 }
 
 function parseLogLevel(value: unknown, key: string): string {
@@ -272,10 +328,11 @@ function validateEndpoint(endpoint: string, key: string): string {
   try {
     url = new URL(endpoint);
   } catch {
-    throw new ConfigError(`${key}: ${JSON.stringify(endpoint)} is not a URL`);
+    throw new ConfigError(`${key}: ${JSON.stringify(maskUrlPassword(endpoint))} is not a URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${key}: expected an http:// or https:// URL`);
-  return endpoint.replace(/\/+$/, '');
+  // Requests go to the URL's origin, which has no userinfo: a password is never sent, so none is kept to be shown.
+  return maskUrlPassword(endpoint).replace(/\/+$/, '');
 }
 
 /** Layers credentials: later wins field by field; static headers accumulate (config first, flags last). */
@@ -370,10 +427,14 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     return fallback;
   };
 
+  const readOnly = flags.readOnly ?? optionalBoolean(config, 'read_only', '') ?? false;
+  const allowDelete = flags.allowDelete ?? optionalBoolean(config, 'allow_delete', '') ?? false;
+  if (readOnly && allowDelete) throw new ConfigError('--read-only and --allow-delete cannot be combined');
   return {
     mountpoint,
     backends,
-    allowDelete: flags.allowDelete ?? optionalBoolean(config, 'allow_delete', '') ?? false,
+    allowDelete,
+    readOnly,
     allowOther: flags.allowOther ?? optionalBoolean(config, 'allow_other', '') ?? false,
     uid: pick<number | undefined>(flags.uid, '--uid', 'uid', parseId, undefined),
     gid: pick<number | undefined>(flags.gid, '--gid', 'gid', parseId, undefined),
@@ -385,14 +446,21 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     foreground: flags.foreground ?? optionalBoolean(config, 'foreground', '') ?? false,
     readPath: {
       cacheSizeBytes: pick<number | undefined>(flags.cacheSize, '--cache-size', 'cache_size', parseSize, undefined),
-      partSizeBytes: pick<number | undefined>(flags.partSize, '--part-size', 'part_size', parseSize, undefined),
+      partSizeBytes: pick<number | undefined>(flags.partSize, '--part-size', 'part_size', parsePartSize, undefined),
       maxWindowBytes: pick<number | undefined>(flags.maxPrefetch, '--max-prefetch', 'max_prefetch', parseSize, undefined),
       smallObjectThresholdBytes: pick<number | undefined>(flags.smallObjectThreshold, '--small-object-threshold', 'small_object_threshold', parseSize, undefined),
     },
     readAheadKb: pick<number | undefined>(flags.readAheadKb, '--read-ahead-kb', 'read_ahead_kb', parseKib, undefined),
     metricsPort: pick<number | undefined>(flags.metricsPort, '--metrics-port', 'metrics_port', parsePort, undefined),
     metricsHost: pick(flags.metricsHost, '--metrics-host', 'metrics_host', parseText, DEFAULT_METRICS_HOST),
-    engine: pick(flags.engine, '--engine', 'engine', parseEngine, DEFAULT_MOUNT_ENGINE),
+    engine: pick<MountEngine | undefined>(flags.engine, '--engine', 'engine', parseEngine, undefined),
+    metadataLimits: {
+      metadataCacheEntries: pick<number | undefined>(flags.metadataCacheEntries, '--metadata-cache-entries', 'metadata_cache_entries', parseCount(1), undefined),
+      inodeCacheEntries: pick<number | undefined>(flags.inodeCacheEntries, '--inode-cache-entries', 'inode_cache_entries', parseCount(MIN_INODE_CACHE_ENTRIES), undefined),
+      listCacheEntries: pick<number | undefined>(flags.listCacheEntries, '--list-cache-entries', 'list_cache_entries', parseCount(0), undefined),
+      treePrefetchEntries: pick<number | undefined>(flags.treePrefetchEntries, '--tree-prefetch-entries', 'tree_prefetch_entries', parseCount(0), undefined),
+    },
+    tokenWaitMs: pick(flags.tokenWait, '--token-wait', 'token_wait', parseDuration, DEFAULT_TOKEN_WAIT_MS),
     retryTimeoutMs: pick(flags.retryTimeout, '--retry-timeout', 'retry_timeout', parsePositiveDuration, DEFAULT_RETRY_TIMEOUT_MS),
     tls: {
       caFile: pick<string | undefined>(flags.caFile, '--ca-file', 'ca_file', parseText, env[CLIENT_CA_ENV] || undefined),

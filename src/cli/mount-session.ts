@@ -1,11 +1,12 @@
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { mountFilesystem, type MountHandle } from '../fuse/mount.js';
+import { chooseMountEngine, mountFilesystem, type MountEngine, type MountHandle } from '../fuse/mount.js';
+import { NativeEngineUnavailableError } from '../fuse/native-addon.js';
 import { connectFilesystem, type ConnectedFilesystem } from './backend-connect.js';
 import { CliError } from './cli-error.js';
+import { trimHeapWhenTablesShrink, type TableSizes } from './heap-trim.js';
 import { createMountObservability } from './metrics-session.js';
 import type { MountSettings } from './mount-config.js';
-import { checkFuseDevice, isMountpoint, prepareMountpoint } from './mountpoint-checks.js';
+import { checkFuseDevice, isMountpoint, prepareMountpoint, resolveMountpoint } from './mountpoint-checks.js';
 
 export interface MountSession {
   readonly mountpoint: string;
@@ -19,18 +20,31 @@ export interface MountSession {
 
 const UNMOUNT_POLL_MS = 1000;
 
+/** The mount's FUSE engine (see chooseMountEngine); an explicit native engine that is not built is a CliError. */
+export function pickMountEngine(settings: MountSettings, say: (line: string) => void): MountEngine {
+  try {
+    return chooseMountEngine(settings.engine, say);
+  } catch (error) {
+    if (error instanceof NativeEngineUnavailableError) throw new CliError(error.message);
+    throw error;
+  }
+}
+
 /** Checks the machine and the mountpoint, connects to every bucket, mounts, and returns once the kernel serves it. */
 export async function startMountSession(settings: MountSettings, env: NodeJS.ProcessEnv, parentLogger: Logger, say: (line: string) => void): Promise<MountSession> {
-  const mountpoint = resolve(settings.mountpoint);
+  const mountpoint = await resolveMountpoint(settings.mountpoint, say);
   const logger = parentLogger.child({ mount: mountpoint });
   if (settings.tls?.insecureSkipVerify) {
     say('bucketfs: WARNING: TLS certificate verification is OFF (--insecure-skip-verify / AIS_SKIP_VERIFY_CRT=true): anyone on the network path can read and change the data and steal the token');
     logger.warn('TLS certificate verification is disabled');
   }
   await checkFuseDevice();
+  const engine = pickMountEngine(settings, (line) => logger.warn(line));
   await prepareMountpoint(mountpoint, logger, say);
   const connected: ConnectedFilesystem = await connectFilesystem(settings, env, logger);
+  let engineStats: MountHandle['engineStats'];
   const observability = createMountObservability({
+    engineStats: () => engineStats?.(),
     mountpoint,
     connected,
     metricsPort: settings.metricsPort,
@@ -43,22 +57,27 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
     handle = await mountFilesystem(connected.filesystem, mountpoint, {
       fsname: connected.fsname,
       allowOther: settings.allowOther,
+      readOnly: settings.readOnly ?? false,
       metadataTtlMs: settings.metadataTtlMs,
       logger,
       observer: observability.observer,
-      engine: settings.engine,
+      engine,
       readAheadKb: settings.readAheadKb,
     });
   } catch (error) {
     await connected.close();
     throw new CliError(error instanceof Error ? error.message : String(error));
   }
+  engineStats = handle.engineStats;
 
+  const tables = connected.filesystem as { metadataStats?: () => TableSizes };
+  const stopTrimming = trimHeapWhenTablesShrink(() => tables.metadataStats?.(), logger);
   let stopping: Promise<void> | undefined;
   let poll: NodeJS.Timeout | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       if (poll) clearInterval(poll);
+      stopTrimming();
       await observability.stop();
       try {
         await handle.unmount();

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
+import { access, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
@@ -22,6 +22,33 @@ export async function fusermount(args: readonly string[]): Promise<void> {
     if (failure.code === 'ENOENT') throw new CliError('fusermount is not installed (install the fuse3 or fuse package)');
     throw new CliError((failure.stderr ?? '').trim() || failure.message);
   }
+}
+
+/**
+ * The absolute mountpoint, a symlink resolved to its target: the kernel mounts on the target, and the mount
+ * table names that, so every later check and the unmount must use it too. A path that cannot be resolved is
+ * returned as given, for `prepareMountpoint` to explain.
+ */
+export async function resolveMountpoint(mountpoint: string, say: (line: string) => void): Promise<string> {
+  const absolute = resolve(mountpoint);
+  const isLink = await lstat(absolute).then(
+    (info) => info.isSymbolicLink(),
+    () => false,
+  );
+  if (!isLink) return absolute;
+  const target = await realpath(absolute).catch(() => absolute);
+  if (target !== absolute) say(`bucketfs: ${absolute} is a symlink: mounting on its target ${target}`);
+  return target;
+}
+
+/**
+ * The mount a user names: the path itself when it is a mount, else the target of a symlink there (mounting
+ * resolved it). The mount table is read first, so a hung mount is never stat'ed.
+ */
+export async function namedMount(mountpoint: string): Promise<string> {
+  const absolute = resolve(mountpoint);
+  if (await isMountpoint(absolute)) return absolute;
+  return resolveMountpoint(absolute, () => {});
 }
 
 /** /dev/fuse must exist and be readable and writable by this user. */

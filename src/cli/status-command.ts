@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 import { FUSE_SUBTYPE } from '../fuse/mount-options.js';
 import { readMountTable, type MountTableEntry } from '../fuse/mountinfo.js';
 import { CliError } from './cli-error.js';
-import { readRunState, type MountRunState } from './metrics-run-state.js';
+import { healthProblems, type HealthReport } from './metrics-health.js';
+import { readRunState, runStatePath, type MountRunState } from './metrics-run-state.js';
+import { runStateFromMountProcesses } from './mount-process.js';
 
 export const STATUS_EXIT = { alive: 0, notMounted: 1, stale: 2, unhealthy: 3 } as const;
 export const DEFAULT_STATUS_TIMEOUT_MS = 5_000;
@@ -55,6 +57,13 @@ function processExists(pid: number): boolean {
   }
 }
 
+/** This user's run state of the mount if its process lives, else the one the mount's own process wrote. */
+async function findRunState(mountpoint: string, env: NodeJS.ProcessEnv): Promise<MountRunState | undefined> {
+  const local = await readRunState(mountpoint, env);
+  if (local !== undefined && processExists(local.pid)) return local;
+  return runStateFromMountProcesses(mountpoint);
+}
+
 export interface StatusReport {
   readonly exitCode: number;
   readonly lines: readonly string[];
@@ -68,8 +77,8 @@ export async function mountStatus(mountpointArg: string, timeoutMs: number, env:
   if (!isBucketfsEntry(entry)) {
     return { exitCode: STATUS_EXIT.notMounted, lines: [`${mountpoint} is mounted, but not by bucketfs (${entry.fsType} ${entry.source})`] };
   }
-  const state: MountRunState | undefined = await readRunState(mountpoint, env);
-  const owner = state !== undefined && processExists(state.pid) ? `process ${state.pid}` : undefined;
+  const state: MountRunState | undefined = await findRunState(mountpoint, env);
+  const owner = state !== undefined ? `process ${state.pid}` : undefined;
   const probe = await probeMount(mountpoint, timeoutMs);
   if (probe.kind === 'stale') {
     return {
@@ -86,11 +95,32 @@ export async function mountStatus(mountpointArg: string, timeoutMs: number, env:
     };
   }
   const lines = [`${mountpoint} is alive: ${entry.source}${owner ? `, ${owner}` : ''}`];
-  if (state?.metricsUrl === undefined || owner === undefined) return { exitCode: STATUS_EXIT.alive, lines };
+  if (state === undefined) {
+    // Without it the store's health is unknown: a mount whose every operation fails must not pass for alive.
+    return {
+      exitCode: STATUS_EXIT.unhealthy,
+      lines: [...lines, `health: unknown: cannot find the mount's process or run state (${runStatePath(mountpoint, env)}); run bucketfs status as the user who mounted it`],
+    };
+  }
+  if (state.metricsUrl === undefined) return { exitCode: STATUS_EXIT.alive, lines };
   const health = await fetchHealth(state.metricsUrl, timeoutMs);
   if (health.status === 200) return { exitCode: STATUS_EXIT.alive, lines: [...lines, `health: ok (${state.metricsUrl}/healthz)`] };
-  const what = health.status === undefined ? `unreachable (${health.error})` : `${health.status} ${health.body}`;
-  return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, `health: ${what} (${state.metricsUrl}/healthz): the store does not answer the mount`] };
+  const where = `${state.metricsUrl}/healthz`;
+  if (health.status === undefined) return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, `health: the mount's metrics server does not answer (${health.error}) (${where})`] };
+  const problems = parsedHealth(health.body)?.map((problem) => `health: ${problem} (${where})`) ?? [`health: ${health.status} ${health.body} (${where})`];
+  return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, ...problems] };
+}
+
+/** The problems a `/healthz` body names; undefined when it is not a health report. */
+function parsedHealth(body: string): string[] | undefined {
+  try {
+    const report = JSON.parse(body) as HealthReport;
+    if (typeof report !== 'object' || report === null || !Array.isArray(report.buckets)) return undefined;
+    const problems = healthProblems(report);
+    return problems.length > 0 ? problems : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function runStatus(mountpointArg: string, options: { timeout?: string }): Promise<void> {

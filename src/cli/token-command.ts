@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { readRegularFile } from '../auth/regular-file.js';
 import { secretKeyFromText, signToken } from '../server/jwt.js';
 import { CliError } from './cli-error.js';
 import { parseDurationMs } from './duration.js';
@@ -20,7 +20,7 @@ async function printToken(flags: TokenFlags): Promise<void> {
   if (ttlMs <= 0) throw new CliError(`--ttl must be positive, got "${flags.ttl}"`);
   let key: Uint8Array;
   try {
-    key = secretKeyFromText(await readFile(flags.secretFile, 'utf8'));
+    key = secretKeyFromText((await readRegularFile(flags.secretFile)).text);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new CliError(`cannot use secret file ${flags.secretFile}: ${reason}`);

@@ -1,10 +1,9 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
-import { fusermount, isMountpoint } from './mountpoint-checks.js';
+import { fusermount, isMountpoint, namedMount } from './mountpoint-checks.js';
 
 async function runUnmount(mountpointArg: string, options: { lazy?: boolean }): Promise<void> {
-  const mountpoint = resolve(mountpointArg);
+  const mountpoint = await namedMount(mountpointArg);
   if (!(await isMountpoint(mountpoint))) throw new CliError(`${mountpoint} is not mounted`);
   try {
     await fusermount([options.lazy ? '-uz' : '-u', mountpoint]);

@@ -2,14 +2,18 @@ import type { Logger } from 'pino';
 import type { BucketClient } from '../store/bucket-client.js';
 import { Errno, FsError, toFsError } from './errno.js';
 import { HandleTable, type FileHandle } from './file-handle.js';
-import { InodeTable } from './inode-table.js';
+import { DEFAULT_IDLE_INODES, InodeTable } from './inode-table.js';
 import { InodeView } from './inode-view.js';
 import { Lookup } from './lookup.js';
 import { MetadataCache } from './metadata-cache.js';
 import type { NodeInfo } from './node-info.js';
-import { ancestorPaths, joinPath, listingPrefixForDir, normalizePath, normalizePrefix, objectKeyForPath } from './paths.js';
+import { DEFAULT_LIST_CACHE_ENTRIES, ListingCache } from './listing-cache.js';
+import { ListingStream } from './listing-stream.js';
+import { TreeWalk } from './tree-prefetch.js';
+import { DIR_NODE } from './node-info.js';
+import { ancestorPaths, joinPath, listingPrefixForDir, normalizePath, normalizePrefix, objectKeyForPath, parentPath } from './paths.js';
 import { fetchRange, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
-import { DEFAULT_LIST_PAGE_SIZE, listChildren } from './readdir.js';
+import { DEFAULT_LIST_PAGE_SIZE, type ListedChild } from './readdir.js';
 import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
@@ -27,7 +31,8 @@ import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { ChangeNotifying, DirEntry, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { ListPage, ListPageRequest } from '../store/object-store.js';
 import { WarnOnce } from './warn-once.js';
 
 export interface BucketFilesystemOptions {
@@ -46,8 +51,14 @@ export interface BucketFilesystemOptions {
   readonly logger: Logger;
   /** Clock for TTLs and the mount time; `Date.now` by default. */
   readonly now?: () => number;
-  /** Bound of the metadata cache, in entries; default 100,000. */
+  /** Bound of the metadata cache (found and missing names), in entries; default 100,000. */
   readonly metadataCacheMaxEntries?: number;
+  /** Inode numbers kept that neither the kernel nor an open file holds; default 100,000. */
+  readonly idleInodeMaxEntries?: number;
+  /** Bound of the finished listings kept, in children; default 500,000. */
+  readonly listCacheMaxEntries?: number;
+  /** Most entries one recursive listing of a walked tree fetches ahead; 0 turns the tree prefetch off. Default 1,000,000. */
+  readonly treePrefetchMaxEntries?: number;
   /** Entries per listing request; default 10,000. */
   readonly listPageSize?: number;
   /** Sizes of the read path (cache, blocks, parts, windows); defaults in `DEFAULT_READ_PATH`. */
@@ -64,13 +75,28 @@ export interface BucketFilesystemOptions {
 }
 
 export const DEFAULT_METADATA_CACHE_MAX_ENTRIES = 100_000;
+export const DEFAULT_TREE_PREFETCH_MAX_ENTRIES = 1_000_000;
+/** Parents whose last opened sub-folder is remembered, to see a walk begin. */
+const RECENT_PARENTS_MAX = 1024;
 
 /** Where the read path's counters can be read (metrics). */
 export interface ReadStatsSource {
   readStats(): ReadStats;
 }
 
-export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource & ChangeNotifying {
+/** How much the metadata side holds now: every table is bounded, and these say how full. */
+export interface MetadataStats {
+  /** Inode numbers alive. */
+  readonly inodes: number;
+  /** Of them, numbers the kernel (or an entry batch) holds, which no LRU may drop. */
+  readonly heldInodes: number;
+  /** Found and missing names cached. */
+  readonly metadataEntries: number;
+  /** Children of the finished listings kept. */
+  readonly listedEntries: number;
+}
+
+export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource & ChangeNotifying & { metadataStats(): MetadataStats; sweep(): void } {
   return new BucketFilesystem(options);
 }
 
@@ -81,12 +107,20 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   private readonly now: () => number;
   private readonly mountTimeMs: number;
   private readonly logger: Logger;
-  private readonly inodes = new InodeTable();
-  private readonly changes = new ChangeTracker(this.inodes);
+  private readonly inodes: InodeTable;
+  private readonly changes: ChangeTracker;
+  private readonly listings: ListingCache;
+  /** Pages of one listing asked for at once by several readers of a folder: one request. */
+  private readonly pageFlights = new SingleFlight<ListPage>();
+  private listingPasses = 0;
+  private readonly sweeper: NodeJS.Timeout;
+  /** The recursive listing under way, if a walk of a tree set one off. */
+  private walk: TreeWalk | undefined;
+  /** Per parent folder, the sub-folder opened last: a second one means something walks the tree. */
+  private readonly lastOpenedChild = new Map<string, string>();
   private readonly cache: MetadataCache;
   private readonly lookup: Lookup;
   private readonly handles = new HandleTable();
-  private readonly listings = new SingleFlight<DirEntry[]>();
   private readonly warnings: WarnOnce;
   private readonly inodeView: InodeView;
   private readonly readerFactory: ObjectReaderFactory;
@@ -111,6 +145,12 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       now: this.now,
     });
     this.lookup = new Lookup(this.client, this.prefix, this.cache);
+    this.inodes = new InodeTable(options.idleInodeMaxEntries ?? DEFAULT_IDLE_INODES, this.now);
+    this.changes = new ChangeTracker(this.inodes);
+    this.listings = new ListingCache({ ttlMs: options.metadataTtlMs, maxEntries: options.listCacheMaxEntries ?? DEFAULT_LIST_CACHE_ENTRIES, now: this.now });
+    // Expired entries leave on their own, so memory goes back down once a walk is over and forgotten.
+    this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs(options.metadataTtlMs));
+    this.sweeper.unref();
     this.warnings = new WarnOnce(this.logger, this.now);
     this.inodeView = new InodeView(this, this.inodes);
     const readPath = resolveReadPathOptions(options.readPath);
@@ -126,33 +166,169 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   async getattr(path: string): Promise<FileAttr> {
     const normalized = normalizePath(path);
     const info = await this.guard(() => this.lookup.resolve(normalized)).catch((error: unknown) => {
-      if (error instanceof FsError && error.errno === Errno.ENOENT) this.changes.sawMissing(normalized);
+      if (error instanceof FsError && error.errno === Errno.ENOENT) this.sawGone(normalized);
       throw error;
     });
     return this.attrOf(normalized, info);
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
+    const stream = await this.openDir(path);
+    try {
+      const entries: DirEntry[] = [];
+      for (;;) {
+        const batch = await stream.read(entries.length, this.pageSize);
+        if (batch.length === 0) return entries;
+        entries.push(...batch);
+      }
+    } finally {
+      stream.close();
+    }
+  }
+
+  async openDir(path: string): Promise<DirStream> {
     const dirPath = normalizePath(path);
     return this.guard(async () => {
       const info = await this.lookup.resolve(dirPath);
       if (info.kind !== 'dir') throw new FsError(Errno.ENOTDIR, `not a directory: ${dirPath}`);
-      return this.listings.run(dirPath, () => this.list(dirPath));
+      // A listing the kernel still holds is read from the kernel: no walk is set off or waited for.
+      if (!this.listings.kernelMayKeep(dirPath)) {
+        this.noteOpened(dirPath);
+        const dirPrefix = listingPrefixForDir(this.prefix, dirPath);
+        if (this.walk?.covers(dirPrefix)) await this.walk.waitFor(dirPrefix);
+      }
+      return this.dirStream(dirPath);
     });
   }
 
-  private async list(dirPath: string): Promise<DirEntry[]> {
+  private get pageSize(): number {
+    return this.options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE;
+  }
+
+  /**
+   * A folder's children by position: from the listing kept for the TTL, else from the store page
+   * by page. A pass from the start to the end is kept, and tells which numbered names are gone.
+   */
+  private dirStream(dirPath: string): DirStream {
+    const kernelMayKeep = this.listings.kernelMayKeep(dirPath);
+    const pass = (this.listingPasses += 1);
+    const kept = this.listings.get(dirPath);
+    let source: { read(position: number, max: number): Promise<readonly ListedChild[]>; close(): void };
+    if (kept !== undefined) {
+      this.walk?.read(listingPrefixForDir(this.prefix, dirPath));
+      const generation = this.cache.generation;
+      source = {
+        read: async (position, max) => {
+          const children = kept.slice(position, position + max);
+          // The entries the kernel is handed answer the lookups that follow them.
+          for (const { name, info } of children) this.cache.setFound(joinPath(dirPath, name), info, generation);
+          return children;
+        },
+        close: () => {},
+      };
+    } else {
+      // Any invalidation during the pass may concern a page already fetched: such a pass is not kept.
+      const passGeneration = this.cache.generation;
+      let pageGeneration = passGeneration;
+      const stream = new ListingStream({
+        dirPrefix: listingPrefixForDir(this.prefix, dirPath),
+        warnings: this.warnings,
+        pageSize: this.pageSize,
+        collectLimit: this.listings.perFolderLimit,
+        listPage: async (request) => {
+          const generation = this.cache.generation;
+          const page = await this.listPage(request);
+          pageGeneration = generation;
+          return page;
+        },
+        onChild: ({ name, info }) => {
+          const childPath = joinPath(dirPath, name);
+          this.cache.setFound(childPath, info, pageGeneration);
+          this.inodes.markListed(childPath, pass);
+        },
+        onComplete: (children) => {
+          const unchanged = passGeneration === this.cache.generation;
+          for (const gonePath of this.changes.sawCompleteListing(dirPath, pass)) this.cache.invalidate(gonePath);
+          if (children !== undefined && unchanged) this.listings.set(dirPath, children);
+        },
+      });
+      stream.start();
+      source = stream;
+    }
+    // The kernel holds the listing whole only when it read every position in order.
+    let nextInOrder = 0;
+    return {
+      kernelMayKeep,
+      read: async (position, max) => {
+        const children = await source.read(position, max);
+        if (position === nextInOrder) nextInOrder += children.length;
+        else nextInOrder = -1;
+        if (children.length === 0 && nextInOrder >= 0) this.listings.markKernelHolds(dirPath);
+        return children.map(({ name, info }) => {
+          const childPath = joinPath(dirPath, name);
+          return { name, attr: this.attrOf(childPath, info, pass) };
+        });
+      },
+      close: () => source.close(),
+    };
+  }
+
+  /**
+   * A second sub-folder of one parent opened in a row is a walk (`find`, `du`, `ImageFolder`):
+   * the rest of the parent's tree is then fetched with one recursive listing, from the folder
+   * opened now on, instead of one listing per folder.
+   */
+  private noteOpened(dirPath: string): void {
+    if (dirPath === '/') return;
+    const parent = parentPath(dirPath);
+    const previous = this.lastOpenedChild.get(parent);
+    this.lastOpenedChild.delete(parent);
+    this.lastOpenedChild.set(parent, dirPath);
+    if (this.lastOpenedChild.size > RECENT_PARENTS_MAX) this.lastOpenedChild.delete(this.lastOpenedChild.keys().next().value as string);
+    const maxEntries = this.options.treePrefetchMaxEntries ?? DEFAULT_TREE_PREFETCH_MAX_ENTRIES;
+    if (previous === undefined || previous === dirPath || maxEntries <= 0 || this.walk?.active || this.listings.get(dirPath) !== undefined) return;
+    const dirKey = listingPrefixForDir(this.prefix, dirPath);
     const generation = this.cache.generation;
-    const pageSize = this.options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE;
-    const children = await listChildren(this.client, listingPrefixForDir(this.prefix, dirPath), this.warnings, pageSize);
-    const entries = children.map(({ name, info }) => {
-      const childPath = joinPath(dirPath, name);
-      this.cache.setFound(childPath, info, generation);
-      return { name, attr: this.attrOf(childPath, info) };
+    const walk: TreeWalk = new TreeWalk({
+      listPage: (request) => this.client.listPage(request),
+      rootPrefix: listingPrefixForDir(this.prefix, parent),
+      startAfter: dirKey.slice(0, -1),
+      warnings: this.warnings,
+      pageSize: this.pageSize,
+      maxEntries,
+      maxUnread: Math.floor(this.listings.perFolderLimit * 2),
+      onFolder: (folderPrefix, children) => {
+        // A change meanwhile may concern a page already fetched: the walk ends, each folder lists itself.
+        if (generation !== this.cache.generation) {
+          walk.stop();
+          return false;
+        }
+        const folderPath = normalizePath(folderPrefix.slice(this.prefix.length));
+        this.cache.setFound(folderPath, DIR_NODE, generation);
+        this.sawWholeFolder(folderPath, children);
+        return this.listings.set(folderPath, children);
+      },
     });
-    // A name listed before and missing now is gone: forget it here too, not only in the kernel.
-    for (const gonePath of this.changes.sawListing(dirPath, children.map((child) => child.name))) this.cache.invalidate(gonePath);
-    return entries;
+    this.walk = walk;
+    void walk.run();
+  }
+
+  /** A whole listing of `dirPath` from a walk: its numbered names it lacks are gone. */
+  private sawWholeFolder(dirPath: string, children: readonly ListedChild[]): void {
+    const pass = (this.listingPasses += 1);
+    for (const { name } of children) this.inodes.markListed(joinPath(dirPath, name), pass);
+    for (const gonePath of this.changes.sawCompleteListing(dirPath, pass)) this.cache.invalidate(gonePath);
+  }
+
+  private listPage(request: ListPageRequest): Promise<ListPage> {
+    const key = `${request.prefix ?? ''}\u0000${request.continuationToken ?? ''}\u0000${request.startAfter ?? ''}\u0000${request.pageSize ?? 0}`;
+    return this.pageFlights.run(key, () => this.client.listPage(request));
+  }
+
+  /** `path` is gone from the store: the kernel's name of it and its folder's listings are stale. */
+  private sawGone(path: string): void {
+    this.changes.sawMissing(path);
+    this.listings.invalidate(parentPath(path));
   }
 
   async open(path: string, flags: number): Promise<OpenResult> {
@@ -164,7 +340,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       const ino = this.inodes.inoForPath(normalized);
       const snapshot: ObjectSnapshot = { key: objectKeyForPath(this.prefix, normalized), size: info.size, version: info.version };
       const handle = this.handles.add(ino, normalized, snapshot, this.readerFactory(this.client, snapshot));
-      const keepCache = this.handles.noteOpenedVersion(ino, info.version, info.size);
+      const keepCache = this.handles.noteOpenedVersion(ino, info);
       // With its pages kept, the kernel may never ask: fetching ahead would be waste.
       if (!keepCache) handle.reader.opened?.();
       return { fh: handle.fh, keepCache };
@@ -199,6 +375,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       } finally {
         // Whatever the DELETE did, what we cached about this path and its implied parents is doubtful.
         this.invalidateWithAncestors(normalized);
+        for (const ancestor of ancestorPaths(normalized)) this.listings.invalidate(ancestor);
         this.handles.forgetVersion(ino);
       }
       this.cache.setNotFound(normalized);
@@ -213,14 +390,28 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     throw refusedWriteError(op, normalizePath(path), this.options.allowDelete);
   }
 
+  /** Drops what expired: cached names and listings past their TTL, numbers nobody used for a TTL. */
+  sweep(): void {
+    this.cache.sweep();
+    this.listings.sweep();
+    this.inodes.sweepIdleBefore(this.now() - Math.max(this.options.metadataTtlMs, this.options.negativeMetadataTtlMs));
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.walk?.stop();
     for (const handle of this.handles.all()) this.handles.remove(handle.fh)?.reader.close();
     this.cache.clear();
+    this.listings.clear();
     if (this.ownsBlockCache) this.blockCache.close();
   }
 
   readStats(): ReadStats {
     return this.blockCache.stats();
+  }
+
+  metadataStats(): MetadataStats {
+    return { inodes: this.inodes.size, heldInodes: this.inodes.heldCount, metadataEntries: this.cache.size, listedEntries: this.listings.size };
   }
 
   setChangeListener(listener: FsChangeListener | undefined): void {
@@ -239,6 +430,22 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.inodeView.readdirByIno(ino);
   }
 
+  forget(ino: number, count: number): void {
+    this.inodeView.forget(ino, count);
+  }
+
+  holdIno(ino: number): void {
+    this.inodeView.holdIno(ino);
+  }
+
+  settleIno(ino: number, lookupsHandedOut: number): void {
+    this.inodeView.settleIno(ino, lookupsHandedOut);
+  }
+
+  openDirByIno(ino: number): Promise<DirStream> {
+    return this.inodeView.openDirByIno(ino);
+  }
+
   openByIno(ino: number, flags: number): Promise<OpenResult> {
     return this.inodeView.openByIno(ino, flags);
   }
@@ -247,8 +454,9 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.inodeView.unlinkChild(parentIno, name);
   }
 
-  private attrOf(path: string, info: NodeInfo): FileAttr {
-    const ino = this.inodes.inoForPath(path);
+  /** The attributes of `path`, numbering it (and marking it named by listing `pass`, when one names it). */
+  private attrOf(path: string, info: NodeInfo, pass?: number): FileAttr {
+    const ino = pass === undefined ? this.inodes.inoForPath(path) : this.inodes.inoForListedPath(path, pass);
     if (info.kind === 'dir') {
       return { ino, kind: 'dir', size: 0, mtimeMs: this.mountTimeMs, mode: S_IFDIR | this.dirMode, uid: this.uid, gid: this.gid, nlink: 2 };
     }
@@ -307,6 +515,11 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       throw toFsError(error);
     }
   }
+}
+
+/** How often expired entries are swept: a fraction of the TTL, within 1–30 s. */
+function sweepIntervalMs(metadataTtlMs: number): number {
+  return Math.min(30_000, Math.max(1_000, Math.floor(metadataTtlMs / 2)));
 }
 
 function readPinned(data: Buffer, target: Buffer, length: number, position: number): number {

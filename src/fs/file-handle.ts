@@ -1,4 +1,6 @@
+import { LRUCache } from 'lru-cache';
 import { Errno, FsError } from './errno.js';
+import { identifiesContent, objectIdentity, type ObjectSighting } from './object-identity.js';
 import type { ObjectReader, ObjectSnapshot } from './read-path.js';
 
 export interface FileHandle {
@@ -14,13 +16,16 @@ export interface FileHandle {
   pinned: Buffer | undefined;
 }
 
+const OPENED_VERSIONS_MAX = 100_000;
+
 /**
  * Open files by handle number. Numbers start at 1 and are not reused while the mount lives;
  * it also remembers the version each inode was last opened at (for `keepCache`).
  */
 export class HandleTable {
   private readonly handles = new Map<number, FileHandle>();
-  private readonly lastOpenedVersion = new Map<number, string>();
+  /** Bounded: the kernel keeps pages only of inodes it still holds, and a forgotten number never returns. */
+  private readonly lastOpenedVersion = new LRUCache<number, string>({ max: OPENED_VERSIONS_MAX });
   private nextFh = 1;
 
   add(ino: number, path: string, snapshot: ObjectSnapshot, reader: ObjectReader): FileHandle {
@@ -51,15 +56,16 @@ export class HandleTable {
   }
 
   /**
-   * Records `version` as the one `ino` was opened at and says whether it equals the previous
-   * open's: only then may the kernel keep the pages it cached. An unknown version never matches.
+   * Records what `ino` was opened at and says whether it is the object of the previous open: only
+   * then may the kernel keep the pages it cached. Without a version nothing names the content, so
+   * it never matches.
    */
-  noteOpenedVersion(ino: number, version: string | undefined, size: number): boolean {
-    if (version === undefined) {
+  noteOpenedVersion(ino: number, object: ObjectSighting): boolean {
+    if (!identifiesContent(object)) {
       this.lastOpenedVersion.delete(ino);
       return false;
     }
-    const identity = `${version}\u0000${size}`;
+    const identity = objectIdentity(object);
     const unchanged = this.lastOpenedVersion.get(ino) === identity;
     this.lastOpenedVersion.set(ino, identity);
     return unchanged;

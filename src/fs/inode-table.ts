@@ -1,42 +1,237 @@
-import { joinPath } from './paths.js';
+import { sameObject, type ObjectSighting } from './object-identity.js';
+import { joinPath, parentPath } from './paths.js';
 
 export const ROOT_INO = 1;
 
+/** By default, how many inodes nobody holds are kept, most recently used first. */
+export const DEFAULT_IDLE_INODES = 100_000;
+
+interface InodeRecord {
+  readonly ino: number;
+  readonly path: string;
+  /** Lookups the kernel was handed and has not forgotten (LOOKUP, CREATE, READDIRPLUS entries). */
+  lookups: number;
+  /** Holds of the engine's own (an entry batch the kernel may still be handed). */
+  holds: number;
+  /** Children that have a record: a parent lives while they do, since their paths go through it. */
+  kids: Set<InodeRecord> | undefined;
+  /** The file as last seen; undefined for folders or before a sighting. */
+  sighting: ObjectSighting | undefined;
+  /** The listing pass that last named it (see `markListed`). */
+  listedIn: number;
+  /** When it was last asked for or let go of (the table's clock). */
+  lastUsedMs: number;
+}
+
 /**
- * Stable inode numbers per path for the life of the mount (root = 1), and the way back from a
- * number to its path, so inode-based callers (libfuse's low-level API) can use the path-based core.
- * Numbers are never reused: a path deleted and re-created keeps its number, which is what `find`
- * and `tar` expect of a filesystem whose hard links do not exist. Entries are never forgotten;
- * the cost is one map entry per path ever seen (about 100 bytes).
+ * Inode numbers for paths, with the lifetime the kernel's FUSE contract gives them (as libfuse's
+ * `passthrough_ll.c` keeps them): a number handed to the kernel by an entry lives until the kernel
+ * forgets every lookup of it. Numbers nobody holds are kept in a bounded LRU, so a path-based
+ * engine (which never forgets) and stat-only callers cannot grow the table without bound. Numbers
+ * are never reused: a path dropped and seen again gets a new number, which the kernel, having
+ * forgotten the old one, cannot confuse.
  */
 export class InodeTable {
-  private readonly inoByPath = new Map<string, number>([['/', ROOT_INO]]);
-  private readonly pathByIno = new Map<number, string>([[ROOT_INO, '/']]);
+  private readonly byPath = new Map<string, InodeRecord>();
+  private readonly byIno = new Map<number, InodeRecord>();
+  /** Records with no lookups, holds or children, oldest first: the ones that may be dropped. */
+  private readonly idle = new Map<number, InodeRecord>();
   private nextIno = ROOT_INO + 1;
+
+  constructor(
+    private readonly maxIdle: number = DEFAULT_IDLE_INODES,
+    private readonly now: () => number = Date.now,
+  ) {
+    const root: InodeRecord = { ino: ROOT_INO, path: '/', lookups: 1, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: 0 };
+    this.byPath.set('/', root);
+    this.byIno.set(ROOT_INO, root);
+  }
 
   /** The number of a normalized path, assigned on first sight. */
   inoForPath(path: string): number {
-    const known = this.inoByPath.get(path);
-    if (known !== undefined) return known;
-    const ino = this.nextIno;
-    this.nextIno += 1;
-    this.inoByPath.set(path, ino);
-    this.pathByIno.set(ino, path);
-    return ino;
+    const record = this.recordFor(path);
+    this.evictIdle(record);
+    return record.ino;
   }
 
-  /** The path of a number handed out before, or undefined. */
+  /** As `inoForPath`, and marks the path as named by listing pass `pass` of its folder. */
+  inoForListedPath(path: string, pass: number): number {
+    const record = this.recordFor(path);
+    record.listedIn = pass;
+    this.evictIdle(record);
+    return record.ino;
+  }
+
+  /** The number of a path if it has one now; never assigns. */
+  knownIno(path: string): number | undefined {
+    return this.byPath.get(path)?.ino;
+  }
+
+  /** The path of a number that is alive, or undefined. */
   pathForIno(ino: number): string | undefined {
-    return this.pathByIno.get(ino);
+    return this.byIno.get(ino)?.path;
   }
 
   /** The path of `name` inside the directory numbered `parentIno`, or undefined if unknown. */
   childPath(parentIno: number, name: string): string | undefined {
-    const parent = this.pathByIno.get(parentIno);
-    return parent === undefined ? undefined : joinPath(parent, name);
+    const parent = this.byIno.get(parentIno);
+    return parent === undefined ? undefined : joinPath(parent.path, name);
+  }
+
+  /** The kernel was handed `ino` once more (an entry reply). */
+  addLookup(ino: number): void {
+    this.addLookups(ino, 1);
+  }
+
+  addLookups(ino: number, count: number): void {
+    const record = this.byIno.get(ino);
+    if (record === undefined || ino === ROOT_INO) return;
+    record.lookups += count;
+    this.settle(record);
+  }
+
+  /**
+   * The kernel forgot `count` lookups of `ino` (FORGET, BATCH_FORGET). The count may go below
+   * zero for a moment: the kernel can forget an entry of a batch whose lookups are counted only
+   * when the batch is settled.
+   */
+  forget(ino: number, count: number): void {
+    const record = this.byIno.get(ino);
+    if (record === undefined || ino === ROOT_INO) return;
+    record.lookups -= count;
+    // A number the kernel forgot is of no use to anyone: it goes now, not after the idle LRU.
+    if (this.isIdle(record)) this.remove(record);
+    else this.settle(record);
+  }
+
+  /** Keeps `ino` alive until `release`, whoever else lets go of it. */
+  hold(ino: number): void {
+    const record = this.byIno.get(ino);
+    if (record === undefined) return;
+    record.holds += 1;
+    this.idle.delete(ino);
+  }
+
+  release(ino: number): void {
+    const record = this.byIno.get(ino);
+    if (record === undefined || record.holds === 0) return;
+    record.holds -= 1;
+    this.settle(record);
+  }
+
+  /**
+   * Records what a file looks like now; returns true when it was seen before as another object,
+   * i.e. the kernel's copy of it is stale. Only paths that have a number are tracked: a path
+   * without one is held by nobody, so nothing can be stale.
+   */
+  sawSighting(path: string, sighting: ObjectSighting): boolean {
+    const record = this.byPath.get(path);
+    if (record === undefined) return false;
+    const previous = record.sighting;
+    record.sighting = sighting;
+    return previous !== undefined && !sameObject(previous, sighting);
+  }
+
+  /** Marks `path` as named by listing pass `pass` of its folder. */
+  markListed(path: string, pass: number): void {
+    const record = this.byPath.get(path);
+    if (record !== undefined) record.listedIn = pass;
+  }
+
+  /** The numbered children of `dirPath` that listing pass `pass` did not name. */
+  childrenNotListed(dirPath: string, pass: number): string[] {
+    const missing: string[] = [];
+    for (const child of this.byPath.get(dirPath)?.kids ?? []) if (child.listedIn !== pass) missing.push(child.path);
+    return missing;
+  }
+
+  /** Drops the number of `path` now if nobody holds it (the name is gone from the store). */
+  dropIfIdle(path: string): void {
+    const record = this.byPath.get(path);
+    if (record !== undefined && this.isIdle(record)) this.remove(record);
   }
 
   get size(): number {
-    return this.inoByPath.size;
+    return this.byPath.size;
+  }
+
+  /** How many numbers the kernel or the engine holds (not dropped by the LRU). */
+  get heldCount(): number {
+    return this.byPath.size - this.idle.size;
+  }
+
+  private recordFor(path: string): InodeRecord {
+    const known = this.byPath.get(path);
+    if (known !== undefined) {
+      known.lastUsedMs = this.now();
+      if (this.idle.delete(known.ino)) this.idle.set(known.ino, known);
+      return known;
+    }
+    const parent = path === '/' ? undefined : this.recordFor(parentPath(path));
+    const record: InodeRecord = { ino: this.nextIno, path, lookups: 0, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: this.now() };
+    this.nextIno += 1;
+    this.byPath.set(path, record);
+    this.byIno.set(record.ino, record);
+    if (parent !== undefined) {
+      (parent.kids ??= new Set()).add(record);
+      this.idle.delete(parent.ino);
+    }
+    this.idle.set(record.ino, record);
+    return record;
+  }
+
+  private isIdle(record: InodeRecord): boolean {
+    return record.ino !== ROOT_INO && record.lookups <= 0 && record.holds === 0 && (record.kids === undefined || record.kids.size === 0);
+  }
+
+  /**
+   * Files `record` as idle or not. `letGo`: someone just let go of it (a forget, a release), which
+   * counts as a use; a folder left idle by its last child is not. `evict` is false when an
+   * eviction is under way already.
+   */
+  private settle(record: InodeRecord, evict = true, letGo = true): void {
+    this.idle.delete(record.ino);
+    if (letGo) record.lastUsedMs = this.now();
+    if (!this.isIdle(record)) return;
+    this.idle.set(record.ino, record);
+    if (evict) this.evictIdle();
+  }
+
+  /** Drops the idle numbers last used before `cutoffMs`, and the folders they leave idle. */
+  sweepIdleBefore(cutoffMs: number): void {
+    let dropped: boolean;
+    do {
+      dropped = false;
+      for (const record of [...this.idle.values()]) {
+        if (record.lastUsedMs >= cutoffMs || !this.idle.has(record.ino)) continue;
+        this.remove(record);
+        dropped = true;
+      }
+    } while (dropped);
+  }
+
+  /** Drops the least recently used idle numbers past the bound; `keep` (just handed out) is never one. */
+  private evictIdle(keep?: InodeRecord): void {
+    while (this.idle.size > this.maxIdle) {
+      const oldest = this.idle.values().next().value as InodeRecord;
+      if (oldest === keep) {
+        if (this.idle.size === 1) return;
+        this.idle.delete(keep.ino);
+        this.idle.set(keep.ino, keep);
+        continue;
+      }
+      this.remove(oldest);
+    }
+  }
+
+  private remove(record: InodeRecord): void {
+    this.idle.delete(record.ino);
+    this.byPath.delete(record.path);
+    this.byIno.delete(record.ino);
+    const parent = this.byPath.get(parentPath(record.path));
+    if (parent === undefined || parent === record) return;
+    parent.kids?.delete(record);
+    if (parent.kids?.size === 0) parent.kids = undefined;
+    this.settle(parent, false, false);
   }
 }

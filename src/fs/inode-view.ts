@@ -1,6 +1,6 @@
 import { Errno, FsError } from './errno.js';
 import type { InodeTable } from './inode-table.js';
-import type { DirEntry, FileAttr, InodeFilesystem, OpenResult, PathFilesystem } from './types.js';
+import type { DirEntry, DirStream, FileAttr, InodeFilesystem, OpenResult, PathFilesystem } from './types.js';
 
 /**
  * Any path-based filesystem seen by inode number, through the table that numbered its paths.
@@ -13,7 +13,26 @@ export class InodeView implements InodeFilesystem {
   ) {}
 
   async lookupChild(parentIno: number, name: string): Promise<FileAttr> {
-    return this.filesystem.getattr(this.childPath(parentIno, name));
+    const attr = await this.filesystem.getattr(this.childPath(parentIno, name));
+    this.inodes.addLookup(attr.ino);
+    return attr;
+  }
+
+  forget(ino: number, count: number): void {
+    this.inodes.forget(ino, count);
+  }
+
+  holdIno(ino: number): void {
+    this.inodes.hold(ino);
+  }
+
+  settleIno(ino: number, lookupsHandedOut: number): void {
+    if (lookupsHandedOut > 0) this.inodes.addLookups(ino, lookupsHandedOut);
+    this.inodes.release(ino);
+  }
+
+  async openDirByIno(ino: number): Promise<DirStream> {
+    return this.filesystem.openDir(this.path(ino));
   }
 
   async attrByIno(ino: number): Promise<FileAttr> {

@@ -57,6 +57,13 @@ export class MetadataCache {
     this.records.delete(path);
   }
 
+  /** Drops every expired record, so memory follows the TTL and not only the bound. */
+  sweep(): void {
+    const now = this.options.now();
+    const expired = [...this.records.entries()].filter(([, record]) => now >= record.expiresAtMs).map(([path]) => path);
+    for (const path of expired) this.records.delete(path);
+  }
+
   clear(): void {
     this.currentGeneration += 1;
     this.records.clear();

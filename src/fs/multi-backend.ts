@@ -1,10 +1,10 @@
 import { Errno, FsError, toFsError } from './errno.js';
-import { InodeTable } from './inode-table.js';
+import { DEFAULT_IDLE_INODES, InodeTable } from './inode-table.js';
 import { InodeView } from './inode-view.js';
 import { illegalNameReason } from './names.js';
 import { normalizePath } from './paths.js';
 import { DEFAULT_DIR_MODE, S_IFDIR, STATFS, refusedWriteErrno, type RefusedOp } from './semantics.js';
-import type { ChangeNotifying, DirEntry, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 
 export interface Backend {
   /** The top-level folder of the mount that shows this backend. */
@@ -20,6 +20,8 @@ export interface MultiBackendOptions {
   /** Whether any backend allows deleting: decides the root's own refusal errno (EPERM vs EROFS). */
   readonly allowDelete?: boolean;
   readonly now?: () => number;
+  /** Inode numbers of this mount's tree kept that nobody holds; default 100,000. */
+  readonly idleInodeMaxEntries?: number;
 }
 
 /**
@@ -35,13 +37,14 @@ type Route = { readonly backend: Backend; readonly innerPath: string } | { reado
 
 class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeNotifying {
   private readonly byName = new Map<string, Backend>();
-  private readonly inodes = new InodeTable();
+  private readonly inodes: InodeTable;
   private readonly view: InodeView;
   private readonly handles = new Map<number, { backend: Backend; innerFh: number }>();
   private nextFh = 1;
   private readonly rootAttr: FileAttr;
 
   constructor(private readonly options: MultiBackendOptions) {
+    this.inodes = new InodeTable(options.idleInodeMaxEntries ?? DEFAULT_IDLE_INODES);
     for (const backend of options.backends) {
       const reason = illegalNameReason(backend.dirName);
       if (reason !== undefined) throw new Error(`backend folder name ${JSON.stringify(backend.dirName)} is not a legal file name (${reason})`);
@@ -71,18 +74,37 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
   async readdir(path: string): Promise<DirEntry[]> {
     const normalized = normalizePath(path);
     const route = this.route(normalized);
-    if (route.backend === undefined) {
-      return Promise.all(
-        [...this.byName.values()].map(async (backend) => {
-          const outerPath = `/${backend.dirName}`;
-          const attr = await backend.filesystem.getattr('/');
-          return { name: backend.dirName, attr: this.renumber(outerPath, attr) };
-        }),
-      );
-    }
+    if (route.backend === undefined) return this.backendFolders();
     const entries = await route.backend.filesystem.readdir(route.innerPath);
-    const prefix = normalized === '/' ? '' : normalized;
-    return entries.map((entry) => ({ name: entry.name, attr: this.renumber(`${prefix}/${entry.name}`, entry.attr) }));
+    return entries.map((entry) => this.outerEntry(normalized, entry));
+  }
+
+  async openDir(path: string): Promise<DirStream> {
+    const normalized = normalizePath(path);
+    const route = this.route(normalized);
+    if (route.backend === undefined) {
+      const folders = await this.backendFolders();
+      return { kernelMayKeep: false, read: async (position, max) => folders.slice(position, position + max), close: () => {} };
+    }
+    const inner = await route.backend.filesystem.openDir(route.innerPath);
+    return {
+      kernelMayKeep: inner.kernelMayKeep,
+      read: async (position, max) => (await inner.read(position, max)).map((entry) => this.outerEntry(normalized, entry)),
+      close: () => inner.close(),
+    };
+  }
+
+  private backendFolders(): Promise<DirEntry[]> {
+    return Promise.all(
+      [...this.byName.values()].map(async (backend) => {
+        const attr = await backend.filesystem.getattr('/');
+        return { name: backend.dirName, attr: this.renumber(`/${backend.dirName}`, attr) };
+      }),
+    );
+  }
+
+  private outerEntry(outerDir: string, entry: DirEntry): DirEntry {
+    return { name: entry.name, attr: this.renumber(`${outerDir === '/' ? '' : outerDir}/${entry.name}`, entry.attr) };
   }
 
   async open(path: string, flags: number): Promise<OpenResult> {
@@ -133,7 +155,10 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
           : (change) => {
               const path = `/${backend.dirName}${change.path === '/' ? '' : change.path}`;
               const parent = path.slice(0, path.lastIndexOf('/')) || '/';
-              listener({ ...change, path, ino: this.inodes.inoForPath(path), parentIno: this.inodes.inoForPath(parent) });
+              const ino = this.inodes.knownIno(path);
+              const parentIno = this.inodes.knownIno(parent);
+              // A path this mount has no number for is held by no kernel cache.
+              if (ino !== undefined && parentIno !== undefined) listener({ ...change, path, ino, parentIno });
             },
       );
     }
@@ -160,12 +185,40 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     return this.view.lookupChild(parentIno, name);
   }
 
+  /** This mount's numbers, and what the backends cache. */
+  metadataStats(): { inodes: number; heldInodes: number; metadataEntries: number; listedEntries: number } {
+    let metadataEntries = 0;
+    let listedEntries = 0;
+    for (const backend of this.byName.values()) {
+      const inner = (backend.filesystem as { metadataStats?: () => { metadataEntries: number; listedEntries: number } }).metadataStats?.();
+      metadataEntries += inner?.metadataEntries ?? 0;
+      listedEntries += inner?.listedEntries ?? 0;
+    }
+    return { inodes: this.inodes.size, heldInodes: this.inodes.heldCount, metadataEntries, listedEntries };
+  }
+
   attrByIno(ino: number): Promise<FileAttr> {
     return this.view.attrByIno(ino);
   }
 
   readdirByIno(ino: number): Promise<DirEntry[]> {
     return this.view.readdirByIno(ino);
+  }
+
+  forget(ino: number, count: number): void {
+    this.view.forget(ino, count);
+  }
+
+  holdIno(ino: number): void {
+    this.view.holdIno(ino);
+  }
+
+  settleIno(ino: number, lookupsHandedOut: number): void {
+    this.view.settleIno(ino, lookupsHandedOut);
+  }
+
+  openDirByIno(ino: number): Promise<DirStream> {
+    return this.view.openDirByIno(ino);
   }
 
   openByIno(ino: number, flags: number): Promise<OpenResult> {

@@ -1,3 +1,4 @@
+import { identifiesContent, objectIdentity } from './object-identity.js';
 import type { BucketClient } from '../store/bucket-client.js';
 import type { BlockCache, FetchKind, RangeFetcher } from './block-cache.js';
 import type { ByteChunks } from './byte-chunks.js';
@@ -242,8 +243,8 @@ export class PrefetchingReader implements ObjectReader {
  * told apart: its blocks are private to the open file (`openId`).
  */
 export function objectIdOf(namespace: string, snapshot: ObjectSnapshot, openId: number): string {
-  const version = snapshot.version === undefined ? `\u0001open:${openId}` : snapshot.version;
-  return `${namespace}\u0000${snapshot.key}\u0000${version}\u0000${snapshot.size}`;
+  const identity = identifiesContent(snapshot) ? objectIdentity(snapshot) : `\u0001open:${openId}`;
+  return `${namespace}\u0000${snapshot.key}\u0000${identity}`;
 }
 
 /** Open files read through `cache` with per-file prefetch. */

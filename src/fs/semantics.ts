@@ -1,41 +1,7 @@
 /**
- * The POSIX semantics bucketfs chooses where an object store differs from a disk.
- * (Copied into README's "Semantics" section; keep the two in step.)
- *
- * - Directories are implied by `/` in object names; a `name/` marker object is a directory too.
- *   The root is always a directory. If `a` and `a/…` both exist, `a` is the directory and the
- *   object `a` is hidden (as in mountpoint-s3).
- * - Names that are no legal file name (empty segment as in `a//b`, `.`, `..`, containing NUL,
- *   longer than 255 bytes) are skipped in listings with one warning per name, never a crash.
- * - getattr HEADs the object and lists `name/` (one entry) at the same time. Results are cached
- *   for `metadataTtlMs`, misses for `negativeMetadataTtlMs`; a listing fills the cache, so the
- *   `stat` of every entry after `ls -l` makes no request. A change made by another client is
- *   seen after the TTL. Listings themselves are not cached: each `readdir` lists afresh
- *   (concurrent listings of one folder share one), paginated, never one request per entry.
- * - An open file reads the version it opened (size and `Ais-Version` at open). AIStore has no
- *   version-conditional GET: each response's version and size are checked, and if the object
- *   changed or vanished under an open file, read fails with EIO (never bytes of two versions).
- *   Reopening reads the new version. `keepCache` (the kernel keeps its page cache across opens)
- *   only when the version at open equals the previous open's. Bytes come from a block cache
- *   shared by all open files of the mount and named by object version (and size), so a changed
- *   object is never served old bytes once reopened, while an open file keeps reading the blocks
- *   of its version already fetched. Sequential readers are served from windows fetched ahead
- *   (1 MiB, doubling to 64 MiB, as parallel GETs of 8 MiB parts); random reads fetch exactly
- *   the range asked for; objects up to 1 MiB are fetched whole. Cache plus GETs in flight stay
- *   within the cache size (default a quarter of RAM, at most 512 MiB).
- * - mtime is `Ais-Atime` (the native API has no Last-Modified); directories show the mount
- *   time. Sizes are exact. Owner, group and modes come from the options: files
- *   `S_IFREG | fileMode` (0444 by default), directories `S_IFDIR | dirMode` (0555). nlink is 1
- *   for files and 2 for directories. Inode numbers are stable per path for the mount's life.
- * - unlink DELETEs the object only with `allowDelete`; without it, EPERM. unlink of a directory
- *   is EISDIR (Linux). Files open at the time of the unlink keep reading: before the DELETE the
- *   whole object is fetched into memory for them (up to `unlinkPinMaxBytes`, 64 MiB by
- *   default); a larger open file still serves what it had fetched ahead, and later reads fail
- *   with EIO. A DELETE through another client is seen the same way by open files.
- * - Every other change fails with a definite errno: EROFS on a read-only mount (no
- *   `allowDelete`); with `allowDelete`, EPERM for mkdir, rmdir, create, write, rename,
- *   truncate, chmod, chown, utimens, symlink and link. Opening for writing fails the same way.
- * - statfs reports a large, constant capacity (nothing is ever "full") and nameMax 255.
+ * The errno and attribute constants of the POSIX semantics bucketfs chooses where an object
+ * store differs from a disk. The semantics themselves are written once, in the README's
+ * "Semantics" section.
  */
 import { constants as fsConstants } from 'node:fs';
 import { Errno, FsError } from './errno.js';

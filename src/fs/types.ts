@@ -32,6 +32,18 @@ export interface StatfsInfo {
   readonly nameMax: number;
 }
 
+/**
+ * One open directory, read by position (0-based, the listing's own order; `.` and `..` are the
+ * engine's). Positions stay valid for the life of the stream: a reader may go back to one.
+ */
+export interface DirStream {
+  /** The entries at `position`… (at most `max`); none past the end. */
+  read(position: number, max: number): Promise<DirEntry[]>;
+  /** Nothing changed since the kernel last read this listing whole, within the metadata TTL: it may keep its copy. */
+  readonly kernelMayKeep: boolean;
+  close(): void;
+}
+
 export interface OpenResult {
   readonly fh: number;
   /** The object version did not change since the last open: the kernel may keep its page cache. */
@@ -46,6 +58,8 @@ export interface PathFilesystem {
   getattr(path: string): Promise<FileAttr>;
   /** The entries of a directory, without `.` and `..` (the adapter adds them). */
   readdir(path: string): Promise<DirEntry[]>;
+  /** A directory to read page by page; answers without listing it. */
+  openDir(path: string): Promise<DirStream>;
   open(path: string, flags: number): Promise<OpenResult>;
   /** Reads up to `length` bytes at `position` into `target`; returns the count (0 at end of file). */
   read(fh: number, target: Buffer, length: number, position: number): Promise<number>;
@@ -64,7 +78,15 @@ export interface PathFilesystem {
  * never handed out).
  */
 export interface InodeFilesystem {
+  /** The entry of `name`; counts one lookup of its number, which the caller hands to the kernel. */
   lookupChild(parentIno: number, name: string): Promise<FileAttr>;
+  /** The kernel forgot `count` lookups of `ino`: at none, the number may die. */
+  forget(ino: number, count: number): void;
+  /** Keeps `ino` alive while an entry of it may still be handed to the kernel. */
+  holdIno(ino: number): void;
+  /** Ends a `holdIno`, counting the lookups the kernel was handed meanwhile. */
+  settleIno(ino: number, lookupsHandedOut: number): void;
+  openDirByIno(ino: number): Promise<DirStream>;
   attrByIno(ino: number): Promise<FileAttr>;
   readdirByIno(ino: number): Promise<DirEntry[]>;
   openByIno(ino: number, flags: number): Promise<OpenResult>;

@@ -12,10 +12,25 @@ const Fuse = createRequire(import.meta.url)('fuse-native') as typeof FuseType;
 export interface FuseNativeMountOptions {
   readonly fsname: string;
   readonly allowOther: boolean;
+  /** Mount `ro`: the kernel refuses every write with EROFS before asking the filesystem. */
+  readonly readOnly: boolean;
   readonly metadataTtlMs: number;
   readonly operationTimeoutMs: number;
   readonly logger: Logger;
   readonly observer: OperationObserver | undefined;
+}
+
+/**
+ * fuse-native has no setting for some kernel options (`ro`); it hands libfuse one `-o` string built by a method of
+ * its own, so that string is extended here.
+ */
+function addKernelOption(fuse: FuseType, option: string): void {
+  const builder = fuse as unknown as { _fuseOptions(): string };
+  const own = builder._fuseOptions.bind(fuse);
+  builder._fuseOptions = () => {
+    const options = own();
+    return options === '' ? `-o${option}` : `${options},${option}`;
+  };
 }
 
 /** The fallback engine: fuse-native (libfuse 2, path-based, every request on the JS thread). */
@@ -30,6 +45,7 @@ export async function mountWithFuseNative(fs: PathFilesystem, mountpoint: string
       operationTimeoutMs: options.operationTimeoutMs,
     }),
   );
+  if (options.readOnly) addKernelOption(fuse, 'ro');
   await new Promise<void>((resolve, reject) => {
     fuse.mount((error) => (error ? reject(new MountError(`cannot mount ${mountpoint}: ${error.message}`, { cause: error })) : resolve()));
   });

@@ -67,6 +67,7 @@ declare module 'fuse-native' {
       mkdir?: boolean;
       debug?: boolean;
       allowOther?: boolean;
+      defaultPermissions?: boolean;
       autoCache?: boolean;
       kernelCache?: boolean;
       fsname?: string;

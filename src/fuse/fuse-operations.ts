@@ -2,24 +2,17 @@ import type Fuse from 'fuse-native';
 import type { Logger } from 'pino';
 import { Errno, toFsError } from '../fs/errno.js';
 import type { FileAttr, PathFilesystem, StatfsInfo } from '../fs/types.js';
+import { statFields } from './stat.js';
 
-const BLOCK_BYTES = 512;
-const PREFERRED_IO_BYTES = 128 * 1024;
 const R_OK = 4;
 const W_OK = 2;
 const X_OK = 1;
 
 export function statFromAttr(attr: FileAttr): Fuse.Stat {
-  const mtime = new Date(attr.mtimeMs);
+  const { mtimeMs, ...fields } = statFields(attr);
+  const mtime = new Date(mtimeMs);
   return {
-    mode: attr.mode,
-    uid: attr.uid,
-    gid: attr.gid,
-    size: attr.size,
-    nlink: attr.nlink,
-    ino: attr.ino,
-    blksize: PREFERRED_IO_BYTES,
-    blocks: Math.ceil(attr.size / BLOCK_BYTES),
+    ...fields,
     atime: mtime,
     mtime,
     ctime: mtime,
@@ -42,11 +35,27 @@ export function statfsFromInfo(info: StatfsInfo): Fuse.Statfs {
   };
 }
 
-/** The access(2) answer from the owner permission bits: the mount does not check caller ids. */
-export function accessErrno(attr: FileAttr, mask: number): number {
-  const ownerBits = (attr.mode >> 6) & 7;
+/** Who asks, when the engine knows it. */
+export interface Caller {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * The access(2) answer by the kernel's own rule: the owner, group or other bits by the caller's ids, and root
+ * reads and writes anything and executes what has any x bit. Mounts use default_permissions, so the kernel
+ * answers access(2) itself and this is only the answer for a request that still arrives; without a caller it
+ * answers for the owner, the one user a mount without --allow-other admits.
+ */
+export function accessErrno(attr: FileAttr, mask: number, caller?: Caller): number {
   const wanted = mask & (R_OK | W_OK | X_OK);
-  return (ownerBits & wanted) === wanted ? 0 : Errno.EACCES;
+  if (caller?.uid === 0) {
+    const anyExecute = (attr.mode & 0o111) !== 0;
+    return (wanted & X_OK) === 0 || anyExecute ? 0 : Errno.EACCES;
+  }
+  const shift = caller === undefined || caller.uid === attr.uid ? 6 : caller.gid === attr.gid ? 3 : 0;
+  const granted = (attr.mode >> shift) & 7;
+  return (granted & wanted) === wanted ? 0 : Errno.EACCES;
 }
 
 type Reply = (result: number) => void;

@@ -16,8 +16,10 @@ export const FUSE_SUBTYPE = 'bucketfs';
 export const DEFAULT_OPERATION_TIMEOUT_MS = 150_000;
 
 /**
- * fuse-native's options for a bucketfs mount. `auto_cache` lets the kernel keep a file's pages
- * while its size and mtime stay the same (fuse-native cannot set keep_cache per open).
+ * fuse-native's options for a bucketfs mount (`ro` excepted, which it has no option for: see fuse-native-mount.ts).
+ * `auto_cache` lets the kernel keep a file's pages while its size and mtime stay the same (fuse-native cannot set
+ * keep_cache per open). `default_permissions` makes the kernel check mode, uid and gid on every access, as for a
+ * local filesystem: without it, `--allow-other` would open every file to every user.
  */
 export function fuseNativeOptions(options: KernelMountOptions): Fuse.Options {
   const ttlSeconds = Math.max(0, options.metadataTtlMs) / 1000;
@@ -26,6 +28,7 @@ export function fuseNativeOptions(options: KernelMountOptions): Fuse.Options {
     subtype: FUSE_SUBTYPE,
     autoCache: true,
     allowOther: options.allowOther,
+    defaultPermissions: true,
     timeout: options.operationTimeoutMs,
     debug: options.debug ?? false,
   };

@@ -6,24 +6,57 @@ import type { OperationObserver } from './fuse-operations.js';
 import { waitUntilKernelAnswers } from './kernel-connection.js';
 import { MountError, type MountHandle } from './mount-handle.js';
 import { DEFAULT_OPERATION_TIMEOUT_MS } from './mount-options.js';
+import { loadNativeAddon, NATIVE_BUILD_PACKAGES, NativeEngineUnavailableError } from './native-addon.js';
 import { mountNative } from './native-mount.js';
 import { DEFAULT_READ_AHEAD_KB, setMountReadAheadKb } from './readahead.js';
 
-export { MountError, type MountHandle } from './mount-handle.js';
+export { MountError, type EngineStats, type MountHandle } from './mount-handle.js';
 
 /** The engines a mount can run on; the test suite is parameterised over this list. */
 export const MOUNT_ENGINES = ['native', 'fuse-native'] as const;
 export type MountEngine = (typeof MOUNT_ENGINES)[number];
-/** The libfuse 3 addon in native/; fuse-native (libfuse 2) stays as the fallback. */
+/** The libfuse 3 addon in native/ when it is built; fuse-native (libfuse 2) stays as the fallback. */
 export const DEFAULT_MOUNT_ENGINE: MountEngine = 'native';
 
 export function isMountEngine(value: string): value is MountEngine {
   return (MOUNT_ENGINES as readonly string[]).includes(value);
 }
 
+/** Why the native engine cannot run here; undefined when its addon loads. */
+export function nativeEngineUnavailable(load: () => unknown = loadNativeAddon): NativeEngineUnavailableError | undefined {
+  try {
+    load();
+    return undefined;
+  } catch (error) {
+    if (error instanceof NativeEngineUnavailableError) return error;
+    throw error;
+  }
+}
+
+let fallbackSaid = false;
+
+/**
+ * The engine a mount runs on. An explicit choice stands: `native` without its addon throws
+ * NativeEngineUnavailableError, which names what to install. Without a choice: native when its
+ * addon loads, else fuse-native, and `say` is told so once per process.
+ */
+export function chooseMountEngine(requested: MountEngine | undefined, say: (line: string) => void, load: () => unknown = loadNativeAddon): MountEngine {
+  if (requested === 'native') load();
+  if (requested !== undefined) return requested;
+  const why = nativeEngineUnavailable(load);
+  if (why === undefined) return DEFAULT_MOUNT_ENGINE;
+  if (!fallbackSaid) {
+    fallbackSaid = true;
+    say(`the native FUSE engine ${why.reason}: mounting with fuse-native (for the native engine: install ${NATIVE_BUILD_PACKAGES}, then npm run build:native)`);
+  }
+  return 'fuse-native';
+}
+
 export interface MountOptions {
   readonly fsname: string;
   readonly allowOther?: boolean;
+  /** Mount `ro`: every write is refused by the kernel (EROFS). Default false. */
+  readonly readOnly?: boolean;
   readonly metadataTtlMs: number;
   /** Longest time one operation may take before it is answered ETIMEDOUT: a last failsafe against hangs. */
   readonly operationTimeoutMs?: number;
@@ -32,7 +65,7 @@ export interface MountOptions {
   readonly readAheadKb?: number;
   /** Told about every answered kernel request (metrics). */
   readonly observer?: OperationObserver;
-  /** Default `DEFAULT_MOUNT_ENGINE`. */
+  /** Default: `chooseMountEngine`'s pick (native when built, else fuse-native). */
   readonly engine?: MountEngine;
 }
 
@@ -41,10 +74,11 @@ const KERNEL_ANSWER_TIMEOUT_MS = 10_000;
 
 /** Mounts `fs` at `mountpoint`; resolves once the kernel has finished the FUSE handshake and answers for it. */
 export async function mountFilesystem(fs: PathFilesystem & InodeFilesystem & Partial<ChangeNotifying>, mountpoint: string, options: MountOptions): Promise<MountHandle> {
-  const engine = options.engine ?? DEFAULT_MOUNT_ENGINE;
+  const engine = chooseMountEngine(options.engine, (line) => options.logger.warn(line));
   const common = {
     fsname: options.fsname,
     allowOther: options.allowOther ?? false,
+    readOnly: options.readOnly ?? false,
     metadataTtlMs: options.metadataTtlMs,
     logger: options.logger,
     observer: options.observer,

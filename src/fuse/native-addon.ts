@@ -14,6 +14,9 @@ export const NativeOp = {
   access: 8,
   unlink: 9,
   refuse: 10,
+  readdir: 11,
+  releasedir: 12,
+  forget: 13,
   /** Not a request: the session loop ended and the mount is gone. */
   ended: 100,
   /** Not a request: the kernel finished the handshake (INIT). */
@@ -46,6 +49,7 @@ export interface NativeMountOptions {
   readonly fsname: string;
   readonly subtype: string;
   readonly allowOther: boolean;
+  readonly readOnly: boolean;
   readonly attrTimeoutS: number;
   readonly entryTimeoutS: number;
   readonly maxThreads?: number;
@@ -57,6 +61,13 @@ export interface NativeStats {
   readonly aborted: number;
   readonly outstanding: number;
   readonly ended: boolean;
+  /** Read slots never handed out again: JS received their read but a timeout or the teardown answered it. */
+  readonly readSlotsWithheld: number;
+  /** Kernel cache invalidations queued or running on the mount's notifier thread. */
+  readonly invalidationsPending: number;
+  readonly invalidationsDone: number;
+  /** Invalidations that could not be queued (out of memory). */
+  readonly invalidationsDropped: number;
 }
 
 /** The addon's functions (native/addon.c). Every reply returns false when the request was already answered. */
@@ -70,23 +81,36 @@ export interface NativeAddon {
   replyError(context: NativeContext, id: number, errno: number): boolean;
   /** Answers `errno` for a request the core is still working on (its read slot is never reused). */
   abandon(context: NativeContext, id: number, errno: number): boolean;
-  replyAttr(context: NativeContext, id: number, ino: number, mode: number, nlink: number, uid: number, gid: number, size: number, mtimeMs: number): boolean;
-  replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean): boolean;
+  /** `attr` holds STAT_NUMBERS numbers (src/fuse/stat.ts). */
+  replyAttr(context: NativeContext, id: number, attr: Float64Array): boolean;
+  /** `cacheDir` (opendir only) lets the kernel keep the listing it reads. */
+  replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean, cacheDir: boolean): boolean;
   replyRead(context: NativeContext, id: number, bytes: number): boolean;
   replyStatfs(context: NativeContext, id: number, blockSize: number, blocks: number, blocksFree: number, blocksAvailable: number, files: number, filesFree: number, nameMax: number): boolean;
-  /** `attrs` holds 7 numbers per name, in replyAttr's order (ino, mode, nlink, uid, gid, size, mtimeMs). */
-  replyDir(context: NativeContext, id: number, names: readonly string[], attrs: Float64Array): boolean;
+  /**
+   * A batch of `count` directory entries, the first at the request's offset: `names` joined by
+   * NUL (read in one call), `attrs` STAT_NUMBERS numbers per name; `last`: no entry follows.
+   */
+  replyDir(context: NativeContext, id: number, names: string, count: number, attrs: Float64Array, last: boolean): boolean;
   notifyInvalInode(context: NativeContext, ino: number): boolean;
   notifyInvalEntry(context: NativeContext, parentIno: number, name: string): boolean;
+  /** Mount contexts of this process not freed yet (a context lives until its JS handle and its session are both gone). */
+  liveContexts(): number;
 }
 
 /** The size of one read slot: the largest request the kernel sends. */
 export const READ_SLOT_BYTES = 1024 * 1024;
 
+/** What the native engine's build needs (native/build.sh). */
+export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev pkg-config build-essential python3';
+
 export class NativeEngineUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** Why, in a few words: "… is missing", "cannot be loaded: …". */
+  readonly reason: string;
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`the native FUSE engine ${reason}: install ${NATIVE_BUILD_PACKAGES}, then run "npm run build:native"; or mount with --engine fuse-native`, options);
     this.name = 'NativeEngineUnavailableError';
+    this.reason = reason;
   }
 }
 
@@ -95,22 +119,20 @@ export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../build/Release/buck
 /** Another build of the addon to load instead (an ASan build: see native/README.md). */
 export const NATIVE_ADDON_ENV = 'BUCKETFS_NATIVE_ADDON';
 
-let loaded: NativeAddon | undefined;
+const loaded = new Map<string, NativeAddon>();
 
-/** The addon, loaded on first use; a missing or broken build is an error, never a silent fallback. */
+/** The addon, loaded on first use; a missing or broken build throws NativeEngineUnavailableError. */
 export function loadNativeAddon(env: NodeJS.ProcessEnv = process.env): NativeAddon {
-  if (loaded !== undefined) return loaded;
   const path = env[NATIVE_ADDON_ENV] || NATIVE_ADDON_PATH;
-  if (!existsSync(path)) {
-    throw new NativeEngineUnavailableError(
-      `the native FUSE engine is not built (${path} is missing): install libfuse3-dev and run "npm ci" or "npm run build:native", or mount with --engine fuse-native`,
-    );
-  }
+  const known = loaded.get(path);
+  if (known !== undefined) return known;
+  if (!existsSync(path)) throw new NativeEngineUnavailableError(`is not built (${path} is missing)`);
+  let addon: NativeAddon;
   try {
-    loaded = createRequire(import.meta.url)(path) as NativeAddon;
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new NativeEngineUnavailableError(`the native FUSE engine cannot be loaded (${reason}): rebuild it with "npm run build:native", or mount with --engine fuse-native`, { cause: error });
+    throw new NativeEngineUnavailableError(`cannot be loaded (${error instanceof Error ? error.message : String(error)})`, { cause: error });
   }
-  return loaded;
+  loaded.set(path, addon);
+  return addon;
 }

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import { Errno, FsError, toFsError } from '../fs/errno.js';
-import type { FileAttr, InodeFilesystem, PathFilesystem } from '../fs/types.js';
+import type { DirStream, FileAttr, InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
 import { NativeOp, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
+import { putStat, STAT_NUMBERS } from './stat.js';
 
 type RefusedOp = Parameters<PathFilesystem['refuseWrite']>[0];
 const REFUSED_OPS = new Set<string>(['mkdir', 'rmdir', 'create', 'write', 'rename', 'truncate', 'chmod', 'chown', 'utimens', 'symlink', 'link']);
@@ -13,14 +14,22 @@ const OP_NAMES = new Map<number, string>([
   [NativeOp.open, 'open'],
   [NativeOp.read, 'read'],
   [NativeOp.release, 'release'],
-  [NativeOp.opendir, 'readdir'],
+  [NativeOp.opendir, 'opendir'],
+  [NativeOp.readdir, 'readdir'],
+  [NativeOp.releasedir, 'releasedir'],
+  [NativeOp.forget, 'forget'],
   [NativeOp.statfs, 'statfs'],
   [NativeOp.access, 'access'],
   [NativeOp.unlink, 'unlink'],
 ]);
 
-/** Numbers per entry in a listing's attribute array, in the order `replyAttr` takes them. */
-const ATTR_FIELDS = 7;
+/**
+ * Entries per batch handed to the engine: it serves the kernel's small readdir requests from a
+ * batch, so a folder crosses into JS once per this many entries.
+ */
+const DIR_BATCH_ENTRIES = 1024;
+/** `.` and `..` take the first two offsets of every directory. */
+const DOT_ENTRIES = 2;
 
 export interface NativeDispatchOptions {
   readonly fs: PathFilesystem & InodeFilesystem;
@@ -62,29 +71,121 @@ const ok: Answer = (addon, context, id) => {
   return 0;
 };
 
-function attrAnswer(attr: FileAttr): Answer {
+/** Answers with `attr`; returns whether the answer was taken (not answered by a timeout first). */
+function attrAnswer(attr: FileAttr): (addon: NativeAddon, context: NativeContext, id: number) => boolean {
   return (addon, context, id) => {
-    addon.replyAttr(context, id, attr.ino, attr.mode, attr.nlink, attr.uid, attr.gid, attr.size, attr.mtimeMs);
-    return 0;
+    const numbers = new Float64Array(STAT_NUMBERS);
+    putStat(numbers, 0, attr);
+    return addon.replyAttr(context, id, numbers);
   };
 }
 
-function putAttr(target: Float64Array, index: number, attr: FileAttr): void {
-  target.set([attr.ino, attr.mode, attr.nlink, attr.uid, attr.gid, attr.size, attr.mtimeMs], index * ATTR_FIELDS);
+/** An open directory: its stream, its own attributes (for `.` and `..`) and the numbers of the batch the engine holds. */
+interface OpenDir {
+  readonly stream: DirStream;
+  readonly self: FileAttr;
+  /** Entry numbers of the batch handed out last, 0 for the dots; held until the engine settles it. */
+  held: number[];
+}
+
+/** The engine's open directories by handle, and their batches' lookups. */
+class OpenDirs {
+  private readonly dirs = new Map<number, OpenDir>();
+  private nextHandle = 1;
+
+  constructor(private readonly fs: InodeFilesystem) {}
+
+  add(stream: DirStream, self: FileAttr): number {
+    const handle = this.nextHandle;
+    this.nextHandle += 1;
+    this.dirs.set(handle, { stream, self, held: [] });
+    return handle;
+  }
+
+  get(handle: number): OpenDir {
+    const dir = this.dirs.get(handle);
+    if (dir === undefined) throw new FsError(Errno.EBADF, `no open directory with handle ${handle}`);
+    return dir;
+  }
+
+  /** The engine is done with the last batch: `counts` says how often each entry went to the kernel. */
+  settle(dir: OpenDir, counts: Buffer | undefined): void {
+    dir.held.forEach((ino, index) => {
+      if (ino === 0) return;
+      const count = counts !== undefined && (index + 1) * 4 <= counts.length ? counts.readUInt32LE(index * 4) : 0;
+      this.fs.settleIno(ino, count);
+    });
+    dir.held = [];
+  }
+
+  close(handle: number, counts: Buffer | undefined): void {
+    const dir = this.dirs.get(handle);
+    if (dir === undefined) return;
+    this.settle(dir, counts);
+    dir.stream.close();
+    this.dirs.delete(handle);
+  }
+
+  /** The entries at `offset`…, dots first; each entry's number held until the batch is settled. */
+  async batch(dir: OpenDir, offset: number): Promise<{ names: string[]; attrs: Float64Array }> {
+    const names: string[] = [];
+    const attrsOf: FileAttr[] = [];
+    for (let position = offset; position < DOT_ENTRIES; position += 1) {
+      names.push(position === 0 ? '.' : '..');
+      attrsOf.push(dir.self);
+    }
+    const entries = await dir.stream.read(Math.max(0, offset - DOT_ENTRIES), DIR_BATCH_ENTRIES - names.length);
+    for (const entry of entries) {
+      names.push(entry.name);
+      attrsOf.push(entry.attr);
+    }
+    const attrs = new Float64Array(attrsOf.length * STAT_NUMBERS);
+    attrsOf.forEach((attr, index) => putStat(attrs, index, attr));
+    dir.held = attrsOf.map((attr, index) => (index < names.length - entries.length ? 0 : attr.ino));
+    for (const ino of dir.held) if (ino !== 0) this.fs.holdIno(ino);
+    return { names, attrs };
+  }
+}
+
+/** Applies a FORGET (`ino`, `count`) or a BATCH_FORGET (pairs of doubles in `pairs`). */
+function forget(fs: InodeFilesystem, ino: number, count: number, pairs: Buffer | undefined): void {
+  if (pairs === undefined) {
+    fs.forget(ino, count);
+    return;
+  }
+  for (let offset = 0; offset + 16 <= pairs.length; offset += 16) fs.forget(pairs.readDoubleLE(offset), pairs.readDoubleLE(offset + 8));
+}
+
+/** Releases a handle whose open the kernel never got; the core only forgets its own state, nothing to report. */
+function releaseOrphan(fs: PathFilesystem, fh: number): void {
+  fs.release(fh).catch(() => {});
 }
 
 /** The core's work for one request; resolves with how to answer it, rejects with the errno's error. */
-async function serve(fs: PathFilesystem & InodeFilesystem, request: NativeRequest): Promise<Answer> {
+async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, request: NativeRequest): Promise<Answer> {
   switch (request.op) {
-    case NativeOp.lookup:
-      return attrAnswer(await fs.lookupChild(request.ino, request.name ?? ''));
-    case NativeOp.getattr:
-      return attrAnswer(await fs.attrByIno(request.ino));
+    case NativeOp.lookup: {
+      const attr = await fs.lookupChild(request.ino, request.name ?? '');
+      const answer = attrAnswer(attr);
+      // The lookup was counted: an answer that never reaches the kernel (timed out) is one it will not forget.
+      return (addon, context, id) => {
+        if (!answer(addon, context, id)) fs.forget(attr.ino, 1);
+        return 0;
+      };
+    }
+    case NativeOp.getattr: {
+      const answer = attrAnswer(await fs.attrByIno(request.ino));
+      return (addon, context, id) => {
+        answer(addon, context, id);
+        return 0;
+      };
+    }
     case NativeOp.open: {
       const opened = await fs.openByIno(request.ino, request.flags);
       // No direct_io: the page cache and kernel read-ahead are what make a buffered reader fast.
       return (addon, context, id) => {
-        addon.replyOpen(context, id, opened.fh, opened.keepCache, false);
+        // Refused: the kernel got its answer already (a timeout, the teardown) and will never release this handle.
+        if (!addon.replyOpen(context, id, opened.fh, opened.keepCache, false, false)) releaseOrphan(fs, opened.fh);
         return 0;
       };
     }
@@ -100,17 +201,30 @@ async function serve(fs: PathFilesystem & InodeFilesystem, request: NativeReques
       await fs.release(request.fh);
       return ok;
     case NativeOp.opendir: {
-      const [self, entries] = await Promise.all([fs.attrByIno(request.ino), fs.readdirByIno(request.ino)]);
-      const names = ['.', '..', ...entries.map((entry) => entry.name)];
-      const attrs = new Float64Array(names.length * ATTR_FIELDS);
-      putAttr(attrs, 0, self);
-      putAttr(attrs, 1, self);
-      entries.forEach((entry, index) => putAttr(attrs, index + 2, entry.attr));
+      const [self, stream] = await Promise.all([fs.attrByIno(request.ino), fs.openDirByIno(request.ino)]);
+      const handle = dirs.add(stream, self);
+      // The kernel may always cache what it reads; whether it may keep it across opens is the core's word.
       return (addon, context, id) => {
-        addon.replyDir(context, id, names, attrs);
+        if (!addon.replyOpen(context, id, handle, stream.kernelMayKeep, false, true)) dirs.close(handle, undefined);
         return 0;
       };
     }
+    case NativeOp.readdir: {
+      const dir = dirs.get(request.fh);
+      dirs.settle(dir, request.target);
+      const { names, attrs } = await dirs.batch(dir, request.offset);
+      const joined = names.join('\0');
+      return (addon, context, id) => {
+        if (!addon.replyDir(context, id, joined, names.length, attrs, false)) dirs.settle(dir, undefined);
+        return 0;
+      };
+    }
+    case NativeOp.releasedir:
+      dirs.close(request.fh, request.target);
+      return ok;
+    case NativeOp.forget:
+      forget(fs, request.ino, request.size, request.target);
+      return ok;
     case NativeOp.statfs: {
       const info = await fs.statfs('/');
       return (addon, context, id) => {
@@ -146,6 +260,7 @@ async function serve(fs: PathFilesystem & InodeFilesystem, request: NativeReques
  */
 export function createNativeDispatch(options: NativeDispatchOptions): NativeDispatch {
   const { fs, addon, logger, observer } = options;
+  const dirs = new OpenDirs(fs);
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot) => {
     if (op === NativeOp.ended) return options.onEnded();
     if (op === NativeOp.initialized) return options.onInitialized();
@@ -181,13 +296,21 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     let working: Promise<Answer>;
     try {
       const target = slot >= 0 ? options.slots()[slot]?.subarray(0, size) : buffer;
-      working = serve(fs, { op, id, ino, name, fh, offset, size, flags, refusedOp, target });
+      working = serve(fs, dirs, { op, id, ino, name, fh, offset, size, flags, refusedOp, target });
     } catch (error) {
       working = Promise.reject(error);
     }
     working = working.finally(() => clearTimeout(timer));
     working.then((answer) => {
-      if (timedOut) return;
+      if (timedOut) {
+        // The addon refuses a late answer; an answer holding something (an open's handle) gives it back then.
+        try {
+          answer(addon, options.context(), id);
+        } catch (error) {
+          logger.debug({ op: opName, err: error }, 'late answer after a timeout failed');
+        }
+        return;
+      }
       let bytes: number;
       try {
         bytes = answer(addon, options.context(), id);

@@ -11,6 +11,8 @@ import { createNativeDispatch } from './native-dispatch.js';
 export interface NativeEngineOptions {
   readonly fsname: string;
   readonly allowOther: boolean;
+  /** Mount `ro`: the kernel refuses every write with EROFS before asking the filesystem. */
+  readonly readOnly: boolean;
   readonly metadataTtlMs: number;
   readonly logger: Logger;
   readonly observer: OperationObserver | undefined;
@@ -81,6 +83,7 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
         fsname: options.fsname.replace(/,/g, '_'),
         subtype: FUSE_SUBTYPE,
         allowOther: options.allowOther,
+        readOnly: options.readOnly,
         attrTimeoutS: ttlSeconds,
         entryTimeoutS: ttlSeconds,
         maxThreads: options.maxThreads ?? 32,
@@ -129,5 +132,5 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
     if (change.kind === 'changed') notifier.inodeChanged(change.ino);
     else notifier.entryGone(change.parentIno, change.name);
   });
-  return { mountpoint, unmount, notifier };
+  return { mountpoint, unmount, notifier, engineStats: () => addon.stats(mounted) };
 }

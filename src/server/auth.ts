@@ -5,7 +5,7 @@ import { UnauthorizedError } from './errors.js';
 import { isValidToken, secretKeyFromText } from './jwt.js';
 
 export const DEFAULT_SECRET_CHECK_INTERVAL_MS = 500;
-/** How long a token signed with the secret before a rotation is still accepted. */
+/** How long a token signed with a secret that has been replaced is still accepted. */
 export const DEFAULT_PREVIOUS_SECRET_GRACE_MS = 30_000;
 
 export interface AuthOptions {
@@ -16,18 +16,31 @@ export interface AuthOptions {
   readonly now?: () => number;
 }
 
-const BEARER = /^Bearer ([^\s]+)$/;
+/** RFC 7235: the scheme is case-insensitive, and one or more spaces part it from the credentials. */
+const BEARER = /^Bearer +(\S+)$/i;
+
+interface RetiredKey {
+  readonly key: Uint8Array;
+  readonly untilMs: number;
+}
+
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
 
 /**
  * Checks `Authorization: Bearer <jwt>` against the secret file, re-read when it changes.
  *
  * Rotation: clients and server cannot switch at the same instant, so after the secret changes, tokens signed with
- * the previous one stay valid for a short grace (`previousSecretGraceMs`, default 30 s; 0 turns it off). Rotate the
- * secret first, then hand out new tokens within the grace, and no client sees a 401.
+ * any secret replaced within the grace (`previousSecretGraceMs`, default 30 s; 0 turns it off) stay valid: every
+ * one of them, so two rotations in a row do not cut off the first secret's tokens. Rotate the secret first, then
+ * hand out new tokens within the grace, and no client sees a 401. A file shorter than MIN_SECRET_BYTES (an empty
+ * or half-written one) is not taken as a secret; the last good one stays.
  */
 export class SecretAuthenticator {
   private currentKey: Uint8Array;
-  private previous: { key: Uint8Array; untilMs: number } | undefined;
+  /** Replaced secrets still within their grace, newest first. */
+  private retired: RetiredKey[] = [];
   private readonly now: () => number;
   private readonly graceMs: number;
 
@@ -40,7 +53,7 @@ export class SecretAuthenticator {
     this.graceMs = options.previousSecretGraceMs ?? DEFAULT_PREVIOUS_SECRET_GRACE_MS;
   }
 
-  /** Throws (naming the file, never its content) when the secret file is unreadable or empty. */
+  /** Throws (naming the file, never its content) when the secret file is unreadable, too short or not a regular file. */
   static async open(options: AuthOptions): Promise<SecretAuthenticator> {
     const secret = await WatchedFile.open({
       path: options.secretFile,
@@ -48,6 +61,7 @@ export class SecretAuthenticator {
       checkIntervalMs: options.checkIntervalMs ?? DEFAULT_SECRET_CHECK_INTERVAL_MS,
       ...(options.logger ? { logger: options.logger } : {}),
       label: 'auth secret file',
+      ...(options.now ? { now: options.now } : {}),
     });
     return new SecretAuthenticator(secret, options);
   }
@@ -68,11 +82,11 @@ export class SecretAuthenticator {
     const latest = await this.secret.get();
     const nowMs = this.now();
     if (latest !== this.currentKey) {
-      this.previous = this.graceMs > 0 ? { key: this.currentKey, untilMs: nowMs + this.graceMs } : undefined;
+      if (this.graceMs > 0) this.retired.unshift({ key: this.currentKey, untilMs: nowMs + this.graceMs });
       this.currentKey = latest;
     }
-    if (this.previous && nowMs < this.previous.untilMs) return [this.currentKey, this.previous.key];
-    this.previous = undefined;
-    return [this.currentKey];
+    // A secret that comes back (A, B, A) is current again, not also retired.
+    this.retired = this.retired.filter((retired) => nowMs < retired.untilMs && !sameKey(retired.key, latest));
+    return [this.currentKey, ...this.retired.map((retired) => retired.key)];
   }
 }

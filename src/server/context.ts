@@ -1,12 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { FolderCache } from './folder-cache.js';
 
-/** What every route handler needs: the data folder (a realpath) and where to log. */
+/** What every route handler needs: the data folder (a realpath), where to log, the listings' folder cache. */
 export interface ServerContext {
   readonly dataDir: string;
   readonly logger: Logger;
   /** The `node` field of error bodies and `Ais-Location`. */
   readonly nodeName: string;
+  /** Sorted folder entries kept between listing pages; PUT and DELETE report their changes to it. */
+  readonly folders: FolderCache;
 }
 
 /** One request after routing: raw path split into segments, query parsed. */

@@ -2,11 +2,19 @@ import { SignJWT, jwtVerify } from 'jose';
 
 export const JWT_ALGORITHM = 'HS256';
 
+/**
+ * RFC 7518 asks HS256 keys to be at least as long as the hash. It also tells a whole secret from the
+ * first bytes of one being written: a shorter file is refused, and the last good secret stays.
+ */
+export const MIN_SECRET_BYTES = 32;
+
 /** The HMAC key of a secret file's content: its text, trimmed (an editor's trailing newline is not part of it). */
 export function secretKeyFromText(content: string): Uint8Array {
   const secret = content.trim();
   if (secret === '') throw new Error('the secret is empty');
-  return new TextEncoder().encode(secret);
+  const key = new TextEncoder().encode(secret);
+  if (key.length < MIN_SECRET_BYTES) throw new Error(`the secret is ${key.length} bytes; HS256 needs at least ${MIN_SECRET_BYTES}`);
+  return key;
 }
 
 export interface TokenClaims {

@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rmdir, unlink } from 'node:fs/promises';
-import { basename, dirname, join, sep } from 'node:path';
+import { constants } from 'node:fs';
+import { lstat, open, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { existingBucketDir } from './bucket-dir.js';
 import type { RoutedRequest, ServerContext } from './context.js';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, RangeNotSatisfiableError, fromFsError } from './errors.js';
-import { objectPropertyHeaders } from './object-props.js';
+import { objectLocation, objectPropertyHeaders } from './object-props.js';
 import { sendFileRange } from './file-body.js';
 import { putChecksum } from './put-checksum.js';
 import { parseRange } from './range.js';
-import { TEMP_FILE_PREFIX, isInside, realPathInside } from './safe-path.js';
+import { HeldFolders, TEMP_FILE_PREFIX, realPathInside } from './safe-path.js';
 
 /** A decoded object address: bucket plus the object name's segments. */
 export interface ObjectAddress {
@@ -30,9 +31,9 @@ export async function handleObject(context: ServerContext, routed: RoutedRequest
     case 'HEAD':
       return readObject(context, routed, address);
     case 'PUT':
-      return putObject(routed, address, bucketDir);
+      return putObject(context, routed, address, bucketDir);
     case 'DELETE':
-      return deleteObject(context, routed, address, bucketDir);
+      return deleteObject(context, routed, address);
     default:
       throw new MethodNotAllowedError(routed.method, routed.rawPath);
   }
@@ -72,7 +73,7 @@ async function readObject(context: ServerContext, routed: RoutedRequest, address
       response.setHeader('Ais-Name', rawUtf8(name));
       response.setHeader('Ais-Bucket-Name', rawUtf8(address.bucket));
       response.setHeader('Ais-Bucket-Provider', 'ais');
-      response.setHeader('Ais-Location', `t[${context.nodeName}]:mp[${context.dataDir}]`);
+      response.setHeader('Ais-Location', objectLocation(context.nodeName));
       response.setHeader('Ais-Present', 'true');
       for (const [header, value] of Object.entries(objectPropertyHeaders(stats))) response.setHeader(header, value);
       // AIStore's HEAD omits Content-Length for a 0-byte object.
@@ -131,89 +132,101 @@ async function assertParentsInside(dataDir: string, bucket: string, segments: re
   }
 }
 
-/** A concurrent DELETE may remove the just-created (still empty) parent folder: recreate it once. */
-async function openTempFile(parent: string, temp: string) {
+const TEMP_FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const OBJECT_FILE_MODE = 0o644;
+
+/** The folders above the object, held open from the data folder down (made where missing, below the bucket). */
+async function holdParents(dataDir: string, address: ObjectAddress, create: boolean, what: string): Promise<HeldFolders> {
   try {
-    return await open(temp, 'wx');
+    return await HeldFolders.open(dataDir, [address.bucket, ...address.segments.slice(0, -1)], create ? 1 : Number.POSITIVE_INFINITY, what);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await mkdir(parent, { recursive: true });
-    return open(temp, 'wx');
+    throw fromFsError(error, what);
   }
 }
 
-/** Written to a hidden temp file beside the target, then renamed: readers see the old object or the new one. */
-async function putObject(routed: RoutedRequest, address: ObjectAddress, bucketDir: string): Promise<void> {
+/** The object's own name: a symlink there could lead anywhere, so it is neither written through nor replaced. */
+async function refuseSymlinkLeaf(path: string, what: string): Promise<void> {
+  const stats = await lstat(path).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromFsError(error, what);
+  });
+  if (stats?.isSymbolicLink()) throw new BadRequestError(`${what} is a symlink`);
+}
+
+/**
+ * Written to a hidden temp file beside the target, then renamed: readers see the old object or the new one. Every
+ * step goes through the descriptors of the folders above, so swapping one of them for a symlink during the upload
+ * cannot move the write out of the data folder.
+ */
+async function putObject(context: ServerContext, routed: RoutedRequest, address: ObjectAddress, bucketDir: string): Promise<void> {
   const { request, response } = routed;
   const name = objectName(address);
   const what = `object "ais://${address.bucket}/${name}"`;
   if (address.isMarker) throw new BadRequestError(`${what}: names ending in "/" (directory markers) cannot be stored by this server`);
   const dataDir = dirname(bucketDir);
-  await assertParentsInside(dataDir, address.bucket, address.segments, what);
-  const target = join(bucketDir, ...address.segments);
-  // Replacing a symlink that leads outside would be harmless (rename replaces the link), but it is refused alike.
-  await realPathInside(dataDir, [address.bucket, ...address.segments], what).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(error, what);
-  });
-  const parent = dirname(target);
+  const leaf = address.segments[address.segments.length - 1] ?? '';
+  const temp = `${TEMP_FILE_PREFIX}${randomBytes(8).toString('hex')}`;
+  let parents = await holdParents(dataDir, address, true, what);
   try {
-    await mkdir(parent, { recursive: true });
-  } catch (error) {
-    throw fromFsError(error, what);
-  }
-  await assertParentsInside(dataDir, address.bucket, address.segments, what);
-  const temp = join(parent, `${TEMP_FILE_PREFIX}${randomBytes(8).toString('hex')}`);
-  const expectedBytes = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
-  try {
-    const handle = await openTempFile(parent, temp);
-    let receivedBytes = 0;
-    const checksum = putChecksum(request.headers, what);
-    request.on('data', (chunk: Buffer) => {
-      receivedBytes += chunk.length;
-      checksum?.update(chunk);
-    });
-    await pipeline(request, handle.createWriteStream());
-    if (expectedBytes !== undefined && receivedBytes !== expectedBytes) {
-      throw new BadRequestError(`${what}: received ${receivedBytes} of ${expectedBytes} bytes`);
+    await refuseSymlinkLeaf(parents.pathOf(leaf), what);
+    const expectedBytes = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
+    let handle;
+    try {
+      handle = await open(parents.pathOf(temp), TEMP_FILE_FLAGS, OBJECT_FILE_MODE);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(error, what);
+      // A concurrent DELETE removed the just-made (still empty) folder: make it again, once.
+      await parents.close();
+      parents = await holdParents(dataDir, address, true, what);
+      handle = await open(parents.pathOf(temp), TEMP_FILE_FLAGS, OBJECT_FILE_MODE).catch((again: unknown) => {
+        throw fromFsError(again, what);
+      });
     }
-    checksum?.verify();
-    await rename(temp, target);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw fromFsError(error, what);
+    try {
+      let receivedBytes = 0;
+      const checksum = putChecksum(request.headers, what);
+      request.on('data', (chunk: Buffer) => {
+        receivedBytes += chunk.length;
+        checksum?.update(chunk);
+      });
+      await pipeline(request, handle.createWriteStream());
+      if (expectedBytes !== undefined && receivedBytes !== expectedBytes) {
+        throw new BadRequestError(`${what}: received ${receivedBytes} of ${expectedBytes} bytes`);
+      }
+      checksum?.verify();
+      await rename(parents.pathOf(temp), parents.pathOf(leaf));
+    } catch (error) {
+      await unlink(parents.pathOf(temp)).catch(() => undefined);
+      throw fromFsError(error, what);
+    }
+  } finally {
+    await parents.close();
   }
+  // The listing cache goes by the names on disk, not by the descriptors the write went through.
+  await context.folders.objectChanged(join(bucketDir, ...address.segments));
   response.writeHead(200, { 'Content-Length': 0 });
   response.end();
 }
 
-async function deleteObject(context: ServerContext, routed: RoutedRequest, address: ObjectAddress, bucketDir: string): Promise<void> {
+async function deleteObject(context: ServerContext, routed: RoutedRequest, address: ObjectAddress): Promise<void> {
   const name = objectName(address);
   const what = `object "ais://${address.bucket}/${name}"`;
   if (address.isMarker) throw new NotFoundError(`${what} does not exist`);
   // Same checks as a read: it must be a file, reached without leaving the data folder.
   const opened = await openObject(context, address);
   await opened.handle.close();
-  const target = join(bucketDir, ...address.segments);
+  const parents = await holdParents(context.dataDir, address, false, what);
   try {
-    // Unlinks the name itself (a symlink, never what it points at).
-    await unlink(target);
+    // Unlinks the name itself (a symlink, never what it points at), in the folder held open.
+    await unlink(parents.pathOf(address.segments[address.segments.length - 1] ?? ''));
+    // Folders left empty go too, so a listing shows no phantom directory and a later PUT of the name works.
+    await parents.removeEmpty(1);
   } catch (error) {
     throw fromFsError(error, what);
+  } finally {
+    await parents.close();
   }
-  await removeEmptyParents(bucketDir, dirname(target));
+  await context.folders.objectChanged(join(context.dataDir, address.bucket, ...address.segments));
   routed.response.writeHead(200, { 'Content-Length': 0 });
   routed.response.end();
-}
-
-/** Folders left empty by a DELETE go too, so a listing shows no phantom directory and a later PUT of the name works. */
-async function removeEmptyParents(bucketDir: string, folder: string): Promise<void> {
-  let current = folder;
-  while (current !== bucketDir && isInside(bucketDir, current) && basename(current) !== '' && current.includes(sep)) {
-    try {
-      await rmdir(current);
-    } catch {
-      return;
-    }
-    current = dirname(current);
-  }
 }

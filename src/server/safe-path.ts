@@ -1,4 +1,5 @@
-import { realpath } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, realpath, rmdir, type FileHandle } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { BadRequestError } from './errors.js';
 
@@ -48,4 +49,85 @@ export async function realPathInside(root: string, relative: readonly string[], 
   const real = await realpath(join(root, ...relative));
   if (!isInside(root, real)) throw new BadRequestError(`${what} resolves outside the data folder`);
   return real;
+}
+
+const FOLDER_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+const NEW_FOLDER_MODE = 0o755;
+
+/** A path that names `name` inside the folder open as `handle`: the kernel resolves it from that very folder. */
+function pathInHeld(handle: FileHandle, name: string): string {
+  return `/proc/self/fd/${handle.fd}/${name}`;
+}
+
+/**
+ * Folders opened one at a time from the data folder down, each by name inside the descriptor of the one above and
+ * never through a symlink. Node has no openat; `/proc/self/fd/<fd>/<name>` is resolved from the folder the
+ * descriptor holds, so a folder swapped for a symlink afterwards cannot redirect what is done through `pathOf`.
+ */
+export class HeldFolders {
+  private constructor(
+    private readonly handles: FileHandle[],
+    private readonly names: readonly string[],
+  ) {}
+
+  /**
+   * Opens `root` (a real path) and then `segments` below it; segments from index `createFrom` on are made when
+   * missing. A segment that is a symlink is a 400; a missing one rejects with ENOENT, a file with ENOTDIR.
+   */
+  static async open(root: string, segments: readonly string[], createFrom: number, what: string): Promise<HeldFolders> {
+    const handles = [await open(root, FOLDER_FLAGS)];
+    try {
+      for (const [index, name] of segments.entries()) {
+        const parent = handles[handles.length - 1] as FileHandle;
+        handles.push(await openFolderIn(parent, name, index >= createFrom, what));
+      }
+    } catch (error) {
+      await Promise.all(handles.map((handle) => handle.close()));
+      throw error;
+    }
+    return new HeldFolders(handles, segments);
+  }
+
+  /** `name` inside the deepest folder. */
+  pathOf(name: string): string {
+    return pathInHeld(this.handles[this.handles.length - 1] as FileHandle, name);
+  }
+
+  /** Removes the folders that are empty now, deepest first, down to (not including) segment `keep`; never throws. */
+  async removeEmpty(keep: number): Promise<void> {
+    for (let depth = this.names.length - 1; depth >= keep; depth -= 1) {
+      try {
+        await rmdir(pathInHeld(this.handles[depth] as FileHandle, this.names[depth] as string));
+      } catch {
+        return;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.handles.map((handle) => handle.close().catch(() => undefined)));
+  }
+}
+
+async function openFolderIn(parent: FileHandle, name: string, create: boolean, what: string): Promise<FileHandle> {
+  const path = pathInHeld(parent, name);
+  try {
+    return await open(path, FOLDER_FLAGS);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // With O_DIRECTORY a symlink fails as ENOTDIR, like a file: lstat tells the two apart.
+    if ((code === 'ELOOP' || code === 'ENOTDIR') && (await isSymlink(path))) throw new BadRequestError(`${what}: "${name}" is a symlink`);
+    if (code !== 'ENOENT' || !create) throw error;
+  }
+  try {
+    // mkdir does not follow a symlink in the last place: one made meanwhile is EEXIST, then refused by the open.
+    await mkdir(path, NEW_FOLDER_MODE);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  return openFolderIn(parent, name, false, what);
+}
+
+async function isSymlink(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined))?.isSymbolicLink() ?? false;
 }

@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { SecretAuthenticator } from './auth.js';
 import type { ServerContext } from './context.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
+import { DEFAULT_FOLDER_CACHE, FolderCache, type FolderCacheOptions } from './folder-cache.js';
 import { RedirectSigner } from './redirect.js';
 import { createHandler } from './router.js';
 
@@ -27,6 +28,8 @@ export interface ServerOptions {
   faults?: FaultOptions;
   /** Serve HTTPS with this PEM certificate (chain) and key; both listeners with `redirect`. */
   tls?: ServerTlsOptions;
+  /** Bounds of the folder entries kept between listing pages (default DEFAULT_FOLDER_CACHE). */
+  folderCache?: Partial<FolderCacheOptions>;
   logger?: Logger;
 }
 
@@ -94,7 +97,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw new DataDirError(`data folder ${options.dataDir} is missing or not a folder`, { cause: error });
   }
   const logger = options.logger ?? pino({ level: 'silent' });
-  const context: ServerContext = { dataDir, logger, nodeName: `bucketfs-${process.pid}` };
+  const folders = new FolderCache(dataDir, { ...DEFAULT_FOLDER_CACHE, ...options.folderCache });
+  const context: ServerContext = { dataDir, logger, nodeName: `bucketfs-${process.pid}`, folders };
   const auth = options.authSecretFile
     ? await SecretAuthenticator.open({
         secretFile: options.authSecretFile,

@@ -26,6 +26,7 @@ import { joinChunks, MAX_ERROR_BODY_BYTES, readBody, readText } from './response
 import { parseAisError, statusError, transportError } from './response-errors.js';
 import { RetryPolicy, type RetryClass, type RetryDeps, type RetryOptions, type RetryStats } from './retry-policy.js';
 import { assertSameObject, readBodyKeepingPrefix, type ObjectIdentity } from './retry-resume.js';
+import { WarnOnce } from '../fs/warn-once.js';
 
 export interface AistoreClientOptions extends TransportOptions {
   /** Retries of idempotent calls (GET, HEAD, list, DELETE, health) on connection errors, timeouts, 429 and 5xx. */
@@ -64,11 +65,14 @@ export class AistoreClient implements ObjectStore {
   private readonly transport: HttpTransport;
   private readonly send: Send;
   private readonly retry: RetryPolicy;
+  /** One warning per listing that held entries without a name. */
+  private readonly namelessWarnings: WarnOnce | undefined;
 
   constructor(options: AistoreClientOptions = {}) {
     this.transport = new HttpTransport(options);
     this.send = this.transport.send;
     const logger = options.logger;
+    this.namelessWarnings = logger === undefined ? undefined : new WarnOnce(logger, Date.now);
     const onRetry = options.retry?.onRetry;
     this.retry = new RetryPolicy(
       {
@@ -196,7 +200,10 @@ export class AistoreClient implements ObjectStore {
       body: listObjectsBody(request),
       what,
     };
-    return this.retried(params, options, call, 'idempotent', (response, attemptOptions) => this.parseJson(response, what, attemptOptions, parseListResponse));
+    const warnNameless = (count: number): void => this.namelessWarnings?.warn(what, { list: what, count }, 'list entries without a name skipped');
+    return this.retried(params, options, call, 'idempotent', (response, attemptOptions) =>
+      this.parseJson(response, what, attemptOptions, (text) => parseListResponse(text, warnNameless)),
+    );
   }
 
   async delete(params: BaseParams, bucket: BucketRef, key: string, options?: RequestOptions): Promise<void> {
@@ -236,7 +243,13 @@ export class AistoreClient implements ObjectStore {
       query: bucketQuery(bucket),
       what: `HEAD ${bucketUri(bucket)}`,
     };
-    await this.retried(params, options, call, 'idempotent', discardResponse);
+    await this.retried(params, options, call, 'idempotent', async (response) => {
+      response.body.discard();
+      // Anything that answers 200 to every request (a web server, a login page) would pass a bare status check.
+      if (!isBucketPropsJson(headerValue(response.headers, BUCKET_PROPS_HEADER))) {
+        throw new ProtocolError(`${call.what}: the answer is not AIStore's (no Ais-Bucket-Props header): is the endpoint an AIStore cluster?`, { status: 200 });
+      }
+    });
   }
 
   async listBuckets(params: BaseParams, options?: RequestOptions): Promise<BucketRef[]> {
@@ -354,6 +367,19 @@ export class AistoreClient implements ObjectStore {
 
 export function createAistoreClient(options: AistoreClientOptions = {}): AistoreClient {
   return new AistoreClient(options);
+}
+
+/** AIStore answers a bucket HEAD with the bucket's properties as JSON in `Ais-Bucket-Props`. */
+const BUCKET_PROPS_HEADER = 'ais-bucket-props';
+
+function isBucketPropsJson(text: string | undefined): boolean {
+  if (text === undefined) return false;
+  try {
+    const props: unknown = JSON.parse(text);
+    return props !== null && typeof props === 'object' && !Array.isArray(props);
+  } catch {
+    return false;
+  }
 }
 
 async function discardResponse(response: StoreResponse): Promise<void> {

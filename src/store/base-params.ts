@@ -1,3 +1,5 @@
+import type { RejectionCause } from './rejection-cause.js';
+
 /**
  * The seam between credentials and the object-store client: every call is made with one immutable
  * snapshot of where to go and which headers to send. `auth/` provides a rotating source; tests and
@@ -18,6 +20,13 @@ export interface BaseParamsSource {
    * unless a newer snapshot than `rejected` is already in force.
    */
   invalidate(rejected: BaseParams): void;
+  /**
+   * The store still refuses `rejected` after a reload: resolves with newer credentials once they appear, or
+   * undefined when the wait is off, over, or `signal` aborted. Absent: never wait.
+   */
+  newerThan?(rejected: BaseParams, signal?: AbortSignal): Promise<BaseParams | undefined>;
+  /** Why the store may have refused `rejected`, for the error the caller finally gets. */
+  rejectionCause?(rejected: BaseParams): RejectionCause;
 }
 
 export function staticParams(endpoint: string, headers: Record<string, string> = {}): BaseParamsSource {

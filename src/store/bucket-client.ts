@@ -1,5 +1,6 @@
 import type { BaseParams, BaseParamsSource } from './base-params.js';
 import { UnauthorizedError } from './errors.js';
+import { describeRejection, type RejectionCause } from './rejection-cause.js';
 import {
   listAll,
   type BucketRef,
@@ -15,7 +16,8 @@ import {
 
 /**
  * One bucket of one store, with the credentials bound in: each call takes the current snapshot,
- * and a 401 invalidates it and retries once with a fresh one. What the filesystem core talks to.
+ * and a 401 invalidates it and retries once with a fresh one; if that is refused too, the call waits
+ * for newer credentials (a rotation that is late) before it fails. What the filesystem core talks to.
  */
 export interface BucketClient {
   readonly bucket: BucketRef;
@@ -28,27 +30,53 @@ export interface BucketClient {
   headBucket(options?: RequestOptions): Promise<void>;
 }
 
-export function bindBucket(store: ObjectStore, bucket: BucketRef, params: BaseParamsSource): BucketClient {
-  async function withParams<T>(call: (snapshot: BaseParams) => Promise<T>): Promise<T> {
-    const snapshot = await params.current();
+export interface BindOptions {
+  /**
+   * While the store refuses the credentials after a reload, hold the call until newer ones appear (as long as
+   * the source's wait allows). Default true; a mount-time check and a health probe answer at once instead.
+   */
+  readonly waitForCredentials?: boolean;
+}
+
+/** The final 401, with the cause the source sees in what was sent. */
+function refused(error: UnauthorizedError, cause: RejectionCause | undefined): UnauthorizedError {
+  if (cause === undefined) return error;
+  return new UnauthorizedError(`${error.message} (${describeRejection(cause)})`, { status: error.status, tcode: error.tcode, cause: error, rejection: cause });
+}
+
+export function bindBucket(store: ObjectStore, bucket: BucketRef, params: BaseParamsSource, bindOptions: BindOptions = {}): BucketClient {
+  const waits = bindOptions.waitForCredentials ?? true;
+  async function withParams<T>(call: (snapshot: BaseParams) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    let snapshot = await params.current();
     try {
       return await call(snapshot);
     } catch (error) {
       if (!(error instanceof UnauthorizedError)) throw error;
       params.invalidate(snapshot);
-      return call(await params.current());
+      snapshot = await params.current();
+    }
+    // One retry with the reloaded credentials; while the store still refuses them, wait for newer ones.
+    for (;;) {
+      try {
+        return await call(snapshot);
+      } catch (error) {
+        if (!(error instanceof UnauthorizedError)) throw error;
+        const newer = waits ? await params.newerThan?.(snapshot, signal) : undefined;
+        if (newer === undefined) throw refused(error, params.rejectionCause?.(snapshot));
+        snapshot = newer;
+      }
     }
   }
 
   const client: BucketClient = {
     bucket,
-    head: (key, options) => withParams((p) => store.head(p, bucket, key, options)),
-    get: (key, range, options) => withParams((p) => store.get(p, bucket, key, range, options)),
-    listPage: (request, options) => withParams((p) => store.listPage(p, bucket, request, options)),
+    head: (key, options) => withParams((p) => store.head(p, bucket, key, options), options?.signal),
+    get: (key, range, options) => withParams((p) => store.get(p, bucket, key, range, options), options?.signal),
+    listPage: (request, options) => withParams((p) => store.listPage(p, bucket, request, options), options?.signal),
     list: (request, options) => listAll((r) => client.listPage(r, options), request),
-    delete: (key, options) => withParams((p) => store.delete(p, bucket, key, options)),
-    put: (key, body, options) => withParams((p) => store.put(p, bucket, key, body, options)),
-    headBucket: (options) => withParams((p) => store.headBucket(p, bucket, options)),
+    delete: (key, options) => withParams((p) => store.delete(p, bucket, key, options), options?.signal),
+    put: (key, body, options) => withParams((p) => store.put(p, bucket, key, body, options), options?.signal),
+    headBucket: (options) => withParams((p) => store.headBucket(p, bucket, options), options?.signal),
   };
   return client;
 }

@@ -1,3 +1,5 @@
+import type { RejectionCause } from './rejection-cause.js';
+
 /**
  * Typed failures of the object store. `fs/errno.ts` is the one place that maps them to errno.
  * `retryable` tells the retry policy whether an idempotent call may be tried again.
@@ -50,7 +52,12 @@ export class NotFoundError extends StoreError {
   constructor(message: string, details?: StoreErrorDetails) { super('NOT_FOUND', message, details); }
 }
 export class UnauthorizedError extends StoreError {
-  constructor(message: string, details?: StoreErrorDetails) { super('UNAUTHORIZED', message, details); }
+  /** Why the credentials were refused, once the client has given up on them (see BucketClient). */
+  readonly rejection: RejectionCause | undefined;
+  constructor(message: string, details?: StoreErrorDetails & { readonly rejection?: RejectionCause }) {
+    super('UNAUTHORIZED', message, details);
+    this.rejection = details?.rejection;
+  }
 }
 export class ForbiddenError extends StoreError {
   constructor(message: string, details?: StoreErrorDetails) { super('FORBIDDEN', message, details); }

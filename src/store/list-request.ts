@@ -76,6 +76,13 @@ function parseSize(value: unknown): number {
   return 0;
 }
 
+/** An entry no file can be made of: not an object, or without a name (`""`, `null`, missing). */
+function isNameless(raw: unknown): boolean {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return true;
+  const { name } = raw as Record<string, unknown>;
+  return typeof name !== 'string' || name === '';
+}
+
 function parseEntry(raw: unknown): ListEntry {
   const entry = record(raw, 'a list entry');
   if (typeof entry.name !== 'string' || entry.name === '') throw new ListResponseError('a list entry has no name');
@@ -90,8 +97,12 @@ function parseEntry(raw: unknown): ListEntry {
   };
 }
 
-/** Reads `{"uuid","continuation_token","entries":[…]|null,"flags"}`; throws ListResponseError when malformed. */
-export function parseListResponse(text: string): ListPage {
+/**
+ * Reads `{"uuid","continuation_token","entries":[…]|null,"flags"}`; throws ListResponseError when malformed.
+ * Entries without a name are left out, told to `onNameless` with their count, so one bad entry does not fail
+ * the whole folder.
+ */
+export function parseListResponse(text: string, onNameless?: (count: number) => void): ListPage {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -101,8 +112,11 @@ export function parseListResponse(text: string): ListPage {
   const page = record(parsed, 'the listing');
   const entries = page.entries ?? null;
   if (entries !== null && !Array.isArray(entries)) throw new ListResponseError('`entries` is not an array');
+  const named = (entries ?? []).filter((raw: unknown) => !isNameless(raw));
+  const nameless = (entries?.length ?? 0) - named.length;
+  if (nameless > 0) onNameless?.(nameless);
   return {
-    entries: (entries ?? []).map(parseEntry),
+    entries: named.map(parseEntry),
     continuationToken: encodeCursor({
       uuid: typeof page.uuid === 'string' ? page.uuid : '',
       token: typeof page.continuation_token === 'string' ? page.continuation_token : '',

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -48,6 +49,11 @@ export async function writeAtomically(path: string, content: string): Promise<vo
   const temporary = `${path}.tmp-${randomBytes(4).toString('hex')}`;
   await writeFile(temporary, content);
   await rename(temporary, path);
+}
+
+/** A FIFO at `path` (`mkfifo`: Node has no call for it), as a misconfigured secret path may be. */
+export function makeFifo(path: string): void {
+  execFileSync('mkfifo', ['-m', '600', path]);
 }
 
 /**

@@ -5,7 +5,9 @@ import { describeToken } from '../../src/auth/token-info.js';
 import { InvalidTokenError, parseTokenFile } from '../../src/auth/token-file.js';
 import { signedJwt } from './auth-fixture.js';
 
-const JWT_LIKE = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+/** An HS256-shaped token: JSON header and payload, a 32-byte signature (not a valid one). */
+const JWT_LIKE = `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.${Buffer.alloc(32, 7).toString('base64url')}`;
+const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 describe('parseTokenFile', () => {
   it.each([
@@ -35,6 +37,48 @@ describe('parseTokenFile', () => {
   ])('rejects %s', (_name, content, message) => {
     expect(() => parseTokenFile(content)).toThrow(InvalidTokenError);
     expect(() => parseTokenFile(content)).toThrow(message);
+  });
+
+  it('refuses a raw JWT cut anywhere (a file caught half-written), and keeps no part of it in the reason', async () => {
+    const token = await signedJwt(Math.floor(Date.now() / 1000) + 3600);
+    expect(parseTokenFile(token)).toBe(token);
+    const [header = '', payload = ''] = token.split('.');
+    const cuts = [12, header.length - 3, header.length, header.length + 1, header.length + 30, header.length + 1 + payload.length, token.length - 20, token.length - 1];
+    for (const cut of [...cuts, Math.round((token.length * 100) / 177)]) {
+      const caught = (() => {
+        try {
+          parseTokenFile(token.slice(0, cut));
+          return undefined;
+        } catch (error) {
+          return error as Error;
+        }
+      })();
+      expect(caught, `cut at ${cut} of ${token.length}`).toBeInstanceOf(InvalidTokenError);
+      expect(caught?.message).toMatch(/looks like a JWT/);
+      expect(caught?.message).not.toContain(token.slice(0, 8));
+    }
+    expect(() => parseTokenFile(JSON.stringify({ token: token.slice(0, 100) }))).toThrow(/looks like a JWT/);
+  });
+
+  it.each([
+    ['an opaque token', 'opaque-0123456789abcdefABCDEF_~'],
+    ['an opaque token with dots', 'abc.def.ghi'],
+    ['a random token that starts like base64 JSON but does not decode to text', Buffer.concat([Buffer.from('{"'), Buffer.from([0xff, 0xfe, 0x01, 0x02])]).toString('base64url')],
+    ['an RS256 JWT (signature size depends on the key)', `${base64url({ alg: 'RS256' })}.${base64url({ sub: 'x' })}.${Buffer.alloc(256, 1).toString('base64url')}`],
+    ['an ES256 JWT', `${base64url({ alg: 'ES256', typ: 'JWT' })}.${base64url({ exp: 1 })}.${Buffer.alloc(64, 2).toString('base64url')}`],
+    ['a JWE (five parts)', `${base64url({ alg: 'dir', enc: 'A256GCM' })}..${Buffer.alloc(12).toString('base64url')}.${Buffer.alloc(40).toString('base64url')}.${Buffer.alloc(16).toString('base64url')}`],
+  ])('still accepts %s', (_name, token) => {
+    expect(parseTokenFile(token)).toBe(token);
+  });
+
+  it.each([
+    ['a header cut short', `${base64url({ alg: 'HS256' }).slice(0, -2)}.${base64url({})}.${Buffer.alloc(32).toString('base64url')}`, /header does not decode/],
+    ['a payload that is not JSON', `${base64url({ alg: 'HS256' })}.${Buffer.from('not json').toString('base64url')}.${Buffer.alloc(32).toString('base64url')}`, /payload does not decode/],
+    ['no alg', `${base64url({ typ: 'JWT' })}.${base64url({})}.${Buffer.alloc(32).toString('base64url')}`, /no "alg"/],
+    ['an empty signature', `${base64url({ alg: 'HS256' })}.${base64url({})}.`, /signature is missing/],
+    ['four parts', `${JWT_LIKE}.x`, /has 4 parts, not 3/],
+  ])('refuses a JWT with %s', (_name, token, message) => {
+    expect(() => parseTokenFile(token)).toThrow(message);
   });
 
   it('never quotes the content in its errors', () => {

@@ -1,9 +1,9 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTokenFile } from '../../src/auth/token-file.js';
 import { WatchedFile } from '../../src/auth/watched-file.js';
-import { capturingLogger, expectNoSecretLoggedAfterAll, KubernetesSecretVolume, manualClock, SecretRegistry, sleep, writeAtomically } from './auth-fixture.js';
+import { capturingLogger, expectNoSecretLoggedAfterAll, KubernetesSecretVolume, makeFifo, manualClock, SecretRegistry, sleep, writeAtomically } from './auth-fixture.js';
 import { useTempDirPerTest } from '../helpers/server.js';
 
 const secrets = new SecretRegistry();
@@ -52,8 +52,47 @@ describe('WatchedFile open', () => {
   });
 
   it('refuses something that is not a regular file', async () => {
-    await expect(watchToken('/dev/zero')).rejects.toThrow(/cannot load token file \/dev\/zero: not a regular file/);
-    await expect(watchToken(tempDir.path)).rejects.toThrow(/not a regular file/);
+    await expect(watchToken('/dev/zero')).rejects.toThrow(/cannot load token file \/dev\/zero: not a regular file \(a device\)/);
+    await expect(watchToken(tempDir.path)).rejects.toThrow(/not a regular file \(a folder\)/);
+  });
+
+  it('refuses a FIFO at once instead of waiting for a writer', async () => {
+    const path = join(tempDir.path, 'token');
+    makeFifo(path);
+    await expect(watchToken(path)).rejects.toThrow(/cannot load token file .*token: not a regular file \(a FIFO\)/);
+  });
+});
+
+describe('WatchedFile swapped for a FIFO', () => {
+  it.each([
+    ['a FIFO renamed over the file', async (path: string) => {
+      makeFifo(`${path}.fifo`);
+      await rename(`${path}.fifo`, path);
+    }],
+    ['a symlink to a FIFO renamed over the file', async (path: string) => {
+      makeFifo(`${path}.fifo`);
+      await symlink(`${path}.fifo`, `${path}.link`);
+      await rename(`${path}.link`, path);
+    }],
+  ])('%s: get() and forceReload() answer at once with the last good token, then the next good file is read', async (_name, swap) => {
+    const path = join(tempDir.path, 'token');
+    const [good, next] = [secrets.token(), secrets.token()];
+    await writeFile(path, good);
+    const { file, clock } = await watchToken(path);
+    const linesBefore = log.lines.length;
+    await swap(path);
+    for (let check = 0; check < 3; check += 1) {
+      clock.advance(100);
+      expect(await file.get()).toBe(good);
+      expect(await file.forceReload()).toBe(good);
+    }
+    expect(file.reloadFailures).toBe(6);
+    const warnings = log.records().slice(linesBefore).filter((record) => record.level === 40);
+    expect(warnings.map((record) => String(record.reason))).toEqual(['not a regular file (a FIFO)']);
+    await writeAtomically(path, next);
+    clock.advance(100);
+    expect(await file.get()).toBe(next);
+    expect(file.generation).toBe(1);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMountMetrics, errnoName, type CredentialCounters, type ReadPathCounters, type StoreRetryCounters } from '../../src/cli/metrics-registry.js';
+import { createMountMetrics, errnoName, type CredentialCounters, type EngineCounters, type ReadPathCounters, type StoreRetryCounters } from '../../src/cli/metrics-registry.js';
 
 /** The sample lines of the Prometheus text format that start with `name` (labels included), without comments. */
 function samples(text: string, name: string): string[] {
@@ -77,6 +77,14 @@ describe('createMountMetrics', () => {
     expect(samples(text, 'bucketfs_token_reloads_total')).toContain('bucketfs_token_reloads_total{bucket="ais://one"} 5');
   });
 
+  it('counts requests waiting on credentials, now and since start', async () => {
+    const held = { ...credentials(), waitingRequests: 3, heldRequests: 7 };
+    const { registry } = createMountMetrics({ buckets: [{ bucket: 'ais://b', credentials: held }] });
+    const text = await registry.metrics();
+    expect(samples(text, 'bucketfs_credential_waiting_requests')).toEqual(['bucketfs_credential_waiting_requests{bucket="ais://b"} 3']);
+    expect(samples(text, 'bucketfs_credential_held_requests_total')).toEqual(['bucketfs_credential_held_requests_total{bucket="ais://b"} 7']);
+  });
+
   it('mirrors store retry and read-path counters when the layers keep them, and shows none or zero when they do not', async () => {
     let store: StoreRetryCounters | undefined = {
       retries: 3,
@@ -88,8 +96,13 @@ describe('createMountMetrics', () => {
     const { registry } = createMountMetrics({
       buckets: [{ bucket: 'ais://b', credentials: credentials(), storeStats: () => store }],
       readStats: () => read,
+      metadataStats: () => ({ inodes: 12, heldInodes: 9, metadataEntries: 30, listedEntries: 40 }),
     });
     let text = await registry.metrics();
+    expect(samples(text, 'bucketfs_inodes')).toEqual(['bucketfs_inodes 12']);
+    expect(samples(text, 'bucketfs_inodes_held')).toEqual(['bucketfs_inodes_held 9']);
+    expect(samples(text, 'bucketfs_metadata_cache_entries')).toEqual(['bucketfs_metadata_cache_entries 30']);
+    expect(samples(text, 'bucketfs_listing_cache_entries')).toEqual(['bucketfs_listing_cache_entries 40']);
     expect(samples(text, 'bucketfs_store_retries_total').sort()).toEqual([
       'bucketfs_store_retries_total{bucket="ais://b",reason="network"} 2',
       'bucketfs_store_retries_total{bucket="ais://b",reason="server-error"} 1',
@@ -107,6 +120,18 @@ describe('createMountMetrics', () => {
     expect(samples(text, 'bucketfs_store_retries_total')).toEqual([]);
     // Unlabelled metrics show 0 (prom-client's way for a series with no labels), never a stale value.
     expect(samples(text, 'bucketfs_cache_hits_total')).toEqual(['bucketfs_cache_hits_total 0']);
+  });
+
+  it('shows the native engine\'s withheld read slots and invalidations, and nothing of them for an engine without counters', async () => {
+    let engine: EngineCounters | undefined = { readSlotsWithheld: 2, invalidationsPending: 5, invalidationsDropped: 1 };
+    const { registry } = createMountMetrics({ buckets: [], engineStats: () => engine });
+    let text = await registry.metrics();
+    expect(samples(text, 'bucketfs_native_read_slots_withheld')).toEqual(['bucketfs_native_read_slots_withheld 2']);
+    expect(samples(text, 'bucketfs_native_invalidations_pending')).toEqual(['bucketfs_native_invalidations_pending 5']);
+    expect(samples(text, 'bucketfs_native_invalidations_dropped_total')).toEqual(['bucketfs_native_invalidations_dropped_total 1']);
+    engine = undefined;
+    text = await registry.metrics();
+    expect(samples(text, 'bucketfs_native_read_slots_withheld')).toEqual(['bucketfs_native_read_slots_withheld 0']);
   });
 
   it('names every metric bucketfs_* and keeps two registries apart (no global state)', async () => {

@@ -41,6 +41,9 @@ describe('parseMode', () => {
   it.each(['0888', 'rwx', '', '12345'])('rejects %j naming the key', (input) => {
     expect(() => parseMode(input, 'file_mode')).toThrow(/^file_mode: /);
   });
+  it.each(['4755', '2555', '1777', '06444', 7444])('rejects setuid, setgid and sticky bits in %j', (input) => {
+    expect(() => parseMode(input, '--dir-mode')).toThrow(/^--dir-mode: setuid, setgid and sticky bits are not allowed/);
+  });
 });
 
 describe('expandEnv / parseConfigText', () => {
@@ -58,6 +61,16 @@ describe('expandEnv / parseConfigText', () => {
   it.each(['- a\n- b\n', 'a: [1', '42'])('rejects %j', (text) => {
     expect(() => parseConfigText(text, {})).toThrow(ConfigError);
   });
+  it.each([
+    ['extra: &x\n  self: *x\n', 'extra.self'],
+    ['a: &x [*x]\n', 'a[0]'],
+    ['backends:\n  - &b\n    dir_name: a\n    nested: [*b]\n', 'backends[0].nested[0]'],
+  ])('reports a self-referencing alias in %j as a config error at %s', (text, key) => {
+    expect(() => parseConfigText(text, {})).toThrow(new ConfigError(`${key}: a YAML alias refers to a mapping or list that contains it`));
+  });
+  it('takes an alias used twice, side by side, as the same value twice', () => {
+    expect(parseConfigText('a: &h {X-A: "1"}\nb: *h\n', {})).toEqual({ a: { 'X-A': '1' }, b: { 'X-A': '1' } });
+  });
 });
 
 describe('resolveMountSettings', () => {
@@ -65,10 +78,10 @@ describe('resolveMountSettings', () => {
     resolveMountSettings(positionals, flags, config, env);
 
   it.each([
-    [{}, {}, 'native'],
+    [{}, {}, undefined],
     [{}, { engine: 'fuse-native' }, 'fuse-native'],
     [{ engine: 'native' }, { engine: 'fuse-native' }, 'native'],
-  ])('picks the FUSE engine from flags %j over config %j: %s', (flags, config, engine) => {
+  ])('picks the FUSE engine from flags %j over config %j: %s (none: the mount picks)', (flags, config, engine) => {
     expect(resolveWith(['ais://b', '/mnt/x'], flags, config).engine).toBe(engine);
   });
 
@@ -95,12 +108,25 @@ describe('resolveMountSettings', () => {
     expect(() => resolveWith(['ais://b', '/mnt/x'], flags, config)).toThrow(message);
   });
 
+  it.each([
+    [{}, {}, 60_000],
+    [{}, { token_wait: '2m' }, 120_000],
+    [{ tokenWait: '0' }, { token_wait: '2m' }, 0],
+  ])('takes the token wait from flags %j over config %j: %i ms', (flags, config, waitMs) => {
+    expect(resolveWith(['ais://b', '/mnt/x'], flags, config).tokenWaitMs).toBe(waitMs);
+  });
+
+  it('rejects a token wait that is not a duration, naming the flag', () => {
+    expect(() => resolveWith(['ais://b', '/mnt/x'], { tokenWait: 'soon' })).toThrow(/--token-wait: invalid duration "soon"/);
+  });
+
   it('applies defaults for a bucket and a mountpoint', () => {
     const settings = resolveWith(['ais://b/p', '/mnt/x']);
     expect(settings).toMatchObject({
       mountpoint: '/mnt/x',
       allowDelete: false,
       allowOther: false,
+      readOnly: false,
       fileMode: 0o444,
       dirMode: 0o555,
       metadataTtlMs: 60_000,
@@ -126,6 +152,8 @@ describe('resolveMountSettings', () => {
     ['AIS_ENDPOINT when no flag or config', {}, {}, { AIS_ENDPOINT: 'http://env:1' }, 'http://env:1'],
     ['config over AIS_ENDPOINT', {}, { endpoint: 'http://cfg:2' }, { AIS_ENDPOINT: 'http://env:1' }, 'http://cfg:2'],
     ['flag over config', { endpoint: 'http://flag:3/' }, { endpoint: 'http://cfg:2' }, {}, 'http://flag:3'],
+    ['a password masked (never sent: requests go to the origin)', {}, { endpoint: 'http://u:pw@cfg:2/' }, {}, 'http://u:***@cfg:2'],
+    ['a password in AIS_ENDPOINT masked', {}, {}, { AIS_ENDPOINT: 'https://u:pw@env:1' }, 'https://u:***@env:1'],
   ])('endpoint: %s', (_label, flags, config, env, expected) => {
     expect(resolveWith(['ais://b', '/m'], flags, config, env).backends[0]?.endpoint).toBe(expected);
   });
@@ -154,7 +182,19 @@ describe('resolveMountSettings', () => {
     ]);
   });
 
+  it.each([
+    [{ readOnly: true }, {}, true],
+    [{}, { read_only: true }, true],
+    [{ readOnly: false }, { read_only: true }, false],
+  ])('reads --read-only from flags %j over config %j: %s', (flags, config, readOnly) => {
+    expect(resolveWith(['ais://b', '/mnt/x'], flags, config).readOnly).toBe(readOnly);
+  });
+
   it.each<[string, string[], MountFlags, Record<string, unknown>, RegExp]>([
+    ['read-only with allow-delete', ['ais://b', '/m'], { readOnly: true }, { allow_delete: true }, /^--read-only and --allow-delete cannot be combined$/],
+    ['part size 0', ['ais://b', '/m'], { partSize: '0' }, {}, /^--part-size: must be more than 0$/],
+    ['part size 0 in the config', ['ais://b', '/m'], {}, { part_size: '0MiB' }, /^part_size: must be more than 0$/],
+    ['a setuid file mode', ['ais://b', '/m'], { fileMode: '4444' }, {}, /^--file-mode: setuid, setgid and sticky bits are not allowed/],
     ['unknown top-level key', ['ais://b', '/m'], {}, { bucket_name: 'x' }, /^bucket_name: unknown setting/],
     ['unknown backend key', ['/m'], {}, { backends: [{ dir_name: 'a', bucket: 'b', colour: 1 }] }, /^backends\[0\]\.colour: unknown setting/],
     ['backend without dir_name', ['/m'], {}, { backends: [{ bucket: 'b' }] }, /^backends\[0\]\.dir_name: required/],
@@ -210,5 +250,26 @@ describe('metrics and TLS settings', () => {
     [{ insecureSkipVerify: true }, {}, {}, { caFile: undefined, insecureSkipVerify: true }],
   ] as const)('flags %j, config %j, env %j → %j', (flags, config, env, tls) => {
     expect(resolveWith(flags, config, env).tls).toEqual(tls);
+  });
+});
+
+describe('metadata bounds', () => {
+  const resolveWith = (flags: MountFlags, config: Record<string, unknown> = {}) => resolveMountSettings(['ais://b', '/mnt/x'], flags, config, {});
+
+  it('leaves every bound to the core by default, and takes flags over config', () => {
+    expect(resolveWith({}).metadataLimits).toEqual({ metadataCacheEntries: undefined, inodeCacheEntries: undefined, listCacheEntries: undefined, treePrefetchEntries: undefined });
+    const settings = resolveWith(
+      { metadataCacheEntries: '5000', treePrefetchEntries: '0' },
+      { metadata_cache_entries: 7, inode_cache_entries: 20000, list_cache_entries: '0', tree_prefetch_entries: 99 },
+    );
+    expect(settings.metadataLimits).toEqual({ metadataCacheEntries: 5000, inodeCacheEntries: 20000, listCacheEntries: 0, treePrefetchEntries: 0 });
+  });
+
+  it.each([
+    [{ inodeCacheEntries: '100' }, /^--inode-cache-entries: expected a whole number of entries of at least 10000, got "100"$/],
+    [{ metadataCacheEntries: '0' }, /^--metadata-cache-entries: expected a whole number of entries of at least 1/],
+    [{ listCacheEntries: 'lots' }, /^--list-cache-entries: expected a whole number of entries, got "lots"$/],
+  ] as const)('rejects %j naming the flag', (flags, message) => {
+    expect(() => resolveWith(flags)).toThrow(message);
   });
 });

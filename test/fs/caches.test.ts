@@ -18,6 +18,76 @@ describe('InodeTable', () => {
     expect(table.childPath(ROOT_INO, 'x')).toBe('/x');
     expect(table.childPath(12345, 'x')).toBeUndefined();
   });
+
+  it('keeps a number the kernel holds until it forgets every lookup, then drops it and never reuses it', () => {
+    const table = new InodeTable(0);
+    const a = table.inoForPath('/d/a');
+    table.addLookup(a);
+    table.addLookups(a, 2);
+    table.forget(a, 2);
+    expect(table.pathForIno(a)).toBe('/d/a');
+    table.forget(a, 1);
+    expect(table.pathForIno(a)).toBeUndefined();
+    // Its folder had no other holder: it went too. The path numbered again gets a new number.
+    expect(table.knownIno('/d')).toBeUndefined();
+    expect(table.inoForPath('/d/a')).toBeGreaterThan(a);
+  });
+
+  it('keeps a held number while a forget comes before the lookups of its batch are counted', () => {
+    const table = new InodeTable(0);
+    const a = table.inoForPath('/a');
+    table.hold(a);
+    table.forget(a, 1); // the kernel forgot an entry of a batch not settled yet
+    expect(table.pathForIno(a)).toBe('/a');
+    table.addLookups(a, 1);
+    table.release(a);
+    expect(table.pathForIno(a)).toBeUndefined();
+  });
+
+  it('bounds the numbers nobody holds, least recently used first, and never drops a parent of a held one', () => {
+    const table = new InodeTable(3);
+    const held = table.inoForPath('/deep/er/held');
+    table.addLookup(held);
+    const numbers = Array.from({ length: 10 }, (_, i) => table.inoForPath(`/f${i}`));
+    expect(table.size).toBe(1 + 3 + 3);
+    expect(numbers.slice(0, 7).map((ino) => table.pathForIno(ino))).toEqual(Array(7).fill(undefined));
+    expect(table.pathForIno(numbers[9] as number)).toBe('/f9');
+    expect(table.knownIno('/deep/er')).toBeDefined();
+    expect(table.heldCount).toBe(4);
+  });
+
+  it('finds the numbered children a listing pass did not name', () => {
+    const table = new InodeTable();
+    for (const name of ['a', 'b', 'c']) table.inoForPath(`/d/${name}`);
+    table.inoForPath('/d/b/inner');
+    table.markListed('/d/a', 5);
+    expect(table.childrenNotListed('/d', 5).sort()).toEqual(['/d/b', '/d/c']);
+    expect(table.childrenNotListed('/nothing', 5)).toEqual([]);
+  });
+});
+
+describe('bounded tables of a filesystem', () => {
+  it('keeps at most its bound of idle numbers however many entries are listed, and numbers them again on sight', async () => {
+    const { bucket, fs } = makeFilesystem({ idleInodeMaxEntries: 1_000, metadataCacheMaxEntries: 500, listCacheMaxEntries: 0 });
+    for (let i = 0; i < 5_000; i += 1) bucket.set(`big/f${i}`, 'x');
+    expect(await fs.readdir('/big')).toHaveLength(5_000);
+    const stats = fs.metadataStats();
+    expect(stats.inodes).toBeLessThanOrEqual(1_000 + 2);
+    expect(stats.metadataEntries).toBeLessThanOrEqual(500);
+    expect(stats.listedEntries).toBe(0);
+    expect((await fs.getattr('/big/f3')).size).toBe(1);
+  });
+
+  it('lets expired names, listings and idle numbers go once a TTL has passed', async () => {
+    const { bucket, clock, fs } = makeFilesystem({ metadataTtlMs: 10_000 });
+    for (let i = 0; i < 300; i += 1) bucket.set(`d/f${i}`, 'x');
+    await fs.readdir('/d');
+    expect(fs.metadataStats()).toMatchObject({ listedEntries: 300 });
+    expect(fs.metadataStats().inodes).toBeGreaterThan(300);
+    clock.advance(10_001);
+    fs.sweep();
+    expect(fs.metadataStats()).toEqual({ inodes: 1, heldInodes: 1, metadataEntries: 0, listedEntries: 0 });
+  });
 });
 
 describe('MetadataCache', () => {

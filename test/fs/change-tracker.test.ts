@@ -4,7 +4,7 @@ import { InodeTable } from '../../src/fs/inode-table.js';
 import type { FileNodeInfo } from '../../src/fs/node-info.js';
 import type { FsChange } from '../../src/fs/types.js';
 
-const file = (version: string, size = 10, mtimeMs = 1000): FileNodeInfo => ({ kind: 'file', size, mtimeMs, version });
+const file = (version: string | undefined, size = 10, mtimeMs = 1000): FileNodeInfo => ({ kind: 'file', size, mtimeMs, version });
 
 function tracked(): { tracker: ChangeTracker; inodes: InodeTable; changes: FsChange[] } {
   const inodes = new InodeTable();
@@ -16,56 +16,75 @@ function tracked(): { tracker: ChangeTracker; inodes: InodeTable; changes: FsCha
 
 describe('ChangeTracker', () => {
   it.each([
-    ['a new version', file('2')],
-    ['a new size', file('1', 11)],
-    ['a new mtime', file('1', 10, 2000)],
-  ])('reports a file seen again with %s as changed, with its numbers', (_, again) => {
+    ['a new version', file('1'), file('2')],
+    ['a new size', file('1'), file('1', 11)],
+    ['a new mtime, when the store sends no version', file(undefined), file(undefined, 10, 2000)],
+  ])('reports a numbered file seen again with %s as changed, with its numbers', (_, first, again) => {
     const { tracker, inodes, changes } = tracked();
-    tracker.sawFile('/d/a', file('1'));
+    const ino = inodes.inoForPath('/d/a');
+    tracker.sawFile('/d/a', first);
     tracker.sawFile('/d/a', again);
-    expect(changes).toEqual([{ kind: 'changed', path: '/d/a', ino: inodes.inoForPath('/d/a'), parentIno: inodes.inoForPath('/d'), name: 'a' }]);
+    expect(changes).toEqual([{ kind: 'changed', path: '/d/a', ino, parentIno: inodes.inoForPath('/d'), name: 'a' }]);
   });
 
-  it('reports nothing for a file seen again unchanged, or seen for the first time', () => {
-    const { tracker, changes } = tracked();
-    tracker.sawFile('/a', file('1'));
-    tracker.sawFile('/a', file('1'));
+  it('takes a version over the mtime: an access time moving on is no change', () => {
+    const { tracker, inodes, changes } = tracked();
+    inodes.inoForPath('/a');
+    tracker.sawFile('/a', file('1', 10, 1000));
+    tracker.sawFile('/a', file('1', 10, 5000));
     expect(changes).toEqual([]);
   });
 
-  it('reports a looked-up name that a later listing lacks as gone, and returns it', () => {
-    const { tracker, changes } = tracked();
-    tracker.sawFile('/d/a', file('1'));
-    tracker.sawFile('/d/b', file('1'));
-    expect(tracker.sawListing('/d', ['b'])).toEqual(['/d/a']);
-    expect(changes.map((change) => [change.kind, change.path])).toEqual([['gone', '/d/a']]);
-    // Said once: the next listing compares with the last one.
-    expect(tracker.sawListing('/d', ['b'])).toEqual([]);
-  });
-
-  it('reports a name gone from one listing to the next, folders included', () => {
-    const { tracker } = tracked();
-    expect(tracker.sawListing('/', ['x', 'sub'])).toEqual([]);
-    expect(tracker.sawListing('/', ['x'])).toEqual(['/sub']);
-  });
-
-  it('reports a file seen before and missing at lookup as gone, once', () => {
-    const { tracker, changes } = tracked();
+  it('reports nothing for a file seen again unchanged, seen for the first time, or without a number', () => {
+    const { tracker, inodes, changes } = tracked();
+    inodes.inoForPath('/a');
     tracker.sawFile('/a', file('1'));
+    tracker.sawFile('/a', file('1'));
+    tracker.sawFile('/unnumbered', file('1'));
+    tracker.sawFile('/unnumbered', file('2'));
+    expect(changes).toEqual([]);
+  });
+
+  it('reports the numbered children a complete listing did not name as gone, and returns them', () => {
+    const { tracker, inodes, changes } = tracked();
+    inodes.inoForPath('/d/a');
+    inodes.inoForPath('/d/b');
+    inodes.inoForPath('/d/sub');
+    inodes.markListed('/d/b', 7);
+    expect(tracker.sawCompleteListing('/d', 7).sort()).toEqual(['/d/a', '/d/sub']);
+    expect(changes.map((change) => [change.kind, change.path]).sort()).toEqual([
+      ['gone', '/d/a'],
+      ['gone', '/d/sub'],
+    ]);
+  });
+
+  it('reports a numbered file missing at lookup as gone, and drops its number when nobody holds it', () => {
+    const { tracker, inodes, changes } = tracked();
+    inodes.inoForPath('/a');
     tracker.sawMissing('/a');
     tracker.sawMissing('/a');
     tracker.sawMissing('/never-seen');
     expect(changes.map((change) => [change.kind, change.path])).toEqual([['gone', '/a']]);
+    expect(inodes.knownIno('/a')).toBeUndefined();
   });
 
-  it('tracks nothing without a listener', () => {
+  it('keeps reporting a gone name the kernel still holds, since each report may find a new dentry', () => {
+    const { tracker, inodes, changes } = tracked();
+    inodes.addLookup(inodes.inoForPath('/a'));
+    tracker.sawMissing('/a');
+    tracker.sawMissing('/a');
+    expect(changes).toHaveLength(2);
+    expect(inodes.knownIno('/a')).toBeDefined();
+  });
+
+  it('reports nothing without a listener', () => {
     const inodes = new InodeTable();
     const tracker = new ChangeTracker(inodes);
+    inodes.inoForPath('/a');
     tracker.sawFile('/a', file('1'));
-    expect(tracker.sawListing('/', [])).toEqual([]);
     const changes: FsChange[] = [];
     tracker.setListener((change) => changes.push(change));
-    tracker.sawFile('/a', file('2'));
+    tracker.sawFile('/a', file('1'));
     expect(changes).toEqual([]);
   });
 });

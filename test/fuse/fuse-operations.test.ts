@@ -12,6 +12,7 @@ function failingFilesystem(failure: () => never): PathFilesystem {
   return {
     getattr: fail,
     readdir: fail,
+    openDir: fail,
     open: fail,
     read: fail,
     release: fail,
@@ -43,6 +44,19 @@ describe('fuse operations', () => {
     [0o100444, 0, 0],
   ])('access of mode %o with mask %d → %d', (mode, mask, expected) => {
     expect(accessErrno({ ...fileAttr, mode }, mask)).toBe(expected);
+  });
+
+  it.each([
+    ['the owner', 0o100640, 4, { uid: 1, gid: 9 }, 0],
+    ['a group member', 0o100640, 4, { uid: 5, gid: 2 }, 0],
+    ['a group member writing', 0o100640, 2, { uid: 5, gid: 2 }, Errno.EACCES],
+    ['another user', 0o100640, 4, { uid: 5, gid: 9 }, Errno.EACCES],
+    ['another user of a 0444 file', 0o100444, 4, { uid: 5, gid: 9 }, 0],
+    ['root writing a 0400 file', 0o100400, 6, { uid: 0, gid: 0 }, 0],
+    ['root executing a file without x bits', 0o100644, 1, { uid: 0, gid: 0 }, Errno.EACCES],
+    ['root entering a 0700 folder', 0o040700, 1, { uid: 0, gid: 0 }, 0],
+  ])('access for %s (mode %o, mask %d, caller %j) → %d', (_who, mode, mask, caller, expected) => {
+    expect(accessErrno({ ...fileAttr, mode }, mask, caller)).toBe(expected);
   });
 
   it('answers the errno of an FsError, negated', async () => {

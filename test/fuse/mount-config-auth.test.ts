@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
 import { secretKeyFromText, signToken } from '../../src/server/jwt.js';
@@ -44,7 +45,7 @@ for (const engine of MOUNT_ENGINES) {
       });
       secretFile = join(root.path, 'secret');
       tokenFile = join(root.path, 'token.json');
-      await writeSecret('first-secret-0123456789abcdef');
+      await writeSecret('first-secret-0123456789abcdef-0123456789');
       openServer = await startServer({ dataDir, host: '127.0.0.1', port: 0 });
       authServer = await startServer({ dataDir, host: '127.0.0.1', port: 0, authSecretFile: secretFile, secretCheckIntervalMs: 0, previousSecretGraceMs: 0 });
     });
@@ -74,8 +75,8 @@ for (const engine of MOUNT_ENGINES) {
     });
 
     it('warns when a config that writes out a token is readable by others, not when it only names ${VAR}', async () => {
-      const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef'), { ttlMs: 3_600_000 });
-      await writeSecret('first-secret-0123456789abcdef');
+      const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef-0123456789'), { ttlMs: 3_600_000 });
+      await writeSecret('first-secret-0123456789abcdef-0123456789');
       const literal = join(root.path, 'literal-token.yaml');
       await writeFile(literal, `bucket: ais://secure\nendpoint: ${authServer?.url}\ntoken: ${token}\n`, { mode: 0o644 });
       await chmod(literal, 0o644);
@@ -102,18 +103,33 @@ for (const engine of MOUNT_ENGINES) {
       expect(result.stderr).toMatch(/mountpiont: unknown setting/);
     });
 
-    it('says the token was rejected when none is given to a server that needs one', async () => {
+    it('says no token is configured when none is given to a server that needs one', async () => {
       const env = { ...process.env };
       delete env.AIS_AUTHN_TOKEN;
       delete env.AIS_AUTHN_TOKEN_FILE;
       const result = await runCli(['mount', '--engine', engine, 'ais://secure', makeMountpoint(engine), '--endpoint', authServer?.url ?? ''], { env });
       expect(result.code).not.toBe(0);
-      expect(result.stderr).toMatch(/rejected the token \(401\)/);
+      expect(result.stderr).toMatch(/refused the credentials for ais:\/\/secure \(401\): no token configured; give --token-file/);
+    });
+
+    it('says when the token expired, and when, at once: the mount-time check does not wait for a new token', async () => {
+      await writeSecret('first-secret-0123456789abcdef');
+      const expSeconds = Math.floor(Date.now() / 1000) - 60;
+      const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(expSeconds).sign(secretKeyFromText('first-secret-0123456789abcdef'));
+      await writeFile(`${tokenFile}.new`, JSON.stringify({ token: expired }));
+      await rename(`${tokenFile}.new`, tokenFile);
+      // A token wait far beyond the command's own time limit: only a check that does not wait can answer.
+      const args = ['mount', '--engine', engine, 'ais://secure', makeMountpoint(engine), '--endpoint', authServer?.url ?? '', '--token-file', tokenFile, '--token-wait', '10m'];
+      const result = await runCli(args, { timeoutMs: 30_000 });
+      expect(result.signal).toBeNull();
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(`refused the credentials for ais://secure (401): token expired at ${new Date(expSeconds * 1000).toISOString()};`);
+      expect(result.stderr).not.toContain(expired);
     });
 
     it('accepts --token with a warning, and keeps it out of the mount process command line', async () => {
-      await writeSecret('first-secret-0123456789abcdef');
-      const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef'), { ttlMs: 3_600_000 });
+      await writeSecret('first-secret-0123456789abcdef-0123456789');
+      const token = await signToken(secretKeyFromText('first-secret-0123456789abcdef-0123456789'), { ttlMs: 3_600_000 });
       const mountpoint = makeMountpoint(engine);
       const result = await runCli(['mount', '--engine', engine, 'ais://secure', mountpoint, '--endpoint', authServer?.url ?? '', '--token', token]);
       const pid = daemonPidFrom(result.stderr);
@@ -124,7 +140,7 @@ for (const engine of MOUNT_ENGINES) {
     });
 
     it('reads a large file with zero failures while the secret and the token rotate', async () => {
-      await writeToken('first-secret-0123456789abcdef');
+      await writeToken('first-secret-0123456789abcdef-0123456789');
       const mountpoint = makeMountpoint(engine);
       const result = await runCli(['mount', '--engine', engine, 'ais://secure', mountpoint, '--endpoint', authServer?.url ?? '', '--token-file', tokenFile, '--token-check-interval', '0']);
       daemonPidFrom(result.stderr);

@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
 import type { ChangeNotifying, InodeFilesystem, PathFilesystem } from '../../src/fs/types.js';
-import { mountFilesystem, type MountHandle } from '../../src/fuse/mount.js';
+import { mountFilesystem, type EngineStats, type MountHandle } from '../../src/fuse/mount.js';
+import type { KernelCacheNotifier } from '../../src/fuse/native-mount.js';
 import { MemoryBucket } from '../helpers/memory-bucket.js';
 import { cleanupMounts, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { run, track, waitForExit } from '../helpers/processes.js';
@@ -31,6 +33,10 @@ describe('the native engine', () => {
   let core: Core | undefined;
   let handle: MountHandle | undefined;
   let mountpoint = '';
+  const engineStats = (): EngineStats => {
+    if (handle?.engineStats === undefined) throw new Error('the native mount keeps engine stats');
+    return handle.engineStats();
+  };
 
   /** The core behind a proxy that records reads and lookups and lets a test replace them. */
   const mount = async (): Promise<void> => {
@@ -131,12 +137,37 @@ describe('the native engine', () => {
   });
 
   it('answers ETIMEDOUT when the core never answers, and serves the next request', async () => {
-    overrides.read = () => new Promise<number>(() => {});
+    const withheldBefore = engineStats().readSlotsWithheld;
+    let hungReads = 0;
+    overrides.read = () => {
+      hungReads += 1;
+      return new Promise<number>(() => {});
+    };
     const hung = await run('cat', [join(mountpoint, 'never.bin')], { timeoutMs: 20_000 });
     expect(hung.code).not.toBe(0);
     expect(hung.stderr).toMatch(/timed out/i);
     delete overrides.read;
     expect((await run('cat', [join(mountpoint, 'hello.txt')])).stdout).toBe('hello world\n');
+    // The core may still write into the slots of those reads: they are never handed out again, and counted.
+    expect(hungReads).toBeGreaterThan(0);
+    expect(engineStats().readSlotsWithheld).toBe(withheldBefore + hungReads);
+  });
+
+  it('runs a burst of invalidations on the one notifier thread: no thread per name, none dropped', async () => {
+    const { notifier } = handle as MountHandle & { notifier: KernelCacheNotifier };
+    const names = 5_000;
+    const doneBefore = engineStats().invalidationsDone;
+    // Every thread or process started in this pid namespace takes the next pid.
+    const lastPid = (): number => Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    const pidBefore = lastPid();
+    for (let i = 0; i < names; i += 1) notifier.entryGone(1, `never-cached-${i}`);
+    const tasksStarted = lastPid() - pidBefore;
+    // Other processes of the machine start tasks too; a thread per name would be at least `names`.
+    expect(tasksStarted).toBeLessThan(names / 5);
+    await waitUntil(() => engineStats().invalidationsPending === 0, 30_000, 'the queued invalidations to run');
+    const after = engineStats();
+    expect(after.invalidationsDone - doneBefore).toBe(names);
+    expect(after.invalidationsDropped).toBe(0);
   });
 
   // Last: it unmounts.

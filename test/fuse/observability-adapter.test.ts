@@ -13,6 +13,7 @@ const filesystem: PathFilesystem = {
     return fileAttr;
   },
   readdir: async () => [],
+  openDir: async () => ({ kernelMayKeep: false, read: async () => [], close: () => {} }),
   open: async () => ({ fh: 3, keepCache: false }),
   read: async (_fh, buffer, length) => {
     buffer.fill(1, 0, Math.min(length, 10));

@@ -186,7 +186,7 @@ for (const engine of MOUNT_ENGINES) {
         env: env({ AIS_AUTHN_TOKEN: wrongToken }),
       });
       expect(result.code).not.toBe(0);
-      expect(result.stderr).toMatch(/rejected the token \(401\)/);
+      expect(result.stderr).toMatch(/refused the credentials for ais:\/\/b \(401\): signature or token rejected;/);
       expect(result.stdout + result.stderr).not.toContain(wrongToken);
     });
   });

@@ -121,10 +121,12 @@ export class MemoryBucket implements BucketClient {
     await this.paused('listPage');
     this.listRequests.push(request);
     const entries = this.entriesFor(request.prefix ?? '', request.recursive ?? true);
-    const start = request.continuationToken ? Number(request.continuationToken) : 0;
+    // As AIStore's: the token names where the next page resumes, so names added or deleted meanwhile shift nothing.
+    const resumeAfter = request.continuationToken || request.startAfter;
+    const start = resumeAfter ? firstAfter(entries, resumeAfter) : 0;
     const pageSize = request.pageSize && request.pageSize > 0 ? request.pageSize : DEFAULT_PAGE_SIZE;
     const end = Math.min(entries.length, start + pageSize);
-    return { entries: entries.slice(start, end), continuationToken: end < entries.length ? String(end) : '' };
+    return { entries: entries.slice(start, end), continuationToken: end < entries.length ? (entries[end - 1] as ListEntry).name : '' };
   }
 
   list(request: ListPageRequest): AsyncGenerator<ListEntry> {
@@ -186,6 +188,12 @@ export class MemoryBucket implements BucketClient {
     if (object === undefined) throw new NotFoundError(`object ${key} not found`, { status: 404 });
     return object;
   }
+}
+
+/** The index of the first entry named after `name` (AIStore's `start_after`). */
+function firstAfter(entries: readonly ListEntry[], name: string): number {
+  const index = entries.findIndex((entry) => entry.name > name);
+  return index < 0 ? entries.length : index;
 }
 
 const SOCKET_CHUNK_BYTES = 7177;

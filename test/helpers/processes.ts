@@ -20,9 +20,10 @@ export function track(child: ChildProcess): ChildProcess {
 }
 
 /** Runs a command to completion (or until `timeoutMs`, then SIGKILL), collecting its output. */
-export function run(command: string, args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run(command: string, args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = track(spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const ids = options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid };
+    const child = track(spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], ...ids }));
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

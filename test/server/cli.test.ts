@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeJwt, jwtVerify } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeFifo } from '../auth/auth-fixture.js';
 import { makeDataDir } from '../helpers/server.js';
 import { killAll, runCli, startCli, waitForExit } from '../helpers/processes.js';
 import { waitUntil } from '../helpers/mount.js';
@@ -12,7 +13,7 @@ describe('bucketfs serve and bucketfs token (built CLI)', () => {
 
   beforeAll(async () => {
     data = await makeDataDir({ 'b/hello.txt': 'hello from the CLI' });
-    await writeFile(join(data.path, 'secret'), 'cli-secret-0123456789\n');
+    await writeFile(join(data.path, 'secret'), 'cli-secret-0123456789-0123456789ab\n');
   });
   afterEach(() => killAll());
   afterAll(async () => {
@@ -53,7 +54,7 @@ describe('bucketfs serve and bucketfs token (built CLI)', () => {
     const result = await runCli(['token', '--secret-file', secretFile, '--ttl', '15m', '--sub', 'alice']);
     expect(result.code).toBe(0);
     const token = result.stdout.trim();
-    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode('cli-secret-0123456789'), { algorithms: ['HS256'] });
+    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode('cli-secret-0123456789-0123456789ab'), { algorithms: ['HS256'] });
     expect(protectedHeader.alg).toBe('HS256');
     expect(payload.sub).toBe('alice');
     expect(Math.abs((payload.exp ?? 0) - (Date.now() / 1000 + 900))).toBeLessThan(30);
@@ -68,5 +69,18 @@ describe('bucketfs serve and bucketfs token (built CLI)', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(join(data.path, 'nope'));
     expect(missing.stderr).not.toContain('    at ');
+  });
+
+  it('token refuses a FIFO or a short secret at once, in one line', async () => {
+    const fifo = join(data.path, 'secret.fifo');
+    makeFifo(fifo);
+    const short = join(data.path, 'secret.short');
+    await writeFile(short, 'too-short\n');
+    for (const [secretFile, reason] of [[fifo, 'not a regular file (a FIFO)'], [short, 'the secret is 9 bytes; HS256 needs at least 32']] as const) {
+      const result = await runCli(['token', '--secret-file', secretFile], { timeoutMs: 15_000 });
+      expect(result.signal).toBeNull();
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(`bucketfs: cannot use secret file ${secretFile}: ${reason}`);
+    }
   });
 });

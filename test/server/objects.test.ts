@@ -3,7 +3,7 @@ import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useServer } from '../helpers/server.js';
-import { errorOf, http, objectPath } from './http.js';
+import { errorOf, http, listBody, objectPath } from './http.js';
 
 const HELLO = 'hello, bucket world\n';
 const BIG = randomBytes(32 * 1024 * 1024);
@@ -69,6 +69,14 @@ describe('object calls', () => {
       'ais-atime': '1700000000500000000',
     });
     expect(answer.headers['ais-location']).toBeTruthy();
+  });
+
+  it('names the target but not the data folder in Ais-Location and the listing\'s location', async () => {
+    const head = await http(server.url, { method: 'HEAD', path: objectPath('b', 'hello.txt') });
+    expect(head.headers['ais-location']).toMatch(/^t\[[^\]]+\]:mp\[\]$/);
+    const listing = await http(server.url, { path: '/v1/buckets/b?provider=ais', body: listBody({ prefix: 'hello', props: 'name,location' }) });
+    expect(JSON.parse(listing.text).entries).toEqual([expect.objectContaining({ name: 'hello.txt', location: head.headers['ais-location'] })]);
+    for (const text of [String(head.headers['ais-location']), listing.text]) expect(text).not.toContain(server.dataDir);
   });
 
   it('HEAD of a 0-byte object has no Content-Length', async () => {

@@ -10,6 +10,7 @@ import {
   TooManyRequestsError,
   UnauthorizedError,
 } from '../../src/store/errors.js';
+import { capturingLogger } from '../helpers/logging.js';
 import { startHttpStub, unusedUrl, type HttpStub } from './http-stub.js';
 
 const TOKEN = 'sekrit-token-value';
@@ -32,6 +33,34 @@ describe('AistoreClient transport behaviour (scripted HTTP server)', () => {
   function params(url: string): BaseParams {
     return { endpoint: url, headers: { authorization: `Bearer ${TOKEN}` } };
   }
+
+  it('refuses a 200 answer to a bucket HEAD that is not AIStore\'s (an HTML page), and accepts one with bucket props', async () => {
+    stub = await startHttpStub((request, response) => {
+      if (request.url.startsWith('/v1/buckets/real')) response.writeHead(200, { 'Ais-Bucket-Props': '{"provider":"ais"}' });
+      else response.writeHead(200, { 'Content-Type': 'text/html' });
+      response.end(request.method === 'HEAD' ? undefined : '<html><body>Welcome</body></html>');
+    });
+    client = createAistoreClient();
+    await expect(client.headBucket(params(stub.url), bucket)).rejects.toThrow(ProtocolError);
+    await expect(client.headBucket(params(stub.url), bucket)).rejects.toThrow(/not AIStore's/);
+    await expect(client.headBucket(params(stub.url), { name: 'real' })).resolves.toBeUndefined();
+  });
+
+  it('lists past entries without a name, with one warning per listing', async () => {
+    const entries = [{ name: 'a.txt', size: '1' }, { name: '' }, { name: null }, { name: 'b.txt', size: '2' }];
+    stub = await startHttpStub((_request, response) => {
+      response.writeHead(200, { 'Content-Type': 'application/json' });
+      response.end(JSON.stringify({ uuid: '', continuation_token: '', entries }));
+    });
+    const log = capturingLogger();
+    client = createAistoreClient({ logger: log.logger });
+    for (let i = 0; i < 2; i += 1) {
+      const page = await client.listPage(params(stub.url), bucket, { prefix: 'dir/' });
+      expect(page.entries.map((entry) => entry.name)).toEqual(['a.txt', 'b.txt']);
+    }
+    const warnings = log.records().filter((record) => record.level === 40);
+    expect(warnings).toEqual([expect.objectContaining({ msg: 'list entries without a name skipped', count: 2 })]);
+  });
 
   it('reports a server that is down as a NetworkError', async () => {
     client = createAistoreClient({ retry: FEW_RETRIES });

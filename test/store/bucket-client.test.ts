@@ -55,4 +55,41 @@ describe('bindBucket', () => {
     await expect(client.head('missing')).rejects.toBeInstanceOf(NotFoundError);
     expect(source.invalidations).toHaveLength(0);
   });
+
+  it('while the store refuses the reloaded snapshot, waits for a newer one and goes on with it', async () => {
+    const refused: BaseParams = { endpoint: 'http://store', headers: { authorization: 'Bearer stale' } };
+    const waitedOn: BaseParams[] = [];
+    const source: BaseParamsSource = {
+      current: async () => refused,
+      invalidate: () => {},
+      newerThan: async (rejected) => {
+        waitedOn.push(rejected);
+        return { endpoint: 'http://store', headers: { authorization: 'Bearer fresh' } };
+      },
+    };
+    const seen: string[] = [];
+    const client = bindBucket(storeAccepting('fresh', seen), { name: 'b' }, source);
+    await expect(client.head('k')).resolves.toMatchObject({ name: 'k' });
+    expect(seen).toEqual(['Bearer stale', 'Bearer stale', 'Bearer fresh']);
+    expect(waitedOn).toEqual([refused]);
+  });
+
+  it('when no newer credentials come, fails with the cause the source names', async () => {
+    const source = { ...rotatingSource(), newerThan: async () => undefined, rejectionCause: () => ({ kind: 'expired', expiresAt: new Date(0) }) as const };
+    const failure = await bindBucket(storeAccepting('never', []), { name: 'b' }, source)
+      .head('k')
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(UnauthorizedError);
+    expect((failure as UnauthorizedError).rejection).toEqual({ kind: 'expired', expiresAt: new Date(0) });
+    expect((failure as UnauthorizedError).message).toBe('token rejected (token expired at 1970-01-01T00:00:00.000Z)');
+  });
+
+  it('with waitForCredentials off, never waits', async () => {
+    let waits = 0;
+    const source = { ...rotatingSource(), newerThan: async () => ((waits += 1), undefined) };
+    const seen: string[] = [];
+    await expect(bindBucket(storeAccepting('never', seen), { name: 'b' }, source, { waitForCredentials: false }).head('k')).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(waits).toBe(0);
+    expect(seen).toHaveLength(2);
+  });
 });

@@ -83,8 +83,24 @@ describe('parseListResponse', () => {
     });
   });
 
-  it.each(['not json', '[]', '{"entries":{}}', '{"entries":[{"size":"1"}]}'])('rejects %s', (text) => {
+  it.each(['not json', '[]', '{"entries":{}}', '{"entries":"a"}'])('rejects %s', (text) => {
     expect(() => parseListResponse(text)).toThrow(ListResponseError);
+  });
+
+  it('leaves out entries without a name (empty, null, missing, not an object) and counts them', () => {
+    const counts: number[] = [];
+    const page = parseListResponse(
+      JSON.stringify({ entries: [{ name: '' }, { name: null, size: '1' }, { size: '1' }, null, 42, { name: 'ok.txt', size: '3' }] }),
+      (count) => counts.push(count),
+    );
+    expect(page.entries.map((entry) => entry.name)).toEqual(['ok.txt']);
+    expect(counts).toEqual([5]);
+  });
+
+  it('says nothing when every entry has a name', () => {
+    const counts: number[] = [];
+    parseListResponse('{"entries":[{"name":"a"}]}', (count) => counts.push(count));
+    expect(counts).toEqual([]);
   });
 });
 

@@ -1,0 +1,162 @@
+import type { ListPage, ListPageRequest } from '../store/object-store.js';
+import { ChildMerger, type ListedChild } from './readdir.js';
+import type { WarnOnce } from './warn-once.js';
+
+export interface TreeWalkOptions {
+  readonly listPage: (request: ListPageRequest) => Promise<ListPage>;
+  /** The listing prefix of the folder whose sub-tree is walked (`''` or ending in `/`). */
+  readonly rootPrefix: string;
+  /** Keys from just after this one: the sub-tree of the folder that set the walk off, and what follows. */
+  readonly startAfter: string;
+  readonly warnings: WarnOnce;
+  readonly pageSize: number;
+  /** The walk stops after this many entries. */
+  readonly maxEntries: number;
+  /** At most this many children of finished folders may wait, unread, in the listing cache. */
+  readonly maxUnread: number;
+  /** A folder (by listing prefix) the walk saw whole; true when its listing was kept for a reader. */
+  readonly onFolder: (dirPrefix: string, children: ListedChild[]) => boolean;
+}
+
+/** A folder under construction: its prefix and the merger that turns its entries into children. */
+interface OpenFolder {
+  readonly prefix: string;
+  readonly merger: ChildMerger;
+  readonly children: ListedChild[];
+}
+
+/**
+ * One recursive paged listing of a sub-tree, instead of one listing per folder (gcsfuse's
+ * metadata prefetch): as it passes each folder it hands over that folder's whole listing. The
+ * store lists in key order, so a folder's entries are contiguous and it is whole as soon as a key
+ * outside it arrives. Bounded by entries, and it waits while the folders it finished lie unread.
+ */
+export class TreeWalk {
+  private readonly stack: OpenFolder[] = [];
+  private readonly waiters = new Map<string, ((children: ListedChild[] | undefined) => void)[]>();
+  /** Folders finished and not yet read, by prefix, with their size. */
+  private readonly unread = new Map<string, number>();
+  private unreadCount = 0;
+  private wakeUp: (() => void) | undefined;
+  private lastKey: string;
+  private entries = 0;
+  private ended = false;
+  private stopped = false;
+
+  constructor(private readonly options: TreeWalkOptions) {
+    this.lastKey = options.startAfter;
+  }
+
+  /** Lists until the sub-tree ends, the bound is reached, or `stop`; never rejects. */
+  async run(): Promise<void> {
+    const { rootPrefix, pageSize, maxEntries } = this.options;
+    let continuationToken = '';
+    try {
+      do {
+        await this.whileTooMuchUnread();
+        if (this.stopped) break;
+        const request: ListPageRequest =
+          continuationToken !== '' ? { prefix: rootPrefix, recursive: true, pageSize, continuationToken } : { prefix: rootPrefix, recursive: true, pageSize, startAfter: this.options.startAfter };
+        const page = await this.options.listPage(request);
+        for (const entry of page.entries) this.add(entry.name, entry);
+        this.entries += page.entries.length;
+        continuationToken = page.continuationToken;
+        this.releaseWaitersBehind();
+      } while (continuationToken !== '' && this.entries < maxEntries && !this.stopped);
+      if (continuationToken === '') while (this.stack.length > 0) this.finish(this.stack.pop() as OpenFolder);
+    } catch {
+      // The walk only saves requests: a failure leaves each folder to its own listing.
+    } finally {
+      this.ended = true;
+      for (const resolvers of this.waiters.values()) for (const resolve of resolvers) resolve(undefined);
+      this.waiters.clear();
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wakeUp?.();
+  }
+
+  get active(): boolean {
+    return !this.ended;
+  }
+
+  /** Whether the walk will still pass the folder with this listing prefix. */
+  covers(dirPrefix: string): boolean {
+    return !this.ended && dirPrefix.startsWith(this.options.rootPrefix) && dirPrefix > this.lastKey && this.wakeUp === undefined;
+  }
+
+  /** The children of a folder the walk `covers`, once it passed it; undefined if it will not. */
+  waitFor(dirPrefix: string): Promise<ListedChild[] | undefined> {
+    if (!this.covers(dirPrefix)) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const list = this.waiters.get(dirPrefix) ?? [];
+      list.push(resolve);
+      this.waiters.set(dirPrefix, list);
+    });
+  }
+
+  /** A listing the walk handed over was read: room for the walk to go on. */
+  read(dirPrefix: string): void {
+    const count = this.unread.get(dirPrefix);
+    if (count === undefined) return;
+    this.unread.delete(dirPrefix);
+    this.unreadCount -= count;
+    if (this.unreadCount <= this.options.maxUnread) this.wakeUp?.();
+  }
+
+  private async whileTooMuchUnread(): Promise<void> {
+    while (this.unreadCount > this.options.maxUnread && !this.stopped) {
+      await new Promise<void>((resolve) => (this.wakeUp = resolve));
+      this.wakeUp = undefined;
+    }
+  }
+
+  private add(key: string, entry: Parameters<ChildMerger['push']>[0]): void {
+    this.lastKey = key;
+    const folderPrefix = key.slice(0, key.lastIndexOf('/') + 1);
+    while (this.stack.length > 0 && !folderPrefix.startsWith((this.stack[this.stack.length - 1] as OpenFolder).prefix)) this.finish(this.stack.pop() as OpenFolder);
+    // Open each folder between the innermost open one and this key's own, naming it in its parent.
+    let base = this.stack.length > 0 ? (this.stack[this.stack.length - 1] as OpenFolder).prefix : this.options.rootPrefix;
+    if (this.stack.length === 0 && !folderPrefix.startsWith(base)) return;
+    while (base !== folderPrefix) {
+      const next = folderPrefix.slice(0, folderPrefix.indexOf('/', base.length) + 1);
+      if (this.stack.length > 0) this.parentMerger()?.push({ name: next, isDir: true, size: 0, version: undefined, mtimeMs: undefined, checksumValue: undefined });
+      this.open(next);
+      base = next;
+    }
+    if (this.stack.length === 0) return; // an entry of the root itself: the root is not walked whole
+    this.parentMerger()?.push(entry);
+  }
+
+  private parentMerger(): ChildMerger | undefined {
+    return this.stack[this.stack.length - 1]?.merger;
+  }
+
+  private open(prefix: string): void {
+    const children: ListedChild[] = [];
+    this.stack.push({ prefix, children, merger: new ChildMerger(prefix, this.options.warnings, (child) => children.push(child)) });
+  }
+
+  private finish(folder: OpenFolder): void {
+    folder.merger.end();
+    if (this.options.onFolder(folder.prefix, folder.children)) {
+      this.unread.set(folder.prefix, folder.children.length);
+      this.unreadCount += folder.children.length;
+    }
+    const resolvers = this.waiters.get(folder.prefix);
+    if (resolvers === undefined) return;
+    this.waiters.delete(folder.prefix);
+    for (const resolve of resolvers) resolve(folder.children);
+  }
+
+  /** Waiters for folders the walk went past without seeing (gone, or never there) list for themselves. */
+  private releaseWaitersBehind(): void {
+    for (const [prefix, resolvers] of this.waiters) {
+      if (prefix > this.lastKey || this.lastKey.startsWith(prefix)) continue;
+      this.waiters.delete(prefix);
+      for (const resolve of resolvers) resolve(undefined);
+    }
+  }
+}
