@@ -12,9 +12,13 @@ import { createAistoreClient, type AistoreClient } from '../store/aistore-client
 import { bindBucket, type BucketClient } from '../store/bucket-client.js';
 import { StoreError, UnauthorizedError } from '../store/errors.js';
 import { describeRejection } from '../store/rejection-cause.js';
+import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 import { CliError } from './cli-error.js';
 import { HEALTH_PROBE_ATTEMPTS } from './metrics-health.js';
 import type { BackendSettings, MountSettings } from './mount-config.js';
+
+/** The longest the bucket check before mounting retries an endpoint that does not answer. */
+const MOUNT_CHECK_RETRY_TIMEOUT_MS = 10_000;
 
 export function bucketUri(backend: BackendSettings): string {
   const { bucket, prefix } = backend.location;
@@ -107,7 +111,8 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   let probeStore: AistoreClient;
   try {
     const tlsOptions = tls ? { tls: { caFile: tls.caFile, insecureSkipVerify: tls.insecureSkipVerify } } : {};
-    store = createAistoreClient({ logger: bucketLogger, ...tlsOptions });
+    const retry = settings.retryTimeoutMs === undefined ? {} : { retry: { timeoutMs: settings.retryTimeoutMs } };
+    store = createAistoreClient({ logger: bucketLogger, ...retry, ...tlsOptions });
     probeStore = createAistoreClient({ ...tlsOptions, retry: { maxAttempts: HEALTH_PROBE_ATTEMPTS } });
   } catch (error) {
     // The CA file is read when the client is made; a missing one is the only likely failure here.
@@ -116,8 +121,10 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   }
   const client: BucketClient = bindBucket(store, backend.location.bucket, provider);
   try {
-    // At mount time a refused token is an error now, not a wait: the user is there to fix it.
-    await bindBucket(store, backend.location.bucket, provider, { waitForCredentials: false }).headBucket();
+    // At mount time a refused token is an error now, not a wait: the user is there to fix it. And a wrong endpoint
+    // is a mistake to report, not an outage to ride out: the check has a retry deadline of its own.
+    const retryTimeoutMs = Math.min(settings.retryTimeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS, MOUNT_CHECK_RETRY_TIMEOUT_MS);
+    await bindBucket(store, backend.location.bucket, provider, { waitForCredentials: false }).headBucket({ retryTimeoutMs });
   } catch (error) {
     provider.close();
     await Promise.all([store.close(), probeStore.close()]);

@@ -130,6 +130,7 @@ export function registerMountCommand(program: Command): void {
     .option('--max-prefetch <size>', 'largest read-ahead window of one open file (default 64MiB)')
     .option('--small-object-threshold <size>', 'objects up to this size are fetched whole on first read (default 1MiB)')
     .option('--read-ahead-kb <kib>', 'kernel read-ahead of the mount in KiB, as root; 0 keeps the kernel default (default 1024)')
+    .option('--retry-timeout <duration>', 'how long one store call may retry before the read fails with EIO (default 30s)')
     .option('--metadata-cache-entries <n>', 'names (found or missing) whose attributes are cached (default 100000)')
     .option('--inode-cache-entries <n>', 'inode numbers kept that the kernel no longer holds (default 100000, at least 10000)')
     .option('--list-cache-entries <n>', 'children of finished folder listings kept for the metadata TTL; 0 = none (default 500000)')

@@ -7,6 +7,7 @@ import { maskUrlPassword } from './secret-args.js';
 import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
 import type { ReadPathOptions } from '../fs/read-path-options.js';
 import { isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
+import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 
 export const DEFAULT_ENDPOINT = 'http://localhost:51080';
 export const DEFAULT_METADATA_TTL_MS = 60_000;
@@ -55,6 +56,8 @@ export interface MountSettings {
   readonly tls?: { readonly caFile: string | undefined; readonly insecureSkipVerify: boolean };
   /** The FUSE engine; undefined: native when its addon is built, else fuse-native (chooseMountEngine). */
   readonly engine?: MountEngine;
+  /** Deadline of one store call, attempts and waits together (`--retry-timeout`); default DEFAULT_RETRY_TIMEOUT_MS. */
+  readonly retryTimeoutMs?: number;
   /** Bounds of the metadata side set by flags or config; the rest keep the core's defaults. */
   readonly metadataLimits?: MetadataLimits;
   /** How long requests whose credentials the store refuses wait for the token or headers file to change; 0 = not at all. */
@@ -105,6 +108,7 @@ export interface MountFlags {
   readonly caFile?: string;
   readonly insecureSkipVerify?: boolean;
   readonly engine?: string;
+  readonly retryTimeout?: string;
   readonly metadataCacheEntries?: string;
   readonly inodeCacheEntries?: string;
   readonly listCacheEntries?: string;
@@ -145,6 +149,7 @@ const TOP_KEYS = new Set<string>([
   'ca_file',
   'insecure_skip_verify',
   'engine',
+  'retry_timeout',
   'metadata_cache_entries',
   'inode_cache_entries',
   'list_cache_entries',
@@ -212,6 +217,12 @@ export function parsePort(value: unknown, key: string): number {
   const text = typeof value === 'number' ? String(value) : value;
   if (typeof text !== 'string' || !/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new ConfigError(`${key}: expected a port number 0-65535, got ${JSON.stringify(value)}`);
   return Number(text);
+}
+
+function parsePositiveDuration(value: unknown, key: string): number {
+  const ms = parseDuration(value, key);
+  if (ms <= 0) throw new ConfigError(`${key}: expected a duration above 0, such as 30s`);
+  return ms;
 }
 
 function parseText(value: unknown, key: string): string {
@@ -450,6 +461,7 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
       treePrefetchEntries: pick<number | undefined>(flags.treePrefetchEntries, '--tree-prefetch-entries', 'tree_prefetch_entries', parseCount(0), undefined),
     },
     tokenWaitMs: pick(flags.tokenWait, '--token-wait', 'token_wait', parseDuration, DEFAULT_TOKEN_WAIT_MS),
+    retryTimeoutMs: pick(flags.retryTimeout, '--retry-timeout', 'retry_timeout', parsePositiveDuration, DEFAULT_RETRY_TIMEOUT_MS),
     tls: {
       caFile: pick<string | undefined>(flags.caFile, '--ca-file', 'ca_file', parseText, env[CLIENT_CA_ENV] || undefined),
       insecureSkipVerify: flags.insecureSkipVerify ?? optionalBoolean(config, 'insecure_skip_verify', '') ?? env[SKIP_VERIFY_ENV] === 'true',

@@ -1,28 +1,16 @@
 import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import { BufferPool } from './buffer-pool.js';
+import { BufferPool, type PooledBuffer } from './buffer-pool.js';
 import { ByteChunks } from './byte-chunks.js';
 import { MemoryBudget } from './memory-budget.js';
 import type { ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 
 export interface BlockCacheOptions {
-  /** Bytes of cached blocks plus GETs in flight never exceed this. */
+  /** Bytes of cached blocks plus GETs in flight never exceed this: the pool holds this many bytes of blocks at most. */
   readonly budgetBytes: number;
-  /** The unit of caching; object offsets are cut into blocks of this size. */
+  /** The unit of caching and of the pool's buffers; object offsets are cut into blocks of this size. */
   readonly blockSizeBytes: number;
-  /** GETs of exactly this many bytes (whole parts) read into reused buffers; 0: none do. */
-  readonly partSizeBytes?: number;
-}
-
-/**
- * Freed part buffers kept for the next GETs (the cache frees a run just before it fetches the next): an eighth
- * of the budget, at least 4. Several streams release parts in bursts: with 4 kept, 55 of the first 100 part GETs
- * of a cold 4-stream read went to fresh buffers; with 8 (and part-aligned top-ups), 49 of 124, which is the
- * streams' working set.
- */
-function pooledPartsKept(budgetBytes: number, partSizeBytes: number): number {
-  return Math.max(4, Math.floor(budgetBytes / 8 / Math.max(1, partSizeBytes)));
 }
 
 /** Blocks `[firstIndex, firstIndex + count)` of one object version, fetched by one GET. */
@@ -34,16 +22,14 @@ export interface BlockRun {
   readonly lengthBytes: number;
 }
 
-/** Fetches `length` bytes at `offset`, honouring `signal`; the body may be read into `into` (of `length` bytes). */
-export type RangeFetcher = (offset: number, length: number, signal: AbortSignal, into?: Buffer) => Promise<ByteChunks>;
+/** Fetches `length` bytes at `offset`, honouring `signal`; the body may be read into `into` (`length` bytes in all). */
+export type RangeFetcher = (offset: number, length: number, signal: AbortSignal, into?: readonly Buffer[]) => Promise<ByteChunks>;
 
 export type FetchKind = 'demand' | 'prefetch';
 
 interface CachedBlock {
-  /** Views into the body of the GET that fetched it (no copy). */
+  /** A view of the pooled buffer the GET read it into (no copy); the cache holds that buffer once. */
   readonly data: ByteChunks;
-  /** Ids of every block of that GET: they share one buffer, so they leave the cache together. */
-  readonly runIds: readonly string[];
   readonly prefetched: boolean;
   /** A reader took bytes of it: its prefetch was not wasted. */
   read: boolean;
@@ -65,8 +51,10 @@ export class BlockCache {
   readonly blockSizeBytes: number;
   readonly budget: MemoryBudget;
   private readonly lru: LRUCache<string, CachedBlock>;
-  private readonly inflight = new Map<string, InflightBlock>();
-  private readonly parts: BufferPool;
+  private readonly inflightBlocks = new Map<string, InflightBlock>();
+  private readonly pool: BufferPool;
+  /** Bytes of GETs in flight (their buffers are taken). */
+  private inflightBytes = 0;
   private readonly closing = new AbortController();
   private namespaces = 0;
   private cacheHits = 0;
@@ -81,11 +69,12 @@ export class BlockCache {
       throw new RangeError(`the read budget (${options.budgetBytes} bytes) must hold at least one block (${options.blockSizeBytes} bytes)`);
     }
     this.blockSizeBytes = options.blockSizeBytes;
-    this.parts = new BufferPool(options.partSizeBytes ?? 0, pooledPartsKept(options.budgetBytes, options.partSizeBytes ?? 0));
+    this.pool = new BufferPool(options.blockSizeBytes, Math.floor(options.budgetBytes / options.blockSizeBytes));
     // Every GET in flight listens to it: dozens at once is normal, not a leak.
     setMaxListeners(0, this.closing.signal);
     this.lru = new LRUCache<string, CachedBlock>({
-      maxSize: options.budgetBytes,
+      // Never reached: each cached block holds one of the pool's buffers, and the budget evicts before it takes.
+      maxSize: this.pool.capacity * this.blockSizeBytes,
       sizeCalculation: (block) => Math.max(1, block.data.length),
       dispose: (block, _id, reason) => {
         block.data.memory?.release();
@@ -93,10 +82,7 @@ export class BlockCache {
         if (block.prefetched && !block.read) this.prefetchWasteBytes += block.data.length;
       },
     });
-    this.budget = new MemoryBudget(options.budgetBytes, {
-      cachedBytes: () => this.lru.calculatedSize,
-      evictOldest: () => this.evictOldestRun(),
-    });
+    this.budget = new MemoryBudget(this.pool, { evictOldest: () => this.evictOldest() });
   }
 
   /**
@@ -116,7 +102,7 @@ export class BlockCache {
       cached.read = true;
       return cached.data;
     }
-    const pending = this.inflight.get(id);
+    const pending = this.inflightBlocks.get(id);
     if (pending === undefined) return undefined;
     pending.joined = true;
     return pending.data;
@@ -125,7 +111,7 @@ export class BlockCache {
   /** Cached or being fetched; does not count as a use. */
   isPresent(objectId: string, index: number): boolean {
     const id = blockId(objectId, index);
-    return this.inflight.has(id) || this.lru.has(id);
+    return this.inflightBlocks.has(id) || this.lru.has(id);
   }
 
   isCached(objectId: string, index: number): boolean {
@@ -137,26 +123,29 @@ export class BlockCache {
    * demand fetch waits for room in the budget; a prefetch is not started without room (false).
    */
   startRun(run: BlockRun, kind: FetchKind, fetch: RangeFetcher): boolean {
-    if (kind === 'prefetch' && !this.budget.tryReserve(run.lengthBytes)) return false;
+    const offered = kind === 'prefetch' ? this.budget.tryTake(run.lengthBytes) : undefined;
+    if (kind === 'prefetch' && offered === undefined) return false;
     const entries: InflightBlock[] = [];
-    const reserved = kind === 'prefetch' ? Promise.resolve() : this.budget.reserve(run.lengthBytes, this.closing.signal);
-    const slices = reserved.then(async () => {
+    const taken = offered !== undefined ? Promise.resolve(offered) : this.budget.take(run.lengthBytes, this.closing.signal);
+    const slices = taken.then(async (memory) => {
+      this.inflightBytes += run.lengthBytes;
       try {
-        const data = await this.fetchPart(run.firstIndex * this.blockSizeBytes, run.lengthBytes, fetch);
-        this.bytesFetched += data.length;
-        if (kind === 'prefetch') this.prefetchedBytes += data.length;
-        // Into the LRU before the reservation is released, so cache + in flight never over-count nor under-count.
-        const runIds = entries.map((_, i) => blockId(run.objectId, run.firstIndex + i));
-        const slices = entries.map((entry, i) => this.settle(runIds, entry, this.sliceOf(data, i), i));
-        // Readers awaiting these blocks copy them in this turn of the event loop, before any socket read could
-        // refill the buffer: the fetch's own hold can go now.
-        data.memory?.release();
-        return slices;
+        const blocks = await this.fetchInto(memory, run.firstIndex * this.blockSizeBytes, run.lengthBytes, fetch);
+        if (kind === 'prefetch') this.prefetchedBytes += run.lengthBytes;
+        const settled = entries.map((entry, i) => this.settle(blockId(run.objectId, run.firstIndex + i), entry, blocks[i] ?? ByteChunks.EMPTY));
+        // Readers awaiting these blocks take their own hold in this turn of the event loop, before any socket
+        // read could refill a buffer: the fetch's hold goes on the next turn, after theirs.
+        setImmediate(() => {
+          for (const block of blocks) block.memory?.release();
+        });
+        return settled;
       } catch (error) {
         this.forgetRun(run, entries);
         throw error;
       } finally {
-        this.budget.release(run.lengthBytes);
+        this.inflightBytes -= run.lengthBytes;
+        // Its blocks are in the cache now, evictable: a demand waiting for room may find it.
+        this.budget.wakeAll();
       }
     });
     for (let i = 0; i < run.count; i += 1) {
@@ -168,37 +157,53 @@ export class BlockCache {
       // Readers awaiting a block see the error; a prefetch nobody awaits must not be unhandled.
       entry.data.catch(() => {});
       entries.push(entry);
-      this.inflight.set(blockId(run.objectId, run.firstIndex + i), entry);
+      this.inflightBlocks.set(blockId(run.objectId, run.firstIndex + i), entry);
     }
     return true;
   }
 
-  /** A GET of a run, into a pooled buffer when it is a whole part; the result holds that buffer once. */
-  private async fetchPart(offset: number, length: number, fetch: RangeFetcher): Promise<ByteChunks> {
-    const memory = this.parts.take(length);
-    if (memory === undefined) return fetch(offset, length, this.closing.signal);
+  /**
+   * A GET of `length` bytes into the pooled buffers `memory` (one per block); returns each block's bytes, held
+   * once by its buffer. A body that arrived elsewhere (a client that could not read into them) is copied in,
+   * so that what the mount keeps is always the pool's memory.
+   */
+  private async fetchInto(memory: readonly PooledBuffer[], offset: number, length: number, fetch: RangeFetcher): Promise<ByteChunks[]> {
+    const views = memory.map((buffer, i) => buffer.bytes.subarray(0, Math.min(this.blockSizeBytes, length - i * this.blockSizeBytes)));
     let data: ByteChunks;
     try {
-      data = await fetch(offset, length, this.closing.signal, memory.bytes);
+      data = await fetch(offset, length, this.closing.signal, views);
     } catch (error) {
-      // A GET that failed is over: its connection was closed or finished, nothing writes into the buffer any more.
-      memory.release();
+      // A GET that failed is over: its connection was closed or finished, nothing writes into the buffers any more.
+      for (const buffer of memory) buffer.release();
       throw error;
     }
-    const held = data.livingIn(memory);
-    if (held.memory === undefined) memory.release();
-    return held;
+    this.bytesFetched += data.length;
+    return memory.map((buffer, i) => {
+      const view = views[i]!;
+      const start = i * this.blockSizeBytes;
+      const bytes = Math.max(0, Math.min(view.length, data.length - start));
+      if (!data.liesIn(view, start)) data.copyTo(view, 0, start, start + bytes);
+      return ByteChunks.of([view.subarray(0, bytes)]).livingIn(buffer);
+    });
   }
 
-  /** Bytes of a range read outside the blocks (a random read), within the same budget. */
-  async fetchDirect(offset: number, length: number, fetch: RangeFetcher): Promise<ByteChunks> {
-    await this.budget.reserve(length, this.closing.signal);
+  /**
+   * Bytes `[offset, offset + length)` read outside the blocks (a random read) into `target` at `targetStart`,
+   * through the pool's buffers like any other GET; returns the count copied.
+   */
+  async fetchDirect(offset: number, length: number, fetch: RangeFetcher, target: Buffer, targetStart: number): Promise<number> {
+    const memory = await this.budget.take(length, this.closing.signal);
+    this.inflightBytes += length;
     try {
-      const data = await fetch(offset, length, this.closing.signal);
-      this.bytesFetched += data.length;
-      return data;
+      const blocks = await this.fetchInto(memory, offset, length, fetch);
+      let copied = 0;
+      for (const block of blocks) {
+        copied += block.copyTo(target, targetStart + copied, 0, block.length);
+        block.memory?.release();
+      }
+      return copied;
     } finally {
-      this.budget.release(length);
+      this.inflightBytes -= length;
     }
   }
 
@@ -220,7 +225,7 @@ export class BlockCache {
       prefetchedBytes: this.prefetchedBytes,
       prefetchWasteBytes: this.prefetchWasteBytes,
       bytesFetched: this.bytesFetched,
-      inflightBytes: this.budget.inflightBytes,
+      inflightBytes: this.inflightBytes,
       cachedBytes: this.lru.calculatedSize,
     };
   }
@@ -228,59 +233,39 @@ export class BlockCache {
   /** Cancels every fetch and drops every block (unread prefetched ones count as waste). */
   close(): void {
     this.closing.abort();
-    this.inflight.clear();
+    this.inflightBlocks.clear();
     this.lru.clear();
-    this.parts.close();
+    this.pool.close();
     this.budget.wakeAll();
   }
 
-  /** Block `i` of a run's body, as views (copying would cost a memcpy of every byte read). */
-  private sliceOf(data: ByteChunks, i: number): ByteChunks {
-    const start = i * this.blockSizeBytes;
-    return data.subrange(start, start + this.blockSizeBytes);
+  /** Moves a block of a finished run from the in-flight table into the LRU, which then holds its buffer too. */
+  private settle(id: string, entry: InflightBlock, block: ByteChunks): ByteChunks {
+    if (this.inflightBlocks.get(id) !== entry) return block;
+    this.inflightBlocks.delete(id);
+    if (block.length > 0 && !this.closing.signal.aborted) {
+      block.memory?.hold();
+      this.lru.set(id, { data: block, prefetched: entry.prefetched, read: entry.joined });
+    }
+    return block;
   }
 
-  /** Moves block `i` of a finished run from the in-flight table into the LRU; returns its bytes. */
-  private settle(runIds: readonly string[], entry: InflightBlock, slice: ByteChunks, i: number): ByteChunks {
-    const id = runIds[i]!;
-    if (this.inflight.get(id) !== entry) return slice;
-    this.inflight.delete(id);
-    if (slice.length > 0 && !this.closing.signal.aborted) {
-      slice.memory?.hold();
-      this.lru.set(id, { data: slice, runIds, prefetched: entry.prefetched, read: entry.joined });
-    }
-    return slice;
-  }
-
-  /**
-   * Drops the least recently used block and the rest of its GET: its bytes are views of one
-   * buffer, freed only when no block of it is left, so counting them as freed one by one would
-   * let real memory exceed the budget.
-   */
-  private evictOldestRun(): boolean {
-    const oldest = this.lru.pop();
-    if (oldest === undefined) return false;
-    for (const id of oldest.runIds) {
-      const sibling = this.lru.peek(id);
-      if (sibling !== undefined && sibling.runIds === oldest.runIds) {
-        this.lru.delete(id);
-        this.cacheEvictions += 1;
-      }
-    }
-    return true;
+  /** Drops the least recently used block; its buffer goes back to the pool once no reader holds it. */
+  private evictOldest(): boolean {
+    return this.lru.pop() !== undefined;
   }
 
   private forgetRun(run: BlockRun, entries: readonly InflightBlock[]): void {
     entries.forEach((entry, i) => {
       const id = blockId(run.objectId, run.firstIndex + i);
-      if (this.inflight.get(id) === entry) this.inflight.delete(id);
+      if (this.inflightBlocks.get(id) === entry) this.inflightBlocks.delete(id);
     });
   }
 }
 
 /** The cache of a mount, sized by resolved read-path options. */
-export function blockCacheFor(options: Pick<ReadPathOptions, 'cacheSizeBytes' | 'blockSizeBytes' | 'partSizeBytes'>): BlockCache {
-  return new BlockCache({ budgetBytes: options.cacheSizeBytes, blockSizeBytes: options.blockSizeBytes, partSizeBytes: options.partSizeBytes });
+export function blockCacheFor(options: Pick<ReadPathOptions, 'cacheSizeBytes' | 'blockSizeBytes'>): BlockCache {
+  return new BlockCache({ budgetBytes: options.cacheSizeBytes, blockSizeBytes: options.blockSizeBytes });
 }
 
 function blockId(objectId: string, index: number): string {

@@ -26,6 +26,21 @@ export class ByteChunks {
     return this.chunks.some((chunk) => memory.backs(chunk)) ? new ByteChunks(this.chunks, this.length, memory) : this;
   }
 
+  /** Whether bytes `[start, start + view.length)`, as far as these reach, are `view`'s own memory, in place. */
+  liesIn(view: Buffer, start: number): boolean {
+    const end = Math.min(this.length, start + view.length);
+    let chunkStart = 0;
+    for (const chunk of this.chunks) {
+      const chunkEnd = chunkStart + chunk.length;
+      if (chunkEnd > start && chunkStart < end && (chunk.buffer !== view.buffer || chunk.byteOffset - view.byteOffset !== chunkStart - start)) {
+        return false;
+      }
+      if (chunkEnd >= end) break;
+      chunkStart = chunkEnd;
+    }
+    return true;
+  }
+
   /** Bytes `[start, end)` as views of the same chunks (no copy). */
   subrange(start: number, end: number): ByteChunks {
     const from = Math.max(0, start);

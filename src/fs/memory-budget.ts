@@ -1,12 +1,12 @@
+import type { BufferPool, PooledBuffer } from './buffer-pool.js';
+
 /**
- * The read path's memory bound: bytes held in the block cache plus bytes of GETs in flight never
- * exceed `budgetBytes`. A fetch reserves its bytes before it starts; the cache gives room back by
- * evicting its least recently used blocks. A demand read waits while fetches in flight alone fill
- * the budget (they end, and their blocks become evictable); a prefetch is simply not made.
+ * The read path's memory bound: a fetch takes the pool's buffers for its bytes before it starts, and the cache
+ * gives buffers back by evicting its least recently used blocks. Cached blocks and fetches in flight together
+ * never hold more than the pool has. A demand read waits while fetches in flight (and readers copying) hold
+ * every buffer: they end, and their blocks become evictable; a prefetch is simply not made.
  */
 export interface BudgetedCache {
-  /** Bytes of completed blocks held now. */
-  cachedBytes(): number;
   /** Drops the least recently used block; false when nothing is left to drop. */
   evictOldest(): boolean;
 }
@@ -19,49 +19,46 @@ export class BudgetExceededError extends Error {
 }
 
 export class MemoryBudget {
-  private inflight = 0;
   private readonly waiters: (() => void)[] = [];
 
   constructor(
-    readonly budgetBytes: number,
+    private readonly pool: BufferPool,
     private readonly cache: BudgetedCache,
-  ) {}
-
-  get inflightBytes(): number {
-    return this.inflight;
+  ) {
+    pool.onFree = () => this.wakeAll();
   }
 
-  /** Reserves `bytes` now if the cache can make room, without waiting. */
-  tryReserve(bytes: number): boolean {
-    if (bytes > this.budgetBytes) return false;
-    if (this.inflight + bytes > this.budgetBytes) return false;
-    while (this.cache.cachedBytes() + this.inflight + bytes > this.budgetBytes) {
-      if (!this.cache.evictOldest()) return false;
+  get budgetBytes(): number {
+    return this.pool.capacity * this.pool.bufferBytes;
+  }
+
+  /** Buffers for `bytes`, now, if the cache can make room; each held once by the caller. */
+  tryTake(bytes: number): PooledBuffer[] | undefined {
+    const count = this.buffersFor(bytes);
+    if (count > this.pool.capacity) return undefined;
+    while (this.pool.availableCount < count) {
+      if (!this.cache.evictOldest()) return undefined;
     }
-    this.inflight += bytes;
-    return true;
+    return Array.from({ length: count }, () => this.pool.take() as PooledBuffer);
   }
 
-  /** Reserves `bytes`, waiting for fetches in flight to end when they alone fill the budget. */
-  async reserve(bytes: number, signal?: AbortSignal): Promise<void> {
-    if (bytes > this.budgetBytes) throw new BudgetExceededError(bytes, this.budgetBytes);
-    while (!this.tryReserve(bytes)) {
+  /** As `tryTake`, waiting for buffers to come back when fetches and readers hold them all. */
+  async take(bytes: number, signal?: AbortSignal): Promise<PooledBuffer[]> {
+    if (this.buffersFor(bytes) > this.pool.capacity) throw new BudgetExceededError(bytes, this.budgetBytes);
+    for (;;) {
       signal?.throwIfAborted();
+      const taken = this.tryTake(bytes);
+      if (taken !== undefined) return taken;
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-  }
-
-  /**
-   * A fetch ended: its bytes are no longer in flight (the caller has put them in the cache, or
-   * dropped them). Waiters try again.
-   */
-  release(bytes: number): void {
-    this.inflight = Math.max(0, this.inflight - bytes);
-    this.wakeAll();
   }
 
   /** Wakes every waiter, e.g. on close, so aborted ones can leave. */
   wakeAll(): void {
     for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private buffersFor(bytes: number): number {
+    return Math.max(1, Math.ceil(bytes / this.pool.bufferBytes));
   }
 }

@@ -172,20 +172,34 @@ export class PrefetchingReader implements ObjectReader {
     return true;
   }
 
-  /** The blocks of `[position, end)`, each cached or in flight (fetched now if it was evicted meanwhile). */
+  /**
+   * The blocks of `[position, end)`, each cached or in flight (fetched now if it was evicted meanwhile). Each
+   * block's buffer is held until `copyBlocks` is done with it, a block in flight's from the moment it arrives:
+   * making room for a later fetch could otherwise evict it, and its buffer be refilled, before the copy.
+   */
   private takeBlocks(position: number, end: number): (ByteChunks | Promise<ByteChunks>)[] {
     const blockBytes = this.cache.blockSizeBytes;
     const blocks: (ByteChunks | Promise<ByteChunks>)[] = [];
     let hit = true;
-    for (let index = Math.floor(position / blockBytes); index * blockBytes < end; index += 1) {
-      let block = this.cache.block(this.objectId, index);
-      if (block === undefined) {
-        this.ensureBlocks(index * blockBytes, Math.min(this.snapshot.size, (index + 1) * blockBytes), 'demand');
-        block = this.cache.block(this.objectId, index);
+    try {
+      for (let index = Math.floor(position / blockBytes); index * blockBytes < end; index += 1) {
+        let block = this.cache.block(this.objectId, index);
+        if (block === undefined) {
+          this.ensureBlocks(index * blockBytes, Math.min(this.snapshot.size, (index + 1) * blockBytes), 'demand');
+          block = this.cache.block(this.objectId, index);
+        }
+        if (block === undefined) throw new Error(`block ${index} of ${this.snapshot.key} could not be fetched`);
+        if (block instanceof Promise) {
+          hit = false;
+          block = block.then(holdMemory);
+        } else {
+          holdMemory(block);
+        }
+        blocks.push(block);
       }
-      if (block === undefined) throw new Error(`block ${index} of ${this.snapshot.key} could not be fetched`);
-      if (block instanceof Promise) hit = false;
-      blocks.push(block);
+    } catch (error) {
+      releaseHeld(blocks);
+      throw error;
     }
     this.cache.countRead(hit);
     return blocks;
@@ -194,9 +208,6 @@ export class PrefetchingReader implements ObjectReader {
   private async copyBlocks(target: Buffer, position: number, end: number, blocks: (ByteChunks | Promise<ByteChunks>)[]): Promise<number> {
     const blockBytes = this.cache.blockSizeBytes;
     const firstIndex = Math.floor(position / blockBytes);
-    // A cached block waiting behind one in flight could be evicted, and its buffer refilled, meanwhile.
-    const waiting = blocks.some((block) => block instanceof Promise) ? blocks.filter(isHeld) : [];
-    for (const block of waiting) block.memory?.hold();
     let copied = 0;
     try {
       for (let i = 0; i < blocks.length; i += 1) {
@@ -209,7 +220,7 @@ export class PrefetchingReader implements ObjectReader {
         copied += count;
       }
     } finally {
-      for (const block of waiting) block.memory?.release();
+      releaseHeld(blocks);
     }
     return copied;
   }
@@ -219,8 +230,7 @@ export class PrefetchingReader implements ObjectReader {
     let copied = 0;
     while (copied < wanted) {
       const length = Math.min(wanted - copied, this.options.partSizeBytes);
-      const data = await this.cache.fetchDirect(position + copied, length, this.fetchBytes);
-      const count = data.copyTo(target, copied, 0, length);
+      const count = await this.cache.fetchDirect(position + copied, length, this.fetchBytes, target, copied);
       if (count === 0) break;
       copied += count;
     }
@@ -250,8 +260,17 @@ export function prefetchingReaderFactory(cache: BlockCache, options: ReadPathOpt
 /** How far back a stream that jumped forward looks for blocks to drop. */
 const DROP_BEHIND_SCAN_BLOCKS = 64;
 
-function isHeld(block: ByteChunks | Promise<ByteChunks>): block is ByteChunks {
-  return !(block instanceof Promise) && block.memory !== undefined;
+function holdMemory(block: ByteChunks): ByteChunks {
+  block.memory?.hold();
+  return block;
+}
+
+/** Lets go of the buffers `takeBlocks` held (a block still in flight's once it arrives). */
+function releaseHeld(blocks: readonly (ByteChunks | Promise<ByteChunks>)[]): void {
+  for (const block of blocks) {
+    if (block instanceof Promise) block.then((arrived) => arrived.memory?.release(), () => {});
+    else block.memory?.release();
+  }
 }
 
 function alignUp(value: number, unit: number): number {

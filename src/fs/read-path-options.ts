@@ -1,4 +1,5 @@
 import { totalmem } from 'node:os';
+import { MEMORY_OVERHEAD_BYTES } from './memory-bound.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -21,9 +22,13 @@ export interface ReadPathOptions {
   readonly sequentialToleranceBytes: number;
 }
 
-/** A quarter of the machine's memory, at most 512 MiB: a mount is one process among a training job's. */
+/**
+ * What leaves the whole mount (cache and overhead, see `memoryBoundBytes`) within a quarter of the machine's
+ * memory, at most 512 MiB: a mount is one process among a training job's. At least 64 MiB.
+ */
 export function defaultCacheSizeBytes(totalMemoryBytes: number = totalmem()): number {
-  return Math.max(64 * MiB, Math.min(512 * MiB, Math.floor(totalMemoryBytes / 4)));
+  const shareBytes = Math.min(512 * MiB, Math.floor(totalMemoryBytes / 4));
+  return Math.max(64 * MiB, shareBytes - MEMORY_OVERHEAD_BYTES);
 }
 
 export const DEFAULT_READ_PATH: ReadPathOptions = Object.freeze({

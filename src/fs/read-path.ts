@@ -77,9 +77,10 @@ export async function fetchRangeChunks(
   offset: number,
   length: number,
   signal?: AbortSignal,
-  into?: Buffer,
+  into?: readonly Buffer[],
 ): Promise<ByteChunks> {
-  const bodyBuffer = into === undefined ? undefined : (bytes: number) => (bytes === into.length ? into : undefined);
+  const intoBytes = into?.reduce((sum, buffer) => sum + buffer.length, 0);
+  const bodyBuffer = into === undefined ? undefined : (bytes: number) => (bytes === intoBytes ? into : undefined);
   const result = await fetchResult(client, snapshot, offset, length, { signal, bodyBuffer });
   return ByteChunks.of(result.chunks ?? [result.data]);
 }

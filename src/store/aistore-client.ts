@@ -120,22 +120,23 @@ export class AistoreClient implements ObjectStore {
     const received: Buffer[] = [];
     let receivedBytes = 0;
     let identity: ObjectIdentity | undefined;
-    return this.retry.run(what, 'idempotent', options?.signal, async () => {
+    return this.retry.run(what, 'idempotent', options?.signal, async (_attempt, signal) => {
+      const attemptOptions: RequestOptions = { ...options, signal };
       const resuming = receivedBytes > 0;
       if (resuming) this.retry.noteResumedBody();
       const asked: ByteRange | undefined = resuming
         ? { offset: startOffset + receivedBytes, ...(range?.length === undefined ? {} : { length: range.length - receivedBytes }) }
         : range;
-      const piece = await this.getAttempt(params, bucket, key, asked, options, what);
+      const piece = await this.getAttempt(params, bucket, key, asked, attemptOptions, what);
       const seen = { version: piece.version, objectSize: piece.objectSize };
       // Only bytes already kept bind the object; before any, a newer version is simply what is read.
       if (identity === undefined || !resuming) identity = seen;
       else assertSameObject(identity, seen, what);
       for (const chunk of piece.chunks) received.push(chunk);
       receivedBytes += piece.bytes;
-      if (piece.brokenBy !== undefined) throw transportError(piece.brokenBy, what, options?.signal);
+      if (piece.brokenBy !== undefined) throw transportError(piece.brokenBy, what, signal);
       return chunkedResult(received, receivedBytes, piece.objectSize, piece.version);
-    });
+    }, options?.retryTimeoutMs);
   }
 
   /** One GET exchange; a body that breaks off yields what arrived, for the caller to continue. */
@@ -200,8 +201,8 @@ export class AistoreClient implements ObjectStore {
       what,
     };
     const warnNameless = (count: number): void => this.namelessWarnings?.warn(what, { list: what, count }, 'list entries without a name skipped');
-    return this.retried(params, options, call, 'idempotent', (response) =>
-      this.parseJson(response, what, options, (text) => parseListResponse(text, warnNameless)),
+    return this.retried(params, options, call, 'idempotent', (response, attemptOptions) =>
+      this.parseJson(response, what, attemptOptions, (text) => parseListResponse(text, warnNameless)),
     );
   }
 
@@ -261,7 +262,7 @@ export class AistoreClient implements ObjectStore {
       body: JSON.stringify({ action: 'list', name: '', value: null }),
       what,
     };
-    return this.retried(params, options, call, 'idempotent', (response) => this.parseJson(response, what, options, parseBucketList));
+    return this.retried(params, options, call, 'idempotent', (response, attemptOptions) => this.parseJson(response, what, attemptOptions, parseBucketList));
   }
 
   async createBucket(params: BaseParams, bucket: BucketRef, options?: RequestOptions): Promise<void> {
@@ -308,13 +309,14 @@ export class AistoreClient implements ObjectStore {
     options: RequestOptions | undefined,
     call: Call,
     retryClass: RetryClass,
-    consume: (response: StoreResponse) => Promise<T>,
+    consume: (response: StoreResponse, attemptOptions: RequestOptions) => Promise<T>,
   ): Promise<T> {
-    return this.retry.run(call.what, retryClass, options?.signal, async () => {
-      const response = await this.exchange(params, options, call);
-      if (response.statusCode !== 200) return this.fail(response, call.what, options);
-      return consume(response);
-    });
+    return this.retry.run(call.what, retryClass, options?.signal, async (_attempt, signal) => {
+      const attemptOptions: RequestOptions = { ...options, signal };
+      const response = await this.exchange(params, attemptOptions, call);
+      if (response.statusCode !== 200) return this.fail(response, call.what, attemptOptions);
+      return consume(response, attemptOptions);
+    }, options?.retryTimeoutMs);
   }
 
   /** Throws the typed error for a failed response, with the server's message (body, or `Hdr-Error` on HEAD). */

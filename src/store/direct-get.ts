@@ -8,7 +8,7 @@ import {
   type BufferedResponse,
 } from './buffered-response.js';
 import type { RequestTarget } from './object-path.js';
-import type { BodyBufferSource } from './object-store.js';
+import { offeredBuffers, type BodyBufferSource } from './object-store.js';
 
 /**
  * A GET over plain HTTP whose body the kernel writes straight into the one buffer that will hold it.
@@ -138,7 +138,7 @@ class OriginConnections {
       const idle = this.idle.pop();
       if (idle !== undefined) return Promise.resolve(idle);
     }
-    if (this.open < this.options.connectionsPerOrigin || fresh) return this.connect();
+    if (this.open < this.options.connectionsPerOrigin || fresh) return this.connect(signal);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -161,12 +161,18 @@ class OriginConnections {
     for (const connection of this.idle.splice(0)) connection.destroy();
   }
 
-  private connect(): Promise<Connection> {
+  /** A new connection; an abort of `signal` while it connects ends the attempt (a call's deadline must not wait for the connect timeout). */
+  private connect(signal: AbortSignal | undefined): Promise<Connection> {
     this.open += 1;
     return new Promise((resolve, reject) => {
+      const onAbort = (): void => connection.destroy(abortError(signal));
       const connection = new Connection(this.host, this.port, this.options, {
-        connected: () => resolve(connection),
+        connected: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(connection);
+        },
         failedToConnect: (error) => {
+          signal?.removeEventListener('abort', onAbort);
           this.open -= 1;
           reject(error);
           this.serveNextWaiter();
@@ -174,6 +180,7 @@ class OriginConnections {
         idle: () => this.release(connection),
         closed: () => this.forget(connection),
       });
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -197,7 +204,7 @@ class OriginConnections {
   /** A connection slot came free: the first waiter gets a new connection. */
   private serveNextWaiter(): void {
     const waiter = this.nextWaiter();
-    if (waiter !== undefined) this.connect().then(waiter.resolve, waiter.reject);
+    if (waiter !== undefined) this.connect(waiter.signal).then(waiter.resolve, waiter.reject);
   }
 
   /** The longest-waiting caller, no longer listening for its abort; undefined when nobody waits. */
@@ -218,12 +225,17 @@ interface ConnectionEvents {
 
 /** How the body of the answer being read is framed, and where its bytes go. */
 interface Body {
-  /** The bytes kept: a 2xx body whole, an error body up to `MAX_ERROR_BODY_BYTES`. */
-  readonly buffer: Buffer;
+  /** Where the kept bytes go, filled in turn: a 2xx body whole, an error body up to `MAX_ERROR_BODY_BYTES`. */
+  readonly buffers: readonly Buffer[];
+  /** Bytes the buffers take in all. */
+  readonly capacity: number;
   /** Bytes of the body on the wire, kept or not. */
   readonly length: number;
   /** Bytes of it read so far. */
   read: number;
+  /** The buffer the next kept byte goes to, and the body offset it starts at. */
+  current: number;
+  currentStart: number;
   discarded: boolean;
   /** The buffer is memory the caller offered (`bodyBuffer`), to be reused by it once the exchange ends. */
   readonly inCallersMemory: boolean;
@@ -284,8 +296,8 @@ class Connection {
 
   private nextReadBuffer(): Buffer {
     const body = this.active?.body;
-    if (body === undefined || body.read >= body.buffer.length) return this.scratch;
-    return body.buffer.subarray(body.read);
+    if (body === undefined || body.read >= body.capacity) return this.scratch;
+    return (body.buffers[body.current] as Buffer).subarray(body.read - body.currentStart);
   }
 
   private onRead(bytes: number): boolean {
@@ -324,11 +336,13 @@ class Connection {
     if (early.length > length) return this.fail(codedError('the server sent more than its Content-Length', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'));
     exchange.keepAlive = head.keepAlive;
     const offered = head.statusCode < 300 ? exchange.request.bodyBuffer?.(length) : undefined;
-    const inCallersMemory = offered !== undefined && offered.length === length;
-    const buffer = inCallersMemory ? offered : Buffer.allocUnsafe(head.statusCode < 300 ? length : Math.min(length, MAX_ERROR_BODY_BYTES));
-    const body: Body = { buffer, length, read: 0, discarded: false, inCallersMemory };
-    early.copy(body.buffer, 0, 0, Math.min(early.length, body.buffer.length));
+    const callers = offeredBuffers(offered);
+    const inCallersMemory = callers !== undefined && totalBytes(callers) === length;
+    const buffers = inCallersMemory ? callers : [Buffer.allocUnsafe(head.statusCode < 300 ? length : Math.min(length, MAX_ERROR_BODY_BYTES))];
+    const body: Body = { buffers, capacity: totalBytes(buffers), length, read: 0, current: 0, currentStart: 0, discarded: false, inCallersMemory };
+    copyInto(buffers, early);
     body.read = early.length;
+    moveToCurrent(body);
     exchange.body = body;
     exchange.headerBytes = Buffer.alloc(0);
     this.socket.setTimeout(this.options.bodyTimeoutMs);
@@ -341,6 +355,7 @@ class Connection {
     const body = exchange.body as Body;
     // Bytes past the kept part of an error body went to the scratch buffer, not into the body.
     body.read += bytes;
+    moveToCurrent(body);
     this.afterBodyBytes(exchange);
   }
 
@@ -348,7 +363,7 @@ class Connection {
     const body = exchange.body as Body;
     if (body.read >= body.length) {
       this.finish(exchange, true);
-    } else if (body.read >= body.buffer.length && body.buffer.length < body.length) {
+    } else if (body.read >= body.capacity && body.capacity < body.length) {
       // An error body longer than is worth reading: keep its start, drop the connection with the rest.
       this.finish(exchange, false);
     }
@@ -447,10 +462,45 @@ class Exchange {
       this.answer.fail(error ?? codedError('the answer ended before its head', 'UND_ERR_SOCKET'));
       return;
     }
-    const bytes = body.discarded ? 0 : Math.min(body.read, body.buffer.length);
-    const chunks = bytes === 0 ? [] : [bytes === body.buffer.length ? body.buffer : body.buffer.subarray(0, bytes)];
-    this.answer.bodyEnded({ chunks, bytes, ...(error === undefined ? {} : { error }) });
+    const bytes = body.discarded ? 0 : Math.min(body.read, body.capacity);
+    this.answer.bodyEnded({ chunks: leadingViews(body.buffers, bytes), bytes, ...(error === undefined ? {} : { error }) });
   }
+}
+
+function totalBytes(buffers: readonly Buffer[]): number {
+  let bytes = 0;
+  for (const buffer of buffers) bytes += buffer.length;
+  return bytes;
+}
+
+/** Copies `source` into the start of `buffers`, filled in turn, as far as they reach. */
+function copyInto(buffers: readonly Buffer[], source: Buffer): void {
+  let copied = 0;
+  for (const buffer of buffers) {
+    if (copied >= source.length) return;
+    copied += source.copy(buffer, 0, copied);
+  }
+}
+
+/** Points the body at the buffer its next kept byte goes to. */
+function moveToCurrent(body: Body): void {
+  while (body.current < body.buffers.length && body.read >= body.currentStart + (body.buffers[body.current] as Buffer).length) {
+    body.currentStart += (body.buffers[body.current] as Buffer).length;
+    body.current += 1;
+  }
+}
+
+/** The first `bytes` bytes of `buffers`, as views (whole buffers where they are whole). */
+function leadingViews(buffers: readonly Buffer[], bytes: number): Buffer[] {
+  const views: Buffer[] = [];
+  let left = bytes;
+  for (const buffer of buffers) {
+    if (left <= 0) break;
+    if (buffer.length === 0) continue;
+    views.push(left >= buffer.length ? buffer : buffer.subarray(0, left));
+    left -= buffer.length;
+  }
+  return views;
 }
 
 interface ParsedHead {

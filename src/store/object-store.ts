@@ -67,13 +67,21 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
   /**
    * GET only: memory for a successful body of `lengthBytes`, which the client may read the body straight into
-   * (the caller reuses it for the next part instead of faulting in fresh pages). Undefined: fresh memory.
-   * A result whose chunks are not views of it did not use it.
+   * (the caller reuses it for the next part instead of faulting in fresh pages): one buffer, or several filled
+   * in turn, of `lengthBytes` in all. Undefined: fresh memory. A result whose chunks are not views of it did not
+   * use it.
    */
   readonly bodyBuffer?: BodyBufferSource;
+  /** This call's retry deadline instead of the client's (`RetryOptions.timeoutMs`), e.g. a shorter one at mount time. */
+  readonly retryTimeoutMs?: number;
 }
 
-export type BodyBufferSource = (lengthBytes: number) => Buffer | undefined;
+export type BodyBufferSource = (lengthBytes: number) => Buffer | readonly Buffer[] | undefined;
+
+/** What a `BodyBufferSource` offered, as the list of buffers to fill in turn. */
+export function offeredBuffers(offered: Buffer | readonly Buffer[] | undefined): readonly Buffer[] | undefined {
+  return offered === undefined || !Buffer.isBuffer(offered) ? offered : [offered];
+}
 
 /**
  * The object-store client. It knows nothing of files; every call takes the base-params snapshot

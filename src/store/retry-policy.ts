@@ -1,26 +1,25 @@
-import { AbortedError, StoreError } from './errors.js';
+import { AbortedError, StoreError, TimeoutError } from './errors.js';
 
 /** Bounds of the retry loop; every field has a default. */
 export interface RetryOptions {
-  /** Attempts in all, the first included; 1 disables retries. Default 6. */
-  readonly maxAttempts?: number;
   /**
-   * Cap of the first back-off; doubled per retry (full jitter: the wait is uniform in [0, cap]). Default 200 ms:
-   * with 6 attempts the waits add up to at most 6.2 s (3.1 s on average), enough to ride out a restarting proxy.
+   * The deadline of one call, attempts and waits together: retries go on until it, and an attempt still running
+   * at it is cut off (`--retry-timeout`). Default 30 s, which rides out a restarting server or proxy.
    */
+  readonly timeoutMs?: number;
+  /** Attempts in all, the first included; 1 disables retries. Default: as many as fit before the deadline. */
+  readonly maxAttempts?: number;
+  /** Cap of the first back-off; doubled per retry (full jitter: the wait is uniform in [0, cap]). Default 200 ms. */
   readonly baseDelayMs?: number;
   /** Largest back-off cap. Default 5 s. */
   readonly maxDelayMs?: number;
-  /** No retry starts once this much time has passed since the first attempt (or would pass while waiting). Default 30 s. */
-  readonly maxElapsedMs?: number;
   /** Told of every retry before its back-off, e.g. for metrics. Must not throw. */
   readonly onRetry?: (event: RetryEvent) => void;
 }
 
-export const DEFAULT_MAX_ATTEMPTS = 6;
+export const DEFAULT_RETRY_TIMEOUT_MS = 30_000;
 export const DEFAULT_BASE_DELAY_MS = 200;
 export const DEFAULT_MAX_DELAY_MS = 5_000;
-export const DEFAULT_MAX_ELAPSED_MS = 30_000;
 
 /** Why a call was retried; the keys of `RetryStats.retriesByReason`. */
 export type RetryReason = 'network' | 'timeout' | 'throttled' | 'server-error';
@@ -42,7 +41,7 @@ export interface RetryStats {
   readonly retriesByReason: Readonly<Record<RetryReason, number>>;
   /** GET attempts that continued a body which broke off, from the byte it reached (each also counts in `retries`). */
   readonly resumedBodies: number;
-  /** Calls that failed with a retryable error after the bound (count or time) was reached. */
+  /** Calls that failed with a retryable error once their deadline (or attempt count) was reached. */
   readonly exhausted: number;
 }
 
@@ -113,14 +112,55 @@ function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<vo
 }
 
 /**
- * Runs a call again on retryable failures, bounded in attempts and in total time; after the bound the last
- * failure surfaces unchanged. An abort is never retried, and ends a back-off at once.
+ * A call's deadline as a signal for its attempts: aborted at the deadline, or when the caller's signal aborts.
+ * A listener on the caller's signal, not `AbortSignal.any`: that one is often the long-lived signal of a cache,
+ * which would keep every call's signal alive.
+ */
+class CallDeadline {
+  readonly signal: AbortSignal;
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly onCallerAbort: () => void;
+
+  constructor(
+    timeoutMs: number,
+    private readonly caller: AbortSignal | undefined,
+  ) {
+    this.signal = this.controller.signal;
+    this.onCallerAbort = () => this.controller.abort(caller?.reason);
+    caller?.addEventListener('abort', this.onCallerAbort, { once: true });
+    this.timer = setTimeout(() => this.controller.abort(new DeadlineReached()), Math.min(timeoutMs, MAX_TIMER_MS));
+    if (caller?.aborted) this.onCallerAbort();
+  }
+
+  /** The deadline, not the caller, ended the call. */
+  get reached(): boolean {
+    return this.signal.aborted && this.signal.reason instanceof DeadlineReached;
+  }
+
+  end(): void {
+    clearTimeout(this.timer);
+    this.caller?.removeEventListener('abort', this.onCallerAbort);
+  }
+}
+
+/** The longest delay `setTimeout` honours; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+class DeadlineReached extends Error {
+  override readonly name = 'TimeoutError';
+}
+
+/**
+ * Runs a call again on retryable failures until its deadline; then the last failure surfaces (a timeout naming
+ * the deadline when the deadline cut an attempt off). An abort by the caller is never retried, and ends a
+ * back-off at once.
  */
 export class RetryPolicy {
+  private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
-  private readonly maxElapsedMs: number;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal | undefined) => Promise<void>;
@@ -131,10 +171,10 @@ export class RetryPolicy {
   private exhausted = 0;
 
   constructor(options: RetryOptions = {}, deps: RetryDeps = {}) {
-    this.maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS));
+    this.timeoutMs = Math.max(0, options.timeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS);
+    this.maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? Number.POSITIVE_INFINITY));
     this.baseDelayMs = Math.max(0, options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS);
     this.maxDelayMs = Math.max(this.baseDelayMs, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
-    this.maxElapsedMs = Math.max(0, options.maxElapsedMs ?? DEFAULT_MAX_ELAPSED_MS);
     this.onRetry = options.onRetry;
     this.now = deps.now ?? Date.now;
     this.sleep = deps.sleep ?? abortableSleep;
@@ -150,34 +190,64 @@ export class RetryPolicy {
     this.resumed += 1;
   }
 
-  /** `call(attempt)` with attempt 1, 2, …; only StoreErrors are considered for a retry. */
+  /**
+   * `call(attempt, signal)` with attempt 1, 2, …, each given the signal to send its requests with (the caller's,
+   * and the deadline's); only StoreErrors are considered for a retry. `timeoutMs` overrides the policy's deadline.
+   */
   async run<T>(
     what: string,
     retryClass: RetryClass,
     signal: AbortSignal | undefined,
-    call: (attempt: number) => Promise<T>,
+    call: (attempt: number, signal: AbortSignal) => Promise<T>,
+    timeoutMs: number = this.timeoutMs,
   ): Promise<T> {
-    const startMs = this.now();
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await call(attempt);
-      } catch (error) {
-        if (!(error instanceof StoreError) || signal?.aborted || !mayRetry(retryClass, error)) throw error;
-        const reason = retryReason(error) ?? 'network';
-        const delayMs = backoffDelayMs(attempt, this.baseDelayMs, this.maxDelayMs, this.random());
-        if (attempt >= this.maxAttempts || this.now() + delayMs - startMs > this.maxElapsedMs) {
-          this.exhausted += 1;
-          throw error;
-        }
-        this.retries += 1;
-        this.byReason[reason] += 1;
-        this.onRetry?.({ what, attempt: attempt + 1, reason, delayMs, error });
+    const deadlineMs = this.now() + timeoutMs;
+    const deadline = new CallDeadline(timeoutMs, signal);
+    let lastFailure: StoreError | undefined;
+    try {
+      for (let attempt = 1; ; attempt += 1) {
         try {
-          await this.sleep(delayMs, signal);
-        } catch (abortReason) {
-          throw new AbortedError(`${what}: aborted`, { cause: abortReason });
+          return await call(attempt, deadline.signal);
+        } catch (error) {
+          if (deadline.reached && !signal?.aborted) throw this.deadlineError(what, timeoutMs, lastFailure, error);
+          if (!(error instanceof StoreError) || signal?.aborted || !mayRetry(retryClass, error)) throw error;
+          lastFailure = error;
+          const leftMs = deadlineMs - this.now();
+          const delayMs = backoffDelayMs(attempt, this.baseDelayMs, this.maxDelayMs, this.random());
+          if (attempt >= this.maxAttempts || leftMs <= 0) {
+            this.exhausted += 1;
+            throw error;
+          }
+          if (delayMs >= leftMs) {
+            // No attempt would start before the deadline: the call ends at it, not earlier.
+            await this.wait(what, leftMs, deadline, signal);
+            this.exhausted += 1;
+            throw error;
+          }
+          this.retries += 1;
+          this.byReason[retryReason(error) ?? 'network'] += 1;
+          this.onRetry?.({ what, attempt: attempt + 1, reason: retryReason(error) ?? 'network', delayMs, error });
+          await this.wait(what, delayMs, deadline, signal);
         }
       }
+    } finally {
+      deadline.end();
     }
+  }
+
+  /** A back-off; the caller's abort ends it with an AbortedError, the deadline's ends it quietly. */
+  private async wait(what: string, ms: number, deadline: CallDeadline, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.sleep(ms, deadline.signal);
+    } catch (abortReason) {
+      if (signal?.aborted || !deadline.reached) throw new AbortedError(`${what}: aborted`, { cause: abortReason });
+    }
+  }
+
+  /** The deadline cut an attempt off: a timeout naming it, and the failure that made the call retry, if any. */
+  private deadlineError(what: string, timeoutMs: number, lastFailure: StoreError | undefined, cutOff: unknown): TimeoutError {
+    this.exhausted += 1;
+    const lastText = lastFailure === undefined ? '' : `; last failure: ${lastFailure.message}`;
+    return new TimeoutError(`${what}: no answer within the retry timeout of ${timeoutMs / 1000} s${lastText}`, { cause: lastFailure ?? cutOff });
   }
 }

@@ -93,6 +93,22 @@ describe('resolveMountSettings', () => {
   });
 
   it.each([
+    [{}, {}, 30_000],
+    [{}, { retry_timeout: '2m' }, 120_000],
+    [{ retryTimeout: '45s' }, { retry_timeout: '2m' }, 45_000],
+  ])('takes the retry timeout from flags %j over config %j: %i ms', (flags, config, expected) => {
+    expect(resolveWith(['ais://b', '/mnt/x'], flags, config).retryTimeoutMs).toBe(expected);
+  });
+
+  it.each([
+    [{ retryTimeout: '0' }, {}, /--retry-timeout: expected a duration above 0/],
+    [{ retryTimeout: 'soon' }, {}, /--retry-timeout: invalid duration "soon"/],
+    [{}, { retry_timeout: true }, /retry_timeout: expected a duration such as 30s/],
+  ])('rejects a retry timeout that is no positive duration (flags %j, config %j)', (flags, config, message) => {
+    expect(() => resolveWith(['ais://b', '/mnt/x'], flags, config)).toThrow(message);
+  });
+
+  it.each([
     [{}, {}, 60_000],
     [{}, { token_wait: '2m' }, 120_000],
     [{ tokenWait: '0' }, { token_wait: '2m' }, 0],

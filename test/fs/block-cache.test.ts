@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BlockCache } from '../../src/fs/block-cache.js';
-import { MemoryBudget } from '../../src/fs/memory-budget.js';
+import { BlockCache, type RangeFetcher } from '../../src/fs/block-cache.js';
+import { ByteChunks } from '../../src/fs/byte-chunks.js';
+import { waitUntil } from '../helpers/mount.js';
 import { makeFilesystem, readAll } from './fixture.js';
 import { KiB, MiB, SMALL_READ_PATH, patterned, readPathSetup, readSequentially } from './read-path-fixture.js';
 
@@ -133,42 +134,56 @@ describe('BlockCache shared by the open files of a mount', () => {
   });
 });
 
-describe('MemoryBudget', () => {
-  function budgetWithCache(budgetBytes: number, blocks: number[]) {
-    const held = [...blocks];
-    const budget = new MemoryBudget(budgetBytes, {
-      cachedBytes: () => held.reduce((sum, size) => sum + size, 0),
-      evictOldest: () => held.shift() !== undefined,
-    });
-    return { budget, held };
-  }
-
-  it('evicts the oldest cached blocks to make room, oldest first', () => {
-    const { budget, held } = budgetWithCache(100, [30, 30, 30]);
-    expect(budget.tryReserve(40)).toBe(true);
-    expect(held).toEqual([30, 30]);
-    expect(budget.inflightBytes).toBe(40);
+describe('BlockCache memory', () => {
+  it('reads every GET body into the pool, whose buffers never add up to more than the budget', async () => {
+    const budgetBytes = 1 * MiB;
+    const { bucket, open, options } = readPathSetup({ cacheSizeBytes: budgetBytes, partSizeBytes: 128 * KiB, maxWindowBytes: 512 * KiB });
+    const files = Array.from({ length: 6 }, (_, i) => patterned(1 * MiB + i * 5 * KiB + 3, 3 + i));
+    files.forEach((data, i) => bucket.set(`f${i}`, data));
+    const memories = new Set<ArrayBufferLike>();
+    let getsOutsideThePool = 0;
+    const get = bucket.get.bind(bucket);
+    bucket.get = async (key, range, requestOptions) => {
+      const offer = requestOptions?.bodyBuffer?.(range?.length ?? 0);
+      const offered = offer === undefined || !Buffer.isBuffer(offer) ? offer : [offer];
+      if (offered === undefined) getsOutsideThePool += 1;
+      for (const buffer of offered ?? []) memories.add(buffer.buffer);
+      return get(key, range, requestOptions);
+    };
+    // Streams that drop the blocks behind them, beside a reader that seeks at random (exact GETs).
+    const streams = files.map(async (data, i) => (await readSequentially(await open(`f${i}`), bucket, data.length, (16 + i) * KiB)).out.equals(data));
+    const random = (async () => {
+      const reader = await open('f0');
+      const target = Buffer.alloc(40 * KiB);
+      for (let i = 0; i < 20; i += 1) {
+        const position = (i * 104_729) % (files[0]!.length - target.length);
+        expect(await reader.read(target, target.length, position)).toBe(target.length);
+        if (!target.equals(files[0]!.subarray(position, position + target.length))) return false;
+      }
+      return true;
+    })();
+    expect(await Promise.all([...streams, random])).toEqual(Array(files.length + 1).fill(true));
+    expect(getsOutsideThePool).toBe(0);
+    expect(memories.size).toBeGreaterThan(1);
+    expect(memories.size * options.blockSizeBytes).toBeLessThanOrEqual(budgetBytes);
   });
 
-  it('refuses a prefetch when fetches in flight alone fill the budget, and makes a demand wait for one to end', async () => {
-    const { budget } = budgetWithCache(100, []);
-    expect(budget.tryReserve(80)).toBe(true);
-    expect(budget.tryReserve(30)).toBe(false);
-    let reserved = false;
-    const demand = budget.reserve(30).then(() => {
-      reserved = true;
-    });
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(reserved).toBe(false);
-    budget.release(80);
-    await demand;
-    expect(reserved).toBe(true);
-    expect(budget.inflightBytes).toBe(30);
-  });
-
-  it('rejects a reservation larger than the whole budget', async () => {
-    const { budget } = budgetWithCache(100, []);
-    await expect(budget.reserve(101)).rejects.toThrow(/cannot fit/);
+  it('a demand fetch waiting while fetches in flight hold every buffer starts once they land in the cache', async () => {
+    const blockBytes = 64 * KiB;
+    const cache = new BlockCache({ budgetBytes: 2 * blockBytes, blockSizeBytes: blockBytes });
+    const answers: (() => void)[] = [];
+    const fetch: RangeFetcher = (_offset, _length, _signal, into) =>
+      new Promise((resolve) => answers.push(() => resolve(ByteChunks.of(into ?? []))));
+    expect(cache.startRun({ objectId: 'a', firstIndex: 0, count: 1, lengthBytes: blockBytes }, 'prefetch', fetch)).toBe(true);
+    expect(cache.startRun({ objectId: 'a', firstIndex: 1, count: 1, lengthBytes: blockBytes }, 'prefetch', fetch)).toBe(true);
+    cache.startRun({ objectId: 'b', firstIndex: 0, count: 2, lengthBytes: 2 * blockBytes }, 'demand', fetch);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(answers).toHaveLength(2);
+    for (const answer of answers.splice(0)) answer();
+    await waitUntil(() => answers.length === 1, 5_000, 'the demand GET to start');
+    answers[0]!();
+    expect((await cache.block('b', 1))?.length).toBe(blockBytes);
+    cache.close();
   });
 
   it('a cache needs room for at least one block', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ByteSizeError, parseByteSize } from '../../src/fs/byte-size.js';
+import { memoryBoundBytes } from '../../src/fs/memory-bound.js';
 import { DEFAULT_READ_PATH, ReadPathOptionsError, defaultCacheSizeBytes, resolveReadPathOptions } from '../../src/fs/read-path-options.js';
 import { addReadStats, EMPTY_READ_STATS } from '../../src/fs/read-stats.js';
 
@@ -50,9 +51,9 @@ describe('resolveReadPathOptions', () => {
     expect(() => resolveReadPathOptions({ blockSizeBytes: 1.5 })).toThrow(ReadPathOptionsError);
   });
 
-  it('sizes the default cache as a quarter of memory, between 64 MiB and 512 MiB', () => {
-    expect(defaultCacheSizeBytes(24 * GiB)).toBe(512 * MiB);
-    expect(defaultCacheSizeBytes(1 * GiB)).toBe(256 * MiB);
+  it('sizes the default cache so that the whole mount takes a quarter of memory, at most 512 MiB; the cache at least 64 MiB', () => {
+    expect(memoryBoundBytes(defaultCacheSizeBytes(24 * GiB))).toBe(512 * MiB);
+    expect(memoryBoundBytes(defaultCacheSizeBytes(1 * GiB))).toBe(256 * MiB);
     expect(defaultCacheSizeBytes(128 * MiB)).toBe(64 * MiB);
   });
 });

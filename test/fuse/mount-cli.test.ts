@@ -211,7 +211,7 @@ for (const engine of MOUNT_ENGINES) {
 
     it('answers EIO while the server is down, not a hang, and recovers when it returns', async () => {
       const port = Number(new URL(url).port);
-      const { mountpoint, result } = await mount('b', ['--metadata-ttl', '0', '--negative-metadata-ttl', '0']);
+      const { mountpoint, result } = await mount('b', ['--metadata-ttl', '0', '--negative-metadata-ttl', '0', '--retry-timeout', '3s']);
       expect(result.code, result.stderr).toBe(0);
       await server?.close();
       server = undefined;

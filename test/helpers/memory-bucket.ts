@@ -1,6 +1,6 @@
 import type { BucketClient } from '../../src/store/bucket-client.js';
 import { NotFoundError } from '../../src/store/errors.js';
-import { listAll, type BucketRef, type ByteRange, type GetResult, type ListEntry, type ListPage, type ListPageRequest, type ObjectInfo, type RequestOptions } from '../../src/store/object-store.js';
+import { listAll, offeredBuffers, type BucketRef, type ByteRange, type GetResult, type ListEntry, type ListPage, type ListPageRequest, type ObjectInfo, type RequestOptions } from '../../src/store/object-store.js';
 
 export type BucketMethod = 'head' | 'get' | 'listPage' | 'delete' | 'put' | 'headBucket';
 
@@ -101,14 +101,19 @@ export class MemoryBucket implements BucketClient {
     const wanted = offset >= object.data.length ? Buffer.alloc(0) : object.data.subarray(offset, end);
     // As the HTTP client does: the body goes into the memory the caller offers, when it fits.
     const offered = options?.bodyBuffer?.(wanted.length);
-    const fits = offered !== undefined && offered.length === wanted.length;
-    if (fits) {
-      wanted.copy(offered);
-      this.bodyBuffersUsed.push(offered);
-    }
-    const data = fits ? offered : Buffer.from(wanted);
+    const buffers = offeredBuffers(offered);
+    const fits = buffers !== undefined && buffers.reduce((sum, buffer) => sum + buffer.length, 0) === wanted.length;
     // In uneven chunks, as a socket delivers them: readers must never assume one chunk per block.
-    return { data, chunks: splitIntoChunks(data, SOCKET_CHUNK_BYTES), objectSize: object.data.length, version: String(object.version) };
+    const kept = fits ? buffers : [Buffer.from(wanted)];
+    if (fits) {
+      // As a socket read does: the bytes land on a later turn of the event loop (the block cache relies on it).
+      await new Promise((resolve) => setImmediate(resolve));
+      let copied = 0;
+      for (const buffer of buffers) copied += wanted.copy(buffer, 0, copied);
+      this.bodyBuffersUsed.push(...buffers);
+    }
+    const chunks = kept.flatMap((buffer) => splitIntoChunks(buffer, SOCKET_CHUNK_BYTES));
+    return { data: kept.length === 1 ? kept[0]! : Buffer.concat(kept), chunks, objectSize: object.data.length, version: String(object.version) };
   }
 
   async listPage(request: ListPageRequest): Promise<ListPage> {

@@ -27,6 +27,9 @@ describe('AistoreClient transport behaviour (scripted HTTP server)', () => {
     stub = undefined;
   });
 
+  /** Failures that are retried end after a few quick attempts, well within the retry timeout. */
+  const FEW_RETRIES = { maxAttempts: 3, baseDelayMs: 5 } as const;
+
   function params(url: string): BaseParams {
     return { endpoint: url, headers: { authorization: `Bearer ${TOKEN}` } };
   }
@@ -60,7 +63,7 @@ describe('AistoreClient transport behaviour (scripted HTTP server)', () => {
   });
 
   it('reports a server that is down as a NetworkError', async () => {
-    client = createAistoreClient();
+    client = createAistoreClient({ retry: FEW_RETRIES });
     const url = await unusedUrl();
     await expect(client.head(params(url), bucket, 'k')).rejects.toBeInstanceOf(NetworkError);
   });
@@ -69,7 +72,7 @@ describe('AistoreClient transport behaviour (scripted HTTP server)', () => {
     stub = await startHttpStub(() => {
       // Never answers.
     });
-    client = createAistoreClient({ headersTimeoutMs: 200 });
+    client = createAistoreClient({ headersTimeoutMs: 200, retry: FEW_RETRIES });
     await expect(client.get(params(stub.url), bucket, 'k')).rejects.toBeInstanceOf(TimeoutError);
   });
 
@@ -78,7 +81,7 @@ describe('AistoreClient transport behaviour (scripted HTTP server)', () => {
       response.writeHead(200, { 'content-length': '10' });
       response.write('abc');
     });
-    client = createAistoreClient({ bodyTimeoutMs: 200 });
+    client = createAistoreClient({ bodyTimeoutMs: 200, retry: FEW_RETRIES });
     await expect(client.get(params(stub.url), bucket, 'k')).rejects.toBeInstanceOf(TimeoutError);
   });
 
@@ -121,7 +124,7 @@ describe('AistoreClient transport behaviour (scripted HTTP server)', () => {
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ tcode: 'ErrSomething', message: 'the server says no', status }));
     });
-    client = createAistoreClient();
+    client = createAistoreClient({ retry: FEW_RETRIES });
     const error = await client.delete(params(stub.url), bucket, 'dir/k').catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(type);
     expect(error).toMatchObject({ status, tcode: 'ErrSomething' });

@@ -80,6 +80,16 @@ describe('object GETs read straight into one buffer (plain HTTP)', () => {
     expect(stub.seen[0]?.headers.authorization).toBe('Bearer t');
   });
 
+  it('fills several offered buffers in turn, as the block cache offers one per block', async () => {
+    stub = await startHttpStub((_request, response) => response.writeHead(200, { 'content-length': payload.length }).end(payload));
+    const cut = [0, 1000, 1000, payload.length - 5, payload.length];
+    const offered = cut.slice(1).map((end, i) => Buffer.alloc(end - cut[i]!));
+    const received = await (await get(stub.url, '/o', { bodyBuffer: () => offered })).body.received;
+    expect(received.error).toBeUndefined();
+    expect(received.chunks.map((chunk) => chunk.buffer)).toEqual(offered.filter((buffer) => buffer.length > 0).map((buffer) => buffer.buffer));
+    expect(Buffer.concat(offered).equals(payload)).toBe(true);
+  });
+
   it('uses fresh memory when the offered buffer does not fit the body', async () => {
     stub = await startHttpStub((_request, response) => response.writeHead(200, { 'content-length': payload.length }).end(payload));
     const offered = Buffer.alloc(10);

@@ -10,7 +10,7 @@ import type { RetryEvent } from '../../src/store/retry-policy.js';
 import { useServer } from '../helpers/server.js';
 
 /** Fast back-off so bounded retries take milliseconds; enough attempts that 20% faults never exhaust them. */
-const FAST_RETRY = { maxAttempts: 12, baseDelayMs: 2, maxDelayMs: 20, maxElapsedMs: 20_000 } as const;
+const FAST_RETRY = { maxAttempts: 12, baseDelayMs: 2, maxDelayMs: 20, timeoutMs: 20_000 } as const;
 
 const objects: Record<string, Buffer> = {};
 for (let index = 0; index < 24; index += 1) {
@@ -82,11 +82,23 @@ describe('a server that always fails', () => {
     expect(store.stats).toMatchObject({ retries: 3, exhausted: 1 });
   });
 
-  it('surfaces it once maxElapsedMs is spent, whatever maxAttempts says', async () => {
-    const store = client({ retry: { maxAttempts: 1000, baseDelayMs: 40, maxDelayMs: 40, maxElapsedMs: 300 } });
-    await expect(store.head(params(server.url), { name: 'b' }, 'data/part-00.bin')).rejects.toBeInstanceOf(ServerError);
+  it('retries until the retry timeout, and surfaces it then, not earlier, whatever maxAttempts says', async () => {
+    const store = client({ retry: { maxAttempts: 1000, baseDelayMs: 40, maxDelayMs: 40, timeoutMs: 300 } });
+    const started = performance.now();
+    // The server's 500, or the timeout of an attempt the deadline cut off, which names it.
+    await expect(store.head(params(server.url), { name: 'b' }, 'data/part-00.bin')).rejects.toThrow(/\b500\b/);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(299);
     expect(store.stats.exhausted).toBe(1);
+    expect(store.stats.retries).toBeGreaterThan(1);
     expect(store.stats.retries).toBeLessThan(1000);
+  });
+
+  it('a call\'s own retry timeout overrides the client\'s', async () => {
+    const store = client({ retry: { baseDelayMs: 40, maxDelayMs: 40, timeoutMs: 60_000 } });
+    const started = performance.now();
+    await expect(store.head(params(server.url), { name: 'b' }, 'data/part-00.bin', { retryTimeoutMs: 200 })).rejects.toThrow(/\b500\b/);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(199);
+    expect(performance.now() - started).toBeLessThan(30_000);
   });
 
   it('never retries a PUT on a 500 (the object may have been stored)', async () => {

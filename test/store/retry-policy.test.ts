@@ -113,17 +113,34 @@ describe('RetryPolicy.run', () => {
     expect(policy.stats.exhausted).toBe(1);
   });
 
-  it('gives up when the next wait would pass maxElapsedMs', async () => {
-    const { policy, clock } = fakePolicy({ maxAttempts: 100, baseDelayMs: 1000, maxDelayMs: 1000, maxElapsedMs: 2_200 });
+  it('retries until the deadline, attempts and waits counted, and ends the call at it, not before', async () => {
+    const { policy, clock, sleeps } = fakePolicy({ baseDelayMs: 1000, maxDelayMs: 1000, timeoutMs: 2_200 });
+    const started = clock.now();
     let attempts = 0;
     const failing = policy.run('GET x', 'idempotent', undefined, async (attempt) => {
       attempts = attempt;
       clock.advance(300);
-      throw new TimeoutError('GET x: timed out');
+      throw new TimeoutError(`GET x: timed out ${attempt}`);
     });
-    await expect(failing).rejects.toBeInstanceOf(TimeoutError);
-    // 300 + 500 + 300 + 500 + 300 = 1900 elapsed; another 500 wait would end at 2400 > 2200.
+    await expect(failing).rejects.toThrow('GET x: timed out 3');
+    // 300 + 500 + 300 + 500 + 300 = 1900 elapsed; the next 500 wait would pass 2200, so the call waits out the 300 left.
     expect(attempts).toBe(3);
+    expect(sleeps).toEqual([500, 500, 300]);
+    expect(clock.now() - started).toBe(2_200);
+    expect(policy.stats).toMatchObject({ retries: 2, exhausted: 1 });
+  });
+
+  it('cuts an attempt still running at the deadline off, with a timeout naming it and the failure before', async () => {
+    const { policy } = fakePolicy({ baseDelayMs: 10, timeoutMs: 50 });
+    const started = performance.now();
+    const failing = policy.run('GET x', 'idempotent', undefined, async (attempt, signal) => {
+      if (attempt === 1) throw reset;
+      await new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new AbortedError('GET x: aborted'))));
+    });
+    await expect(failing).rejects.toThrow(/GET x: no answer within the retry timeout of 0.05 s; last failure: GET x: UND_ERR_SOCKET/);
+    await expect(failing).rejects.toBeInstanceOf(TimeoutError);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(49);
+    expect(policy.stats.exhausted).toBe(1);
   });
 
   it('never retries a non-retryable failure', async () => {
@@ -151,7 +168,7 @@ describe('RetryPolicy.run', () => {
     ).rejects.toBe(reset);
     expect(attempts).toBe(1);
 
-    const real = new RetryPolicy({ baseDelayMs: 60_000, maxDelayMs: 60_000, maxElapsedMs: 600_000 }, { random: () => 0.99 });
+    const real = new RetryPolicy({ baseDelayMs: 60_000, maxDelayMs: 60_000, timeoutMs: 600_000 }, { random: () => 0.99 });
     const waiting = new AbortController();
     const started = Date.now();
     const pending = real.run('GET y', 'idempotent', waiting.signal, async () => {
