@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { optionValue } from './lib/args.mjs';
-import { forceStop, isMounted, killExiting, mount, reapAll, startServer, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
+import { forceStop, isMounted, mount, reapAll, startServer, stopOnExit, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
 
 const run = promisify(execFile);
 const MiB = 2 ** 20;
@@ -43,18 +43,8 @@ const { memoryBoundBytes } = await import(pathToFileURL(join(dist, 'fs/memory-bo
 const dataDir = join(root, 'data');
 const mountpoint = join(root, 'mnt');
 const state = { server: undefined, mountPid: undefined };
-process.on('exit', () => {
-  forceStop(mountpoint, state.mountPid);
-  killExiting();
-  if (state.server) {
-    try {
-      process.kill(state.server.pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-});
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(130));
+// The exit handler kills the mount and the server; a signal only has to end the run.
+stopOnExit({ name: 'bench/memory', mountpoint, state, cleanup: async () => {}, say });
 
 /** The 2 GiB object, written once: one random MiB rotated by a different offset per MiB. */
 function ensureObject() {

@@ -190,13 +190,18 @@ function registerStoreMetrics(registry: Registry, sources: MetricsSources): void
   });
 }
 
-function registerReadPathMetrics(registry: Registry, sources: MetricsSources): void {
-  const read = (pick: (stats: ReadPathCounters) => number | undefined) =>
-    function* (): Generator<[Record<never, string>, number]> {
-      const stats = sources.readStats?.();
+/** A reader of one unlabelled number of a stats source, for a mirrored metric; nothing when the source has none. */
+function fieldOf<T>(source: (() => T | undefined) | undefined): (pick: (stats: T) => number | undefined) => () => Generator<[Record<never, string>, number]> {
+  return (pick) =>
+    function* () {
+      const stats = source?.();
       const value = stats === undefined ? undefined : pick(stats);
       if (value !== undefined) yield [{}, value];
     };
+}
+
+function registerReadPathMetrics(registry: Registry, sources: MetricsSources): void {
+  const read = fieldOf(sources.readStats);
   mirroredCounter(registry, 'bucketfs_cache_hits_total', 'Reads served entirely from cached blocks', [], read((s) => s.cacheHits));
   mirroredCounter(registry, 'bucketfs_cache_misses_total', 'Reads that waited for a GET', [], read((s) => s.cacheMisses));
   mirroredCounter(registry, 'bucketfs_cache_evictions_total', 'Cached blocks dropped to make room', [], read((s) => s.cacheEvictions));
@@ -207,12 +212,7 @@ function registerReadPathMetrics(registry: Registry, sources: MetricsSources): v
 }
 
 function registerMetadataMetrics(registry: Registry, sources: MetricsSources): void {
-  const read = (pick: (stats: MetadataCounters) => number | undefined) =>
-    function* (): Generator<[Record<never, string>, number]> {
-      const stats = sources.metadataStats?.();
-      const value = stats === undefined ? undefined : pick(stats);
-      if (value !== undefined) yield [{}, value];
-    };
+  const read = fieldOf(sources.metadataStats);
   mirroredGauge(registry, 'bucketfs_inodes', 'Inode numbers alive now', [], read((s) => s.inodes));
   mirroredGauge(registry, 'bucketfs_inodes_held', 'Inode numbers the kernel holds now (until it forgets them)', [], read((s) => s.heldInodes));
   mirroredGauge(registry, 'bucketfs_metadata_cache_entries', 'Names (found or missing) whose attributes are cached', [], read((s) => s.metadataEntries));
@@ -220,11 +220,7 @@ function registerMetadataMetrics(registry: Registry, sources: MetricsSources): v
 }
 
 function registerEngineMetrics(registry: Registry, sources: MetricsSources): void {
-  const read = (pick: (stats: EngineCounters) => number) =>
-    function* (): Generator<[Record<never, string>, number]> {
-      const stats = sources.engineStats?.();
-      if (stats !== undefined) yield [{}, pick(stats)];
-    };
+  const read = fieldOf(sources.engineStats);
   mirroredGauge(
     registry,
     'bucketfs_native_read_slots_withheld',

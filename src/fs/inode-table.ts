@@ -100,8 +100,12 @@ export class InodeTable {
     if (record === undefined || ino === ROOT_INO) return;
     record.lookups -= count;
     // A number the kernel forgot is of no use to anyone: it goes now, not after the idle LRU.
-    if (this.isIdle(record)) this.remove(record);
-    else this.settle(record);
+    if (this.isIdle(record)) {
+      this.remove(record);
+      this.evictIdle();
+    } else {
+      this.settle(record);
+    }
   }
 
   /** Keeps `ino` alive until `release`, whoever else lets go of it. */
