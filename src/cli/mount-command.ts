@@ -133,7 +133,7 @@ export function registerMountCommand(program: Command): void {
     .option('--retry-timeout <duration>', 'how long one store call may retry before the read fails with EIO (default 30s)')
     .option('--metadata-cache-entries <n>', 'names (found or missing) whose attributes are cached (default 100000)')
     .option('--inode-cache-entries <n>', 'inode numbers kept that the kernel no longer holds (default 100000, at least 10000)')
-    .option('--list-cache-entries <n>', 'children of finished folder listings kept for the metadata TTL; 0 = none (default 500000)')
+    .option('--list-cache-entries <n>', 'children of finished folder listings kept for the metadata TTL; 0 = none (default 200000)')
     .option('--tree-prefetch-entries <n>', 'most entries one recursive listing of a walked tree fetches ahead; 0 = off (default 1000000)')
     .option('--engine <engine>', 'FUSE engine: native (libfuse 3, default) or fuse-native (libfuse 2, the fallback)')
     .option('--config <file>', 'YAML or JSON file with the same settings (flags override it)')

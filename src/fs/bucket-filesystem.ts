@@ -55,7 +55,7 @@ export interface BucketFilesystemOptions {
   readonly metadataCacheMaxEntries?: number;
   /** Inode numbers kept that neither the kernel nor an open file holds; default 100,000. */
   readonly idleInodeMaxEntries?: number;
-  /** Bound of the finished listings kept, in children; default 500,000. */
+  /** Bound of the finished listings kept, in children; default 200,000. */
   readonly listCacheMaxEntries?: number;
   /** Most entries one recursive listing of a walked tree fetches ahead; 0 turns the tree prefetch off. Default 1,000,000. */
   readonly treePrefetchMaxEntries?: number;
@@ -189,14 +189,14 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   async openDir(path: string): Promise<DirStream> {
     const dirPath = normalizePath(path);
     return this.guard(async () => {
+      // A folder the kernel read whole within the TTL is read from the kernel: it was a folder then, nothing is
+      // asked of the store, and no walk is set off or waited for.
+      if (this.listings.kernelMayKeep(dirPath)) return this.dirStream(dirPath);
       const info = await this.lookup.resolve(dirPath);
       if (info.kind !== 'dir') throw new FsError(Errno.ENOTDIR, `not a directory: ${dirPath}`);
-      // A listing the kernel still holds is read from the kernel: no walk is set off or waited for.
-      if (!this.listings.kernelMayKeep(dirPath)) {
-        this.noteOpened(dirPath);
-        const dirPrefix = listingPrefixForDir(this.prefix, dirPath);
-        if (this.walk?.covers(dirPrefix)) await this.walk.waitFor(dirPrefix);
-      }
+      this.noteOpened(dirPath);
+      const dirPrefix = listingPrefixForDir(this.prefix, dirPath);
+      if (this.walk?.covers(dirPrefix)) await this.walk.waitFor(dirPrefix);
       return this.dirStream(dirPath);
     });
   }
@@ -242,9 +242,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
           return page;
         },
         onChild: ({ name, info }) => {
-          const childPath = joinPath(dirPath, name);
-          this.cache.setFound(childPath, info, pageGeneration);
-          this.inodes.markListed(childPath, pass);
+          this.cache.setFound(joinPath(dirPath, name), info, pageGeneration);
+          this.inodes.markChildListed(dirPath, name, pass);
         },
         onComplete: (children) => {
           const unchanged = passGeneration === this.cache.generation;
@@ -252,7 +251,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
           if (children !== undefined && unchanged) this.listings.set(dirPath, children);
         },
       });
-      stream.start();
+      // A listing the kernel still holds is fetched only if the kernel asks for it after all.
+      if (!kernelMayKeep) stream.start();
       source = stream;
     }
     // The kernel holds the listing whole only when it read every position in order.
@@ -264,9 +264,11 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
         if (position === nextInOrder) nextInOrder += children.length;
         else nextInOrder = -1;
         if (children.length === 0 && nextInOrder >= 0) this.listings.markKernelHolds(dirPath);
+        const numberChild = this.inodes.childNumberer(dirPath);
         return children.map(({ name, info }) => {
-          const childPath = joinPath(dirPath, name);
-          return { name, attr: this.attrOf(childPath, info, pass) };
+          const child = numberChild(name, pass, info.kind === 'file' ? info : undefined);
+          if (child.stale) this.changes.sawStale(child.path);
+          return { name, attr: this.attrWith(child.ino, info) };
         });
       },
       close: () => source.close(),
@@ -316,7 +318,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   /** A whole listing of `dirPath` from a walk: its numbered names it lacks are gone. */
   private sawWholeFolder(dirPath: string, children: readonly ListedChild[]): void {
     const pass = (this.listingPasses += 1);
-    for (const { name } of children) this.inodes.markListed(joinPath(dirPath, name), pass);
+    for (const { name } of children) this.inodes.markChildListed(dirPath, name, pass);
     for (const gonePath of this.changes.sawCompleteListing(dirPath, pass)) this.cache.invalidate(gonePath);
   }
 
@@ -454,13 +456,18 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.inodeView.unlinkChild(parentIno, name);
   }
 
-  /** The attributes of `path`, numbering it (and marking it named by listing `pass`, when one names it). */
-  private attrOf(path: string, info: NodeInfo, pass?: number): FileAttr {
-    const ino = pass === undefined ? this.inodes.inoForPath(path) : this.inodes.inoForListedPath(path, pass);
+  /** The attributes of `path`, numbering it. */
+  private attrOf(path: string, info: NodeInfo): FileAttr {
+    const ino = this.inodes.inoForPath(path);
+    if (info.kind === 'file') this.changes.sawFile(path, info);
+    return this.attrWith(ino, info);
+  }
+
+  /** The attributes of what `info` describes, under inode number `ino`. */
+  private attrWith(ino: number, info: NodeInfo): FileAttr {
     if (info.kind === 'dir') {
       return { ino, kind: 'dir', size: 0, mtimeMs: this.mountTimeMs, mode: S_IFDIR | this.dirMode, uid: this.uid, gid: this.gid, nlink: 2 };
     }
-    this.changes.sawFile(path, info);
     return {
       ino,
       kind: 'file',

@@ -22,6 +22,11 @@ export class ChangeTracker {
     if (this.inodes.sawSighting(path, info)) this.emit('changed', path);
   }
 
+  /** The kernel's copy of `path` went stale (a listing found a new sighting of it). */
+  sawStale(path: string): void {
+    this.emit('changed', path);
+  }
+
   sawMissing(path: string): void {
     this.emit('gone', path);
     this.inodes.dropIfIdle(path);

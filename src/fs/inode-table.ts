@@ -13,8 +13,12 @@ interface InodeRecord {
   lookups: number;
   /** Holds of the engine's own (an entry batch the kernel may still be handed). */
   holds: number;
-  /** Children that have a record: a parent lives while they do, since their paths go through it. */
-  kids: Set<InodeRecord> | undefined;
+  /** The folder it is in (undefined for the root). */
+  readonly parent: InodeRecord | undefined;
+  /** Its name in that folder. */
+  readonly name: string;
+  /** Children that have a record, by name: a parent lives while they do, since their paths go through it. */
+  kids: Map<string, InodeRecord> | undefined;
   /** The file as last seen; undefined for folders or before a sighting. */
   sighting: ObjectSighting | undefined;
   /** The listing pass that last named it (see `markListed`). */
@@ -42,7 +46,7 @@ export class InodeTable {
     private readonly maxIdle: number = DEFAULT_IDLE_INODES,
     private readonly now: () => number = Date.now,
   ) {
-    const root: InodeRecord = { ino: ROOT_INO, path: '/', lookups: 1, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: 0 };
+    const root: InodeRecord = { ino: ROOT_INO, path: '/', parent: undefined, name: '', lookups: 1, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: 0 };
     this.byPath.set('/', root);
     this.byIno.set(ROOT_INO, root);
   }
@@ -145,7 +149,7 @@ export class InodeTable {
   /** The numbered children of `dirPath` that listing pass `pass` did not name. */
   childrenNotListed(dirPath: string, pass: number): string[] {
     const missing: string[] = [];
-    for (const child of this.byPath.get(dirPath)?.kids ?? []) if (child.listedIn !== pass) missing.push(child.path);
+    for (const child of this.byPath.get(dirPath)?.kids?.values() ?? []) if (child.listedIn !== pass) missing.push(child.path);
     return missing;
   }
 
@@ -164,22 +168,58 @@ export class InodeTable {
     return this.byPath.size - this.idle.size;
   }
 
+  /**
+   * Numbers children of `dirPath` by name, marking each as named by listing pass `pass`, with the
+   * folder found once: a listing numbers thousands of names, and a Map keyed by a fresh path string
+   * would hash every path again. `sawFile` records a file's sighting and returns true when the
+   * number's copy in the kernel went stale. Use it at once: the folder is not held for later.
+   */
+  childNumberer(dirPath: string): (name: string, pass: number, sighting: ObjectSighting | undefined) => { ino: number; stale: boolean; path: string } {
+    const dir = this.recordFor(dirPath);
+    this.evictIdle(dir);
+    return (name, pass, sighting) => {
+      let record = dir.kids?.get(name);
+      if (record === undefined) record = this.createChild(dir, name, dir.path === '/' ? `/${name}` : `${dir.path}/${name}`);
+      else this.touch(record);
+      record.listedIn = pass;
+      let stale = false;
+      if (sighting !== undefined) {
+        stale = record.sighting !== undefined && !sameObject(record.sighting, sighting);
+        record.sighting = sighting;
+      }
+      this.evictIdle(record);
+      return { ino: record.ino, stale, path: record.path };
+    };
+  }
+
+  /** Marks the numbered child `name` of `dirPath`, if there is one, as named by listing pass `pass`. */
+  markChildListed(dirPath: string, name: string, pass: number): void {
+    const child = this.byPath.get(dirPath)?.kids?.get(name);
+    if (child !== undefined) child.listedIn = pass;
+  }
+
   private recordFor(path: string): InodeRecord {
     const known = this.byPath.get(path);
     if (known !== undefined) {
-      known.lastUsedMs = this.now();
-      if (this.idle.delete(known.ino)) this.idle.set(known.ino, known);
+      this.touch(known);
       return known;
     }
-    const parent = path === '/' ? undefined : this.recordFor(parentPath(path));
-    const record: InodeRecord = { ino: this.nextIno, path, lookups: 0, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: this.now() };
+    const parent = this.recordFor(parentPath(path));
+    return this.createChild(parent, path.slice(path.lastIndexOf('/') + 1), path);
+  }
+
+  private touch(record: InodeRecord): void {
+    record.lastUsedMs = this.now();
+    if (this.idle.delete(record.ino)) this.idle.set(record.ino, record);
+  }
+
+  private createChild(parent: InodeRecord, name: string, path: string): InodeRecord {
+    const record: InodeRecord = { ino: this.nextIno, path, parent, name, lookups: 0, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: this.now() };
     this.nextIno += 1;
     this.byPath.set(path, record);
     this.byIno.set(record.ino, record);
-    if (parent !== undefined) {
-      (parent.kids ??= new Set()).add(record);
-      this.idle.delete(parent.ino);
-    }
+    (parent.kids ??= new Map()).set(name, record);
+    this.idle.delete(parent.ino);
     this.idle.set(record.ino, record);
     return record;
   }
@@ -232,9 +272,9 @@ export class InodeTable {
     this.idle.delete(record.ino);
     this.byPath.delete(record.path);
     this.byIno.delete(record.ino);
-    const parent = this.byPath.get(parentPath(record.path));
-    if (parent === undefined || parent === record) return;
-    parent.kids?.delete(record);
+    const parent = record.parent;
+    if (parent === undefined) return;
+    parent.kids?.delete(record.name);
     if (parent.kids?.size === 0) parent.kids = undefined;
     this.settle(parent, false, false);
   }

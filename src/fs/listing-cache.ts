@@ -1,7 +1,7 @@
 import type { ListedChild } from './readdir.js';
 
 /** By default, how many children the finished listings kept in memory may hold together. */
-export const DEFAULT_LIST_CACHE_ENTRIES = 500_000;
+export const DEFAULT_LIST_CACHE_ENTRIES = 200_000;
 /** How many folders' "the kernel holds this listing whole" marks are kept. */
 const KERNEL_MARKS_MAX = 100_000;
 
