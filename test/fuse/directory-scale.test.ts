@@ -85,7 +85,8 @@ for (const engine of MOUNT_ENGINES) describe(`directories at scale through the k
     const listed = await run('ls', ['-l', join(mountpoint, 'wide')], { timeoutMs: 120_000 });
     expect(listed.stdout.split('\n').filter((line) => line.includes(' f')).length).toBe(15_000);
     const stats = core.metadataStats();
-    expect(stats.metadataEntries).toBeLessThanOrEqual(2_000);
+    // Files within the bound, plus the few folders in their own LRU.
+    expect(stats.metadataEntries).toBeLessThanOrEqual(2_000 + 20);
     // Numbers the kernel holds (native) are not the LRU's to drop; the rest stay within it.
     expect(stats.inodes - stats.heldInodes).toBeLessThanOrEqual(idleInodes);
     if (engine === 'fuse-native') expect(stats.inodes).toBeLessThanOrEqual(idleInodes + 10);
