@@ -257,20 +257,22 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     }
     // The kernel holds the listing whole only when it read every position in order.
     let nextInOrder = 0;
+    const read = async (position: number, max: number, hold: boolean): Promise<DirEntry[]> => {
+      const children = await source.read(position, max);
+      if (position === nextInOrder) nextInOrder += children.length;
+      else nextInOrder = -1;
+      if (children.length === 0 && nextInOrder >= 0) this.listings.markKernelHolds(dirPath);
+      const numberChild = this.inodes.childNumberer(dirPath, hold);
+      return children.map(({ name, info }) => {
+        const child = numberChild(name, pass, info.kind === 'file' ? info : undefined);
+        if (child.stale) this.changes.sawStale(child.path);
+        return { name, attr: this.attrWith(child.ino, info) };
+      });
+    };
     return {
       kernelMayKeep,
-      read: async (position, max) => {
-        const children = await source.read(position, max);
-        if (position === nextInOrder) nextInOrder += children.length;
-        else nextInOrder = -1;
-        if (children.length === 0 && nextInOrder >= 0) this.listings.markKernelHolds(dirPath);
-        const numberChild = this.inodes.childNumberer(dirPath);
-        return children.map(({ name, info }) => {
-          const child = numberChild(name, pass, info.kind === 'file' ? info : undefined);
-          if (child.stale) this.changes.sawStale(child.path);
-          return { name, attr: this.attrWith(child.ino, info) };
-        });
-      },
+      read: (position, max) => read(position, max, false),
+      readHeld: (position, max) => read(position, max, true),
       close: () => source.close(),
     };
   }

@@ -172,15 +172,19 @@ export class InodeTable {
    * Numbers children of `dirPath` by name, marking each as named by listing pass `pass`, with the
    * folder found once: a listing numbers thousands of names, and a Map keyed by a fresh path string
    * would hash every path again. `sawFile` records a file's sighting and returns true when the
-   * number's copy in the kernel went stale. Use it at once: the folder is not held for later.
+   * number's copy in the kernel went stale. `hold`: each number is held (as by `hold`) from its making,
+   * for entries the engine hands out in a batch. Use it at once: the folder is not held for later.
    */
-  childNumberer(dirPath: string): (name: string, pass: number, sighting: ObjectSighting | undefined) => { ino: number; stale: boolean; path: string } {
+  childNumberer(dirPath: string, hold: boolean): (name: string, pass: number, sighting: ObjectSighting | undefined) => { ino: number; stale: boolean; path: string } {
     const dir = this.recordFor(dirPath);
     this.evictIdle(dir);
     return (name, pass, sighting) => {
       let record = dir.kids?.get(name);
-      if (record === undefined) record = this.createChild(dir, name, dir.path === '/' ? `/${name}` : `${dir.path}/${name}`);
-      else this.touch(record);
+      if (record === undefined) record = this.createChild(dir, name, dir.path === '/' ? `/${name}` : `${dir.path}/${name}`, hold);
+      else {
+        this.touch(record);
+        if (hold) this.hold(record.ino);
+      }
       record.listedIn = pass;
       let stale = false;
       if (sighting !== undefined) {
@@ -205,7 +209,7 @@ export class InodeTable {
       return known;
     }
     const parent = this.recordFor(parentPath(path));
-    return this.createChild(parent, path.slice(path.lastIndexOf('/') + 1), path);
+    return this.createChild(parent, path.slice(path.lastIndexOf('/') + 1), path, false);
   }
 
   private touch(record: InodeRecord): void {
@@ -213,14 +217,18 @@ export class InodeTable {
     if (this.idle.delete(record.ino)) this.idle.set(record.ino, record);
   }
 
-  private createChild(parent: InodeRecord, name: string, path: string): InodeRecord {
-    const record: InodeRecord = { ino: this.nextIno, path, parent, name, lookups: 0, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: this.now() };
+  /** A new record under `parent`; `held` starts it with one hold, so it never passes through the idle LRU. */
+  private createChild(parent: InodeRecord, name: string, path: string, held: boolean): InodeRecord {
+    const record: InodeRecord = { ino: this.nextIno, path, parent, name, lookups: 0, holds: held ? 1 : 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: this.now() };
     this.nextIno += 1;
     this.byPath.set(path, record);
     this.byIno.set(record.ino, record);
-    (parent.kids ??= new Map()).set(name, record);
-    this.idle.delete(parent.ino);
-    this.idle.set(record.ino, record);
+    if (parent.kids === undefined) {
+      parent.kids = new Map();
+      this.idle.delete(parent.ino);
+    }
+    parent.kids.set(name, record);
+    if (!held) this.idle.set(record.ino, record);
     return record;
   }
 

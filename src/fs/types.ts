@@ -39,6 +39,11 @@ export interface StatfsInfo {
 export interface DirStream {
   /** The entries at `position`… (at most `max`); none past the end. */
   read(position: number, max: number): Promise<DirEntry[]>;
+  /**
+   * As `read`, with each entry's number held from its making (as by `InodeFilesystem.holdIno`), for
+   * an engine that hands them out in a batch; absent where the numbers are not this stream's own.
+   */
+  readonly readHeld?: (position: number, max: number) => Promise<DirEntry[]>;
   /** Nothing changed since the kernel last read this listing whole, within the metadata TTL: it may keep its copy. */
   readonly kernelMayKeep: boolean;
   close(): void;

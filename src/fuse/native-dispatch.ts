@@ -134,7 +134,10 @@ class OpenDirs {
       names.push(position === 0 ? '.' : '..');
       attrsOf.push(dir.self);
     }
-    const entries = await dir.stream.read(Math.max(0, offset - DOT_ENTRIES), DIR_BATCH_ENTRIES - names.length);
+    const position = Math.max(0, offset - DOT_ENTRIES);
+    const max = DIR_BATCH_ENTRIES - names.length;
+    const held = dir.stream.readHeld !== undefined;
+    const entries = held ? await (dir.stream.readHeld as NonNullable<DirStream['readHeld']>)(position, max) : await dir.stream.read(position, max);
     for (const entry of entries) {
       names.push(entry.name);
       attrsOf.push(entry.attr);
@@ -142,7 +145,7 @@ class OpenDirs {
     const attrs = new Float64Array(attrsOf.length * STAT_NUMBERS);
     attrsOf.forEach((attr, index) => putStat(attrs, index, attr));
     dir.held = attrsOf.map((attr, index) => (index < names.length - entries.length ? 0 : attr.ino));
-    for (const ino of dir.held) if (ino !== 0) this.fs.holdIno(ino);
+    if (!held) for (const ino of dir.held) if (ino !== 0) this.fs.holdIno(ino);
     return { names, attrs };
   }
 }

@@ -47,9 +47,15 @@ export function parseAtimeHeaderMs(value: string | undefined): number {
  */
 export function parseFormattedTimeMs(text: string | undefined): number | undefined {
   if (text === undefined || text.trim() === '') return undefined;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? undefined : ms;
+  // Entries of one page often share a time (objects written together): the last one parsed is kept.
+  if (text === lastParsed.text) return lastParsed.ms;
+  const parsed = Date.parse(text);
+  const ms = Number.isNaN(parsed) ? undefined : parsed;
+  lastParsed = { text, ms };
+  return ms;
 }
+
+let lastParsed: { readonly text: string; readonly ms: number | undefined } = { text: '', ms: undefined };
 
 /**
  * Object properties from a HEAD answer. HEAD omits `Content-Length` for a 0-byte object, so its absence is
