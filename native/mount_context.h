@@ -138,8 +138,6 @@ struct mount_context {
   uint64_t next_id;
   int stopping;
   int ended;
-  int notifies_in_flight;
-  pthread_cond_t notifies_done;
   /* statistics, guarded by lock */
   uint64_t requests_dispatched;
   uint64_t requests_aborted;

@@ -247,7 +247,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
         },
         onComplete: (children) => {
           const unchanged = passGeneration === this.cache.generation;
-          for (const gonePath of this.changes.sawCompleteListing(dirPath, pass)) this.cache.invalidate(gonePath);
+          this.sawListingEnd(dirPath, pass);
           if (children !== undefined && unchanged) this.listings.set(dirPath, children);
         },
       });
@@ -321,6 +321,11 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   private sawWholeFolder(dirPath: string, children: readonly ListedChild[]): void {
     const pass = (this.listingPasses += 1);
     for (const { name } of children) this.inodes.markChildListed(dirPath, name, pass);
+    this.sawListingEnd(dirPath, pass);
+  }
+
+  /** Listing pass `pass` of `dirPath` reached its end: the numbered names it did not mark are gone, here too. */
+  private sawListingEnd(dirPath: string, pass: number): void {
     for (const gonePath of this.changes.sawCompleteListing(dirPath, pass)) this.cache.invalidate(gonePath);
   }
 
@@ -428,10 +433,6 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   attrByIno(ino: number): Promise<FileAttr> {
     return this.inodeView.attrByIno(ino);
-  }
-
-  readdirByIno(ino: number): Promise<DirEntry[]> {
-    return this.inodeView.readdirByIno(ino);
   }
 
   forget(ino: number, count: number): void {

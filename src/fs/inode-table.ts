@@ -21,7 +21,7 @@ interface InodeRecord {
   kids: Map<string, InodeRecord> | undefined;
   /** The file as last seen; undefined for folders or before a sighting. */
   sighting: ObjectSighting | undefined;
-  /** The listing pass that last named it (see `markListed`). */
+  /** The listing pass that last named it (see `markChildListed`). */
   listedIn: number;
   /** When it was last asked for or let go of (the table's clock). */
   lastUsedMs: number;
@@ -54,14 +54,6 @@ export class InodeTable {
   /** The number of a normalized path, assigned on first sight. */
   inoForPath(path: string): number {
     const record = this.recordFor(path);
-    this.evictIdle(record);
-    return record.ino;
-  }
-
-  /** As `inoForPath`, and marks the path as named by listing pass `pass` of its folder. */
-  inoForListedPath(path: string, pass: number): number {
-    const record = this.recordFor(path);
-    record.listedIn = pass;
     this.evictIdle(record);
     return record.ino;
   }
@@ -134,16 +126,7 @@ export class InodeTable {
    */
   sawSighting(path: string, sighting: ObjectSighting): boolean {
     const record = this.byPath.get(path);
-    if (record === undefined) return false;
-    const previous = record.sighting;
-    record.sighting = sighting;
-    return previous !== undefined && !sameObject(previous, sighting);
-  }
-
-  /** Marks `path` as named by listing pass `pass` of its folder. */
-  markListed(path: string, pass: number): void {
-    const record = this.byPath.get(path);
-    if (record !== undefined) record.listedIn = pass;
+    return record !== undefined && this.resight(record, sighting);
   }
 
   /** The numbered children of `dirPath` that listing pass `pass` did not name. */
@@ -171,8 +154,8 @@ export class InodeTable {
   /**
    * Numbers children of `dirPath` by name, marking each as named by listing pass `pass`, with the
    * folder found once: a listing numbers thousands of names, and a Map keyed by a fresh path string
-   * would hash every path again. `sawFile` records a file's sighting and returns true when the
-   * number's copy in the kernel went stale. `hold`: each number is held (as by `hold`) from its making,
+   * would hash every path again. A file's `sighting` is recorded as by `sawSighting`, and `stale`
+   * says the number's copy in the kernel went stale. `hold`: each number is held (as by `hold`) from its making,
    * for entries the engine hands out in a batch. Use it at once: the folder is not held for later.
    */
   childNumberer(dirPath: string, hold: boolean): (name: string, pass: number, sighting: ObjectSighting | undefined) => { ino: number; stale: boolean; path: string } {
@@ -186,11 +169,7 @@ export class InodeTable {
         if (hold) this.hold(record.ino);
       }
       record.listedIn = pass;
-      let stale = false;
-      if (sighting !== undefined) {
-        stale = record.sighting !== undefined && !sameObject(record.sighting, sighting);
-        record.sighting = sighting;
-      }
+      const stale = sighting !== undefined && this.resight(record, sighting);
       this.evictIdle(record);
       return { ino: record.ino, stale, path: record.path };
     };
@@ -200,6 +179,13 @@ export class InodeTable {
   markChildListed(dirPath: string, name: string, pass: number): void {
     const child = this.byPath.get(dirPath)?.kids?.get(name);
     if (child !== undefined) child.listedIn = pass;
+  }
+
+  /** Records `sighting` on `record`; true when it had been seen before as another object. */
+  private resight(record: InodeRecord, sighting: ObjectSighting): boolean {
+    const previous = record.sighting;
+    record.sighting = sighting;
+    return previous !== undefined && !sameObject(previous, sighting);
   }
 
   private recordFor(path: string): InodeRecord {

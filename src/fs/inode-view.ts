@@ -1,6 +1,6 @@
 import { Errno, FsError } from './errno.js';
 import type { InodeTable } from './inode-table.js';
-import type { DirEntry, DirStream, FileAttr, InodeFilesystem, OpenResult, PathFilesystem } from './types.js';
+import type { DirStream, FileAttr, InodeFilesystem, OpenResult, PathFilesystem } from './types.js';
 
 /**
  * Any path-based filesystem seen by inode number, through the table that numbered its paths.
@@ -37,10 +37,6 @@ export class InodeView implements InodeFilesystem {
 
   async attrByIno(ino: number): Promise<FileAttr> {
     return this.filesystem.getattr(this.path(ino));
-  }
-
-  async readdirByIno(ino: number): Promise<DirEntry[]> {
-    return this.filesystem.readdir(this.path(ino));
   }
 
   async openByIno(ino: number, flags: number): Promise<OpenResult> {

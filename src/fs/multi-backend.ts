@@ -201,10 +201,6 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     return this.view.attrByIno(ino);
   }
 
-  readdirByIno(ino: number): Promise<DirEntry[]> {
-    return this.view.readdirByIno(ino);
-  }
-
   forget(ino: number, count: number): void {
     this.view.forget(ino, count);
   }

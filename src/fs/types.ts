@@ -93,7 +93,6 @@ export interface InodeFilesystem {
   settleIno(ino: number, lookupsHandedOut: number): void;
   openDirByIno(ino: number): Promise<DirStream>;
   attrByIno(ino: number): Promise<FileAttr>;
-  readdirByIno(ino: number): Promise<DirEntry[]>;
   openByIno(ino: number, flags: number): Promise<OpenResult>;
   unlinkChild(parentIno: number, name: string): Promise<void>;
 }

@@ -136,8 +136,9 @@ class OpenDirs {
     }
     const position = Math.max(0, offset - DOT_ENTRIES);
     const max = DIR_BATCH_ENTRIES - names.length;
-    const held = dir.stream.readHeld !== undefined;
-    const entries = held ? await (dir.stream.readHeld as NonNullable<DirStream['readHeld']>)(position, max) : await dir.stream.read(position, max);
+    const { readHeld } = dir.stream;
+    const held = readHeld !== undefined;
+    const entries = held ? await readHeld(position, max) : await dir.stream.read(position, max);
     for (const entry of entries) {
       names.push(entry.name);
       attrsOf.push(entry.attr);

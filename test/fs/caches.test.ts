@@ -60,7 +60,7 @@ describe('InodeTable', () => {
     const table = new InodeTable();
     for (const name of ['a', 'b', 'c']) table.inoForPath(`/d/${name}`);
     table.inoForPath('/d/b/inner');
-    table.markListed('/d/a', 5);
+    table.markChildListed('/d', 'a', 5);
     expect(table.childrenNotListed('/d', 5).sort()).toEqual(['/d/b', '/d/c']);
     expect(table.childrenNotListed('/nothing', 5)).toEqual([]);
   });

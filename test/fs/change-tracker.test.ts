@@ -50,7 +50,7 @@ describe('ChangeTracker', () => {
     inodes.inoForPath('/d/a');
     inodes.inoForPath('/d/b');
     inodes.inoForPath('/d/sub');
-    inodes.markListed('/d/b', 7);
+    inodes.markChildListed('/d', 'b', 7);
     expect(tracker.sawCompleteListing('/d', 7).sort()).toEqual(['/d/a', '/d/sub']);
     expect(changes.map((change) => [change.kind, change.path]).sort()).toEqual([
       ['gone', '/d/a'],

@@ -54,7 +54,6 @@ for (const engine of MOUNT_ENGINES) {
       const counting: PathFilesystem & InodeFilesystem = {
         lookupChild: (parentIno, name) => inner.lookupChild(parentIno, name),
         attrByIno: (ino) => inner.attrByIno(ino),
-        readdirByIno: (ino) => inner.readdirByIno(ino),
         forget: (ino, count) => inner.forget(ino, count),
         holdIno: (ino) => inner.holdIno(ino),
         settleIno: (ino, count) => inner.settleIno(ino, count),
