@@ -85,10 +85,9 @@ describe.each([false, true])('AistoreClient writes against bucketfs serve (redir
   it('builds an object by appends and a flush; every chunk after the first goes where the first was answered', async () => {
     const chunks = [pattern(300_000, 2), pattern(1, 3), pattern(2_000_000, 4)];
     let handle: AppendHandle | undefined = await client.append(params, b, 'appended.bin', undefined, chunks[0]!);
-    if (redirect) {
-      expect(handle.target).toBeDefined();
-      expect(new URL(handle.target!).origin).not.toBe(new URL(server.url).origin);
-    }
+    // Without a redirect the endpoint answered, and the next chunks go to the endpoint as it then stands.
+    if (redirect) expect(new URL(handle.target ?? server.url).origin).not.toBe(new URL(server.url).origin);
+    else expect(handle.target).toBeUndefined();
     // The proxy is out of reach from here on: with a redirect, the target alone is enough.
     const later = redirect ? { endpoint: 'http://127.0.0.1:9', headers: {} } : params;
     for (const chunk of chunks.slice(1)) handle = await client.append(later, b, 'appended.bin', handle, chunk);
