@@ -41,6 +41,8 @@ export interface ServerTlsOptions {
 export interface RunningServer {
   /** What clients use, e.g. `http://127.0.0.1:PORT` (the proxy's URL with `redirect`; `https://` with `tls`). */
   url: string;
+  /** With `redirect`: the target listener the proxy sends object calls to. */
+  targetUrl?: string;
   close(): Promise<void>;
 }
 
@@ -124,7 +126,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       url = await listen(proxy, host, options.port ?? 0, scheme);
     }
     logger.info({ url, dataDir, redirect: Boolean(options.redirect), auth: Boolean(auth), tls: Boolean(options.tls), faults: options.faults }, 'serving');
-    return { url, close: async () => void (await Promise.all(servers.map(closeServer))) };
+    return { url, ...(options.redirect ? { targetUrl } : {}), close: async () => void (await Promise.all(servers.map(closeServer))) };
   } catch (error) {
     await Promise.all(servers.map(closeServer));
     throw error;
