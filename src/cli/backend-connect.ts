@@ -28,11 +28,11 @@ export function bucketUri(backend: BackendSettings): string {
 
 /** One clear line for a bucket that cannot be used, by the store's failure class. */
 export function explainBucketFailure(backend: BackendSettings, error: unknown): string {
-  const where = `${bucketUri(backend)} at ${backend.endpoint}`;
+  const where = `${bucketUri(backend)} at ${describeEndpoint(backend)}`;
   if (!(error instanceof StoreError)) return `cannot reach ${where}: ${error instanceof Error ? error.message : String(error)}`;
   switch (error.code) {
     case 'NOT_FOUND':
-      return `bucket ${bucketUri(backend)} does not exist at ${backend.endpoint}`;
+      return `bucket ${bucketUri(backend)} does not exist at ${describeEndpoint(backend)}`;
     case 'UNAUTHORIZED':
       return explainRefusal(backend, error);
     case 'FORBIDDEN':
@@ -53,7 +53,7 @@ function describeEndpoint(backend: BackendSettings): string {
 /** A 401 at mount time, by its cause: each has its own fix. */
 function explainRefusal(backend: BackendSettings, error: StoreError): string {
   const rejection = error instanceof UnauthorizedError ? error.rejection : undefined;
-  const refused = `the store at ${backend.endpoint} refused the credentials for ${bucketUri(backend)} (401)`;
+  const refused = `the store at ${describeEndpoint(backend)} refused the credentials for ${bucketUri(backend)} (401)`;
   switch (rejection?.kind) {
     case 'no-token':
       return `${refused}: ${describeRejection(rejection)}; give --token-file, AIS_AUTHN_TOKEN_FILE or AIS_AUTHN_TOKEN`;
