@@ -84,8 +84,9 @@ async function serve(flags: ServeFlags): Promise<void> {
     if (flags.authSecretFile && error instanceof Error && error.message.includes(flags.authSecretFile)) throw new CliError(error.message);
     throw error;
   }
-  const target = server.targetUrl === undefined ? '' : ` (object calls redirected to the target ${server.targetUrl}, port ${new URL(server.targetUrl).port})`;
-  process.stdout.write(`serving ${flags.data} on ${server.url}${target}\n`);
+  // The first line stays `serving DIR on URL` alone: scripts read the URL from its end.
+  process.stdout.write(`serving ${flags.data} on ${server.url}\n`);
+  if (server.targetUrl !== undefined) process.stdout.write(`object calls are redirected to the target ${server.targetUrl} (port ${new URL(server.targetUrl).port}): clients must reach it too\n`);
   const running = server;
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -104,7 +105,7 @@ export function registerServeCommand(program: Command): void {
     .requiredOption('--data <dir>', 'the folder to serve')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', '51080')
-    .option('--redirect', 'answer object calls with 301/307 redirects to a second listener (the target, on a free port, printed at start), like a cluster proxy (default: one listener serves all)')
+    .option('--redirect', 'answer object calls with 301/307 redirects to a second listener (the target, on a free port printed at start), like a cluster proxy (default: one listener serves all)')
     .option('--auth-secret-file <file>', 'require HS256 JWTs signed with this file\'s content, re-read when it changes; mint them with bucketfs token (default: no auth)')
     .option('--fault-rate <r>', 'inject a fault into this share (0-1) of object and listing requests; for testing (default: none)')
     .option('--fault-latency-ms <ms>', 'delay of a "slow" fault (default: 1000)')

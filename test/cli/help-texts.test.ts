@@ -114,7 +114,7 @@ describe('--help', () => {
     for (const [flag, text] of Object.entries(expected)) expect(options.get(flag), flag).toContain(text);
     const withoutDefault = ['--data', '--tls-key'];
     expect((await takesValue('serve')).filter((flag) => !(flag in expected) && !withoutDefault.includes(flag))).toEqual([]);
-    expect(options.get('--redirect')).toContain('the target, on a free port, printed at start');
+    expect(options.get('--redirect')).toContain('the target, on a free port printed at start');
   });
 
   it('status and unmount: the mountpoint argument and each default', async () => {
