@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ENDPOINT } from '../../src/cli/mount-config.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
-import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint } from '../helpers/mount.js';
-import { run, runCli } from '../helpers/processes.js';
+import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
+import { run, runCli, startCli, waitForExit } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
 
 /*
@@ -121,6 +121,16 @@ describe('mount errors that name the fix', () => {
     expect(isMounted(mountpoint)).toBe(true);
     const unmounted = await cli(['unmount', mountpoint]);
     expect(unmounted.code, unmounted.stderr).toBe(0);
+  });
+
+  it('a prefix that matches nothing, in the foreground: the warning once on stderr, not again as a log record', async () => {
+    const mountpoint = makeMountpoint('prefix-fg');
+    const mount = startCli(['mount', 'ais://b/trian', mountpoint, '--endpoint', plain?.url ?? '', '--foreground'], { ...process.env, XDG_CACHE_HOME: join(root.path, 'cache') });
+    await waitUntil(() => mount.output().includes('bucketfs: mounted at'), 30_000, 'the mount');
+    expect(mount.output().match(/has the prefix trian\//g)).toHaveLength(1);
+    expect(mount.output()).toContain('bucketfs: warning: no object in ais://b/trian has the prefix trian/: the mount works');
+    expect((await cli(['unmount', mountpoint])).code).toBe(0);
+    expect(await waitForExit(mount.child)).toBe(0);
   });
 
   it('a prefix that matches objects: no warning', async () => {

@@ -36,7 +36,7 @@ describe('bucketfs serve output', () => {
     expect(match?.[2]).not.toBe(match?.[1]);
     expect(await listens(Number(match?.[2]))).toBe(true);
     serving.child.kill('SIGTERM');
-    expect(await waitForExit(serving.child)).toBe(0);
+    expect(await waitForExit(serving.child), serving.output()).toBe(0);
   });
 
   it('without --redirect: one listener, no target named', async () => {
@@ -44,6 +44,6 @@ describe('bucketfs serve output', () => {
     await waitUntil(() => /^serving .*\n/m.test(serving.output()), 20_000, 'the banner');
     expect(serving.output()).toMatch(/^serving \S+ on http:\/\/127\.0\.0\.1:\d+\n/m);
     serving.child.kill('SIGTERM');
-    expect(await waitForExit(serving.child)).toBe(0);
+    expect(await waitForExit(serving.child), serving.output()).toBe(0);
   });
 });
