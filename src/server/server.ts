@@ -44,6 +44,8 @@ export interface ServerTlsOptions {
 export interface RunningServer {
   /** What clients use, e.g. `http://127.0.0.1:PORT` (the proxy's URL with `redirect`; `https://` with `tls`). */
   url: string;
+  /** With `redirect`: the target listener the proxy sends object calls to. */
+  targetUrl?: string;
   close(): Promise<void>;
 }
 
@@ -130,6 +132,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger.info({ url, dataDir, redirect: Boolean(options.redirect), auth: Boolean(auth), tls: Boolean(options.tls), faults: options.faults }, 'serving');
     return {
       url,
+      ...(options.redirect ? { targetUrl } : {}),
       close: async () => {
         await Promise.all(servers.map(closeServer));
         await workFiles.close();
