@@ -4,10 +4,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createCredentialProvider, type CredentialProvider } from '../../src/auth/credential-provider.js';
 import { secretKeyFromText, signToken } from '../../src/server/jwt.js';
 import { createAistoreClient, type AistoreClient } from '../../src/store/aistore-client.js';
+import type { BaseParams } from '../../src/store/base-params.js';
 import { bindBucket, type BucketClient } from '../../src/store/bucket-client.js';
 import { UnauthorizedError } from '../../src/store/errors.js';
+import { waitUntil } from '../helpers/mount.js';
 import { useServer } from '../helpers/server.js';
-import { capturingLogger, expectNoSecretLoggedAfterAll, SecretRegistry, sleep, writeAtomically } from './auth-fixture.js';
+import { capturingLogger, expectNoSecretLoggedAfterAll, SecretRegistry, writeAtomically } from './auth-fixture.js';
 
 const BUCKET = { name: 'rotating' };
 const OBJECT = 'data.bin';
@@ -26,6 +28,8 @@ async function credentialPair(): Promise<{ secret: string; token: string }> {
 }
 
 interface ReadLoop {
+  /** Checked reads so far. */
+  reads(): number;
   stop(): Promise<{ reads: number; failures: unknown[] }>;
 }
 
@@ -48,12 +52,30 @@ function startReading(bucket: BucketClient, readers: number): ReadLoop {
     }
   });
   return {
+    reads: () => reads,
     async stop() {
       running = false;
       await Promise.all(loops);
       return { reads, failures };
     },
   };
+}
+
+/** Whether the server accepts `token` now. */
+async function acceptedNow(client: AistoreClient, like: BaseParams, token: string): Promise<boolean> {
+  try {
+    await client.head({ ...like, headers: { ...like.headers, Authorization: `Bearer ${token}` } }, BUCKET, OBJECT);
+    return true;
+  } catch (error) {
+    if (error instanceof UnauthorizedError) return false;
+    throw error;
+  }
+}
+
+/** Waits for a few more checked reads than there are now. */
+async function readsGoOn(loop: ReadLoop): Promise<void> {
+  const target = loop.reads() + 10;
+  await waitUntil(() => loop.reads() >= target, 15_000, 'reads to go on');
 }
 
 /**
@@ -110,7 +132,8 @@ describe.each([
     let latest = initial;
     try {
       for (let rotation = 0; rotation < 3; rotation += 1) {
-        await sleep(150);
+        // Reads go on between rotations, so each rotation lands while requests are in flight.
+        await readsGoOn(loop);
         latest = await credentialPair();
         const writeSecret = () => writeAtomically(join(server.outsideDir, 'secret'), `${latest.secret}\n`);
         const writeToken = () => writeAtomically(join(server.outsideDir, 'token'), JSON.stringify({ token: latest.token }));
@@ -121,11 +144,15 @@ describe.each([
         } else {
           // The order operators use with a grace period: new key first, then hand out new tokens.
           await writeSecret();
-          await sleep(SERVER_SECRET_CHECK_INTERVAL_MS * 2);
+          const next = latest.token;
+          await waitUntil(() => acceptedNow(client!, firstSnapshot, next), 15_000, 'the server to take the new secret');
           await writeToken();
         }
+        // One rotation at a time: the next starts once the client took this one's token.
+        const token = latest.token;
+        await waitUntil(async () => (await credentials.current()).headers.Authorization === `Bearer ${token}`, 15_000, `rotation ${rotation + 1} to reach the client`);
       }
-      await sleep(300);
+      await readsGoOn(loop);
     } finally {
       const { reads, failures } = await loop.stop();
       expect(failures).toEqual([]);
