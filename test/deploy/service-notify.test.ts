@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -75,10 +75,20 @@ describe.each([
   });
 });
 
+/** `systemd-escape --path`: the instance name systemd gives a path (`/mnt/a-b` → `mnt-a\x2db`). */
+function escapePath(path: string): string {
+  const escape = (character: string) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  return path
+    .replace(/^\/+|\/+$/g, '')
+    .split('/')
+    .map((part) => part.replace(/^\./, escape).replace(/[^A-Za-z0-9:_.]/g, escape))
+    .join('-');
+}
+
 /** The unit's `KEY=` lines, %i and %f filled in as systemd does for `instance`, the config folder moved to `configDir`. */
 async function unitCommands(instance: string, configDir: string): Promise<Record<string, string[]>> {
   const unit = await readFile(UNIT_PATH, 'utf8');
-  const path = execFileSync('systemd-escape', ['--unescape', '--path', instance], { encoding: 'utf8' }).trim();
+  const path = `/${instance.replace(/-/g, '/').replace(/\\x([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))}`;
   const commands: Record<string, string[]> = {};
   for (const line of unit.split('\n')) {
     const match = /^(Exec\w+|Type|NotifyAccess|Restart)=(.*)$/.exec(line);
@@ -91,7 +101,7 @@ async function unitCommands(instance: string, configDir: string): Promise<Record
 
 it('runs the systemd unit as systemd would: notify on ready, ExecStop unmounts', async () => {
   const mountpoint = makeMountpoint('unit');
-  const instance = execFileSync('systemd-escape', ['--path', mountpoint], { encoding: 'utf8' }).trim();
+  const instance = escapePath(mountpoint);
   const commands = await unitCommands(instance, dir.path);
   expect(commands).toMatchObject({ Type: ['notify'], Restart: ['on-failure'] });
   await writeFile(join(dir.path, `${instance}.yaml`), `bucket: ais://b\nendpoint: ${server.url}\n`);
