@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: it may re-execute a foreground mount before the rest loads.
+import './early-reexec.js';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error.js';
