@@ -14,6 +14,7 @@ import { StoreError, UnauthorizedError } from '../store/errors.js';
 import { describeRejection } from '../store/rejection-cause.js';
 import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 import { CliError } from './cli-error.js';
+import { schemeMismatchHint } from './endpoint-hints.js';
 import { HEALTH_PROBE_ATTEMPTS } from './metrics-health.js';
 import type { BackendSettings, MountSettings } from './mount-config.js';
 
@@ -27,27 +28,32 @@ export function bucketUri(backend: BackendSettings): string {
 
 /** One clear line for a bucket that cannot be used, by the store's failure class. */
 export function explainBucketFailure(backend: BackendSettings, error: unknown): string {
-  const where = `${bucketUri(backend)} at ${backend.endpoint}`;
+  const where = `${bucketUri(backend)} at ${describeEndpoint(backend)}`;
   if (!(error instanceof StoreError)) return `cannot reach ${where}: ${error instanceof Error ? error.message : String(error)}`;
   switch (error.code) {
     case 'NOT_FOUND':
-      return `bucket ${bucketUri(backend)} does not exist at ${backend.endpoint}`;
+      return `bucket ${bucketUri(backend)} does not exist at ${describeEndpoint(backend)}`;
     case 'UNAUTHORIZED':
       return explainRefusal(backend, error);
     case 'FORBIDDEN':
       return `access to ${where} is forbidden (403) for this token`;
     case 'NETWORK':
     case 'TIMEOUT':
-      return `endpoint ${backend.endpoint} is unreachable: ${error.message}`;
+      return `endpoint ${describeEndpoint(backend)} is unreachable: ${error.message}`;
     default:
       return `cannot use ${where}: ${error.message}`;
   }
 }
 
+/** The endpoint as an error names it: one nobody chose is called the default, with how to choose another. */
+function describeEndpoint(backend: BackendSettings): string {
+  return backend.endpointIsDefault ? `${backend.endpoint} (the default: give --endpoint or set AIS_ENDPOINT)` : backend.endpoint;
+}
+
 /** A 401 at mount time, by its cause: each has its own fix. */
 function explainRefusal(backend: BackendSettings, error: StoreError): string {
   const rejection = error instanceof UnauthorizedError ? error.rejection : undefined;
-  const refused = `the store at ${backend.endpoint} refused the credentials for ${bucketUri(backend)} (401)`;
+  const refused = `the store at ${describeEndpoint(backend)} refused the credentials for ${bucketUri(backend)} (401)`;
   switch (rejection?.kind) {
     case 'no-token':
       return `${refused}: ${describeRejection(rejection)}; give --token-file, AIS_AUTHN_TOKEN_FILE or AIS_AUTHN_TOKEN`;
@@ -76,6 +82,8 @@ export interface ConnectedFilesystem {
   readStats(): ReadStats;
   /** Releases connection pools; after the filesystem is closed. */
   close(): Promise<void>;
+  /** What the user should hear at mount time although the mount works (a prefix that matches nothing). */
+  readonly warnings: readonly string[];
 }
 
 interface ConnectedBackend {
@@ -84,6 +92,7 @@ interface ConnectedBackend {
   readonly store: AistoreClient;
   readonly probeStore: AistoreClient;
   readonly bucket: ConnectedBucket;
+  readonly warning: string | undefined;
 }
 
 async function connectBackend(backend: BackendSettings, settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger, blockCache: BlockCache): Promise<ConnectedBackend> {
@@ -128,9 +137,10 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   } catch (error) {
     provider.close();
     await Promise.all([store.close(), probeStore.close()]);
-    throw new CliError(explainBucketFailure(backend, error));
+    throw new CliError((await schemeMismatchHint(backend.endpoint, error)) ?? explainBucketFailure(backend, error));
   }
   const probe = bindBucket(probeStore, backend.location.bucket, provider, { waitForCredentials: false });
+  const warning = await emptyPrefixWarning(backend, probe, bucketLogger);
   const filesystem = createBucketFilesystem({
     client,
     blockCache,
@@ -146,7 +156,27 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
     logger: bucketLogger,
     ...metadataBounds(settings),
   });
-  return { backend, filesystem, store, probeStore, bucket: { uri: bucketUri(backend), credentials: provider, client: probe, store } };
+  return { backend, filesystem, store, probeStore, bucket: { uri: bucketUri(backend), credentials: provider, client: probe, store }, warning };
+}
+
+/** Time the one listing that checks a prefix may take: it only decides whether to warn. */
+const PREFIX_CHECK_TIMEOUT_MS = 5_000;
+
+/**
+ * A warning when the mount's prefix matches no object (a typo, most often): one listing of one entry. The mount
+ * works all the same and shows the objects once they appear; a listing that fails says nothing here.
+ */
+async function emptyPrefixWarning(backend: BackendSettings, client: BucketClient, logger: Logger): Promise<string | undefined> {
+  const prefix = backend.location.prefix;
+  if (prefix === '') return undefined;
+  try {
+    const page = await client.listPage({ prefix: `${prefix}/`, pageSize: 1 }, { retryTimeoutMs: PREFIX_CHECK_TIMEOUT_MS });
+    if (page.entries.length > 0) return undefined;
+  } catch (error) {
+    logger.debug({ err: error }, 'cannot check whether the prefix matches any object');
+    return undefined;
+  }
+  return `no object in ${bucketUri(backend)} has the prefix ${prefix}/: the mount works, but shows an empty folder until such objects appear (is the prefix misspelt?)`;
 }
 
 async function closeBackend(item: ConnectedBackend): Promise<void> {
@@ -190,9 +220,10 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     await Promise.all(connected.map(closeBackend));
   };
   const buckets = connected.map((item) => item.bucket);
+  const warnings = connected.flatMap((item) => (item.warning === undefined ? [] : [item.warning]));
   const [single] = connected;
   if (connected.length === 1 && single && single.backend.dirName === undefined) {
-    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, buckets, readStats, close };
+    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, buckets, readStats, close, warnings };
   }
   const filesystem = createMultiBackendFilesystem({
     backends: connected.map((item) => ({ dirName: item.backend.dirName ?? item.backend.location.bucket.name, filesystem: item.filesystem })),
@@ -202,5 +233,5 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     allowDelete: settings.allowDelete,
     ...(settings.metadataLimits?.inodeCacheEntries !== undefined ? { idleInodeMaxEntries: settings.metadataLimits.inodeCacheEntries } : {}),
   });
-  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, close };
+  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, close, warnings };
 }

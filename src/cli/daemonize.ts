@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -9,6 +9,8 @@ import { withoutSecretFlags } from './secret-args.js';
 
 /** Set in the environment of a detached mount process: the fd on which it reports readiness. */
 export const READY_FD_ENV = 'BUCKETFS_READY_FD';
+/** Set in the environment of a detached mount process: the log file its stdout and stderr go to. */
+const LOG_FILE_ENV = 'BUCKETFS_LOG_FILE';
 export const DEFAULT_READY_TIMEOUT_MS = 120_000;
 /**
  * Environment variables that hold secrets: the detached process gets them over the readiness pipe, not in its
@@ -18,7 +20,8 @@ const SECRET_ENV_NAMES = [TOKEN_ENV] as const;
 /** Longest secrets line the parent may send: tokens and headers are small. */
 const MAX_SECRETS_BYTES = 1024 * 1024;
 
-type ReadyMessage = { readonly ready: true } | { readonly error: string };
+/** `warnings`: what the starting command says for the mount, which works all the same. */
+type ReadyMessage = { readonly ready: true; readonly warnings?: readonly string[] } | { readonly error: string };
 
 /** What the parent hands the detached process on the readiness pipe, first thing: its secrets, as one JSON line. */
 export interface ParentSecrets {
@@ -47,7 +50,7 @@ export function runDetached(extraArgs: readonly string[], logPath: string, timeo
   const script = process.argv[1];
   if (script === undefined) throw new CliError('cannot find the bucketfs script to start the mount process');
   const { args, token, headers } = withoutSecretFlags(process.argv.slice(2));
-  const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3' };
+  const env: NodeJS.ProcessEnv = { ...process.env, [READY_FD_ENV]: '3', [LOG_FILE_ENV]: logPath };
   const secretEnv: Record<string, string> = {};
   for (const name of SECRET_ENV_NAMES) {
     const value = env[name];
@@ -107,13 +110,48 @@ export function runDetached(extraArgs: readonly string[], logPath: string, timeo
         finish({ ok: false, error: new CliError(`the mount process sent an unreadable status; see ${logPath}`) });
         return;
       }
+      if ('ready' in message) for (const warning of message.warnings ?? []) process.stderr.write(`bucketfs: warning: ${warning}\n`);
       finish('ready' in message ? { ok: true } : { ok: false, error: new CliError(message.error) });
     });
-    child.once('error', (error) => finish({ ok: false, error: new CliError(`cannot start the mount process: ${error.message}`) }));
-    child.once('exit', (code, signal) =>
-      finish({ ok: false, error: new CliError(`the mount process exited (${signal ?? `code ${code}`}) before the mount was ready; see ${logPath}`) }),
-    );
+    child.once('error', (error) => {
+      removeIfEmpty(logPath);
+      finish({ ok: false, error: new CliError(`cannot start the mount process: ${error.message}`) });
+    });
+    child.once('exit', (code, signal) => {
+      const where = removeIfEmpty(logPath) ? 'it wrote no log' : `see ${logPath}`;
+      finish({ ok: false, error: new CliError(`the mount process exited (${signal ?? `code ${code}`}) before the mount was ready; ${where}`) });
+    });
   });
+}
+
+/** Removes a log file that holds nothing; true when it is gone (or was never there). */
+function removeIfEmpty(path: string, sameFileAs?: { readonly dev: number; readonly ino: number }): boolean {
+  try {
+    const info = statSync(path);
+    if (info.size > 0 || (sameFileAs !== undefined && (info.dev !== sameFileAs.dev || info.ino !== sameFileAs.ino))) return false;
+    unlinkSync(path);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/**
+ * In the detached process: at exit, its log file goes if nothing was written to it (a mount that ran and stopped
+ * cleanly at the default level), so the logs folder keeps only logs that say something. Only the very file this
+ * process writes to: a later mount of the same mountpoint may have made a new one.
+ */
+export function removeEmptyLogAtExit(env: NodeJS.ProcessEnv = process.env): void {
+  const logPath = env[LOG_FILE_ENV];
+  if (logPath === undefined) return;
+  delete env[LOG_FILE_ENV];
+  let ours: { dev: number; ino: number };
+  try {
+    ours = fstatSync(2);
+  } catch {
+    return;
+  }
+  process.once('exit', () => removeIfEmpty(logPath, ours));
 }
 
 /** In the detached process: tells the waiting parent how the mount went, once. */

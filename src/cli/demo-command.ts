@@ -23,6 +23,7 @@ interface DemoOptions {
   readonly listAndExit?: boolean;
   readonly exitAfter?: string;
   readonly logLevel?: string;
+  readonly data?: string;
 }
 
 function demoSettings(mountpoint: string, endpoint: string, logLevel: string): MountSettings {
@@ -62,7 +63,7 @@ async function runDemo(mountpointArg: string | undefined, options: DemoOptions):
   const print = (line = ''): void => void process.stdout.write(`${line}\n`);
   const mountpoint = resolve(mountpointArg ?? DEFAULT_DEMO_MOUNTPOINT);
 
-  const dataDir = demoDataDir();
+  const dataDir = resolve(options.data ?? demoDataDir());
   print(`Preparing sample data in ${join(dataDir, DEMO_BUCKET)} ...`);
   const bucketDir = await ensureDemoData(dataDir);
   const server = await startServer({ dataDir, host: '127.0.0.1', port: 0, logger: logger.child({ component: 'server' }) });
@@ -77,13 +78,14 @@ async function runDemo(mountpointArg: string | undefined, options: DemoOptions):
   try {
     const expectedMd5 = await md5OfFile(join(bucketDir, DEMO_BIG_FILE));
     print(`Server: ${server.url}   bucket: ais://${DEMO_BUCKET}   mounted at: ${mountpoint}`);
+    print(`Data: ${bucketDir} (one file per object; kept for the next run: remove the folder to free its 64 MiB)`);
     print('');
     print('Try, in another terminal:');
     print(`  ls -la ${mountpoint}`);
     print(`  find ${mountpoint}`);
     print(`  cat ${mountpoint}/hello.txt`);
     print(`  md5sum ${mountpoint}/${DEMO_BIG_FILE}    # expect ${expectedMd5}`);
-    print(`  touch ${mountpoint}/new.txt                 # refused: the mount is read-only`);
+    print(`  rm ${mountpoint}/hello.txt                  # refused: the demo mounts without --allow-delete`);
     print('');
     if (options.listAndExit) {
       // A child process: a synchronous read here would block the loop that serves the mount.
@@ -112,6 +114,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--list-and-exit', 'print `ls -la` of the mount, then unmount and exit')
     .option('--exit-after <seconds>', 'unmount and exit after this many seconds')
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')} (default warn)`)
+    .option('--data <dir>', 'the folder the sample data goes in, one subfolder per bucket (default: ~/.cache/bucketfs/demo-data)')
     .action(async (mountpoint: string | undefined, options: DemoOptions) => {
       await runDemo(mountpoint, options);
       process.exit(0);

@@ -1,9 +1,10 @@
 import { DEFAULT_TOKEN_WAIT_MS } from '../auth/credential-provider.js';
-import { LOG_LEVELS } from './logger.js';
+import { isLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat } from './logger.js';
 import { parseBucketUri, type BucketLocation } from './bucket-uri.js';
 import { ConfigError } from './config-error.js';
 import { parseDurationMs } from './duration.js';
 import { maskUrlPassword } from './secret-args.js';
+import { nearestName } from './nearest-name.js';
 import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
 import type { ReadPathOptions } from '../fs/read-path-options.js';
 import { isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
@@ -14,6 +15,7 @@ export const DEFAULT_METADATA_TTL_MS = 60_000;
 export const DEFAULT_NEGATIVE_METADATA_TTL_MS = 5_000;
 export const DEFAULT_FILE_MODE = 0o444;
 export const DEFAULT_DIR_MODE = 0o555;
+export const DEFAULT_MOUNT_LOG_LEVEL = 'warn';
 
 /** Where one bucket lives and how to authenticate to it. */
 export interface BackendSettings {
@@ -21,6 +23,8 @@ export interface BackendSettings {
   readonly dirName: string | undefined;
   readonly location: BucketLocation;
   readonly endpoint: string;
+  /** True when no flag, config key or AIS_ENDPOINT named the endpoint, so errors can say it is the default. */
+  readonly endpointIsDefault?: boolean;
   readonly token: string | undefined;
   readonly tokenFile: string | undefined;
   readonly tokenCheckIntervalMs: number | undefined;
@@ -43,6 +47,8 @@ export interface MountSettings {
   readonly metadataTtlMs: number;
   readonly negativeMetadataTtlMs: number;
   readonly logLevel: string;
+  /** undefined: text on a terminal, else json (defaultLogFormat). */
+  readonly logFormat?: LogFormat | undefined;
   readonly foreground: boolean;
   /** Port of the /metrics and /healthz server; undefined = no server. (Optional fields: the demo builds settings too.) */
   readonly metricsPort?: number | undefined;
@@ -97,6 +103,7 @@ export interface MountFlags {
   readonly metadataTtl?: string;
   readonly negativeMetadataTtl?: string;
   readonly logLevel?: string;
+  readonly logFormat?: string;
   readonly foreground?: boolean;
   readonly metricsPort?: string;
   readonly cacheSize?: string;
@@ -138,6 +145,7 @@ const TOP_KEYS = new Set<string>([
   'metadata_ttl',
   'negative_metadata_ttl',
   'log_level',
+  'log_format',
   'foreground',
   'metrics_port',
   'cache_size',
@@ -160,7 +168,9 @@ type Raw = Record<string, unknown>;
 
 function checkKeys(raw: Raw, allowed: Set<string>, where: string): void {
   for (const key of Object.keys(raw)) {
-    if (!allowed.has(key)) throw new ConfigError(`${where}${key}: unknown setting`);
+    if (allowed.has(key)) continue;
+    const nearest = nearestName(key, allowed);
+    throw new ConfigError(`${where}${key}: unknown setting${nearest === undefined ? '' : ` (did you mean ${nearest}?)`}`);
   }
 }
 
@@ -265,6 +275,11 @@ function parseCount(min: number): (value: unknown, key: string) => number {
   };
 }
 
+function parseLogFormat(value: unknown, key: string): LogFormat {
+  if (!isLogFormat(value)) throw new ConfigError(`${key}: expected one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 function parseLogLevel(value: unknown, key: string): string {
   if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
     throw new ConfigError(`${key}: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
@@ -324,13 +339,17 @@ function credentialsFromFlags(flags: MountFlags): CredentialLayer {
 }
 
 function validateEndpoint(endpoint: string, key: string): string {
+  // `host:port` parses as a URL of scheme `host:`: without `://` the scheme was left out.
+  if (!endpoint.includes('://')) {
+    throw new ConfigError(`${key}: ${JSON.stringify(maskUrlPassword(endpoint))} has no scheme: write http://${maskUrlPassword(endpoint)} (or https:// for TLS)`);
+  }
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
     throw new ConfigError(`${key}: ${JSON.stringify(maskUrlPassword(endpoint))} is not a URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${key}: expected an http:// or https:// URL`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${key}: expected an http:// or https:// URL, got ${url.protocol}//`);
   // Requests go to the URL's origin, which has no userinfo: a password is never sent, so none is kept to be shown.
   return maskUrlPassword(endpoint).replace(/\/+$/, '');
 }
@@ -353,6 +372,7 @@ function toBackend(dirName: string | undefined, location: BucketLocation, creden
     dirName,
     location,
     endpoint: validateEndpoint(credentials.endpoint ?? DEFAULT_ENDPOINT, endpointKey),
+    ...(credentials.endpoint === undefined ? { endpointIsDefault: true } : {}),
     token: credentials.token,
     tokenFile: credentials.tokenFile,
     tokenCheckIntervalMs: credentials.tokenCheckIntervalMs,
@@ -388,6 +408,16 @@ function parseBackends(value: unknown, shared: CredentialLayer, flagLayer: Crede
   });
 }
 
+const BUCKET_URI_PATTERN = /^[a-z0-9]+:\/\//;
+
+/** Names the arguments beyond bucket and mountpoint (`--metadata-ttl 5 min` leaves `min` over). */
+function strayArgumentMessage(positionals: readonly string[]): string {
+  const bucketIndex = positionals.findIndex((arg) => BUCKET_URI_PATTERN.test(arg));
+  const kept = bucketIndex >= 0 && bucketIndex + 1 < positionals.length ? [bucketIndex, bucketIndex + 1] : [0, 1];
+  const stray = positionals.filter((_, index) => !kept.includes(index)).map((arg) => JSON.stringify(arg));
+  return `unexpected argument${stray.length > 1 ? 's' : ''} ${stray.join(' ')}: bucketfs mount takes ais://BUCKET[/PREFIX] MOUNTPOINT, and each flag one value without spaces (--metadata-ttl 5m, not 5 min)`;
+}
+
 /**
  * The settings of one mount from the positional arguments, the flags, the config file (already
  * parsed and `${VAR}`-expanded) and the environment. Flags override the config; the config
@@ -395,11 +425,11 @@ function parseBackends(value: unknown, shared: CredentialLayer, flagLayer: Crede
  */
 export function resolveMountSettings(positionals: readonly string[], flags: MountFlags, config: Raw, env: NodeJS.ProcessEnv): MountSettings {
   checkKeys(config, TOP_KEYS, '');
-  if (positionals.length > 2) throw new ConfigError('expected: bucketfs mount ais://BUCKET[/PREFIX] MOUNTPOINT');
+  if (positionals.length > 2) throw new ConfigError(strayArgumentMessage(positionals));
   // One argument is the mountpoint (the bucket comes from the config), unless it is plainly a bucket URI.
   const lone = positionals.length === 1 ? positionals[0] : undefined;
   const [bucketArg, mountpointArg] =
-    positionals.length === 2 ? positionals : lone !== undefined && /^[a-z0-9]+:\/\//.test(lone) ? [lone, undefined] : [undefined, lone];
+    positionals.length === 2 ? positionals : lone !== undefined && BUCKET_URI_PATTERN.test(lone) ? [lone, undefined] : [undefined, lone];
   const mountpoint = mountpointArg ?? optionalString(config, 'mountpoint', '');
   if (mountpoint === undefined) throw new ConfigError('MOUNTPOINT: required (argument or `mountpoint` in the config)');
 
@@ -442,7 +472,8 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     dirMode: pick(flags.dirMode, '--dir-mode', 'dir_mode', parseMode, DEFAULT_DIR_MODE),
     metadataTtlMs: pick(flags.metadataTtl, '--metadata-ttl', 'metadata_ttl', parseDuration, DEFAULT_METADATA_TTL_MS),
     negativeMetadataTtlMs: pick(flags.negativeMetadataTtl, '--negative-metadata-ttl', 'negative_metadata_ttl', parseDuration, DEFAULT_NEGATIVE_METADATA_TTL_MS),
-    logLevel: pick(flags.logLevel, '--log-level', 'log_level', parseLogLevel, 'warn'),
+    logLevel: pick(flags.logLevel, '--log-level', 'log_level', parseLogLevel, DEFAULT_MOUNT_LOG_LEVEL),
+    logFormat: pick<LogFormat | undefined>(flags.logFormat, '--log-format', 'log_format', parseLogFormat, undefined),
     foreground: flags.foreground ?? optionalBoolean(config, 'foreground', '') ?? false,
     readPath: {
       cacheSizeBytes: pick<number | undefined>(flags.cacheSize, '--cache-size', 'cache_size', parseSize, undefined),

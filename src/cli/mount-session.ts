@@ -14,6 +14,8 @@ export interface MountSession {
   readonly metricsUrl: string | undefined;
   /** Unmounts and releases everything; safe to call more than once. */
   stop(): Promise<void>;
+  /** For the user once mounted: the mount works, but something looks wrong. */
+  readonly warnings: readonly string[];
   /** Resolves when the mount went away without `stop` (someone ran fusermount -u / bucketfs unmount). */
   readonly externallyUnmounted: Promise<void>;
 }
@@ -106,7 +108,7 @@ export async function startMountSession(settings: MountSettings, env: NodeJS.Pro
       );
     }, UNMOUNT_POLL_MS);
   });
-  return { mountpoint, metricsUrl, stop, externallyUnmounted };
+  return { mountpoint, metricsUrl, stop, externallyUnmounted, warnings: connected.warnings };
 }
 
 /** Stays until SIGINT/SIGTERM or an unmount from outside, then unmounts cleanly. */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { FAULT_KINDS, parseFaultKinds, type FaultOptions } from '../server/faults.js';
 import { DataDirError, TlsFilesError, startServer } from '../server/server.js';
 import { CliError } from './cli-error.js';
-import { LOG_LEVELS, createLogger } from './logger.js';
+import { LOG_FORMAT_HELP, LOG_FORMATS, LOG_LEVELS, createLogger, isLogFormat } from './logger.js';
 
 interface ServeFlags {
   data: string;
@@ -17,6 +17,7 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   logLevel: string;
+  logFormat?: string;
 }
 
 function parseFaults(flags: ServeFlags): FaultOptions | undefined {
@@ -59,9 +60,11 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (!LOG_LEVELS.includes(flags.logLevel as (typeof LOG_LEVELS)[number])) {
     throw new CliError(`invalid --log-level "${flags.logLevel}": expected one of ${LOG_LEVELS.join(', ')}`);
   }
+  const format = flags.logFormat;
+  if (format !== undefined && !isLogFormat(format)) throw new CliError(`invalid --log-format "${format}": expected one of ${LOG_FORMATS.join(', ')}`);
   const faults = parseFaults(flags);
   const tls = parseTls(flags);
-  const logger = createLogger(flags.logLevel);
+  const logger = createLogger(flags.logLevel, { format });
   let server;
   try {
     server = await startServer({
@@ -81,7 +84,9 @@ async function serve(flags: ServeFlags): Promise<void> {
     if (flags.authSecretFile && error instanceof Error && error.message.includes(flags.authSecretFile)) throw new CliError(error.message);
     throw error;
   }
+  // The first line stays `serving DIR on URL` alone: scripts read the URL from its end.
   process.stdout.write(`serving ${flags.data} on ${server.url}\n`);
+  if (server.targetUrl !== undefined) process.stdout.write(`object calls are redirected to the target ${server.targetUrl} (port ${new URL(server.targetUrl).port}): clients must reach it too\n`);
   const running = server;
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -100,14 +105,15 @@ export function registerServeCommand(program: Command): void {
     .requiredOption('--data <dir>', 'the folder to serve')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', '51080')
-    .option('--redirect', 'answer object calls with 301/307 redirects to a second listener, like a cluster proxy')
-    .option('--auth-secret-file <file>', 'require HS256 JWTs signed with this file\'s content (re-read when it changes)')
-    .option('--fault-rate <r>', 'inject a fault into this share (0-1) of object and listing requests; for testing')
+    .option('--redirect', 'answer object calls with 301/307 redirects to a second listener (the target, on a free port printed at start), like a cluster proxy (default: one listener serves all)')
+    .option('--auth-secret-file <file>', 'require HS256 JWTs signed with this file\'s content, re-read when it changes; mint them with bucketfs token (default: no auth)')
+    .option('--fault-rate <r>', 'inject a fault into this share (0-1) of object and listing requests; for testing (default: none)')
     .option('--fault-latency-ms <ms>', 'delay of a "slow" fault (default: 1000)')
     .option('--fault-kinds <kinds>', `comma-separated faults to pick from (default: ${FAULT_KINDS.join(',')})`)
     .option('--fault-seed <n>', 'seed of the fault sequence, for repeatable runs (default: random)')
-    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key; default: plain HTTP)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--log-level <level>', `log level (${LOG_LEVELS.join(', ')})`, 'info')
+    .option('--log-format <format>', LOG_FORMAT_HELP)
     .action(serve);
 }

@@ -138,7 +138,7 @@ export function registerStatusCommand(program: Command): void {
   program
     .command('status')
     .description('Tell whether a bucketfs mount is alive (exit 0), not mounted (1), stale or hung (2), or cannot reach its store (3)')
-    .argument('<mountpoint>')
-    .option('--timeout <seconds>', `how long the mount may take to answer (default ${DEFAULT_STATUS_TIMEOUT_MS / 1000})`)
+    .argument('<mountpoint>', 'the mountpoint to check')
+    .option('--timeout <seconds>', `how long the mount may take to answer before it counts as hung (default ${DEFAULT_STATUS_TIMEOUT_MS / 1000})`)
     .action(runStatus);
 }

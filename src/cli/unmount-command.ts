@@ -19,7 +19,7 @@ export function registerUnmountCommand(program: Command): void {
   program
     .command('unmount')
     .description('Unmount a bucketfs mount; its mount process then exits')
-    .argument('<mountpoint>')
-    .option('--lazy', 'detach now, finish when the last open file closes (fusermount -uz)')
+    .argument('<mountpoint>', 'where the bucket is mounted')
+    .option('--lazy', 'detach now, finish when the last open file closes (fusermount -uz) (default: refuse while files are open in it)')
     .action(runUnmount);
 }

@@ -139,6 +139,7 @@ describe('resolveMountSettings', () => {
         dirName: undefined,
         location: { bucket: { name: 'b' }, prefix: 'p' },
         endpoint: DEFAULT_ENDPOINT,
+        endpointIsDefault: true,
         token: undefined,
         tokenFile: undefined,
         tokenCheckIntervalMs: undefined,
@@ -155,7 +156,10 @@ describe('resolveMountSettings', () => {
     ['a password masked (never sent: requests go to the origin)', {}, { endpoint: 'http://u:pw@cfg:2/' }, {}, 'http://u:***@cfg:2'],
     ['a password in AIS_ENDPOINT masked', {}, {}, { AIS_ENDPOINT: 'https://u:pw@env:1' }, 'https://u:***@env:1'],
   ])('endpoint: %s', (_label, flags, config, env, expected) => {
-    expect(resolveWith(['ais://b', '/m'], flags, config, env).backends[0]?.endpoint).toBe(expected);
+    const backend = resolveWith(['ais://b', '/m'], flags, config, env).backends[0];
+    expect(backend?.endpoint).toBe(expected);
+    // Named by someone: an error must not call it the default.
+    expect(backend?.endpointIsDefault).toBeUndefined();
   });
 
   it('lets flags override config values and accumulates headers', () => {
@@ -209,7 +213,7 @@ describe('resolveMountSettings', () => {
     ['no mountpoint', [], {}, { bucket: 'b' }, /^MOUNTPOINT: required/],
     ['a bucket URI but no mountpoint', ['ais://b'], {}, {}, /^MOUNTPOINT: required/],
     ['no bucket', ['/m'], {}, {}, /^bucket: required/],
-    ['too many arguments', ['a', 'b', 'c'], {}, {}, /expected: bucketfs mount/],
+    ['too many arguments', ['a', 'b', 'c'], {}, {}, /^unexpected argument "c": bucketfs mount takes ais:\/\/BUCKET/],
     ['bucket and backends together', ['/m'], {}, { bucket: 'b', backends: [{ dir_name: 'a', bucket: 'c' }] }, /^bucket: cannot be combined with backends/],
   ])('rejects %s', (_label, positionals, flags, config, message) => {
     expect(() => resolveWith(positionals, flags, config)).toThrow(message);

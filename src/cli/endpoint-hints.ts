@@ -1,0 +1,51 @@
+import { isIP } from 'node:net';
+import { connect } from 'node:tls';
+import { StoreError } from '../store/errors.js';
+
+/** How long the check whether an http:// endpoint speaks TLS may take. */
+const TLS_PROBE_TIMEOUT_MS = 2_000;
+
+/** OpenSSL's words for a TLS client that got plain HTTP back. */
+const PLAIN_HTTP_REPLY = /ERR_SSL_WRONG_VERSION_NUMBER|wrong version number|ERR_SSL_PACKET_LENGTH_TOO_LONG|packet length too long|ERR_SSL_HTTP_REQUEST/i;
+
+/** The message and the codes of an error and of its causes, as one text to search. */
+function errorText(error: unknown): string {
+  const parts: string[] = [];
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
+    parts.push(current.message, String((current as NodeJS.ErrnoException).code ?? ''));
+  }
+  return parts.join(' ');
+}
+
+/** Whether `host:port` completes a TLS handshake (any certificate: only the protocol is in question). */
+function speaksTls(url: URL): Promise<boolean> {
+  return new Promise((resolve) => {
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    // SNI takes host names only; Node warns when given an address.
+    const socket = connect({ host, port: Number(url.port || 80), ...(isIP(host) === 0 ? { servername: host } : {}), rejectUnauthorized: false });
+    const done = (answer: boolean): void => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(TLS_PROBE_TIMEOUT_MS, () => done(false));
+    socket.once('secureConnect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/**
+ * The scheme of an endpoint that does not speak it, in words, when that is why the store could not be reached:
+ * https:// to a plain HTTP server (OpenSSL says so), or http:// to a TLS server (a handshake there succeeds).
+ */
+export async function schemeMismatchHint(endpoint: string, error: unknown): Promise<string | undefined> {
+  if (!(error instanceof StoreError) || (error.code !== 'NETWORK' && error.code !== 'TIMEOUT')) return undefined;
+  const url = new URL(endpoint);
+  const withScheme = (scheme: string): string => `${scheme}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+  if (url.protocol === 'https:' && PLAIN_HTTP_REPLY.test(errorText(error))) {
+    return `endpoint ${endpoint} answers in plain HTTP, not HTTPS (TLS): use ${withScheme('http:')}`;
+  }
+  if (url.protocol === 'http:' && !/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(errorText(error)) && (await speaksTls(url))) {
+    return `endpoint ${endpoint} speaks HTTPS (TLS), not plain HTTP: use ${withScheme('https:')}`;
+  }
+  return undefined;
+}
