@@ -11,6 +11,12 @@
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(sh native/fuse-flags.sh)"],
       "libraries": ["<!@(pkg-config --libs fuse3)"],
       "defines": ["NAPI_VERSION=8"]
+    },
+    {
+      "target_name": "bucketfs_process",
+      "sources": ["native/process_tools.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra"],
+      "defines": ["NAPI_VERSION=8"]
     }
   ]
 }

@@ -24,12 +24,10 @@ pkg-config --atleast-version="$MIN_LIBFUSE" fuse3 || cannot_build "libfuse $(pkg
 command -v make >/dev/null 2>&1 || cannot_build "make is missing"
 command -v python3 >/dev/null 2>&1 || cannot_build "python3 is missing"
 
-if [ "${npm_lifecycle_event:-}" = "build:native" ]; then
-  exec node-gyp rebuild
-fi
-# During an install node-gyp's own output is kept for the one case it is needed: a failure.
+# node-gyp's own output is kept for the one case it is needed, a failure; a build that works says nothing.
 if node-gyp rebuild >"$LOG" 2>&1; then
   rm -f "$LOG"
   exit 0
 fi
+[ "${npm_lifecycle_event:-}" = "build:native" ] && cat "$LOG" >&2
 cannot_build "node-gyp failed, its output is in $LOG"

@@ -1,8 +1,12 @@
 #!/usr/bin/env node
+// First: it may re-execute a foreground mount before the rest loads.
+import './early-reexec.js';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerMountCommand } from './mount-command.js';
+import { helperToMountArgs, isHelperCall, type MountFlagSpec } from './mount-helper-args.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerTokenCommand } from './token-command.js';
@@ -45,4 +49,35 @@ function reportAndExit(error: unknown): never {
   process.exit(1);
 }
 
-program.parseAsync(process.argv).catch(reportAndExit);
+/** First argument from the `mount.bucketfs` launcher (deploy/mount.bucketfs): the rest is a helper call. */
+const MOUNT_HELPER_MARK = '--mount-helper';
+
+/** The mount command's flags, each of which a helper call may give as an `-o` option. */
+function mountFlagSpecs(): MountFlagSpec[] {
+  const mount = program.commands.find((command) => command.name() === 'mount');
+  return (mount?.options ?? []).flatMap((option) => (option.long === undefined ? [] : [{ long: option.long, takesValue: option.required || option.optional }]));
+}
+
+/**
+ * A mount(8) helper call (`bucketfs SOURCE MOUNTPOINT -o …`, or as `mount.bucketfs`) runs as the mount command it
+ * stands for. process.argv is rewritten to that command, with this very script, so a detached mount process
+ * started from it runs the same command.
+ */
+function commandLine(argv: readonly string[]): string[] | undefined {
+  const [node = process.execPath, script = '', ...args] = argv;
+  const commandNames = program.commands.map((command) => command.name());
+  const marked = args[0] === MOUNT_HELPER_MARK;
+  if (!marked && !isHelperCall(script, args, commandNames)) return [...argv];
+  const helper = helperToMountArgs(marked ? args.slice(1) : args, mountFlagSpecs());
+  if (helper.fake) return undefined;
+  return [node, fileURLToPath(import.meta.url), ...helper.mountArgs];
+}
+
+try {
+  const argv = commandLine(process.argv);
+  if (argv === undefined) process.exit(0);
+  process.argv = argv;
+  program.parseAsync(argv).catch(reportAndExit);
+} catch (error) {
+  reportAndExit(error);
+}

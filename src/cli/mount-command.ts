@@ -31,7 +31,9 @@ import { DEFAULT_READ_AHEAD_KB } from '../fuse/readahead.js';
 import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 import { holdMount, pickMountEngine, startMountSession } from './mount-session.js';
 import { checkFuseDevice, prepareMountpoint, resolveMountpoint } from './mountpoint-checks.js';
+import { reexecWithMountNodeFlags } from './node-flags-reexec.js';
 import { hideSecretsFromProcessTitle } from './secret-args.js';
+import { notifyServiceManager } from './service-notify.js';
 
 interface MountCommandOptions extends MountFlags {
   readonly config?: string;
@@ -83,11 +85,14 @@ async function mountInForeground(settings: MountSettings, env: NodeJS.ProcessEnv
     else say(`bucketfs: warning: ${warning}`);
   }
   reportToParent({ ready: true, warnings: session.warnings }, env);
+  const notifyFailure = notifyServiceManager(`READY=1\nSTATUS=mounted at ${session.mountpoint}`, env);
+  if (notifyFailure !== undefined) logger.warn(notifyFailure);
   if (!detached) {
     say(`bucketfs: mounted at ${session.mountpoint}; Ctrl-C or bucketfs unmount ${session.mountpoint} to stop`);
   }
   if (session.metricsUrl !== undefined) logger.info({ metrics: `${session.metricsUrl}/metrics`, health: `${session.metricsUrl}/healthz` }, 'metrics ready');
   await holdMount(session, logger);
+  notifyServiceManager('STOPPING=1', env);
   const stuck = stalledFileCalls();
   if (stuck.length > 0) {
     // process.exit joins every I/O thread, and one stuck in a stalled filesystem may never come back.
@@ -104,6 +109,8 @@ async function runMount(args: string[], options: MountCommandOptions): Promise<v
   const env: NodeJS.ProcessEnv = isDetachedChild(process.env) ? { ...process.env, ...secrets.env } : process.env;
   if (env !== process.env) delete process.env[READY_FD_ENV];
   const settings = settingsFrom(args, withParentSecrets(options, secrets), env);
+  // A detached mount process was started with these flags already.
+  if (settings.foreground && !isDetachedChild(env)) reexecWithMountNodeFlags();
   if (options.token !== undefined && !isDetachedChild(env)) {
     say('bucketfs: warning: --token is visible to every user in `ps` while bucketfs starts; prefer --token-file or AIS_AUTHN_TOKEN');
   }
