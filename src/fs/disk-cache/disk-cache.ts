@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { LRUCache } from 'lru-cache';
 import type { PooledBuffer } from '../buffer-pool.js';
+import type { BucketRef } from '../../store/object-store.js';
 import type { CachedRange } from '../types.js';
 import {
   BLOCKS_DIR_NAME,
@@ -47,6 +48,22 @@ export interface DiskCacheOptions {
 
 /** What names an object's blocks: a block key without its index. */
 export type ObjectKey = Omit<BlockKey, 'blockIndex'>;
+
+/** How a bucket is named in block keys: the same for every mount and `bucketfs prefetch` of it. */
+export function cacheBucketName(bucket: BucketRef): string {
+  return `${bucket.provider ?? 'ais'}://${bucket.namespace === undefined ? '' : `${bucket.namespace}#`}${bucket.name}`;
+}
+
+/** How an endpoint is named in block keys (a trailing slash does not make another cluster). */
+export function cacheEndpointName(endpoint: string): string {
+  return endpoint.replace(/\/+$/, '');
+}
+
+/** Of the read path's memory, the share that blocks waiting for their write to the disk cache may hold. */
+export function writeBehindBytesFor(cacheSizeBytes: number): number {
+  return Math.min(WRITE_BEHIND_MAX_BYTES, Math.floor(cacheSizeBytes / 4));
+}
+const WRITE_BEHIND_MAX_BYTES = 64 * 1024 * 1024;
 
 export class CacheDirError extends Error {
   constructor(dir: string, detail: string) {
