@@ -126,6 +126,8 @@ export function registerMountCommand(program: Command): void {
     .option('--ca-file <file>', 'PEM CA bundle for an https:// endpoint (default: $AIS_CLIENT_CA)')
     .option('--insecure-skip-verify', 'do not verify the TLS certificate (test clusters only; also AIS_SKIP_VERIFY_CRT=true)')
     .option('--cache-size <size>', 'memory for cached and in-flight reads, whole mount (default: RAM/4, at most 512MiB)')
+    .option('--cache-dir <dir>', 'keep fetched blocks in DIR/blocks, across remounts and shared by mounts on this node (default: off)')
+    .option('--max-cache-size <size>', 'bound of --cache-dir: a size such as 10G or a share of its disk such as 20% (default: keep 5% of the disk free)')
     .option('--part-size <size>', 'largest ranged GET; prefetch runs parts in parallel (default 8MiB)')
     .option('--max-prefetch <size>', 'largest read-ahead window of one open file (default 64MiB)')
     .option('--small-object-threshold <size>', 'objects up to this size are fetched whole on first read (default 1MiB)')

@@ -4,6 +4,8 @@ import type { BlockCache, FetchKind, RangeFetcher } from './block-cache.js';
 import type { ByteChunks } from './byte-chunks.js';
 import { clampRead, fetchRangeChunks, type ObjectReader, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
 import type { ReadPathOptions } from './read-path-options.js';
+import type { CachedObject } from './disk-cache/disk-cache.js';
+import type { CachedRange } from './types.js';
 
 /**
  * The reads of one open file over the mount's shared block cache, with one sequential cursor
@@ -34,6 +36,8 @@ export class PrefetchingReader implements ObjectReader {
     private readonly snapshot: ObjectSnapshot,
     private readonly objectId: string,
     private readonly options: ReadPathOptions,
+    /** This version's blocks in the disk cache, when the mount has one. */
+    private readonly disk?: CachedObject,
   ) {
     this.windowBytes = options.initialWindowBytes;
     this.fetchBytes = (offset, length, signal, into) => fetchRangeChunks(client, snapshot, offset, length, signal, into);
@@ -115,6 +119,10 @@ export class PrefetchingReader implements ObjectReader {
     return this.sequential;
   }
 
+  cachedRange(position: number, length: number): CachedRange | undefined {
+    return this.closed ? undefined : this.disk?.cachedRange(position, length);
+  }
+
   close(): void {
     // Blocks in flight stay shared with other handles; they land in the cache (bounded) or fail.
     this.closed = true;
@@ -158,7 +166,8 @@ export class PrefetchingReader implements ObjectReader {
       while (count < maxBlocksPerRun && index + count < lastIndex && !this.cache.isPresent(this.objectId, index + count)) count += 1;
       const offset = index * blockBytes;
       const lengthBytes = Math.min(this.snapshot.size, offset + count * blockBytes) - offset;
-      if (!this.cache.startRun({ objectId: this.objectId, firstIndex: index, count, lengthBytes }, kind, this.fetchBytes)) return offset;
+      const run = { objectId: this.objectId, firstIndex: index, count, lengthBytes, ...(this.disk ? { disk: this.disk } : {}) };
+      if (!this.cache.startRun(run, kind, this.fetchBytes)) return offset;
       index += count;
     }
     return to;
@@ -230,7 +239,7 @@ export class PrefetchingReader implements ObjectReader {
     let copied = 0;
     while (copied < wanted) {
       const length = Math.min(wanted - copied, this.options.partSizeBytes);
-      const count = await this.cache.fetchDirect(position + copied, length, this.fetchBytes, target, copied);
+      const count = await this.cache.fetchDirect(position + copied, length, this.fetchBytes, target, copied, this.disk);
       if (count === 0) break;
       copied += count;
     }
@@ -247,13 +256,13 @@ export function objectIdOf(namespace: string, snapshot: ObjectSnapshot, openId: 
   return `${namespace}\u0000${snapshot.key}\u0000${identity}`;
 }
 
-/** Open files read through `cache` with per-file prefetch. */
-export function prefetchingReaderFactory(cache: BlockCache, options: ReadPathOptions): ObjectReaderFactory {
+/** Open files read through `cache` with per-file prefetch (and the disk cache, where `diskFor` names one). */
+export function prefetchingReaderFactory(cache: BlockCache, options: ReadPathOptions, diskFor?: (snapshot: ObjectSnapshot) => CachedObject | undefined): ObjectReaderFactory {
   const namespace = cache.newNamespace();
   let opens = 0;
   return (client: BucketClient, snapshot: ObjectSnapshot) => {
     opens += 1;
-    return new PrefetchingReader(cache, client, snapshot, objectIdOf(namespace, snapshot, opens), options);
+    return new PrefetchingReader(cache, client, snapshot, objectIdOf(namespace, snapshot, opens), options, diskFor?.(snapshot));
   };
 }
 
