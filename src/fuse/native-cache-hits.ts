@@ -1,29 +1,8 @@
 import type { Logger } from 'pino';
+import type { CachedRange, PathFilesystem } from '../fs/types.js';
 
-/**
- * Bytes of a read the local cache holds, in one open block file (the core's side of the native
- * engine's cache hits; the same shape as `CachedRange` in src/fs/types.ts).
- */
-export interface CachedRange {
-  readonly fd: number;
-  /** Where the first byte served sits in the file. */
-  readonly filePosition: number;
-  /** Bytes to serve, at most the request's. */
-  readonly length: number;
-  readonly pieceBytes: number;
-  /** CRC-32 of each whole piece covering the range, in order. */
-  readonly pieceCrcs: Uint32Array;
-  readonly firstPieceFilePosition: number;
-  /** The engine is done with `fd`. */
-  release(): void;
-  /** The engine found a mismatch or a truncated file: drop the block, count a checksum failure. */
-  corrupt(): void;
-}
-
-/** A core whose reads the local cache may hold: synchronous, no I/O; undefined when it holds none at `position`. */
-export interface CacheRanges {
-  cachedRange?(fh: number, position: number, length: number): CachedRange | undefined;
-}
+/** A core whose reads the local cache may hold (see `CachedRange`). */
+export type CacheRanges = Pick<PathFilesystem, 'cachedRange'>;
 
 /** Numbers per range in `replyCached`: fd, filePosition, length, pieceBytes, firstPieceFilePosition, pieceCount. */
 export const CACHE_RANGE_NUMBERS = 6;

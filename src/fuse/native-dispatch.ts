@@ -3,7 +3,7 @@ import { Errno, FsError, toFsError } from '../fs/errno.js';
 import type { DirStream, FileAttr, InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
 import { NativeOp, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
-import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit, type CacheRanges } from './native-cache-hits.js';
+import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit } from './native-cache-hits.js';
 import { putStat, STAT_NUMBERS } from './stat.js';
 
 type RefusedOp = Parameters<PathFilesystem['refuseWrite']>[0];
@@ -33,7 +33,7 @@ const DIR_BATCH_ENTRIES = 1024;
 const DOT_ENTRIES = 2;
 
 export interface NativeDispatchOptions {
-  readonly fs: PathFilesystem & InodeFilesystem & CacheRanges;
+  readonly fs: PathFilesystem & InodeFilesystem;
   readonly addon: NativeAddon;
   /** The mount's context; requests only arrive once `mount` has returned it. */
   readonly context: () => NativeContext;
@@ -196,7 +196,7 @@ async function serveCacheHit(fs: PathFilesystem, held: HeldCacheRanges, request:
 }
 
 /** The core's work for one request; resolves with how to answer it, rejects with the errno's error. */
-async function serve(fs: PathFilesystem & InodeFilesystem & CacheRanges, dirs: OpenDirs, held: HeldCacheRanges, request: NativeRequest): Promise<Answer> {
+async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held: HeldCacheRanges, request: NativeRequest): Promise<Answer> {
   switch (request.op) {
     case NativeOp.lookup: {
       const attr = await fs.lookupChild(request.ino, request.name ?? '');

@@ -6,7 +6,7 @@ import { abortConnection, lazyUnmount, mountDevice } from './kernel-connection.j
 import { MountError, type MountHandle } from './mount-handle.js';
 import { FUSE_SUBTYPE } from './mount-options.js';
 import { loadNativeAddon, READ_SLOT_BYTES, type NativeContext } from './native-addon.js';
-import { cacheHitPathNote, type CacheRanges } from './native-cache-hits.js';
+import { cacheHitPathNote } from './native-cache-hits.js';
 import { createNativeDispatch } from './native-dispatch.js';
 
 export interface NativeEngineOptions {
@@ -53,7 +53,7 @@ function settled(promise: Promise<void>, timeoutMs: number): Promise<boolean> {
  * Mounts `fs` with the native libfuse 3 engine (native/): requests are served on libfuse's worker
  * threads, which hand them to the core on this thread and write the replies themselves.
  */
-export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial<ChangeNotifying> & CacheRanges, mountpoint: string, options: NativeEngineOptions): Promise<MountHandle & { readonly notifier: KernelCacheNotifier }> {
+export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial<ChangeNotifying>, mountpoint: string, options: NativeEngineOptions): Promise<MountHandle & { readonly notifier: KernelCacheNotifier }> {
   const addon = loadNativeAddon();
   const { logger } = options;
   let context: NativeContext | undefined;

@@ -1,14 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blockCacheFor } from '../../src/fs/block-cache.js';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
-import type { ChangeNotifying, InodeFilesystem, PathFilesystem } from '../../src/fs/types.js';
+import { BLOCKS_DIR_NAME } from '../../src/fs/disk-cache/block-file.js';
+import { DiskCache } from '../../src/fs/disk-cache/disk-cache.js';
+import { resolveReadPathOptions } from '../../src/fs/read-path-options.js';
+import type { CachedRange, ChangeNotifying, InodeFilesystem, PathFilesystem } from '../../src/fs/types.js';
 import { mountFilesystem, type EngineStats, type MountHandle } from '../../src/fuse/mount.js';
-import type { CachedRange, CacheRanges } from '../../src/fuse/native-cache-hits.js';
 import { MemoryBucket } from '../helpers/memory-bucket.js';
 import { cleanupMounts, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { run } from '../helpers/processes.js';
@@ -19,7 +22,7 @@ import { run } from '../helpers/processes.js';
  * check those files on its own threads, serve the right bytes, and send a corrupt or unreadable
  * block back to the usual read without the reader seeing anything.
  */
-type Core = PathFilesystem & InodeFilesystem & ChangeNotifying & CacheRanges;
+type Core = PathFilesystem & InodeFilesystem & ChangeNotifying;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -259,5 +262,99 @@ describe('the native engine serving cache hits', () => {
     expect(engineStats().cacheFallbacks - before.cacheFallbacks).toBe(1);
     expect(cache.corrupted.filter((key) => key.startsWith('unreadable.bin:'))).toEqual([]);
     await expectAllReleased();
+  });
+});
+
+/** The block files under a cache dir, by name (`<version hash>-<block bytes>-<index>`), in no order. */
+function blockFilesUnder(cacheDir: string): string[] {
+  return readdirSync(join(cacheDir, BLOCKS_DIR_NAME), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && !entry.name.startsWith('.'))
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+describe('the native engine serving hits of the real disk cache', () => {
+  const bucket = new MemoryBucket();
+  const cacheDir = mkdtempSync(join(tmpdir(), 'bucketfs-cache-hits-real-'));
+  const big = randomBytes(12 * MiB + 999);
+  let handle: MountHandle | undefined;
+  let diskCache: DiskCache | undefined;
+  let mountpoint = '';
+  const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number } =>
+    handle!.engineStats!() as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number };
+
+  /** A mount of the bucket with the disk cache on `cacheDir`, as `bucketfs mount --cache-dir` makes it. */
+  const mountWithCache = async (): Promise<void> => {
+    const readPath = resolveReadPathOptions();
+    const blockCache = blockCacheFor(readPath);
+    diskCache = await DiskCache.open({ dir: cacheDir, blockBytes: blockCache.blockSizeBytes, writeBehindMaxBytes: 64 * MiB, logger: silent });
+    const core = createBucketFilesystem({
+      client: bucket,
+      metadataTtlMs: 60_000,
+      negativeMetadataTtlMs: 1_000,
+      allowDelete: false,
+      logger: silent,
+      blockCache,
+      diskCache: { cache: diskCache, endpoint: 'memory', bucket: 'ais://b' },
+    });
+    mountpoint = makeMountpoint('cache-hits-real');
+    handle = await mountFilesystem(core, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 10_000 });
+  };
+  const unmountAll = async (): Promise<void> => {
+    await handle?.unmount();
+    handle = undefined;
+    await diskCache?.close();
+    diskCache = undefined;
+  };
+  const hashThroughMount = async (name: string): Promise<string> => {
+    const result = await run('sh', ['-c', `dd if='${join(mountpoint, name)}' bs=1M iflag=direct status=none | sha256sum`]);
+    expect(result.code, result.stderr).toBe(0);
+    return result.stdout.split(' ')[0] ?? '';
+  };
+
+  beforeAll(async () => {
+    bucket.set('big.bin', big);
+    // The first mount reads everything once: the blocks land in the cache dir behind the reads.
+    await mountWithCache();
+    expect(await hashThroughMount('big.bin')).toBe(sha256(big));
+    await unmountAll();
+    await mountWithCache();
+  });
+
+  afterAll(async () => {
+    await handle?.unmount().catch(() => {});
+    await diskCache?.close().catch(() => {});
+    cleanupMounts();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  it('serves a file cached by an earlier mount from its block files, read by the engine', async () => {
+    const before = engineStats();
+    expect(await hashThroughMount('big.bin')).toBe(sha256(big));
+    const after = engineStats();
+    expect(after.cacheHits - before.cacheHits).toBeGreaterThan(0);
+    expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+    expect(diskCache!.stats().checksumFailures).toBe(0);
+  });
+
+  it('drops a block file with a flipped byte, counts one checksum failure and serves the right bytes', async () => {
+    const files = blockFilesUnder(cacheDir);
+    const victim = files.find((path) => path.endsWith('-5'));
+    if (victim === undefined) throw new Error(`no block 5 among ${files.join(', ')}`);
+    // Bit rot in place: the descriptor the mount holds sees it too. The data starts at the header's dataOffset.
+    const fd = openSync(victim, 'r+');
+    try {
+      const header = Buffer.alloc(16);
+      readSync(fd, header, 0, 16, 0);
+      const at = header.readUInt32LE(12) + 70_000;
+      const byte = Buffer.alloc(1);
+      readSync(fd, byte, 0, 1, at);
+      writeSync(fd, Buffer.from([(byte[0] ?? 0) ^ 0x01]), 0, 1, at);
+    } finally {
+      closeSync(fd);
+    }
+    const before = engineStats();
+    expect(await hashThroughMount('big.bin')).toBe(sha256(big));
+    expect(engineStats().cacheFallbacks - before.cacheFallbacks).toBe(1);
+    expect(diskCache!.stats().checksumFailures).toBe(1);
   });
 });
