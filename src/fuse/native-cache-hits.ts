@@ -85,10 +85,18 @@ function releaseAll(ranges: readonly CachedRange[], logger: Logger): void {
 export class HeldCacheRanges {
   private readonly held = new Map<number, readonly CachedRange[]>();
   private readErrorSaid = false;
+  private hitPathSaid = false;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly libfuseVersion: number,
+  ) {}
 
   hold(id: number, ranges: readonly CachedRange[]): void {
+    if (!this.hitPathSaid) {
+      this.hitPathSaid = true;
+      this.logger.info(cacheHitPathNote(this.libfuseVersion));
+    }
     this.held.set(id, ranges);
   }
 

@@ -302,7 +302,7 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
 export function createNativeDispatch(options: NativeDispatchOptions): NativeDispatch {
   const { fs, addon, logger, observer } = options;
   const dirs = new OpenDirs(fs);
-  const held = new HeldCacheRanges(logger);
+  const held = new HeldCacheRanges(logger, addon.libfuseVersion);
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot) => {
     if (op === NativeOp.cacheSettled) return held.settle(buffer);
     if (op === NativeOp.ended) {

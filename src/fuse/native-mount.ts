@@ -6,7 +6,6 @@ import { abortConnection, lazyUnmount, mountDevice } from './kernel-connection.j
 import { MountError, type MountHandle } from './mount-handle.js';
 import { FUSE_SUBTYPE } from './mount-options.js';
 import { loadNativeAddon, READ_SLOT_BYTES, type NativeContext } from './native-addon.js';
-import { cacheHitPathNote } from './native-cache-hits.js';
 import { createNativeDispatch } from './native-dispatch.js';
 
 export interface NativeEngineOptions {
@@ -99,7 +98,6 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
   if (slotMemory !== undefined) {
     slots = Array.from({ length: slotMemory.byteLength / READ_SLOT_BYTES }, (_, index) => Buffer.from(slotMemory, index * READ_SLOT_BYTES, READ_SLOT_BYTES));
   }
-  if (fs.cachedRange !== undefined) logger.info({ mountpoint }, cacheHitPathNote(addon.libfuseVersion));
   if (!(await settled(initialized, INIT_TIMEOUT_MS))) logger.warn({ mountpoint }, 'the kernel did not finish the FUSE handshake in time');
   // Known now, while mounted: after an outside unmount mountinfo no longer names it, and teardown may need it.
   const device = await mountDevice(resolvePath(mountpoint));
