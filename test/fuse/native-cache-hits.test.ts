@@ -331,7 +331,9 @@ describe('the native engine serving hits of the real disk cache', () => {
     const before = engineStats();
     expect(await hashThroughMount('big.bin')).toBe(sha256(big));
     const after = engineStats();
-    expect(after.cacheHits - before.cacheHits).toBeGreaterThan(0);
+    // 13 reads of 1 MiB: the first finds no block file open yet and is read as usual; the files of the next
+    // blocks are opened ahead of the engine's reads, so (nearly) all the others are served by the engine.
+    expect(after.cacheHits - before.cacheHits).toBeGreaterThanOrEqual(10);
     expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
     expect(diskCache!.stats().checksumFailures).toBe(0);
   });

@@ -76,6 +76,8 @@ export class CacheDirError extends Error {
 const DISABLING_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'ENXIO', 'ENODEV', 'ESTALE', 'EFBIG']);
 /** A hit marks its file used at most this often, so that eviction sees it without a write per read. */
 const TOUCH_INTERVAL_MS = 60_000;
+/** Blocks after one the engine reads that are opened ahead of its reads (each holds a descriptor while open). */
+const OPEN_AHEAD_BLOCKS = 4;
 /** Objects whose other versions were already dropped, remembered to do it once. */
 const CHECKED_VERSIONS_MAX = 10_000;
 
@@ -252,6 +254,7 @@ export class DiskCache {
     const served = Math.min(length, entry.header.dataBytes - from);
     if (served <= 0) return undefined;
     const { first, last } = piecesCovering(from, from + served);
+    this.openAhead(key);
     this.files.use(entry);
     let done = false;
     let bad = false;
@@ -325,6 +328,18 @@ export class DiskCache {
 
   private pathOf(key: BlockKey): string {
     return join(this.blocksDir, blockFilePath(key));
+  }
+
+  /**
+   * Opens the next blocks of an object the engine is being served from, in the background: a reader's next
+   * reads then find their files open and are served by the engine, not read into memory by the read path.
+   */
+  private openAhead(key: BlockKey): void {
+    const lastIndex = Math.ceil(key.size / key.blockBytes) - 1;
+    for (let index = key.blockIndex + 1; index <= Math.min(lastIndex, key.blockIndex + OPEN_AHEAD_BLOCKS); index += 1) {
+      const next = { ...key, blockIndex: index };
+      if (this.files.peek(this.pathOf(next)) === undefined) void this.openBlock(next).catch(() => {});
+    }
   }
 
   private async openBlock(key: BlockKey): Promise<OpenBlock | undefined> {
