@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LRUCache } from 'lru-cache';
 import type { PooledBuffer } from '../buffer-pool.js';
@@ -136,7 +136,7 @@ export class DiskCache {
       await fsp.writeFile(probe, 'probe');
       await fsp.rm(probe);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+      const code = (await firstMkdirFailure(blocksDir)) ?? (error as NodeJS.ErrnoException).code;
       throw new CacheDirError(options.dir, `not writable (${code ?? (error as Error).message})`);
     }
     const cache = new DiskCache(options.dir, options);
@@ -398,6 +398,22 @@ export class DiskCache {
     );
     this.pendingWrites.add(tracked);
     void tracked.finally(() => this.pendingWrites.delete(tracked));
+  }
+}
+
+/**
+ * Why a folder cannot be made, told by its first missing ancestor: a recursive mkdir reports ENOENT where the
+ * disk says EROFS or EACCES.
+ */
+async function firstMkdirFailure(path: string): Promise<string | undefined> {
+  let missing = path;
+  while (dirname(missing) !== missing && !(await fsp.stat(dirname(missing)).then(() => true, () => false))) missing = dirname(missing);
+  try {
+    await fsp.mkdir(missing);
+    await fsp.rmdir(missing);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code;
   }
 }
 
