@@ -290,19 +290,31 @@ export class DiskCache {
     this.writing.add(path);
     this.pendingWriteBytes += data.length;
     const write = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => (this.enabled ? writeBlockFile(this.blocksDir, key, data) : 0))
-      .then(
-        (bytes) => {
-          if (bytes > 0) this.space.changed(bytes);
-        },
-        (error: unknown) => this.failed(error),
-      )
+      .then(() => this.writeBlock(key, data))
       .finally(() => {
         memory?.release();
         this.writing.delete(path);
         this.pendingWriteBytes -= data.length;
       });
     this.background(write);
+  }
+
+  /** Writes block `key` now; false when it was not cached (the cache is off, or the disk failed). */
+  async writeBlock(key: BlockKey, data: Buffer): Promise<boolean> {
+    if (!this.enabled) return false;
+    try {
+      this.space.changed(await writeBlockFile(this.blocksDir, key, data));
+      return true;
+    } catch (error) {
+      this.failed(error);
+      return false;
+    }
+  }
+
+  /** Whether block `key` is cached whole (its header checked; its data is checked when read). */
+  async hasBlock(key: BlockKey, dataBytes: number): Promise<boolean> {
+    const entry = await this.openBlock(key);
+    return entry !== undefined && entry.header.dataBytes === dataBytes;
   }
 
   /** A turn at the shared size now (eviction included), instead of at the next chunk or tick. */
