@@ -140,7 +140,8 @@ export class DiskCache {
       throw new CacheDirError(options.dir, `not writable (${code ?? (error as Error).message})`);
     }
     const cache = new DiskCache(options.dir, options);
-    await cache.space.sync();
+    // The first turn may recount a large dir: the mount does not wait for it.
+    void cache.space.sync();
     return cache;
   }
 
