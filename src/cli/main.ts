@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerMountCommand } from './mount-command.js';
+import { registerPrefetchCommand } from './prefetch-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerTokenCommand } from './token-command.js';
@@ -32,6 +33,7 @@ registerServeCommand(program);
 registerTokenCommand(program);
 registerStatusCommand(program);
 registerDemoCommand(program);
+registerPrefetchCommand(program);
 
 function reportAndExit(error: unknown): never {
   if (error instanceof CommanderError) process.exit(error.exitCode);

@@ -175,16 +175,23 @@ export class BlockCache {
     const views = memory.map((buffer, i) => buffer.bytes.subarray(0, Math.min(this.blockSizeBytes, length - i * this.blockSizeBytes)));
     let data: ByteChunks;
     try {
-      data =
-        disk === undefined
-          ? await fetch(offset, length, this.closing.signal, views)
-          : await fetchThroughDisk(disk, offset / this.blockSizeBytes, memory, views, fetch, this.closing.signal);
+      if (disk === undefined) {
+        data = await fetch(offset, length, this.closing.signal, views);
+        this.bytesFetched += data.length;
+      } else {
+        // Only what came from the store counts as fetched.
+        const fromStore: RangeFetcher = async (...args) => {
+          const body = await fetch(...args);
+          this.bytesFetched += body.length;
+          return body;
+        };
+        data = await fetchThroughDisk(disk, offset / this.blockSizeBytes, memory, views, fromStore, this.closing.signal);
+      }
     } catch (error) {
       // A GET that failed is over: its connection was closed or finished, nothing writes into the buffers any more.
       for (const buffer of memory) buffer.release();
       throw error;
     }
-    this.bytesFetched += data.length;
     return memory.map((buffer, i) => {
       const view = views[i]!;
       const start = i * this.blockSizeBytes;

@@ -109,6 +109,7 @@ describe('disk cache in the read path (real server)', () => {
     expect((await readFile_(second.fs, '/big.bin')).equals(big)).toBe(true);
     expect((await readFile_(second.fs, '/small.bin')).equals(small)).toBe(true);
     expect(second.gets.count).toBe(0);
+    await second.cache.syncSpace();
     const stats = second.cache.stats();
     expect(stats.hits).toBe(5);
     expect(stats.misses).toBe(0);

@@ -12,7 +12,7 @@ export const TEMP_STALE_MS = 10 * 60_000;
 /** Eviction goes this far below the limit, so that it does not run again at the next block. */
 export const LOW_WATER_FRACTION = 0.9;
 /** The shared size is recounted from the files this often, to mend drift (files removed by hand, crashes). */
-export const RESCAN_INTERVAL_MS = 10 * 60_000;
+export const RESCAN_INTERVAL_MS = 60 * 60_000;
 /** Largest share of the limit one mount writes between two turns at the shared size. */
 const SYNC_SHARE_OF_LIMIT = 1 / 32;
 const MAX_SYNC_CHUNK_BYTES = 256 * 1024 * 1024;

@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LRUCache } from 'lru-cache';
 import type { PooledBuffer } from '../buffer-pool.js';
@@ -138,11 +138,12 @@ export class DiskCache {
       await fsp.writeFile(probe, 'probe');
       await fsp.rm(probe);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+      const code = (await firstMkdirFailure(blocksDir)) ?? (error as NodeJS.ErrnoException).code;
       throw new CacheDirError(options.dir, `not writable (${code ?? (error as Error).message})`);
     }
     const cache = new DiskCache(options.dir, options);
-    await cache.space.sync();
+    // The first turn may recount a large dir: the mount does not wait for it.
+    void cache.space.sync();
     return cache;
   }
 
@@ -293,19 +294,31 @@ export class DiskCache {
     this.writing.add(path);
     this.pendingWriteBytes += data.length;
     const write = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => (this.enabled ? writeBlockFile(this.blocksDir, key, data) : 0))
-      .then(
-        (bytes) => {
-          if (bytes > 0) this.space.changed(bytes);
-        },
-        (error: unknown) => this.failed(error),
-      )
+      .then(() => this.writeBlock(key, data))
       .finally(() => {
         memory?.release();
         this.writing.delete(path);
         this.pendingWriteBytes -= data.length;
       });
     this.background(write);
+  }
+
+  /** Writes block `key` now; false when it was not cached (the cache is off, or the disk failed). */
+  async writeBlock(key: BlockKey, data: Buffer): Promise<boolean> {
+    if (!this.enabled) return false;
+    try {
+      this.space.changed(await writeBlockFile(this.blocksDir, key, data));
+      return true;
+    } catch (error) {
+      this.failed(error);
+      return false;
+    }
+  }
+
+  /** Whether block `key` is cached whole (its header checked; its data is checked when read). */
+  async hasBlock(key: BlockKey, dataBytes: number): Promise<boolean> {
+    const entry = await this.openBlock(key);
+    return entry !== undefined && entry.header.dataBytes === dataBytes;
   }
 
   /** A turn at the shared size now (eviction included), instead of at the next chunk or tick. */
@@ -413,6 +426,22 @@ export class DiskCache {
     );
     this.pendingWrites.add(tracked);
     void tracked.finally(() => this.pendingWrites.delete(tracked));
+  }
+}
+
+/**
+ * Why a folder cannot be made, told by its first missing ancestor: a recursive mkdir reports ENOENT where the
+ * disk says EROFS or EACCES.
+ */
+async function firstMkdirFailure(path: string): Promise<string | undefined> {
+  let missing = path;
+  while (dirname(missing) !== missing && !(await fsp.stat(dirname(missing)).then(() => true, () => false))) missing = dirname(missing);
+  try {
+    await fsp.mkdir(missing);
+    await fsp.rmdir(missing);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code;
   }
 }
 

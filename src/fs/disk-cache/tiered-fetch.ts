@@ -31,7 +31,9 @@ export async function fetchThroughDisk(
     gets.push(fetchMissing(disk, firstIndex, start, memory.slice(start, end), views.slice(start, end), fetch, signal));
     start = end;
   }
-  await Promise.all(gets);
+  // Every GET is over before this returns or throws: a failure frees the buffers, which no GET may still fill.
+  const failure = (await Promise.allSettled(gets)).find((outcome) => outcome.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
   return ByteChunks.of(views);
 }
 
