@@ -364,7 +364,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       const handle = this.handles.add(ino, normalized, snapshot, this.readerFactory(this.client, snapshot));
       const keepCache = this.handles.noteOpenedVersion(ino, info);
       // With its pages kept, the kernel may never ask: fetching ahead would be waste.
-      if (!keepCache) handle.reader.opened?.();
+      if (!keepCache) await handle.reader.opened?.();
       return { fh: handle.fh, keepCache };
     });
   }

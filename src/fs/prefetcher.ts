@@ -38,6 +38,8 @@ export class PrefetchingReader implements ObjectReader {
     private readonly options: ReadPathOptions,
     /** This version's blocks in the disk cache, when the mount has one. */
     private readonly disk?: CachedObject,
+    /** Shared by the readers of one mount: its engine asks for cached ranges (it serves disk hits itself). */
+    private readonly engine: { servesCachedRanges: boolean } = { servesCachedRanges: false },
   ) {
     this.windowBytes = options.initialWindowBytes;
     this.fetchBytes = (offset, length, signal, into) => fetchRangeChunks(client, snapshot, offset, length, signal, into);
@@ -100,8 +102,18 @@ export class PrefetchingReader implements ObjectReader {
   }
 
   /** A small object is read whole by its first read anyway: its GET starts now. */
-  opened(): void {
-    if (this.snapshot.size > 0 && this.isSmall) this.ensureBlocks(0, this.snapshot.size, 'prefetch');
+  opened(): void | Promise<void> {
+    if (!(this.snapshot.size > 0 && this.isSmall)) return;
+    const { disk } = this;
+    if (disk === undefined || !this.engine.servesCachedRanges) {
+      this.ensureBlocks(0, this.snapshot.size, 'prefetch');
+      return;
+    }
+    // The engine serves what the disk cache holds from its file: only open that file (before the open is
+    // answered, so that the first read finds it), no copy into memory; an object it lacks is fetched ahead.
+    return disk.warmBlock(0).then((held) => {
+      if (!held && !this.closed) this.ensureBlocks(0, this.snapshot.size, 'prefetch');
+    });
   }
 
   /** Fetched whole by its first read (or its open), never streamed. */
@@ -120,7 +132,11 @@ export class PrefetchingReader implements ObjectReader {
   }
 
   cachedRange(position: number, length: number): CachedRange | undefined {
-    return this.closed ? undefined : this.disk?.cachedRange(position, length);
+    this.engine.servesCachedRanges = true;
+    if (this.closed || this.disk === undefined) return undefined;
+    // Bytes already in memory (or on their way) are served from there: never read twice, never counted twice.
+    if (this.cache.isPresent(this.objectId, Math.floor(position / this.options.blockSizeBytes))) return undefined;
+    return this.disk.cachedRange(position, length);
   }
 
   close(): void {
@@ -259,10 +275,11 @@ export function objectIdOf(namespace: string, snapshot: ObjectSnapshot, openId: 
 /** Open files read through `cache` with per-file prefetch (and the disk cache, where `diskFor` names one). */
 export function prefetchingReaderFactory(cache: BlockCache, options: ReadPathOptions, diskFor?: (snapshot: ObjectSnapshot) => CachedObject | undefined): ObjectReaderFactory {
   const namespace = cache.newNamespace();
+  const engine = { servesCachedRanges: false };
   let opens = 0;
   return (client: BucketClient, snapshot: ObjectSnapshot) => {
     opens += 1;
-    return new PrefetchingReader(cache, client, snapshot, objectIdOf(namespace, snapshot, opens), options, diskFor?.(snapshot));
+    return new PrefetchingReader(cache, client, snapshot, objectIdOf(namespace, snapshot, opens), options, diskFor?.(snapshot), engine);
   };
 }
 

@@ -23,9 +23,10 @@ export interface ObjectReader {
   close(): void;
   /**
    * The file was just opened and the kernel holds none of its pages: a reader may start fetching what the
-   * first read will surely want, so that the GET overlaps the open's round trip to the kernel.
+   * first read will surely want, so that the GET overlaps the open's round trip to the kernel. A promise is
+   * waited for before the open is answered (a disk-cached block's file opened for the engine's first read).
    */
-  opened?(): void;
+  opened?(): void | Promise<void>;
   /** Bytes at `position` the disk cache holds in a file already open, for an engine to serve (see `CachedRange`). */
   cachedRange?(position: number, length: number): CachedRange | undefined;
 }

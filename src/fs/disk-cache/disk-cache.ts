@@ -343,6 +343,11 @@ export class DiskCache {
     return join(this.blocksDir, blockFilePath(key));
   }
 
+  /** Opens block `key`'s file for `cachedRange`, reading nothing of its data; false when the cache lacks it. */
+  async warmBlock(key: BlockKey): Promise<boolean> {
+    return (await this.openBlock(key)) !== undefined;
+  }
+
   /**
    * Opens the next blocks of an object the engine is being served from, in the background: a reader's next
    * reads then find their files open and are served by the engine, not read into memory by the read path.
@@ -465,6 +470,11 @@ export class CachedObject {
 
   readBlock(blockIndex: number, into: Buffer): Promise<boolean> {
     return this.cache.readBlock(this.blockKey(blockIndex), into);
+  }
+
+  /** Opens the block's file, reading nothing of its data, for `cachedRange`; false when the cache lacks it. */
+  warmBlock(blockIndex: number): Promise<boolean> {
+    return this.cache.warmBlock(this.blockKey(blockIndex));
   }
 
   storeBlock(blockIndex: number, data: Buffer, memory: PooledBuffer | undefined): void {
