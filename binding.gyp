@@ -6,10 +6,11 @@
         "native/addon.c",
         "native/lowlevel_ops.c",
         "native/request_registry.c",
-        "native/notifier.c"
+        "native/notifier.c",
+        "native/cache_read.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(sh native/fuse-flags.sh)"],
-      "libraries": ["<!@(pkg-config --libs fuse3)"],
+      "libraries": ["<!@(pkg-config --libs fuse3)", "-lz"],
       "defines": ["NAPI_VERSION=8"]
     },
     {

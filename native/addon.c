@@ -82,9 +82,7 @@ static void fill_stat(struct stat *st, const double *a) {
  * Takes the unanswered request `id` and lets `fill` write its answer, all under the lock, then
  * wakes its worker. Returns false when the request was already answered (by the teardown).
  */
-typedef void (*answer_filler)(struct request *r, void *answer);
-
-static int complete_request(struct mount_context *ctx, double id, answer_filler fill, void *answer) {
+int complete_request(struct mount_context *ctx, double id, answer_filler fill, void *answer) {
   if (!(id >= 1)) return 0;
   pthread_mutex_lock(&ctx->lock);
   struct request *r = registry_take_locked(ctx, (uint64_t)id);
@@ -349,6 +347,10 @@ struct request initialized_marker = {.op = OP_INITIALIZED};
 static void call_js(napi_env env, napi_value js_dispatch, void *context, void *data) {
   struct mount_context *ctx = context;
   struct request *r = data;
+  if (r == &cache_settled_marker) {
+    cache_deliver_settled(env, js_dispatch, ctx, MAX_ARGS);
+    return;
+  }
   if (r == &ended_marker || r == &initialized_marker) {
     if (env != NULL) {
       napi_value argv[MAX_ARGS], undefined;
@@ -447,6 +449,7 @@ static atomic_int live_contexts;
 static void free_context(struct mount_context *ctx) {
   if (!ctx->slot_memory_owned_by_js) free(ctx->slot_memory);
   free(ctx->free_slots);
+  free(ctx->cache.tokens);
   notifier_free(ctx->notifier);
   pthread_mutex_destroy(&ctx->lock);
   free(ctx->mountpoint);
@@ -660,7 +663,7 @@ static napi_status set_number(napi_env env, napi_value object, const char *key, 
   return status == napi_ok ? napi_set_named_property(env, object, key, value) : status;
 }
 
-/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidationsPending, invalidationsDone, invalidationsDropped } */
+/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidations…, cacheHits, cacheHitBytes, cacheFallbacks } */
 static napi_value stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct mount_context *ctx = args_with_context(env, info, 1, argv);
@@ -670,6 +673,7 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   for (struct request *r = ctx->outstanding.next; r != &ctx->outstanding; r = r->next) outstanding++;
   double withheld = (double)ctx->read_slots_withheld;
   int ended = ctx->ended;
+  struct cache_settlements cache = ctx->cache;
   pthread_mutex_unlock(&ctx->lock);
   struct notifier_stats invalidations = {0};
   if (ctx->notifier != NULL) notifier_read_stats(ctx->notifier, &invalidations);
@@ -683,6 +687,9 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   CHECK(env, set_number(env, result, "invalidationsPending", (double)invalidations.pending));
   CHECK(env, set_number(env, result, "invalidationsDone", (double)invalidations.done));
   CHECK(env, set_number(env, result, "invalidationsDropped", (double)invalidations.dropped));
+  CHECK(env, set_number(env, result, "cacheHits", (double)cache.hits));
+  CHECK(env, set_number(env, result, "cacheHitBytes", (double)cache.bytes));
+  CHECK(env, set_number(env, result, "cacheFallbacks", (double)cache.fallbacks));
   return result;
 }
 
@@ -730,7 +737,7 @@ static napi_value init(napi_env env, napi_value exports) {
   } functions[] = {
       {"mount", mount_filesystem}, {"stop", stop_filesystem},     {"stats", stats}, {"readSlots", read_slots}, {"abandon", abandon_request},
       {"replyError", reply_error}, {"replyAttr", reply_attr},     {"replyOpen", reply_open},
-      {"replyRead", reply_read},   {"replyStatfs", reply_statfs}, {"replyDir", reply_dir},
+      {"replyRead", reply_read},   {"replyStatfs", reply_statfs}, {"replyDir", reply_dir}, {"replyCached", cache_reply_cached},
       {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry}, {"trimMemory", trim_memory},
       {"liveContexts", live_contexts_count},
   };

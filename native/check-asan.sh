@@ -15,7 +15,7 @@ done
 gcc -shared -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
   -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
   -DNODE_GYP_MODULE_NAME=bucketfs_fuse -DNAPI_VERSION=8 -I"$node_headers" $(sh native/fuse-flags.sh) \
-  native/*.c -o "$out/bucketfs_fuse.node" $(pkg-config --libs fuse3)
+  native/*.c -o "$out/bucketfs_fuse.node" $(pkg-config --libs fuse3) -lz
 npm run build --silent
 # detect_leaks=0: V8 and Node keep memory until exit by design; leaks of the addon show up as
 # growth in the soak test instead. halt_on_error makes the first report fail the test run.
@@ -25,7 +25,7 @@ export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$P
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$PWD/$out/ubsan"
 rm -f "$out"/asan.* "$out"/ubsan.*
 status=0
-npx vitest run --config test/vitest.config.ts test/fuse/native-engine.test.ts test/fuse/native-context.test.ts test/fuse/adapter.test.ts test/fuse/read-path.test.ts "$@" || status=$?
+npx vitest run --config test/vitest.config.ts test/fuse/native-engine.test.ts test/fuse/native-context.test.ts test/fuse/adapter.test.ts test/fuse/read-path.test.ts test/fuse/native-cache-hits.test.ts "$@" || status=$?
 if ls "$out"/asan.* "$out"/ubsan.* >/dev/null 2>&1; then
   echo "check-asan: sanitizer reports:" >&2
   cat "$out"/asan.* "$out"/ubsan.* >&2 2>/dev/null || true

@@ -48,12 +48,13 @@ void request_release(struct request *r) {
   dir_listing_free(r->listing);
   dir_listing_free(r->settled_batch);
   free(r->payload);
+  cache_hit_free(r->cache_hit);
   free(r);
 }
 
-/* Hands `r` to JS and waits for its answer (or the teardown's); returns 0 or an errno. */
-static int ask_js(struct mount_context *ctx, struct request *r) {
-  if (!registry_add(ctx, r)) {
+/* Hands `r` to JS (registered by `add`) and waits for its answer (or the teardown's); returns 0 or an errno. */
+static int dispatch_and_wait(struct mount_context *ctx, struct request *r, int (*add)(struct mount_context *, struct request *)) {
+  if (!add(ctx, r)) {
     atomic_fetch_sub(&r->refs, 1); /* never queued */
     return ENODEV;
   }
@@ -68,6 +69,21 @@ static int ask_js(struct mount_context *ctx, struct request *r) {
   }
   registry_wait(ctx, r);
   return r->err;
+}
+
+static int ask_js(struct mount_context *ctx, struct request *r) {
+  return dispatch_and_wait(ctx, r, registry_add);
+}
+
+int ask_js_again(struct mount_context *ctx, struct request *r) {
+  atomic_fetch_add(&r->refs, 1); /* for the queued JS call, as request_new gave the first */
+  pthread_mutex_lock(&ctx->lock);
+  r->seen_by_js = 0;
+  r->answered_by_js = 0;
+  r->err = 0;
+  r->bytes = 0;
+  pthread_mutex_unlock(&ctx->lock);
+  return dispatch_and_wait(ctx, r, registry_add_again);
 }
 
 /* Runs `r` through JS; on failure replies the errno and returns 0, else returns 1 (caller replies). */
@@ -230,11 +246,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, s
   r->fh = fi->fh;
   r->offset = offset;
   r->size = size;
+  const char *data = r->slot >= 0 ? ctx->slot_memory + (size_t)r->slot * READ_SLOT_BYTES : r->buffer->data;
   int err = ask_js(ctx, r);
-  if (err != 0) {
+  int served = 0;
+  if (err == 0 && r->cache_hit != NULL) {
+    served = cache_read_serve(ctx, r, data);
+    /* A hit that failed goes back to JS as the usual read: the reader never sees the cache's failure. */
+    if (!served) err = ask_js_again(ctx, r);
+  }
+  if (served) {
+    /* cache_read_serve replied */
+  } else if (err != 0) {
     fuse_reply_err(req, err);
   } else {
-    const char *data = r->slot >= 0 ? ctx->slot_memory + (size_t)r->slot * READ_SLOT_BYTES : r->buffer->data;
     fuse_reply_buf(req, data, r->bytes < size ? r->bytes : size);
   }
   read_slot_give_back(ctx, r);

@@ -39,6 +39,50 @@ enum request_op {
   OP_ENDED = 100,
   /* Not a request: the kernel finished the handshake (INIT). */
   OP_INITIALIZED = 101,
+  /* Not a request: cache hits served (cache_read.c); the payload holds their tokens, as doubles. */
+  OP_CACHE_SETTLED = 102,
+};
+
+/*
+ * A READ the engine sends back to JS after a cache hit it could not serve: the usual read, with this bit
+ * in `flags`, the failure's kind in bits 16-23 and the failing range's index in bits 0-15.
+ */
+#define READ_AFTER_CACHE_FAILURE 0x40000000
+enum cache_failure {
+  CACHE_CHECKSUM_MISMATCH = 1,
+  CACHE_SHORT_READ = 2, /* the block file ends before the bytes to serve: truncated */
+  CACHE_READ_ERROR = 3, /* pread failed: the cache's disk, not the block */
+};
+
+/* One range of a cache hit (see CachedRange in src/fs/types.ts): served by the worker, checked piece by piece. */
+struct cache_range {
+  int fd;
+  off_t file_position;
+  size_t length;
+  size_t piece_bytes;
+  off_t first_piece_position;
+  size_t piece_count;
+  const uint32_t *piece_crcs; /* into cache_hit.crcs */
+};
+
+/* JS's answer to a READ the cache holds: ranges in order, then `tail_bytes` JS read into the request's buffer. */
+struct cache_hit {
+  double token; /* handed back to JS once the ranges' files are no longer needed */
+  size_t tail_bytes;
+  uint32_t *crcs;
+  size_t range_count;
+  struct cache_range ranges[];
+};
+
+/* Tokens of hits served, waiting for JS to release their ranges (guarded by mount_context.lock). */
+struct cache_settlements {
+  double *tokens;
+  size_t count;
+  size_t capacity;
+  int queued; /* a call to JS that takes them is queued */
+  uint64_t hits;
+  uint64_t bytes;
+  uint64_t fallbacks;
 };
 
 /* One batch of a directory's entries from JS, served by readdir/readdirplus without asking JS again. */
@@ -108,6 +152,7 @@ struct request {
   void *payload;
   size_t payload_bytes;
   int cache_dir;
+  struct cache_hit *cache_hit; /* a READ's answer from the cache, or NULL */
 };
 
 struct notifier;
@@ -146,6 +191,7 @@ struct mount_context {
 
   /* Kernel cache invalidation (notifier.c): one thread, started at mount, joined when the loop ends. */
   struct notifier *notifier;
+  struct cache_settlements cache;
   /* The JS handle's and the thread-safe function's: whichever finalizer runs last frees the context. */
   atomic_int refs;
 };
@@ -154,6 +200,8 @@ struct mount_context {
 void registry_init(struct mount_context *ctx);
 /* Registers `r` with a fresh id; 0 when the mount is stopping (answer without JS). */
 int registry_add(struct mount_context *ctx, struct request *r);
+/* As registry_add, keeping the id `r` had: it goes back to JS as the same request. */
+int registry_add_again(struct mount_context *ctx, struct request *r);
 /* Takes the unanswered request with this id out of the registry; NULL when already answered. Lock held. */
 struct request *registry_take_locked(struct mount_context *ctx, uint64_t id);
 /* Marks `r` answered and wakes its worker. Lock held. */
@@ -179,5 +227,21 @@ int read_slot_take(struct mount_context *ctx, size_t size);
 /* Gives the slot of `r` back, unless JS may still write into it (answered by the teardown). */
 void read_slot_give_back(struct mount_context *ctx, struct request *r);
 void dir_listing_free(struct dir_listing *listing);
+
+/* Takes the unanswered request `id`, lets `fill` write its answer, wakes its worker (addon.c); false when already answered. */
+typedef void (*answer_filler)(struct request *r, void *answer);
+int complete_request(struct mount_context *ctx, double id, answer_filler fill, void *answer);
+/* Hands `r` to JS again under the same id (a READ whose cache hit failed); 0 or an errno. */
+int ask_js_again(struct mount_context *ctx, struct request *r);
+
+/* cache hits (cache_read.c) */
+extern struct request cache_settled_marker;
+/* replyCached(ctx, id, token, ranges, crcs, tailBytes) */
+napi_value cache_reply_cached(napi_env env, napi_callback_info info);
+/* Serves a READ JS answered with a cache hit; replies, or returns 0 after marking `r` for JS's usual read. */
+int cache_read_serve(struct mount_context *ctx, struct request *r, const char *tail);
+/* Calls JS with the tokens of the hits served since the last call (on the JS thread). */
+void cache_deliver_settled(napi_env env, napi_value js_dispatch, struct mount_context *ctx, size_t argc);
+void cache_hit_free(struct cache_hit *hit);
 
 #endif

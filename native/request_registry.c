@@ -12,7 +12,7 @@ void registry_init(struct mount_context *ctx) {
   ctx->next_id = 1;
 }
 
-int registry_add(struct mount_context *ctx, struct request *r) {
+static int registry_insert(struct mount_context *ctx, struct request *r, int fresh_id) {
   pthread_cond_init(&r->answered_cond, NULL);
   r->answered = 0;
   pthread_mutex_lock(&ctx->lock);
@@ -21,7 +21,7 @@ int registry_add(struct mount_context *ctx, struct request *r) {
     pthread_cond_destroy(&r->answered_cond);
     return 0;
   }
-  r->id = ctx->next_id++;
+  if (fresh_id) r->id = ctx->next_id++;
   r->next = &ctx->outstanding;
   r->prev = ctx->outstanding.prev;
   ctx->outstanding.prev->next = r;
@@ -29,6 +29,15 @@ int registry_add(struct mount_context *ctx, struct request *r) {
   ctx->requests_dispatched++;
   pthread_mutex_unlock(&ctx->lock);
   return 1;
+}
+
+int registry_add(struct mount_context *ctx, struct request *r) {
+  return registry_insert(ctx, r, 1);
+}
+
+/* The id was taken out when JS answered it, and JS answers an id once: it can name the request again. */
+int registry_add_again(struct mount_context *ctx, struct request *r) {
+  return registry_insert(ctx, r, 0);
 }
 
 struct request *registry_take_locked(struct mount_context *ctx, uint64_t id) {

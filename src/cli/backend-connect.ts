@@ -4,6 +4,7 @@ import { createCredentialProvider, type CredentialProvider } from '../auth/crede
 import { HeaderSyntaxError, headersFromFlags } from '../auth/headers-file.js';
 import { blockCacheFor, type BlockCache } from '../fs/block-cache.js';
 import { createBucketFilesystem, type BucketFilesystemOptions } from '../fs/bucket-filesystem.js';
+import { CacheDirError, DiskCache, cacheBucketName, cacheEndpointName, writeBehindBytesFor, type DiskCacheStats } from '../fs/disk-cache/disk-cache.js';
 import { ReadPathOptionsError, resolveReadPathOptions } from '../fs/read-path-options.js';
 import type { ReadStats } from '../fs/read-stats.js';
 import { createMultiBackendFilesystem } from '../fs/multi-backend.js';
@@ -80,6 +81,8 @@ export interface ConnectedFilesystem {
   readonly buckets: readonly ConnectedBucket[];
   /** Counters of the read path (one block cache and budget for the whole mount), for metrics. */
   readStats(): ReadStats;
+  /** Counters of the disk cache, when the mount has one (`--cache-dir`). */
+  diskCacheStats?(): DiskCacheStats;
   /** Releases connection pools; after the filesystem is closed. */
   close(): Promise<void>;
   /** What the user should hear at mount time although the mount works (a prefix that matches nothing). */
@@ -95,7 +98,14 @@ interface ConnectedBackend {
   readonly warning: string | undefined;
 }
 
-async function connectBackend(backend: BackendSettings, settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger, blockCache: BlockCache): Promise<ConnectedBackend> {
+async function connectBackend(
+  backend: BackendSettings,
+  settings: MountSettings,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  blockCache: BlockCache,
+  diskCache: DiskCache | undefined,
+): Promise<ConnectedBackend> {
   // Credentials and client log with the bucket as context; the filesystem adds its own (bucket name and prefix).
   const bucketLogger = logger.child({ bucket: bucketUri(backend) });
   let provider;
@@ -144,6 +154,7 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
   const filesystem = createBucketFilesystem({
     client,
     blockCache,
+    ...(diskCache ? { diskCache: { cache: diskCache, endpoint: cacheEndpointName(backend.endpoint), bucket: cacheBucketName(backend.location.bucket) } } : {}),
     ...(settings.readPath ? { readPath: settings.readPath } : {}),
     prefix: backend.location.prefix,
     uid: settings.uid,
@@ -201,29 +212,36 @@ function metadataBounds(settings: MountSettings): Partial<BucketFilesystemOption
  */
 export async function connectFilesystem(settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger): Promise<ConnectedFilesystem> {
   let blockCache: BlockCache;
+  let cacheSizeBytes: number;
   try {
-    blockCache = blockCacheFor(resolveReadPathOptions(settings.readPath));
+    const readPath = resolveReadPathOptions(settings.readPath);
+    cacheSizeBytes = readPath.cacheSizeBytes;
+    blockCache = blockCacheFor(readPath);
   } catch (error) {
     if (error instanceof ReadPathOptionsError) throw new CliError(`read path: ${error.message}`, 2);
     throw error;
   }
+  const diskCache = await openDiskCache(settings, blockCache.blockSizeBytes, cacheSizeBytes, logger);
   const connected: ConnectedBackend[] = [];
   try {
-    for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger, blockCache));
+    for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger, blockCache, diskCache));
   } catch (error) {
     await Promise.all(connected.map(closeBackend));
+    await diskCache?.close();
     throw error;
   }
   const readStats = (): ReadStats => blockCache.stats();
   const close = async (): Promise<void> => {
     blockCache.close();
+    await diskCache?.close();
     await Promise.all(connected.map(closeBackend));
   };
+  const stats = diskCache === undefined ? {} : { diskCacheStats: () => diskCache.stats() };
   const buckets = connected.map((item) => item.bucket);
   const warnings = connected.flatMap((item) => (item.warning === undefined ? [] : [item.warning]));
   const [single] = connected;
   if (connected.length === 1 && single && single.backend.dirName === undefined) {
-    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, buckets, readStats, close, warnings };
+    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, buckets, readStats, ...stats, close, warnings };
   }
   const filesystem = createMultiBackendFilesystem({
     backends: connected.map((item) => ({ dirName: item.backend.dirName ?? item.backend.location.bucket.name, filesystem: item.filesystem })),
@@ -233,5 +251,16 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     allowDelete: settings.allowDelete,
     ...(settings.metadataLimits?.inodeCacheEntries !== undefined ? { idleInodeMaxEntries: settings.metadataLimits.inodeCacheEntries } : {}),
   });
-  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, close, warnings };
+  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, ...stats, close, warnings };
+}
+
+/** The mount's disk cache (`--cache-dir`): a dir it cannot write fails the mount in one line. */
+async function openDiskCache(settings: MountSettings, blockBytes: number, cacheSizeBytes: number, logger: Logger): Promise<DiskCache | undefined> {
+  if (settings.diskCache === undefined) return undefined;
+  try {
+    return await DiskCache.open({ dir: settings.diskCache.dir, limit: settings.diskCache.limit, blockBytes, writeBehindMaxBytes: writeBehindBytesFor(cacheSizeBytes), logger });
+  } catch (error) {
+    if (error instanceof CacheDirError) throw new CliError(error.message, 2);
+    throw error;
+  }
 }

@@ -7,6 +7,7 @@ import { CliError } from './cli-error.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerMountCommand } from './mount-command.js';
 import { helperToMountArgs, isHelperCall, type MountFlagSpec } from './mount-helper-args.js';
+import { registerPrefetchCommand } from './prefetch-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerTokenCommand } from './token-command.js';
@@ -36,6 +37,7 @@ registerServeCommand(program);
 registerTokenCommand(program);
 registerStatusCommand(program);
 registerDemoCommand(program);
+registerPrefetchCommand(program);
 
 function reportAndExit(error: unknown): never {
   if (error instanceof CommanderError) process.exit(error.exitCode);

@@ -53,8 +53,20 @@ export interface EngineCounters {
   readonly invalidationsDropped: number;
 }
 
+/** Counters of the disk cache (`--cache-dir`), when the mount has one. */
+export interface DiskCacheCounters {
+  readonly enabled: boolean;
+  readonly hits: number;
+  readonly misses: number;
+  readonly bytesServed: number;
+  readonly evictions: number;
+  readonly checksumFailures: number;
+  readonly sizeBytes: number;
+}
+
 export interface MetricsSources {
   readonly buckets: readonly BucketMetricsSource[];
+  readonly diskCacheStats?: () => DiskCacheCounters | undefined;
   readonly readStats?: () => ReadPathCounters | undefined;
   readonly metadataStats?: () => MetadataCounters | undefined;
   readonly engineStats?: () => EngineCounters | undefined;
@@ -211,6 +223,17 @@ function registerReadPathMetrics(registry: Registry, sources: MetricsSources): v
   mirroredGauge(registry, 'bucketfs_cache_bytes', 'Bytes of blocks cached now', [], read((s) => s.cachedBytes));
 }
 
+function registerDiskCacheMetrics(registry: Registry, sources: MetricsSources): void {
+  const read = fieldOf(sources.diskCacheStats);
+  mirroredCounter(registry, 'bucketfs_disk_cache_hits_total', 'Block reads served from the disk cache', [], read((s) => s.hits));
+  mirroredCounter(registry, 'bucketfs_disk_cache_misses_total', 'Block reads the disk cache did not hold (fetched from the store)', [], read((s) => s.misses));
+  mirroredCounter(registry, 'bucketfs_disk_cache_served_bytes_total', 'Bytes served from the disk cache', [], read((s) => s.bytesServed));
+  mirroredCounter(registry, 'bucketfs_disk_cache_evictions_total', 'Block files this mount evicted to keep the cache under its limit', [], read((s) => s.evictions));
+  mirroredCounter(registry, 'bucketfs_disk_cache_checksum_failures_total', 'Damaged or truncated block files dropped and fetched again', [], read((s) => s.checksumFailures));
+  mirroredGauge(registry, 'bucketfs_disk_cache_bytes', 'Bytes of block files in the cache dir (all mounts sharing it)', [], read((s) => s.sizeBytes));
+  mirroredGauge(registry, 'bucketfs_disk_cache_enabled', '1 while the disk cache is in use, 0 once a disk error turned it off', [], read((s) => (s.enabled ? 1 : 0)));
+}
+
 function registerMetadataMetrics(registry: Registry, sources: MetricsSources): void {
   const read = fieldOf(sources.metadataStats);
   mirroredGauge(registry, 'bucketfs_inodes', 'Inode numbers alive now', [], read((s) => s.inodes));
@@ -240,6 +263,7 @@ export function createMountMetrics(sources: MetricsSources): MountMetrics {
   registerCredentialMetrics(registry, sources);
   registerStoreMetrics(registry, sources);
   registerReadPathMetrics(registry, sources);
+  registerDiskCacheMetrics(registry, sources);
   registerMetadataMetrics(registry, sources);
   registerEngineMetrics(registry, sources);
   return { registry, observer };

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { OperationObserver } from '../fuse/fuse-operations.js';
 import type { ConnectedFilesystem } from './backend-connect.js';
 import { createHealthCheck } from './metrics-health.js';
-import { createMountMetrics, type EngineCounters, type MetadataCounters, type ReadPathCounters, type StoreRetryCounters } from './metrics-registry.js';
+import { createMountMetrics, type DiskCacheCounters, type EngineCounters, type MetadataCounters, type ReadPathCounters, type StoreRetryCounters } from './metrics-registry.js';
 import { removeRunState, writeRunState } from './metrics-run-state.js';
 import { startMetricsServer, type RunningMetricsServer } from './metrics-server.js';
 import { DEFAULT_METRICS_HOST } from './mount-config.js';
@@ -55,6 +55,7 @@ export function createMountObservability(options: ObservabilityOptions): MountOb
       return () => ofMount() ?? ofFilesystem();
     })(),
     metadataStats: countersOf<MetadataCounters>(connected.filesystem, 'metadataStats'),
+    diskCacheStats: countersOf<DiskCacheCounters>(connected, 'diskCacheStats'),
     ...(options.engineStats ? { engineStats: options.engineStats } : {}),
   });
   let server: RunningMetricsServer | undefined;

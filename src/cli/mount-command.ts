@@ -165,6 +165,8 @@ export function registerMountCommand(program: Command): void {
     .option('--ca-file <file>', 'PEM CA bundle for an https:// endpoint (default: $AIS_CLIENT_CA, else the system CAs)')
     .option('--insecure-skip-verify', 'do not verify the TLS certificate (test clusters only; also AIS_SKIP_VERIFY_CRT=true)')
     .option('--cache-size <size>', `memory for cached and in-flight reads, whole mount (default: a quarter of RAM, at most 512MiB, less ${sizeText(MEMORY_OVERHEAD_BYTES)} for the process itself, at least 64MiB; here ${sizeText(DEFAULT_READ_PATH.cacheSizeBytes)})`)
+    .option('--cache-dir <dir>', 'keep fetched blocks in DIR/blocks, across remounts and shared by mounts on this node (default: off)')
+    .option('--max-cache-size <size>', 'bound of --cache-dir: a size such as 10G or a share of its disk such as 20% (default: keep 5% of the disk free)')
     .option('--part-size <size>', `largest ranged GET; prefetch runs parts in parallel (default ${sizeText(DEFAULT_READ_PATH.partSizeBytes)})`)
     .option('--max-prefetch <size>', `largest read-ahead window of one open file (default ${sizeText(DEFAULT_READ_PATH.maxWindowBytes)})`)
     .option('--small-object-threshold <size>', `objects up to this size are fetched whole on first read (default ${sizeText(DEFAULT_READ_PATH.smallObjectThresholdBytes)})`)

@@ -7,6 +7,7 @@ import { maskUrlPassword } from './secret-args.js';
 import { nearestName } from './nearest-name.js';
 import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
 import type { ReadPathOptions } from '../fs/read-path-options.js';
+import { CacheLimitError, DEFAULT_CACHE_LIMIT, parseCacheLimit, type CacheLimit } from '../fs/disk-cache/cache-limit.js';
 import { isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
 import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 
@@ -68,6 +69,13 @@ export interface MountSettings {
   readonly metadataLimits?: MetadataLimits;
   /** How long requests whose credentials the store refuses wait for the token or headers file to change; 0 = not at all. */
   readonly tokenWaitMs?: number;
+  /** The persistent block cache (`--cache-dir`, `--max-cache-size`); undefined = none. */
+  readonly diskCache?: DiskCacheSettings;
+}
+
+export interface DiskCacheSettings {
+  readonly dir: string;
+  readonly limit: CacheLimit;
 }
 
 /** The bounds of every per-path table of a mount (see the README's "Scale" section). */
@@ -120,6 +128,8 @@ export interface MountFlags {
   readonly inodeCacheEntries?: string;
   readonly listCacheEntries?: string;
   readonly treePrefetchEntries?: string;
+  readonly cacheDir?: string;
+  readonly maxCacheSize?: string;
 }
 
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
@@ -162,6 +172,8 @@ const TOP_KEYS = new Set<string>([
   'inode_cache_entries',
   'list_cache_entries',
   'tree_prefetch_entries',
+  'cache_dir',
+  'max_cache_size',
 ]);
 
 type Raw = Record<string, unknown>;
@@ -250,6 +262,25 @@ export function parseSize(value: unknown, key: string): number {
     if (error instanceof ByteSizeError) throw new ConfigError(`${key}: ${error.message}`);
     throw error;
   }
+}
+
+/** `--max-cache-size`: a size, or a share of the cache's disk such as `20%`. */
+function parseMaxCacheSize(value: unknown, key: string): CacheLimit {
+  try {
+    return parseCacheLimit(String(value));
+  } catch (error) {
+    if (error instanceof CacheLimitError) throw new ConfigError(`${key}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** The disk cache's settings, or none without a dir (then a limit is a mistake). */
+function diskCacheSettings(dir: string | undefined, limit: CacheLimit | undefined): DiskCacheSettings | undefined {
+  if (dir === undefined) {
+    if (limit !== undefined) throw new ConfigError('--max-cache-size: needs --cache-dir');
+    return undefined;
+  }
+  return { dir, limit: limit ?? DEFAULT_CACHE_LIMIT };
 }
 
 function parsePartSize(value: unknown, key: string): number {
@@ -492,6 +523,10 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
       treePrefetchEntries: pick<number | undefined>(flags.treePrefetchEntries, '--tree-prefetch-entries', 'tree_prefetch_entries', parseCount(0), undefined),
     },
     tokenWaitMs: pick(flags.tokenWait, '--token-wait', 'token_wait', parseDuration, DEFAULT_TOKEN_WAIT_MS),
+    diskCache: diskCacheSettings(
+      pick<string | undefined>(flags.cacheDir, '--cache-dir', 'cache_dir', parseText, undefined),
+      pick<CacheLimit | undefined>(flags.maxCacheSize, '--max-cache-size', 'max_cache_size', parseMaxCacheSize, undefined),
+    ),
     retryTimeoutMs: pick(flags.retryTimeout, '--retry-timeout', 'retry_timeout', parsePositiveDuration, DEFAULT_RETRY_TIMEOUT_MS),
     tls: {
       caFile: pick<string | undefined>(flags.caFile, '--ca-file', 'ca_file', parseText, env[CLIENT_CA_ENV] || undefined),

@@ -2,6 +2,8 @@ import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { BufferPool, type PooledBuffer } from './buffer-pool.js';
 import { ByteChunks } from './byte-chunks.js';
+import type { CachedObject } from './disk-cache/disk-cache.js';
+import { fetchThroughDisk } from './disk-cache/tiered-fetch.js';
 import { MemoryBudget } from './memory-budget.js';
 import type { ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
@@ -20,6 +22,8 @@ export interface BlockRun {
   readonly count: number;
   /** Bytes the GET returns: shorter than `count` blocks only at the end of the object. */
   readonly lengthBytes: number;
+  /** The object's blocks in the disk cache, asked before the store (and written to after it). */
+  readonly disk?: CachedObject;
 }
 
 /** Fetches `length` bytes at `offset`, honouring `signal`; the body may be read into `into` (`length` bytes in all). */
@@ -130,7 +134,7 @@ export class BlockCache {
     const slices = taken.then(async (memory) => {
       this.inflightBytes += run.lengthBytes;
       try {
-        const blocks = await this.fetchInto(memory, run.firstIndex * this.blockSizeBytes, run.lengthBytes, fetch);
+        const blocks = await this.fetchInto(memory, run.firstIndex * this.blockSizeBytes, run.lengthBytes, fetch, run.disk);
         if (kind === 'prefetch') this.prefetchedBytes += run.lengthBytes;
         const settled = entries.map((entry, i) => this.settle(blockId(run.objectId, run.firstIndex + i), entry, blocks[i] ?? ByteChunks.EMPTY));
         // Readers awaiting these blocks take their own hold in this turn of the event loop, before any socket
@@ -167,17 +171,27 @@ export class BlockCache {
    * once by its buffer. A body that arrived elsewhere (a client that could not read into them) is copied in,
    * so that what the mount keeps is always the pool's memory.
    */
-  private async fetchInto(memory: readonly PooledBuffer[], offset: number, length: number, fetch: RangeFetcher): Promise<ByteChunks[]> {
+  private async fetchInto(memory: readonly PooledBuffer[], offset: number, length: number, fetch: RangeFetcher, disk?: CachedObject): Promise<ByteChunks[]> {
     const views = memory.map((buffer, i) => buffer.bytes.subarray(0, Math.min(this.blockSizeBytes, length - i * this.blockSizeBytes)));
     let data: ByteChunks;
     try {
-      data = await fetch(offset, length, this.closing.signal, views);
+      if (disk === undefined) {
+        data = await fetch(offset, length, this.closing.signal, views);
+        this.bytesFetched += data.length;
+      } else {
+        // Only what came from the store counts as fetched.
+        const fromStore: RangeFetcher = async (...args) => {
+          const body = await fetch(...args);
+          this.bytesFetched += body.length;
+          return body;
+        };
+        data = await fetchThroughDisk(disk, offset / this.blockSizeBytes, memory, views, fromStore, this.closing.signal);
+      }
     } catch (error) {
       // A GET that failed is over: its connection was closed or finished, nothing writes into the buffers any more.
       for (const buffer of memory) buffer.release();
       throw error;
     }
-    this.bytesFetched += data.length;
     return memory.map((buffer, i) => {
       const view = views[i]!;
       const start = i * this.blockSizeBytes;
@@ -189,9 +203,12 @@ export class BlockCache {
 
   /**
    * Bytes `[offset, offset + length)` read outside the blocks (a random read) into `target` at `targetStart`,
-   * through the pool's buffers like any other GET; returns the count copied.
+   * through the pool's buffers like any other GET (or from the disk cache, when it holds them all); returns the
+   * count copied.
    */
-  async fetchDirect(offset: number, length: number, fetch: RangeFetcher, target: Buffer, targetStart: number): Promise<number> {
+  async fetchDirect(offset: number, length: number, fetch: RangeFetcher, target: Buffer, targetStart: number, disk?: CachedObject): Promise<number> {
+    const fromDisk = await disk?.readRange(offset, length, target, targetStart);
+    if (fromDisk !== undefined) return fromDisk;
     const memory = await this.budget.take(length, this.closing.signal);
     this.inflightBytes += length;
     try {

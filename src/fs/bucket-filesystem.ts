@@ -31,9 +31,11 @@ import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { CachedRange, ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 import type { ListPage, ListPageRequest } from '../store/object-store.js';
 import { WarnOnce } from './warn-once.js';
+import type { CachedObject, DiskCache, ObjectKey } from './disk-cache/disk-cache.js';
+import type { FileNodeInfo } from './node-info.js';
 
 export interface BucketFilesystemOptions {
   readonly client: BucketClient;
@@ -70,8 +72,17 @@ export interface BucketFilesystemOptions {
   readonly blockCache?: BlockCache;
   /** How open files read; by default through the block cache with per-file prefetch. */
   readonly readerFactory?: ObjectReaderFactory;
+  /** The disk cache of the mount, and what names this bucket in it. */
+  readonly diskCache?: DiskCacheBinding;
   /** Largest object kept in memory for its open files when unlinked; default 64 MiB. */
   readonly unlinkPinMaxBytes?: number;
+}
+
+export interface DiskCacheBinding {
+  readonly cache: DiskCache;
+  /** The store's endpoint and the bucket, as they name the bucket's objects in the shared cache dir. */
+  readonly endpoint: string;
+  readonly bucket: string;
 }
 
 export const DEFAULT_METADATA_CACHE_MAX_ENTRIES = 100_000;
@@ -146,7 +157,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     });
     this.lookup = new Lookup(this.client, this.prefix, this.cache);
     this.inodes = new InodeTable(options.idleInodeMaxEntries ?? DEFAULT_IDLE_INODES, this.now);
-    this.changes = new ChangeTracker(this.inodes);
+    this.changes = new ChangeTracker(this.inodes, (path, now) => this.sawObjectChange(path, now));
     this.listings = new ListingCache({ ttlMs: options.metadataTtlMs, maxEntries: options.listCacheMaxEntries ?? DEFAULT_LIST_CACHE_ENTRIES, now: this.now });
     // Expired entries leave on their own, so memory goes back down once a walk is over and forgotten.
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs(options.metadataTtlMs));
@@ -156,7 +167,9 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     const readPath = resolveReadPathOptions(options.readPath);
     this.ownsBlockCache = options.blockCache === undefined;
     this.blockCache = options.blockCache ?? blockCacheFor(readPath);
-    this.readerFactory = options.readerFactory ?? prefetchingReaderFactory(this.blockCache, { ...readPath, blockSizeBytes: this.blockCache.blockSizeBytes });
+    this.readerFactory =
+      options.readerFactory ??
+      prefetchingReaderFactory(this.blockCache, { ...readPath, blockSizeBytes: this.blockCache.blockSizeBytes }, (snapshot) => this.diskObjectOf(snapshot));
     this.uid = options.uid ?? process.getuid?.() ?? 0;
     this.gid = options.gid ?? process.getgid?.() ?? 0;
     this.fileMode = (options.fileMode ?? DEFAULT_FILE_MODE) & 0o7777;
@@ -351,7 +364,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       const handle = this.handles.add(ino, normalized, snapshot, this.readerFactory(this.client, snapshot));
       const keepCache = this.handles.noteOpenedVersion(ino, info);
       // With its pages kept, the kernel may never ask: fetching ahead would be waste.
-      if (!keepCache) handle.reader.opened?.();
+      if (!keepCache) await handle.reader.opened?.();
       return { fh: handle.fh, keepCache };
     });
   }
@@ -366,6 +379,40 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   async release(fh: number): Promise<void> {
     this.handles.remove(fh)?.reader.close();
+  }
+
+  cachedRange(fh: number, position: number, length: number): CachedRange | undefined {
+    const handle = this.handles.find(fh);
+    if (handle === undefined || handle.pinned !== undefined) return undefined;
+    return handle.reader.cachedRange?.(position, length);
+  }
+
+  /**
+   * The disk cache's key of an object at one version; none without a version (nothing would tell a changed
+   * object's bytes apart). Blocks of its other versions are dropped: they can never be served again.
+   */
+  private diskKeyOf(object: { key: string; version: string | undefined; size: number }): ObjectKey | undefined {
+    const binding = this.options.diskCache;
+    if (binding === undefined || object.version === undefined) return undefined;
+    const { endpoint, bucket } = binding;
+    return { endpoint, bucket, object: object.key, version: object.version, size: object.size, blockBytes: this.blockCache.blockSizeBytes };
+  }
+
+  private diskObjectOf(snapshot: ObjectSnapshot): CachedObject | undefined {
+    const key = this.diskKeyOf(snapshot);
+    if (key === undefined || this.options.diskCache === undefined) return undefined;
+    this.options.diskCache.cache.dropOtherVersions(key);
+    return this.options.diskCache.cache.object(key);
+  }
+
+  /** A file seen changed or gone: its cached blocks of other versions, or all of them, go. */
+  private sawObjectChange(path: string, now: FileNodeInfo | undefined): void {
+    const binding = this.options.diskCache;
+    if (binding === undefined) return;
+    const objectKey = objectKeyForPath(this.prefix, path);
+    const key = now === undefined ? undefined : this.diskKeyOf({ key: objectKey, version: now.version, size: now.size });
+    if (key !== undefined) binding.cache.dropOtherVersions(key);
+    else binding.cache.dropObject({ endpoint: binding.endpoint, bucket: binding.bucket, object: objectKey });
   }
 
   async unlink(path: string): Promise<void> {
@@ -386,6 +433,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
         this.invalidateWithAncestors(normalized);
         for (const ancestor of ancestorPaths(normalized)) this.listings.invalidate(ancestor);
         this.handles.forgetVersion(ino);
+        this.sawObjectChange(normalized, undefined);
       }
       this.cache.setNotFound(normalized);
     });

@@ -12,14 +12,20 @@ import type { FsChange, FsChangeListener } from './types.js';
 export class ChangeTracker {
   private listener: FsChangeListener | undefined;
 
-  constructor(private readonly inodes: InodeTable) {}
+  constructor(
+    private readonly inodes: InodeTable,
+    /** Told of every file seen changed (with what it is now) or gone, whether or not a listener is set. */
+    private readonly onObjectChange?: (path: string, now: FileNodeInfo | undefined) => void,
+  ) {}
 
   setListener(listener: FsChangeListener | undefined): void {
     this.listener = listener;
   }
 
   sawFile(path: string, info: FileNodeInfo): void {
-    if (this.inodes.sawSighting(path, info)) this.emit('changed', path);
+    if (!this.inodes.sawSighting(path, info)) return;
+    this.onObjectChange?.(path, info);
+    this.emit('changed', path);
   }
 
   /** The kernel's copy of `path` went stale (a listing found a new sighting of it). */
@@ -28,6 +34,7 @@ export class ChangeTracker {
   }
 
   sawMissing(path: string): void {
+    this.onObjectChange?.(path, undefined);
     this.emit('gone', path);
     this.inodes.dropIfIdle(path);
   }

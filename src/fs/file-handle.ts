@@ -41,6 +41,11 @@ export class HandleTable {
     return handle;
   }
 
+  /** The handle, if open (no error: for callers that must not throw). */
+  find(fh: number): FileHandle | undefined {
+    return this.handles.get(fh);
+  }
+
   remove(fh: number): FileHandle | undefined {
     const handle = this.handles.get(fh);
     this.handles.delete(fh);

@@ -4,7 +4,7 @@ import { InodeView } from './inode-view.js';
 import { illegalNameReason } from './names.js';
 import { normalizePath } from './paths.js';
 import { DEFAULT_DIR_MODE, S_IFDIR, STATFS, refusedWriteErrno, type RefusedOp } from './semantics.js';
-import type { ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { CachedRange, ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 
 export interface Backend {
   /** The top-level folder of the mount that shows this backend. */
@@ -121,6 +121,11 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
   async read(fh: number, target: Buffer, length: number, position: number): Promise<number> {
     const handle = this.handle(fh);
     return handle.backend.filesystem.read(handle.innerFh, target, length, position);
+  }
+
+  cachedRange(fh: number, position: number, length: number): CachedRange | undefined {
+    const handle = this.handles.get(fh);
+    return handle === undefined ? undefined : handle.backend.filesystem.cachedRange?.(handle.innerFh, position, length);
   }
 
   async release(fh: number): Promise<void> {

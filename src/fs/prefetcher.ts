@@ -4,6 +4,8 @@ import type { BlockCache, FetchKind, RangeFetcher } from './block-cache.js';
 import type { ByteChunks } from './byte-chunks.js';
 import { clampRead, fetchRangeChunks, type ObjectReader, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
 import type { ReadPathOptions } from './read-path-options.js';
+import type { CachedObject } from './disk-cache/disk-cache.js';
+import type { CachedRange } from './types.js';
 
 /**
  * The reads of one open file over the mount's shared block cache, with one sequential cursor
@@ -34,6 +36,10 @@ export class PrefetchingReader implements ObjectReader {
     private readonly snapshot: ObjectSnapshot,
     private readonly objectId: string,
     private readonly options: ReadPathOptions,
+    /** This version's blocks in the disk cache, when the mount has one. */
+    private readonly disk?: CachedObject,
+    /** Shared by the readers of one mount: its engine asks for cached ranges (it serves disk hits itself). */
+    private readonly engine: { servesCachedRanges: boolean } = { servesCachedRanges: false },
   ) {
     this.windowBytes = options.initialWindowBytes;
     this.fetchBytes = (offset, length, signal, into) => fetchRangeChunks(client, snapshot, offset, length, signal, into);
@@ -96,8 +102,18 @@ export class PrefetchingReader implements ObjectReader {
   }
 
   /** A small object is read whole by its first read anyway: its GET starts now. */
-  opened(): void {
-    if (this.snapshot.size > 0 && this.isSmall) this.ensureBlocks(0, this.snapshot.size, 'prefetch');
+  opened(): void | Promise<void> {
+    if (!(this.snapshot.size > 0 && this.isSmall)) return;
+    const { disk } = this;
+    if (disk === undefined || !this.engine.servesCachedRanges) {
+      this.ensureBlocks(0, this.snapshot.size, 'prefetch');
+      return;
+    }
+    // The engine serves what the disk cache holds from its file: only open that file (before the open is
+    // answered, so that the first read finds it), no copy into memory; an object it lacks is fetched ahead.
+    return disk.warmBlock(0).then((held) => {
+      if (!held && !this.closed) this.ensureBlocks(0, this.snapshot.size, 'prefetch');
+    });
   }
 
   /** Fetched whole by its first read (or its open), never streamed. */
@@ -113,6 +129,14 @@ export class PrefetchingReader implements ObjectReader {
   /** Whether reads are treated as a stream now. */
   get isSequential(): boolean {
     return this.sequential;
+  }
+
+  cachedRange(position: number, length: number): CachedRange | undefined {
+    this.engine.servesCachedRanges = true;
+    if (this.closed || this.disk === undefined) return undefined;
+    // Bytes already in memory (or on their way) are served from there: never read twice, never counted twice.
+    if (this.cache.isPresent(this.objectId, Math.floor(position / this.options.blockSizeBytes))) return undefined;
+    return this.disk.cachedRange(position, length);
   }
 
   close(): void {
@@ -158,7 +182,8 @@ export class PrefetchingReader implements ObjectReader {
       while (count < maxBlocksPerRun && index + count < lastIndex && !this.cache.isPresent(this.objectId, index + count)) count += 1;
       const offset = index * blockBytes;
       const lengthBytes = Math.min(this.snapshot.size, offset + count * blockBytes) - offset;
-      if (!this.cache.startRun({ objectId: this.objectId, firstIndex: index, count, lengthBytes }, kind, this.fetchBytes)) return offset;
+      const run = { objectId: this.objectId, firstIndex: index, count, lengthBytes, ...(this.disk ? { disk: this.disk } : {}) };
+      if (!this.cache.startRun(run, kind, this.fetchBytes)) return offset;
       index += count;
     }
     return to;
@@ -230,7 +255,7 @@ export class PrefetchingReader implements ObjectReader {
     let copied = 0;
     while (copied < wanted) {
       const length = Math.min(wanted - copied, this.options.partSizeBytes);
-      const count = await this.cache.fetchDirect(position + copied, length, this.fetchBytes, target, copied);
+      const count = await this.cache.fetchDirect(position + copied, length, this.fetchBytes, target, copied, this.disk);
       if (count === 0) break;
       copied += count;
     }
@@ -247,13 +272,14 @@ export function objectIdOf(namespace: string, snapshot: ObjectSnapshot, openId: 
   return `${namespace}\u0000${snapshot.key}\u0000${identity}`;
 }
 
-/** Open files read through `cache` with per-file prefetch. */
-export function prefetchingReaderFactory(cache: BlockCache, options: ReadPathOptions): ObjectReaderFactory {
+/** Open files read through `cache` with per-file prefetch (and the disk cache, where `diskFor` names one). */
+export function prefetchingReaderFactory(cache: BlockCache, options: ReadPathOptions, diskFor?: (snapshot: ObjectSnapshot) => CachedObject | undefined): ObjectReaderFactory {
   const namespace = cache.newNamespace();
+  const engine = { servesCachedRanges: false };
   let opens = 0;
   return (client: BucketClient, snapshot: ObjectSnapshot) => {
     opens += 1;
-    return new PrefetchingReader(cache, client, snapshot, objectIdOf(namespace, snapshot, opens), options);
+    return new PrefetchingReader(cache, client, snapshot, objectIdOf(namespace, snapshot, opens), options, diskFor?.(snapshot), engine);
   };
 }
 

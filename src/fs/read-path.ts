@@ -3,6 +3,7 @@ import type { GetResult, RequestOptions } from '../store/object-store.js';
 import { NotFoundError, RangeNotSatisfiableError } from '../store/errors.js';
 import { ByteChunks } from './byte-chunks.js';
 import { Errno, FsError, toFsError } from './errno.js';
+import type { CachedRange } from './types.js';
 
 /** The object an open file reads: what it was when opened. */
 export interface ObjectSnapshot {
@@ -22,9 +23,12 @@ export interface ObjectReader {
   close(): void;
   /**
    * The file was just opened and the kernel holds none of its pages: a reader may start fetching what the
-   * first read will surely want, so that the GET overlaps the open's round trip to the kernel.
+   * first read will surely want, so that the GET overlaps the open's round trip to the kernel. A promise is
+   * waited for before the open is answered (a disk-cached block's file opened for the engine's first read).
    */
-  opened?(): void;
+  opened?(): void | Promise<void>;
+  /** Bytes at `position` the disk cache holds in a file already open, for an engine to serve (see `CachedRange`). */
+  cachedRange?(position: number, length: number): CachedRange | undefined;
 }
 
 export type ObjectReaderFactory = (client: BucketClient, snapshot: ObjectSnapshot) => ObjectReader;

@@ -75,6 +75,8 @@ export interface PathFilesystem {
   refuseWrite(op: 'mkdir' | 'rmdir' | 'create' | 'write' | 'rename' | 'truncate' | 'chmod' | 'chown' | 'utimens' | 'symlink' | 'link', path: string): Promise<never>;
   /** Drops caches and in-flight work; called at unmount. */
   close(): Promise<void>;
+  /** A range of an open file the disk cache holds, to serve without copying through JS; see `CachedRange`. */
+  cachedRange?(fh: number, position: number, length: number): CachedRange | undefined;
 }
 
 /**
@@ -95,6 +97,8 @@ export interface InodeFilesystem {
   attrByIno(ino: number): Promise<FileAttr>;
   openByIno(ino: number, flags: number): Promise<OpenResult>;
   unlinkChild(parentIno: number, name: string): Promise<void>;
+  /** As `PathFilesystem.cachedRange` (handles are shared by both forms). */
+  cachedRange?(fh: number, position: number, length: number): CachedRange | undefined;
 }
 
 /**
@@ -115,4 +119,27 @@ export type FsChangeListener = (change: FsChange) => void;
 export interface ChangeNotifying {
   /** One listener (the engine's); undefined stops the reports. */
   setChangeListener(listener: FsChangeListener | undefined): void;
+}
+
+/**
+ * Bytes of an open file that sit in a block file of the disk cache (format: `disk-cache/block-file.ts`), for an
+ * engine that serves them itself: pread the covered pieces, check each against its CRC-32, reply. Synchronous
+ * and without I/O: the file is already open.
+ */
+export interface CachedRange {
+  /** An open block file; valid until `release()`. */
+  readonly fd: number;
+  /** Where the first byte served sits in the file. */
+  readonly filePosition: number;
+  /** Bytes to serve (at most the request; never past the block's end). */
+  readonly length: number;
+  readonly pieceBytes: number;
+  /** CRC-32 of each whole piece covering the range, in order (a block's last piece may be short: its file ends there). */
+  readonly pieceCrcs: Uint32Array;
+  /** File position of the first covered piece. */
+  readonly firstPieceFilePosition: number;
+  /** The engine is done with `fd`. */
+  release(): void;
+  /** The engine found a mismatch: the block is dropped and a checksum failure counted (then call `release`). */
+  corrupt(): void;
 }

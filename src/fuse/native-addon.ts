@@ -21,6 +21,8 @@ export const NativeOp = {
   ended: 100,
   /** Not a request: the kernel finished the handshake (INIT). */
   initialized: 101,
+  /** Not a request: cache hits the engine served; `buffer` holds their ids, as doubles (native/cache_read.c). */
+  cacheSettled: 102,
 } as const;
 
 /** The opaque per-mount handle the addon returns. */
@@ -68,6 +70,11 @@ export interface NativeStats {
   readonly invalidationsDone: number;
   /** Invalidations that could not be queued (out of memory). */
   readonly invalidationsDropped: number;
+  /** Reads served from the local cache by the engine's worker threads, and their bytes. */
+  readonly cacheHits: number;
+  readonly cacheHitBytes: number;
+  /** Cache hits the engine handed back to JS as usual reads: a checksum mismatch, a short block file, a read error. */
+  readonly cacheFallbacks: number;
 }
 
 /** The addon's functions (native/addon.c). Every reply returns false when the request was already answered. */
@@ -86,6 +93,12 @@ export interface NativeAddon {
   /** `cacheDir` (opendir only) lets the kernel keep the listing it reads. */
   replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean, cacheDir: boolean): boolean;
   replyRead(context: NativeContext, id: number, bytes: number): boolean;
+  /**
+   * Answers a read from the local cache: `ranges` holds CACHE_RANGE_NUMBERS numbers per range (see
+   * src/fuse/native-cache-hits.ts), `crcs` their pieces' CRC-32s in order; the read's bytes are the
+   * ranges' then `tailBytes` already in the request's buffer. The engine reads and checks them itself.
+   */
+  replyCached(context: NativeContext, id: number, ranges: Float64Array, crcs: Uint32Array, tailBytes: number): boolean;
   replyStatfs(context: NativeContext, id: number, blockSize: number, blocks: number, blocksFree: number, blocksAvailable: number, files: number, filesFree: number, nameMax: number): boolean;
   /**
    * A batch of `count` directory entries, the first at the request's offset: `names` joined by
@@ -104,7 +117,7 @@ export interface NativeAddon {
 export const READ_SLOT_BYTES = 1024 * 1024;
 
 /** What the native engine's build needs (native/build.sh). */
-export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev pkg-config build-essential python3';
+export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev zlib1g-dev pkg-config build-essential python3';
 
 export class NativeEngineUnavailableError extends Error {
   /** Why, in a few words: "… is missing", "cannot be loaded: …". */

@@ -3,6 +3,7 @@ import { Errno, FsError, toFsError } from '../fs/errno.js';
 import type { DirStream, FileAttr, InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
 import { NativeOp, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
+import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit } from './native-cache-hits.js';
 import { putStat, STAT_NUMBERS } from './stat.js';
 
 type RefusedOp = Parameters<PathFilesystem['refuseWrite']>[0];
@@ -165,8 +166,37 @@ function releaseOrphan(fs: PathFilesystem, fh: number): void {
   fs.release(fh).catch(() => {});
 }
 
+/**
+ * A read the local cache holds: the engine reads and checks the ranges itself; what they do not cover
+ * (the end of the file, a block not cached) is read here first, into the request's buffer.
+ */
+async function serveCacheHit(fs: PathFilesystem, held: HeldCacheRanges, request: NativeRequest & { readonly target: Buffer }, hit: CacheHit): Promise<Answer> {
+  let tailBytes = 0;
+  if (hit.covered < request.size) {
+    try {
+      tailBytes = await fs.read(request.fh, request.target, request.size - hit.covered, request.offset + hit.covered);
+    } catch (error) {
+      for (const range of hit.ranges) range.release();
+      throw error;
+    }
+  }
+  return (addon, context, id) => {
+    held.hold(id, hit.ranges);
+    let taken: boolean;
+    try {
+      taken = addon.replyCached(context, id, hit.numbers, hit.crcs, tailBytes);
+    } catch (error) {
+      held.release(id);
+      throw error;
+    }
+    // Refused: answered already (a timeout, the teardown), the engine never reads the ranges.
+    if (!taken) held.release(id);
+    return hit.covered + tailBytes;
+  };
+}
+
 /** The core's work for one request; resolves with how to answer it, rejects with the errno's error. */
-async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, request: NativeRequest): Promise<Answer> {
+async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held: HeldCacheRanges, request: NativeRequest): Promise<Answer> {
   switch (request.op) {
     case NativeOp.lookup: {
       const attr = await fs.lookupChild(request.ino, request.name ?? '');
@@ -195,6 +225,13 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, reque
     }
     case NativeOp.read: {
       if (request.target === undefined) throw new Error('read without a buffer');
+      if ((request.flags & READ_AFTER_CACHE_FAILURE) !== 0) {
+        // The engine could not serve the hit it was given: drop what is at fault, then read as usual.
+        held.failed(request.id, request.flags);
+      } else {
+        const hit = collectCacheHit(fs, request.fh, request.offset, request.size);
+        if (hit !== undefined) return serveCacheHit(fs, held, { ...request, target: request.target }, hit);
+      }
       const bytes = await fs.read(request.fh, request.target, request.size, request.offset);
       return (addon, context, id) => {
         addon.replyRead(context, id, bytes);
@@ -265,8 +302,13 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, reque
 export function createNativeDispatch(options: NativeDispatchOptions): NativeDispatch {
   const { fs, addon, logger, observer } = options;
   const dirs = new OpenDirs(fs);
+  const held = new HeldCacheRanges(logger, addon.libfuseVersion);
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot) => {
-    if (op === NativeOp.ended) return options.onEnded();
+    if (op === NativeOp.cacheSettled) return held.settle(buffer);
+    if (op === NativeOp.ended) {
+      held.releaseEverything();
+      return options.onEnded();
+    }
     if (op === NativeOp.initialized) return options.onInitialized();
     const startNs = process.hrtime.bigint();
     const opName = op === NativeOp.refuse ? (refusedOp ?? 'refuse') : (OP_NAMES.get(op) ?? `op${op}`);
@@ -300,7 +342,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     let working: Promise<Answer>;
     try {
       const target = slot >= 0 ? options.slots()[slot]?.subarray(0, size) : buffer;
-      working = serve(fs, dirs, { op, id, ino, name, fh, offset, size, flags, refusedOp, target });
+      working = serve(fs, dirs, held, { op, id, ino, name, fh, offset, size, flags, refusedOp, target });
     } catch (error) {
       working = Promise.reject(error);
     }

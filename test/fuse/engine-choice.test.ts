@@ -34,7 +34,7 @@ describe('the engine of a mount', () => {
   it('refuses --engine native without the addon, naming the packages it needs', () => {
     const said: string[] = [];
     expect(() => chooseMountEngine('native', (line) => said.push(line), missingAddon)).toThrow(NativeEngineUnavailableError);
-    expect(() => chooseMountEngine('native', (line) => said.push(line), missingAddon)).toThrow(/libfuse3-dev pkg-config build-essential python3.*--engine fuse-native/);
+    expect(() => chooseMountEngine('native', (line) => said.push(line), missingAddon)).toThrow(/libfuse3-dev zlib1g-dev pkg-config build-essential python3.*--engine fuse-native/);
     expect(said).toEqual([]);
   });
 

@@ -1,0 +1,235 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+/**
+ * The on-disk format of one cached block: one file per block of one version of one object.
+ *
+ * ```
+ * offset  bytes  field (little-endian integers)
+ * 0       8      magic "BKFSBLK1"
+ * 8       4      format version (1)
+ * 12      4      dataOffset: where the data starts, a multiple of 4096
+ * 16      4      dataBytes: length of the data (the block's bytes; shorter than a block only at the object's end)
+ * 20      4      pieceBytes: 65536
+ * 24      4      pieceCount: ceil(dataBytes / pieceBytes)
+ * 28      4      keyBytes: length of the key
+ * 32      4      headerCrc: CRC-32 of bytes [0, 32) followed by bytes [36, 36 + keyBytes + 4 * pieceCount)
+ * 36      keyBytes  the key, UTF-8 JSON: {"endpoint","bucket","object","version","size","blockBytes","blockIndex"}
+ * ...     4 * pieceCount  CRC-32 of each piece of the data, in order (the last piece may be short)
+ * ...     zeros up to dataOffset
+ * dataOffset  dataBytes  the data
+ * ```
+ *
+ * The file is exactly `dataOffset + dataBytes` long; anything else (a truncation) is not a block. CRC-32 is
+ * zlib's (`zlib.crc32` in Node, `crc32()` of zlib in C), so both engines check pieces the same way: a reader
+ * checks only the pieces it serves. A block is written under a temporary name in its folder and renamed into
+ * place, so a reader sees either no file or a whole one; it is not fsynced, because a crash that loses its
+ * pages leaves a file whose checksums fail, and such a file is dropped and fetched again.
+ *
+ * Where it lives: `DIR/blocks/<2 hex>/<object hash>/<version hash>-<blockBytes>-<blockIndex>`. One folder per
+ * object (endpoint, bucket, name) holds the blocks of all its versions, so a deleted or changed object's blocks
+ * go with one folder, or with the files of other versions. Temporary files start with `.tmp-`.
+ */
+
+export const BLOCK_FILE_MAGIC = 'BKFSBLK1';
+export const BLOCK_FILE_FORMAT_VERSION = 1;
+export const PIECE_BYTES = 64 * 1024;
+/** Data starts on a page boundary: a page-aligned pread or splice of it touches whole pages. */
+export const DATA_ALIGNMENT_BYTES = 4096;
+export const FIXED_HEADER_BYTES = 36;
+const HEADER_CRC_OFFSET = 32;
+/** A header is read with one pread of this many bytes first; a longer key needs a second. */
+export const HEADER_PROBE_BYTES = DATA_ALIGNMENT_BYTES;
+/** Keys longer than this are not cached (an object name is at most 1 KiB in S3; AIStore allows more). */
+export const MAX_KEY_BYTES = 16 * 1024;
+export const TEMP_PREFIX = '.tmp-';
+export const BLOCKS_DIR_NAME = 'blocks';
+
+/** What a cached block is of: a block of one version of one object of one bucket of one cluster. */
+export interface BlockKey {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly object: string;
+  /** `Ais-Version` or ETag: blocks are only kept for objects that have one. */
+  readonly version: string;
+  /** The object's size: a new size is a new key even if the version string repeats. */
+  readonly size: number;
+  readonly blockBytes: number;
+  readonly blockIndex: number;
+}
+
+/** The parsed header of a block file that passed its checks. */
+export interface BlockHeader {
+  readonly dataOffset: number;
+  readonly dataBytes: number;
+  readonly pieceBytes: number;
+  readonly pieceCrcs: Uint32Array;
+}
+
+export class BlockFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BlockFileError';
+  }
+}
+
+export function encodeKey(key: BlockKey): string {
+  return JSON.stringify({
+    endpoint: key.endpoint,
+    bucket: key.bucket,
+    object: key.object,
+    version: key.version,
+    size: key.size,
+    blockBytes: key.blockBytes,
+    blockIndex: key.blockIndex,
+  });
+}
+
+function hashHex(text: string, hexChars: number): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, hexChars);
+}
+
+/** The folder, relative to `DIR/blocks`, of every block of one object (all versions). */
+export function objectFolder(key: Pick<BlockKey, 'endpoint' | 'bucket' | 'object'>): string {
+  const hash = hashHex(`${key.endpoint}\u0000${key.bucket}\u0000${key.object}`, 32);
+  return join(hash.slice(0, 2), hash);
+}
+
+/** The prefix of the file names, within the object's folder, of one version of the object. */
+export function versionStem(key: Pick<BlockKey, 'version' | 'size' | 'blockBytes'>): string {
+  return `${hashHex(`${key.version}\u0000${key.size}`, 16)}-${key.blockBytes}-`;
+}
+
+/** The block's file, relative to `DIR/blocks`. */
+export function blockFilePath(key: BlockKey): string {
+  return join(objectFolder(key), `${versionStem(key)}${key.blockIndex}`);
+}
+
+export function pieceCountOf(dataBytes: number): number {
+  return Math.ceil(dataBytes / PIECE_BYTES);
+}
+
+/** The CRC-32 of each piece of `data`. */
+export function pieceCrcsOf(data: Buffer): Uint32Array {
+  const crcs = new Uint32Array(pieceCountOf(data.length));
+  for (let i = 0; i < crcs.length; i += 1) crcs[i] = crc32(data.subarray(i * PIECE_BYTES, (i + 1) * PIECE_BYTES));
+  return crcs;
+}
+
+/** The header (up to `dataOffset`, padding included) of a block holding `data` under `key`. */
+export function encodeHeader(key: BlockKey, data: Buffer): Buffer {
+  const keyBytes = Buffer.from(encodeKey(key), 'utf8');
+  if (keyBytes.length > MAX_KEY_BYTES) throw new BlockFileError(`key of ${keyBytes.length} bytes is too long to cache`);
+  const crcs = pieceCrcsOf(data);
+  const used = FIXED_HEADER_BYTES + keyBytes.length + 4 * crcs.length;
+  const dataOffset = Math.ceil(used / DATA_ALIGNMENT_BYTES) * DATA_ALIGNMENT_BYTES;
+  const header = Buffer.alloc(dataOffset);
+  header.write(BLOCK_FILE_MAGIC, 0, 'latin1');
+  header.writeUInt32LE(BLOCK_FILE_FORMAT_VERSION, 8);
+  header.writeUInt32LE(dataOffset, 12);
+  header.writeUInt32LE(data.length, 16);
+  header.writeUInt32LE(PIECE_BYTES, 20);
+  header.writeUInt32LE(crcs.length, 24);
+  header.writeUInt32LE(keyBytes.length, 28);
+  keyBytes.copy(header, FIXED_HEADER_BYTES);
+  for (let i = 0; i < crcs.length; i += 1) header.writeUInt32LE(crcs[i]!, FIXED_HEADER_BYTES + keyBytes.length + 4 * i);
+  header.writeUInt32LE(headerCrcOf(header, used), HEADER_CRC_OFFSET);
+  return header;
+}
+
+function headerCrcOf(header: Buffer, used: number): number {
+  return crc32(header.subarray(FIXED_HEADER_BYTES, used), crc32(header.subarray(0, HEADER_CRC_OFFSET)));
+}
+
+/**
+ * Checks a header read from the start of a file of `fileBytes` bytes against the key it should name. `probe`
+ * holds the file's first bytes (at least `headerBytesNeeded(probe)` of them). Throws `BlockFileError` on any
+ * mismatch: a truncated, foreign or damaged file is not a block.
+ */
+export function decodeHeader(probe: Buffer, expectedKey: BlockKey, fileBytes: number): BlockHeader {
+  if (probe.length < FIXED_HEADER_BYTES || probe.toString('latin1', 0, 8) !== BLOCK_FILE_MAGIC) throw new BlockFileError('not a block file');
+  if (probe.readUInt32LE(8) !== BLOCK_FILE_FORMAT_VERSION) throw new BlockFileError(`unknown block file version ${probe.readUInt32LE(8)}`);
+  const dataOffset = probe.readUInt32LE(12);
+  const dataBytes = probe.readUInt32LE(16);
+  const pieceBytes = probe.readUInt32LE(20);
+  const pieceCount = probe.readUInt32LE(24);
+  const keyBytes = probe.readUInt32LE(28);
+  const used = FIXED_HEADER_BYTES + keyBytes + 4 * pieceCount;
+  if (pieceBytes !== PIECE_BYTES || pieceCount !== pieceCountOf(dataBytes) || keyBytes > MAX_KEY_BYTES || used > dataOffset || dataOffset % DATA_ALIGNMENT_BYTES !== 0) {
+    throw new BlockFileError('inconsistent block header');
+  }
+  if (probe.length < used) throw new BlockFileError('short block header');
+  if (headerCrcOf(probe, used) !== probe.readUInt32LE(HEADER_CRC_OFFSET)) throw new BlockFileError('block header checksum mismatch');
+  if (probe.toString('utf8', FIXED_HEADER_BYTES, FIXED_HEADER_BYTES + keyBytes) !== encodeKey(expectedKey)) throw new BlockFileError('block file of another key');
+  if (fileBytes !== dataOffset + dataBytes) throw new BlockFileError(`block file is ${fileBytes} bytes, expected ${dataOffset + dataBytes}`);
+  const pieceCrcs = new Uint32Array(pieceCount);
+  for (let i = 0; i < pieceCount; i += 1) pieceCrcs[i] = probe.readUInt32LE(FIXED_HEADER_BYTES + keyBytes + 4 * i);
+  return { dataOffset, dataBytes, pieceBytes, pieceCrcs };
+}
+
+/** Bytes from the file's start that `decodeHeader` needs, once the fixed part is in `probe`. */
+export function headerBytesNeeded(probe: Buffer): number {
+  if (probe.length < FIXED_HEADER_BYTES) return FIXED_HEADER_BYTES;
+  return FIXED_HEADER_BYTES + probe.readUInt32LE(28) + 4 * probe.readUInt32LE(24);
+}
+
+/** The pieces `[first, last]` that data bytes `[from, to)` fall in. */
+export function piecesCovering(from: number, to: number): { first: number; last: number } {
+  return { first: Math.floor(from / PIECE_BYTES), last: Math.floor((Math.max(from + 1, to) - 1) / PIECE_BYTES) };
+}
+
+/**
+ * Whether `bytes`, the data of pieces `first, first + 1, ...` in order (the last may be short at the end of the
+ * data), match their checksums.
+ */
+export function piecesMatch(header: BlockHeader, first: number, bytes: Buffer): boolean {
+  for (let start = 0, piece = first; start < bytes.length; start += PIECE_BYTES, piece += 1) {
+    if (piece >= header.pieceCrcs.length || crc32(bytes.subarray(start, start + PIECE_BYTES)) !== header.pieceCrcs[piece]) return false;
+  }
+  return true;
+}
+
+/** A temporary name in `folder` no other writer uses. */
+export function tempFilePath(folder: string): string {
+  return join(folder, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/**
+ * Writes `data` as the block `key` under `blocksDir`: to a temporary file in the object's folder, renamed into
+ * place. Returns the bytes the file takes. Errors are the file system's (ENOSPC, EIO, ...); the temporary file
+ * is removed on failure.
+ */
+export async function writeBlockFile(blocksDir: string, key: BlockKey, data: Buffer): Promise<number> {
+  const header = encodeHeader(key, data);
+  const folder = join(blocksDir, objectFolder(key));
+  await fsp.mkdir(folder, { recursive: true });
+  const temp = tempFilePath(folder);
+  const handle = await fsp.open(temp, 'wx', 0o644);
+  try {
+    try {
+      await writeAll(handle, [header, data]);
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(temp, join(blocksDir, blockFilePath(key)));
+  } catch (error) {
+    await fsp.rm(temp, { force: true }).catch(() => {});
+    throw error;
+  }
+  return header.length + data.length;
+}
+
+/** A write to a regular file is short only when the disk is full or failing: the rest is written, or fails. */
+async function writeAll(handle: fsp.FileHandle, buffers: readonly Buffer[]): Promise<void> {
+  const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+  const { bytesWritten } = await handle.writev([...buffers]);
+  if (bytesWritten === total) return;
+  const rest = Buffer.concat([...buffers]).subarray(bytesWritten);
+  for (let done = 0; done < rest.length; ) {
+    const { bytesWritten: wrote } = await handle.write(rest, done, rest.length - done, bytesWritten + done);
+    if (wrote === 0) throw Object.assign(new Error('no space left on the cache device'), { code: 'ENOSPC' });
+    done += wrote;
+  }
+}

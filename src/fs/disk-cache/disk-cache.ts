@@ -1,0 +1,510 @@
+import { promises as fsp } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { LRUCache } from 'lru-cache';
+import type { PooledBuffer } from '../buffer-pool.js';
+import type { BucketRef } from '../../store/object-store.js';
+import type { CachedRange } from '../types.js';
+import {
+  BLOCKS_DIR_NAME,
+  BlockFileError,
+  PIECE_BYTES,
+  TEMP_PREFIX,
+  blockFilePath,
+  objectFolder,
+  piecesCovering,
+  piecesMatch,
+  versionStem,
+  writeBlockFile,
+  type BlockKey,
+} from './block-file.js';
+import { DEFAULT_CACHE_LIMIT, type CacheLimit } from './cache-limit.js';
+import { CacheSpace, type EvictionReport } from './cache-space.js';
+import { OpenBlocks, type OpenBlock } from './open-blocks.js';
+
+/** Counters of the disk cache, for /metrics. */
+export interface DiskCacheStats {
+  readonly enabled: boolean;
+  readonly hits: number;
+  readonly misses: number;
+  readonly bytesServed: number;
+  readonly evictions: number;
+  readonly checksumFailures: number;
+  readonly sizeBytes: number;
+  /** Blocks not written because the writes behind were at their bound, or the cache was off. */
+  readonly writesSkipped: number;
+}
+
+export interface DiskCacheOptions {
+  readonly dir: string;
+  readonly limit?: CacheLimit;
+  /** The mount's block size: the unit of what is written. */
+  readonly blockBytes: number;
+  /** Bytes of fetched blocks held for their writes to the cache at most; past it a block is not cached. */
+  readonly writeBehindMaxBytes: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+/** What names an object's blocks: a block key without its index. */
+export type ObjectKey = Omit<BlockKey, 'blockIndex'>;
+
+/** How a bucket is named in block keys: the same for every mount and `bucketfs prefetch` of it. */
+export function cacheBucketName(bucket: BucketRef): string {
+  return `${bucket.provider ?? 'ais'}://${bucket.namespace === undefined ? '' : `${bucket.namespace}#`}${bucket.name}`;
+}
+
+/** How an endpoint is named in block keys (a trailing slash does not make another cluster). */
+export function cacheEndpointName(endpoint: string): string {
+  return endpoint.replace(/\/+$/, '');
+}
+
+/** Of the read path's memory, the share that blocks waiting for their write to the disk cache may hold. */
+export function writeBehindBytesFor(cacheSizeBytes: number): number {
+  return Math.min(WRITE_BEHIND_MAX_BYTES, Math.floor(cacheSizeBytes / 4));
+}
+const WRITE_BEHIND_MAX_BYTES = 64 * 1024 * 1024;
+
+export class CacheDirError extends Error {
+  constructor(dir: string, detail: string) {
+    super(`--cache-dir ${dir}: ${detail}`);
+    this.name = 'CacheDirError';
+  }
+}
+
+/** Errors of the cache's disk that end caching for this mount (the disk is full, failing or read-only). */
+const DISABLING_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'ENXIO', 'ENODEV', 'ESTALE', 'EFBIG']);
+/** A hit marks its file used at most this often, so that eviction sees it without a write per read. */
+const TOUCH_INTERVAL_MS = 60_000;
+/** Blocks after one the engine reads that are opened ahead of its reads (each holds a descriptor while open). */
+const OPEN_AHEAD_BLOCKS = 4;
+/** Objects whose other versions were already dropped, remembered to do it once. */
+const CHECKED_VERSIONS_MAX = 10_000;
+
+/**
+ * The persistent cache of blocks on local disk, shared by the mounts that name the same dir (see
+ * `block-file.ts` for a block's file, `cache-space.ts` for the size they share). A read path asks it after the
+ * memory cache and before the store; blocks fetched from the store are written behind, never delaying the
+ * reader. Any failure of the disk is a miss: a full or failing disk turns caching off with one warning.
+ */
+export class DiskCache {
+  readonly blocksDir: string;
+  readonly blockBytes: number;
+  private readonly files = new OpenBlocks();
+  private readonly space: CacheSpace;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly writeBehindMaxBytes: number;
+  private readonly checkedVersions = new LRUCache<string, true>({ max: CHECKED_VERSIONS_MAX });
+  private readonly writing = new Set<string>();
+  /** Bad files being removed: not opened again meanwhile. */
+  private readonly dropping = new Set<string>();
+  private readonly pendingWrites = new Set<Promise<void>>();
+  private readonly timer: NodeJS.Timeout;
+  private pendingWriteBytes = 0;
+  private enabled = true;
+  private counters = { hits: 0, misses: 0, bytesServed: 0, evictions: 0, checksumFailures: 0, writesSkipped: 0 };
+
+  private constructor(
+    readonly dir: string,
+    options: DiskCacheOptions,
+  ) {
+    this.blocksDir = join(dir, BLOCKS_DIR_NAME);
+    this.blockBytes = options.blockBytes;
+    this.logger = options.logger;
+    this.now = options.now ?? Date.now;
+    this.writeBehindMaxBytes = options.writeBehindMaxBytes;
+    this.space = new CacheSpace(
+      this.blocksDir,
+      options.limit ?? DEFAULT_CACHE_LIMIT,
+      options.blockBytes,
+      (report: EvictionReport) => {
+        this.counters.evictions += report.files;
+      },
+      (error) => this.logger.warn({ err: (error as Error).message }, 'disk cache: could not update the shared cache size'),
+      this.now,
+    );
+    // Other mounts' writes and a disk filling from elsewhere are seen at least this often.
+    this.timer = setInterval(() => void this.space.sync(), SPACE_CHECK_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** Opens (creating) the cache in `options.dir`; a dir this process cannot write is a `CacheDirError`. */
+  static async open(options: DiskCacheOptions): Promise<DiskCache> {
+    const blocksDir = join(options.dir, BLOCKS_DIR_NAME);
+    try {
+      await fsp.mkdir(blocksDir, { recursive: true });
+      const probe = join(blocksDir, `${TEMP_PREFIX}probe-${process.pid}`);
+      await fsp.writeFile(probe, 'probe');
+      await fsp.rm(probe);
+    } catch (error) {
+      const code = (await firstMkdirFailure(blocksDir)) ?? (error as NodeJS.ErrnoException).code;
+      throw new CacheDirError(options.dir, `not writable (${code ?? (error as Error).message})`);
+    }
+    const cache = new DiskCache(options.dir, options);
+    // The first turn may recount a large dir: the mount does not wait for it.
+    void cache.space.sync();
+    return cache;
+  }
+
+  /** The blocks of one version of one object. */
+  object(key: ObjectKey): CachedObject {
+    return new CachedObject(this, key);
+  }
+
+  get isEnabled(): boolean {
+    return this.enabled;
+  }
+
+  stats(): DiskCacheStats {
+    return { enabled: this.enabled, ...this.counters, sizeBytes: this.space.sizeBytes };
+  }
+
+  /** Drops every block of an object (it was deleted, or changed and its new version is unknown). */
+  dropObject(key: Pick<BlockKey, 'endpoint' | 'bucket' | 'object'>): void {
+    const folder = join(this.blocksDir, objectFolder(key));
+    this.files.forgetUnder(folder);
+    this.background(this.removeFiles(folder, () => true));
+  }
+
+  /** Drops the blocks of an object's versions other than `key`'s (once per version per mount). */
+  dropOtherVersions(key: ObjectKey): void {
+    const folder = join(this.blocksDir, objectFolder(key));
+    const stem = versionStem(key);
+    const memo = `${folder}\u0000${stem}`;
+    if (!this.enabled || this.checkedVersions.has(memo)) return;
+    this.checkedVersions.set(memo, true);
+    this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
+  }
+
+  private async removeFiles(folder: string, doomed: (name: string) => boolean): Promise<void> {
+    const names = await fsp.readdir(folder).catch(() => []);
+    let removed = 0;
+    for (const name of names) {
+      if (name.startsWith(TEMP_PREFIX) || !doomed(name)) continue;
+      const path = join(folder, name);
+      this.files.forget(path);
+      const stats = await fsp.lstat(path).catch(() => undefined);
+      if (stats === undefined) continue;
+      if (await fsp.unlink(path).then(() => true, () => false)) removed += stats.size;
+    }
+    if (removed > 0) this.space.changed(-removed);
+  }
+
+  /** Whole block `key` into `into` (exactly its length), its pieces checked; false on a miss. */
+  async readBlock(key: BlockKey, into: Buffer): Promise<boolean> {
+    const entry = await this.openBlock(key);
+    if (entry === undefined || entry.header.dataBytes !== into.length) return this.miss(entry, key);
+    this.files.use(entry);
+    try {
+      const { bytesRead } = await entry.file.read(into, 0, into.length, entry.header.dataOffset);
+      if (bytesRead !== into.length || !piecesMatch(entry.header, 0, into)) return this.corrupt(entry);
+      this.hit(entry, into.length);
+      return true;
+    } catch (error) {
+      this.failed(error);
+      return false;
+    } finally {
+      this.files.release(entry);
+    }
+  }
+
+  /**
+   * Bytes `[from, from + length)` of block `key` (within it) into `target` at `targetStart`, checking only the
+   * pieces they fall in; undefined on a miss.
+   */
+  async readWithinBlock(key: BlockKey, from: number, length: number, target: Buffer, targetStart: number): Promise<number | undefined> {
+    const entry = await this.openBlock(key);
+    if (entry === undefined || from + length > entry.header.dataBytes) {
+      this.miss(entry, key);
+      return undefined;
+    }
+    const { first, last } = piecesCovering(from, from + length);
+    const pieceStart = first * PIECE_BYTES;
+    const pieceEnd = Math.min(entry.header.dataBytes, (last + 1) * PIECE_BYTES);
+    const pieces = Buffer.allocUnsafe(pieceEnd - pieceStart);
+    this.files.use(entry);
+    try {
+      const { bytesRead } = await entry.file.read(pieces, 0, pieces.length, entry.header.dataOffset + pieceStart);
+      if (bytesRead !== pieces.length || !piecesMatch(entry.header, first, pieces)) {
+        this.corrupt(entry);
+        return undefined;
+      }
+      this.hit(entry, length);
+      return pieces.copy(target, targetStart, from - pieceStart, from - pieceStart + length);
+    } catch (error) {
+      this.failed(error);
+      return undefined;
+    } finally {
+      this.files.release(entry);
+    }
+  }
+
+  /**
+   * A range of block `key` for the native engine to serve itself: only from a file already open (no I/O here).
+   * When it is not, the file is opened in the background, so that the reads after this one find it.
+   */
+  cachedRange(key: BlockKey, from: number, length: number): CachedRange | undefined {
+    if (!this.enabled) return undefined;
+    const path = this.pathOf(key);
+    const entry = this.files.peek(path);
+    if (entry === undefined) {
+      void this.openBlock(key).catch(() => {});
+      return undefined;
+    }
+    const served = Math.min(length, entry.header.dataBytes - from);
+    if (served <= 0) return undefined;
+    const { first, last } = piecesCovering(from, from + served);
+    this.openAhead(key);
+    this.files.use(entry);
+    let done = false;
+    let bad = false;
+    return {
+      fd: entry.file.fd,
+      filePosition: entry.header.dataOffset + from,
+      length: served,
+      pieceBytes: PIECE_BYTES,
+      pieceCrcs: entry.header.pieceCrcs.subarray(first, last + 1),
+      firstPieceFilePosition: entry.header.dataOffset + first * PIECE_BYTES,
+      release: () => {
+        if (done) return;
+        done = true;
+        if (!bad) this.hit(entry, served);
+        this.files.release(entry);
+      },
+      corrupt: () => {
+        if (bad) return;
+        bad = true;
+        this.corrupt(entry);
+      },
+    };
+  }
+
+  /**
+   * Writes block `key` behind the read that fetched it: `data` stays valid (its pooled buffer held) until
+   * written. Skipped, never waited for, when the writes behind already hold their bound.
+   */
+  storeBlock(key: BlockKey, data: Buffer, memory: PooledBuffer | undefined): void {
+    const path = this.pathOf(key);
+    if (!this.enabled || this.writing.has(path) || this.pendingWriteBytes + data.length > this.writeBehindMaxBytes) {
+      this.counters.writesSkipped += 1;
+      return;
+    }
+    memory?.hold();
+    this.writing.add(path);
+    this.pendingWriteBytes += data.length;
+    const write = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.writeBlock(key, data))
+      .finally(() => {
+        memory?.release();
+        this.writing.delete(path);
+        this.pendingWriteBytes -= data.length;
+      });
+    this.background(write);
+  }
+
+  /** Writes block `key` now; false when it was not cached (the cache is off, or the disk failed). */
+  async writeBlock(key: BlockKey, data: Buffer): Promise<boolean> {
+    if (!this.enabled) return false;
+    try {
+      this.space.changed(await writeBlockFile(this.blocksDir, key, data));
+      return true;
+    } catch (error) {
+      this.failed(error);
+      return false;
+    }
+  }
+
+  /** Whether block `key` is cached whole (its header checked; its data is checked when read). */
+  async hasBlock(key: BlockKey, dataBytes: number): Promise<boolean> {
+    const entry = await this.openBlock(key);
+    return entry !== undefined && entry.header.dataBytes === dataBytes;
+  }
+
+  /** A turn at the shared size now (eviction included), instead of at the next chunk or tick. */
+  syncSpace(): Promise<void> {
+    return this.space.sync();
+  }
+
+  /** Waits for the writes behind in flight (tests, and unmount). */
+  async settled(): Promise<void> {
+    while (this.pendingWrites.size > 0) await Promise.all([...this.pendingWrites]);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.settled();
+    // What this mount wrote since its last turn joins the shared size, for the mounts that stay or come.
+    if (this.enabled) await this.space.sync();
+    this.files.clear();
+  }
+
+  private pathOf(key: BlockKey): string {
+    return join(this.blocksDir, blockFilePath(key));
+  }
+
+  /** Opens block `key`'s file for `cachedRange`, reading nothing of its data; false when the cache lacks it. */
+  async warmBlock(key: BlockKey): Promise<boolean> {
+    return (await this.openBlock(key)) !== undefined;
+  }
+
+  /**
+   * Opens the next blocks of an object the engine is being served from, in the background: a reader's next
+   * reads then find their files open and are served by the engine, not read into memory by the read path.
+   */
+  private openAhead(key: BlockKey): void {
+    const lastIndex = Math.ceil(key.size / key.blockBytes) - 1;
+    for (let index = key.blockIndex + 1; index <= Math.min(lastIndex, key.blockIndex + OPEN_AHEAD_BLOCKS); index += 1) {
+      const next = { ...key, blockIndex: index };
+      if (this.files.peek(this.pathOf(next)) === undefined) void this.openBlock(next).catch(() => {});
+    }
+  }
+
+  private async openBlock(key: BlockKey): Promise<OpenBlock | undefined> {
+    const path = this.pathOf(key);
+    if (!this.enabled || this.dropping.has(path)) return undefined;
+    try {
+      return await this.files.open(path, key);
+    } catch (error) {
+      if (error instanceof BlockFileError) {
+        this.dropBad(path, error.message);
+        return undefined;
+      }
+      this.failed(error);
+      return undefined;
+    }
+  }
+
+  private hit(entry: OpenBlock, bytes: number): void {
+    this.counters.hits += 1;
+    this.counters.bytesServed += bytes;
+    const now = this.now();
+    if (now - entry.touchedMs < TOUCH_INTERVAL_MS) return;
+    entry.touchedMs = now;
+    void entry.file.utimes(now / 1000, entry.mtimeMs / 1000).catch(() => {});
+  }
+
+  private miss(entry: OpenBlock | undefined, key: BlockKey): false {
+    this.counters.misses += 1;
+    // A file of the right key but the wrong length cannot be this block: it is stale.
+    if (entry !== undefined) this.dropBad(this.pathOf(key), 'block file of another length');
+    return false;
+  }
+
+  private corrupt(entry: OpenBlock): false {
+    this.counters.misses += 1;
+    this.dropBad(entry.path, 'checksum mismatch');
+    return false;
+  }
+
+  /** A bad block file: forgotten, removed, counted; the read goes to the store. */
+  private dropBad(path: string, reason: string): void {
+    if (this.dropping.has(path)) return;
+    this.counters.checksumFailures += 1;
+    this.files.forget(path);
+    this.dropping.add(path);
+    this.logger.warn({ path, reason }, 'disk cache: dropped a damaged block; fetching it again');
+    this.background(
+      fsp
+        .lstat(path)
+        .then(
+          (stats) => fsp.unlink(path).then(() => this.space.changed(-stats.size)),
+          () => {},
+        )
+        .finally(() => this.dropping.delete(path)),
+    );
+  }
+
+  /** A disk error: caching stops for good on a full, failing or read-only disk; anything else is one miss. */
+  private failed(error: unknown): void {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined || !DISABLING_CODES.has(code) || !this.enabled) return;
+    this.enabled = false;
+    this.files.clear();
+    this.logger.warn({ dir: this.dir, err: (error as Error).message }, `disk cache turned off (${code}); reads go to the store`);
+  }
+
+  private background(work: Promise<unknown>): void {
+    const tracked: Promise<void> = work.then(
+      () => {},
+      () => {},
+    );
+    this.pendingWrites.add(tracked);
+    void tracked.finally(() => this.pendingWrites.delete(tracked));
+  }
+}
+
+/**
+ * Why a folder cannot be made, told by its first missing ancestor: a recursive mkdir reports ENOENT where the
+ * disk says EROFS or EACCES.
+ */
+async function firstMkdirFailure(path: string): Promise<string | undefined> {
+  let missing = path;
+  while (dirname(missing) !== missing && !(await fsp.stat(dirname(missing)).then(() => true, () => false))) missing = dirname(missing);
+  try {
+    await fsp.mkdir(missing);
+    await fsp.rmdir(missing);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code;
+  }
+}
+
+/** How often a mount takes a turn at the shared size even when it writes nothing. */
+const SPACE_CHECK_INTERVAL_MS = 30_000;
+
+/** One version of one object in the disk cache: what an open file's reader talks to. */
+export class CachedObject {
+  constructor(
+    readonly cache: DiskCache,
+    readonly key: ObjectKey,
+  ) {}
+
+  get blockBytes(): number {
+    return this.key.blockBytes;
+  }
+
+  blockKey(blockIndex: number): BlockKey {
+    return { ...this.key, blockIndex };
+  }
+
+  readBlock(blockIndex: number, into: Buffer): Promise<boolean> {
+    return this.cache.readBlock(this.blockKey(blockIndex), into);
+  }
+
+  /** Opens the block's file, reading nothing of its data, for `cachedRange`; false when the cache lacks it. */
+  warmBlock(blockIndex: number): Promise<boolean> {
+    return this.cache.warmBlock(this.blockKey(blockIndex));
+  }
+
+  storeBlock(blockIndex: number, data: Buffer, memory: PooledBuffer | undefined): void {
+    this.cache.storeBlock(this.blockKey(blockIndex), data, memory);
+  }
+
+  /**
+   * Bytes `[position, position + length)` of the object into `target` at `targetStart`, if every block they
+   * fall in is cached; else undefined (nothing counted as read).
+   */
+  async readRange(position: number, length: number, target: Buffer, targetStart: number): Promise<number | undefined> {
+    const blockBytes = this.key.blockBytes;
+    let copied = 0;
+    while (copied < length) {
+      const at = position + copied;
+      const index = Math.floor(at / blockBytes);
+      const within = at - index * blockBytes;
+      const count = Math.min(length - copied, blockBytes - within);
+      const read = await this.cache.readWithinBlock(this.blockKey(index), within, count, target, targetStart + copied);
+      if (read === undefined) return copied === 0 ? undefined : copied;
+      copied += read;
+    }
+    return copied;
+  }
+
+  /** The range at `position` (within one block) for the native engine, if its file is open. */
+  cachedRange(position: number, length: number): CachedRange | undefined {
+    const wanted = Math.min(length, this.key.size - position);
+    if (wanted <= 0) return undefined;
+    const index = Math.floor(position / this.key.blockBytes);
+    return this.cache.cachedRange(this.blockKey(index), position - index * this.key.blockBytes, wanted);
+  }
+}

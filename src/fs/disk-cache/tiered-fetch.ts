@@ -1,0 +1,58 @@
+import type { PooledBuffer } from '../buffer-pool.js';
+import { ByteChunks } from '../byte-chunks.js';
+import type { CachedObject } from './disk-cache.js';
+
+/** As the block cache's `RangeFetcher`: `length` bytes at `offset`, read into `into` where it can. */
+type Fetch = (offset: number, length: number, signal: AbortSignal, into?: readonly Buffer[]) => Promise<ByteChunks>;
+
+/**
+ * Fills the block-sized `views` (of the pooled buffers `memory`, blocks `firstIndex, firstIndex + 1, ...` of
+ * `disk`'s object) from the disk cache where it holds them, and the rest from the store, one GET per run of
+ * missing blocks, in parallel. Blocks that came from the store are written to the disk cache behind the read.
+ * Returns the bytes, which live in `views`.
+ */
+export async function fetchThroughDisk(
+  disk: CachedObject,
+  firstIndex: number,
+  memory: readonly PooledBuffer[],
+  views: readonly Buffer[],
+  fetch: Fetch,
+  signal: AbortSignal,
+): Promise<ByteChunks> {
+  const found = await Promise.all(views.map((view, i) => disk.readBlock(firstIndex + i, view)));
+  const gets: Promise<void>[] = [];
+  for (let start = 0; start < views.length; ) {
+    if (found[start] === true) {
+      start += 1;
+      continue;
+    }
+    let end = start + 1;
+    while (end < views.length && found[end] !== true) end += 1;
+    gets.push(fetchMissing(disk, firstIndex, start, memory.slice(start, end), views.slice(start, end), fetch, signal));
+    start = end;
+  }
+  // Every GET is over before this returns or throws: a failure frees the buffers, which no GET may still fill.
+  const failure = (await Promise.allSettled(gets)).find((outcome) => outcome.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+  return ByteChunks.of(views);
+}
+
+async function fetchMissing(
+  disk: CachedObject,
+  firstIndex: number,
+  start: number,
+  memory: readonly PooledBuffer[],
+  views: readonly Buffer[],
+  fetch: Fetch,
+  signal: AbortSignal,
+): Promise<void> {
+  const length = views.reduce((sum, view) => sum + view.length, 0);
+  const data = await fetch((firstIndex + start) * disk.blockBytes, length, signal, views);
+  // A short body is the store's to explain (the reader fails it): such bytes are never cached.
+  const whole = data.length === length;
+  views.forEach((view, i) => {
+    const from = i * disk.blockBytes;
+    if (!data.liesIn(view, from)) data.copyTo(view, 0, from, from + view.length);
+    if (whole) disk.storeBlock(firstIndex + start + i, view, memory[i]);
+  });
+}

@@ -1,0 +1,156 @@
+import type { Logger } from 'pino';
+import type { CachedRange, PathFilesystem } from '../fs/types.js';
+
+/** A core whose reads the local cache may hold (see `CachedRange`). */
+export type CacheRanges = Pick<PathFilesystem, 'cachedRange'>;
+
+/** Numbers per range in `replyCached`: fd, filePosition, length, pieceBytes, firstPieceFilePosition, pieceCount. */
+export const CACHE_RANGE_NUMBERS = 6;
+/** Ranges at most in one read (native/cache_read.c refuses more): a read spans a few blocks. */
+export const MAX_CACHE_RANGES_PER_READ = 16;
+/** Set in a READ's flags when the engine could not serve its cache hit (native/mount_context.h). */
+export const READ_AFTER_CACHE_FAILURE = 0x40000000;
+/** What failed, in bits 16-23 of those flags; the failing range's index is in bits 0-15. */
+export const CacheFailure = { checksumMismatch: 1, shortRead: 2, readError: 3 } as const;
+
+const MAX_READ_BYTES = 1024 * 1024;
+
+/** The ranges of one read, as the engine takes them. */
+export interface CacheHit {
+  readonly ranges: readonly CachedRange[];
+  readonly numbers: Float64Array;
+  readonly crcs: Uint32Array;
+  /** Bytes the ranges hold, from the read's position on; the rest is read as usual. */
+  readonly covered: number;
+}
+
+function piecesCovering(range: CachedRange): number {
+  return Math.ceil((range.filePosition - range.firstPieceFilePosition + range.length) / range.pieceBytes);
+}
+
+/** A range the engine can serve as given; any other is the core's mistake, read as usual instead. */
+function servable(range: CachedRange, wanted: number): boolean {
+  const skip = range.filePosition - range.firstPieceFilePosition;
+  return (
+    Number.isInteger(range.fd) && range.fd >= 0 &&
+    Number.isInteger(range.length) && range.length >= 1 && range.length <= wanted &&
+    Number.isInteger(range.pieceBytes) && range.pieceBytes >= 1 &&
+    Number.isInteger(skip) && skip >= 0 && skip < range.pieceBytes &&
+    range.pieceCrcs.length === piecesCovering(range)
+  );
+}
+
+/**
+ * The cached ranges of a read at `position`, in order, as far as the cache holds it (a read may span
+ * blocks); undefined when it holds none of its first byte. A range the engine could not serve is
+ * released and ends the hit there.
+ */
+export function collectCacheHit(fs: CacheRanges, fh: number, position: number, length: number): CacheHit | undefined {
+  if (fs.cachedRange === undefined || length > MAX_READ_BYTES) return undefined;
+  const ranges: CachedRange[] = [];
+  let covered = 0;
+  while (covered < length && ranges.length < MAX_CACHE_RANGES_PER_READ) {
+    const range = fs.cachedRange(fh, position + covered, length - covered);
+    if (range === undefined) break;
+    if (!servable(range, length - covered)) {
+      range.release();
+      break;
+    }
+    ranges.push(range);
+    covered += range.length;
+  }
+  if (ranges.length === 0) return undefined;
+  const numbers = new Float64Array(ranges.length * CACHE_RANGE_NUMBERS);
+  const crcs = new Uint32Array(ranges.reduce((sum, range) => sum + range.pieceCrcs.length, 0));
+  let crcAt = 0;
+  ranges.forEach((range, index) => {
+    numbers.set([range.fd, range.filePosition, range.length, range.pieceBytes, range.firstPieceFilePosition, range.pieceCrcs.length], index * CACHE_RANGE_NUMBERS);
+    crcs.set(range.pieceCrcs, crcAt);
+    crcAt += range.pieceCrcs.length;
+  });
+  return { ranges, numbers, crcs, covered };
+}
+
+function releaseAll(ranges: readonly CachedRange[], logger: Logger): void {
+  for (const range of ranges) {
+    try {
+      range.release();
+    } catch (error) {
+      logger.debug({ err: error }, 'releasing a cached range failed');
+    }
+  }
+}
+
+/** The cached ranges the engine is serving, by request id, until it says it is done with them. */
+export class HeldCacheRanges {
+  private readonly held = new Map<number, readonly CachedRange[]>();
+  private readErrorSaid = false;
+  private hitPathSaid = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly libfuseVersion: number,
+  ) {}
+
+  hold(id: number, ranges: readonly CachedRange[]): void {
+    if (!this.hitPathSaid) {
+      this.hitPathSaid = true;
+      this.logger.info(cacheHitPathNote(this.libfuseVersion));
+    }
+    this.held.set(id, ranges);
+  }
+
+  release(id: number): void {
+    const ranges = this.held.get(id);
+    if (ranges === undefined) return;
+    this.held.delete(id);
+    releaseAll(ranges, this.logger);
+  }
+
+  /** The engine served these hits (`ids`: doubles, as native/cache_read.c sends them). */
+  settle(ids: Buffer | undefined): void {
+    if (ids === undefined) return;
+    for (let offset = 0; offset + 8 <= ids.length; offset += 8) this.release(ids.readDoubleLE(offset));
+  }
+
+  /** The engine could not serve request `id` from the cache (`flags` say why): a block at fault is dropped. */
+  failed(id: number, flags: number): void {
+    const ranges = this.held.get(id);
+    if (ranges === undefined) return;
+    const kind = (flags >> 16) & 0xff;
+    const range = ranges[flags & 0xffff];
+    if (range !== undefined && (kind === CacheFailure.checksumMismatch || kind === CacheFailure.shortRead)) {
+      this.logger.warn({ why: kind === CacheFailure.checksumMismatch ? 'checksum mismatch' : 'block file too short' }, 'a cached block is corrupt: dropped, the read goes to the store');
+      try {
+        range.corrupt();
+      } catch (error) {
+        this.logger.debug({ err: error }, 'dropping a corrupt cached block failed');
+      }
+    } else if (!this.readErrorSaid) {
+      // The cache's disk, not one block: said once, each such read goes to the store.
+      this.readErrorSaid = true;
+      this.logger.warn('a cached block could not be read (the cache folder\'s disk?): such reads go to the store');
+    }
+    this.release(id);
+  }
+
+  /** The session ended: nothing the engine held is needed any more. */
+  releaseEverything(): void {
+    for (const id of [...this.held.keys()]) this.release(id);
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+}
+
+/** FUSE passthrough (the kernel reading a hit's block file itself) came with libfuse 3.16. */
+const PASSTHROUGH_LIBFUSE_VERSION = 316;
+
+/** How this build serves cache hits, for the mount's log. */
+export function cacheHitPathNote(libfuseVersion: number): string {
+  const version = `${Math.floor(libfuseVersion / 100)}.${libfuseVersion % 100}`;
+  return libfuseVersion >= PASSTHROUGH_LIBFUSE_VERSION
+    ? `cache hits are read and checked by the engine's worker threads (libfuse ${version} has FUSE passthrough; this build does not use it)`
+    : `cache hits are read and checked by the engine's worker threads (FUSE passthrough needs libfuse 3.16; this is ${version})`;
+}

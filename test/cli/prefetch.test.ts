@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BLOCKS_DIR_NAME } from '../../src/fs/disk-cache/block-file.js';
+import { DiskCache, cacheBucketName, cacheEndpointName } from '../../src/fs/disk-cache/disk-cache.js';
+import { DEFAULT_READ_PATH } from '../../src/fs/read-path-options.js';
+import { createAistoreClient } from '../../src/store/aistore-client.js';
+import { staticParams } from '../../src/store/base-params.js';
+import { bindBucket } from '../../src/store/bucket-client.js';
+import { run, runCli } from '../helpers/processes.js';
+import { useServer, withTempDir } from '../helpers/server.js';
+
+/* `bucketfs prefetch` run as the built CLI (run `npx tsc` first) against a real local server. */
+const MiB = 1024 * 1024;
+const files: Record<string, Buffer> = { 'b/other/skip.bin': randomBytes(1000) };
+for (let i = 0; i < 10; i += 1) files[`b/train/shard-${i}.bin`] = randomBytes(i === 0 ? 9 * MiB + 5 : 300 * 1024 + i);
+const trainBytes = Object.entries(files)
+  .filter(([name]) => name.startsWith('b/train/'))
+  .reduce((sum, [, data]) => sum + data.length, 0);
+
+async function blockCount(cacheDir: string): Promise<number> {
+  let count = 0;
+  const blocks = join(cacheDir, BLOCKS_DIR_NAME);
+  for (const shard of await readdir(blocks)) {
+    if (shard.startsWith('.')) continue;
+    for (const folder of await readdir(join(blocks, shard))) count += (await readdir(join(blocks, shard, folder))).length;
+  }
+  return count;
+}
+
+describe('bucketfs prefetch', () => {
+  const server = useServer(files);
+  let root: { path: string; remove: () => Promise<void> };
+  const tmpfsMounts: string[] = [];
+
+  beforeAll(async () => {
+    root = await withTempDir('prefetch');
+  });
+  afterEach(async () => {
+    for (const path of tmpfsMounts.splice(0)) await run('umount', ['-l', path]);
+  });
+  afterAll(async () => {
+    await root?.remove();
+  });
+
+  it('caches every block under the prefix, reports progress per tenth and a summary, and exits 0', async () => {
+    const cacheDir = join(root.path, 'warm');
+    const result = await runCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', server.url, '--parallel', '4']);
+    expect(result.code, result.stderr).toBe(0);
+    const progress = result.stderr.trim().split('\n');
+    expect(progress.map((line) => /^prefetch: (\d+)% /.exec(line)?.[1])).toEqual(['10', '20', '30', '40', '50', '60', '70', '80', '90', '100']);
+    expect(result.stdout).toMatch(new RegExp(`^prefetched 10 of 10 files, ${trainBytes} bytes \\(.* MiB\\) in [\\d.]+ s: .* MiB fetched at [\\d.]+ MiB/s\\n$`));
+    // 10 blocks of the 9 MiB shard, one for each other shard; nothing of other/.
+    expect(await blockCount(cacheDir)).toBe(10 + 9);
+
+    // What a mount of the bucket reads is there, under the mount's own keys.
+    const store = createAistoreClient();
+    const cache = await DiskCache.open({ dir: cacheDir, blockBytes: DEFAULT_READ_PATH.blockSizeBytes, writeBehindMaxBytes: MiB, logger: pino({ level: 'silent' }) });
+    try {
+      const info = await bindBucket(store, { name: 'b' }, staticParams(server.url)).head('train/shard-0.bin');
+      const object = cache.object({
+        endpoint: cacheEndpointName(server.url),
+        bucket: cacheBucketName({ name: 'b' }),
+        object: 'train/shard-0.bin',
+        version: info.version ?? '',
+        size: info.size,
+        blockBytes: DEFAULT_READ_PATH.blockSizeBytes,
+      });
+      const last = Buffer.alloc(5);
+      expect(await object.readBlock(9, last)).toBe(true);
+      expect(last.equals(files['b/train/shard-0.bin']!.subarray(9 * MiB))).toBe(true);
+    } finally {
+      await cache.close();
+      await store.close();
+    }
+
+    const again = await runCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', server.url]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^prefetched 10 of 10 files, .* 0\.0 MiB fetched at /);
+  });
+
+  it('exits 1 saying what was not cached when the cache disk fills', async () => {
+    const tiny = join(root.path, 'tiny');
+    await mkdir(tiny);
+    expect((await run('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', tiny])).code).toBe(0);
+    tmpfsMounts.push(tiny);
+    const result = await runCli(['prefetch', 'ais://b/train', '--cache-dir', tiny, '--endpoint', server.url, '--max-cache-size', '1G']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/disk cache turned off \(ENOSPC\)/);
+    expect(result.stderr).toMatch(/^bucketfs: \d+ of 10 files not cached \(train\/.*\)$/m);
+  });
+
+  it('refuses bad input in one line', async () => {
+    const noDir = await runCli(['prefetch', 'ais://b/train', '--endpoint', server.url]);
+    expect(noDir.code).toBe(2);
+    expect(noDir.stderr).toBe('bucketfs: --cache-dir: required (the cache dir the mounts of the job use)\n');
+    const badSize = await runCli(['prefetch', 'ais://b', '--cache-dir', join(root.path, 'x'), '--max-cache-size', 'lots']);
+    expect(badSize.code).toBe(2);
+    expect(badSize.stderr).toMatch(/^bucketfs: --max-cache-size: expected a size such as 10G or a share of the disk such as 20%, got "lots"\n$/);
+    const empty = await runCli(['prefetch', 'ais://b/nothing-here', '--cache-dir', join(root.path, 'empty'), '--endpoint', server.url]);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/^bucketfs: no objects under ais:\/\/b\/nothing-here at .*: nothing to prefetch\n$/);
+  });
+});

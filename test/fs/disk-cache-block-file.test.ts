@@ -1,0 +1,73 @@
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  BlockFileError,
+  PIECE_BYTES,
+  blockFilePath,
+  decodeHeader,
+  piecesCovering,
+  piecesMatch,
+  writeBlockFile,
+  type BlockKey,
+} from '../../src/fs/disk-cache/block-file.js';
+
+const KEY: BlockKey = { endpoint: 'http://127.0.0.1:1', bucket: 'b', object: 'dir/obj', version: '3', size: 300_000, blockBytes: 262_144, blockIndex: 1 };
+
+function patterned(bytes: number): Buffer {
+  const data = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i += 1) data[i] = (i * 7 + 3) & 0xff;
+  return data;
+}
+
+describe('block file format', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'block-file-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes a header naming the key, per-piece CRC-32s and page-aligned data, with no temporary file left', async () => {
+    const data = patterned(PIECE_BYTES * 2 + 100);
+    const written = await writeBlockFile(dir, KEY, data);
+    const path = join(dir, blockFilePath(KEY));
+    const file = await readFile(path);
+    expect(file.length).toBe(written);
+    const header = decodeHeader(file, KEY, file.length);
+    expect(header.dataOffset % 4096).toBe(0);
+    expect(header.dataBytes).toBe(data.length);
+    expect([...header.pieceCrcs]).toEqual([crc32(data.subarray(0, PIECE_BYTES)), crc32(data.subarray(PIECE_BYTES, 2 * PIECE_BYTES)), crc32(data.subarray(2 * PIECE_BYTES))]);
+    expect(file.subarray(header.dataOffset).equals(data)).toBe(true);
+    expect(piecesMatch(header, 1, file.subarray(header.dataOffset + PIECE_BYTES))).toBe(true);
+    expect(await readdir(join(path, '..'))).toEqual([path.slice(path.lastIndexOf('/') + 1)]);
+  });
+
+  it('refuses a truncated file, a flipped data byte, a damaged header and another key', async () => {
+    const data = patterned(PIECE_BYTES + 10);
+    await writeBlockFile(dir, KEY, data);
+    const path = join(dir, blockFilePath(KEY));
+    const file = await readFile(path);
+    expect(() => decodeHeader(file.subarray(0, file.length - 1), KEY, file.length - 1)).toThrow(BlockFileError);
+    expect(() => decodeHeader(file, { ...KEY, version: '4' }, file.length)).toThrow(/another key/);
+    const damagedHeader = Buffer.from(file);
+    damagedHeader[40] ^= 0x01;
+    expect(() => decodeHeader(damagedHeader, KEY, file.length)).toThrow(/checksum/);
+    const header = decodeHeader(file, KEY, file.length);
+    const flipped = Buffer.from(file.subarray(header.dataOffset));
+    flipped[PIECE_BYTES + 3] ^= 0x80;
+    expect(piecesMatch(header, 0, flipped.subarray(0, PIECE_BYTES))).toBe(true);
+    expect(piecesMatch(header, 1, flipped.subarray(PIECE_BYTES))).toBe(false);
+    await writeFile(path, file.subarray(0, 100));
+    expect((await stat(path)).size).toBe(100);
+  });
+
+  it('names the pieces a data range falls in', () => {
+    expect(piecesCovering(0, 1)).toEqual({ first: 0, last: 0 });
+    expect(piecesCovering(PIECE_BYTES - 1, PIECE_BYTES + 1)).toEqual({ first: 0, last: 1 });
+    expect(piecesCovering(PIECE_BYTES, 2 * PIECE_BYTES)).toEqual({ first: 1, last: 1 });
+  });
+});

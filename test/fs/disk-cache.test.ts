@@ -1,0 +1,228 @@
+import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
+import { BLOCKS_DIR_NAME, TEMP_PREFIX, blockFilePath, objectFolder, type BlockKey } from '../../src/fs/disk-cache/block-file.js';
+import { CacheDirError, DiskCache } from '../../src/fs/disk-cache/disk-cache.js';
+import type { CacheLimit } from '../../src/fs/disk-cache/cache-limit.js';
+import { createAistoreClient, type AistoreClient } from '../../src/store/aistore-client.js';
+import { staticParams } from '../../src/store/base-params.js';
+import { bindBucket, type BucketClient } from '../../src/store/bucket-client.js';
+import { capturingLogger } from '../helpers/logging.js';
+import { useServer, withTempDir, writeObjects } from '../helpers/server.js';
+import { readAll } from './fixture.js';
+
+const KiB = 1024;
+const BLOCK_BYTES = 256 * KiB;
+
+function patterned(bytes: number, seed: number): Buffer {
+  const data = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i += 1) data[i] = (i * 31 + seed) & 0xff;
+  return data;
+}
+
+const big = patterned(3 * BLOCK_BYTES + 1000, 7);
+const small = patterned(40 * KiB, 11);
+const files: Record<string, Buffer> = { 'b/big.bin': big, 'b/small.bin': small };
+for (let i = 0; i < 12; i += 1) files[`b/many/f${i}`] = patterned(BLOCK_BYTES, i);
+
+describe('disk cache in the read path (real server)', () => {
+  const server = useServer(files);
+  let store: AistoreClient;
+  let cacheDir: { path: string; remove: () => Promise<void> };
+  const open: { close(): Promise<void> }[] = [];
+
+  beforeAll(() => {
+    store = createAistoreClient();
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+  afterEach(async () => {
+    for (const item of open.splice(0)) await item.close();
+    await cacheDir?.remove();
+  });
+
+  function countingClient(): { client: BucketClient; gets: { count: number } } {
+    const client = bindBucket(store, { name: 'b' }, staticParams(server.url));
+    const gets = { count: 0 };
+    return { client: { ...client, get: (key, range, options) => ((gets.count += 1), client.get(key, range, options)) }, gets };
+  }
+
+  /** A mount's core with a disk cache in `dir` (a fresh process would see the same files). */
+  async function mountCore(dir: string, options: { limit?: CacheLimit; logger?: Logger } = {}) {
+    const logger: Logger = options.logger ?? pino({ level: 'silent' });
+    const cache = await DiskCache.open({ dir, blockBytes: BLOCK_BYTES, writeBehindMaxBytes: 8 * BLOCK_BYTES, logger, ...(options.limit ? { limit: options.limit } : {}) });
+    const { client, gets } = countingClient();
+    const fs = createBucketFilesystem({
+      client,
+      metadataTtlMs: 0,
+      negativeMetadataTtlMs: 0,
+      allowDelete: true,
+      logger,
+      readPath: { blockSizeBytes: BLOCK_BYTES, partSizeBytes: BLOCK_BYTES * 2, cacheSizeBytes: 16 * BLOCK_BYTES, smallObjectThresholdBytes: 64 * KiB },
+      diskCache: { cache, endpoint: server.url, bucket: 'ais://b' },
+    });
+    const core = {
+      fs,
+      cache,
+      gets,
+      close: async () => {
+        await fs.close();
+        await cache.close();
+      },
+    };
+    open.push(core);
+    return core;
+  }
+
+  async function readFile_(fs: Awaited<ReturnType<typeof mountCore>>['fs'], path: string): Promise<Buffer> {
+    const { fh } = await fs.open(path, 0);
+    try {
+      return await readAll(fs, fh, 128 * KiB);
+    } finally {
+      await fs.release(fh);
+    }
+  }
+
+  async function version(path: string): Promise<string> {
+    const info = await bindBucket(store, { name: 'b' }, staticParams(server.url)).head(path);
+    if (info.version === undefined) throw new Error('the server sent no version');
+    return info.version;
+  }
+
+  function blockPath(dir: string, object: string, objectVersion: string, size: number, blockIndex: number): string {
+    const key: BlockKey = { endpoint: server.url, bucket: 'ais://b', object, version: objectVersion, size, blockBytes: BLOCK_BYTES, blockIndex };
+    return join(dir, BLOCKS_DIR_NAME, blockFilePath(key));
+  }
+
+  it('serves a second mount on the same dir from disk, with no GET, the same bytes', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const first = await mountCore(cacheDir.path);
+    expect((await readFile_(first.fs, '/big.bin')).equals(big)).toBe(true);
+    expect((await readFile_(first.fs, '/small.bin')).equals(small)).toBe(true);
+    await first.close();
+    expect(first.gets.count).toBeGreaterThan(0);
+
+    const second = await mountCore(cacheDir.path);
+    expect((await readFile_(second.fs, '/big.bin')).equals(big)).toBe(true);
+    expect((await readFile_(second.fs, '/small.bin')).equals(small)).toBe(true);
+    expect(second.gets.count).toBe(0);
+    await second.cache.syncSpace();
+    const stats = second.cache.stats();
+    expect(stats.hits).toBe(5);
+    expect(stats.misses).toBe(0);
+    expect(stats.bytesServed).toBe(big.length + small.length);
+    expect(stats.sizeBytes).toBeGreaterThanOrEqual(big.length + small.length);
+  });
+
+  it.each([
+    ['a flipped byte', async (path: string) => {
+      const file = await readFile(path);
+      file[file.length - 5] ^= 0x40;
+      await writeFile(path, file);
+    }],
+    ['a truncated file', async (path: string) => truncate(path, (await stat(path)).size - 100)],
+  ])('drops %s, counts it, fetches the block again and reads right', async (_name, damage) => {
+    cacheDir = await withTempDir('disk-cache');
+    const first = await mountCore(cacheDir.path);
+    await readFile_(first.fs, '/big.bin');
+    await first.close();
+    const path = blockPath(cacheDir.path, 'big.bin', await version('big.bin'), big.length, 1);
+    await damage(path);
+
+    const { logger, records } = capturingLogger();
+    const second = await mountCore(cacheDir.path, { logger });
+    expect((await readFile_(second.fs, '/big.bin')).equals(big)).toBe(true);
+    expect(second.cache.stats()).toMatchObject({ checksumFailures: 1, hits: 3, misses: 1 });
+    expect(second.gets.count).toBe(1);
+    expect(records().some((record) => record.msg.includes('dropped a damaged block'))).toBe(true);
+    await second.cache.settled();
+    // Written again whole: a third mount reads it from disk.
+    const third = await mountCore(cacheDir.path);
+    expect((await readFile_(third.fs, '/big.bin')).equals(big)).toBe(true);
+    expect(third.gets.count).toBe(0);
+    expect(third.cache.stats().checksumFailures).toBe(0);
+  });
+
+  it('never serves a half-written temporary file, and never an object changed on the server', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const first = await mountCore(cacheDir.path);
+    await readFile_(first.fs, '/small.bin');
+    await first.close();
+    const oldVersion = await version('small.bin');
+    const oldPath = blockPath(cacheDir.path, 'small.bin', oldVersion, small.length, 0);
+    await stat(oldPath);
+
+    const changed = patterned(small.length, 99);
+    await writeObjects(server.dataDir, { 'b/small.bin': changed });
+    const newVersion = await version('small.bin');
+    expect(newVersion).not.toBe(oldVersion);
+    // A writer that died mid-block leaves a temporary file by the new version's name.
+    const folder = join(cacheDir.path, BLOCKS_DIR_NAME, objectFolder({ endpoint: server.url, bucket: 'ais://b', object: 'small.bin' }));
+    await writeFile(join(folder, `${TEMP_PREFIX}999-dead`), changed.subarray(0, 1000));
+
+    const second = await mountCore(cacheDir.path);
+    expect((await readFile_(second.fs, '/small.bin')).equals(changed)).toBe(true);
+    expect(second.gets.count).toBe(1);
+    await second.cache.settled();
+    await expect(stat(oldPath)).rejects.toMatchObject({ code: 'ENOENT' });
+    await stat(blockPath(cacheDir.path, 'small.bin', newVersion, small.length, 0));
+    await writeObjects(server.dataDir, { 'b/small.bin': small });
+  });
+
+  it('drops the blocks of a file deleted through the mount', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    await writeObjects(server.dataDir, { 'b/doomed.bin': small });
+    const core = await mountCore(cacheDir.path);
+    await readFile_(core.fs, '/doomed.bin');
+    await core.cache.settled();
+    const folder = join(cacheDir.path, BLOCKS_DIR_NAME, objectFolder({ endpoint: server.url, bucket: 'ais://b', object: 'doomed.bin' }));
+    expect(await readdir(folder)).toHaveLength(1);
+    await core.fs.unlink('/doomed.bin');
+    await core.cache.settled();
+    expect(await readdir(folder)).toEqual([]);
+  });
+
+  it('evicts least recently used blocks to stay under the limit', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const limitBytes = 6 * (BLOCK_BYTES + 4 * KiB);
+    const core = await mountCore(cacheDir.path, { limit: { kind: 'bytes', bytes: limitBytes } });
+    for (let i = 0; i < 12; i += 1) {
+      expect((await readFile_(core.fs, `/many/f${i}`)).equals(patterned(BLOCK_BYTES, i))).toBe(true);
+      await core.cache.settled();
+      await core.cache.syncSpace();
+      expect(await blockBytesOnDisk(cacheDir.path)).toBeLessThanOrEqual(limitBytes);
+    }
+    const stats = core.cache.stats();
+    expect(stats.evictions).toBeGreaterThan(0);
+    expect(stats.sizeBytes).toBe(await blockBytesOnDisk(cacheDir.path));
+    // The newest stayed.
+    await stat(blockPath(cacheDir.path, 'many/f11', await version('many/f11'), BLOCK_BYTES, 0));
+  });
+
+  it('refuses a cache dir it cannot write, in one line', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const file = join(cacheDir.path, 'a-file');
+    await writeFile(file, '');
+    const opening = DiskCache.open({ dir: join(file, 'cache'), blockBytes: BLOCK_BYTES, writeBehindMaxBytes: BLOCK_BYTES, logger: pino({ level: 'silent' }) });
+    await expect(opening).rejects.toBeInstanceOf(CacheDirError);
+    await expect(opening).rejects.toThrow(/^--cache-dir .*: not writable \(ENOTDIR\)$/);
+  });
+});
+
+/** Bytes of block files (and temporary ones) under the cache dir. */
+async function blockBytesOnDisk(dir: string): Promise<number> {
+  let total = 0;
+  const blocks = join(dir, BLOCKS_DIR_NAME);
+  for (const shard of await readdir(blocks)) {
+    if (shard.startsWith('.')) continue;
+    for (const folder of await readdir(join(blocks, shard))) {
+      for (const name of await readdir(join(blocks, shard, folder))) total += (await stat(join(blocks, shard, folder, name))).size;
+    }
+  }
+  return total;
+}
+
+

@@ -1,0 +1,380 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blockCacheFor } from '../../src/fs/block-cache.js';
+import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
+import { BLOCKS_DIR_NAME } from '../../src/fs/disk-cache/block-file.js';
+import { DiskCache } from '../../src/fs/disk-cache/disk-cache.js';
+import { resolveReadPathOptions } from '../../src/fs/read-path-options.js';
+import type { CachedRange, ChangeNotifying, InodeFilesystem, PathFilesystem } from '../../src/fs/types.js';
+import { mountFilesystem, type EngineStats, type MountHandle } from '../../src/fuse/mount.js';
+import { MemoryBucket } from '../helpers/memory-bucket.js';
+import { cleanupMounts, makeMountpoint, waitUntil } from '../helpers/mount.js';
+import { run } from '../helpers/processes.js';
+
+/*
+ * The native engine's cache hits: a core whose cachedRange points into block files it wrote itself
+ * (a header, then the data, a CRC-32 per 64 KiB piece), mounted for real. The engine must read and
+ * check those files on its own threads, serve the right bytes, and send a corrupt or unreadable
+ * block back to the usual read without the reader seeing anything.
+ */
+type Core = PathFilesystem & InodeFilesystem & ChangeNotifying;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const PIECE_BYTES = 64 * KiB;
+/** Not a multiple of 1 MiB: the kernel's reads straddle blocks. */
+const BLOCK_BYTES = 5 * PIECE_BYTES;
+const HEADER_BYTES = 4 * KiB;
+const silent = pino({ level: 'silent' });
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** One cached block: its file, the CRC of each piece, and the descriptor cachedRange hands out. */
+interface Block {
+  readonly path: string;
+  readonly crcs: Uint32Array;
+  fd: number;
+}
+
+/** The block files of the objects the test caches, written in the cache's layout by the test itself. */
+class FakeBlockCache {
+  readonly dir = mkdtempSync(join(tmpdir(), 'bucketfs-cache-hits-'));
+  private readonly blocks = new Map<string, Map<number, Block>>();
+  /** Ranges handed out and not released yet. */
+  outstanding = 0;
+  readonly corrupted: string[] = [];
+  readonly asked: string[] = [];
+
+  /** Writes the blocks of `data` as `name` (all, or those `which` picks). */
+  put(name: string, data: Buffer, which: (index: number) => boolean = () => true): void {
+    const blocks = new Map<number, Block>();
+    for (let index = 0; index * BLOCK_BYTES < data.length; index += 1) {
+      if (!which(index)) continue;
+      const bytes = data.subarray(index * BLOCK_BYTES, (index + 1) * BLOCK_BYTES);
+      const crcs = new Uint32Array(Math.ceil(bytes.length / PIECE_BYTES));
+      for (let piece = 0; piece < crcs.length; piece += 1) crcs[piece] = crc32(bytes.subarray(piece * PIECE_BYTES, (piece + 1) * PIECE_BYTES));
+      const header = Buffer.alloc(HEADER_BYTES);
+      header.write(JSON.stringify({ object: name, block: index, size: data.length, pieceBytes: PIECE_BYTES, crcs: [...crcs] }));
+      const path = join(this.dir, `${name}.${index}`);
+      writeFileSync(path, Buffer.concat([header, bytes]));
+      blocks.set(index, { path, crcs, fd: openSync(path, 'r') });
+    }
+    this.blocks.set(name, blocks);
+  }
+
+  /** Changes one byte of a block's data on disk, as bit rot would. */
+  flip(name: string, index: number, at: number): void {
+    const block = this.block(name, index);
+    const content = readFileSync(block.path);
+    content[HEADER_BYTES + at] = (content[HEADER_BYTES + at] ?? 0) ^ 0xff;
+    writeFileSync(block.path, content);
+  }
+
+  truncate(name: string, index: number, dataBytes: number): void {
+    truncateSync(this.block(name, index).path, HEADER_BYTES + dataBytes);
+  }
+
+  /** Hands out a descriptor that cannot be read (a folder's): pread fails. */
+  unreadable(name: string, index: number): void {
+    const block = this.block(name, index);
+    closeSync(block.fd);
+    block.fd = openSync(this.dir, 'r');
+  }
+
+  range(name: string, size: number, position: number, length: number): CachedRange | undefined {
+    const index = Math.floor(position / BLOCK_BYTES);
+    const block = this.blocks.get(name)?.get(index);
+    if (block === undefined || position >= size) return undefined;
+    const inBlock = position - index * BLOCK_BYTES;
+    const served = Math.min(length, Math.min(BLOCK_BYTES, size - index * BLOCK_BYTES) - inBlock);
+    const firstPiece = Math.floor(inBlock / PIECE_BYTES);
+    const lastPiece = Math.floor((inBlock + served - 1) / PIECE_BYTES);
+    this.outstanding += 1;
+    this.asked.push(`${name}:${index}`);
+    let released = false;
+    return {
+      fd: block.fd,
+      filePosition: HEADER_BYTES + inBlock,
+      length: served,
+      pieceBytes: PIECE_BYTES,
+      pieceCrcs: block.crcs.subarray(firstPiece, lastPiece + 1),
+      firstPieceFilePosition: HEADER_BYTES + firstPiece * PIECE_BYTES,
+      release: () => {
+        if (released) throw new Error(`range of ${name}:${index} released twice`);
+        released = true;
+        this.outstanding -= 1;
+      },
+      corrupt: () => {
+        this.corrupted.push(`${name}:${index}`);
+        this.blocks.get(name)?.delete(index);
+      },
+    };
+  }
+
+  close(): void {
+    for (const blocks of this.blocks.values()) for (const block of blocks.values()) closeSync(block.fd);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private block(name: string, index: number): Block {
+    const block = this.blocks.get(name)?.get(index);
+    if (block === undefined) throw new Error(`no block ${name}:${index}`);
+    return block;
+  }
+}
+
+describe('the native engine serving cache hits', () => {
+  const bucket = new MemoryBucket();
+  const cache = new FakeBlockCache();
+  const objects = new Map<string, Buffer>();
+  /** Core reads (the usual path) within each object's bytes, by object name. */
+  const coreReads = new Map<string, number>();
+  let handle: MountHandle | undefined;
+  let mountpoint = '';
+  const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number } => {
+    const stats = handle?.engineStats?.();
+    if (stats === undefined) throw new Error('the native mount keeps engine stats');
+    return stats as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number };
+  };
+  const object = (name: string, bytes: number): Buffer => {
+    const data = randomBytes(bytes);
+    objects.set(name, data);
+    bucket.set(name, data);
+    return data;
+  };
+
+  beforeAll(async () => {
+    const inner = createBucketFilesystem({ client: bucket, metadataTtlMs: 60_000, negativeMetadataTtlMs: 1_000, allowDelete: false, logger: silent });
+    const names = new Map<number, string>();
+    const opened = new Map<number, string>();
+    const core = new Proxy(inner as Core, {
+      get(target, property: keyof Core) {
+        if (property === 'lookupChild') {
+          return async (parentIno: number, name: string) => {
+            const attr = await target.lookupChild(parentIno, name);
+            names.set(attr.ino, name);
+            return attr;
+          };
+        }
+        if (property === 'openByIno') {
+          return async (ino: number, flags: number) => {
+            const result = await target.openByIno(ino, flags);
+            opened.set(result.fh, names.get(ino) ?? '');
+            return result;
+          };
+        }
+        if (property === 'read') {
+          return (fh: number, buffer: Buffer, length: number, position: number) => {
+            const name = opened.get(fh) ?? '';
+            if (position < (objects.get(name)?.length ?? 0)) coreReads.set(name, (coreReads.get(name) ?? 0) + 1);
+            return target.read(fh, buffer, length, position);
+          };
+        }
+        if (property === 'cachedRange') {
+          return (fh: number, position: number, length: number) => {
+            const name = opened.get(fh) ?? '';
+            return cache.range(name, objects.get(name)?.length ?? 0, position, length);
+          };
+        }
+        const value = target[property];
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    cache.put('cached.bin', object('cached.bin', 3 * MiB + 1234));
+    cache.put('direct.bin', object('direct.bin', 2 * MiB + 4321));
+    cache.put('partly.bin', object('partly.bin', 3 * MiB + 77), (index) => index % 2 === 0);
+    cache.put('flipped.bin', object('flipped.bin', 2 * MiB));
+    cache.flip('flipped.bin', 1, 3 * PIECE_BYTES + 17);
+    cache.put('truncated.bin', object('truncated.bin', 2 * MiB));
+    cache.truncate('truncated.bin', 2, 2 * PIECE_BYTES + 5);
+    cache.put('unreadable.bin', object('unreadable.bin', MiB));
+    cache.unreadable('unreadable.bin', 0);
+    mountpoint = makeMountpoint('cache-hits');
+    handle = await mountFilesystem(core, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 10_000 });
+  });
+
+  afterAll(async () => {
+    await handle?.unmount().catch(() => {});
+    cleanupMounts();
+    cache.close();
+  });
+
+  /** sha256 of the file through the mount, read with `dd` (O_DIRECT: each 1 MiB read reaches the engine) or buffered. */
+  const hashThroughMount = async (name: string, direct: boolean): Promise<string> => {
+    const path = join(mountpoint, name);
+    const command = direct ? `dd if='${path}' bs=1M iflag=direct status=none | sha256sum` : `sha256sum '${path}'`;
+    const result = await run('sh', ['-c', command]);
+    expect(result.code, result.stderr).toBe(0);
+    return result.stdout.split(' ')[0] ?? '';
+  };
+
+  const expectAllReleased = (): Promise<void> => waitUntil(() => cache.outstanding === 0, 10_000, 'every cached range to be released');
+
+  it('serves a cached file from the block files, none of its bytes read by the core', async () => {
+    const before = engineStats();
+    expect(await hashThroughMount('cached.bin', false)).toBe(sha256(objects.get('cached.bin')!));
+    const after = engineStats();
+    expect(coreReads.get('cached.bin') ?? 0).toBe(0);
+    expect(after.cacheHits).toBeGreaterThan(before.cacheHits);
+    expect(after.cacheHitBytes - before.cacheHitBytes).toBe(objects.get('cached.bin')!.length);
+    expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+    await expectAllReleased();
+  });
+
+  it('serves 1 MiB reads that span several blocks and end past the end of the file', async () => {
+    const before = engineStats();
+    expect(await hashThroughMount('direct.bin', true)).toBe(sha256(objects.get('direct.bin')!));
+    const after = engineStats();
+    expect(coreReads.get('direct.bin') ?? 0).toBe(0);
+    // Three 1 MiB reads, each served whole from the blocks it spans.
+    expect(after.cacheHits - before.cacheHits).toBe(3);
+    await expectAllReleased();
+  });
+
+  it('reads what the cache lacks as usual, next to what it holds', async () => {
+    expect(await hashThroughMount('partly.bin', true)).toBe(sha256(objects.get('partly.bin')!));
+    expect(coreReads.get('partly.bin')).toBeGreaterThan(0);
+    expect(cache.asked.filter((key) => key.startsWith('partly.bin:')).length).toBeGreaterThan(0);
+    await expectAllReleased();
+  });
+
+  it('detects a flipped byte, drops the block once and serves the right bytes from the store', async () => {
+    const before = engineStats();
+    expect(await hashThroughMount('flipped.bin', true)).toBe(sha256(objects.get('flipped.bin')!));
+    expect(cache.corrupted.filter((key) => key.startsWith('flipped.bin:'))).toEqual(['flipped.bin:1']);
+    expect(engineStats().cacheFallbacks - before.cacheFallbacks).toBe(1);
+    await expectAllReleased();
+  });
+
+  it('detects a truncated block file and serves the right bytes from the store', async () => {
+    expect(await hashThroughMount('truncated.bin', true)).toBe(sha256(objects.get('truncated.bin')!));
+    expect(cache.corrupted.filter((key) => key.startsWith('truncated.bin:'))).toEqual(['truncated.bin:2']);
+    await expectAllReleased();
+  });
+
+  it('reads as usual when a block file cannot be read, without calling the block corrupt', async () => {
+    const before = engineStats();
+    expect(await hashThroughMount('unreadable.bin', true)).toBe(sha256(objects.get('unreadable.bin')!));
+    expect(engineStats().cacheFallbacks - before.cacheFallbacks).toBe(1);
+    expect(cache.corrupted.filter((key) => key.startsWith('unreadable.bin:'))).toEqual([]);
+    await expectAllReleased();
+  });
+});
+
+/** The block files under a cache dir, by name (`<version hash>-<block bytes>-<index>`), in no order. */
+function blockFilesUnder(cacheDir: string): string[] {
+  return readdirSync(join(cacheDir, BLOCKS_DIR_NAME), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && !entry.name.startsWith('.'))
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+describe('the native engine serving hits of the real disk cache', () => {
+  const bucket = new MemoryBucket();
+  const cacheDir = mkdtempSync(join(tmpdir(), 'bucketfs-cache-hits-real-'));
+  const big = randomBytes(12 * MiB + 999);
+  let handle: MountHandle | undefined;
+  let diskCache: DiskCache | undefined;
+  let mountpoint = '';
+  const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number } =>
+    handle!.engineStats!() as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number };
+
+  /** A mount of the bucket with the disk cache on `cacheDir`, as `bucketfs mount --cache-dir` makes it. */
+  const mountWithCache = async (): Promise<void> => {
+    const readPath = resolveReadPathOptions();
+    const blockCache = blockCacheFor(readPath);
+    diskCache = await DiskCache.open({ dir: cacheDir, blockBytes: blockCache.blockSizeBytes, writeBehindMaxBytes: 64 * MiB, logger: silent });
+    const core = createBucketFilesystem({
+      client: bucket,
+      metadataTtlMs: 60_000,
+      negativeMetadataTtlMs: 1_000,
+      allowDelete: false,
+      logger: silent,
+      blockCache,
+      diskCache: { cache: diskCache, endpoint: 'memory', bucket: 'ais://b' },
+    });
+    mountpoint = makeMountpoint('cache-hits-real');
+    handle = await mountFilesystem(core, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 10_000 });
+  };
+  const unmountAll = async (): Promise<void> => {
+    await handle?.unmount();
+    handle = undefined;
+    await diskCache?.close();
+    diskCache = undefined;
+  };
+  const hashThroughMount = async (name: string): Promise<string> => {
+    const result = await run('sh', ['-c', `dd if='${join(mountpoint, name)}' bs=1M iflag=direct status=none | sha256sum`]);
+    expect(result.code, result.stderr).toBe(0);
+    return result.stdout.split(' ')[0] ?? '';
+  };
+
+  const smalls = Array.from({ length: 20 }, (_, index) => ({ name: `small-${String(index).padStart(2, '0')}.bin`, data: randomBytes(100 * KiB + index) }));
+  const catAll = async (): Promise<void> => {
+    const paths = smalls.map(({ name }) => `'${join(mountpoint, name)}'`).join(' ');
+    const result = await run('sh', ['-c', `for f in ${paths}; do sha256sum "$f"; done`]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim().split('\n').map((line) => line.split(' ')[0])).toEqual(smalls.map(({ data }) => sha256(data)));
+  };
+
+  beforeAll(async () => {
+    bucket.set('big.bin', big);
+    for (const { name, data } of smalls) bucket.set(name, data);
+    // The first mount reads everything once: the blocks land in the cache dir behind the reads.
+    await mountWithCache();
+    expect(await hashThroughMount('big.bin')).toBe(sha256(big));
+    await catAll();
+    await diskCache!.settled();
+    await unmountAll();
+    await mountWithCache();
+  });
+
+  afterAll(async () => {
+    await handle?.unmount().catch(() => {});
+    await diskCache?.close().catch(() => {});
+    cleanupMounts();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  it('serves small files cached by an earlier mount from their block files, read by the engine', async () => {
+    const before = engineStats();
+    await catAll();
+    const after = engineStats();
+    // The mount's first file is read before its engine has asked for a range and goes through memory; from
+    // then on a cached file's block file is opened with the file and each read is served by the engine.
+    expect(after.cacheHits - before.cacheHits).toBeGreaterThanOrEqual(smalls.length - 3);
+    expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+    expect(diskCache!.stats()).toMatchObject({ misses: 0, checksumFailures: 0 });
+  });
+
+  it('reads a large cached file right after a remount, with no miss', async () => {
+    expect(await hashThroughMount('big.bin')).toBe(sha256(big));
+    expect(diskCache!.stats()).toMatchObject({ misses: 0, checksumFailures: 0 });
+  });
+
+  it('drops a block file with a flipped byte, counts one checksum failure and serves the right bytes', async () => {
+    const victim = smalls[7]!;
+    // Bit rot in place, in the data of the victim's block (told apart by its length): the descriptor the mount holds sees it too.
+    let flipped = false;
+    for (const path of blockFilesUnder(cacheDir)) {
+      const fd = openSync(path, 'r+');
+      try {
+        const header = Buffer.alloc(20);
+        readSync(fd, header, 0, header.length, 0);
+        if (header.readUInt32LE(16) !== victim.data.length) continue;
+        const at = header.readUInt32LE(12) + 70_000;
+        writeSync(fd, Buffer.from([(victim.data[70_000] ?? 0) ^ 0x01]), 0, 1, at);
+        flipped = true;
+      } finally {
+        closeSync(fd);
+      }
+    }
+    expect(flipped).toBe(true);
+    const before = engineStats();
+    expect(await hashThroughMount(victim.name)).toBe(sha256(victim.data));
+    expect(engineStats().cacheFallbacks - before.cacheFallbacks).toBe(1);
+    expect(diskCache!.stats().checksumFailures).toBe(1);
+  });
+});
