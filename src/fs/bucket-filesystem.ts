@@ -31,7 +31,7 @@ import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 import type { ListPage, ListPageRequest } from '../store/object-store.js';
 import { WarnOnce } from './warn-once.js';
 
@@ -391,6 +391,39 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     });
   }
 
+  async create(path: string, _mode: number, _flags: number): Promise<CreateResult> {
+    throw refusedWriteError('create', normalizePath(path), this.options.allowDelete);
+  }
+
+  async write(fh: number, _data: Buffer, _position: number): Promise<number> {
+    this.handles.get(fh);
+    throw new FsError(Errno.EBADF, `handle ${fh} is not open for writing`);
+  }
+
+  async flush(fh: number): Promise<void> {
+    this.handles.get(fh);
+  }
+
+  async fsync(fh: number): Promise<void> {
+    this.handles.get(fh);
+  }
+
+  async mkdir(path: string, _mode: number): Promise<FileAttr> {
+    throw refusedWriteError('mkdir', normalizePath(path), this.options.allowDelete);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    throw refusedWriteError('rmdir', normalizePath(path), this.options.allowDelete);
+  }
+
+  async rename(from: string, _to: string, _flags: number): Promise<void> {
+    throw refusedWriteError('rename', normalizePath(from), this.options.allowDelete);
+  }
+
+  async setattr(path: string, _changes: AttrChanges, _fh?: number): Promise<FileAttr> {
+    throw refusedWriteError('truncate', normalizePath(path), this.options.allowDelete);
+  }
+
   async statfs(_path: string): Promise<StatfsInfo> {
     return STATFS;
   }
@@ -457,6 +490,26 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   unlinkChild(parentIno: number, name: string): Promise<void> {
     return this.inodeView.unlinkChild(parentIno, name);
+  }
+
+  createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult> {
+    return this.inodeView.createChild(parentIno, name, mode, flags);
+  }
+
+  mkdirChild(parentIno: number, name: string, mode: number): Promise<FileAttr> {
+    return this.inodeView.mkdirChild(parentIno, name, mode);
+  }
+
+  rmdirChild(parentIno: number, name: string): Promise<void> {
+    return this.inodeView.rmdirChild(parentIno, name);
+  }
+
+  renameChild(parentIno: number, name: string, newParentIno: number, newName: string, flags: number): Promise<void> {
+    return this.inodeView.renameChild(parentIno, name, newParentIno, newName, flags);
+  }
+
+  setattrByIno(ino: number, changes: AttrChanges, fh?: number): Promise<FileAttr> {
+    return this.inodeView.setattrByIno(ino, changes, fh);
   }
 
   /** The attributes of `path`, numbering it. */

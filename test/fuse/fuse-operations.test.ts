@@ -4,6 +4,7 @@ import { Errno, FsError } from '../../src/fs/errno.js';
 import type { FileAttr, PathFilesystem } from '../../src/fs/types.js';
 import { accessErrno, createFuseOperations, statFromAttr } from '../../src/fuse/fuse-operations.js';
 import { fuseNativeOptions } from '../../src/fuse/mount-options.js';
+import { failingWriteOps } from '../helpers/write-ops.js';
 
 const fileAttr: FileAttr = { ino: 7, kind: 'file', size: 1025, mtimeMs: 1_700_000_000_000, mode: 0o100444, uid: 1, gid: 2, nlink: 1 };
 
@@ -18,6 +19,7 @@ function failingFilesystem(failure: () => never): PathFilesystem {
     release: fail,
     unlink: fail,
     statfs: fail,
+    ...failingWriteOps(fail),
     refuseWrite: async (op, path) => {
       throw new FsError(Errno.EROFS, `${op} ${path}`);
     },
