@@ -25,10 +25,18 @@ interface Served {
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
-/** Whether python3 can import torch here; the reason when it cannot. */
-async function torchMissing(): Promise<string | undefined> {
-  const probe = await run('python3', ['-c', 'import torch']).catch((error: Error) => ({ code: 1, stderr: error.message }));
-  return probe.code === 0 ? undefined : `python3 cannot import torch (install python3-torch): ${probe.stderr.trim().split('\n').pop() ?? ''}`;
+/** Debian's python3-torch is for the system's python3, which another python3 on PATH may hide. */
+const PYTHONS = ['python3', '/usr/bin/python3'];
+
+/** A python3 that can import torch, or why there is none. */
+async function pythonWithTorch(): Promise<{ python: string } | { missing: string }> {
+  const reasons: string[] = [];
+  for (const python of PYTHONS) {
+    const probe = await run(python, ['-c', 'import torch']).catch((error: Error) => ({ code: 1, stderr: error.message }));
+    if (probe.code === 0) return { python };
+    reasons.push(`${python}: ${probe.stderr.trim().split('\n').pop() ?? ''}`);
+  }
+  return { missing: `no python3 here can import torch (install python3-torch): ${reasons.join('; ')}` };
 }
 
 for (const engine of MOUNT_ENGINES) {
@@ -113,8 +121,9 @@ for (const engine of MOUNT_ENGINES) {
     });
 
     it('torch.save then torch.load: the checkpoint is the bytes torch writes to a local disk', async ({ skip }) => {
-      const missing = await torchMissing();
-      if (missing !== undefined) return skip(missing);
+      const found = await pythonWithTorch();
+      if ('missing' in found) return skip(found.missing);
+      const { python } = found;
       const mountpoint = await mount();
       await mkdir(join(local, 'torch'), { recursive: true });
       const script = [
@@ -124,7 +133,7 @@ for (const engine of MOUNT_ENGINES) {
         'torch.save(state, sys.argv[1])',
         'torch.save(state, sys.argv[2])',
       ].join('\n');
-      const saved = await run('python3', ['-c', script, join(mountpoint, 'ckpt.pt'), join(local, 'torch', 'ckpt.pt')], { timeoutMs: 120_000 });
+      const saved = await run(python, ['-c', script, join(mountpoint, 'ckpt.pt'), join(local, 'torch', 'ckpt.pt')], { timeoutMs: 120_000 });
       expect(saved.code, saved.stderr).toBe(0);
       await expectObject('ckpt.pt', await readFile(join(local, 'torch', 'ckpt.pt')));
       const check = [
@@ -133,7 +142,7 @@ for (const engine of MOUNT_ENGINES) {
         "assert torch.equal(a['w'], b['w']) and torch.equal(a['b'], b['b']) and a['step'] == b['step'] == 12",
         "print('same')",
       ].join('\n');
-      const loaded = await run('python3', ['-c', check, join(mountpoint, 'ckpt.pt'), join(local, 'torch', 'ckpt.pt')], { timeoutMs: 120_000 });
+      const loaded = await run(python, ['-c', check, join(mountpoint, 'ckpt.pt'), join(local, 'torch', 'ckpt.pt')], { timeoutMs: 120_000 });
       expect(loaded.code, loaded.stderr).toBe(0);
       expect(loaded.stdout.trim()).toBe('same');
     });
