@@ -34,6 +34,13 @@ const OP_NAMES = new Map<number, string>([
 ]);
 
 /**
+ * Requests that wait for an upload: as long as the upload takes (the core's per-call deadline bounds its
+ * retries, not its length), so the failsafe timeout would answer ETIMEDOUT for an upload still landing.
+ * The teardown still answers them (`stop`).
+ */
+const UPLOAD_OPS = new Set<number>([NativeOp.flush, NativeOp.fsync, NativeOp.release]);
+
+/**
  * Entries per batch handed to the engine: it serves the kernel's small readdir requests from a
  * batch, so a folder crosses into JS once per this many entries.
  */
@@ -368,7 +375,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       report(fsError.errno, 0);
     };
     // A core that never settles must not hold a libfuse worker forever.
-    const timer = setTimeout(() => {
+    const timer = UPLOAD_OPS.has(op) ? undefined : setTimeout(() => {
       timedOut = true;
       if (addon.abandon(options.context(), id, Errno.ETIMEDOUT)) {
         logger.warn({ op: opName, ino, name, timeoutMs: options.operationTimeoutMs }, 'operation timed out: answered ETIMEDOUT');

@@ -172,6 +172,21 @@ describe('native dispatch: write requests', () => {
     expect(core.forget).toHaveBeenCalledWith(DIR.ino, 1);
   });
 
+  it('lets a flush wait for its upload past the failsafe timeout, where a write gets ETIMEDOUT', async () => {
+    const { core, addon, send } = setup();
+    let landed: () => void = () => {};
+    core.flush.mockImplementation(() => new Promise<void>((resolve) => (landed = resolve)));
+    core.write.mockImplementation(() => new Promise<number>(() => {}));
+    send({ op: NativeOp.flush, id: 20, fh: 9 });
+    send({ op: NativeOp.write, id: 21, fh: 9, size: 1, buffer: Buffer.from('x') });
+    vi.advanceTimersByTime(TIMEOUT_MS * 3);
+    expect(addon.abandon.mock.calls).toEqual([[context, 21, Errno.ETIMEDOUT]]);
+    landed();
+    await settle();
+    expect(addon.replyError).toHaveBeenCalledWith(context, 20, 0);
+    expect(addon.replyError).toHaveReturnedWith(true);
+  });
+
   it('passes rmdir and rename (with RENAME_NOREPLACE) to the core', async () => {
     const { core, addon, send } = setup();
     send({ op: NativeOp.rmdir, id: 9, ino: 1, name: 'empty' });
