@@ -586,6 +586,7 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
   }
   atomic_fetch_add(&live_contexts, 1);
   ctx->mountpoint = mountpoint;
+  ctx->read_only = bool_property(env, argv[1], "readOnly");
   ctx->attr_timeout_s = number_property(env, argv[1], "attrTimeoutS", 1);
   ctx->entry_timeout_s = number_property(env, argv[1], "entryTimeoutS", 1);
   double threads = number_property(env, argv[1], "maxThreads", DEFAULT_MAX_THREADS);

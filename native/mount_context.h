@@ -143,6 +143,8 @@ struct mount_context {
   double attr_timeout_s;
   double entry_timeout_s;
   unsigned max_threads;
+  /* Mounted `ro`: nothing is ever written, so a close() has nothing to upload. */
+  int read_only;
 
   /*
    * Read slots: one 1 MiB buffer per worker thread, reused by every read, so the core writes into

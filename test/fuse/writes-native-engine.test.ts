@@ -271,3 +271,34 @@ describe('the native engine: write requests', () => {
     expect(engine?.outstanding).toBe(0);
   });
 });
+
+describe('the native engine, mounted read-only', () => {
+  let handle: MountHandle | undefined;
+  let flushes = 0;
+
+  afterAll(async () => {
+    await handle?.unmount().catch(() => {});
+    cleanupMounts();
+  });
+
+  it('closes a file without a trip to the core: nothing can need an upload', async () => {
+    const bucket = new MemoryBucket();
+    bucket.set('present.txt', 'present\n');
+    const inner = createBucketFilesystem({ client: bucket, metadataTtlMs: 60_000, negativeMetadataTtlMs: 1_000, allowDelete: false, logger: silent });
+    const counting = new Proxy(inner, {
+      get(target, property: keyof Core) {
+        if (property === 'flush') return async (fh: number) => ((flushes += 1), target.flush(fh));
+        const value = target[property];
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const mountpoint = makeMountpoint('writes-native-ro');
+    handle = await mountFilesystem(counting, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', readOnly: true });
+    for (let round = 0; round < 3; round += 1) {
+      const read = await run('cat', [join(mountpoint, 'present.txt')]);
+      expect(read.code, read.stderr).toBe(0);
+      expect(read.stdout).toBe('present\n');
+    }
+    expect(flushes).toBe(0);
+  });
+});
