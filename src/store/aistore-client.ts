@@ -1,6 +1,7 @@
 import type { BaseParams } from './base-params.js';
-import { ProtocolError } from './errors.js';
+import { NotFoundError, ProtocolError } from './errors.js';
 import { HttpTransport, type HttpMethod, type Send, type StoreResponse, type TransportOptions } from './http-transport.js';
+import type { RequestTarget } from './object-path.js';
 import { parseContentRange, rangeHeader } from './content-range.js';
 import { ListResponseError, listObjectsBody, parseBucketList, parseListResponse } from './list-request.js';
 import { headerCount, headerValue, objectInfoFromHeaders, utf8HeaderText } from './object-headers.js';
@@ -13,6 +14,7 @@ import {
   resolveTarget,
 } from './object-path.js';
 import type {
+  AppendHandle,
   BucketRef,
   ByteRange,
   GetResult,
@@ -20,8 +22,11 @@ import type {
   ListPageRequest,
   ObjectInfo,
   ObjectStore,
+  PutResult,
   RequestOptions,
+  UploadSource,
 } from './object-store.js';
+import { appendQuery, AppendState, appendTarget, flushQuery } from './append-request.js';
 import { joinChunks, MAX_ERROR_BODY_BYTES, readBody, readText } from './response-body.js';
 import { parseAisError, statusError, transportError } from './response-errors.js';
 import { RetryPolicy, type RetryClass, type RetryDeps, type RetryOptions, type RetryStats } from './retry-policy.js';
@@ -51,8 +56,10 @@ interface Call {
   readonly method: HttpMethod;
   readonly route: string;
   readonly query?: URLSearchParams;
+  /** Instead of the endpoint: where an earlier answer came from (an append's target). */
+  readonly target?: RequestTarget;
   readonly headers?: Record<string, string>;
-  readonly body?: Uint8Array | string;
+  readonly body?: Uint8Array | string | UploadSource;
   /** Names the call in errors: `GET ais://b/key`. */
   readonly what: string;
 }
@@ -236,6 +243,99 @@ export class AistoreClient implements ObjectStore {
     await this.retried(params, options, call, 'put', discardResponse);
   }
 
+  /**
+   * Retried on every retryable failure until the deadline, unlike `put`: the source holds the whole object, so
+   * sending it again can only store the same bytes.
+   */
+  async putFrom(params: BaseParams, bucket: BucketRef, key: string, source: UploadSource, options?: RequestOptions): Promise<PutResult> {
+    const call: Call = {
+      method: 'PUT',
+      route: objectRoute(bucket, key),
+      query: bucketQuery(bucket),
+      headers: { 'content-type': 'application/octet-stream' },
+      body: source,
+      what: `PUT ${objectUri(bucket, key)}`,
+    };
+    return this.retried(params, options, call, 'idempotent', async (response) => {
+      response.body.discard();
+      return putResult(response);
+    });
+  }
+
+  /**
+   * Every chunk after the first goes straight to the target that answered the first (the handle names a work
+   * file there). Retried like a read: the handle carries a checksum of the bytes it stands for, which the flush
+   * sends, so a chunk the store took twice fails the flush rather than landing in the object.
+   */
+  async append(
+    params: BaseParams,
+    bucket: BucketRef,
+    key: string,
+    handle: AppendHandle | undefined,
+    chunk: Uint8Array,
+    options?: RequestOptions,
+  ): Promise<AppendHandle> {
+    const state = AppendState.of(handle);
+    const call: Call = {
+      method: 'PUT',
+      route: objectRoute(bucket, key),
+      query: appendQuery(bucketQuery(bucket), handle),
+      ...(handle?.target === undefined ? {} : { target: appendTarget(handle.target) }),
+      headers: { 'content-type': 'application/octet-stream' },
+      body: chunk,
+      what: `append to ${objectUri(bucket, key)}`,
+    };
+    return this.retried(params, options, call, 'idempotent', async (response) => {
+      response.body.discard();
+      const next = headerValue(response.headers, 'ais-append-handle');
+      if (!next) throw new ProtocolError(`${call.what}: the answer carries no Ais-Append-Handle`, { status: response.statusCode });
+      return state.next(next, handle?.target ?? response.from, chunk);
+    });
+  }
+
+  async flushAppend(params: BaseParams, bucket: BucketRef, key: string, handle: AppendHandle, options?: RequestOptions): Promise<PutResult> {
+    const what = `flush ${objectUri(bucket, key)}`;
+    const call: Call = {
+      method: 'PUT',
+      route: objectRoute(bucket, key),
+      query: flushQuery(bucketQuery(bucket), handle),
+      ...(handle.target === undefined ? {} : { target: appendTarget(handle.target) }),
+      headers: AppendState.of(handle).checksumHeaders(),
+      what,
+    };
+    // A checksum mismatch (the store took some chunk twice, or started from an existing object) is not retried.
+    return this.retried(params, options, call, 'idempotent', async (response) => {
+      response.body.discard();
+      return putResult(response);
+    });
+  }
+
+  /**
+   * A retry that finds `fromKey` gone may follow an attempt that did rename it (its answer lost): the rename
+   * stands when `toKey` now exists.
+   */
+  async rename(params: BaseParams, bucket: BucketRef, fromKey: string, toKey: string, options?: RequestOptions): Promise<void> {
+    const call: Call = {
+      method: 'POST',
+      route: objectRoute(bucket, fromKey),
+      query: bucketQuery(bucket),
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ action: 'rename-obj', name: toKey }),
+      what: `rename ${objectUri(bucket, fromKey)} to ${toKey}`,
+    };
+    let attempts = 0;
+    try {
+      await this.retried(params, options, call, 'idempotent', async (response) => {
+        response.body.discard();
+      }, () => (attempts += 1));
+    } catch (error) {
+      if (!(error instanceof NotFoundError) || attempts < 2) throw error;
+      await this.head(params, bucket, toKey, options).catch(() => {
+        throw error;
+      });
+    }
+  }
+
   async headBucket(params: BaseParams, bucket: BucketRef, options?: RequestOptions): Promise<void> {
     const call: Call = {
       method: 'HEAD',
@@ -291,7 +391,7 @@ export class AistoreClient implements ObjectStore {
   private exchange(params: BaseParams, options: RequestOptions | undefined, call: Call): Promise<StoreResponse> {
     return this.send({
       method: call.method,
-      target: resolveTarget(params.endpoint, call.route, call.query),
+      target: call.target === undefined ? resolveTarget(params.endpoint, call.route, call.query) : withQuery(call.target, call.query),
       headers: { ...params.headers, ...call.headers },
       body: call.body,
       signal: options?.signal,
@@ -310,8 +410,10 @@ export class AistoreClient implements ObjectStore {
     call: Call,
     retryClass: RetryClass,
     consume: (response: StoreResponse, attemptOptions: RequestOptions) => Promise<T>,
+    onAttempt?: () => void,
   ): Promise<T> {
     return this.retry.run(call.what, retryClass, options?.signal, async (_attempt, signal) => {
+      onAttempt?.();
       const attemptOptions: RequestOptions = { ...options, signal };
       const response = await this.exchange(params, attemptOptions, call);
       if (response.statusCode !== 200) return this.fail(response, call.what, attemptOptions);
@@ -380,6 +482,15 @@ function isBucketPropsJson(text: string | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+function putResult(response: StoreResponse): PutResult {
+  return { version: headerValue(response.headers, 'ais-version') || undefined };
+}
+
+function withQuery(target: RequestTarget, query: URLSearchParams | undefined): RequestTarget {
+  const search = query?.toString() ?? '';
+  return search === '' ? target : { origin: target.origin, path: `${target.path}?${search}` };
 }
 
 async function discardResponse(response: StoreResponse): Promise<void> {

@@ -9,7 +9,10 @@ import {
   type ListEntry,
   type ListPage,
   type ListPageRequest,
+  type AppendHandle,
   type ObjectInfo,
+  type PutResult,
+  type UploadSource,
   type ObjectStore,
   type RequestOptions,
 } from './object-store.js';
@@ -27,6 +30,10 @@ export interface BucketClient {
   list(request: ListPageRequest, options?: RequestOptions): AsyncGenerator<ListEntry>;
   delete(key: string, options?: RequestOptions): Promise<void>;
   put(key: string, body: Uint8Array | string, options?: RequestOptions): Promise<void>;
+  putFrom(key: string, source: UploadSource, options?: RequestOptions): Promise<PutResult>;
+  append(key: string, handle: AppendHandle | undefined, chunk: Uint8Array, options?: RequestOptions): Promise<AppendHandle>;
+  flushAppend(key: string, handle: AppendHandle, options?: RequestOptions): Promise<PutResult>;
+  rename(fromKey: string, toKey: string, options?: RequestOptions): Promise<void>;
   headBucket(options?: RequestOptions): Promise<void>;
 }
 
@@ -76,6 +83,11 @@ export function bindBucket(store: ObjectStore, bucket: BucketRef, params: BasePa
     list: (request, options) => listAll((r) => client.listPage(r, options), request),
     delete: (key, options) => withParams((p) => store.delete(p, bucket, key, options), options?.signal),
     put: (key, body, options) => withParams((p) => store.put(p, bucket, key, body, options), options?.signal),
+    // Each call opens the source again: a retry after a 401 re-sends the whole body.
+    putFrom: (key, source, options) => withParams((p) => store.putFrom(p, bucket, key, source, options), options?.signal),
+    append: (key, handle, chunk, options) => withParams((p) => store.append(p, bucket, key, handle, chunk, options), options?.signal),
+    flushAppend: (key, handle, options) => withParams((p) => store.flushAppend(p, bucket, key, handle, options), options?.signal),
+    rename: (fromKey, toKey, options) => withParams((p) => store.rename(p, bucket, fromKey, toKey, options), options?.signal),
     headBucket: (options) => withParams((p) => store.headBucket(p, bucket, options), options?.signal),
   };
   return client;

@@ -82,6 +82,12 @@ export class TooManyRequestsError extends StoreError {
 export class ServerError extends StoreError {
   constructor(message: string, details?: StoreErrorDetails) { super('SERVER_ERROR', message, details); }
 }
+/** The store computed another checksum than the one sent: the same bytes sent again would fail the same way. */
+export class ChecksumMismatchError extends ServerError {
+  override get retryable(): boolean {
+    return false;
+  }
+}
 export class NetworkError extends StoreError {
   constructor(message: string, details?: StoreErrorDetails) { super('NETWORK', message, details); }
 }

@@ -6,8 +6,9 @@ import { abortError, BufferingHandler, type ResponseBody } from './buffered-resp
 import { DirectGetAgent } from './direct-get.js';
 import { NetworkError, ProtocolError } from './errors.js';
 import { redirectTarget, type RequestTarget } from './object-path.js';
-import type { BodyBufferSource } from './object-store.js';
+import type { BodyBufferSource, UploadSource } from './object-store.js';
 import { transportError } from './response-errors.js';
+import { isUploadSource, UploadBody } from './upload-body.js';
 
 export interface TlsOptions {
   /** PEM file of the CA that signed the cluster's certificate (`AIS_CLIENT_CA`). */
@@ -49,8 +50,8 @@ export interface StoreRequest {
   readonly target: RequestTarget;
   /** Sent on every hop, `Authorization` included (a target ignores it; harmless). Never logged. */
   readonly headers: Readonly<Record<string, string>>;
-  /** In memory, so every redirect hop can send it again. */
-  readonly body?: Uint8Array | string;
+  /** In memory, or a source opened afresh on every redirect hop, so each hop can send it again. */
+  readonly body?: Uint8Array | string | UploadSource;
   readonly signal?: AbortSignal;
   /** Where a GET's successful body may go; see `RequestOptions.bodyBuffer`. */
   readonly bodyBuffer?: BodyBufferSource;
@@ -65,6 +66,8 @@ export interface StoreResponse {
   readonly headers: IncomingHttpHeaders;
   /** Gathered in memory behind the headers; discard it when it is of no use, to drop what is kept. */
   readonly body: ResponseBody;
+  /** Where the answer came from, after redirects (absent from answers not made by `HttpTransport`). */
+  readonly from?: RequestTarget;
 }
 
 /**
@@ -105,7 +108,7 @@ export class HttpTransport {
     for (let hop = 0; ; hop += 1) {
       const response = await this.exchange(request, target);
       const location = REDIRECT_STATUSES.has(response.statusCode) ? firstHeader(response.headers.location) : undefined;
-      if (location === undefined) return response;
+      if (location === undefined) return { statusCode: response.statusCode, headers: response.headers, body: response.body, from: target };
       response.body.discard();
       if (hop === MAX_REDIRECTS) {
         throw new ProtocolError(`${request.what}: more than ${MAX_REDIRECTS} redirects`, { status: response.statusCode });
@@ -121,6 +124,7 @@ export class HttpTransport {
   }
 
   private async exchange(request: StoreRequest, target: RequestTarget): Promise<StoreResponse> {
+    const upload = isUploadSource(request.body) ? new UploadBody(request.body, request.what) : undefined;
     try {
       if (request.signal?.aborted) throw abortError(request.signal);
       if (this.direct !== undefined && DirectGetAgent.takes(request.method, request.body, target, request.headers)) {
@@ -133,8 +137,8 @@ export class HttpTransport {
           origin: target.origin,
           path: target.path,
           method: request.method,
-          headers: request.headers,
-          body: request.body ?? null,
+          headers: upload === undefined ? request.headers : { ...request.headers, 'content-length': String(upload.sizeBytes) },
+          body: upload === undefined ? ((request.body as Uint8Array | string | undefined) ?? null) : upload.stream(),
           // undici closes the connection after a HEAD (for servers that send a body anyway) and after a GET
           // with a body (AIStore's listing). AIStore, being Go's net/http, does neither wrong; keep the socket.
           reset: false,
@@ -143,6 +147,7 @@ export class HttpTransport {
       );
       return await handler.response;
     } catch (error) {
+      if (upload?.failure !== undefined) throw upload.failure;
       throw certificateError(error, request.what) ?? transportError(error, request.what, request.signal);
     }
   }

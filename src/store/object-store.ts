@@ -76,6 +76,30 @@ export interface RequestOptions {
   readonly retryTimeoutMs?: number;
 }
 
+/**
+ * Where an upload's bytes come from: opened afresh for each attempt, so a retry (401, 5xx, redirect) re-sends
+ * them. `open()` must yield exactly `sizeBytes` bytes; the client never holds them all in memory.
+ */
+export interface UploadSource {
+  readonly sizeBytes: number;
+  open(): NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
+}
+
+export interface PutResult {
+  /** `Ais-Version` of the object just stored, when the server said. */
+  readonly version: string | undefined;
+}
+
+/**
+ * Opaque: the server's `Ais-Append-Handle` plus whatever the client needs to reach the same target again. Hand
+ * the one the last `append` returned to the next `append` (or to `flushAppend`); an older one re-sends from its
+ * point, as when a chunk is sent again.
+ */
+export interface AppendHandle {
+  readonly handle: string;
+  readonly target?: string;
+}
+
 export type BodyBufferSource = (lengthBytes: number) => Buffer | readonly Buffer[] | undefined;
 
 /** What a `BodyBufferSource` offered, as the list of buffers to fill in turn. */
@@ -94,6 +118,18 @@ export interface ObjectStore {
   listPage(params: BaseParams, bucket: BucketRef, request: ListPageRequest, options?: RequestOptions): Promise<ListPage>;
   delete(params: BaseParams, bucket: BucketRef, key: string, options?: RequestOptions): Promise<void>;
   put(params: BaseParams, bucket: BucketRef, key: string, body: Uint8Array | string, options?: RequestOptions): Promise<void>;
+  /** PUT streamed from `source`, re-opened for each attempt and redirect hop until the call's deadline. */
+  putFrom(params: BaseParams, bucket: BucketRef, key: string, source: UploadSource, options?: RequestOptions): Promise<PutResult>;
+  /**
+   * Appends `chunk` to the object's work file (AIStore's `append_type=append`); `handle` undefined starts one. On
+   * AIStore, starting one on a name that exists starts from a copy of that object. Nothing is visible until
+   * `flushAppend`.
+   */
+  append(params: BaseParams, bucket: BucketRef, key: string, handle: AppendHandle | undefined, chunk: Uint8Array, options?: RequestOptions): Promise<AppendHandle>;
+  /** Turns the work file into the object, atomically, replacing any previous version (`append_type=flush`). */
+  flushAppend(params: BaseParams, bucket: BucketRef, key: string, handle: AppendHandle, options?: RequestOptions): Promise<PutResult>;
+  /** rename-obj within the bucket; a NotFoundError (status 404) when `fromKey` is missing. */
+  rename(params: BaseParams, bucket: BucketRef, fromKey: string, toKey: string, options?: RequestOptions): Promise<void>;
   headBucket(params: BaseParams, bucket: BucketRef, options?: RequestOptions): Promise<void>;
   listBuckets(params: BaseParams, options?: RequestOptions): Promise<BucketRef[]>;
   createBucket(params: BaseParams, bucket: BucketRef, options?: RequestOptions): Promise<void>;

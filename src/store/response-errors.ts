@@ -1,6 +1,7 @@
 import {
   AbortedError,
   BadRequestError,
+  ChecksumMismatchError,
   ConflictError,
   ForbiddenError,
   NetworkError,
@@ -72,10 +73,14 @@ export function statusError(status: number, what: string, info: AisErrorInfo, ob
     case 429:
       return new TooManyRequestsError(message, details);
     default:
+      if (info.tcode === CHECKSUM_MISMATCH_TCODE) return new ChecksumMismatchError(message, details);
       if (status >= 500) return new ServerError(message, details);
       return new ProtocolError(`${message} (unexpected status)`, details);
   }
 }
+
+/** AIStore's type code of a checksum mismatch (`cmn/cos` `ErrBadCksum`), a 500. */
+const CHECKSUM_MISMATCH_TCODE = 'ErrBadCksum';
 
 function errorCode(error: unknown): string | undefined {
   if (error === null || typeof error !== 'object') return undefined;

@@ -1,8 +1,28 @@
 import type { BucketClient } from '../../src/store/bucket-client.js';
-import { NotFoundError } from '../../src/store/errors.js';
-import { listAll, offeredBuffers, type BucketRef, type ByteRange, type GetResult, type ListEntry, type ListPage, type ListPageRequest, type ObjectInfo, type RequestOptions } from '../../src/store/object-store.js';
+import { BadRequestError, NotFoundError } from '../../src/store/errors.js';
+import {
+  listAll,
+  offeredBuffers,
+  type AppendHandle,
+  type BucketRef,
+  type ByteRange,
+  type GetResult,
+  type ListEntry,
+  type ListPage,
+  type ListPageRequest,
+  type ObjectInfo,
+  type PutResult,
+  type RequestOptions,
+  type UploadSource,
+} from '../../src/store/object-store.js';
 
-export type BucketMethod = 'head' | 'get' | 'listPage' | 'delete' | 'put' | 'headBucket';
+export type BucketMethod = 'head' | 'get' | 'listPage' | 'delete' | 'put' | 'headBucket' | 'putFrom' | 'append' | 'flushAppend' | 'rename';
+
+/** An append in progress: the object it will become and the bytes so far. */
+interface WorkFile {
+  readonly key: string;
+  readonly chunks: Buffer[];
+}
 
 interface StoredObject {
   readonly data: Buffer;
@@ -20,7 +40,20 @@ const DEFAULT_PAGE_SIZE = 10_000;
  */
 export class MemoryBucket implements BucketClient {
   readonly bucket: BucketRef = { name: 'memory' };
-  readonly calls: Record<BucketMethod, number> = { head: 0, get: 0, listPage: 0, delete: 0, put: 0, headBucket: 0 };
+  readonly calls: Record<BucketMethod, number> = {
+    head: 0,
+    get: 0,
+    listPage: 0,
+    delete: 0,
+    put: 0,
+    headBucket: 0,
+    putFrom: 0,
+    append: 0,
+    flushAppend: 0,
+    rename: 0,
+  };
+  /** How many times each upload source was opened (a retry opens it again), by key. */
+  readonly sourceOpens = new Map<string, number>();
   /** Every listing request, in order, to assert prefixes and page sizes. */
   readonly listRequests: ListPageRequest[] = [];
   /** Every GET, in order, with the range asked for. */
@@ -31,6 +64,8 @@ export class MemoryBucket implements BucketClient {
   private readonly failures = new Map<BucketMethod, (key: string) => Error | undefined>();
   private readonly pauses = new Map<BucketMethod, Promise<void>>();
   private mtimeClockMs = 1_700_000_000_000;
+  private readonly workFiles = new Map<string, WorkFile>();
+  private nextWorkFile = 1;
 
   /** Stores an object synchronously (test setup); bumps its version like a PUT. */
   set(key: string, body: Uint8Array | string, mtimeMs?: number): void {
@@ -45,6 +80,16 @@ export class MemoryBucket implements BucketClient {
 
   has(key: string): boolean {
     return this.objects.has(key);
+  }
+
+  /** The stored bytes of `key` (undefined when absent), to check an upload byte for byte. */
+  data(key: string): Buffer | undefined {
+    return this.objects.get(key)?.data;
+  }
+
+  /** Appends started and neither flushed nor abandoned. */
+  get openAppends(): number {
+    return this.workFiles.size;
   }
 
   /** Until cleared, `method` calls fail with what `failure` returns (undefined: proceed). */
@@ -145,6 +190,52 @@ export class MemoryBucket implements BucketClient {
     this.set(key, body);
   }
 
+  /** Reads the whole source (as the server would receive it) before storing anything: a failing source stores nothing. */
+  async putFrom(key: string, source: UploadSource): Promise<PutResult> {
+    this.enter('putFrom', key);
+    await this.paused('putFrom');
+    this.sourceOpens.set(key, (this.sourceOpens.get(key) ?? 0) + 1);
+    const chunks: Buffer[] = [];
+    for await (const chunk of source.open() as AsyncIterable<Uint8Array | string>) chunks.push(Buffer.from(chunk));
+    const data = Buffer.concat(chunks);
+    if (data.length !== source.sizeBytes) throw new BadRequestError(`PUT ${key}: received ${data.length} of ${source.sizeBytes} bytes`, { status: 400 });
+    this.set(key, data);
+    return { version: String(this.objects.get(key)!.version) };
+  }
+
+  /** As AIStore: the first append (no handle) to an existing name starts from a copy of that object. */
+  async append(key: string, handle: AppendHandle | undefined, chunk: Uint8Array): Promise<AppendHandle> {
+    this.enter('append', key);
+    await this.paused('append');
+    let id = handle?.handle;
+    if (id === undefined || id === '') {
+      id = `work-${this.nextWorkFile++}`;
+      const existing = this.objects.get(key);
+      this.workFiles.set(id, { key, chunks: existing === undefined ? [] : [Buffer.from(existing.data)] });
+    }
+    const work = this.workFile(key, id);
+    work.chunks.push(Buffer.from(chunk));
+    return { handle: id };
+  }
+
+  async flushAppend(key: string, handle: AppendHandle): Promise<PutResult> {
+    this.enter('flushAppend', key);
+    await this.paused('flushAppend');
+    const work = this.workFile(key, handle.handle);
+    this.workFiles.delete(handle.handle);
+    this.set(key, Buffer.concat(work.chunks));
+    return { version: String(this.objects.get(key)!.version) };
+  }
+
+  /** Moves the bytes; the new name gets a version of its own, as a PUT there would. */
+  async rename(fromKey: string, toKey: string): Promise<void> {
+    this.enter('rename', fromKey);
+    await this.paused('rename');
+    const object = this.require(fromKey);
+    this.objects.delete(fromKey);
+    this.set(toKey, object.data, object.mtimeMs);
+  }
+
   async headBucket(): Promise<void> {
     this.enter('headBucket', '');
   }
@@ -181,6 +272,12 @@ export class MemoryBucket implements BucketClient {
     this.calls[method] += 1;
     const failure = this.failures.get(method)?.(key);
     if (failure !== undefined) throw failure;
+  }
+
+  private workFile(key: string, id: string): WorkFile {
+    const work = this.workFiles.get(id);
+    if (work === undefined || work.key !== key) throw new BadRequestError(`append to ${key}: unknown append handle "${id}"`, { status: 400 });
+    return work;
   }
 
   private require(key: string): StoredObject {
