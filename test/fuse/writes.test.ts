@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
-import { cleanupMounts, daemonPidFrom, makeMountpoint, waitUntil } from '../helpers/mount.js';
+import { cleanupMounts, daemonPidFrom, forceUnmount, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { run, runCli, startCli, waitForExit } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
 
@@ -92,19 +92,20 @@ for (const engine of MOUNT_ENGINES) {
       local = join(root.path, 'local');
       await mkdir(local);
       await writeObjects(dataDir, { [`${BUCKET}/${EXISTING}`]: EXISTING_TEXT });
+    });
+
+    // cleanupMounts stops every process the test started, the servers included: one server per test.
+    beforeEach(async () => {
       server = await serve();
     });
 
-    afterEach(() => cleanupMounts());
+    afterEach(async () => {
+      cleanupMounts();
+      for (const served of serving.splice(0)) if (served.child.exitCode === null && served.child.signalCode === null) await waitForExit(served.child);
+    });
 
     afterAll(async () => {
       cleanupMounts();
-      for (const served of serving) {
-        if (served.child.exitCode === null && served.child.signalCode === null) {
-          served.child.kill('SIGKILL');
-          await waitForExit(served.child);
-        }
-      }
       await root?.remove();
     });
 
@@ -229,7 +230,7 @@ for (const engine of MOUNT_ENGINES) {
       const refusing = await mount();
       await expect(writeFile(join(refusing, EXISTING), 'replaced\n')).rejects.toHaveProperty('code');
       await expectObject(EXISTING, EXISTING_TEXT);
-      cleanupMounts();
+      forceUnmount(refusing);
 
       const allowing = await mount(['--allow-overwrite']);
       await writeFile(join(allowing, 'overwritten.txt'), 'first\n');
