@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { FolderCache } from './folder-cache.js';
+import type { WorkFiles } from './work-files.js';
 
 /** What every route handler needs: the data folder (a realpath), where to log, the listings' folder cache. */
 export interface ServerContext {
@@ -10,6 +11,8 @@ export interface ServerContext {
   readonly nodeName: string;
   /** Sorted folder entries kept between listing pages; PUT and DELETE report their changes to it. */
   readonly folders: FolderCache;
+  /** Appends in progress (`append_type=append`), until flushed or abandoned. */
+  readonly workFiles: WorkFiles;
 }
 
 /** One request after routing: raw path split into segments, query parsed. */

@@ -1,28 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { existingBucketDir } from './bucket-dir.js';
 import type { RoutedRequest, ServerContext } from './context.js';
-import { BadRequestError, MethodNotAllowedError, NotFoundError, RangeNotSatisfiableError, fromFsError } from './errors.js';
-import { objectLocation, objectPropertyHeaders } from './object-props.js';
+import { BadRequestError, MethodNotAllowedError, RangeNotSatisfiableError, fromFsError } from './errors.js';
+import { objectLocation, objectPropertyHeaders, objectVersion } from './object-props.js';
+import { receiveInto, sameBytes } from './receive-body.js';
 import { sendFileRange } from './file-body.js';
 import { putChecksum } from './put-checksum.js';
 import { parseRange } from './range.js';
-import { HeldFolders, TEMP_FILE_PREFIX, realPathInside } from './safe-path.js';
+import { HeldFolders, TEMP_FILE_PREFIX } from './safe-path.js';
+import { appendObject, flushObject } from './append-routes.js';
+import { postObject } from './rename-route.js';
+import { holdExistingObject, holdParents, markerRefused, objectWhat, openObject, refuseSymlinkLeaf, type ObjectAddress } from './object-files.js';
 
-/** A decoded object address: bucket plus the object name's segments. */
-export interface ObjectAddress {
-  readonly bucket: string;
-  readonly segments: readonly string[];
-  /** True when the raw name ended in `/` (a directory marker, which this server cannot store). */
-  readonly isMarker: boolean;
-}
-
-function objectName(address: ObjectAddress): string {
-  return address.segments.join('/') + (address.isMarker ? '/' : '');
-}
+export type { ObjectAddress } from './object-files.js';
 
 export async function handleObject(context: ServerContext, routed: RoutedRequest, address: ObjectAddress): Promise<void> {
   const bucketDir = await existingBucketDir(context.dataDir, address.bucket);
@@ -31,7 +24,9 @@ export async function handleObject(context: ServerContext, routed: RoutedRequest
     case 'HEAD':
       return readObject(context, routed, address);
     case 'PUT':
-      return putObject(context, routed, address, bucketDir);
+      return putKind(context, routed, address, bucketDir);
+    case 'POST':
+      return postObject(context, routed, address);
     case 'DELETE':
       return deleteObject(context, routed, address);
     default:
@@ -39,27 +34,20 @@ export async function handleObject(context: ServerContext, routed: RoutedRequest
   }
 }
 
-async function openObject(context: ServerContext, address: ObjectAddress) {
-  const name = objectName(address);
-  // A `name/` marker cannot be a file here: it simply does not exist.
-  if (address.isMarker) throw new NotFoundError(`object "ais://${address.bucket}/${name}" does not exist`);
-  const what = `object "ais://${address.bucket}/${name}"`;
-  let handle;
-  try {
-    const real = await realPathInside(context.dataDir, [address.bucket, ...address.segments], what);
-    handle = await open(real, 'r');
-  } catch (error) {
-    // A missing name behind a symlink that leads outside is refused as such, not reported absent.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') await assertParentsInside(context.dataDir, address.bucket, address.segments, what);
-    throw fromFsError(error, what);
+/** A plain PUT, or one step of AIStore's append API (`append_type`). */
+function putKind(context: ServerContext, routed: RoutedRequest, address: ObjectAddress, bucketDir: string): Promise<void> {
+  const appendType = routed.query.get('append_type');
+  switch (appendType) {
+    case null:
+    case '':
+      return putObject(context, routed, address, bucketDir);
+    case 'append':
+      return appendObject(context, routed, address);
+    case 'flush':
+      return flushObject(context, routed, address, dirname(bucketDir));
+    default:
+      throw new BadRequestError(`unknown append_type ${JSON.stringify(appendType)}: expected "append" or "flush"`);
   }
-  // Stats and bytes come from the same descriptor: a concurrent PUT renames a new inode in, this one stays whole.
-  const stats = await handle.stat({ bigint: true });
-  if (!stats.isFile()) {
-    await handle.close();
-    throw new NotFoundError(`${what} does not exist`);
-  }
-  return { handle, stats, name };
 }
 
 async function readObject(context: ServerContext, routed: RoutedRequest, address: ObjectAddress): Promise<void> {
@@ -120,38 +108,9 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
 }
 
-/** The deepest existing ancestor of the object's path (bucket folder included) must resolve inside the data folder. */
-async function assertParentsInside(dataDir: string, bucket: string, segments: readonly string[], what: string): Promise<void> {
-  for (let depth = segments.length - 1; depth >= 0; depth -= 1) {
-    try {
-      await realPathInside(dataDir, [bucket, ...segments.slice(0, depth)], what);
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fromFsError(error, what);
-    }
-  }
-}
-
-const TEMP_FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+// Read as well: a PUT of the bytes already in place compares the two.
+const TEMP_FILE_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const OBJECT_FILE_MODE = 0o644;
-
-/** The folders above the object, held open from the data folder down (made where missing, below the bucket). */
-async function holdParents(dataDir: string, address: ObjectAddress, create: boolean, what: string): Promise<HeldFolders> {
-  try {
-    return await HeldFolders.open(dataDir, [address.bucket, ...address.segments.slice(0, -1)], create ? 1 : Number.POSITIVE_INFINITY, what);
-  } catch (error) {
-    throw fromFsError(error, what);
-  }
-}
-
-/** The object's own name: a symlink there could lead anywhere, so it is neither written through nor replaced. */
-async function refuseSymlinkLeaf(path: string, what: string): Promise<void> {
-  const stats = await lstat(path).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromFsError(error, what);
-  });
-  if (stats?.isSymbolicLink()) throw new BadRequestError(`${what} is a symlink`);
-}
 
 /**
  * Written to a hidden temp file beside the target, then renamed: readers see the old object or the new one. Every
@@ -160,9 +119,8 @@ async function refuseSymlinkLeaf(path: string, what: string): Promise<void> {
  */
 async function putObject(context: ServerContext, routed: RoutedRequest, address: ObjectAddress, bucketDir: string): Promise<void> {
   const { request, response } = routed;
-  const name = objectName(address);
-  const what = `object "ais://${address.bucket}/${name}"`;
-  if (address.isMarker) throw new BadRequestError(`${what}: names ending in "/" (directory markers) cannot be stored by this server`);
+  const what = objectWhat(address);
+  if (address.isMarker) throw markerRefused(what);
   const dataDir = dirname(bucketDir);
   const leaf = address.segments[address.segments.length - 1] ?? '';
   const temp = `${TEMP_FILE_PREFIX}${randomBytes(8).toString('hex')}`;
@@ -182,23 +140,22 @@ async function putObject(context: ServerContext, routed: RoutedRequest, address:
         throw fromFsError(again, what);
       });
     }
+    let version: string;
     try {
-      let receivedBytes = 0;
       const checksum = putChecksum(request.headers, what);
-      request.on('data', (chunk: Buffer) => {
-        receivedBytes += chunk.length;
-        checksum?.update(chunk);
-      });
-      await pipeline(request, handle.createWriteStream());
+      const receivedBytes = await receiveInto(request, handle, 0, (chunk) => checksum?.update(chunk));
       if (expectedBytes !== undefined && receivedBytes !== expectedBytes) {
         throw new BadRequestError(`${what}: received ${receivedBytes} of ${expectedBytes} bytes`);
       }
       checksum?.verify();
-      await rename(parents.pathOf(temp), parents.pathOf(leaf));
+      version = await placeFile(parents, temp, leaf, handle, receivedBytes);
     } catch (error) {
       await unlink(parents.pathOf(temp)).catch(() => undefined);
       throw fromFsError(error, what);
+    } finally {
+      await handle.close();
     }
+    response.setHeader('Ais-Version', version);
   } finally {
     await parents.close();
   }
@@ -208,14 +165,31 @@ async function putObject(context: ServerContext, routed: RoutedRequest, address:
   response.end();
 }
 
+/**
+ * Renames the finished temp file over `leaf`, unless `leaf` already holds exactly these bytes (a PUT sent again
+ * after its answer was lost): then the object, and its version, stay as they are. Answers the version now in place.
+ */
+async function placeFile(parents: HeldFolders, temp: string, leaf: string, written: FileHandle, sizeBytes: number): Promise<string> {
+  const existing = await open(parents.pathOf(leaf), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+  if (existing !== undefined) {
+    try {
+      const stats = await existing.stat({ bigint: true });
+      if (stats.isFile() && Number(stats.size) === sizeBytes && (await sameBytes(existing, written, sizeBytes))) {
+        await unlink(parents.pathOf(temp));
+        return objectVersion(stats);
+      }
+    } finally {
+      await existing.close();
+    }
+  }
+  await rename(parents.pathOf(temp), parents.pathOf(leaf));
+  // The descriptor still names the renamed inode: its version, whatever a concurrent PUT does to the name.
+  return objectVersion(await written.stat({ bigint: true }));
+}
+
 async function deleteObject(context: ServerContext, routed: RoutedRequest, address: ObjectAddress): Promise<void> {
-  const name = objectName(address);
-  const what = `object "ais://${address.bucket}/${name}"`;
-  if (address.isMarker) throw new NotFoundError(`${what} does not exist`);
-  // Same checks as a read: it must be a file, reached without leaving the data folder.
-  const opened = await openObject(context, address);
-  await opened.handle.close();
-  const parents = await holdParents(context.dataDir, address, false, what);
+  const what = objectWhat(address);
+  const parents = await holdExistingObject(context, address, what);
   try {
     // Unlinks the name itself (a symlink, never what it points at), in the folder held open.
     await unlink(parents.pathOf(address.segments[address.segments.length - 1] ?? ''));

@@ -21,7 +21,12 @@ export function putChecksum(headers: IncomingHttpHeaders, what: string): PutChec
     update: (chunk) => void hash.update(chunk),
     verify: () => {
       const actual = hash.digest('hex');
-      if (actual !== expected) throw new HttpError(500, `${what}: ${type} checksum mismatch (sent ${expected}, computed ${actual})`, { tcode: 'ErrBadCksum' });
+      if (actual !== expected) throw checksumMismatch(what, type, expected, actual);
     },
   };
+}
+
+/** AIStore's answer to bytes whose checksum is not the one declared: a 500 with `ErrBadCksum`. */
+export function checksumMismatch(what: string, type: string, expected: string, actual: string): HttpError {
+  return new HttpError(500, `${what}: ${type} checksum mismatch (sent ${expected}, computed ${actual})`, { tcode: 'ErrBadCksum' });
 }

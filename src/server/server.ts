@@ -9,6 +9,7 @@ import { FaultInjector, type FaultOptions } from './faults.js';
 import { DEFAULT_FOLDER_CACHE, FolderCache, type FolderCacheOptions } from './folder-cache.js';
 import { RedirectSigner } from './redirect.js';
 import { createHandler } from './router.js';
+import { DEFAULT_WORK_FILE_IDLE_MS, WorkFiles } from './work-files.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -30,6 +31,8 @@ export interface ServerOptions {
   tls?: ServerTlsOptions;
   /** Bounds of the folder entries kept between listing pages (default DEFAULT_FOLDER_CACHE). */
   folderCache?: Partial<FolderCacheOptions>;
+  /** An append's work file unused this long is removed (default DEFAULT_WORK_FILE_IDLE_MS). */
+  workFileIdleMs?: number;
   logger?: Logger;
 }
 
@@ -98,7 +101,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const logger = options.logger ?? pino({ level: 'silent' });
   const folders = new FolderCache(dataDir, { ...DEFAULT_FOLDER_CACHE, ...options.folderCache });
-  const context: ServerContext = { dataDir, logger, nodeName: `bucketfs-${process.pid}`, folders };
+  const workFiles = new WorkFiles(dataDir, options.workFileIdleMs ?? DEFAULT_WORK_FILE_IDLE_MS, logger);
+  const context: ServerContext = { dataDir, logger, nodeName: `bucketfs-${process.pid}`, folders, workFiles };
   const auth = options.authSecretFile
     ? await SecretAuthenticator.open({
         secretFile: options.authSecretFile,
@@ -124,9 +128,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       url = await listen(proxy, host, options.port ?? 0, scheme);
     }
     logger.info({ url, dataDir, redirect: Boolean(options.redirect), auth: Boolean(auth), tls: Boolean(options.tls), faults: options.faults }, 'serving');
-    return { url, close: async () => void (await Promise.all(servers.map(closeServer))) };
+    return {
+      url,
+      close: async () => {
+        await Promise.all(servers.map(closeServer));
+        await workFiles.close();
+      },
+    };
   } catch (error) {
     await Promise.all(servers.map(closeServer));
+    await workFiles.close();
     throw error;
   }
 }
