@@ -3,7 +3,8 @@ import { CredentialConfigError } from '../auth/credential-config-error.js';
 import { createCredentialProvider, type CredentialProvider } from '../auth/credential-provider.js';
 import { HeaderSyntaxError, headersFromFlags } from '../auth/headers-file.js';
 import { blockCacheFor, type BlockCache } from '../fs/block-cache.js';
-import { createBucketFilesystem, type BucketFilesystemOptions } from '../fs/bucket-filesystem.js';
+import { createBucketFilesystem, type BucketFilesystemOptions, type WriteStats } from '../fs/bucket-filesystem.js';
+import { StagingArea, type StagingStats } from '../fs/staging-area.js';
 import { ReadPathOptionsError, resolveReadPathOptions } from '../fs/read-path-options.js';
 import type { ReadStats } from '../fs/read-stats.js';
 import { createMultiBackendFilesystem } from '../fs/multi-backend.js';
@@ -16,6 +17,7 @@ import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 import { CliError } from './cli-error.js';
 import { HEALTH_PROBE_ATTEMPTS } from './metrics-health.js';
 import type { BackendSettings, MountSettings } from './mount-config.js';
+import { stagingDirFor } from './staging-dir.js';
 
 /** The longest the bucket check before mounting retries an endpoint that does not answer. */
 const MOUNT_CHECK_RETRY_TIMEOUT_MS = 10_000;
@@ -74,19 +76,30 @@ export interface ConnectedFilesystem {
   readonly buckets: readonly ConnectedBucket[];
   /** Counters of the read path (one block cache and budget for the whole mount), for metrics. */
   readStats(): ReadStats;
+  /** Where written files wait for their upload; undefined on a read-only mount. */
+  readonly staging: StagingArea | undefined;
+  /** Counters of the write path, every bucket together, with the staging area's. */
+  writeStats(): (WriteStats & StagingStats) | undefined;
   /** Releases connection pools; after the filesystem is closed. */
   close(): Promise<void>;
 }
 
 interface ConnectedBackend {
   readonly backend: BackendSettings;
-  readonly filesystem: PathFilesystem & InodeFilesystem;
+  readonly filesystem: PathFilesystem & InodeFilesystem & { writeStats(): WriteStats };
   readonly store: AistoreClient;
   readonly probeStore: AistoreClient;
   readonly bucket: ConnectedBucket;
 }
 
-async function connectBackend(backend: BackendSettings, settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger, blockCache: BlockCache): Promise<ConnectedBackend> {
+async function connectBackend(
+  backend: BackendSettings,
+  settings: MountSettings,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  blockCache: BlockCache,
+  staging: StagingArea | undefined,
+): Promise<ConnectedBackend> {
   // Credentials and client log with the bucket as context; the filesystem adds its own (bucket name and prefix).
   const bucketLogger = logger.child({ bucket: bucketUri(backend) });
   let provider;
@@ -144,6 +157,7 @@ async function connectBackend(backend: BackendSettings, settings: MountSettings,
     negativeMetadataTtlMs: settings.negativeMetadataTtlMs,
     allowDelete: settings.allowDelete,
     logger: bucketLogger,
+    ...(staging !== undefined ? { writes: { staging, allowOverwrite: settings.allowOverwrite ?? false, bucketLabel: bucketUri(backend) } } : {}),
     ...metadataBounds(settings),
   });
   return { backend, filesystem, store, probeStore, bucket: { uri: bucketUri(backend), credentials: provider, client: probe, store } };
@@ -177,14 +191,26 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     if (error instanceof ReadPathOptionsError) throw new CliError(`read path: ${error.message}`, 2);
     throw error;
   }
+  const staging = settings.readOnly ? undefined : await openStaging(settings, env, logger);
   const connected: ConnectedBackend[] = [];
   try {
-    for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger, blockCache));
+    for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger, blockCache, staging));
   } catch (error) {
     await Promise.all(connected.map(closeBackend));
     throw error;
   }
   const readStats = (): ReadStats => blockCache.stats();
+  const writeStats = (): (WriteStats & StagingStats) | undefined => {
+    if (staging === undefined) return undefined;
+    const total = { bytesWritten: 0, uploads: 0, uploadFailures: 0 };
+    for (const item of connected) {
+      const stats = item.filesystem.writeStats();
+      total.bytesWritten += stats.bytesWritten;
+      total.uploads += stats.uploads;
+      total.uploadFailures += stats.uploadFailures;
+    }
+    return { ...total, ...staging.stats() };
+  };
   const close = async (): Promise<void> => {
     blockCache.close();
     await Promise.all(connected.map(closeBackend));
@@ -192,7 +218,7 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
   const buckets = connected.map((item) => item.bucket);
   const [single] = connected;
   if (connected.length === 1 && single && single.backend.dirName === undefined) {
-    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, buckets, readStats, close };
+    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, buckets, readStats, staging, writeStats, close };
   }
   const filesystem = createMultiBackendFilesystem({
     backends: connected.map((item) => ({ dirName: item.backend.dirName ?? item.backend.location.bucket.name, filesystem: item.filesystem })),
@@ -202,5 +228,16 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     allowDelete: settings.allowDelete,
     ...(settings.metadataLimits?.inodeCacheEntries !== undefined ? { idleInodeMaxEntries: settings.metadataLimits.inodeCacheEntries } : {}),
   });
-  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, close };
+  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, staging, writeStats, close };
+}
+
+/** The mount's staging area; a folder that cannot be made or read is a clear error before anything is mounted. */
+async function openStaging(settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger): Promise<StagingArea> {
+  const dir = stagingDirFor(settings.mountpoint, settings.cacheDir, env);
+  try {
+    return await StagingArea.open({ dir, logger, ...(settings.maxStagingBytes !== undefined ? { maxBytes: settings.maxStagingBytes } : {}) });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(`cannot use the staging folder ${dir} for writes (${code ?? (error as Error).message}): give --cache-dir DIR, or mount --read-only`);
+  }
 }

@@ -14,6 +14,9 @@ export const DEFAULT_METADATA_TTL_MS = 60_000;
 export const DEFAULT_NEGATIVE_METADATA_TTL_MS = 5_000;
 export const DEFAULT_FILE_MODE = 0o444;
 export const DEFAULT_DIR_MODE = 0o555;
+/** A writable mount shows the owner's write bit: the kernel checks it (default_permissions) before any create. */
+export const DEFAULT_WRITABLE_FILE_MODE = 0o644;
+export const DEFAULT_WRITABLE_DIR_MODE = 0o755;
 
 /** Where one bucket lives and how to authenticate to it. */
 export interface BackendSettings {
@@ -36,6 +39,12 @@ export interface MountSettings {
   readonly allowOther: boolean;
   /** Mounted `ro`: every write, delete included, is refused by the kernel. (Optional: the demo builds settings too.) */
   readonly readOnly?: boolean;
+  /** Writes may replace existing objects (`--allow-overwrite`). */
+  readonly allowOverwrite?: boolean;
+  /** `--cache-dir`: the staging area is its `staging` folder; undefined: under the mount's state folder. */
+  readonly cacheDir?: string | undefined;
+  /** `--max-staging-size`; undefined: the default. */
+  readonly maxStagingBytes?: number | undefined;
   readonly uid: number | undefined;
   readonly gid: number | undefined;
   readonly fileMode: number;
@@ -90,6 +99,9 @@ export interface MountFlags {
   readonly allowDelete?: boolean;
   readonly allowOther?: boolean;
   readonly readOnly?: boolean;
+  readonly allowOverwrite?: boolean;
+  readonly cacheDir?: string;
+  readonly maxStagingSize?: string;
   readonly uid?: string;
   readonly gid?: string;
   readonly fileMode?: string;
@@ -131,6 +143,9 @@ const TOP_KEYS = new Set<string>([
   'allow_delete',
   'allow_other',
   'read_only',
+  'allow_overwrite',
+  'cache_dir',
+  'max_staging_size',
   'uid',
   'gid',
   'file_mode',
@@ -430,16 +445,21 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
   const readOnly = flags.readOnly ?? optionalBoolean(config, 'read_only', '') ?? false;
   const allowDelete = flags.allowDelete ?? optionalBoolean(config, 'allow_delete', '') ?? false;
   if (readOnly && allowDelete) throw new ConfigError('--read-only and --allow-delete cannot be combined');
+  const allowOverwrite = flags.allowOverwrite ?? optionalBoolean(config, 'allow_overwrite', '') ?? false;
+  if (readOnly && allowOverwrite) throw new ConfigError('--read-only and --allow-overwrite cannot be combined');
   return {
     mountpoint,
     backends,
     allowDelete,
     readOnly,
+    allowOverwrite,
+    cacheDir: pick<string | undefined>(flags.cacheDir, '--cache-dir', 'cache_dir', parseText, undefined),
+    maxStagingBytes: pick<number | undefined>(flags.maxStagingSize, '--max-staging-size', 'max_staging_size', parseSize, undefined),
     allowOther: flags.allowOther ?? optionalBoolean(config, 'allow_other', '') ?? false,
     uid: pick<number | undefined>(flags.uid, '--uid', 'uid', parseId, undefined),
     gid: pick<number | undefined>(flags.gid, '--gid', 'gid', parseId, undefined),
-    fileMode: pick(flags.fileMode, '--file-mode', 'file_mode', parseMode, DEFAULT_FILE_MODE),
-    dirMode: pick(flags.dirMode, '--dir-mode', 'dir_mode', parseMode, DEFAULT_DIR_MODE),
+    fileMode: pick(flags.fileMode, '--file-mode', 'file_mode', parseMode, readOnly ? DEFAULT_FILE_MODE : DEFAULT_WRITABLE_FILE_MODE),
+    dirMode: pick(flags.dirMode, '--dir-mode', 'dir_mode', parseMode, readOnly ? DEFAULT_DIR_MODE : DEFAULT_WRITABLE_DIR_MODE),
     metadataTtlMs: pick(flags.metadataTtl, '--metadata-ttl', 'metadata_ttl', parseDuration, DEFAULT_METADATA_TTL_MS),
     negativeMetadataTtlMs: pick(flags.negativeMetadataTtl, '--negative-metadata-ttl', 'negative_metadata_ttl', parseDuration, DEFAULT_NEGATIVE_METADATA_TTL_MS),
     logLevel: pick(flags.logLevel, '--log-level', 'log_level', parseLogLevel, 'warn'),

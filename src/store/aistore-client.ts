@@ -289,7 +289,7 @@ export class AistoreClient implements ObjectStore {
       response.body.discard();
       const next = headerValue(response.headers, 'ais-append-handle');
       if (!next) throw new ProtocolError(`${call.what}: the answer carries no Ais-Append-Handle`, { status: response.statusCode });
-      return state.next(next, handle?.target ?? response.from, chunk);
+      return state.next(next, handle?.target ?? redirectedTo(params, response), chunk);
     });
   }
 
@@ -482,6 +482,12 @@ function isBucketPropsJson(text: string | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** Where a redirect led the call, when it led away from the endpoint; undefined when the endpoint answered. */
+function redirectedTo(params: BaseParams, response: StoreResponse): RequestTarget | undefined {
+  const from = response.from;
+  return from === undefined || from.origin === new URL(params.endpoint).origin ? undefined : from;
 }
 
 function putResult(response: StoreResponse): PutResult {

@@ -1,5 +1,6 @@
 import type { BucketClient } from '../../src/store/bucket-client.js';
-import { BadRequestError, NotFoundError } from '../../src/store/errors.js';
+import { BadRequestError, ChecksumMismatchError, NotFoundError } from '../../src/store/errors.js';
+import { UploadSourceError } from '../../src/store/upload-body.js';
 import {
   listAll,
   offeredBuffers,
@@ -22,6 +23,8 @@ export type BucketMethod = 'head' | 'get' | 'listPage' | 'delete' | 'put' | 'hea
 interface WorkFile {
   readonly key: string;
   readonly chunks: Buffer[];
+  /** Started on a name that existed: the real client's flush then fails its checksum, and so does this one's. */
+  readonly fromCopy: boolean;
 }
 
 interface StoredObject {
@@ -190,20 +193,30 @@ export class MemoryBucket implements BucketClient {
     this.set(key, body);
   }
 
-  /** Reads the whole source (as the server would receive it) before storing anything: a failing source stores nothing. */
+  /**
+   * Reads the whole source (as the server would receive it) before storing anything: a failing source stores
+   * nothing and fails as with the real client (an UploadSourceError).
+   */
   async putFrom(key: string, source: UploadSource): Promise<PutResult> {
     this.enter('putFrom', key);
     await this.paused('putFrom');
     this.sourceOpens.set(key, (this.sourceOpens.get(key) ?? 0) + 1);
     const chunks: Buffer[] = [];
-    for await (const chunk of source.open() as AsyncIterable<Uint8Array | string>) chunks.push(Buffer.from(chunk));
+    try {
+      for await (const chunk of source.open() as AsyncIterable<Uint8Array | string>) chunks.push(Buffer.from(chunk));
+    } catch (error) {
+      throw new UploadSourceError(`PUT ${key}: reading the bytes to upload failed: ${(error as Error).message}`, { cause: error });
+    }
     const data = Buffer.concat(chunks);
-    if (data.length !== source.sizeBytes) throw new BadRequestError(`PUT ${key}: received ${data.length} of ${source.sizeBytes} bytes`, { status: 400 });
+    if (data.length !== source.sizeBytes) throw new UploadSourceError(`PUT ${key}: the bytes to upload ended after ${data.length} of ${source.sizeBytes}`);
     this.set(key, data);
     return { version: String(this.objects.get(key)!.version) };
   }
 
-  /** As AIStore: the first append (no handle) to an existing name starts from a copy of that object. */
+  /**
+   * As AIStore: the first append (no handle) to an existing name starts from a copy of that object, which the
+   * real client's flush refuses (its checksum covers only the appended bytes).
+   */
   async append(key: string, handle: AppendHandle | undefined, chunk: Uint8Array): Promise<AppendHandle> {
     this.enter('append', key);
     await this.paused('append');
@@ -211,7 +224,7 @@ export class MemoryBucket implements BucketClient {
     if (id === undefined || id === '') {
       id = `work-${this.nextWorkFile++}`;
       const existing = this.objects.get(key);
-      this.workFiles.set(id, { key, chunks: existing === undefined ? [] : [Buffer.from(existing.data)] });
+      this.workFiles.set(id, { key, chunks: existing === undefined ? [] : [Buffer.from(existing.data)], fromCopy: existing !== undefined });
     }
     const work = this.workFile(key, id);
     work.chunks.push(Buffer.from(chunk));
@@ -222,6 +235,7 @@ export class MemoryBucket implements BucketClient {
     this.enter('flushAppend', key);
     await this.paused('flushAppend');
     const work = this.workFile(key, handle.handle);
+    if (work.fromCopy) throw new ChecksumMismatchError(`flush ${key}: 500 sha256 checksum mismatch (the append started from the existing object)`, { status: 500, tcode: 'ErrBadCksum' });
     this.workFiles.delete(handle.handle);
     this.set(key, Buffer.concat(work.chunks));
     return { version: String(this.objects.get(key)!.version) };
