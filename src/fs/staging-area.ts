@@ -242,3 +242,34 @@ async function readTarget(metaPath: string): Promise<StagedTarget> {
 }
 
 async function* emptyStream(): AsyncIterable<Uint8Array> {}
+
+/** What a staging folder holds, read from the disk alone (for `bucketfs status`, in another process than the mount's). */
+export async function scanStagingFolder(dir: string): Promise<{ stagedBytes: number; openFiles: number; keptFiles: KeptFile[] }> {
+  let stagedBytes = 0;
+  let openFiles = 0;
+  const keptFiles: KeptFile[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return { stagedBytes, openFiles, keptFiles };
+  }
+  for (const name of names) {
+    const kept = name.endsWith(KEPT_SUFFIX);
+    if (!kept && !name.endsWith(DATA_SUFFIX)) continue;
+    const path = join(dir, name);
+    const sizeBytes = await stat(path).then(
+      (info) => info.size,
+      () => undefined,
+    );
+    if (sizeBytes === undefined) continue;
+    stagedBytes += sizeBytes;
+    if (!kept) {
+      openFiles += 1;
+      continue;
+    }
+    const target = await readTarget(join(dir, `${name.slice(0, -KEPT_SUFFIX.length)}${META_SUFFIX}`));
+    keptFiles.push({ ...target, path, sizeBytes });
+  }
+  return { stagedBytes, openFiles, keptFiles };
+}
