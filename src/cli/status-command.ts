@@ -116,7 +116,7 @@ export async function mountStatus(mountpointArg: string, timeoutMs: number, env:
 async function stagingLines(dir: string): Promise<string[]> {
   const { stagedBytes, openFiles, keptFiles } = await scanStagingFolder(dir);
   const lines = [`staging: ${stagedBytes} bytes in ${dir} (${openFiles} open for writing, ${keptFiles.length} kept)`];
-  for (const file of keptFiles) lines.push(`staging: kept ${file.path} (${file.sizeBytes} bytes for ${file.bucket} ${file.key}): its upload failed; upload or remove it`);
+  for (const file of keptFiles) lines.push(`staging: kept ${file.path} (${file.sizeBytes} bytes for ${file.bucket} ${file.key}): its bytes never reached the store; upload or remove it`);
   return lines;
 }
 

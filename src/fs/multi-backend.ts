@@ -152,7 +152,9 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     const source = this.routeInside(normalizePath(from), 'rename');
     const target = this.routeInside(normalizePath(to), 'rename');
     if (source.backend !== target.backend) throw new FsError(Errno.EXDEV, `rename ${from} → ${to}: not within one bucket`);
-    return source.backend.filesystem.rename(source.innerPath, target.innerPath, flags);
+    await source.backend.filesystem.rename(source.innerPath, target.innerPath, flags);
+    // The kernel keeps the file's number across the rename: so does this mount's numbering.
+    this.inodes.rename(normalizePath(from), normalizePath(to));
   }
 
   async setattr(path: string, changes: AttrChanges, fh?: number): Promise<FileAttr> {
@@ -310,10 +312,12 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
 
   /** The route of a path inside a backend folder; the root and the backend folders themselves are fixed. */
   private routeInside(normalized: string, op: string): { backend: Backend; innerPath: string } {
-    const route = this.route(normalized);
-    if (route.backend === undefined || route.innerPath === '/') {
+    // A name at the top level is a backend folder, or would be one: fixed by the configuration.
+    if (normalized.lastIndexOf('/') === 0) {
       throw new FsError(refusedWriteErrno(this.options.allowDelete ?? false), `${op} ${normalized}: the mount's top-level folders are fixed`);
     }
+    const route = this.route(normalized);
+    if (route.backend === undefined) throw new FsError(Errno.ENOENT, `no such file or directory: ${normalized}`);
     return route;
   }
 
