@@ -18,7 +18,7 @@
 #define DEFAULT_MAX_THREADS 32u
 /* More workers than this would only add read slots (1 MiB each) that no kernel queue fills. */
 #define MAX_THREADS_LIMIT 1024u
-#define MAX_ARGS 11
+#define MAX_ARGS 14
 
 #define CHECK(env, call)                                                    \
   do {                                                                      \
@@ -182,13 +182,45 @@ static napi_value reply_open(napi_env env, napi_callback_info info) {
   return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_open, &open));
 }
 
+struct create_answer {
+  struct stat attr;
+  uint64_t fh;
+  int keep_cache;
+};
+
+static void fill_create(struct request *r, void *answer) {
+  struct create_answer *created = answer;
+  r->err = 0;
+  r->attr = created->attr;
+  r->open_fh = created->fh;
+  r->keep_cache = created->keep_cache;
+}
+
+/* replyCreate(ctx, id, fh, attr: Float64Array of ATTR_FIELDS numbers, keepCache): the new file's entry and handle. */
+static napi_value reply_create(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  struct mount_context *ctx = args_with_context(env, info, 5, argv);
+  if (ctx == NULL) return NULL;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  CHECK(env, napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL));
+  if (type != napi_float64_array || length < ATTR_FIELDS) return throw_error(env, "replyCreate: attr must hold 9 numbers");
+  struct create_answer created = {.fh = (uint64_t)arg_double(env, argv[2])};
+  fill_stat(&created.attr, data);
+  bool keep_cache = false;
+  napi_get_value_bool(env, argv[4], &keep_cache);
+  created.keep_cache = keep_cache;
+  return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_create, &created));
+}
+
 static void fill_read(struct request *r, void *answer) {
   size_t bytes = *(size_t *)answer;
   r->err = 0;
   r->bytes = bytes < r->size ? bytes : r->size;
 }
 
-/* replyRead(ctx, id, bytes): the bytes are already in the request's buffer. */
+/* replyRead(ctx, id, bytes): the bytes are already in the request's buffer. replyWrite(ctx, id, bytes): the count the core took. */
 static napi_value reply_read(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   struct mount_context *ctx = args_with_context(env, info, 3, argv);
@@ -299,7 +331,10 @@ static void finalize_read_buffer(napi_env env, void *data, void *hint) {
   read_buffer_release(buffer);
 }
 
-/* The arguments of the JS dispatcher: (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot). */
+/*
+ * The arguments of the JS dispatcher:
+ * (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName).
+ */
 static int build_dispatch_args(napi_env env, struct request *r, napi_value *argv) {
   napi_value undefined;
   napi_get_undefined(env, &undefined);
@@ -332,6 +367,9 @@ static int build_dispatch_args(napi_env env, struct request *r, napi_value *argv
   }
   if (r->refused_op != NULL && napi_create_string_utf8(env, op_refused_name(r), NAPI_AUTO_LENGTH, &argv[9]) != napi_ok) return 0;
   if (napi_create_int32(env, r->slot, &argv[10]) != napi_ok) return 0;
+  if (napi_create_double(env, (double)r->mode, &argv[11]) != napi_ok) return 0;
+  if (napi_create_double(env, (double)r->new_parent, &argv[12]) != napi_ok) return 0;
+  if (r->new_name != NULL && napi_create_string_utf8(env, r->new_name, NAPI_AUTO_LENGTH, &argv[13]) != napi_ok) return 0;
   return 1;
 }
 
@@ -551,6 +589,7 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
   }
   atomic_fetch_add(&live_contexts, 1);
   ctx->mountpoint = mountpoint;
+  ctx->read_only = bool_property(env, argv[1], "readOnly");
   ctx->attr_timeout_s = number_property(env, argv[1], "attrTimeoutS", 1);
   ctx->entry_timeout_s = number_property(env, argv[1], "entryTimeoutS", 1);
   double threads = number_property(env, argv[1], "maxThreads", DEFAULT_MAX_THREADS);
@@ -738,6 +777,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mount", mount_filesystem}, {"stop", stop_filesystem},     {"stats", stats}, {"readSlots", read_slots}, {"abandon", abandon_request},
       {"replyError", reply_error}, {"replyAttr", reply_attr},     {"replyOpen", reply_open},
       {"replyRead", reply_read},   {"replyStatfs", reply_statfs}, {"replyDir", reply_dir}, {"replyCached", cache_reply_cached},
+      {"replyCreate", reply_create}, {"replyWrite", reply_read},
       {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry}, {"trimMemory", trim_memory},
       {"liveContexts", live_contexts_count},
   };

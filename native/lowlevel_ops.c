@@ -6,8 +6,10 @@
  * and only a request past it crosses into JS.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "mount_context.h"
 
 #define ONE_MIB (1024u * 1024u)
@@ -44,6 +46,7 @@ static struct request *request_new(fuse_req_t req, enum request_op op, fuse_ino_
 void request_release(struct request *r) {
   if (atomic_fetch_sub(&r->refs, 1) != 1) return;
   free(r->name);
+  free(r->new_name);
   read_buffer_release(r->buffer);
   dir_listing_free(r->listing);
   dir_listing_free(r->settled_batch);
@@ -121,6 +124,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
   conn->congestion_threshold = MAX_BACKGROUND_REQUESTS * 3 / 4;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  /* O_TRUNC reaches open (the core's overwrite rule needs it), not a separate truncate before it. */
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  /*
+   * No writeback cache: every write reaches the core before write() returns, so close() reports the
+   * upload's result, and the core's sizes and times stay the truth (with it, the kernel keeps its own).
+   */
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   /* Every listing carries attributes already: always plus, never the adaptive mode. */
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   napi_call_threadsafe_function(ctx->dispatch, &initialized_marker, napi_tsfn_nonblocking);
@@ -128,13 +138,17 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
 
 static void send_forget(struct mount_context *ctx, fuse_ino_t ino, uint64_t count, void *pairs, size_t pair_bytes);
 
+static void entry_from(const struct mount_context *ctx, const struct request *r, struct fuse_entry_param *entry) {
+  memset(entry, 0, sizeof *entry);
+  entry->ino = r->attr.st_ino;
+  entry->attr = r->attr;
+  entry->attr_timeout = ctx->attr_timeout_s;
+  entry->entry_timeout = ctx->entry_timeout_s;
+}
+
 static void reply_entry_from(struct mount_context *ctx, struct request *r) {
   struct fuse_entry_param entry;
-  memset(&entry, 0, sizeof entry);
-  entry.ino = r->attr.st_ino;
-  entry.attr = r->attr;
-  entry.attr_timeout = ctx->attr_timeout_s;
-  entry.entry_timeout = ctx->entry_timeout_s;
+  entry_from(ctx, r, &entry);
   /* The core counted this lookup; a reply the kernel never took (interrupted) is one it will not forget. */
   if (fuse_reply_entry(r->req, &entry) != 0) send_forget(ctx, entry.ino, 1, NULL, 0);
 }
@@ -449,7 +463,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
   request_release(r);
 }
 
-/* Every change but unlink: the core picks the errno (EROFS, or EPERM with --allow-delete). */
+/* What the core refuses (symlink, link, special files): it picks the errno. */
 static void refuse(fuse_req_t req, const char *what, fuse_ino_t parent, const char *name) {
   struct mount_context *ctx = context_of(req);
   NEW_REQUEST_OR_ENOMEM(r, req, OP_REFUSE, parent);
@@ -460,25 +474,11 @@ static void refuse(fuse_req_t req, const char *what, fuse_ino_t parent, const ch
   request_release(r);
 }
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
-  (void)mode;
-  refuse(req, "mkdir", parent, name);
-}
-
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
   (void)mode;
   (void)rdev;
-  refuse(req, "create", parent, name);
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
-  (void)mode;
-  (void)fi;
-  refuse(req, "create", parent, name);
-}
-
-static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  refuse(req, "rmdir", parent, name);
+  /* Regular files come through create: what reaches mknod is a device, a FIFO or a socket. */
+  refuse(req, "mknod", parent, name);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
@@ -486,34 +486,162 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
   refuse(req, "symlink", parent, name);
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags) {
-  (void)newparent;
-  (void)newname;
-  (void)flags;
-  refuse(req, "rename", parent, name);
-}
-
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
   (void)ino;
   refuse(req, "link", newparent, newname);
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
-  (void)attr;
-  (void)fi;
-  const char *what = "utimens";
-  if (to_set & FUSE_SET_ATTR_SIZE) what = "truncate";
-  else if (to_set & FUSE_SET_ATTR_MODE) what = "chmod";
-  else if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) what = "chown";
-  refuse(req, what, ino, NULL);
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+  struct mount_context *ctx = context_of(req);
+  NEW_REQUEST_OR_ENOMEM(r, req, OP_CREATE, parent);
+  if (!set_name_or_reply_enomem(r, name)) return;
+  r->mode = mode;
+  r->flags = fi->flags;
+  if (!ask_js_or_reply_error(ctx, r)) return;
+  struct fuse_entry_param entry;
+  entry_from(ctx, r, &entry);
+  fi->fh = r->open_fh;
+  fi->keep_cache = r->keep_cache ? 1 : 0;
+  fi->direct_io = 0;
+  /* Not taken (interrupted): the kernel holds neither the lookup the core counted nor the handle. */
+  if (fuse_reply_create(req, &entry, fi) != 0) {
+    send_forget(ctx, entry.ino, 1, NULL, 0);
+    release_orphan_handle(ctx, r->open_fh);
+  }
+  request_release(r);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-  (void)buf;
-  (void)size;
-  (void)off;
-  (void)fi;
-  refuse(req, "write", ino, NULL);
+  struct mount_context *ctx = context_of(req);
+  NEW_REQUEST_OR_ENOMEM(r, req, OP_WRITE, ino);
+  /*
+   * libfuse reuses `buf` once this callback returns, and a core that outlives the request (a timeout,
+   * the teardown) may still read the bytes: JS gets a copy the request and its Buffer own together.
+   */
+  r->buffer = malloc(sizeof *r->buffer + size);
+  if (r->buffer == NULL) {
+    fuse_reply_err(req, ENOMEM);
+    free(r);
+    return;
+  }
+  atomic_init(&r->buffer->refs, 1);
+  r->buffer->capacity = size;
+  memcpy(r->buffer->data, buf, size);
+  r->fh = fi->fh;
+  r->offset = off;
+  r->size = size;
+  if (!ask_js_or_reply_error(ctx, r)) return;
+  fuse_reply_write(req, r->bytes);
+  request_release(r);
+}
+
+/* A request on an open file that is answered with an errno only: flush, fsync. */
+static void ask_about_handle(fuse_req_t req, enum request_op op, fuse_ino_t ino, uint64_t fh, int flags) {
+  struct mount_context *ctx = context_of(req);
+  NEW_REQUEST_OR_ENOMEM(r, req, op, ino);
+  r->fh = fh;
+  r->flags = flags;
+  fuse_reply_err(req, ask_js(ctx, r));
+  request_release(r);
+}
+
+/*
+ * On a read-only mount there is nothing to upload: ENOSYS tells the kernel to stop sending FLUSH (or
+ * FSYNC) and to count it a success, so a reader's close() costs no trip to JS.
+ */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  if (context_of(req)->read_only) {
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
+  ask_about_handle(req, OP_FLUSH, ino, fi->fh, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  if (context_of(req)->read_only) {
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
+  ask_about_handle(req, OP_FSYNC, ino, fi->fh, datasync ? 1 : 0);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  struct mount_context *ctx = context_of(req);
+  NEW_REQUEST_OR_ENOMEM(r, req, OP_MKDIR, parent);
+  if (!set_name_or_reply_enomem(r, name)) return;
+  r->mode = mode;
+  if (!ask_js_or_reply_error(ctx, r)) return;
+  reply_entry_from(ctx, r);
+  request_release(r);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  struct mount_context *ctx = context_of(req);
+  NEW_REQUEST_OR_ENOMEM(r, req, OP_RMDIR, parent);
+  if (!set_name_or_reply_enomem(r, name)) return;
+  fuse_reply_err(req, ask_js(ctx, r));
+  request_release(r);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags) {
+  struct mount_context *ctx = context_of(req);
+  NEW_REQUEST_OR_ENOMEM(r, req, OP_RENAME, parent);
+  if (!set_name_or_reply_enomem(r, name)) return;
+  r->new_name = strdup(newname);
+  if (r->new_name == NULL) {
+    fuse_reply_err(req, ENOMEM);
+    free(r->name);
+    free(r);
+    return;
+  }
+  r->new_parent = newparent;
+  r->flags = (int)flags;
+  fuse_reply_err(req, ask_js(ctx, r));
+  request_release(r);
+}
+
+static double ms_of(struct timespec t) {
+  return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
+}
+
+/* A time setattr asks for: the caller's, or now (utimensat with UTIME_NOW, touch). */
+static double time_change_ms(int to_set, int set_bit, int now_bit, struct timespec given) {
+  if (to_set & now_bit) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return ms_of(now);
+  }
+  return (to_set & set_bit) ? ms_of(given) : NAN;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+  struct mount_context *ctx = context_of(req);
+  double *fields = malloc(SETATTR_FIELDS * sizeof *fields);
+  if (fields == NULL) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  fields[0] = (to_set & FUSE_SET_ATTR_SIZE) ? (double)attr->st_size : NAN;
+  fields[1] = (to_set & FUSE_SET_ATTR_MODE) ? (double)attr->st_mode : NAN;
+  fields[2] = (to_set & FUSE_SET_ATTR_UID) ? (double)attr->st_uid : NAN;
+  fields[3] = (to_set & FUSE_SET_ATTR_GID) ? (double)attr->st_gid : NAN;
+  fields[4] = time_change_ms(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, attr->st_atim);
+  fields[5] = time_change_ms(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim);
+  struct request *r = request_new(req, OP_SETATTR, ino);
+  if (r == NULL) {
+    free(fields);
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  r->payload = fields;
+  r->payload_bytes = SETATTR_FIELDS * sizeof *fields;
+  if (fi != NULL) {
+    r->fh = fi->fh;
+    r->flags = SETATTR_WITH_FH;
+  }
+  if (!ask_js_or_reply_error(ctx, r)) return;
+  fuse_reply_attr(req, &r->attr, ctx->attr_timeout_s);
+  request_release(r);
 }
 
 const struct fuse_lowlevel_ops bucketfs_lowlevel_ops = {
@@ -533,7 +661,9 @@ const struct fuse_lowlevel_ops bucketfs_lowlevel_ops = {
     .open = op_open,
     .read = op_read,
     .write = op_write,
+    .flush = op_flush,
     .release = op_release,
+    .fsync = op_fsync,
     .opendir = op_opendir,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,

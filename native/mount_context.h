@@ -35,6 +35,22 @@ enum request_op {
   OP_RELEASEDIR = 12,
   /* FORGET (ino, size = count) or BATCH_FORGET (the payload: pairs of doubles ino, count). Answered at once. */
   OP_FORGET = 13,
+  /* CREATE (ino: parent, name, mode, flags: open flags): answered with an entry and a handle; counts one lookup. */
+  OP_CREATE = 14,
+  /* WRITE (fh, offset, size; buffer: the bytes, owned by the request): answered with the count taken. */
+  OP_WRITE = 15,
+  /* FLUSH (fh): a close(); uploads a dirty handle. */
+  OP_FLUSH = 16,
+  /* FSYNC (fh, flags: 1 for fdatasync). */
+  OP_FSYNC = 17,
+  /* MKDIR (ino: parent, name, mode): answered with an entry; counts one lookup. */
+  OP_MKDIR = 18,
+  /* RMDIR (ino: parent, name). */
+  OP_RMDIR = 19,
+  /* RENAME (ino: parent, name, new_parent, new_name, flags: RENAME_NOREPLACE / RENAME_EXCHANGE). */
+  OP_RENAME = 20,
+  /* SETATTR (ino, flags: SETATTR_WITH_FH when fh is the open handle; payload: SETATTR_FIELDS doubles, NaN when unset). */
+  OP_SETATTR = 21,
   /* Not a request: tells JS the session loop has ended and the mount is gone. */
   OP_ENDED = 100,
   /* Not a request: the kernel finished the handshake (INIT). */
@@ -85,6 +101,10 @@ struct cache_settlements {
   uint64_t fallbacks;
 };
 
+/* A setattr's changes as doubles, in order: size, mode, uid, gid, atime and mtime (ms since the epoch). */
+#define SETATTR_FIELDS 6
+#define SETATTR_WITH_FH 1
+
 /* One batch of a directory's entries from JS, served by readdir/readdirplus without asking JS again. */
 struct dir_entry {
   const char *name; /* points into dir_listing.names */
@@ -109,7 +129,7 @@ struct dir_handle {
   off_t batch_start; /* the offset of batch->entries[0] */
 };
 
-/* The bytes of one read: shared by the replying worker and the JS Buffer that views them. */
+/* The bytes of one read or write: shared by the request and the JS Buffer that views them. */
 struct read_buffer {
   atomic_int refs;
   size_t capacity;
@@ -126,12 +146,15 @@ struct request {
   /* what the kernel asked */
   fuse_ino_t ino;
   char *name;
+  mode_t mode;             /* create, mkdir */
+  fuse_ino_t new_parent;   /* rename */
+  char *new_name;          /* rename */
   const char *refused_op;
   uint64_t fh;
   off_t offset;
   size_t size;
   int flags;
-  struct read_buffer *buffer; /* a read's bytes when no slot was free */
+  struct read_buffer *buffer; /* a read's bytes when no slot was free; a write's bytes */
   int slot;                   /* a read's slot in mount_context.slot_memory, or -1 */
   int seen_by_js; /* the dispatcher got it (under lock): from then on JS may write into its slot */
   /* the answer, filled under mount_context.lock */
@@ -165,6 +188,8 @@ struct mount_context {
   double attr_timeout_s;
   double entry_timeout_s;
   unsigned max_threads;
+  /* Mounted `ro`: nothing is ever written, so a close() has nothing to upload. */
+  int read_only;
 
   /*
    * Read slots: one 1 MiB buffer per worker thread, reused by every read, so the core writes into

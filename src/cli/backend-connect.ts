@@ -3,8 +3,9 @@ import { CredentialConfigError } from '../auth/credential-config-error.js';
 import { createCredentialProvider, type CredentialProvider } from '../auth/credential-provider.js';
 import { HeaderSyntaxError, headersFromFlags } from '../auth/headers-file.js';
 import { blockCacheFor, type BlockCache } from '../fs/block-cache.js';
-import { createBucketFilesystem, type BucketFilesystemOptions } from '../fs/bucket-filesystem.js';
+import { createBucketFilesystem, type BucketFilesystemOptions, type WriteStats } from '../fs/bucket-filesystem.js';
 import { CacheDirError, DiskCache, cacheBucketName, cacheEndpointName, writeBehindBytesFor, type DiskCacheStats } from '../fs/disk-cache/disk-cache.js';
+import { StagingArea, type StagingStats } from '../fs/staging-area.js';
 import { ReadPathOptionsError, resolveReadPathOptions } from '../fs/read-path-options.js';
 import type { ReadStats } from '../fs/read-stats.js';
 import { createMultiBackendFilesystem } from '../fs/multi-backend.js';
@@ -18,6 +19,7 @@ import { CliError } from './cli-error.js';
 import { schemeMismatchHint } from './endpoint-hints.js';
 import { HEALTH_PROBE_ATTEMPTS } from './metrics-health.js';
 import type { BackendSettings, MountSettings } from './mount-config.js';
+import { stagingDirFor } from './staging-dir.js';
 
 /** The longest the bucket check before mounting retries an endpoint that does not answer. */
 const MOUNT_CHECK_RETRY_TIMEOUT_MS = 10_000;
@@ -83,6 +85,10 @@ export interface ConnectedFilesystem {
   readStats(): ReadStats;
   /** Counters of the disk cache, when the mount has one (`--cache-dir`). */
   diskCacheStats?(): DiskCacheStats;
+  /** Where written files wait for their upload; undefined on a read-only mount. */
+  readonly staging: StagingArea | undefined;
+  /** Counters of the write path, every bucket together, with the staging area's. */
+  writeStats(): (WriteStats & StagingStats) | undefined;
   /** Releases connection pools; after the filesystem is closed. */
   close(): Promise<void>;
   /** What the user should hear at mount time although the mount works (a prefix that matches nothing). */
@@ -91,7 +97,7 @@ export interface ConnectedFilesystem {
 
 interface ConnectedBackend {
   readonly backend: BackendSettings;
-  readonly filesystem: PathFilesystem & InodeFilesystem;
+  readonly filesystem: PathFilesystem & InodeFilesystem & { writeStats(): WriteStats };
   readonly store: AistoreClient;
   readonly probeStore: AistoreClient;
   readonly bucket: ConnectedBucket;
@@ -105,6 +111,7 @@ async function connectBackend(
   logger: Logger,
   blockCache: BlockCache,
   diskCache: DiskCache | undefined,
+  staging: StagingArea | undefined,
 ): Promise<ConnectedBackend> {
   // Credentials and client log with the bucket as context; the filesystem adds its own (bucket name and prefix).
   const bucketLogger = logger.child({ bucket: bucketUri(backend) });
@@ -165,6 +172,7 @@ async function connectBackend(
     negativeMetadataTtlMs: settings.negativeMetadataTtlMs,
     allowDelete: settings.allowDelete,
     logger: bucketLogger,
+    ...(staging !== undefined ? { writes: { staging, allowOverwrite: settings.allowOverwrite ?? false, bucketLabel: bucketUri(backend) } } : {}),
     ...metadataBounds(settings),
   });
   return { backend, filesystem, store, probeStore, bucket: { uri: bucketUri(backend), credentials: provider, client: probe, store }, warning };
@@ -222,15 +230,27 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     throw error;
   }
   const diskCache = await openDiskCache(settings, blockCache.blockSizeBytes, cacheSizeBytes, logger);
+  const staging = settings.readOnly ? undefined : await openStaging(settings, env, logger);
   const connected: ConnectedBackend[] = [];
   try {
-    for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger, blockCache, diskCache));
+    for (const backend of settings.backends) connected.push(await connectBackend(backend, settings, env, logger, blockCache, diskCache, staging));
   } catch (error) {
     await Promise.all(connected.map(closeBackend));
     await diskCache?.close();
     throw error;
   }
   const readStats = (): ReadStats => blockCache.stats();
+  const writeStats = (): (WriteStats & StagingStats) | undefined => {
+    if (staging === undefined) return undefined;
+    const total = { bytesWritten: 0, uploads: 0, uploadFailures: 0 };
+    for (const item of connected) {
+      const stats = item.filesystem.writeStats();
+      total.bytesWritten += stats.bytesWritten;
+      total.uploads += stats.uploads;
+      total.uploadFailures += stats.uploadFailures;
+    }
+    return { ...total, ...staging.stats() };
+  };
   const close = async (): Promise<void> => {
     blockCache.close();
     await diskCache?.close();
@@ -241,7 +261,7 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
   const warnings = connected.flatMap((item) => (item.warning === undefined ? [] : [item.warning]));
   const [single] = connected;
   if (connected.length === 1 && single && single.backend.dirName === undefined) {
-    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, buckets, readStats, ...stats, close, warnings };
+    return { filesystem: single.filesystem, fsname: `bucketfs#${single.backend.location.bucket.name}`, buckets, readStats, ...stats, staging, writeStats, close, warnings };
   }
   const filesystem = createMultiBackendFilesystem({
     backends: connected.map((item) => ({ dirName: item.backend.dirName ?? item.backend.location.bucket.name, filesystem: item.filesystem })),
@@ -251,7 +271,7 @@ export async function connectFilesystem(settings: MountSettings, env: NodeJS.Pro
     allowDelete: settings.allowDelete,
     ...(settings.metadataLimits?.inodeCacheEntries !== undefined ? { idleInodeMaxEntries: settings.metadataLimits.inodeCacheEntries } : {}),
   });
-  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, ...stats, close, warnings };
+  return { filesystem, fsname: `bucketfs#${connected.map((item) => item.backend.location.bucket.name).join('+')}`, buckets, readStats, ...stats, staging, writeStats, close, warnings };
 }
 
 /** The mount's disk cache (`--cache-dir`): a dir it cannot write fails the mount in one line. */
@@ -262,5 +282,16 @@ async function openDiskCache(settings: MountSettings, blockBytes: number, cacheS
   } catch (error) {
     if (error instanceof CacheDirError) throw new CliError(error.message, 2);
     throw error;
+  }
+}
+
+/** The mount's staging area; a folder that cannot be made or read is a clear error before anything is mounted. */
+async function openStaging(settings: MountSettings, env: NodeJS.ProcessEnv, logger: Logger): Promise<StagingArea> {
+  const dir = stagingDirFor(settings.mountpoint, settings.cacheDir, env);
+  try {
+    return await StagingArea.open({ dir, logger, ...(settings.maxStagingBytes !== undefined ? { maxBytes: settings.maxStagingBytes } : {}) });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(`cannot use the staging folder ${dir} for writes (${code ?? (error as Error).message}): give --cache-dir DIR, or mount --read-only`);
   }
 }

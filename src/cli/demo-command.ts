@@ -42,6 +42,8 @@ function demoSettings(mountpoint: string, endpoint: string, logLevel: string): M
       },
     ],
     allowDelete: false,
+    // The demo shows reading; its text says a write is refused.
+    readOnly: true,
     allowOther: false,
     uid: undefined,
     gid: undefined,

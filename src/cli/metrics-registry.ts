@@ -46,6 +46,15 @@ export interface MetadataCounters {
   readonly listedEntries?: number;
 }
 
+/** The write path's counters and its staging area (a writable mount). */
+export interface WriteCounters {
+  readonly bytesWritten: number;
+  readonly uploads: number;
+  readonly uploadFailures: number;
+  readonly stagedBytes: number;
+  readonly keptFiles: readonly unknown[];
+}
+
 /** The FUSE engine's own counters, when it keeps them (the native engine). */
 export interface EngineCounters {
   readonly readSlotsWithheld: number;
@@ -70,6 +79,7 @@ export interface MetricsSources {
   readonly readStats?: () => ReadPathCounters | undefined;
   readonly metadataStats?: () => MetadataCounters | undefined;
   readonly engineStats?: () => EngineCounters | undefined;
+  readonly writeStats?: () => WriteCounters | undefined;
   readonly now?: () => number;
 }
 
@@ -242,6 +252,15 @@ function registerMetadataMetrics(registry: Registry, sources: MetricsSources): v
   mirroredGauge(registry, 'bucketfs_listing_cache_entries', 'Children of the finished listings kept', [], read((s) => s.listedEntries));
 }
 
+function registerWriteMetrics(registry: Registry, sources: MetricsSources): void {
+  const read = fieldOf(sources.writeStats);
+  mirroredCounter(registry, 'bucketfs_written_bytes_total', 'Bytes written to files of the mount', [], read((s) => s.bytesWritten));
+  mirroredCounter(registry, 'bucketfs_uploads_total', 'Uploads of written files that landed in the store', [], read((s) => s.uploads));
+  mirroredCounter(registry, 'bucketfs_upload_failures_total', 'Uploads of written files that failed (close or fsync returned EIO)', [], read((s) => s.uploadFailures));
+  mirroredGauge(registry, 'bucketfs_staging_bytes', 'Bytes of written files in the staging area now, kept ones included', [], read((s) => s.stagedBytes));
+  mirroredGauge(registry, 'bucketfs_staging_kept_files', 'Staging files kept because their bytes never reached the store', [], read((s) => s.keptFiles.length));
+}
+
 function registerEngineMetrics(registry: Registry, sources: MetricsSources): void {
   const read = fieldOf(sources.engineStats);
   mirroredGauge(
@@ -266,5 +285,6 @@ export function createMountMetrics(sources: MetricsSources): MountMetrics {
   registerDiskCacheMetrics(registry, sources);
   registerMetadataMetrics(registry, sources);
   registerEngineMetrics(registry, sources);
+  registerWriteMetrics(registry, sources);
   return { registry, observer };
 }

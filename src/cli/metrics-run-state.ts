@@ -9,6 +9,8 @@ export interface MountRunState {
   readonly mountpoint: string;
   /** `http://host:port` of /metrics and /healthz, when the mount serves them. */
   readonly metricsUrl?: string;
+  /** The staging area of a writable mount (`bucketfs status` reports what is in it). */
+  readonly stagingDir?: string;
 }
 
 /** `~/.cache/bucketfs/run/<hash of the mountpoint>.json` (XDG_CACHE_HOME honoured). */
@@ -38,9 +40,9 @@ export function parseRunState(text: string): MountRunState | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { pid, mountpoint, metricsUrl } = parsed as Record<string, unknown>;
+  const { pid, mountpoint, metricsUrl, stagingDir } = parsed as Record<string, unknown>;
   if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0 || typeof mountpoint !== 'string') return undefined;
-  return { pid, mountpoint, ...(typeof metricsUrl === 'string' ? { metricsUrl } : {}) };
+  return { pid, mountpoint, ...(typeof metricsUrl === 'string' ? { metricsUrl } : {}), ...(typeof stagingDir === 'string' ? { stagingDir } : {}) };
 }
 
 export async function readRunState(mountpoint: string, env: NodeJS.ProcessEnv = process.env): Promise<MountRunState | undefined> {

@@ -57,6 +57,7 @@ export function createMountObservability(options: ObservabilityOptions): MountOb
     metadataStats: countersOf<MetadataCounters>(connected.filesystem, 'metadataStats'),
     diskCacheStats: countersOf<DiskCacheCounters>(connected, 'diskCacheStats'),
     ...(options.engineStats ? { engineStats: options.engineStats } : {}),
+    writeStats: () => connected.writeStats?.(),
   });
   let server: RunningMetricsServer | undefined;
   let started = false;
@@ -74,7 +75,7 @@ export function createMountObservability(options: ObservabilityOptions): MountOb
         });
       }
       try {
-        await writeRunState({ pid: process.pid, mountpoint, ...(server ? { metricsUrl: server.url } : {}) }, env);
+        await writeRunState({ pid: process.pid, mountpoint, ...(server ? { metricsUrl: server.url } : {}), ...(connected.staging ? { stagingDir: connected.staging.dir } : {}) }, env);
       } catch (error) {
         logger.warn({ err: error }, 'cannot write the run-state file; bucketfs status will not find the metrics URL');
       }

@@ -15,6 +15,8 @@ import {
   DEFAULT_METRICS_HOST,
   DEFAULT_MOUNT_LOG_LEVEL,
   DEFAULT_NEGATIVE_METADATA_TTL_MS,
+  DEFAULT_WRITABLE_DIR_MODE,
+  DEFAULT_WRITABLE_FILE_MODE,
   MIN_INODE_CACHE_ENTRIES,
   resolveMountSettings,
   type MountFlags,
@@ -151,10 +153,12 @@ export function registerMountCommand(program: Command): void {
     .option('--allow-delete', 'let unlink delete objects (default: refused, EPERM)')
     .option('--allow-other', 'let other users access the mount (needs user_allow_other in /etc/fuse.conf; default: only the mounting user)')
     .option('--read-only', 'mount read-only: every write and delete is refused (EROFS)')
+    .option('--allow-overwrite', 'let writes replace existing objects (open with O_TRUNC, rename onto a file)')
+    .option('--max-staging-size <size>', 'most bytes of written files waiting for their upload or kept after a failed one (default 10GiB)')
     .option('--uid <uid>', 'owner of every file (default: the mounting user)')
     .option('--gid <gid>', 'group of every file (default: the mounting group)')
-    .option('--file-mode <mode>', `permission bits of files (default ${modeText(DEFAULT_FILE_MODE)})`)
-    .option('--dir-mode <mode>', `permission bits of folders (default ${modeText(DEFAULT_DIR_MODE)})`)
+    .option('--file-mode <mode>', `permission bits of files (default ${modeText(DEFAULT_WRITABLE_FILE_MODE)}, ${modeText(DEFAULT_FILE_MODE)} with --read-only)`)
+    .option('--dir-mode <mode>', `permission bits of folders (default ${modeText(DEFAULT_WRITABLE_DIR_MODE)}, ${modeText(DEFAULT_DIR_MODE)} with --read-only)`)
     .option('--metadata-ttl <duration>', `how long attributes, and the listings of folders read to the end, are kept before the store is asked again (default ${durationText(DEFAULT_METADATA_TTL_MS)})`)
     .option('--negative-metadata-ttl <duration>', `how long a missing name is remembered (default ${durationText(DEFAULT_NEGATIVE_METADATA_TTL_MS)})`)
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')} (default ${DEFAULT_MOUNT_LOG_LEVEL})`)
@@ -165,7 +169,7 @@ export function registerMountCommand(program: Command): void {
     .option('--ca-file <file>', 'PEM CA bundle for an https:// endpoint (default: $AIS_CLIENT_CA, else the system CAs)')
     .option('--insecure-skip-verify', 'do not verify the TLS certificate (test clusters only; also AIS_SKIP_VERIFY_CRT=true)')
     .option('--cache-size <size>', `memory for cached and in-flight reads, whole mount (default: a quarter of RAM, at most 512MiB, less ${sizeText(MEMORY_OVERHEAD_BYTES)} for the process itself, at least 64MiB; here ${sizeText(DEFAULT_READ_PATH.cacheSizeBytes)})`)
-    .option('--cache-dir <dir>', 'keep fetched blocks in DIR/blocks, across remounts and shared by mounts on this node (default: off)')
+    .option('--cache-dir <dir>', 'local disk folder of the mount: blocks read, kept in DIR/blocks across remounts and shared by the mounts of this node, and written files waiting for their upload in DIR/staging (default: no disk cache; staging under ~/.cache/bucketfs/staging)')
     .option('--max-cache-size <size>', 'bound of --cache-dir: a size such as 10G or a share of its disk such as 20% (default: keep 5% of the disk free)')
     .option('--part-size <size>', `largest ranged GET; prefetch runs parts in parallel (default ${sizeText(DEFAULT_READ_PATH.partSizeBytes)})`)
     .option('--max-prefetch <size>', `largest read-ahead window of one open file (default ${sizeText(DEFAULT_READ_PATH.maxWindowBytes)})`)

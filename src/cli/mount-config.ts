@@ -17,6 +17,9 @@ export const DEFAULT_NEGATIVE_METADATA_TTL_MS = 5_000;
 export const DEFAULT_FILE_MODE = 0o444;
 export const DEFAULT_DIR_MODE = 0o555;
 export const DEFAULT_MOUNT_LOG_LEVEL = 'warn';
+/** A writable mount shows the owner's write bit: the kernel checks it (default_permissions) before any create. */
+export const DEFAULT_WRITABLE_FILE_MODE = 0o644;
+export const DEFAULT_WRITABLE_DIR_MODE = 0o755;
 
 /** Where one bucket lives and how to authenticate to it. */
 export interface BackendSettings {
@@ -41,6 +44,12 @@ export interface MountSettings {
   readonly allowOther: boolean;
   /** Mounted `ro`: every write, delete included, is refused by the kernel. (Optional: the demo builds settings too.) */
   readonly readOnly?: boolean;
+  /** Writes may replace existing objects (`--allow-overwrite`). */
+  readonly allowOverwrite?: boolean;
+  /** `--cache-dir`: the staging area is its `staging` folder; undefined: under the mount's state folder. */
+  readonly cacheDir?: string | undefined;
+  /** `--max-staging-size`; undefined: the default. */
+  readonly maxStagingBytes?: number | undefined;
   readonly uid: number | undefined;
   readonly gid: number | undefined;
   readonly fileMode: number;
@@ -104,6 +113,9 @@ export interface MountFlags {
   readonly allowDelete?: boolean;
   readonly allowOther?: boolean;
   readonly readOnly?: boolean;
+  readonly allowOverwrite?: boolean;
+  readonly cacheDir?: string;
+  readonly maxStagingSize?: string;
   readonly uid?: string;
   readonly gid?: string;
   readonly fileMode?: string;
@@ -128,7 +140,6 @@ export interface MountFlags {
   readonly inodeCacheEntries?: string;
   readonly listCacheEntries?: string;
   readonly treePrefetchEntries?: string;
-  readonly cacheDir?: string;
   readonly maxCacheSize?: string;
 }
 
@@ -148,6 +159,9 @@ const TOP_KEYS = new Set<string>([
   'allow_delete',
   'allow_other',
   'read_only',
+  'allow_overwrite',
+  'cache_dir',
+  'max_staging_size',
   'uid',
   'gid',
   'file_mode',
@@ -172,7 +186,6 @@ const TOP_KEYS = new Set<string>([
   'inode_cache_entries',
   'list_cache_entries',
   'tree_prefetch_entries',
-  'cache_dir',
   'max_cache_size',
 ]);
 
@@ -491,16 +504,22 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
   const readOnly = flags.readOnly ?? optionalBoolean(config, 'read_only', '') ?? false;
   const allowDelete = flags.allowDelete ?? optionalBoolean(config, 'allow_delete', '') ?? false;
   if (readOnly && allowDelete) throw new ConfigError('--read-only and --allow-delete cannot be combined');
+  const allowOverwrite = flags.allowOverwrite ?? optionalBoolean(config, 'allow_overwrite', '') ?? false;
+  if (readOnly && allowOverwrite) throw new ConfigError('--read-only and --allow-overwrite cannot be combined');
+  const cacheDir = pick<string | undefined>(flags.cacheDir, '--cache-dir', 'cache_dir', parseText, undefined);
   return {
     mountpoint,
     backends,
     allowDelete,
     readOnly,
+    allowOverwrite,
+    cacheDir,
+    maxStagingBytes: pick<number | undefined>(flags.maxStagingSize, '--max-staging-size', 'max_staging_size', parseSize, undefined),
     allowOther: flags.allowOther ?? optionalBoolean(config, 'allow_other', '') ?? false,
     uid: pick<number | undefined>(flags.uid, '--uid', 'uid', parseId, undefined),
     gid: pick<number | undefined>(flags.gid, '--gid', 'gid', parseId, undefined),
-    fileMode: pick(flags.fileMode, '--file-mode', 'file_mode', parseMode, DEFAULT_FILE_MODE),
-    dirMode: pick(flags.dirMode, '--dir-mode', 'dir_mode', parseMode, DEFAULT_DIR_MODE),
+    fileMode: pick(flags.fileMode, '--file-mode', 'file_mode', parseMode, readOnly ? DEFAULT_FILE_MODE : DEFAULT_WRITABLE_FILE_MODE),
+    dirMode: pick(flags.dirMode, '--dir-mode', 'dir_mode', parseMode, readOnly ? DEFAULT_DIR_MODE : DEFAULT_WRITABLE_DIR_MODE),
     metadataTtlMs: pick(flags.metadataTtl, '--metadata-ttl', 'metadata_ttl', parseDuration, DEFAULT_METADATA_TTL_MS),
     negativeMetadataTtlMs: pick(flags.negativeMetadataTtl, '--negative-metadata-ttl', 'negative_metadata_ttl', parseDuration, DEFAULT_NEGATIVE_METADATA_TTL_MS),
     logLevel: pick(flags.logLevel, '--log-level', 'log_level', parseLogLevel, DEFAULT_MOUNT_LOG_LEVEL),
@@ -524,7 +543,7 @@ export function resolveMountSettings(positionals: readonly string[], flags: Moun
     },
     tokenWaitMs: pick(flags.tokenWait, '--token-wait', 'token_wait', parseDuration, DEFAULT_TOKEN_WAIT_MS),
     diskCache: diskCacheSettings(
-      pick<string | undefined>(flags.cacheDir, '--cache-dir', 'cache_dir', parseText, undefined),
+      cacheDir,
       pick<CacheLimit | undefined>(flags.maxCacheSize, '--max-cache-size', 'max_cache_size', parseMaxCacheSize, undefined),
     ),
     retryTimeoutMs: pick(flags.retryTimeout, '--retry-timeout', 'retry_timeout', parsePositiveDuration, DEFAULT_RETRY_TIMEOUT_MS),

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { scanStagingFolder } from '../fs/staging-area.js';
 import { FUSE_SUBTYPE } from '../fuse/mount-options.js';
 import { readMountTable, type MountTableEntry } from '../fuse/mountinfo.js';
 import { CliError } from './cli-error.js';
@@ -94,7 +95,7 @@ export async function mountStatus(mountpointArg: string, timeoutMs: number, env:
       ],
     };
   }
-  const lines = [`${mountpoint} is alive: ${entry.source}${owner ? `, ${owner}` : ''}`];
+  const lines = [`${mountpoint} is alive: ${entry.source}${owner ? `, ${owner}` : ''}`, ...(state?.stagingDir !== undefined ? await stagingLines(state.stagingDir) : [])];
   if (state === undefined) {
     // Without it the store's health is unknown: a mount whose every operation fails must not pass for alive.
     return {
@@ -109,6 +110,14 @@ export async function mountStatus(mountpointArg: string, timeoutMs: number, env:
   if (health.status === undefined) return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, `health: the mount's metrics server does not answer (${health.error}) (${where})`] };
   const problems = parsedHealth(health.body)?.map((problem) => `health: ${problem} (${where})`) ?? [`health: ${health.status} ${health.body} (${where})`];
   return { exitCode: STATUS_EXIT.unhealthy, lines: [...lines, ...problems] };
+}
+
+/** The staging area's bytes, and every file kept there because its bytes never reached the store. */
+async function stagingLines(dir: string): Promise<string[]> {
+  const { stagedBytes, openFiles, keptFiles } = await scanStagingFolder(dir);
+  const lines = [`staging: ${stagedBytes} bytes in ${dir} (${openFiles} open for writing, ${keptFiles.length} kept)`];
+  for (const file of keptFiles) lines.push(`staging: kept ${file.path} (${file.sizeBytes} bytes for ${file.bucket} ${file.key}): its bytes never reached the store; upload or remove it`);
+  return lines;
 }
 
 /** The problems a `/healthz` body names; undefined when it is not a health report. */

@@ -18,6 +18,11 @@ import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
   DEFAULT_UNLINK_PIN_MAX_BYTES,
+  DEFAULT_WRITABLE_DIR_MODE,
+  DEFAULT_WRITABLE_FILE_MODE,
+  UNCHANGED_ID,
+  overwriteRefusal,
+  unsupportedOpError,
   S_IFDIR,
   S_IFREG,
   STATFS,
@@ -31,11 +36,17 @@ import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { CachedRange, ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 import type { ListPage, ListPageRequest } from '../store/object-store.js';
 import { WarnOnce } from './warn-once.js';
 import type { CachedObject, DiskCache, ObjectKey } from './disk-cache/disk-cache.js';
 import type { FileNodeInfo } from './node-info.js';
+import { LRUCache } from 'lru-cache';
+import { constants as fsConstants } from 'node:fs';
+import { LocalFolders } from './local-folders.js';
+import type { StagingArea } from './staging-area.js';
+import { stagedFileReader, WriteHandle, type Landed } from './write-handle.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE } from './types.js';
 
 export interface BucketFilesystemOptions {
   readonly client: BucketClient;
@@ -76,6 +87,8 @@ export interface BucketFilesystemOptions {
   readonly diskCache?: DiskCacheBinding;
   /** Largest object kept in memory for its open files when unlinked; default 64 MiB. */
   readonly unlinkPinMaxBytes?: number;
+  /** Writes (new files, mkdir, rename); absent: the filesystem is read-only (EROFS). */
+  readonly writes?: WriteOptions;
 }
 
 export interface DiskCacheBinding {
@@ -84,6 +97,25 @@ export interface DiskCacheBinding {
   readonly endpoint: string;
   readonly bucket: string;
 }
+
+export interface WriteOptions {
+  /** Where written bytes wait for their upload (shared by the filesystems of one mount). */
+  readonly staging: StagingArea;
+  /** Replacing an existing object (open with O_TRUNC, rename onto it) is allowed; default false (EPERM). */
+  readonly allowOverwrite?: boolean;
+  /** How the staging files name the bucket (its URI); default the bucket's name. */
+  readonly bucketLabel?: string;
+}
+
+/** Counters of the write path (metrics). */
+export interface WriteStats {
+  readonly bytesWritten: number;
+  readonly uploads: number;
+  readonly uploadFailures: number;
+}
+
+/** Paths made through this mount whose mode and owner changes are accepted (and not kept): see `setattr`. */
+const MADE_HERE_MAX = 100_000;
 
 export const DEFAULT_METADATA_CACHE_MAX_ENTRIES = 100_000;
 export const DEFAULT_TREE_PREFETCH_MAX_ENTRIES = 1_000_000;
@@ -107,7 +139,9 @@ export interface MetadataStats {
   readonly listedEntries: number;
 }
 
-export function createBucketFilesystem(options: BucketFilesystemOptions): PathFilesystem & InodeFilesystem & ReadStatsSource & ChangeNotifying & { metadataStats(): MetadataStats; sweep(): void } {
+export function createBucketFilesystem(
+  options: BucketFilesystemOptions,
+): PathFilesystem & InodeFilesystem & ReadStatsSource & ChangeNotifying & { metadataStats(): MetadataStats; writeStats(): WriteStats; sweep(): void } {
   return new BucketFilesystem(options);
 }
 
@@ -141,6 +175,12 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   private readonly gid: number;
   private readonly fileMode: number;
   private readonly dirMode: number;
+  /** Open write handles by number, and by the path they show at (newest last). */
+  private readonly writers = new Map<number, WriteHandle>();
+  private readonly writersByPath = new Map<string, WriteHandle[]>();
+  private readonly localFolders = new LocalFolders();
+  private readonly madeHere = new LRUCache<string, true>({ max: MADE_HERE_MAX });
+  private readonly counters = { bytesWritten: 0, uploads: 0, uploadFailures: 0 };
 
   constructor(private readonly options: BucketFilesystemOptions) {
     this.client = options.client;
@@ -172,12 +212,16 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       prefetchingReaderFactory(this.blockCache, { ...readPath, blockSizeBytes: this.blockCache.blockSizeBytes }, (snapshot) => this.diskObjectOf(snapshot));
     this.uid = options.uid ?? process.getuid?.() ?? 0;
     this.gid = options.gid ?? process.getgid?.() ?? 0;
-    this.fileMode = (options.fileMode ?? DEFAULT_FILE_MODE) & 0o7777;
-    this.dirMode = (options.dirMode ?? DEFAULT_DIR_MODE) & 0o7777;
+    const writable = options.writes !== undefined;
+    this.fileMode = (options.fileMode ?? (writable ? DEFAULT_WRITABLE_FILE_MODE : DEFAULT_FILE_MODE)) & 0o7777;
+    this.dirMode = (options.dirMode ?? (writable ? DEFAULT_WRITABLE_DIR_MODE : DEFAULT_DIR_MODE)) & 0o7777;
   }
 
   async getattr(path: string): Promise<FileAttr> {
     const normalized = normalizePath(path);
+    const writer = this.newestWriter(normalized);
+    if (writer !== undefined) return this.writerAttr(writer);
+    if (this.localFolders.has(normalized)) return this.attrOf(normalized, DIR_NODE);
     const info = await this.guard(() => this.lookup.resolve(normalized)).catch((error: unknown) => {
       if (error instanceof FsError && error.errno === Errno.ENOENT) this.sawGone(normalized);
       throw error;
@@ -204,7 +248,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.guard(async () => {
       // A folder the kernel read whole within the TTL is read from the kernel: it was a folder then, nothing is
       // asked of the store, and no walk is set off or waited for.
-      if (this.listings.kernelMayKeep(dirPath)) return this.dirStream(dirPath);
+      if (this.listings.kernelMayKeep(dirPath) || this.localFolders.has(dirPath)) return this.dirStream(dirPath);
       const info = await this.lookup.resolve(dirPath);
       if (info.kind !== 'dir') throw new FsError(Errno.ENOTDIR, `not a directory: ${dirPath}`);
       this.noteOpened(dirPath);
@@ -270,8 +314,20 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     }
     // The kernel holds the listing whole only when it read every position in order.
     let nextInOrder = 0;
+    // After the store's children: what exists only in this mount (folders made here, new files being written).
+    let storeEnd: number | undefined;
     const read = async (position: number, max: number, hold: boolean): Promise<DirEntry[]> => {
-      const children = await source.read(position, max);
+      let children: readonly ListedChild[];
+      if (storeEnd === undefined || position < storeEnd) {
+        children = await source.read(position, max);
+        // A read of the store's listing comes back empty only at its end.
+        if (children.length === 0) {
+          storeEnd = position;
+          children = this.childrenOnlyHere(dirPath).slice(0, max);
+        }
+      } else {
+        children = this.childrenOnlyHere(dirPath).slice(position - storeEnd, position - storeEnd + max);
+      }
       if (position === nextInOrder) nextInOrder += children.length;
       else nextInOrder = -1;
       if (children.length === 0 && nextInOrder >= 0) this.listings.markKernelHolds(dirPath);
@@ -355,8 +411,13 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   async open(path: string, flags: number): Promise<OpenResult> {
     const normalized = normalizePath(path);
-    if (opensForWriting(flags)) throw refusedWriteError('write', normalized, this.options.allowDelete);
+    if (opensForWriting(flags)) {
+      const writer = await this.openForWriting(normalized, flags, false);
+      return { fh: writer.fh, keepCache: false };
+    }
     return this.guard(async () => {
+      const writer = this.newestWriter(normalized);
+      if (writer !== undefined) return this.openBeingWritten(normalized, writer);
       const info = await this.lookup.resolve(normalized);
       if (info.kind !== 'file') throw new FsError(Errno.EISDIR, `is a directory: ${normalized}`);
       const ino = this.inodes.inoForPath(normalized);
@@ -371,6 +432,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   async read(fh: number, target: Buffer, length: number, position: number): Promise<number> {
     return this.guard(async () => {
+      const writer = this.writers.get(fh);
+      if (writer !== undefined) return writer.read(target, length, position);
       const handle = this.handles.get(fh);
       if (handle.pinned !== undefined) return readPinned(handle.pinned, target, length, position);
       return handle.reader.read(target, length, position);
@@ -378,6 +441,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   }
 
   async release(fh: number): Promise<void> {
+    const writer = this.writers.get(fh);
+    if (writer !== undefined) return this.releaseWriter(writer);
     this.handles.remove(fh)?.reader.close();
   }
 
@@ -417,11 +482,20 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   async unlink(path: string): Promise<void> {
     const normalized = normalizePath(path);
+    const onlyHere = this.writersOf(normalized);
+    if (onlyHere.length > 0 && onlyHere.every((writer) => !writer.inStore)) {
+      // A new file nobody else can see yet: dropping it deletes nothing from the store.
+      this.requireWrites('unlink', normalized);
+      for (const writer of onlyHere) this.detachWriter(writer, true);
+      this.listings.invalidate(parentPath(normalized));
+      return;
+    }
     if (!this.options.allowDelete) {
       throw new FsError(Errno.EPERM, `unlink ${normalized}: deleting needs --allow-delete`);
     }
     return this.guard(async () => {
       if (normalized === '/') throw new FsError(Errno.EISDIR, 'unlink /: is a directory');
+      if (this.localFolders.has(normalized)) throw new FsError(Errno.EISDIR, `unlink ${normalized}: is a directory`);
       const info = await this.lookup.resolve(normalized);
       if (info.kind === 'dir') throw new FsError(Errno.EISDIR, `unlink ${normalized}: is a directory`);
       const ino = this.inodes.inoForPath(normalized);
@@ -439,12 +513,347 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     });
   }
 
+  async create(path: string, _mode: number, flags: number): Promise<CreateResult> {
+    const normalized = normalizePath(path);
+    const writer = await this.openForWriting(normalized, flags | fsConstants.O_CREAT, true);
+    return { fh: writer.fh, attr: this.writerAttr(writer) };
+  }
+
+  async write(fh: number, data: Buffer, position: number): Promise<number> {
+    const writer = this.writerOf(fh);
+    return this.guard(async () => {
+      const taken = await writer.write(data, position, this.now());
+      this.counters.bytesWritten += taken;
+      return taken;
+    });
+  }
+
+  async flush(fh: number): Promise<void> {
+    const writer = this.writers.get(fh);
+    if (writer === undefined) {
+      this.handles.get(fh);
+      return;
+    }
+    await this.upload(writer);
+  }
+
+  async fsync(fh: number): Promise<void> {
+    return this.flush(fh);
+  }
+
+  async mkdir(path: string, _mode: number): Promise<FileAttr> {
+    const normalized = normalizePath(path);
+    this.requireWrites('mkdir', normalized);
+    return this.guard(async () => {
+      if (normalized === '/' || this.localFolders.has(normalized) || this.writersOf(normalized).length > 0 || (await this.lookup.find(normalized)) !== undefined) {
+        throw new FsError(Errno.EEXIST, `mkdir ${normalized}: exists`);
+      }
+      this.localFolders.add(normalized);
+      this.madeHere.set(normalized, true);
+      this.cache.invalidate(normalized);
+      this.listings.invalidate(parentPath(normalized));
+      return this.attrOf(normalized, DIR_NODE);
+    });
+  }
+
+  /**
+   * A folder made here goes while empty; a folder of the store has no object of its own (only, at most, a
+   * `name/` marker, deleted with it), so it goes when nothing is listed under it.
+   */
+  async rmdir(path: string): Promise<void> {
+    const normalized = normalizePath(path);
+    this.requireWrites('rmdir', normalized);
+    return this.guard(async () => {
+      if (normalized === '/') throw new FsError(Errno.EBUSY, 'rmdir /: the mount root');
+      const local = this.localFolders.has(normalized);
+      if (!local) {
+        const info = await this.lookup.find(normalized);
+        if (info?.kind === 'file') throw new FsError(Errno.ENOTDIR, `rmdir ${normalized}: not a directory`);
+      }
+      const notEmpty = new FsError(Errno.ENOTEMPTY, `rmdir ${normalized}: not empty`);
+      if (this.localFolders.hasChildren(normalized) || this.hasWritersIn(normalized)) throw notEmpty;
+      const dirPrefix = listingPrefixForDir(this.prefix, normalized);
+      const { children, marker } = await this.storeChildren(dirPrefix);
+      if (children) throw notEmpty;
+      if (marker) await this.client.delete(dirPrefix);
+      this.localFolders.remove(normalized);
+      this.invalidateWithAncestors(normalized);
+      for (const ancestor of ancestorPaths(normalized)) this.listings.invalidate(ancestor);
+      this.listings.invalidate(normalized);
+      this.cache.setNotFound(normalized);
+    });
+  }
+
+  /**
+   * A file only: the store's rename-obj, or, for a file being written that is not in the store yet, a new
+   * target for its upload. Open handles follow it. A folder would be one rename per object, not atomic:
+   * EXDEV, so `mv` copies and deletes instead.
+   */
+  async rename(from: string, to: string, flags: number): Promise<void> {
+    const source = normalizePath(from);
+    const target = normalizePath(to);
+    const writes = this.requireWrites('rename', source);
+    if ((flags & RENAME_EXCHANGE) !== 0 || (flags & ~RENAME_NOREPLACE) !== 0) throw new FsError(Errno.EINVAL, `rename ${source}: flags ${flags} not supported`);
+    return this.guard(async () => {
+      if (source === '/' || this.localFolders.has(source)) throw new FsError(Errno.EXDEV, `rename ${source}: folders cannot be renamed (copy and delete them)`);
+      const sourceWriters = this.writersOf(source);
+      const sourceInfo = await this.lookup.find(source);
+      if (sourceInfo?.kind === 'dir') throw new FsError(Errno.EXDEV, `rename ${source}: folders cannot be renamed (copy and delete them)`);
+      if (sourceInfo === undefined && sourceWriters.length === 0) throw new FsError(Errno.ENOENT, `rename ${source}: no such file`);
+      if (source === target) return;
+      if (this.localFolders.has(target)) throw new FsError(Errno.EISDIR, `rename ${source} → ${target}: is a directory`);
+      const targetInfo = this.writersOf(target).length > 0 ? { kind: 'file' as const } : await this.lookup.find(target);
+      if (targetInfo?.kind === 'dir') throw new FsError(Errno.EISDIR, `rename ${source} → ${target}: is a directory`);
+      if (targetInfo !== undefined) {
+        if ((flags & RENAME_NOREPLACE) !== 0) throw new FsError(Errno.EEXIST, `rename ${source} → ${target}: exists`);
+        if (!writes.allowOverwrite) throw new FsError(Errno.EPERM, `rename ${source} → ${target}: replacing an object needs --allow-overwrite`);
+      }
+      await Promise.all(sourceWriters.map((writer) => writer.idle()));
+      const fromKey = objectKeyForPath(this.prefix, source);
+      const toKey = objectKeyForPath(this.prefix, target);
+      const inStore = sourceInfo !== undefined || sourceWriters.some((writer) => writer.inStore);
+      try {
+        if (inStore) await this.client.rename(fromKey, toKey);
+      } finally {
+        this.invalidateWithAncestors(source);
+        this.invalidateWithAncestors(target);
+        for (const ancestor of [...ancestorPaths(source), ...ancestorPaths(target)]) this.listings.invalidate(ancestor);
+      }
+      for (const writer of sourceWriters) await this.retargetWriter(writer, target, toKey);
+      this.retargetReaders(source, fromKey, toKey);
+      this.inodes.rename(source, target);
+      if (this.madeHere.delete(source)) this.madeHere.set(target, true);
+      if (inStore) this.localFolders.landed(target);
+      this.cache.setNotFound(source);
+    });
+  }
+
+  /**
+   * Sizes: a file open for writing is truncated in its staging file; an object is replaced by an empty one
+   * (`truncate -s 0`, with `--allow-overwrite`); any other size of an object is ENOTSUP. Times are accepted
+   * (the store keeps its own). Modes and owners are not kept by the store either: on what this mount made
+   * (`cp -p`, `rsync -a` set them right after writing) any change is accepted; elsewhere only the value shown,
+   * any other is EPERM.
+   */
+  async setattr(path: string, changes: AttrChanges, fh?: number): Promise<FileAttr> {
+    const normalized = normalizePath(path);
+    const writes = this.options.writes;
+    if (writes === undefined) throw refusedWriteError(changes.size !== undefined ? 'truncate' : changes.mode !== undefined ? 'chmod' : changes.uid !== undefined || changes.gid !== undefined ? 'chown' : 'utimens', normalized, this.options.allowDelete);
+    return this.guard(async () => {
+      const writer = (fh === undefined ? undefined : this.writers.get(fh)) ?? this.newestWriter(normalized);
+      const current = await this.getattr(normalized);
+      if (changes.size !== undefined) {
+        if (current.kind === 'dir') throw new FsError(Errno.EISDIR, `truncate ${normalized}: is a directory`);
+        if (writer !== undefined) await writer.truncate(changes.size, this.now());
+        else if (changes.size !== current.size) await this.truncateObject(normalized, changes.size, writes.allowOverwrite ?? false);
+      }
+      const madeHere = writer !== undefined || this.madeHere.has(normalized) || this.localFolders.has(normalized);
+      if (!madeHere) {
+        const modeChanges = changes.mode !== undefined && (changes.mode & 0o7777) !== (current.mode & 0o7777);
+        const uidChanges = changes.uid !== undefined && changes.uid !== UNCHANGED_ID && changes.uid !== current.uid;
+        const gidChanges = changes.gid !== undefined && changes.gid !== UNCHANGED_ID && changes.gid !== current.gid;
+        if (modeChanges) throw new FsError(Errno.EPERM, `chmod ${normalized}: the store keeps no modes; only files made through this mount take any`);
+        if (uidChanges || gidChanges) throw new FsError(Errno.EPERM, `chown ${normalized}: the store keeps no owners; only files made through this mount take any`);
+      }
+      if (writer !== undefined && changes.mtimeMs !== undefined) writer.mtimeMs = changes.mtimeMs;
+      return this.getattr(normalized);
+    });
+  }
+
+  /** The write options, or the refusal of a read-only filesystem. */
+  private requireWrites(op: RefusedOp | 'unlink', path: string): WriteOptions {
+    const writes = this.options.writes;
+    if (writes === undefined) throw refusedWriteError(op === 'unlink' ? 'write' : op, path, this.options.allowDelete);
+    return writes;
+  }
+
+  /**
+   * A write handle on `path`: a new name (`create`), or an existing file the policy lets the open replace
+   * (`overwriteRefusal`). Each gets a staging file of its own; the upload happens at flush, fsync and release.
+   */
+  private async openForWriting(path: string, flags: number, creating: boolean): Promise<WriteHandle> {
+    const writes = this.requireWrites(creating ? 'create' : 'write', path);
+    return this.guard(async () => {
+      if (path === '/' || this.localFolders.has(path)) throw new FsError(Errno.EISDIR, `open ${path}: is a directory`);
+      const pending = this.writersOf(path);
+      const info = await this.lookup.find(path);
+      if (info?.kind === 'dir') throw new FsError(Errno.EISDIR, `open ${path}: is a directory`);
+      const exists = info !== undefined || pending.length > 0;
+      if (exists) {
+        if (creating && (flags & fsConstants.O_EXCL) !== 0) throw new FsError(Errno.EEXIST, `create ${path}: exists`);
+        const refusal = overwriteRefusal(flags, writes.allowOverwrite ?? false, path);
+        if (refusal !== undefined) throw refusal;
+      } else if (!creating && (flags & fsConstants.O_CREAT) === 0) {
+        throw new FsError(Errno.ENOENT, `open ${path}: no such file`);
+      }
+      const key = objectKeyForPath(this.prefix, path);
+      const file = await writes.staging.newFile({ bucket: writes.bucketLabel ?? this.client.bucket.name, key });
+      const writer = new WriteHandle(this.handles.takeNumber(), path, key, file, this.now());
+      writer.inStore = info !== undefined || pending.some((other) => other.inStore);
+      this.writers.set(writer.fh, writer);
+      this.attachWriter(writer);
+      this.madeHere.set(path, true);
+      this.listings.invalidate(parentPath(path));
+      return writer;
+    });
+  }
+
+  /** Uploads a dirty write handle; the object is then in this mount's listings and stats. EIO when it did not land. */
+  private async upload(writer: WriteHandle): Promise<void> {
+    if (writer.discarded) return;
+    let landed: Landed | undefined;
+    try {
+      landed = await writer.sync((key, source) => this.client.putFrom(key, source));
+    } catch (error) {
+      this.counters.uploadFailures += 1;
+      const cause = toFsError(error);
+      this.logger.error({ path: writer.path, key: writer.key, staging: writer.file.path, err: cause.message }, 'upload failed; the written bytes are in the staging file');
+      throw new FsError(Errno.EIO, `upload of ${writer.path} failed (${cause.message}); its bytes are kept in ${writer.file.path}`, { cause: error });
+    }
+    if (landed !== undefined) this.sawLanded(landed, writer);
+  }
+
+  private sawLanded(landed: Landed, writer: WriteHandle | undefined): void {
+    this.counters.uploads += 1;
+    if (writer !== undefined) writer.inStore = true;
+    const { path } = landed;
+    this.invalidateWithAncestors(path);
+    for (const ancestor of ancestorPaths(path)) this.listings.invalidate(ancestor);
+    this.cache.setFound(path, { kind: 'file', size: landed.sizeBytes, mtimeMs: this.now(), version: landed.version });
+    this.localFolders.landed(path);
+    const ino = this.inodes.knownIno(path);
+    if (ino !== undefined) this.handles.forgetVersion(ino);
+    // Other readers' cached pages are of the object this upload replaced.
+    if (writer === undefined || this.writersOf(path).length > 1 || (ino !== undefined && this.handles.openHandlesOf(ino).length > 0)) this.changes.sawStale(path);
+  }
+
+  /**
+   * The last close: a handle never flushed since its last write uploads now (best effort: a failure is
+   * logged); its staging file goes once its bytes are in the store, else it is kept and its path logged.
+   */
+  private async releaseWriter(writer: WriteHandle): Promise<void> {
+    if (!this.writers.delete(writer.fh)) return;
+    if (writer.dirty && !writer.failedSinceWrite && !writer.discarded) await this.upload(writer).catch(() => {});
+    await writer.idle();
+    this.detachWriter(writer);
+    const kept = await writer.file.close(!writer.dirty || writer.discarded).catch((error: unknown) => {
+      this.logger.error({ path: writer.path, staging: writer.file.path, err: (error as Error).message }, 'cannot close a staging file');
+      return writer.file.path;
+    });
+    if (kept !== undefined) this.logger.error({ path: writer.path, key: writer.key, staging: kept }, 'closed without its bytes in the store; the staging file is kept');
+  }
+
+  /** A read-only open of a file this mount is writing reads what is written so far. */
+  private async openBeingWritten(path: string, writer: WriteHandle): Promise<OpenResult> {
+    const file = await writer.file.openForReading();
+    const ino = this.inodes.inoForPath(path);
+    const handle = this.handles.add(ino, path, { key: writer.key, size: writer.sizeBytes, version: undefined }, stagedFileReader(file, () => writer.sizeBytes));
+    return { fh: handle.fh, keepCache: false };
+  }
+
+  private async truncateObject(path: string, sizeBytes: number, allowOverwrite: boolean): Promise<void> {
+    if (!allowOverwrite) throw new FsError(Errno.EPERM, `truncate ${path}: replacing an object needs --allow-overwrite`);
+    if (sizeBytes !== 0) throw new FsError(Errno.ENOTSUP, `truncate ${path}: changing part of an object is not supported (only to 0 bytes)`);
+    const key = objectKeyForPath(this.prefix, path);
+    const { version } = await this.client.putFrom(key, { sizeBytes: 0, open: () => (async function* () {})() });
+    this.sawLanded({ key, path, sizeBytes: 0, version }, undefined);
+  }
+
+  /** Whether the store has children under `dirPrefix` other than its marker object, and whether it has the marker. */
+  private async storeChildren(dirPrefix: string): Promise<{ children: boolean; marker: boolean }> {
+    let continuationToken = '';
+    let marker = false;
+    for (;;) {
+      const page = await this.client.listPage({ prefix: dirPrefix, recursive: false, pageSize: 2, continuationToken });
+      for (const entry of page.entries) {
+        if (entry.name === dirPrefix) marker = true;
+        else return { children: true, marker };
+      }
+      if (page.continuationToken === '') return { children: false, marker };
+      continuationToken = page.continuationToken;
+    }
+  }
+
+  private async retargetWriter(writer: WriteHandle, path: string, key: string): Promise<void> {
+    this.detachWriter(writer);
+    writer.path = path;
+    writer.key = key;
+    this.attachWriter(writer);
+    await writer.file.retarget({ bucket: this.options.writes?.bucketLabel ?? this.client.bucket.name, key });
+  }
+
+  /** Open read handles of a renamed object read it under its new key (its new version unknown: not checked). */
+  private retargetReaders(path: string, fromKey: string, toKey: string): void {
+    const ino = this.inodes.knownIno(path);
+    if (ino === undefined) return;
+    for (const handle of this.handles.openHandlesOf(ino)) {
+      if (handle.pinned !== undefined || handle.snapshot.key !== fromKey) continue;
+      handle.reader.close();
+      handle.snapshot = { ...handle.snapshot, key: toKey, version: undefined };
+      handle.reader = this.readerFactory(this.client, handle.snapshot);
+    }
+  }
+
+  private writerOf(fh: number): WriteHandle {
+    const writer = this.writers.get(fh);
+    if (writer !== undefined) return writer;
+    this.handles.get(fh);
+    throw new FsError(Errno.EBADF, `handle ${fh} is not open for writing`);
+  }
+
+  private writersOf(path: string): WriteHandle[] {
+    return this.writersByPath.get(path) ?? [];
+  }
+
+  private newestWriter(path: string): WriteHandle | undefined {
+    return this.writersByPath.get(path)?.at(-1);
+  }
+
+  private attachWriter(writer: WriteHandle): void {
+    const list = this.writersByPath.get(writer.path);
+    if (list === undefined) this.writersByPath.set(writer.path, [writer]);
+    else list.push(writer);
+  }
+
+  /** The handle no longer shows at its path (released, or unlinked while open: then it never uploads). */
+  private detachWriter(writer: WriteHandle, discard = false): void {
+    if (discard) writer.discarded = true;
+    const list = this.writersByPath.get(writer.path);
+    if (list === undefined) return;
+    const rest = list.filter((other) => other !== writer);
+    if (rest.length === 0) this.writersByPath.delete(writer.path);
+    else this.writersByPath.set(writer.path, rest);
+  }
+
+  private hasWritersIn(dirPath: string): boolean {
+    const prefix = dirPath === '/' ? '/' : `${dirPath}/`;
+    for (const path of this.writersByPath.keys()) if (path.startsWith(prefix)) return true;
+    return false;
+  }
+
+  /** Children of `dirPath` only this mount has: folders made here and new files being written, by name. */
+  private childrenOnlyHere(dirPath: string): ListedChild[] {
+    const children: ListedChild[] = this.localFolders.childrenOf(dirPath).map((name) => ({ name, info: DIR_NODE }));
+    for (const [path, list] of this.writersByPath) {
+      const writer = list.at(-1);
+      if (writer === undefined || writer.inStore || parentPath(path) !== dirPath) continue;
+      children.push({ name: path.slice(path.lastIndexOf('/') + 1), info: { kind: 'file', size: writer.sizeBytes, mtimeMs: writer.mtimeMs, version: undefined } });
+    }
+    return children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private writerAttr(writer: WriteHandle): FileAttr {
+    return this.attrWith(this.inodes.inoForPath(writer.path), { kind: 'file', size: writer.sizeBytes, mtimeMs: writer.mtimeMs, version: undefined });
+  }
+
   async statfs(_path: string): Promise<StatfsInfo> {
     return STATFS;
   }
 
   async refuseWrite(op: RefusedOp, path: string): Promise<never> {
-    throw refusedWriteError(op, normalizePath(path), this.options.allowDelete);
+    const normalized = normalizePath(path);
+    if (this.options.writes !== undefined && (op === 'symlink' || op === 'link')) throw unsupportedOpError(op, normalized);
+    throw refusedWriteError(op, normalized, this.options.allowDelete);
   }
 
   /** Drops what expired: cached names and listings past their TTL, numbers nobody used for a TTL. */
@@ -458,6 +867,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     clearInterval(this.sweeper);
     this.walk?.stop();
     for (const handle of this.handles.all()) this.handles.remove(handle.fh)?.reader.close();
+    // What the kernel never released uploads as a release would; what does not land stays in the staging area.
+    await Promise.all([...this.writers.values()].map((writer) => this.releaseWriter(writer)));
     this.cache.clear();
     this.listings.clear();
     if (this.ownsBlockCache) this.blockCache.close();
@@ -465,6 +876,10 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   readStats(): ReadStats {
     return this.blockCache.stats();
+  }
+
+  writeStats(): WriteStats {
+    return { ...this.counters };
   }
 
   metadataStats(): MetadataStats {
@@ -505,6 +920,26 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   unlinkChild(parentIno: number, name: string): Promise<void> {
     return this.inodeView.unlinkChild(parentIno, name);
+  }
+
+  createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult> {
+    return this.inodeView.createChild(parentIno, name, mode, flags);
+  }
+
+  mkdirChild(parentIno: number, name: string, mode: number): Promise<FileAttr> {
+    return this.inodeView.mkdirChild(parentIno, name, mode);
+  }
+
+  rmdirChild(parentIno: number, name: string): Promise<void> {
+    return this.inodeView.rmdirChild(parentIno, name);
+  }
+
+  renameChild(parentIno: number, name: string, newParentIno: number, newName: string, flags: number): Promise<void> {
+    return this.inodeView.renameChild(parentIno, name, newParentIno, newName, flags);
+  }
+
+  setattrByIno(ino: number, changes: AttrChanges, fh?: number): Promise<FileAttr> {
+    return this.inodeView.setattrByIno(ino, changes, fh);
   }
 
   /** The attributes of `path`, numbering it. */

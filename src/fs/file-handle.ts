@@ -7,8 +7,9 @@ export interface FileHandle {
   readonly fh: number;
   readonly ino: number;
   readonly path: string;
-  readonly snapshot: ObjectSnapshot;
-  readonly reader: ObjectReader;
+  /** What it reads; a rename through this mount points it at the new key. */
+  snapshot: ObjectSnapshot;
+  reader: ObjectReader;
   /**
    * The whole object at the opened version, fetched when the object was unlinked through this
    * mount while the handle was open: the data stays readable until release.
@@ -29,10 +30,16 @@ export class HandleTable {
   private nextFh = 1;
 
   add(ino: number, path: string, snapshot: ObjectSnapshot, reader: ObjectReader): FileHandle {
-    const handle: FileHandle = { fh: this.nextFh, ino, path, snapshot, reader, pinned: undefined };
-    this.nextFh += 1;
+    const handle: FileHandle = { fh: this.takeNumber(), ino, path, snapshot, reader, pinned: undefined };
     this.handles.set(handle.fh, handle);
     return handle;
+  }
+
+  /** A handle number of its own for an open file kept elsewhere (a write handle). */
+  takeNumber(): number {
+    const fh = this.nextFh;
+    this.nextFh += 1;
+    return fh;
   }
 
   get(fh: number): FileHandle {

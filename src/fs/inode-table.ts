@@ -142,6 +142,27 @@ export class InodeTable {
     if (record !== undefined && this.isIdle(record)) this.remove(record);
   }
 
+  /**
+   * A file was renamed: its number now names `to`, as the kernel, which keeps the inode across a rename,
+   * believes. A number that named `to` before is dropped (the kernel dropped that name too). Folders
+   * (records with children) are not moved.
+   */
+  rename(from: string, to: string): void {
+    const record = this.byPath.get(from);
+    if (record === undefined || record === this.byPath.get('/') || (record.kids?.size ?? 0) > 0) return;
+    const replaced = this.byPath.get(to);
+    if (replaced !== undefined && replaced !== record && (replaced.kids?.size ?? 0) === 0) this.remove(replaced);
+    const { lookups, holds, sighting, listedIn } = record;
+    this.remove(record);
+    const parent = this.recordFor(parentPath(to));
+    const moved = this.createChild(parent, to.slice(to.lastIndexOf('/') + 1), to, false);
+    this.byIno.delete(moved.ino);
+    this.idle.delete(moved.ino);
+    Object.assign(moved, { ino: record.ino, lookups, holds, sighting, listedIn });
+    this.byIno.set(record.ino, moved);
+    this.settle(moved, true, false);
+  }
+
   get size(): number {
     return this.byPath.size;
   }

@@ -1,6 +1,6 @@
 import { Errno, FsError } from './errno.js';
 import type { InodeTable } from './inode-table.js';
-import type { DirStream, FileAttr, InodeFilesystem, OpenResult, PathFilesystem } from './types.js';
+import type { AttrChanges, CreateResult, DirStream, FileAttr, InodeFilesystem, OpenResult, PathFilesystem } from './types.js';
 
 /**
  * Any path-based filesystem seen by inode number, through the table that numbered its paths.
@@ -45,6 +45,30 @@ export class InodeView implements InodeFilesystem {
 
   async unlinkChild(parentIno: number, name: string): Promise<void> {
     return this.filesystem.unlink(this.childPath(parentIno, name));
+  }
+
+  async createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult> {
+    const created = await this.filesystem.create(this.childPath(parentIno, name), mode, flags);
+    this.inodes.addLookup(created.attr.ino);
+    return created;
+  }
+
+  async mkdirChild(parentIno: number, name: string, mode: number): Promise<FileAttr> {
+    const attr = await this.filesystem.mkdir(this.childPath(parentIno, name), mode);
+    this.inodes.addLookup(attr.ino);
+    return attr;
+  }
+
+  async rmdirChild(parentIno: number, name: string): Promise<void> {
+    return this.filesystem.rmdir(this.childPath(parentIno, name));
+  }
+
+  async renameChild(parentIno: number, name: string, newParentIno: number, newName: string, flags: number): Promise<void> {
+    return this.filesystem.rename(this.childPath(parentIno, name), this.childPath(newParentIno, newName), flags);
+  }
+
+  async setattrByIno(ino: number, changes: AttrChanges, fh?: number): Promise<FileAttr> {
+    return this.filesystem.setattr(this.path(ino), changes, fh);
   }
 
   private path(ino: number): string {

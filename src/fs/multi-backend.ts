@@ -4,7 +4,7 @@ import { InodeView } from './inode-view.js';
 import { illegalNameReason } from './names.js';
 import { normalizePath } from './paths.js';
 import { DEFAULT_DIR_MODE, S_IFDIR, STATFS, refusedWriteErrno, type RefusedOp } from './semantics.js';
-import type { CachedRange, ChangeNotifying, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 
 export interface Backend {
   /** The top-level folder of the mount that shows this backend. */
@@ -112,10 +112,65 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     const route = this.route(normalized);
     if (route.backend === undefined) throw new FsError(Errno.EISDIR, 'is a directory: /');
     const inner = await route.backend.filesystem.open(route.innerPath, flags);
+    return { fh: this.addHandle(route.backend, inner.fh), keepCache: inner.keepCache };
+  }
+
+  async create(path: string, mode: number, flags: number): Promise<CreateResult> {
+    const { backend, innerPath } = this.routeInside(normalizePath(path), 'create');
+    const inner = await backend.filesystem.create(innerPath, mode, flags);
+    return { fh: this.addHandle(backend, inner.fh), attr: this.renumber(normalizePath(path), inner.attr) };
+  }
+
+  async write(fh: number, data: Buffer, position: number): Promise<number> {
+    const handle = this.handle(fh);
+    return handle.backend.filesystem.write(handle.innerFh, data, position);
+  }
+
+  async flush(fh: number): Promise<void> {
+    const handle = this.handle(fh);
+    return handle.backend.filesystem.flush(handle.innerFh);
+  }
+
+  async fsync(fh: number): Promise<void> {
+    const handle = this.handle(fh);
+    return handle.backend.filesystem.fsync(handle.innerFh);
+  }
+
+  async mkdir(path: string, mode: number): Promise<FileAttr> {
+    const normalized = normalizePath(path);
+    const { backend, innerPath } = this.routeInside(normalized, 'mkdir');
+    return this.renumber(normalized, await backend.filesystem.mkdir(innerPath, mode));
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const { backend, innerPath } = this.routeInside(normalizePath(path), 'rmdir');
+    return backend.filesystem.rmdir(innerPath);
+  }
+
+  /** Within one backend only: two buckets share no rename, so across them it is EXDEV (`mv` then copies). */
+  async rename(from: string, to: string, flags: number): Promise<void> {
+    const source = this.routeInside(normalizePath(from), 'rename');
+    const target = this.routeInside(normalizePath(to), 'rename');
+    if (source.backend !== target.backend) throw new FsError(Errno.EXDEV, `rename ${from} → ${to}: not within one bucket`);
+    await source.backend.filesystem.rename(source.innerPath, target.innerPath, flags);
+    // The kernel keeps the file's number across the rename: so does this mount's numbering.
+    this.inodes.rename(normalizePath(from), normalizePath(to));
+  }
+
+  async setattr(path: string, changes: AttrChanges, fh?: number): Promise<FileAttr> {
+    const normalized = normalizePath(path);
+    const route = this.route(normalized);
+    if (route.backend === undefined) throw new FsError(refusedWriteErrno(this.options.allowDelete ?? false), `setattr /: the mount's top-level folders are fixed`);
+    const inner = fh === undefined ? undefined : this.handle(fh);
+    if (inner !== undefined && inner.backend !== route.backend) throw new FsError(Errno.EBADF, `handle ${fh} is not of ${normalized}`);
+    return this.renumber(normalized, await route.backend.filesystem.setattr(route.innerPath, changes, inner?.innerFh));
+  }
+
+  private addHandle(backend: Backend, innerFh: number): number {
     const fh = this.nextFh;
     this.nextFh += 1;
-    this.handles.set(fh, { backend: route.backend, innerFh: inner.fh });
-    return { fh, keepCache: inner.keepCache };
+    this.handles.set(fh, { backend, innerFh });
+    return fh;
   }
 
   async read(fh: number, target: Buffer, length: number, position: number): Promise<number> {
@@ -230,6 +285,26 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     return this.view.unlinkChild(parentIno, name);
   }
 
+  createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult> {
+    return this.view.createChild(parentIno, name, mode, flags);
+  }
+
+  mkdirChild(parentIno: number, name: string, mode: number): Promise<FileAttr> {
+    return this.view.mkdirChild(parentIno, name, mode);
+  }
+
+  rmdirChild(parentIno: number, name: string): Promise<void> {
+    return this.view.rmdirChild(parentIno, name);
+  }
+
+  renameChild(parentIno: number, name: string, newParentIno: number, newName: string, flags: number): Promise<void> {
+    return this.view.renameChild(parentIno, name, newParentIno, newName, flags);
+  }
+
+  setattrByIno(ino: number, changes: AttrChanges, fh?: number): Promise<FileAttr> {
+    return this.view.setattrByIno(ino, changes, fh);
+  }
+
   /** `/` is the root itself; `/name/rest` goes to backend `name` as `/rest`; anything else is ENOENT. */
   private route(normalized: string): Route {
     if (normalized === '/') return { backend: undefined };
@@ -238,6 +313,17 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     const backend = this.byName.get(dirName);
     if (backend === undefined) throw new FsError(Errno.ENOENT, `no such file or directory: ${normalized}`);
     return { backend, innerPath: cut < 0 ? '/' : normalized.slice(cut) };
+  }
+
+  /** The route of a path inside a backend folder; the root and the backend folders themselves are fixed. */
+  private routeInside(normalized: string, op: string): { backend: Backend; innerPath: string } {
+    // A name at the top level is a backend folder, or would be one: fixed by the configuration.
+    if (normalized.lastIndexOf('/') === 0) {
+      throw new FsError(refusedWriteErrno(this.options.allowDelete ?? false), `${op} ${normalized}: the mount's top-level folders are fixed`);
+    }
+    const route = this.route(normalized);
+    if (route.backend === undefined) throw new FsError(Errno.ENOENT, `no such file or directory: ${normalized}`);
+    return route;
   }
 
   private renumber(outerPath: string, attr: FileAttr): FileAttr {

@@ -12,6 +12,11 @@ export type RefusedOp = Parameters<PathFilesystem['refuseWrite']>[0];
 
 export const DEFAULT_FILE_MODE = 0o444;
 export const DEFAULT_DIR_MODE = 0o555;
+/** A writable mount shows the owner's write bit: with `default_permissions` the kernel checks it before asking. */
+export const DEFAULT_WRITABLE_FILE_MODE = 0o644;
+export const DEFAULT_WRITABLE_DIR_MODE = 0o755;
+/** An id of -1 in chown(2) (and FUSE's setattr) leaves that id as it is. */
+export const UNCHANGED_ID = 0xffff_ffff;
 export const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 
@@ -25,6 +30,25 @@ export function refusedWriteErrno(allowDelete: boolean): number {
 export function refusedWriteError(op: RefusedOp, path: string, allowDelete: boolean): FsError {
   const why = allowDelete ? 'not supported by bucketfs' : 'the mount is read-only';
   return new FsError(refusedWriteErrno(allowDelete), `${op} ${path}: ${why}`);
+}
+
+/** What a writable mount refuses, whatever its flags: hard links and symlinks (the store has neither). */
+export function unsupportedOpError(op: RefusedOp, path: string): FsError {
+  return new FsError(Errno.ENOTSUP, `${op} ${path}: not supported by bucketfs (an object store has no ${op === 'link' ? 'hard links' : 'symbolic links'})`);
+}
+
+/**
+ * Why opening the existing file `path` with `flags` for writing is refused, or undefined when the open
+ * replaces it. The store cannot change part of an object: appending or writing without O_TRUNC is
+ * ENOTSUP whatever the flags of the mount. Replacing the whole object is a policy: EPERM without
+ * `--allow-overwrite`, as mountpoint-s3.
+ */
+export function overwriteRefusal(flags: number, allowOverwrite: boolean, path: string): FsError | undefined {
+  const { O_TRUNC, O_APPEND } = fsConstants;
+  if ((flags & O_APPEND) !== 0) return new FsError(Errno.ENOTSUP, `open ${path}: appending to an object is not supported`);
+  if ((flags & O_TRUNC) === 0) return new FsError(Errno.ENOTSUP, `open ${path}: changing part of an object is not supported; open with O_TRUNC to replace it`);
+  if (!allowOverwrite) return new FsError(Errno.EPERM, `open ${path}: replacing an object needs --allow-overwrite`);
+  return undefined;
 }
 
 /** True when open flags ask for anything but reading. */

@@ -55,6 +55,26 @@ export interface OpenResult {
   readonly keepCache: boolean;
 }
 
+/** A file made by `create`: its open write handle and its attributes. */
+export interface CreateResult {
+  readonly fh: number;
+  readonly attr: FileAttr;
+}
+
+/** What `setattr` changes; a field left out stays as it is. */
+export interface AttrChanges {
+  readonly size?: number;
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly atimeMs?: number;
+  readonly mtimeMs?: number;
+}
+
+/** `rename` flags, as renameat2(2) numbers them. */
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+
 /**
  * Every method rejects with `FsError` (from `fs/errno.ts`) carrying the errno to return.
  * Paths are absolute within the mount, `/` separated, as FUSE passes them.
@@ -70,6 +90,20 @@ export interface PathFilesystem {
   read(fh: number, target: Buffer, length: number, position: number): Promise<number>;
   release(fh: number): Promise<void>;
   unlink(path: string): Promise<void>;
+  /** A new file open for writing (`O_CREAT`); an existing name follows the rules of `open`. */
+  create(path: string, mode: number, flags: number): Promise<CreateResult>;
+  /** Writes `data` at `position` of a write handle; returns the bytes taken (all of them). */
+  write(fh: number, data: Buffer, position: number): Promise<number>;
+  /** close(): uploads a dirty handle and resolves once it landed; EIO otherwise. */
+  flush(fh: number): Promise<void>;
+  /** The same upload as `flush`; the handle stays open. */
+  fsync(fh: number): Promise<void>;
+  mkdir(path: string, mode: number): Promise<FileAttr>;
+  rmdir(path: string): Promise<void>;
+  /** `flags`: `RENAME_NOREPLACE`, `RENAME_EXCHANGE`. */
+  rename(from: string, to: string, flags: number): Promise<void>;
+  /** `fh` is the open handle the change came through, when the kernel names one (ftruncate). */
+  setattr(path: string, changes: AttrChanges, fh?: number): Promise<FileAttr>;
   statfs(path: string): Promise<StatfsInfo>;
   /** Operations a read-only object store cannot perform; rejects with the documented errno. */
   refuseWrite(op: 'mkdir' | 'rmdir' | 'create' | 'write' | 'rename' | 'truncate' | 'chmod' | 'chown' | 'utimens' | 'symlink' | 'link', path: string): Promise<never>;
@@ -99,6 +133,13 @@ export interface InodeFilesystem {
   unlinkChild(parentIno: number, name: string): Promise<void>;
   /** As `PathFilesystem.cachedRange` (handles are shared by both forms). */
   cachedRange?(fh: number, position: number, length: number): CachedRange | undefined;
+  /** As `create`; counts one lookup of the new number, as `lookupChild` does. */
+  createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult>;
+  /** As `mkdir`; counts one lookup of the new number. */
+  mkdirChild(parentIno: number, name: string, mode: number): Promise<FileAttr>;
+  rmdirChild(parentIno: number, name: string): Promise<void>;
+  renameChild(parentIno: number, name: string, newParentIno: number, newName: string, flags: number): Promise<void>;
+  setattrByIno(ino: number, changes: AttrChanges, fh?: number): Promise<FileAttr>;
 }
 
 /**

@@ -45,6 +45,8 @@ declare module 'fuse-native' {
       read?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: (result: number) => void): void;
       write?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: (result: number) => void): void;
       release?(path: string, fd: number, cb: Callback): void;
+      flush?(path: string, fd: number, cb: Callback): void;
+      fsync?(path: string, datasync: boolean, fd: number, cb: Callback): void;
       create?(path: string, mode: number, cb: ValueCallback<number>): void;
       unlink?(path: string, cb: Callback): void;
       rename?(src: string, dest: string, cb: Callback): void;
@@ -56,7 +58,7 @@ declare module 'fuse-native' {
       ftruncate?(path: string, fd: number, size: number, cb: Callback): void;
       chmod?(path: string, mode: number, cb: Callback): void;
       chown?(path: string, uid: number, gid: number, cb: Callback): void;
-      utimens?(path: string, atime: Date, mtime: Date, cb: Callback): void;
+      utimens?(path: string, atime: Date | number, mtime: Date | number, cb: Callback): void;
       mknod?(path: string, mode: number, dev: number, cb: Callback): void;
     }
 

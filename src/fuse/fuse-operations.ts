@@ -1,9 +1,11 @@
+import { constants as fsConstants } from 'node:fs';
 import type Fuse from 'fuse-native';
 import type { Logger } from 'pino';
 import { Errno, toFsError } from '../fs/errno.js';
 import type { FileAttr, PathFilesystem, StatfsInfo } from '../fs/types.js';
 import { statFields } from './stat.js';
 
+const CREATE_FLAGS = fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_TRUNC;
 const R_OK = 4;
 const W_OK = 2;
 const X_OK = 1;
@@ -115,7 +117,12 @@ function answerRequest(op: string, path: string, logger: Logger, observer: Opera
   });
 }
 
-/** fuse-native callbacks over a `PathFilesystem`; every write-like operation is refused by the core. */
+/** fuse-native hands times as milliseconds (or a Date, as its types say). */
+function timeMs(time: Date | number): number {
+  return typeof time === 'number' ? time : time.getTime();
+}
+
+/** fuse-native callbacks over a `PathFilesystem`; what the core does not support it refuses itself. */
 export function createFuseOperations(fs: PathFilesystem, logger: Logger, observer: OperationObserver = NO_OBSERVER): Fuse.Operations {
   const answerOnce = (op: string, path: string, opLogger: Logger, reply: Reply, work: () => Promise<number>): void =>
     answerRequest(op, path, opLogger, observer, reply, work);
@@ -157,18 +164,22 @@ export function createFuseOperations(fs: PathFilesystem, logger: Logger, observe
       answerOnce('read', path, logger, cb, () => fs.read(fd, buffer, length, position)),
     release: (path, fd, cb) => plain('release', path, cb, () => fs.release(fd)),
     unlink: (path, cb) => plain('unlink', path, cb, () => fs.unlink(path)),
-    write: (path, _fd, _buffer, _length, _position, cb) => refuse('write', path, cb),
-    create: (path, _mode, cb) => refuse('create', path, cb),
+    write: (path, fd, buffer, length, position, cb) =>
+      answerOnce('write', path, logger, cb, () => fs.write(fd, length === buffer.length ? buffer : buffer.subarray(0, length), position)),
+    flush: (path, fd, cb) => plain('flush', path, cb, () => fs.flush(fd)),
+    fsync: (path, _datasync, fd, cb) => plain('fsync', path, cb, () => fs.fsync(fd)),
+    // fuse-native passes no flags to create: a new file open for reading and writing.
+    create: (path, mode, cb) => withValue('create', path, cb, async () => (await fs.create(path, mode, CREATE_FLAGS)).fh),
     mknod: (path, _mode, _dev, cb) => refuse('create', path, cb),
-    mkdir: (path, _mode, cb) => refuse('mkdir', path, cb),
-    rmdir: (path, cb) => refuse('rmdir', path, cb),
-    rename: (src, _dest, cb) => refuse('rename', src, cb),
+    mkdir: (path, mode, cb) => plain('mkdir', path, cb, () => fs.mkdir(path, mode)),
+    rmdir: (path, cb) => plain('rmdir', path, cb, () => fs.rmdir(path)),
+    rename: (src, dest, cb) => plain('rename', src, cb, () => fs.rename(src, dest, 0)),
     link: (_src, dest, cb) => refuse('link', dest, cb),
     symlink: (_src, dest, cb) => refuse('symlink', dest, cb),
-    truncate: (path, _size, cb) => refuse('truncate', path, cb),
-    ftruncate: (path, _fd, _size, cb) => refuse('truncate', path, cb),
-    chmod: (path, _mode, cb) => refuse('chmod', path, cb),
-    chown: (path, _uid, _gid, cb) => refuse('chown', path, cb),
-    utimens: (path, _atime, _mtime, cb) => refuse('utimens', path, cb),
+    truncate: (path, size, cb) => plain('truncate', path, cb, () => fs.setattr(path, { size })),
+    ftruncate: (path, fd, size, cb) => plain('ftruncate', path, cb, () => fs.setattr(path, { size }, fd)),
+    chmod: (path, mode, cb) => plain('chmod', path, cb, () => fs.setattr(path, { mode })),
+    chown: (path, uid, gid, cb) => plain('chown', path, cb, () => fs.setattr(path, { uid, gid })),
+    utimens: (path, atime, mtime, cb) => plain('utimens', path, cb, () => fs.setattr(path, { atimeMs: timeMs(atime), mtimeMs: timeMs(mtime) })),
   };
 }

@@ -17,6 +17,20 @@ export const NativeOp = {
   readdir: 11,
   releasedir: 12,
   forget: 13,
+  /** A new file: an entry and an open handle; counts one lookup. */
+  create: 14,
+  write: 15,
+  /** A close() of a descriptor (there may be several per open). */
+  flush: 16,
+  /** fsync; flags 1: fdatasync. */
+  fsync: 17,
+  /** Counts one lookup. */
+  mkdir: 18,
+  rmdir: 19,
+  /** flags: RENAME_NOREPLACE / RENAME_EXCHANGE. */
+  rename: 20,
+  /** flags: SETATTR_WITH_FH when fh is the open handle; buffer: SETATTR_FIELDS doubles, NaN when unset. */
+  setattr: 21,
   /** Not a request: the session loop ended and the mount is gone. */
   ended: 100,
   /** Not a request: the kernel finished the handshake (INIT). */
@@ -28,10 +42,17 @@ export const NativeOp = {
 /** The opaque per-mount handle the addon returns. */
 export type NativeContext = { readonly __nativeMountContext: unique symbol };
 
+/** A setattr's changes, in order: size, mode, uid, gid, atime and mtime in ms (native/mount_context.h). */
+export const SETATTR_FIELDS = 6;
+/** A setattr flag: `fh` is the handle of the open file it came through. */
+export const SETATTR_WITH_FH = 1;
+
 /**
- * Called on the JS thread for every request: (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot).
+ * Called on the JS thread for every request:
+ * (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName).
  * A read's bytes go to read slot `slot` (see `readSlots`) or, when `slot` is -1, to `buffer`: native
- * memory of `size` bytes.
+ * memory of `size` bytes. A write's bytes are `buffer`, native memory the Buffer keeps alive.
+ * `mode`: create and mkdir; `newParent`, `newName`: rename.
  */
 export type NativeDispatch = (
   op: number,
@@ -45,6 +66,9 @@ export type NativeDispatch = (
   buffer: Buffer | undefined,
   refusedOp: string | undefined,
   slot: number,
+  mode: number,
+  newParent: number,
+  newName: string | undefined,
 ) => void;
 
 export interface NativeMountOptions {
@@ -99,6 +123,10 @@ export interface NativeAddon {
    * ranges' then `tailBytes` already in the request's buffer. The engine reads and checks them itself.
    */
   replyCached(context: NativeContext, id: number, ranges: Float64Array, crcs: Uint32Array, tailBytes: number): boolean;
+  /** A write: the count of bytes the core took. */
+  replyWrite(context: NativeContext, id: number, bytes: number): boolean;
+  /** A create: the new file's handle and attributes (STAT_NUMBERS numbers); the worker replies entry and open together. */
+  replyCreate(context: NativeContext, id: number, fh: number, attr: Float64Array, keepCache: boolean): boolean;
   replyStatfs(context: NativeContext, id: number, blockSize: number, blocks: number, blocksFree: number, blocksAvailable: number, files: number, filesFree: number, nameMax: number): boolean;
   /**
    * A batch of `count` directory entries, the first at the request's offset: `names` joined by

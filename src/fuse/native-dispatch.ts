@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
 import { Errno, FsError, toFsError } from '../fs/errno.js';
-import type { DirStream, FileAttr, InodeFilesystem, PathFilesystem } from '../fs/types.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, type AttrChanges, type DirStream, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
-import { NativeOp, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
+import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
 import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit } from './native-cache-hits.js';
 import { putStat, STAT_NUMBERS } from './stat.js';
 
 type RefusedOp = Parameters<PathFilesystem['refuseWrite']>[0];
-const REFUSED_OPS = new Set<string>(['mkdir', 'rmdir', 'create', 'write', 'rename', 'truncate', 'chmod', 'chown', 'utimens', 'symlink', 'link']);
+/** What the engine still hands to the core's refusals: everything else is a request of its own. */
+const REFUSED_OPS = new Set<string>(['symlink', 'link', 'mknod']);
+
 
 const OP_NAMES = new Map<number, string>([
   [NativeOp.lookup, 'lookup'],
@@ -22,7 +24,22 @@ const OP_NAMES = new Map<number, string>([
   [NativeOp.statfs, 'statfs'],
   [NativeOp.access, 'access'],
   [NativeOp.unlink, 'unlink'],
+  [NativeOp.create, 'create'],
+  [NativeOp.write, 'write'],
+  [NativeOp.flush, 'flush'],
+  [NativeOp.fsync, 'fsync'],
+  [NativeOp.mkdir, 'mkdir'],
+  [NativeOp.rmdir, 'rmdir'],
+  [NativeOp.rename, 'rename'],
+  [NativeOp.setattr, 'setattr'],
 ]);
+
+/**
+ * Requests that wait for an upload: as long as the upload takes (the core's per-call deadline bounds its
+ * retries, not its length), so the failsafe timeout would answer ETIMEDOUT for an upload still landing.
+ * The teardown still answers them (`stop`).
+ */
+const UPLOAD_OPS = new Set<number>([NativeOp.flush, NativeOp.fsync, NativeOp.release]);
 
 /**
  * Entries per batch handed to the engine: it serves the kernel's small readdir requests from a
@@ -60,8 +77,11 @@ interface NativeRequest {
   readonly size: number;
   readonly flags: number;
   readonly refusedOp: string | undefined;
-  /** Where a read's bytes go. */
+  /** Where a read's bytes go; a write's bytes; a batch's hand-out counts; a setattr's fields. */
   readonly target: Buffer | undefined;
+  readonly mode: number;
+  readonly newParent: number;
+  readonly newName: string | undefined;
 }
 
 /** Sends the answer to the addon; returns the bytes delivered (read) for metrics. */
@@ -161,6 +181,26 @@ function forget(fs: InodeFilesystem, ino: number, count: number, pairs: Buffer |
   for (let offset = 0; offset + 16 <= pairs.length; offset += 16) fs.forget(pairs.readDoubleLE(offset), pairs.readDoubleLE(offset + 8));
 }
 
+/** A setattr's changes from the addon's fields (NaN: not asked for). */
+export function attrChangesFrom(fields: Buffer | undefined): AttrChanges {
+  if (fields === undefined || fields.length < SETATTR_FIELDS * 8) throw new Error('setattr without its fields');
+  const field = (index: number): number | undefined => {
+    const value = fields.readDoubleLE(index * 8);
+    return Number.isNaN(value) ? undefined : value;
+  };
+  const entries = Object.entries({ size: field(0), mode: field(1), uid: field(2), gid: field(3), atimeMs: field(4), mtimeMs: field(5) });
+  return Object.fromEntries(entries.filter(([, value]) => value !== undefined)) as AttrChanges;
+}
+
+/** An entry answer for a request that counted one lookup (lookup, mkdir): not taken, the count is given back. */
+function countedEntryAnswer(fs: InodeFilesystem, attr: FileAttr): Answer {
+  const answer = attrAnswer(attr);
+  return (addon, context, id) => {
+    if (!answer(addon, context, id)) fs.forget(attr.ino, 1);
+    return 0;
+  };
+}
+
 /** Releases a handle whose open the kernel never got; the core only forgets its own state, nothing to report. */
 function releaseOrphan(fs: PathFilesystem, fh: number): void {
   fs.release(fh).catch(() => {});
@@ -198,15 +238,9 @@ async function serveCacheHit(fs: PathFilesystem, held: HeldCacheRanges, request:
 /** The core's work for one request; resolves with how to answer it, rejects with the errno's error. */
 async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held: HeldCacheRanges, request: NativeRequest): Promise<Answer> {
   switch (request.op) {
-    case NativeOp.lookup: {
-      const attr = await fs.lookupChild(request.ino, request.name ?? '');
-      const answer = attrAnswer(attr);
+    case NativeOp.lookup:
       // The lookup was counted: an answer that never reaches the kernel (timed out) is one it will not forget.
-      return (addon, context, id) => {
-        if (!answer(addon, context, id)) fs.forget(attr.ino, 1);
-        return 0;
-      };
-    }
+      return countedEntryAnswer(fs, await fs.lookupChild(request.ino, request.name ?? ''));
     case NativeOp.getattr: {
       const answer = attrAnswer(await fs.attrByIno(request.ino));
       return (addon, context, id) => {
@@ -283,9 +317,60 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
     case NativeOp.unlink:
       await fs.unlinkChild(request.ino, request.name ?? '');
       return ok;
+    case NativeOp.create: {
+      const created = await fs.createChild(request.ino, request.name ?? '', request.mode, request.flags);
+      const numbers = new Float64Array(STAT_NUMBERS);
+      putStat(numbers, 0, created.attr);
+      // A new file: nothing of it is in the page cache yet, and what this mount writes goes through it.
+      return (addon, context, id) => {
+        if (!addon.replyCreate(context, id, created.fh, numbers, false)) {
+          fs.forget(created.attr.ino, 1);
+          releaseOrphan(fs, created.fh);
+        }
+        return 0;
+      };
+    }
+    case NativeOp.write: {
+      if (request.target === undefined) throw new Error('write without its bytes');
+      const taken = await fs.write(request.fh, request.target, request.offset);
+      return (addon, context, id) => {
+        addon.replyWrite(context, id, taken);
+        return taken;
+      };
+    }
+    case NativeOp.flush:
+      await fs.flush(request.fh);
+      return ok;
+    case NativeOp.fsync:
+      await fs.fsync(request.fh);
+      return ok;
+    case NativeOp.mkdir:
+      return countedEntryAnswer(fs, await fs.mkdirChild(request.ino, request.name ?? '', request.mode));
+    case NativeOp.rmdir:
+      await fs.rmdirChild(request.ino, request.name ?? '');
+      return ok;
+    case NativeOp.rename: {
+      // Swapping two names is not one store call: refused as Linux does for a filesystem without it.
+      if ((request.flags & ~RENAME_NOREPLACE) !== 0) {
+        throw new FsError(Errno.EINVAL, `rename ${request.name ?? ''}: flags ${request.flags} not supported${request.flags & RENAME_EXCHANGE ? ' (RENAME_EXCHANGE)' : ''}`);
+      }
+      await fs.renameChild(request.ino, request.name ?? '', request.newParent, request.newName ?? '', request.flags);
+      return ok;
+    }
+    case NativeOp.setattr: {
+      const changes = attrChangesFrom(request.target);
+      const fh = (request.flags & SETATTR_WITH_FH) !== 0 ? request.fh : undefined;
+      const answer = attrAnswer(await fs.setattrByIno(request.ino, changes, fh));
+      return (addon, context, id) => {
+        answer(addon, context, id);
+        return 0;
+      };
+    }
     case NativeOp.refuse: {
       const op = request.refusedOp ?? '';
       if (!REFUSED_OPS.has(op)) throw new Error(`unknown refused operation ${op}`);
+      // A special file is refused as the fuse-native engine refuses it: through the core's create refusal.
+      if (op === 'mknod') return fs.refuseWrite('create', request.name === undefined ? '/' : `/${request.name}`);
       // The path only names the request in the core's message: the errno does not depend on it.
       return fs.refuseWrite(op as RefusedOp, request.name === undefined ? '/' : `/${request.name}`);
     }
@@ -303,7 +388,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
   const { fs, addon, logger, observer } = options;
   const dirs = new OpenDirs(fs);
   const held = new HeldCacheRanges(logger, addon.libfuseVersion);
-  return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot) => {
+  return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName) => {
     if (op === NativeOp.cacheSettled) return held.settle(buffer);
     if (op === NativeOp.ended) {
       held.releaseEverything();
@@ -332,7 +417,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       report(fsError.errno, 0);
     };
     // A core that never settles must not hold a libfuse worker forever.
-    const timer = setTimeout(() => {
+    const timer = UPLOAD_OPS.has(op) ? undefined : setTimeout(() => {
       timedOut = true;
       if (addon.abandon(options.context(), id, Errno.ETIMEDOUT)) {
         logger.warn({ op: opName, ino, name, timeoutMs: options.operationTimeoutMs }, 'operation timed out: answered ETIMEDOUT');
@@ -342,7 +427,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     let working: Promise<Answer>;
     try {
       const target = slot >= 0 ? options.slots()[slot]?.subarray(0, size) : buffer;
-      working = serve(fs, dirs, held, { op, id, ino, name, fh, offset, size, flags, refusedOp, target });
+      working = serve(fs, dirs, held, { op, id, ino, name, fh, offset, size, flags, refusedOp, target, mode, newParent, newName });
     } catch (error) {
       working = Promise.reject(error);
     }

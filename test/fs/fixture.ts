@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StagingArea } from '../../src/fs/staging-area.js';
 import { capturingLogger } from '../helpers/logging.js';
 import { manualClock } from '../helpers/clock.js';
 import { createBucketFilesystem, type BucketFilesystemOptions } from '../../src/fs/bucket-filesystem.js';
@@ -45,4 +49,19 @@ export async function readAll(fs: { read: (fh: number, b: Buffer, l: number, p: 
     parts.push(chunk.subarray(0, count));
     position += count;
   }
+}
+
+/** A staging area in a fresh temporary folder; `remove` deletes the folder. */
+export async function makeStaging(maxBytes?: number): Promise<{ staging: StagingArea; dir: string; log: ReturnType<typeof capturingLogger>; remove: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bucketfs-staging-'));
+  const log = capturingLogger();
+  const staging = await StagingArea.open({ dir, logger: log.logger, ...(maxBytes !== undefined ? { maxBytes } : {}) });
+  return { staging, dir, log, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A filesystem over a memory bucket with writes on, and its staging folder (removed by `remove`). */
+export async function makeWritableFilesystem(overrides: Partial<BucketFilesystemOptions> = {}, options: { allowOverwrite?: boolean; maxStagingBytes?: number } = {}) {
+  const area = await makeStaging(options.maxStagingBytes);
+  const made = makeFilesystem({ writes: { staging: area.staging, allowOverwrite: options.allowOverwrite ?? false }, ...overrides });
+  return { ...made, staging: area.staging, stagingDir: area.dir, remove: area.remove };
 }

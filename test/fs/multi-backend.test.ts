@@ -90,3 +90,33 @@ describe('multi-backend filesystem', () => {
     expect(() => createMultiBackendFilesystem({ backends: [{ dirName: 'a/b', filesystem: one }] })).toThrow(/legal/);
   });
 });
+
+describe('multi-backend writes', () => {
+  it('routes creates and renames to one backend, keeps the number across a rename, and refuses one across buckets (EXDEV)', async () => {
+    const { makeStaging } = await import('./fixture.js');
+    const area = await makeStaging();
+    try {
+      const { logger } = capturingLogger();
+      const common = { metadataTtlMs: 60_000, negativeMetadataTtlMs: 1_000, logger, allowDelete: false, writes: { staging: area.staging } };
+      const one = new MemoryBucket();
+      const two = new MemoryBucket();
+      const fs = createMultiBackendFilesystem({
+        backends: [
+          { dirName: 'one', filesystem: createBucketFilesystem({ ...common, client: one }) },
+          { dirName: 'two', filesystem: createBucketFilesystem({ ...common, client: two }) },
+        ],
+      });
+      const { fh, attr } = await fs.create('/one/new', 0o644, 0o1101);
+      await fs.write(fh, Buffer.from('data'), 0);
+      await fs.release(fh);
+      expect(one.data('new')?.toString()).toBe('data');
+      await fs.rename('/one/new', '/one/moved', 0);
+      expect((await fs.attrByIno(attr.ino)).size).toBe(4);
+      expect(await errnoOf(fs.rename('/one/moved', '/two/moved', 0))).toBe(Errno.EXDEV);
+      expect(await errnoOf(fs.mkdir('/three', 0o755))).toBe(Errno.EROFS);
+      expect(two.has('moved')).toBe(false);
+    } finally {
+      area.remove();
+    }
+  });
+});

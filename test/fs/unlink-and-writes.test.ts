@@ -75,7 +75,7 @@ describe('unlink', () => {
   });
 });
 
-describe('refuseWrite', () => {
+describe('refuseWrite on a core without writes (--read-only)', () => {
   it.each(refusedOps)('%s is EROFS on a read-only mount', async (op) => {
     const { fs } = makeFilesystem({ allowDelete: false });
     expect(await errnoOf(fs.refuseWrite(op, '/x'))).toBe(Errno.EROFS);

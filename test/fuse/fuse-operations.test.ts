@@ -1,9 +1,11 @@
+import { constants as fsConstants } from 'node:fs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Errno, FsError } from '../../src/fs/errno.js';
 import type { FileAttr, PathFilesystem } from '../../src/fs/types.js';
 import { accessErrno, createFuseOperations, statFromAttr } from '../../src/fuse/fuse-operations.js';
 import { fuseNativeOptions } from '../../src/fuse/mount-options.js';
+import { failingWriteOps } from '../helpers/write-ops.js';
 
 const fileAttr: FileAttr = { ino: 7, kind: 'file', size: 1025, mtimeMs: 1_700_000_000_000, mode: 0o100444, uid: 1, gid: 2, nlink: 1 };
 
@@ -18,6 +20,7 @@ function failingFilesystem(failure: () => never): PathFilesystem {
     release: fail,
     unlink: fail,
     statfs: fail,
+    ...failingWriteOps(fail),
     refuseWrite: async (op, path) => {
       throw new FsError(Errno.EROFS, `${op} ${path}`);
     },
@@ -76,22 +79,57 @@ describe('fuse operations', () => {
     expect(await callOnce((cb) => ops.readdir?.('/', cb))).toEqual([-Errno.EIO]);
   });
 
-  it('routes every write-like operation to refuseWrite', async () => {
-    const ops = createFuseOperations(failingFilesystem(() => { throw new Error('x'); }), pino({ level: 'silent' }));
+  it('routes each write operation to the core with its arguments, and links and symlinks to refuseWrite', async () => {
+    const calls: unknown[][] = [];
+    const record = (name: string) => async (...args: unknown[]): Promise<never> => {
+      calls.push([name, ...args.filter((arg) => !Buffer.isBuffer(arg))]);
+      throw new FsError(Errno.EPERM, name);
+    };
+    const fs: PathFilesystem = {
+      ...failingFilesystem(() => {
+        throw new Error('x');
+      }),
+      create: record('create'),
+      write: record('write'),
+      flush: record('flush'),
+      fsync: record('fsync'),
+      mkdir: record('mkdir'),
+      rmdir: record('rmdir'),
+      rename: record('rename'),
+      setattr: record('setattr'),
+    };
+    const ops = createFuseOperations(fs, pino({ level: 'silent' }));
     const answers = await Promise.all([
-      callOnce((cb) => ops.write?.('/f', 1, Buffer.alloc(1), 1, 0, cb)),
+      callOnce((cb) => ops.write?.('/f', 1, Buffer.alloc(4), 2, 7, cb)),
+      callOnce((cb) => ops.flush?.('/f', 1, cb)),
+      callOnce((cb) => ops.fsync?.('/f', false, 1, cb)),
       callOnce((cb) => ops.create?.('/f', 0o644, cb)),
       callOnce((cb) => ops.mkdir?.('/d', 0o755, cb)),
       callOnce((cb) => ops.rmdir?.('/d', cb)),
       callOnce((cb) => ops.rename?.('/a', '/b', cb)),
-      callOnce((cb) => ops.truncate?.('/f', 0, cb)),
-      callOnce((cb) => ops.chmod?.('/f', 0o777, cb)),
-      callOnce((cb) => ops.chown?.('/f', 0, 0, cb)),
-      callOnce((cb) => ops.utimens?.('/f', new Date(), new Date(), cb)),
-      callOnce((cb) => ops.symlink?.('/a', '/b', cb)),
-      callOnce((cb) => ops.link?.('/a', '/b', cb)),
+      callOnce((cb) => ops.truncate?.('/f', 3, cb)),
+      callOnce((cb) => ops.ftruncate?.('/f', 1, 0, cb)),
+      callOnce((cb) => ops.chmod?.('/f', 0o600, cb)),
+      callOnce((cb) => ops.chown?.('/f', 5, 6, cb)),
+      callOnce((cb) => ops.utimens?.('/f', 1000, 2000, cb)),
     ]);
-    expect(answers).toEqual(answers.map(() => [-Errno.EROFS]));
+    expect(answers).toEqual(answers.map(() => [-Errno.EPERM]));
+    expect(calls).toEqual([
+      ['write', 1, 7],
+      ['flush', 1],
+      ['fsync', 1],
+      ['create', '/f', 0o644, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_TRUNC],
+      ['mkdir', '/d', 0o755],
+      ['rmdir', '/d'],
+      ['rename', '/a', '/b', 0],
+      ['setattr', '/f', { size: 3 }],
+      ['setattr', '/f', { size: 0 }, 1],
+      ['setattr', '/f', { mode: 0o600 }],
+      ['setattr', '/f', { uid: 5, gid: 6 }],
+      ['setattr', '/f', { atimeMs: 1000, mtimeMs: 2000 }],
+    ]);
+    const refused = await Promise.all([callOnce((cb) => ops.symlink?.('/a', '/b', cb)), callOnce((cb) => ops.link?.('/a', '/b', cb))]);
+    expect(refused).toEqual([[-Errno.EROFS], [-Errno.EROFS]]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
@@ -66,7 +66,7 @@ for (const engine of MOUNT_ENGINES) {
       const ls = await run('ls', ['-la', mountpoint]);
       expect(ls.code).toBe(0);
       for (const name of ['hello.txt', 'empty', 'big.bin', 'deep', 'with space']) expect(ls.stdout).toContain(name);
-      expect(ls.stdout).toMatch(/-r--r--r-- .* 12 .* hello\.txt/);
+      expect(ls.stdout).toMatch(/-rw-r--r-- .* 12 .* hello\.txt/);
 
       const sizes = await run('stat', ['-c', '%s %F', join(mountpoint, 'big.bin'), join(mountpoint, 'empty'), join(mountpoint, 'deep')]);
       expect(sizes.stdout.trim().split('\n')).toEqual([`${big.length} regular file`, '0 regular empty file', '0 directory']);
@@ -100,16 +100,22 @@ for (const engine of MOUNT_ENGINES) {
       }
     });
 
-    it('refuses writes with EROFS and unlink with EPERM unless --allow-delete', async () => {
+    it('writes a new file by default; refuses overwrite (EPERM), append (ENOTSUP) and unlink (EPERM) without their flags', async () => {
       const { mountpoint, result } = await mount('b');
       expect(result.code, result.stderr).toBe(0);
-      await expect(writeFile(join(mountpoint, 'new.txt'), 'x')).rejects.toMatchObject({ code: 'EROFS' });
-      await expect(mkdir(join(mountpoint, 'newdir'))).rejects.toMatchObject({ code: 'EROFS' });
-      const touch = await run('touch', [join(mountpoint, 'hello.txt')]);
-      expect(touch.code).not.toBe(0);
-      const rm = await run('rm', ['-f', join(mountpoint, 'victim-1.txt')]);
-      expect(rm.stderr).toMatch(/Operation not permitted/);
+      const created = `written-${engine}.txt`;
+      try {
+        await writeFile(join(mountpoint, created), 'new bytes');
+        expect(await readFile(join(dataDir, 'b', created), 'utf8')).toBe('new bytes');
+      } finally {
+        await rm(join(dataDir, 'b', created), { force: true });
+      }
+      await expect(writeFile(join(mountpoint, 'hello.txt'), 'x')).rejects.toMatchObject({ code: 'EPERM' });
+      await expect(appendFile(join(mountpoint, 'hello.txt'), 'x')).rejects.toMatchObject({ code: 'ENOTSUP' });
+      const removal = await run('rm', ['-f', join(mountpoint, 'victim-1.txt')]);
+      expect(removal.stderr).toMatch(/Operation not permitted/);
       await expect(stat(join(dataDir, 'b/victim-1.txt'))).resolves.toBeDefined();
+      expect(await readFile(join(dataDir, 'b/hello.txt'), 'utf8')).toBe('hello world\n');
     });
 
     it('deletes the object with --allow-delete', async () => {

@@ -48,7 +48,7 @@ function dispatcherFor(addon: NativeAddon, fs: PathFilesystem & InodeFilesystem)
 }
 
 const open = (dispatch: ReturnType<typeof createNativeDispatch>, id: number, ino: number): void =>
-  dispatch(NativeOp.open, id, ino, undefined, 0, 0, 0, 0, undefined, undefined, -1);
+  dispatch(NativeOp.open, id, ino, undefined, 0, 0, 0, 0, undefined, undefined, -1, 0, 0, undefined);
 
 /** Lets the core's promise callbacks run. */
 const settle = async (): Promise<void> => {

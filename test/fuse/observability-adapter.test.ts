@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Errno, FsError } from '../../src/fs/errno.js';
 import type { FileAttr, PathFilesystem } from '../../src/fs/types.js';
 import { createFuseOperations, type OperationOutcome } from '../../src/fuse/fuse-operations.js';
+import { failingWriteOps } from '../helpers/write-ops.js';
 
 /* The adapter tells its observer about every answered kernel request: op, errno, duration, bytes. */
 const fileAttr: FileAttr = { ino: 7, kind: 'file', size: 10, mtimeMs: 1_700_000_000_000, mode: 0o100444, uid: 1, gid: 2, nlink: 1 };
@@ -26,6 +27,9 @@ const filesystem: PathFilesystem = {
   statfs: async () => {
     throw new FsError(Errno.EIO, 'x');
   },
+  ...failingWriteOps(async () => {
+    throw new FsError(Errno.EROFS, 'read-only fake');
+  }),
   refuseWrite: async (op, path) => {
     throw new FsError(Errno.EROFS, `${op} ${path}`);
   },

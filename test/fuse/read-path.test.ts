@@ -15,6 +15,7 @@ import type { ByteRange } from '../../src/store/object-store.js';
 import { cleanupMounts, makeMountpoint } from '../helpers/mount.js';
 import { run } from '../helpers/processes.js';
 import { useServer } from '../helpers/server.js';
+import { forwardedWriteOps } from '../helpers/write-ops.js';
 
 /*
  * The read path through the kernel, mounted in-process over a real local server: a 64 MiB file is
@@ -72,6 +73,7 @@ for (const engine of MOUNT_ENGINES) {
         unlink: (path) => inner.unlink(path),
         statfs: (path) => inner.statfs(path),
         refuseWrite: (op, path) => inner.refuseWrite(op, path),
+        ...forwardedWriteOps(inner),
         close: () => inner.close(),
       };
       mountpoint = makeMountpoint(`read-path-${engine}`);

@@ -1,0 +1,108 @@
+import type { FileHandle as FsFileHandle } from 'node:fs/promises';
+import type { PutResult, UploadSource } from '../store/object-store.js';
+import type { ObjectReader } from './read-path.js';
+import type { StagedFile } from './staging-area.js';
+
+/** What one upload of a write handle put in the store. */
+export interface Landed {
+  readonly key: string;
+  readonly path: string;
+  readonly sizeBytes: number;
+  readonly version: string | undefined;
+}
+
+/**
+ * A file open for writing: its bytes live in a staging file until `sync` uploads them to `key`.
+ * Uploads of one handle run one after the other; bytes written while one runs keep the handle dirty.
+ */
+export class WriteHandle {
+  /** Bytes written since the last upload that landed (a new file starts dirty: even an empty one is uploaded). */
+  dirty = true;
+  /** The last upload failed and nothing was written since: release does not try again. */
+  failedSinceWrite = false;
+  /** Its object is in the store (it replaces one, or an upload of it landed): listed by the store, not by this mount alone. */
+  inStore = false;
+  /** Unlinked while open before it reached the store: never uploaded. */
+  discarded = false;
+  /** When it was last written or truncated (its mtime while open). */
+  mtimeMs: number;
+  private writes = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly fh: number,
+    /** Where it shows in the mount; a rename of the file being written moves it. */
+    public path: string,
+    public key: string,
+    readonly file: StagedFile,
+    nowMs: number,
+  ) {
+    this.mtimeMs = nowMs;
+  }
+
+  get sizeBytes(): number {
+    return this.file.sizeBytes;
+  }
+
+  async write(data: Buffer, position: number, nowMs: number): Promise<number> {
+    const taken = await this.file.write(data, position, this.path);
+    this.changed(nowMs);
+    return taken;
+  }
+
+  async truncate(sizeBytes: number, nowMs: number): Promise<void> {
+    await this.file.truncate(sizeBytes, this.path);
+    this.changed(nowMs);
+  }
+
+  read(target: Buffer, length: number, position: number): Promise<number> {
+    return this.file.read(target, length, position);
+  }
+
+  /**
+   * Uploads the staged bytes when dirty, after any upload already under way; resolves with what landed
+   * (undefined when there was nothing to upload), rejects with the upload's failure.
+   */
+  sync(put: (key: string, source: UploadSource) => Promise<PutResult>): Promise<Landed | undefined> {
+    const run = this.queue.then(async () => {
+      if (!this.dirty) return undefined;
+      const generation = this.writes;
+      const { key, path } = this;
+      const source = this.file.source();
+      try {
+        const { version } = await put(key, source);
+        if (generation === this.writes) this.dirty = false;
+        return { key, path, sizeBytes: source.sizeBytes, version };
+      } catch (error) {
+        if (generation === this.writes) this.failedSinceWrite = true;
+        throw error;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves once no upload of this handle is under way. */
+  async idle(): Promise<void> {
+    await this.queue;
+  }
+
+  private changed(nowMs: number): void {
+    this.writes += 1;
+    this.dirty = true;
+    this.failedSinceWrite = false;
+    this.mtimeMs = nowMs;
+  }
+}
+
+/** A read-only open of a file another handle of this mount is writing: its own descriptor on the staging file. */
+export function stagedFileReader(file: FsFileHandle, sizeNow: () => number): ObjectReader {
+  return {
+    read: async (target, length, position) => {
+      const wanted = Math.min(length, target.length, Math.max(0, sizeNow() - position));
+      if (wanted <= 0) return 0;
+      return (await file.read(target, 0, wanted, position)).bytesRead;
+    },
+    close: () => void file.close().catch(() => {}),
+  };
+}
