@@ -1,30 +1,23 @@
 import { sameObject, type ObjectSighting } from './object-identity.js';
-import { joinPath, parentPath } from './paths.js';
+import { joinPath } from './paths.js';
 
 export const ROOT_INO = 1;
 
 /** By default, how many inodes nobody holds are kept, most recently used first. */
 export const DEFAULT_IDLE_INODES = 100_000;
 
-interface InodeRecord {
-  readonly ino: number;
+/** Slots the table starts with, and never shrinks below. */
+const MIN_SLOTS = 1024;
+/** Marks a slot field that points at no slot (no parent, no neighbour in the idle list). */
+const NONE = -1;
+/** `sizes` of a record never seen as a file. */
+const NO_SIGHTING = -1;
+const ROOT_SLOT = 0;
+
+/** A record that has children: them by name, and its path, which every child's path goes through. */
+interface Folder {
+  readonly kids: Map<string, number>;
   readonly path: string;
-  /** Lookups the kernel was handed and has not forgotten (LOOKUP, CREATE, READDIRPLUS entries). */
-  lookups: number;
-  /** Holds of the engine's own (an entry batch the kernel may still be handed). */
-  holds: number;
-  /** The folder it is in (undefined for the root). */
-  readonly parent: InodeRecord | undefined;
-  /** Its name in that folder. */
-  readonly name: string;
-  /** Children that have a record, by name: a parent lives while they do, since their paths go through it. */
-  kids: Map<string, InodeRecord> | undefined;
-  /** The file as last seen; undefined for folders or before a sighting. */
-  sighting: ObjectSighting | undefined;
-  /** The listing pass that last named it (see `markChildListed`). */
-  listedIn: number;
-  /** When it was last asked for or let go of (the table's clock). */
-  lastUsedMs: number;
 }
 
 /**
@@ -34,44 +27,83 @@ interface InodeRecord {
  * engine (which never forgets) and stat-only callers cannot grow the table without bound. Numbers
  * are never reused: a path dropped and seen again gets a new number, which the kernel, having
  * forgotten the old one, cannot confuse.
+ *
+ * The kernel may hold a number for every file of a walked tree, so a record is a slot in parallel
+ * typed arrays rather than an object, and a path is not kept but found from the parent links: a
+ * record costs its name, its version and its entry in its folder's map of children. Numbers grow
+ * with the slots, so a number is found by binary search; dead slots are squeezed out once they
+ * are most of the table, which also gives their memory back after a walk is forgotten.
  */
 export class InodeTable {
-  private readonly byPath = new Map<string, InodeRecord>();
-  private readonly byIno = new Map<number, InodeRecord>();
-  /** Records with no lookups, holds or children, oldest first: the ones that may be dropped. */
-  private readonly idle = new Map<number, InodeRecord>();
-  private nextIno = ROOT_INO + 1;
+  /** Slots in use, dead ones included: the arrays below are valid up to here. */
+  private used = 0;
+  private live = 0;
+  private nextIno = ROOT_INO;
+  /** By slot: its number; increasing, so that a number is found by binary search. */
+  private inos: Float64Array = new Float64Array(MIN_SLOTS);
+  /** By slot: the slot of its folder, NONE for the root and for a dead slot. */
+  private parents: Int32Array = new Int32Array(MIN_SLOTS);
+  /** Lookups the kernel was handed and has not forgotten (LOOKUP, CREATE, READDIRPLUS entries). */
+  private lookups: Int32Array = new Int32Array(MIN_SLOTS);
+  /** Holds of the engine's own (an entry batch the kernel may still be handed). */
+  private holds: Int32Array = new Int32Array(MIN_SLOTS);
+  /** The listing pass that last named it (see `markChildListed`). */
+  private listedIn: Int32Array = new Int32Array(MIN_SLOTS);
+  /** When it was last asked for or let go of (the table's clock). */
+  private lastUsedMs: Float64Array = new Float64Array(MIN_SLOTS);
+  /** The file as last seen (NO_SIGHTING in `sizes` for folders and before a sighting). */
+  private sizes: Float64Array = new Float64Array(MIN_SLOTS);
+  private mtimesMs: Float64Array = new Float64Array(MIN_SLOTS);
+  private versions: (string | undefined)[] = new Array<string | undefined>(MIN_SLOTS);
+  /** Its name in its folder (`''` for the root). */
+  private names: string[] = new Array<string>(MIN_SLOTS);
+  /** Children that have a record: a parent lives while they do, since their paths go through it. */
+  private folders: (Folder | undefined)[] = new Array<Folder | undefined>(MIN_SLOTS);
+  /**
+   * Records with no lookups, holds or children, oldest first: the ones that may be dropped. A list
+   * through the slots; `idleFlags` says who is on it.
+   */
+  private idlePrev: Int32Array = new Int32Array(MIN_SLOTS);
+  private idleNext: Int32Array = new Int32Array(MIN_SLOTS);
+  private idleFlags: Uint8Array = new Uint8Array(MIN_SLOTS);
+  private idleHead = NONE;
+  private idleTail = NONE;
+  private idleCount = 0;
+  /** How many times slots were moved: a slot remembered across calls is good only while this stays. */
+  private squeezes = 0;
 
   constructor(
     private readonly maxIdle: number = DEFAULT_IDLE_INODES,
     private readonly now: () => number = Date.now,
   ) {
-    const root: InodeRecord = { ino: ROOT_INO, path: '/', parent: undefined, name: '', lookups: 1, holds: 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: 0 };
-    this.byPath.set('/', root);
-    this.byIno.set(ROOT_INO, root);
+    const root = this.allocate(NONE, '');
+    this.lookups[root] = 1;
+    this.lastUsedMs[root] = 0;
   }
 
   /** The number of a normalized path, assigned on first sight. */
   inoForPath(path: string): number {
-    const record = this.recordFor(path);
-    this.evictIdle(record);
-    return record.ino;
+    const slot = this.slotFor(path);
+    this.evictIdle(slot);
+    return this.inos[slot] as number;
   }
 
   /** The number of a path if it has one now; never assigns. */
   knownIno(path: string): number | undefined {
-    return this.byPath.get(path)?.ino;
+    const slot = this.findPath(path);
+    return slot === NONE ? undefined : this.inos[slot];
   }
 
   /** The path of a number that is alive, or undefined. */
   pathForIno(ino: number): string | undefined {
-    return this.byIno.get(ino)?.path;
+    const slot = this.findIno(ino);
+    return slot === NONE ? undefined : this.pathOf(slot);
   }
 
   /** The path of `name` inside the directory numbered `parentIno`, or undefined if unknown. */
   childPath(parentIno: number, name: string): string | undefined {
-    const parent = this.byIno.get(parentIno);
-    return parent === undefined ? undefined : joinPath(parent.path, name);
+    const slot = this.findIno(parentIno);
+    return slot === NONE ? undefined : joinPath(this.pathOf(slot), name);
   }
 
   /** The kernel was handed `ino` once more (an entry reply). */
@@ -80,10 +112,10 @@ export class InodeTable {
   }
 
   addLookups(ino: number, count: number): void {
-    const record = this.byIno.get(ino);
-    if (record === undefined || ino === ROOT_INO) return;
-    record.lookups += count;
-    this.settle(record);
+    const slot = this.findIno(ino);
+    if (slot === NONE || slot === ROOT_SLOT) return;
+    this.lookups[slot] = (this.lookups[slot] as number) + count;
+    this.settle(slot);
   }
 
   /**
@@ -92,31 +124,30 @@ export class InodeTable {
    * when the batch is settled.
    */
   forget(ino: number, count: number): void {
-    const record = this.byIno.get(ino);
-    if (record === undefined || ino === ROOT_INO) return;
-    record.lookups -= count;
+    const slot = this.findIno(ino);
+    if (slot === NONE || slot === ROOT_SLOT) return;
+    this.lookups[slot] = (this.lookups[slot] as number) - count;
     // A number the kernel forgot is of no use to anyone: it goes now, not after the idle LRU.
-    if (this.isIdle(record)) {
-      this.remove(record);
-      this.evictIdle();
+    if (this.isIdle(slot)) {
+      this.remove(slot);
+      this.evictIdle(NONE);
+      this.squeezeIfSparse();
     } else {
-      this.settle(record);
+      this.settle(slot);
     }
   }
 
   /** Keeps `ino` alive until `release`, whoever else lets go of it. */
   hold(ino: number): void {
-    const record = this.byIno.get(ino);
-    if (record === undefined) return;
-    record.holds += 1;
-    this.idle.delete(ino);
+    const slot = this.findIno(ino);
+    if (slot !== NONE) this.holdSlot(slot);
   }
 
   release(ino: number): void {
-    const record = this.byIno.get(ino);
-    if (record === undefined || record.holds === 0) return;
-    record.holds -= 1;
-    this.settle(record);
+    const slot = this.findIno(ino);
+    if (slot === NONE || this.holds[slot] === 0) return;
+    this.holds[slot] = (this.holds[slot] as number) - 1;
+    this.settle(slot);
   }
 
   /**
@@ -125,114 +156,75 @@ export class InodeTable {
    * without one is held by nobody, so nothing can be stale.
    */
   sawSighting(path: string, sighting: ObjectSighting): boolean {
-    const record = this.byPath.get(path);
-    return record !== undefined && this.resight(record, sighting);
+    const slot = this.findPath(path);
+    return slot !== NONE && this.resight(slot, sighting);
   }
 
   /** The numbered children of `dirPath` that listing pass `pass` did not name. */
   childrenNotListed(dirPath: string, pass: number): string[] {
     const missing: string[] = [];
-    for (const child of this.byPath.get(dirPath)?.kids?.values() ?? []) if (child.listedIn !== pass) missing.push(child.path);
+    const slot = this.findPath(dirPath);
+    const folder = slot === NONE ? undefined : this.folders[slot];
+    if (folder === undefined) return missing;
+    const mark = pass | 0;
+    for (const [name, child] of folder.kids) if (this.listedIn[child] !== mark) missing.push(joinPath(folder.path, name));
     return missing;
   }
 
   /** Drops the number of `path` now if nobody holds it (the name is gone from the store). */
   dropIfIdle(path: string): void {
-    const record = this.byPath.get(path);
-    if (record !== undefined && this.isIdle(record)) this.remove(record);
+    const slot = this.findPath(path);
+    if (slot !== NONE && this.isIdle(slot)) {
+      this.remove(slot);
+      this.squeezeIfSparse();
+    }
   }
 
   get size(): number {
-    return this.byPath.size;
+    return this.live;
   }
 
   /** How many numbers the kernel or the engine holds (not dropped by the LRU). */
   get heldCount(): number {
-    return this.byPath.size - this.idle.size;
+    return this.live - this.idleCount;
   }
 
   /**
    * Numbers children of `dirPath` by name, marking each as named by listing pass `pass`, with the
-   * folder found once: a listing numbers thousands of names, and a Map keyed by a fresh path string
-   * would hash every path again. A file's `sighting` is recorded as by `sawSighting`, and `stale`
-   * says the number's copy in the kernel went stale. `hold`: each number is held (as by `hold`) from its making,
-   * for entries the engine hands out in a batch. Use it at once: the folder is not held for later.
+   * folder found once: a listing numbers thousands of names. A file's `sighting` is recorded as by
+   * `sawSighting`, and `stale` says the number's copy in the kernel went stale. `hold`: each number
+   * is held (as by `hold`) from its making, for entries the engine hands out in a batch. Use it at
+   * once: the folder is not held for later.
    */
   childNumberer(dirPath: string, hold: boolean): (name: string, pass: number, sighting: ObjectSighting | undefined) => { ino: number; stale: boolean; path: string } {
-    const dir = this.recordFor(dirPath);
+    let dir = this.slotFor(dirPath);
+    let squeezesSeen = this.squeezes;
     this.evictIdle(dir);
     return (name, pass, sighting) => {
-      let record = dir.kids?.get(name);
-      if (record === undefined) record = this.createChild(dir, name, dir.path === '/' ? `/${name}` : `${dir.path}/${name}`, hold);
-      else {
-        this.touch(record);
-        if (hold) this.hold(record.ino);
+      // A squeeze moves slots, and an eviction may have taken the folder: find it again (or anew) then.
+      if (squeezesSeen !== this.squeezes || (dir !== ROOT_SLOT && this.parents[dir] === NONE)) {
+        dir = this.slotFor(dirPath);
+        squeezesSeen = this.squeezes;
       }
-      record.listedIn = pass;
-      const stale = sighting !== undefined && this.resight(record, sighting);
-      this.evictIdle(record);
-      return { ino: record.ino, stale, path: record.path };
+      let slot = this.folders[dir]?.kids.get(name);
+      if (slot === undefined) {
+        slot = this.createChild(dir, name, hold);
+      } else {
+        this.touch(slot);
+        if (hold) this.holdSlot(slot);
+      }
+      this.listedIn[slot] = pass | 0;
+      const stale = sighting !== undefined && this.resight(slot, sighting);
+      this.evictIdle(slot);
+      return new NumberedChild(this.inos[slot] as number, stale, dirPath, name);
     };
   }
 
   /** Marks the numbered child `name` of `dirPath`, if there is one, as named by listing pass `pass`. */
   markChildListed(dirPath: string, name: string, pass: number): void {
-    const child = this.byPath.get(dirPath)?.kids?.get(name);
-    if (child !== undefined) child.listedIn = pass;
-  }
-
-  /** Records `sighting` on `record`; true when it had been seen before as another object. */
-  private resight(record: InodeRecord, sighting: ObjectSighting): boolean {
-    const previous = record.sighting;
-    record.sighting = sighting;
-    return previous !== undefined && !sameObject(previous, sighting);
-  }
-
-  private recordFor(path: string): InodeRecord {
-    const known = this.byPath.get(path);
-    if (known !== undefined) {
-      this.touch(known);
-      return known;
-    }
-    const parent = this.recordFor(parentPath(path));
-    return this.createChild(parent, path.slice(path.lastIndexOf('/') + 1), path, false);
-  }
-
-  private touch(record: InodeRecord): void {
-    record.lastUsedMs = this.now();
-    if (this.idle.delete(record.ino)) this.idle.set(record.ino, record);
-  }
-
-  /** A new record under `parent`; `held` starts it with one hold, so it never passes through the idle LRU. */
-  private createChild(parent: InodeRecord, name: string, path: string, held: boolean): InodeRecord {
-    const record: InodeRecord = { ino: this.nextIno, path, parent, name, lookups: 0, holds: held ? 1 : 0, kids: undefined, sighting: undefined, listedIn: 0, lastUsedMs: this.now() };
-    this.nextIno += 1;
-    this.byPath.set(path, record);
-    this.byIno.set(record.ino, record);
-    if (parent.kids === undefined) {
-      parent.kids = new Map();
-      this.idle.delete(parent.ino);
-    }
-    parent.kids.set(name, record);
-    if (!held) this.idle.set(record.ino, record);
-    return record;
-  }
-
-  private isIdle(record: InodeRecord): boolean {
-    return record.ino !== ROOT_INO && record.lookups <= 0 && record.holds === 0 && (record.kids === undefined || record.kids.size === 0);
-  }
-
-  /**
-   * Files `record` as idle or not. `letGo`: someone just let go of it (a forget, a release), which
-   * counts as a use; a folder left idle by its last child is not. `evict` is false when an
-   * eviction is under way already.
-   */
-  private settle(record: InodeRecord, evict = true, letGo = true): void {
-    this.idle.delete(record.ino);
-    if (letGo) record.lastUsedMs = this.now();
-    if (!this.isIdle(record)) return;
-    this.idle.set(record.ino, record);
-    if (evict) this.evictIdle();
+    const slot = this.findPath(dirPath);
+    const child = slot === NONE ? undefined : this.folders[slot]?.kids.get(name);
+    if (child !== undefined) this.listedIn[child] = pass | 0;
   }
 
   /** Drops the idle numbers last used before `cutoffMs`, and the folders they leave idle. */
@@ -240,36 +232,281 @@ export class InodeTable {
     let dropped: boolean;
     do {
       dropped = false;
-      for (const record of [...this.idle.values()]) {
-        if (record.lastUsedMs >= cutoffMs || !this.idle.has(record.ino)) continue;
-        this.remove(record);
+      const candidates: number[] = [];
+      for (let slot = this.idleHead; slot !== NONE; slot = this.idleNext[slot] as number) if ((this.lastUsedMs[slot] as number) < cutoffMs) candidates.push(slot);
+      for (const slot of candidates) {
+        // An earlier removal may have made it busy again (never) or left it as it was; only idle ones go.
+        if (this.idleFlags[slot] === 0 || (this.lastUsedMs[slot] as number) >= cutoffMs) continue;
+        this.remove(slot);
         dropped = true;
       }
     } while (dropped);
+    this.squeezeIfSparse();
+  }
+
+  /** Records `sighting` on `slot`; true when it had been seen before as another object. */
+  private resight(slot: number, sighting: ObjectSighting): boolean {
+    const previousSize = this.sizes[slot] as number;
+    const stale = previousSize !== NO_SIGHTING && !sameObject({ version: this.versions[slot], size: previousSize, mtimeMs: this.mtimesMs[slot] }, sighting);
+    this.sizes[slot] = sighting.size;
+    this.mtimesMs[slot] = sighting.mtimeMs ?? 0;
+    this.versions[slot] = sighting.version;
+    return stale;
+  }
+
+  private pathOf(slot: number): string {
+    const folder = this.folders[slot];
+    if (folder !== undefined) return folder.path;
+    if (slot === ROOT_SLOT) return '/';
+    return joinPath(this.pathOf(this.parents[slot] as number), this.names[slot] as string);
+  }
+
+  /** The slot of a normalized path, or NONE; each name is looked up in its folder's map. */
+  private findPath(path: string): number {
+    let slot = ROOT_SLOT;
+    let start = 1;
+    while (start < path.length) {
+      let end = path.indexOf('/', start);
+      if (end < 0) end = path.length;
+      const child = this.folders[slot]?.kids.get(path.slice(start, end));
+      if (child === undefined) return NONE;
+      slot = child;
+      start = end + 1;
+    }
+    return slot;
+  }
+
+  /** The slot of a normalized path, made (with its folders) if need be; the deepest one that was there is touched. */
+  private slotFor(path: string): number {
+    let slot = ROOT_SLOT;
+    let start = 1;
+    let made = false;
+    while (start < path.length) {
+      let end = path.indexOf('/', start);
+      if (end < 0) end = path.length;
+      const name = path.slice(start, end);
+      let child = made ? undefined : this.folders[slot]?.kids.get(name);
+      if (child === undefined) {
+        if (!made) this.touch(slot);
+        made = true;
+        child = this.createChild(slot, name, false);
+      }
+      slot = child;
+      start = end + 1;
+    }
+    if (!made) this.touch(slot);
+    return slot;
+  }
+
+  /** The slot of a live number, or NONE. */
+  private findIno(ino: number): number {
+    let low = 0;
+    let high = this.used - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const at = this.inos[middle] as number;
+      if (at < ino) low = middle + 1;
+      else if (at > ino) high = middle - 1;
+      else return middle === ROOT_SLOT || this.parents[middle] !== NONE ? middle : NONE;
+    }
+    return NONE;
+  }
+
+  private touch(slot: number): void {
+    this.lastUsedMs[slot] = this.now();
+    if (this.idleFlags[slot] !== 0) {
+      this.unlinkIdle(slot);
+      this.linkIdle(slot);
+    }
+  }
+
+  private holdSlot(slot: number): void {
+    this.holds[slot] = (this.holds[slot] as number) + 1;
+    if (this.idleFlags[slot] !== 0) this.unlinkIdle(slot);
+  }
+
+  /** A new record under `parent`; `held` starts it with one hold, so it never passes through the idle LRU. */
+  private createChild(parent: number, name: string, held: boolean): number {
+    if (this.used === this.inos.length) {
+      const parentIno = this.inos[parent] as number;
+      this.makeRoom();
+      parent = this.findIno(parentIno);
+    }
+    let folder = this.folders[parent];
+    if (folder === undefined) {
+      folder = { kids: new Map(), path: this.pathOf(parent) };
+      this.folders[parent] = folder;
+      if (this.idleFlags[parent] !== 0) this.unlinkIdle(parent);
+    }
+    const slot = this.allocate(parent, name);
+    this.holds[slot] = held ? 1 : 0;
+    folder.kids.set(name, slot);
+    if (!held) this.linkIdle(slot);
+    return slot;
+  }
+
+  /** Takes the next slot (there is room) for a new number. */
+  private allocate(parent: number, name: string): number {
+    const slot = this.used;
+    this.used += 1;
+    this.live += 1;
+    this.inos[slot] = this.nextIno;
+    this.nextIno += 1;
+    this.parents[slot] = parent;
+    this.names[slot] = name;
+    this.lookups[slot] = 0;
+    this.holds[slot] = 0;
+    this.listedIn[slot] = 0;
+    this.lastUsedMs[slot] = this.now();
+    this.sizes[slot] = NO_SIGHTING;
+    this.mtimesMs[slot] = 0;
+    this.versions[slot] = undefined;
+    this.folders[slot] = undefined;
+    this.idleFlags[slot] = 0;
+    return slot;
+  }
+
+  private isIdle(slot: number): boolean {
+    return slot !== ROOT_SLOT && (this.lookups[slot] as number) <= 0 && this.holds[slot] === 0 && this.folders[slot] === undefined;
+  }
+
+  /**
+   * Files `slot` as idle or not. `letGo`: someone just let go of it (a forget, a release), which
+   * counts as a use; a folder left idle by its last child is not. `evict` is false when an
+   * eviction is under way already.
+   */
+  private settle(slot: number, evict = true, letGo = true): void {
+    if (this.idleFlags[slot] !== 0) this.unlinkIdle(slot);
+    if (letGo) this.lastUsedMs[slot] = this.now();
+    if (!this.isIdle(slot)) return;
+    this.linkIdle(slot);
+    if (evict) this.evictIdle(NONE);
   }
 
   /** Drops the least recently used idle numbers past the bound; `keep` (just handed out) is never one. */
-  private evictIdle(keep?: InodeRecord): void {
-    while (this.idle.size > this.maxIdle) {
-      const oldest = this.idle.values().next().value as InodeRecord;
+  private evictIdle(keep: number): void {
+    if (this.idleCount <= this.maxIdle) return;
+    while (this.idleCount > this.maxIdle) {
+      const oldest = this.idleHead;
       if (oldest === keep) {
-        if (this.idle.size === 1) return;
-        this.idle.delete(keep.ino);
-        this.idle.set(keep.ino, keep);
+        if (this.idleCount === 1) break;
+        this.unlinkIdle(keep);
+        this.linkIdle(keep);
         continue;
       }
       this.remove(oldest);
     }
+    this.squeezeIfSparse();
   }
 
-  private remove(record: InodeRecord): void {
-    this.idle.delete(record.ino);
-    this.byPath.delete(record.path);
-    this.byIno.delete(record.ino);
-    const parent = record.parent;
-    if (parent === undefined) return;
-    parent.kids?.delete(record.name);
-    if (parent.kids?.size === 0) parent.kids = undefined;
+  private remove(slot: number): void {
+    if (this.idleFlags[slot] !== 0) this.unlinkIdle(slot);
+    const parent = this.parents[slot] as number;
+    const name = this.names[slot] as string;
+    this.parents[slot] = NONE;
+    this.names[slot] = '';
+    this.versions[slot] = undefined;
+    this.folders[slot] = undefined;
+    this.live -= 1;
+    if (parent === NONE) return;
+    const folder = this.folders[parent];
+    if (folder !== undefined) {
+      folder.kids.delete(name);
+      if (folder.kids.size === 0) this.folders[parent] = undefined;
+    }
     this.settle(parent, false, false);
+  }
+
+  private linkIdle(slot: number): void {
+    this.idleFlags[slot] = 1;
+    this.idlePrev[slot] = this.idleTail;
+    this.idleNext[slot] = NONE;
+    if (this.idleTail === NONE) this.idleHead = slot;
+    else this.idleNext[this.idleTail] = slot;
+    this.idleTail = slot;
+    this.idleCount += 1;
+  }
+
+  private unlinkIdle(slot: number): void {
+    const prev = this.idlePrev[slot] as number;
+    const next = this.idleNext[slot] as number;
+    if (prev === NONE) this.idleHead = next;
+    else this.idleNext[prev] = next;
+    if (next === NONE) this.idleTail = prev;
+    else this.idlePrev[next] = prev;
+    this.idleFlags[slot] = 0;
+    this.idleCount -= 1;
+  }
+
+  /** The slots are full: squeeze the dead ones out if they are a quarter or more, else grow. */
+  private makeRoom(): void {
+    if ((this.used - this.live) * 4 >= this.used) this.squeeze(Math.max(MIN_SLOTS, this.used));
+    else this.squeeze(this.used * 2);
+  }
+
+  /** After removals: once three quarters of the slots are dead, squeeze them out and give the memory back. */
+  private squeezeIfSparse(): void {
+    if (this.used > MIN_SLOTS && this.live * 4 < this.used) this.squeeze(Math.max(MIN_SLOTS, this.live * 2));
+  }
+
+  /** Moves the live slots down over the dead ones, in order (numbers stay increasing), into arrays of `capacity`. */
+  private squeeze(capacity: number): void {
+    const moved = new Int32Array(this.used).fill(NONE);
+    let count = 0;
+    for (let slot = 0; slot < this.used; slot += 1) {
+      if (slot !== ROOT_SLOT && this.parents[slot] === NONE) continue;
+      moved[slot] = count;
+      count += 1;
+    }
+    const keep = <T extends Float64Array | Int32Array | Uint8Array>(from: T, make: (length: number) => T): T => {
+      const to = make(capacity);
+      for (let slot = 0; slot < this.used; slot += 1) if (moved[slot] !== NONE) to[moved[slot] as number] = from[slot] as number;
+      return to;
+    };
+    const keepList = <T>(from: T[]): T[] => {
+      const to = new Array<T>(capacity);
+      for (let slot = 0; slot < this.used; slot += 1) if (moved[slot] !== NONE) to[moved[slot] as number] = from[slot] as T;
+      return to;
+    };
+    const through = (slot: number): number => (slot === NONE ? NONE : (moved[slot] as number));
+    const floats = (length: number): Float64Array => new Float64Array(length);
+    const ints = (length: number): Int32Array => new Int32Array(length);
+    this.inos = keep(this.inos, floats);
+    this.parents = keep(this.parents, ints).map(through);
+    this.lookups = keep(this.lookups, ints);
+    this.holds = keep(this.holds, ints);
+    this.listedIn = keep(this.listedIn, ints);
+    this.lastUsedMs = keep(this.lastUsedMs, floats);
+    this.sizes = keep(this.sizes, floats);
+    this.mtimesMs = keep(this.mtimesMs, floats);
+    this.idlePrev = keep(this.idlePrev, ints).map(through);
+    this.idleNext = keep(this.idleNext, ints).map(through);
+    this.idleFlags = keep(this.idleFlags, (length) => new Uint8Array(length));
+    this.versions = keepList(this.versions);
+    this.names = keepList(this.names);
+    this.folders = keepList(this.folders);
+    for (let slot = 0; slot < count; slot += 1) {
+      const kids = this.folders[slot]?.kids;
+      if (kids !== undefined) for (const [name, child] of kids) kids.set(name, moved[child] as number);
+    }
+    this.parents[ROOT_SLOT] = NONE;
+    this.idleHead = through(this.idleHead);
+    this.idleTail = through(this.idleTail);
+    this.used = count;
+    this.squeezes += 1;
+  }
+}
+
+/** A child as `childNumberer` numbered it; its path is made only if asked for (a stale one, rarely). */
+class NumberedChild {
+  constructor(
+    readonly ino: number,
+    readonly stale: boolean,
+    private readonly dirPath: string,
+    private readonly name: string,
+  ) {}
+
+  get path(): string {
+    return joinPath(this.dirPath, this.name);
   }
 }
