@@ -54,11 +54,11 @@ export class InodeTable {
   /** The file as last seen (NO_SIGHTING in `sizes` for folders and before a sighting). */
   private sizes: Float64Array = new Float64Array(MIN_SLOTS);
   private mtimesMs: Float64Array = new Float64Array(MIN_SLOTS);
-  private versions: (string | undefined)[] = new Array<string | undefined>(MIN_SLOTS);
+  private versions: (string | undefined)[] = [];
   /** Its name in its folder (`''` for the root). */
-  private names: string[] = new Array<string>(MIN_SLOTS);
+  private names: string[] = [];
   /** Children that have a record: a parent lives while they do, since their paths go through it. */
-  private folders: (Folder | undefined)[] = new Array<Folder | undefined>(MIN_SLOTS);
+  private folders: (Folder | undefined)[] = [];
   /**
    * Records with no lookups, holds or children, oldest first: the ones that may be dropped. A list
    * through the slots; `idleFlags` says who is on it.
@@ -449,51 +449,85 @@ export class InodeTable {
     if (this.used > MIN_SLOTS && this.live * 4 < this.used) this.squeeze(Math.max(MIN_SLOTS, this.live * 2));
   }
 
-  /** Moves the live slots down over the dead ones, in order (numbers stay increasing), into arrays of `capacity`. */
+  /**
+   * Moves the live slots down over the dead ones, in place and in order (numbers stay increasing),
+   * then fits the arrays to `capacity`: new arrays only when the capacity changes.
+   */
   private squeeze(capacity: number): void {
-    const moved = new Int32Array(this.used).fill(NONE);
+    if (this.live === this.used) {
+      this.resize(capacity);
+      return;
+    }
+    const used = this.used;
+    const moved = new Int32Array(used);
     let count = 0;
-    for (let slot = 0; slot < this.used; slot += 1) {
-      if (slot !== ROOT_SLOT && this.parents[slot] === NONE) continue;
+    for (let slot = 0; slot < used; slot += 1) {
+      const parent = this.parents[slot] as number;
+      if (slot !== ROOT_SLOT && parent === NONE) {
+        moved[slot] = NONE;
+        continue;
+      }
       moved[slot] = count;
+      // A folder's slot comes before its children's, so its new place is known already.
+      this.parents[count] = parent === NONE ? NONE : (moved[parent] as number);
+      if (count !== slot) this.copySlot(slot, count);
       count += 1;
     }
-    const keep = <T extends Float64Array | Int32Array | Uint8Array>(from: T, make: (length: number) => T): T => {
-      const to = make(capacity);
-      for (let slot = 0; slot < this.used; slot += 1) if (moved[slot] !== NONE) to[moved[slot] as number] = from[slot] as number;
-      return to;
-    };
-    const keepList = <T>(from: T[]): T[] => {
-      const to = new Array<T>(capacity);
-      for (let slot = 0; slot < this.used; slot += 1) if (moved[slot] !== NONE) to[moved[slot] as number] = from[slot] as T;
-      return to;
-    };
-    const through = (slot: number): number => (slot === NONE ? NONE : (moved[slot] as number));
-    const floats = (length: number): Float64Array => new Float64Array(length);
-    const ints = (length: number): Int32Array => new Int32Array(length);
-    this.inos = keep(this.inos, floats);
-    this.parents = keep(this.parents, ints).map(through);
-    this.lookups = keep(this.lookups, ints);
-    this.holds = keep(this.holds, ints);
-    this.listedIn = keep(this.listedIn, ints);
-    this.lastUsedMs = keep(this.lastUsedMs, floats);
-    this.sizes = keep(this.sizes, floats);
-    this.mtimesMs = keep(this.mtimesMs, floats);
-    this.idlePrev = keep(this.idlePrev, ints).map(through);
-    this.idleNext = keep(this.idleNext, ints).map(through);
-    this.idleFlags = keep(this.idleFlags, (length) => new Uint8Array(length));
-    this.versions = keepList(this.versions);
-    this.names = keepList(this.names);
-    this.folders = keepList(this.folders);
     for (let slot = 0; slot < count; slot += 1) {
+      if (this.idleFlags[slot] !== 0) {
+        const prev = this.idlePrev[slot] as number;
+        const next = this.idleNext[slot] as number;
+        this.idlePrev[slot] = prev === NONE ? NONE : (moved[prev] as number);
+        this.idleNext[slot] = next === NONE ? NONE : (moved[next] as number);
+      }
       const kids = this.folders[slot]?.kids;
       if (kids !== undefined) for (const [name, child] of kids) kids.set(name, moved[child] as number);
     }
-    this.parents[ROOT_SLOT] = NONE;
-    this.idleHead = through(this.idleHead);
-    this.idleTail = through(this.idleTail);
+    if (this.idleHead !== NONE) this.idleHead = moved[this.idleHead] as number;
+    if (this.idleTail !== NONE) this.idleTail = moved[this.idleTail] as number;
+    // The strings and folders of the slots past the live ones are let go.
+    this.names.length = count;
+    this.versions.length = count;
+    this.folders.length = count;
     this.used = count;
     this.squeezes += 1;
+    if (capacity !== this.inos.length) this.resize(capacity);
+  }
+
+  private copySlot(from: number, to: number): void {
+    this.inos[to] = this.inos[from] as number;
+    this.lookups[to] = this.lookups[from] as number;
+    this.holds[to] = this.holds[from] as number;
+    this.listedIn[to] = this.listedIn[from] as number;
+    this.lastUsedMs[to] = this.lastUsedMs[from] as number;
+    this.sizes[to] = this.sizes[from] as number;
+    this.mtimesMs[to] = this.mtimesMs[from] as number;
+    this.idlePrev[to] = this.idlePrev[from] as number;
+    this.idleNext[to] = this.idleNext[from] as number;
+    this.idleFlags[to] = this.idleFlags[from] as number;
+    this.names[to] = this.names[from] as string;
+    this.versions[to] = this.versions[from];
+    this.folders[to] = this.folders[from];
+  }
+
+  /** New typed arrays of `capacity` holding the slots in use. */
+  private resize(capacity: number): void {
+    const count = this.used;
+    const fit = <T extends Float64Array | Int32Array | Uint8Array>(from: T, to: T): T => {
+      to.set(from.subarray(0, count));
+      return to;
+    };
+    this.inos = fit(this.inos, new Float64Array(capacity));
+    this.parents = fit(this.parents, new Int32Array(capacity));
+    this.lookups = fit(this.lookups, new Int32Array(capacity));
+    this.holds = fit(this.holds, new Int32Array(capacity));
+    this.listedIn = fit(this.listedIn, new Int32Array(capacity));
+    this.lastUsedMs = fit(this.lastUsedMs, new Float64Array(capacity));
+    this.sizes = fit(this.sizes, new Float64Array(capacity));
+    this.mtimesMs = fit(this.mtimesMs, new Float64Array(capacity));
+    this.idlePrev = fit(this.idlePrev, new Int32Array(capacity));
+    this.idleNext = fit(this.idleNext, new Int32Array(capacity));
+    this.idleFlags = fit(this.idleFlags, new Uint8Array(capacity));
   }
 }
 
