@@ -54,7 +54,7 @@ export class InodeTable {
   /** The file as last seen (NO_SIGHTING in `sizes` for folders and before a sighting). */
   private sizes: Float64Array = new Float64Array(MIN_SLOTS);
   private mtimesMs: Float64Array = new Float64Array(MIN_SLOTS);
-  private versions: (string | undefined)[] = [];
+  private readonly versions = new VersionPool(MIN_SLOTS);
   /** Its name in its folder (`''` for the root). */
   private names: string[] = [];
   /** Children that have a record: a parent lives while they do, since their paths go through it. */
@@ -247,10 +247,10 @@ export class InodeTable {
   /** Records `sighting` on `slot`; true when it had been seen before as another object. */
   private resight(slot: number, sighting: ObjectSighting): boolean {
     const previousSize = this.sizes[slot] as number;
-    const stale = previousSize !== NO_SIGHTING && !sameObject({ version: this.versions[slot], size: previousSize, mtimeMs: this.mtimesMs[slot] }, sighting);
+    const stale = previousSize !== NO_SIGHTING && !sameObject({ version: this.versions.get(slot), size: previousSize, mtimeMs: this.mtimesMs[slot] }, sighting);
     this.sizes[slot] = sighting.size;
     this.mtimesMs[slot] = sighting.mtimeMs ?? 0;
-    this.versions[slot] = sighting.version;
+    this.versions.set(slot, sighting.version);
     return stale;
   }
 
@@ -360,7 +360,7 @@ export class InodeTable {
     this.lastUsedMs[slot] = this.now();
     this.sizes[slot] = NO_SIGHTING;
     this.mtimesMs[slot] = 0;
-    this.versions[slot] = undefined;
+    this.versions.clear(slot);
     this.folders[slot] = undefined;
     this.idleFlags[slot] = 0;
     return slot;
@@ -405,7 +405,7 @@ export class InodeTable {
     const name = this.names[slot] as string;
     this.parents[slot] = NONE;
     this.names[slot] = '';
-    this.versions[slot] = undefined;
+    this.versions.clear(slot);
     this.folders[slot] = undefined;
     this.live -= 1;
     if (parent === NONE) return;
@@ -487,7 +487,7 @@ export class InodeTable {
     if (this.idleTail !== NONE) this.idleTail = moved[this.idleTail] as number;
     // The strings and folders of the slots past the live ones are let go.
     this.names.length = count;
-    this.versions.length = count;
+    this.versions.squeezed(count);
     this.folders.length = count;
     this.used = count;
     this.squeezes += 1;
@@ -506,7 +506,7 @@ export class InodeTable {
     this.idleNext[to] = this.idleNext[from] as number;
     this.idleFlags[to] = this.idleFlags[from] as number;
     this.names[to] = this.names[from] as string;
-    this.versions[to] = this.versions[from];
+    this.versions.move(from, to);
     this.folders[to] = this.folders[from];
   }
 
@@ -528,6 +528,7 @@ export class InodeTable {
     this.idlePrev = fit(this.idlePrev, new Int32Array(capacity));
     this.idleNext = fit(this.idleNext, new Int32Array(capacity));
     this.idleFlags = fit(this.idleFlags, new Uint8Array(capacity));
+    this.versions.resize(capacity, count);
   }
 }
 
@@ -543,4 +544,137 @@ class NumberedChild {
   get path(): string {
     return joinPath(this.dirPath, this.name);
   }
+}
+
+/** `lengths` of a slot without a version. */
+const NO_VERSION = 0xffff;
+/** `lengths` of a slot whose version is kept as a string (longer, or not one byte per character). */
+const WIDE_VERSION = 0xfffe;
+const LATIN1_MAX = 0xff;
+
+/**
+ * Each slot's version as bytes in one pool, outside the JS heap: a walk leaves a version for every
+ * file the kernel holds, and a million small strings are heap the collector walks again and again.
+ * A version that is not one byte per character is kept as a string, by slot.
+ */
+class VersionPool {
+  private starts: Uint32Array;
+  private lengths: Uint16Array;
+  private bytes = new Uint8Array(MIN_SLOTS * 8);
+  private bytesUsed = 0;
+  private bytesDead = 0;
+  private wide = new Map<number, string>();
+
+  constructor(capacity: number) {
+    this.starts = new Uint32Array(capacity);
+    this.lengths = new Uint16Array(capacity).fill(NO_VERSION);
+  }
+
+  get(slot: number): string | undefined {
+    const length = this.lengths[slot] as number;
+    if (length === NO_VERSION) return undefined;
+    if (length === WIDE_VERSION) return this.wide.get(slot);
+    const start = this.starts[slot] as number;
+    let text = '';
+    for (let index = start; index < start + length; index += 1) text += String.fromCharCode(this.bytes[index] as number);
+    return text;
+  }
+
+  set(slot: number, version: string | undefined): void {
+    if (version === undefined || version.length >= WIDE_VERSION || !isLatin1(version)) {
+      this.clear(slot);
+      if (version === undefined) return;
+      this.lengths[slot] = WIDE_VERSION;
+      this.wide.set(slot, version);
+      return;
+    }
+    const length = this.lengths[slot] as number;
+    // The same version again (the usual sighting) writes nothing; a shorter one is written over the old.
+    if (length < WIDE_VERSION && length >= version.length) {
+      const start = this.starts[slot] as number;
+      if (length === version.length && this.equals(start, version)) return;
+      this.write(start, version);
+      this.bytesDead += length - version.length;
+      this.lengths[slot] = version.length;
+      return;
+    }
+    this.clear(slot);
+    if (this.bytesUsed + version.length > this.bytes.length) this.makeRoom(version.length);
+    this.starts[slot] = this.bytesUsed;
+    this.lengths[slot] = version.length;
+    this.write(this.bytesUsed, version);
+    this.bytesUsed += version.length;
+  }
+
+  clear(slot: number): void {
+    const length = this.lengths[slot] as number;
+    if (length === WIDE_VERSION) this.wide.delete(slot);
+    else if (length !== NO_VERSION) this.bytesDead += length;
+    this.lengths[slot] = NO_VERSION;
+  }
+
+  /** The slot `from` moves down to `to` (a squeeze); `to` was dead. */
+  move(from: number, to: number): void {
+    this.starts[to] = this.starts[from] as number;
+    this.lengths[to] = this.lengths[from] as number;
+    this.lengths[from] = NO_VERSION;
+    const wide = this.wide.get(from);
+    if (wide !== undefined) {
+      this.wide.delete(from);
+      this.wide.set(to, wide);
+    }
+  }
+
+  /** The table squeezed its slots down to `count`: the slots past them hold nothing. */
+  squeezed(count: number): void {
+    this.lengths.fill(NO_VERSION, count);
+    this.repack(Math.max(MIN_SLOTS * 8, (this.bytesUsed - this.bytesDead) * 2), count);
+  }
+
+  resize(capacity: number, count: number): void {
+    const starts = new Uint32Array(capacity);
+    const lengths = new Uint16Array(capacity).fill(NO_VERSION);
+    starts.set(this.starts.subarray(0, count));
+    lengths.set(this.lengths.subarray(0, count));
+    this.starts = starts;
+    this.lengths = lengths;
+  }
+
+  /** The pool is full: repack it without its dead bytes, into a larger one if they are not most of it. */
+  private makeRoom(needed: number): void {
+    const live = this.bytesUsed - this.bytesDead;
+    const size = Math.max(this.bytes.length, Math.ceil((live + needed) * 1.5));
+    this.repack(size, this.lengths.length);
+  }
+
+  /** Copies the versions of the first `count` slots into a pool of `size` bytes, in slot order. */
+  private repack(size: number, count: number): void {
+    const bytes = new Uint8Array(size);
+    let used = 0;
+    for (let slot = 0; slot < count; slot += 1) {
+      const length = this.lengths[slot] as number;
+      if (length >= WIDE_VERSION) continue;
+      const start = this.starts[slot] as number;
+      bytes.set(this.bytes.subarray(start, start + length), used);
+      this.starts[slot] = used;
+      used += length;
+    }
+    this.bytes = bytes;
+    this.bytesUsed = used;
+    this.bytesDead = 0;
+  }
+
+  private write(start: number, version: string): void {
+    for (let index = 0; index < version.length; index += 1) this.bytes[start + index] = version.charCodeAt(index);
+  }
+
+  private equals(start: number, version: string): boolean {
+    for (let index = 0; index < version.length; index += 1) if (this.bytes[start + index] !== version.charCodeAt(index)) return false;
+    return true;
+  }
+}
+
+function isLatin1(text: string): boolean {
+  for (let index = 0; index < text.length; index += 1) if (text.charCodeAt(index) > LATIN1_MAX) return false;
+  return true;
 }

@@ -79,4 +79,22 @@ describe('InodeTable over many numbers', () => {
     expect(b.ino).toBeGreaterThan(a.ino);
     expect(table.pathForIno(b.ino)).toBe('/d/b');
   });
+
+  it('tells a changed version from the same one, whatever the version looks like, across a squeeze', () => {
+    const table = new InodeTable(0);
+    const versions = ['1', 'a-long-version-'.repeat(5_000), 'versión-ü', 'версия', ''];
+    const numbers = numberFiles(table, FILES);
+    versions.forEach((version, i) => expect(table.sawSighting(`/d/f${i}`, { version, size: i, mtimeMs: 0 })).toBe(true));
+    numbers.forEach((ino, i) => {
+      if (i >= versions.length) table.forget(ino, 1);
+    });
+    versions.forEach((version, i) => {
+      expect(table.sawSighting(`/d/f${i}`, { version, size: i, mtimeMs: 0 })).toBe(false);
+      // Shorter, then longer again: each a new object, and then the same one.
+      expect(table.sawSighting(`/d/f${i}`, { version: version.slice(0, 1), size: i, mtimeMs: 0 })).toBe(version.length > 1);
+      expect(table.sawSighting(`/d/f${i}`, { version: `${version}+`, size: i, mtimeMs: 0 })).toBe(true);
+      expect(table.sawSighting(`/d/f${i}`, { version: `${version}+`, size: i, mtimeMs: 0 })).toBe(false);
+      expect(table.sawSighting(`/d/f${i}`, { version: undefined, size: i, mtimeMs: 0 })).toBe(true);
+    });
+  });
 });
