@@ -1,13 +1,59 @@
+import { DIR_NODE } from './node-info.js';
 import type { ListedChild } from './readdir.js';
 
 /** By default, how many children the finished listings kept in memory may hold together. */
 export const DEFAULT_LIST_CACHE_ENTRIES = 200_000;
 /** How many folders' "the kernel holds this listing whole" marks are kept. */
 const KERNEL_MARKS_MAX = 100_000;
+/** `sizes` of a child that is a folder. */
+const FOLDER_SIZE = -1;
 
+/**
+ * A kept listing, packed: a name and three fields per child instead of two objects each, since
+ * the kept listings may hold hundreds of thousands of children. The children handed out are made
+ * again when asked for, and shared while anyone still holds them.
+ */
 interface Listing {
-  readonly children: readonly ListedChild[];
+  readonly names: readonly string[];
+  readonly sizes: Float64Array;
+  readonly mtimesMs: Float64Array;
+  readonly versions: readonly (string | undefined)[];
   readonly expiresAtMs: number;
+  /** The children last handed out (or kept), while someone holds them. */
+  view: WeakRef<readonly ListedChild[]>;
+}
+
+function packListing(children: readonly ListedChild[], expiresAtMs: number): Listing {
+  const names = new Array<string>(children.length);
+  const sizes = new Float64Array(children.length);
+  const mtimesMs = new Float64Array(children.length);
+  const versions = new Array<string | undefined>(children.length);
+  for (let index = 0; index < children.length; index += 1) {
+    const { name, info } = children[index] as ListedChild;
+    names[index] = name;
+    if (info.kind === 'dir') {
+      sizes[index] = FOLDER_SIZE;
+    } else {
+      sizes[index] = info.size;
+      mtimesMs[index] = info.mtimeMs;
+      versions[index] = info.version;
+    }
+  }
+  return { names, sizes, mtimesMs, versions, expiresAtMs, view: new WeakRef(children) };
+}
+
+function unpackListing(listing: Listing): readonly ListedChild[] {
+  const held = listing.view.deref();
+  if (held !== undefined) return held;
+  const { names, sizes, mtimesMs, versions } = listing;
+  const children = new Array<ListedChild>(names.length);
+  for (let index = 0; index < names.length; index += 1) {
+    const size = sizes[index] as number;
+    const name = names[index] as string;
+    children[index] = size === FOLDER_SIZE ? { name, info: DIR_NODE } : { name, info: { kind: 'file', size, mtimeMs: mtimesMs[index] as number, version: versions[index] } };
+  }
+  listing.view = new WeakRef(children);
+  return children;
 }
 
 export interface ListingCacheOptions {
@@ -35,11 +81,11 @@ export class ListingCache {
     if (listing === undefined) return undefined;
     this.listings.delete(dirPath);
     if (this.options.now() >= listing.expiresAtMs) {
-      this.entries -= listing.children.length;
+      this.entries -= listing.names.length;
       return undefined;
     }
     this.listings.set(dirPath, listing);
-    return listing.children;
+    return unpackListing(listing);
   }
 
   /** The most children one folder may have to be kept. */
@@ -51,7 +97,7 @@ export class ListingCache {
   set(dirPath: string, children: readonly ListedChild[]): boolean {
     if (this.options.ttlMs <= 0 || children.length > this.perFolderLimit) return false;
     this.dropListing(dirPath);
-    this.listings.set(dirPath, { children, expiresAtMs: this.options.now() + this.options.ttlMs });
+    this.listings.set(dirPath, packListing(children, this.options.now() + this.options.ttlMs));
     this.entries += children.length;
     while (this.entries > this.options.maxEntries) {
       const oldest = this.listings.keys().next().value as string;
@@ -104,6 +150,6 @@ export class ListingCache {
     const listing = this.listings.get(dirPath);
     if (listing === undefined) return;
     this.listings.delete(dirPath);
-    this.entries -= listing.children.length;
+    this.entries -= listing.names.length;
   }
 }

@@ -115,6 +115,12 @@ export class TreeWalk {
 
   private add(key: string, entry: Parameters<ChildMerger['push']>[0]): void {
     this.lastKey = key;
+    // Most keys are files of the folder open now: no folder opens or closes, and no prefix is cut.
+    const innermost = this.stack[this.stack.length - 1];
+    if (innermost !== undefined && key.startsWith(innermost.prefix) && key.indexOf('/', innermost.prefix.length) < 0) {
+      innermost.merger.push(entry);
+      return;
+    }
     const folderPrefix = key.slice(0, key.lastIndexOf('/') + 1);
     while (this.stack.length > 0 && !folderPrefix.startsWith((this.stack[this.stack.length - 1] as OpenFolder).prefix)) this.finish(this.stack.pop() as OpenFolder);
     // Open each folder between the innermost open one and this key's own, naming it in its parent.

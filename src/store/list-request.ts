@@ -76,23 +76,67 @@ function parseSize(value: unknown): number {
   return 0;
 }
 
-/** An entry no file can be made of: not an object, or without a name (`""`, `null`, missing). */
-function isNameless(raw: unknown): boolean {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return true;
-  const { name } = raw as Record<string, unknown>;
-  return typeof name !== 'string' || name === '';
+const DIGIT_0 = 0x30;
+
+/** The decimal number of `count` digits at `at`, or -1 if one is not a digit. */
+function digitsAt(text: string, at: number, count: number): number {
+  let value = 0;
+  for (let index = at; index < at + count; index += 1) {
+    const digit = text.charCodeAt(index) - DIGIT_0;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
-function parseEntry(raw: unknown): ListEntry {
-  const entry = record(raw, 'a list entry');
-  if (typeof entry.name !== 'string' || entry.name === '') throw new ListResponseError('a list entry has no name');
-  const flags = typeof entry.flags === 'number' ? entry.flags : 0;
+/**
+ * `2006-01-02T15:04:05.999999999Z`, the layout this client asks for, read at its fixed places (as `Date.parse`
+ * reads it: to the millisecond); undefined for anything else, which `parseFormattedTimeMs` reads then.
+ */
+function utcListTimeMs(text: string): number | undefined {
+  const length = text.length;
+  if (length < 20 || text.charCodeAt(length - 1) !== 0x5a /* Z */ || text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return undefined;
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  const hour = digitsAt(text, 11, 2);
+  const minute = digitsAt(text, 14, 2);
+  const second = digitsAt(text, 17, 2);
+  if (year < 100 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  let ms = 0;
+  if (length > 20) {
+    const fractionDigits = length - 21;
+    if (text[19] !== '.' || fractionDigits < 1 || fractionDigits > 9) return undefined;
+    const fraction = digitsAt(text, 20, fractionDigits);
+    if (fraction < 0) return undefined;
+    ms = Math.floor(fraction / 10 ** (fractionDigits - 3));
+    if (fractionDigits < 3) ms = fraction * 10 ** (3 - fractionDigits);
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+}
+
+function listTimeMs(value: unknown): number | undefined {
+  const text = optionalString(value);
+  if (text === undefined) return undefined;
+  return utcListTimeMs(text) ?? parseFormattedTimeMs(text);
+}
+
+/**
+ * One entry of a page; undefined for one no file can be made of (not an object, or without a name: `""`,
+ * `null`, missing).
+ */
+function parseEntry(raw: unknown): ListEntry | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const entry = raw as Record<string, unknown>;
+  const name = entry.name;
+  if (typeof name !== 'string' || name === '') return undefined;
+  const flags = entry.flags;
   return {
-    name: entry.name,
-    isDir: (flags & ENTRY_IS_DIR) !== 0,
+    name,
+    isDir: typeof flags === 'number' && (flags & ENTRY_IS_DIR) !== 0,
     size: parseSize(entry.size),
     version: optionalString(entry.version),
-    mtimeMs: parseFormattedTimeMs(optionalString(entry.atime)),
+    mtimeMs: listTimeMs(entry.atime),
     checksumValue: optionalString(entry.checksum),
   };
 }
@@ -100,7 +144,7 @@ function parseEntry(raw: unknown): ListEntry {
 /**
  * Reads `{"uuid","continuation_token","entries":[…]|null,"flags"}`; throws ListResponseError when malformed.
  * Entries without a name are left out, told to `onNameless` with their count, so one bad entry does not fail
- * the whole folder.
+ * the whole folder. A page holds thousands of entries: each is read once, into the entry handed on.
  */
 export function parseListResponse(text: string, onNameless?: (count: number) => void): ListPage {
   let parsed: unknown;
@@ -110,13 +154,18 @@ export function parseListResponse(text: string, onNameless?: (count: number) => 
     throw new ListResponseError('the listing is not JSON');
   }
   const page = record(parsed, 'the listing');
-  const entries = page.entries ?? null;
-  if (entries !== null && !Array.isArray(entries)) throw new ListResponseError('`entries` is not an array');
-  const named = (entries ?? []).filter((raw: unknown) => !isNameless(raw));
-  const nameless = (entries?.length ?? 0) - named.length;
-  if (nameless > 0) onNameless?.(nameless);
+  const raws = page.entries ?? null;
+  if (raws !== null && !Array.isArray(raws)) throw new ListResponseError('`entries` is not an array');
+  const entries: ListEntry[] = [];
+  if (raws !== null) {
+    for (let index = 0; index < raws.length; index += 1) {
+      const entry = parseEntry(raws[index]);
+      if (entry !== undefined) entries.push(entry);
+    }
+    if (entries.length < raws.length) onNameless?.(raws.length - entries.length);
+  }
   return {
-    entries: named.map(parseEntry),
+    entries,
     continuationToken: encodeCursor({
       uuid: typeof page.uuid === 'string' ? page.uuid : '',
       token: typeof page.continuation_token === 'string' ? page.continuation_token : '',

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { InodeTable, ROOT_INO } from '../../src/fs/inode-table.js';
+
+const FILES = 5_000;
+
+/** `count` files under `/d`, each handed to the kernel once, as a READDIRPLUS batch leaves them. */
+function numberFiles(table: InodeTable, count: number, pass = 1): number[] {
+  const numberChild = table.childNumberer('/d', true);
+  return Array.from({ length: count }, (_, i) => {
+    const { ino } = numberChild(`f${i}`, pass, { version: `v${i}`, size: i, mtimeMs: 0 });
+    table.addLookups(ino, 1);
+    table.release(ino);
+    return ino;
+  });
+}
+
+describe('InodeTable over many numbers', () => {
+  it('keeps every number, path and count right while most of a big table is forgotten and its room given back', () => {
+    const table = new InodeTable(0);
+    const numbers = numberFiles(table, FILES);
+    expect(new Set(numbers).size).toBe(FILES);
+    expect(table.heldCount).toBe(FILES + 2);
+    // Forget all but every tenth: the table squeezes the dead out on the way.
+    numbers.forEach((ino, i) => {
+      if (i % 10 !== 0) table.forget(ino, 1);
+    });
+    expect(table.size).toBe(FILES / 10 + 2);
+    numbers.forEach((ino, i) => {
+      expect(table.pathForIno(ino)).toBe(i % 10 === 0 ? `/d/f${i}` : undefined);
+      if (i % 10 === 0) expect(table.knownIno(`/d/f${i}`)).toBe(ino);
+    });
+    expect(table.childPath(table.knownIno('/d') as number, 'x')).toBe('/d/x');
+    expect(table.childrenNotListed('/d', 1)).toEqual([]);
+    // The lookups kept their counts: one more forget each drops the rest, and the folder with them.
+    numbers.forEach((ino, i) => {
+      if (i % 10 === 0) table.forget(ino, 1);
+    });
+    expect(table.size).toBe(1);
+    expect(table.knownIno('/d')).toBeUndefined();
+    // Numbers are never reused.
+    expect(table.inoForPath('/d/f0')).toBeGreaterThan(Math.max(...numbers));
+    expect(table.inoForPath('/')).toBe(ROOT_INO);
+  });
+
+  it('remembers what each file looked like across a squeeze', () => {
+    const table = new InodeTable(0);
+    const numbers = numberFiles(table, FILES);
+    numbers.forEach((ino, i) => {
+      if (i >= 100) table.forget(ino, 1);
+    });
+    expect(table.sawSighting('/d/f7', { version: 'v7', size: 7, mtimeMs: 0 })).toBe(false);
+    expect(table.sawSighting('/d/f8', { version: 'v8-new', size: 8, mtimeMs: 0 })).toBe(true);
+    expect(table.sawSighting('/d/f9', { version: 'v9', size: 10, mtimeMs: 0 })).toBe(true);
+  });
+
+  it('numbers on with one numberer while the table grows and squeezes between its calls', () => {
+    const table = new InodeTable(0);
+    const numberChild = table.childNumberer('/d', true);
+    const first = Array.from({ length: FILES }, (_, i) => numberChild(`f${i}`, 1, undefined).ino);
+    // Let go of all but the last: a squeeze moves every slot, the folder's among them.
+    first.slice(0, -1).forEach((ino) => table.release(ino));
+    const again = numberChild(`f${FILES - 1}`, 1, undefined);
+    expect(again.ino).toBe(first[FILES - 1]);
+    const fresh = numberChild('g', 1, { version: undefined, size: 1, mtimeMs: 5 });
+    expect(fresh.path).toBe('/d/g');
+    expect(table.pathForIno(fresh.ino)).toBe('/d/g');
+    expect(table.childrenNotListed('/d', 2).sort()).toEqual([`/d/f${FILES - 1}`, '/d/g']);
+  });
+
+  it('finds again a folder the idle bound dropped while its numberer was out', () => {
+    const table = new InodeTable(1);
+    const numberChild = table.childNumberer('/d', false);
+    const a = numberChild('a', 1, undefined);
+    // Two more idle numbers elsewhere push out `/d/a`, and with it the folder it kept.
+    table.inoForPath('/x');
+    table.inoForPath('/y');
+    expect(table.knownIno('/d')).toBeUndefined();
+    const b = numberChild('b', 1, undefined);
+    expect(b.ino).toBeGreaterThan(a.ino);
+    expect(table.pathForIno(b.ino)).toBe('/d/b');
+  });
+
+  it('tells a changed version from the same one, whatever the version looks like, across a squeeze', () => {
+    const table = new InodeTable(0);
+    const versions = ['1', 'a-long-version-'.repeat(5_000), 'versión-ü', 'версия', ''];
+    const numbers = numberFiles(table, FILES);
+    versions.forEach((version, i) => expect(table.sawSighting(`/d/f${i}`, { version, size: i, mtimeMs: 0 })).toBe(true));
+    numbers.forEach((ino, i) => {
+      if (i >= versions.length) table.forget(ino, 1);
+    });
+    versions.forEach((version, i) => {
+      expect(table.sawSighting(`/d/f${i}`, { version, size: i, mtimeMs: 0 })).toBe(false);
+      // Shorter, then longer again: each a new object, and then the same one.
+      expect(table.sawSighting(`/d/f${i}`, { version: version.slice(0, 1), size: i, mtimeMs: 0 })).toBe(version.length > 1);
+      expect(table.sawSighting(`/d/f${i}`, { version: `${version}+`, size: i, mtimeMs: 0 })).toBe(true);
+      expect(table.sawSighting(`/d/f${i}`, { version: `${version}+`, size: i, mtimeMs: 0 })).toBe(false);
+      expect(table.sawSighting(`/d/f${i}`, { version: undefined, size: i, mtimeMs: 0 })).toBe(true);
+    });
+  });
+});
