@@ -1,5 +1,5 @@
 import { sameObject, type ObjectSighting } from './object-identity.js';
-import { joinPath } from './paths.js';
+import { joinPath, parentPath } from './paths.js';
 
 export const ROOT_INO = 1;
 
@@ -186,19 +186,21 @@ export class InodeTable {
    * (records with children) are not moved.
    */
   rename(from: string, to: string): void {
-    const record = this.byPath.get(from);
-    if (record === undefined || record === this.byPath.get('/') || (record.kids?.size ?? 0) > 0) return;
-    const replaced = this.byPath.get(to);
-    if (replaced !== undefined && replaced !== record && (replaced.kids?.size ?? 0) === 0) this.remove(replaced);
-    const { lookups, holds, sighting, listedIn } = record;
-    this.remove(record);
-    const parent = this.recordFor(parentPath(to));
-    const moved = this.createChild(parent, to.slice(to.lastIndexOf('/') + 1), to, false);
-    this.byIno.delete(moved.ino);
-    this.idle.delete(moved.ino);
-    Object.assign(moved, { ino: record.ino, lookups, holds, sighting, listedIn });
-    this.byIno.set(record.ino, moved);
-    this.settle(moved, true, false);
+    const found = this.findPath(from);
+    if (found === NONE || found === ROOT_SLOT || this.folders[found] !== undefined) return;
+    const replaced = this.findPath(to);
+    if (replaced === found) return;
+    if (replaced !== NONE) {
+      if (this.folders[replaced] !== undefined) return;
+      this.remove(replaced);
+    }
+    const ino = this.inos[found] as number;
+    // Making the new parent may move slots: find both again after it.
+    const parent = this.slotFor(parentPath(to));
+    const slot = this.findIno(ino);
+    this.detach(slot);
+    this.attach(slot, parent, to.slice(to.lastIndexOf('/') + 1));
+    this.settle(slot, true, false);
   }
 
   get size(): number {
@@ -353,15 +355,9 @@ export class InodeTable {
       this.makeRoom();
       parent = this.findIno(parentIno);
     }
-    let folder = this.folders[parent];
-    if (folder === undefined) {
-      folder = { kids: new Map(), path: this.pathOf(parent) };
-      this.folders[parent] = folder;
-      if (this.idleFlags[parent] !== 0) this.unlinkIdle(parent);
-    }
     const slot = this.allocate(parent, name);
+    this.attach(slot, parent, name);
     this.holds[slot] = held ? 1 : 0;
-    folder.kids.set(name, slot);
     if (!held) this.linkIdle(slot);
     return slot;
   }
@@ -422,20 +418,37 @@ export class InodeTable {
 
   private remove(slot: number): void {
     if (this.idleFlags[slot] !== 0) this.unlinkIdle(slot);
-    const parent = this.parents[slot] as number;
-    const name = this.names[slot] as string;
-    this.parents[slot] = NONE;
+    this.detach(slot);
     this.names[slot] = '';
     this.versions.clear(slot);
     this.folders[slot] = undefined;
     this.live -= 1;
+  }
+
+  /** Takes `slot` out of its folder (which may go idle): it has no parent afterwards. */
+  private detach(slot: number): void {
+    const parent = this.parents[slot] as number;
+    this.parents[slot] = NONE;
     if (parent === NONE) return;
     const folder = this.folders[parent];
     if (folder !== undefined) {
-      folder.kids.delete(name);
+      folder.kids.delete(this.names[slot] as string);
       if (folder.kids.size === 0) this.folders[parent] = undefined;
     }
     this.settle(parent, false, false);
+  }
+
+  /** Files `slot` as `name` in the folder `parent`, which stops being idle. */
+  private attach(slot: number, parent: number, name: string): void {
+    let folder = this.folders[parent];
+    if (folder === undefined) {
+      folder = { kids: new Map(), path: this.pathOf(parent) };
+      this.folders[parent] = folder;
+      if (this.idleFlags[parent] !== 0) this.unlinkIdle(parent);
+    }
+    folder.kids.set(name, slot);
+    this.parents[slot] = parent;
+    this.names[slot] = name;
   }
 
   private linkIdle(slot: number): void {
@@ -482,17 +495,18 @@ export class InodeTable {
     const used = this.used;
     const moved = new Int32Array(used);
     let count = 0;
+    // New places first: a renamed file may sit before the folder it moved to.
     for (let slot = 0; slot < used; slot += 1) {
+      const dead = slot !== ROOT_SLOT && this.parents[slot] === NONE;
+      moved[slot] = dead ? NONE : count;
+      if (!dead) count += 1;
+    }
+    for (let slot = 0; slot < used; slot += 1) {
+      const to = moved[slot] as number;
+      if (to === NONE) continue;
       const parent = this.parents[slot] as number;
-      if (slot !== ROOT_SLOT && parent === NONE) {
-        moved[slot] = NONE;
-        continue;
-      }
-      moved[slot] = count;
-      // A folder's slot comes before its children's, so its new place is known already.
-      this.parents[count] = parent === NONE ? NONE : (moved[parent] as number);
-      if (count !== slot) this.copySlot(slot, count);
-      count += 1;
+      this.parents[to] = parent === NONE ? NONE : (moved[parent] as number);
+      if (to !== slot) this.copySlot(slot, to);
     }
     for (let slot = 0; slot < count; slot += 1) {
       if (this.idleFlags[slot] !== 0) {

@@ -98,3 +98,38 @@ describe('InodeTable over many numbers', () => {
     });
   });
 });
+
+describe('InodeTable rename', () => {
+  it('keeps a renamed file its number, under a folder made after it, across a squeeze that moves every slot', () => {
+    const table = new InodeTable(0);
+    const numbers = numberFiles(table, FILES);
+    const moved = numbers[3] as number;
+    // The new folder's slot comes after the file's: a squeeze must not rely on folders coming first.
+    table.rename('/d/f3', '/later/deeper/g3');
+    expect(table.pathForIno(moved)).toBe('/later/deeper/g3');
+    expect(table.knownIno('/later/deeper/g3')).toBe(moved);
+    expect(table.knownIno('/d/f3')).toBeUndefined();
+    numbers.forEach((ino, i) => {
+      if (i !== 3 && i % 100 !== 0) table.forget(ino, 1);
+    });
+    expect(table.pathForIno(moved)).toBe('/later/deeper/g3');
+    expect(table.pathForIno(numbers[100] as number)).toBe('/d/f100');
+    expect(table.sawSighting('/later/deeper/g3', { version: 'v3', size: 3, mtimeMs: 0 })).toBe(false);
+    // Its last forget drops it and the folders it alone kept.
+    table.forget(moved, 1);
+    expect(table.knownIno('/later')).toBeUndefined();
+    expect(table.pathForIno(numbers[0] as number)).toBe('/d/f0');
+  });
+
+  it('drops the number the new name had, and leaves folders and unknown names alone', () => {
+    const table = new InodeTable(0);
+    const [a, b] = numberFiles(table, 2) as [number, number];
+    table.rename('/d/f0', '/d/f1');
+    expect(table.pathForIno(a)).toBe('/d/f1');
+    expect(table.pathForIno(b)).toBeUndefined();
+    table.rename('/d', '/e');
+    expect(table.pathForIno(a)).toBe('/d/f1');
+    table.rename('/d/none', '/d/other');
+    expect(table.knownIno('/d/other')).toBeUndefined();
+  });
+});
