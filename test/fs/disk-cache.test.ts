@@ -1,4 +1,4 @@
-import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -181,6 +181,30 @@ describe('disk cache in the read path (real server)', () => {
     const folder = join(cacheDir.path, BLOCKS_DIR_NAME, objectFolder({ endpoint: server.url, bucket: 'ais://b', object: 'doomed.bin' }));
     expect(await readdir(folder)).toHaveLength(1);
     await core.fs.unlink('/doomed.bin');
+    await core.cache.settled();
+    expect(await readdir(folder)).toEqual([]);
+  });
+
+  it('drops the blocks of a file the mount sees changed or gone on the server, before any open', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    await writeObjects(server.dataDir, { 'b/moving.bin': small });
+    const core = await mountCore(cacheDir.path);
+    // As the kernel does: a lookup (whose number it then holds), then the open.
+    await core.fs.lookupChild(1, 'moving.bin');
+    await readFile_(core.fs, '/moving.bin');
+    await core.cache.settled();
+    const folder = join(cacheDir.path, BLOCKS_DIR_NAME, objectFolder({ endpoint: server.url, bucket: 'ais://b', object: 'moving.bin' }));
+    expect(await readdir(folder)).toHaveLength(1);
+    await writeObjects(server.dataDir, { 'b/moving.bin': patterned(small.length + 1, 5) });
+    await core.fs.lookupChild(1, 'moving.bin');
+    await core.cache.settled();
+    expect(await readdir(folder)).toEqual([]);
+
+    await readFile_(core.fs, '/moving.bin');
+    await core.cache.settled();
+    expect(await readdir(folder)).toHaveLength(1);
+    await rm(join(server.dataDir, 'b/moving.bin'));
+    await expect(core.fs.lookupChild(1, 'moving.bin')).rejects.toMatchObject({ errno: expect.any(Number) });
     await core.cache.settled();
     expect(await readdir(folder)).toEqual([]);
   });
