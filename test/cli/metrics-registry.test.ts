@@ -134,6 +134,19 @@ describe('createMountMetrics', () => {
     expect(samples(text, 'bucketfs_native_read_slots_withheld')).toEqual(['bucketfs_native_read_slots_withheld 0']);
   });
 
+  it('shows bytes written, uploads, upload failures and staging bytes of a writable mount', async () => {
+    const { registry } = createMountMetrics({
+      buckets: [],
+      writeStats: () => ({ bytesWritten: 4096, uploads: 3, uploadFailures: 1, stagedBytes: 512, keptFiles: [{}] }),
+    });
+    const text = await registry.metrics();
+    expect(samples(text, 'bucketfs_written_bytes_total')).toEqual(['bucketfs_written_bytes_total 4096']);
+    expect(samples(text, 'bucketfs_uploads_total')).toEqual(['bucketfs_uploads_total 3']);
+    expect(samples(text, 'bucketfs_upload_failures_total')).toEqual(['bucketfs_upload_failures_total 1']);
+    expect(samples(text, 'bucketfs_staging_bytes')).toEqual(['bucketfs_staging_bytes 512']);
+    expect(samples(text, 'bucketfs_staging_kept_files')).toEqual(['bucketfs_staging_kept_files 1']);
+  });
+
   it('names every metric bucketfs_* and keeps two registries apart (no global state)', async () => {
     const one = createMountMetrics({ buckets: [] });
     const two = createMountMetrics({ buckets: [] });

@@ -299,3 +299,20 @@ describe('the staging area', () => {
     expect(existsSync(stagingDir)).toBe(true);
   });
 });
+
+describe('scanStagingFolder (bucketfs status)', () => {
+  it('counts the bytes of open and kept staging files and names every kept one', async () => {
+    const { fs, stagingDir, bucket } = await writable();
+    const { scanStagingFolder } = await import('../../src/fs/staging-area.js');
+    const open = await fs.create('/open', 0o644, CREATE);
+    await fs.write(open.fh, Buffer.from('12345'), 0);
+    const failing = await fs.create('/failing', 0o644, CREATE);
+    await fs.write(failing.fh, Buffer.from('abc'), 0);
+    bucket.failWith('putFrom', () => new Error('down'));
+    await fs.release(failing.fh);
+    const scan = await scanStagingFolder(stagingDir);
+    expect(scan).toMatchObject({ stagedBytes: 8, openFiles: 1, keptFiles: [expect.objectContaining({ key: 'failing', sizeBytes: 3 })] });
+    bucket.clearFailures();
+    await fs.release(open.fh);
+  });
+});
