@@ -25,6 +25,7 @@ import {
 import { durationText, modeText, sizeText } from './help-text.js';
 import { DEFAULT_TOKEN_CHECK_INTERVAL_MS, DEFAULT_TOKEN_WAIT_MS } from '../auth/credential-provider.js';
 import { DEFAULT_METADATA_CACHE_MAX_ENTRIES, DEFAULT_TREE_PREFETCH_MAX_ENTRIES } from '../fs/bucket-filesystem.js';
+import { DEFAULT_MAX_STAGING_BYTES } from '../fs/staging-area.js';
 import { DEFAULT_IDLE_INODES } from '../fs/inode-table.js';
 import { DEFAULT_LIST_CACHE_ENTRIES } from '../fs/listing-cache.js';
 import { MEMORY_OVERHEAD_BYTES } from '../fs/memory-bound.js';
@@ -154,7 +155,7 @@ export function registerMountCommand(program: Command): void {
     .option('--allow-other', 'let other users access the mount (needs user_allow_other in /etc/fuse.conf; default: only the mounting user)')
     .option('--read-only', 'mount read-only: every write and delete is refused (EROFS)')
     .option('--allow-overwrite', 'let writes replace existing objects (open with O_TRUNC, rename onto a file)')
-    .option('--max-staging-size <size>', 'most bytes of written files waiting for their upload or kept after a failed one (default 10GiB)')
+    .option('--max-staging-size <size>', `most bytes of written files waiting for their upload or kept after a failed one (default ${sizeText(DEFAULT_MAX_STAGING_BYTES)})`)
     .option('--uid <uid>', 'owner of every file (default: the mounting user)')
     .option('--gid <gid>', 'group of every file (default: the mounting group)')
     .option('--file-mode <mode>', `permission bits of files (default ${modeText(DEFAULT_WRITABLE_FILE_MODE)}, ${modeText(DEFAULT_FILE_MODE)} with --read-only)`)

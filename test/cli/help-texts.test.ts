@@ -4,6 +4,8 @@ import {
   DEFAULT_DIR_MODE,
   DEFAULT_ENDPOINT,
   DEFAULT_FILE_MODE,
+  DEFAULT_WRITABLE_DIR_MODE,
+  DEFAULT_WRITABLE_FILE_MODE,
   DEFAULT_METADATA_TTL_MS,
   DEFAULT_METRICS_HOST,
   DEFAULT_MOUNT_LOG_LEVEL,
@@ -16,6 +18,7 @@ import { DEFAULT_IDLE_INODES } from '../../src/fs/inode-table.js';
 import { DEFAULT_LIST_CACHE_ENTRIES } from '../../src/fs/listing-cache.js';
 import { DEFAULT_READ_PATH } from '../../src/fs/read-path-options.js';
 import { DEFAULT_READ_AHEAD_KB } from '../../src/fuse/readahead.js';
+import { DEFAULT_MAX_STAGING_BYTES } from '../../src/fs/staging-area.js';
 import { DEFAULT_RETRY_TIMEOUT_MS } from '../../src/store/retry-policy.js';
 import { runCli } from '../helpers/processes.js';
 
@@ -60,8 +63,11 @@ describe('--help', () => {
       '--token-wait': `(default ${DEFAULT_TOKEN_WAIT_MS / 1000}s;`,
       '--uid': '(default: the mounting user)',
       '--gid': '(default: the mounting group)',
-      '--file-mode': `(default 0${DEFAULT_FILE_MODE.toString(8)})`,
-      '--dir-mode': `(default 0${DEFAULT_DIR_MODE.toString(8)})`,
+      '--file-mode': `(default 0${DEFAULT_WRITABLE_FILE_MODE.toString(8)}, 0${DEFAULT_FILE_MODE.toString(8)} with --read-only)`,
+      '--dir-mode': `(default 0${DEFAULT_WRITABLE_DIR_MODE.toString(8)}, 0${DEFAULT_DIR_MODE.toString(8)} with --read-only)`,
+      '--cache-dir': '(default: no disk cache;',
+      '--max-cache-size': '(default: keep 5% of the disk free)',
+      '--max-staging-size': `(default ${DEFAULT_MAX_STAGING_BYTES / 1024 ** 3}GiB)`,
       '--metadata-ttl': `(default ${DEFAULT_METADATA_TTL_MS / 1000}s)`,
       '--negative-metadata-ttl': `(default ${DEFAULT_NEGATIVE_METADATA_TTL_MS / 1000}s)`,
       '--log-level': `(default ${DEFAULT_MOUNT_LOG_LEVEL})`,
