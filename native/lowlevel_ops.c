@@ -6,6 +6,7 @@
  * and only a request past it crosses into JS.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   fi->fh = r->open_fh;
   fi->keep_cache = r->keep_cache ? 1 : 0;
   fi->direct_io = r->direct_io ? 1 : 0;
+#if FUSE_VERSION >= FUSE_MAKE_VERSION(3, 11)
+  /* A handle opened for reading has nothing to upload: its close() need not cross into JS. */
+  if ((fi->flags & O_ACCMODE) == O_RDONLY) fi->noflush = 1;
+#endif
   if (fuse_reply_open(req, fi) == -ENOENT) release_orphan_handle(ctx, r->open_fh);
   request_release(r);
 }

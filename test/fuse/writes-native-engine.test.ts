@@ -272,7 +272,7 @@ describe('the native engine: write requests', () => {
   });
 });
 
-describe('the native engine, mounted read-only', () => {
+describe.each([true, false])('the native engine, mounted with readOnly %s', (readOnly) => {
   let handle: MountHandle | undefined;
   let flushes = 0;
 
@@ -281,7 +281,7 @@ describe('the native engine, mounted read-only', () => {
     cleanupMounts();
   });
 
-  it('closes a file without a trip to the core: nothing can need an upload', async () => {
+  it('closes a file opened for reading without a trip to the core: nothing can need an upload', async () => {
     const bucket = new MemoryBucket();
     bucket.set('present.txt', 'present\n');
     const inner = createBucketFilesystem({ client: bucket, metadataTtlMs: 60_000, negativeMetadataTtlMs: 1_000, allowDelete: false, logger: silent });
@@ -293,7 +293,7 @@ describe('the native engine, mounted read-only', () => {
       },
     });
     const mountpoint = makeMountpoint('writes-native-ro');
-    handle = await mountFilesystem(counting, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', readOnly: true });
+    handle = await mountFilesystem(counting, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', readOnly });
     for (let round = 0; round < 3; round += 1) {
       const read = await run('cat', [join(mountpoint, 'present.txt')]);
       expect(read.code, read.stderr).toBe(0);
