@@ -15,7 +15,7 @@
     },
     {
       "target_name": "bucketfs_process",
-      "sources": ["native/process_tools.c"],
+      "sources": ["native/process/process_tools.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra"],
       "defines": ["NAPI_VERSION=8"]
     }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-/** native/process_tools.c: calls on the process itself that Node has no API for. */
+/** native/process/process_tools.c: calls on the process itself that Node has no API for. */
 export interface ProcessAddon {
   /** Replaces this process's image (same pid, environment and descriptors); returns only by throwing. */
   execv(file: string, argv: readonly string[]): never;
