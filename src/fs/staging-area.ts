@@ -10,6 +10,8 @@ import { Errno, FsError } from './errno.js';
 export const DEFAULT_MAX_STAGING_BYTES = 10 * 1024 ** 3;
 
 /** A file being written: `NAME.data` beside `NAME.json` (what it is for). */
+/** Reads of a staging file for its upload: large ones, since the stream's default turns an upload into many small sends. */
+const UPLOAD_READ_BYTES = 1024 * 1024;
 const DATA_SUFFIX = '.data';
 /** A file whose upload failed, or that a mount which ended without uploading it left behind. */
 const KEPT_SUFFIX = '.kept';
@@ -194,7 +196,7 @@ export class StagedFile {
     const sizeBytes = this.size;
     return {
       sizeBytes,
-      open: () => (sizeBytes === 0 ? emptyStream() : createReadStream(path, { start: 0, end: sizeBytes - 1 })),
+      open: () => (sizeBytes === 0 ? emptyStream() : createReadStream(path, { start: 0, end: sizeBytes - 1, highWaterMark: UPLOAD_READ_BYTES })),
     };
   }
 
