@@ -460,12 +460,17 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
   request_release(r);
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+/* A request about `name` in `parent` whose whole answer is an errno (unlink, rmdir). */
+static void ask_about_name(fuse_req_t req, enum request_op op, fuse_ino_t parent, const char *name) {
   struct mount_context *ctx = context_of(req);
-  NEW_REQUEST_OR_ENOMEM(r, req, OP_UNLINK, parent);
+  NEW_REQUEST_OR_ENOMEM(r, req, op, parent);
   if (!set_name_or_reply_enomem(r, name)) return;
   fuse_reply_err(req, ask_js(ctx, r));
   request_release(r);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  ask_about_name(req, OP_UNLINK, parent, name);
 }
 
 /* What the core refuses (symlink, link, special files): it picks the errno. */
@@ -581,11 +586,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
-  struct mount_context *ctx = context_of(req);
-  NEW_REQUEST_OR_ENOMEM(r, req, OP_RMDIR, parent);
-  if (!set_name_or_reply_enomem(r, name)) return;
-  fuse_reply_err(req, ask_js(ctx, r));
-  request_release(r);
+  ask_about_name(req, OP_RMDIR, parent, name);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags) {

@@ -232,15 +232,7 @@ export class AistoreClient implements ObjectStore {
   ): Promise<void> {
     // Bytes rather than a string: a redirect re-sends exactly these, and undici sets Content-Length from them.
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    const call: Call = {
-      method: 'PUT',
-      route: objectRoute(bucket, key),
-      query: bucketQuery(bucket),
-      headers: { 'content-type': 'application/octet-stream' },
-      body: bytes,
-      what: `PUT ${objectUri(bucket, key)}`,
-    };
-    await this.retried(params, options, call, 'put', discardResponse);
+    await this.retried(params, options, objectPut(bucket, key, bytes), 'put', discardResponse);
   }
 
   /**
@@ -248,18 +240,7 @@ export class AistoreClient implements ObjectStore {
    * sending it again can only store the same bytes.
    */
   async putFrom(params: BaseParams, bucket: BucketRef, key: string, source: UploadSource, options?: RequestOptions): Promise<PutResult> {
-    const call: Call = {
-      method: 'PUT',
-      route: objectRoute(bucket, key),
-      query: bucketQuery(bucket),
-      headers: { 'content-type': 'application/octet-stream' },
-      body: source,
-      what: `PUT ${objectUri(bucket, key)}`,
-    };
-    return this.retried(params, options, call, 'idempotent', async (response) => {
-      response.body.discard();
-      return putResult(response);
-    });
+    return this.retried(params, options, objectPut(bucket, key, source), 'idempotent', discardedPutResult);
   }
 
   /**
@@ -304,10 +285,7 @@ export class AistoreClient implements ObjectStore {
       what,
     };
     // A checksum mismatch (the store took some chunk twice, or started from an existing object) is not retried.
-    return this.retried(params, options, call, 'idempotent', async (response) => {
-      response.body.discard();
-      return putResult(response);
-    });
+    return this.retried(params, options, call, 'idempotent', discardedPutResult);
   }
 
   /**
@@ -492,6 +470,23 @@ function redirectedTo(params: BaseParams, response: StoreResponse): RequestTarge
 
 function putResult(response: StoreResponse): PutResult {
   return { version: headerValue(response.headers, 'ais-version') || undefined };
+}
+
+async function discardedPutResult(response: StoreResponse): Promise<PutResult> {
+  response.body.discard();
+  return putResult(response);
+}
+
+/** A whole-object PUT of `body`. */
+function objectPut(bucket: BucketRef, key: string, body: Uint8Array | UploadSource): Call {
+  return {
+    method: 'PUT',
+    route: objectRoute(bucket, key),
+    query: bucketQuery(bucket),
+    headers: { 'content-type': 'application/octet-stream' },
+    body,
+    what: `PUT ${objectUri(bucket, key)}`,
+  };
 }
 
 function withQuery(target: RequestTarget, query: URLSearchParams | undefined): RequestTarget {
