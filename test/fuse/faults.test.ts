@@ -5,9 +5,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseRunState, runStatePath } from '../../src/cli/metrics-run-state.js';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
 import { secretKeyFromText, signToken } from '../../src/server/jwt.js';
-import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
-import { run, runCli, startCli, waitForExit, type RunResult } from '../helpers/processes.js';
+import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint } from '../helpers/mount.js';
+import { run, runCli, waitForExit, type RunResult } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
+import { startServe, type Served } from '../helpers/serve-process.js';
 
 /*
  * Faults end to end: the built CLI (`npx tsc` first) serves a folder as a child process, with injected faults,
@@ -30,12 +31,6 @@ for (let reader = 0; reader < 8; reader += 1) {
   for (let index = 0; index < 12; index += 1) rotationSet[`rot/r${reader}/f${index}.bin`] = randomBytes(200 * KIB + index * 1000);
 }
 
-interface Served {
-  readonly url: string;
-  readonly port: number;
-  readonly child: ReturnType<typeof startCli>['child'];
-}
-
 for (const engine of MOUNT_ENGINES) {
   describe(`reads through the mount while the store misbehaves (${engine})`, () => {
     let root: { path: string; remove: () => Promise<void> };
@@ -46,11 +41,7 @@ for (const engine of MOUNT_ENGINES) {
 
     /** Starts `bucketfs serve` as a child process and waits for its URL. */
     const serve = async (extra: string[], port = 0): Promise<Served> => {
-      const started = startCli(['serve', '--data', dataDir, '--port', String(port), '--log-level', 'error', ...extra]);
-      await waitUntil(() => /serving .* on http:\/\/\S+:\d+\n/.test(started.output()) || started.child.exitCode !== null, 15_000, 'serve to start');
-      const match = /on (http:\/\/\S+:(\d+))/.exec(started.output());
-      if (!match?.[1] || !match[2]) throw new Error(`serve did not start: ${started.output()}`);
-      const served = { url: match[1], port: Number(match[2]), child: started.child };
+      const served = await startServe(dataDir, extra, port);
       serving.push(served);
       return served;
     };

@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
-import { run, runCli, startCli, waitForExit } from '../helpers/processes.js';
+import { run, runCli, waitForExit } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
+import { startServe, type Served } from '../helpers/serve-process.js';
 
 /*
  * The retry timeout end to end: `bucketfs serve` as a child process that the test kills with SIGKILL and starts
@@ -15,12 +16,6 @@ const MIB = 1024 * 1024;
 const READERS = 4;
 const objects = Array.from({ length: READERS }, (_, index) => ({ key: `r/object-${index}.bin`, data: randomBytes(24 * MIB + index * 4099) }));
 const digests = new Map(objects.map(({ key, data }) => [key, createHash('sha256').update(data).digest('hex')]));
-
-interface Served {
-  readonly url: string;
-  readonly port: number;
-  readonly child: ReturnType<typeof startCli>['child'];
-}
 
 /** A read of one whole file through the mount, its bytes hashed, and when it ran. */
 interface TimedRead {
@@ -37,11 +32,7 @@ describe('the retry timeout: a restarting server is ridden out, a dead one fails
   const serving: Served[] = [];
 
   const serve = async (port = 0): Promise<Served> => {
-    const started = startCli(['serve', '--data', dataDir, '--port', String(port), '--log-level', 'error']);
-    await waitUntil(() => /serving .* on http:\/\/\S+:\d+\n/.test(started.output()) || started.child.exitCode !== null, 15_000, 'serve to start');
-    const match = /on (http:\/\/\S+:(\d+))/.exec(started.output());
-    if (!match?.[1] || !match[2]) throw new Error(`serve did not start: ${started.output()}`);
-    const served = { url: match[1], port: Number(match[2]), child: started.child };
+    const served = await startServe(dataDir, [], port);
     serving.push(served);
     return served;
   };

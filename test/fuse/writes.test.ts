@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
 import { cleanupMounts, daemonPidFrom, forceUnmount, makeMountpoint, waitUntil } from '../helpers/mount.js';
-import { run, runCli, startCli, waitForExit } from '../helpers/processes.js';
+import { run, runCli, waitForExit } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
+import { startServe, type Served } from '../helpers/serve-process.js';
 
 /*
  * Writes through a real mount, for both engines: the built CLI (`npx tsc` first) serves a folder as a
@@ -16,12 +17,6 @@ const MIB = 1024 * 1024;
 const BUCKET = 'w';
 const EXISTING = 'existing.txt';
 const EXISTING_TEXT = 'already in the bucket\n';
-
-interface Served {
-  readonly url: string;
-  readonly port: number;
-  readonly child: ReturnType<typeof startCli>['child'];
-}
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -49,11 +44,7 @@ for (const engine of MOUNT_ENGINES) {
 
     /** Starts `bucketfs serve` as a child process and waits for its URL. */
     const serve = async (extra: string[] = [], port = 0): Promise<Served> => {
-      const started = startCli(['serve', '--data', dataDir, '--port', String(port), '--log-level', 'error', ...extra]);
-      await waitUntil(() => /serving .* on http:\/\/\S+:\d+\n/.test(started.output()) || started.child.exitCode !== null, 15_000, 'serve to start');
-      const match = /on (http:\/\/\S+:(\d+))/.exec(started.output());
-      if (!match?.[1] || !match[2]) throw new Error(`serve did not start: ${started.output()}`);
-      const served = { url: match[1], port: Number(match[2]), child: started.child };
+      const served = await startServe(dataDir, extra, port);
       serving.push(served);
       return served;
     };
