@@ -3,7 +3,7 @@ import { chmod, mkdir, open, readFile, rename, rm, rmdir, stat, symlink, truncat
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
-import { cleanupMounts, daemonPidFrom, forceUnmount, makeMountpoint, waitUntil } from '../helpers/mount.js';
+import { cleanupMounts, daemonPidFrom, forceUnmount, makeMountpoint } from '../helpers/mount.js';
 import { run, runCli, waitForExit } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
 import { startServe, type Served } from '../helpers/serve-process.js';
