@@ -1,4 +1,7 @@
-import { sameObject, type ObjectSighting } from './object-identity.js';
+import { identityPrint, type ObjectSighting } from './object-identity.js';
+import { hashText } from './hashing.js';
+import { PackedStrings } from './packed-strings.js';
+import { NO_SLOT, SlotIndex } from './slot-index.js';
 import { joinPath, parentPath } from './paths.js';
 
 export const ROOT_INO = 1;
@@ -8,17 +11,13 @@ export const DEFAULT_IDLE_INODES = 100_000;
 
 /** Slots the table starts with, and never shrinks below. */
 const MIN_SLOTS = 1024;
-/** Marks a slot field that points at no slot (no parent, no neighbour in the idle list). */
-const NONE = -1;
-/** `sizes` of a record never seen as a file. */
-const NO_SIGHTING = -1;
+/** Marks a slot field that points at no slot (no parent, child, sibling or neighbour in the idle list), and an empty bucket. */
+const NONE = NO_SLOT;
 const ROOT_SLOT = 0;
-
-/** A record that has children: them by name, and its path, which every child's path goes through. */
-interface Folder {
-  readonly kids: Map<string, number>;
-  readonly path: string;
-}
+/** `flags`: on the idle list. */
+const IDLE = 1;
+/** `flags`: seen as a file (`printsLow` and `printsHigh` hold what it was). */
+const SIGHTED = 2;
 
 /**
  * Inode numbers for paths, with the lifetime the kernel's FUSE contract gives them (as libfuse's
@@ -28,11 +27,13 @@ interface Folder {
  * are never reused: a path dropped and seen again gets a new number, which the kernel, having
  * forgotten the old one, cannot confuse.
  *
- * The kernel may hold a number for every file of a walked tree, so a record is a slot in parallel
- * typed arrays rather than an object, and a path is not kept but found from the parent links: a
- * record costs its name, its version and its entry in its folder's map of children. Numbers grow
- * with the slots, so a number is found by binary search; dead slots are squeezed out once they
- * are most of the table, which also gives their memory back after a walk is forgotten.
+ * The kernel may hold a number for every file of a walked tree, so the table keeps no JS object
+ * and no string per record: a record is a slot in parallel typed arrays, its name bytes in one
+ * buffer, its path found from the parent links, a child found by (folder, name) in one
+ * open-addressing index over the slots, a folder's children linked through their slots, and a
+ * file as last seen kept as a print of its identity. Numbers grow with the slots, so a number is
+ * found by binary search; dead slots are squeezed out once they are most of the table, which also
+ * gives their memory back after a walk is forgotten.
  */
 export class InodeTable {
   /** Slots in use, dead ones included: the arrays below are valid up to here. */
@@ -51,21 +52,27 @@ export class InodeTable {
   private listedIn: Int32Array = new Int32Array(MIN_SLOTS);
   /** When it was last asked for or let go of (the table's clock). */
   private lastUsedMs: Float64Array = new Float64Array(MIN_SLOTS);
-  /** The file as last seen (NO_SIGHTING in `sizes` for folders and before a sighting). */
-  private sizes: Float64Array = new Float64Array(MIN_SLOTS);
-  private mtimesMs: Float64Array = new Float64Array(MIN_SLOTS);
-  private readonly versions = new VersionPool(MIN_SLOTS);
-  /** Its name in its folder (`''` for the root). */
-  private names: string[] = [];
-  /** Children that have a record: a parent lives while they do, since their paths go through it. */
-  private folders: (Folder | undefined)[] = [];
+  /** The file as last seen: the two halves of `identityPrint` (when SIGHTED). */
+  private printsLow: Int32Array = new Int32Array(MIN_SLOTS);
+  private printsHigh: Int32Array = new Int32Array(MIN_SLOTS);
+  private flags: Uint8Array = new Uint8Array(MIN_SLOTS);
+  /** Its name in its folder (none for the root). */
+  private readonly names = new PackedStrings(MIN_SLOTS);
+  /**
+   * Children that have a record, as a list through the slots (newest first): a folder lives while
+   * it has any, since their paths go through it.
+   */
+  private firstChild: Int32Array = new Int32Array(MIN_SLOTS).fill(NONE);
+  private nextSibling: Int32Array = new Int32Array(MIN_SLOTS);
+  private prevSibling: Int32Array = new Int32Array(MIN_SLOTS);
+  /** Every slot with a parent, by `childHash` of its folder's number and its name. */
+  private readonly index = new SlotIndex(MIN_SLOTS);
   /**
    * Records with no lookups, holds or children, oldest first: the ones that may be dropped. A list
-   * through the slots; `idleFlags` says who is on it.
+   * through the slots; IDLE in `flags` says who is on it.
    */
   private idlePrev: Int32Array = new Int32Array(MIN_SLOTS);
   private idleNext: Int32Array = new Int32Array(MIN_SLOTS);
-  private idleFlags: Uint8Array = new Uint8Array(MIN_SLOTS);
   private idleHead = NONE;
   private idleTail = NONE;
   private idleCount = 0;
@@ -76,7 +83,7 @@ export class InodeTable {
     private readonly maxIdle: number = DEFAULT_IDLE_INODES,
     private readonly now: () => number = Date.now,
   ) {
-    const root = this.allocate(NONE, '');
+    const root = this.allocate(NONE);
     this.lookups[root] = 1;
     this.lastUsedMs[root] = 0;
   }
@@ -104,6 +111,13 @@ export class InodeTable {
   childPath(parentIno: number, name: string): string | undefined {
     const slot = this.findIno(parentIno);
     return slot === NONE ? undefined : joinPath(this.pathOf(slot), name);
+  }
+
+  /** The number of `name` inside the directory numbered `parentIno` if it has one now; never assigns. */
+  knownChildIno(parentIno: number, name: string): number | undefined {
+    const parent = this.findIno(parentIno);
+    const slot = parent === NONE ? NONE : this.findChild(parent, name);
+    return slot === NONE ? undefined : this.inos[slot];
   }
 
   /** The kernel was handed `ino` once more (an entry reply). */
@@ -164,10 +178,14 @@ export class InodeTable {
   childrenNotListed(dirPath: string, pass: number): string[] {
     const missing: string[] = [];
     const slot = this.findPath(dirPath);
-    const folder = slot === NONE ? undefined : this.folders[slot];
-    if (folder === undefined) return missing;
+    if (slot === NONE) return missing;
     const mark = pass | 0;
-    for (const [name, child] of folder.kids) if (this.listedIn[child] !== mark) missing.push(joinPath(folder.path, name));
+    let base: string | undefined;
+    for (let child = this.firstChild[slot] as number; child !== NONE; child = this.nextSibling[child] as number) {
+      if (this.listedIn[child] === mark) continue;
+      base ??= this.pathOf(slot);
+      missing.push(joinPath(base, this.names.get(child) as string));
+    }
     return missing;
   }
 
@@ -187,11 +205,11 @@ export class InodeTable {
    */
   rename(from: string, to: string): void {
     const found = this.findPath(from);
-    if (found === NONE || found === ROOT_SLOT || this.folders[found] !== undefined) return;
+    if (found === NONE || found === ROOT_SLOT || this.firstChild[found] !== NONE) return;
     const replaced = this.findPath(to);
     if (replaced === found) return;
     if (replaced !== NONE) {
-      if (this.folders[replaced] !== undefined) return;
+      if (this.firstChild[replaced] !== NONE) return;
       this.remove(replaced);
     }
     const ino = this.inos[found] as number;
@@ -229,8 +247,8 @@ export class InodeTable {
         dir = this.slotFor(dirPath);
         squeezesSeen = this.squeezes;
       }
-      let slot = this.folders[dir]?.kids.get(name);
-      if (slot === undefined) {
+      let slot = this.findChild(dir, name);
+      if (slot === NONE) {
         slot = this.createChild(dir, name, hold);
       } else {
         this.touch(slot);
@@ -246,8 +264,8 @@ export class InodeTable {
   /** Marks the numbered child `name` of `dirPath`, if there is one, as named by listing pass `pass`. */
   markChildListed(dirPath: string, name: string, pass: number): void {
     const slot = this.findPath(dirPath);
-    const child = slot === NONE ? undefined : this.folders[slot]?.kids.get(name);
-    if (child !== undefined) this.listedIn[child] = pass | 0;
+    const child = slot === NONE ? NONE : this.findChild(slot, name);
+    if (child !== NONE) this.listedIn[child] = pass | 0;
   }
 
   /** Drops the idle numbers last used before `cutoffMs`, and the folders they leave idle. */
@@ -259,7 +277,7 @@ export class InodeTable {
       for (let slot = this.idleHead; slot !== NONE; slot = this.idleNext[slot] as number) if ((this.lastUsedMs[slot] as number) < cutoffMs) candidates.push(slot);
       for (const slot of candidates) {
         // An earlier removal may have made it busy again (never) or left it as it was; only idle ones go.
-        if (this.idleFlags[slot] === 0 || (this.lastUsedMs[slot] as number) >= cutoffMs) continue;
+        if (((this.flags[slot] as number) & IDLE) === 0 || (this.lastUsedMs[slot] as number) >= cutoffMs) continue;
         this.remove(slot);
         dropped = true;
       }
@@ -269,31 +287,34 @@ export class InodeTable {
 
   /** Records `sighting` on `slot`; true when it had been seen before as another object. */
   private resight(slot: number, sighting: ObjectSighting): boolean {
-    const previousSize = this.sizes[slot] as number;
-    const stale = previousSize !== NO_SIGHTING && !sameObject({ version: this.versions.get(slot), size: previousSize, mtimeMs: this.mtimesMs[slot] }, sighting);
-    this.sizes[slot] = sighting.size;
-    this.mtimesMs[slot] = sighting.mtimeMs ?? 0;
-    this.versions.set(slot, sighting.version);
+    const low = identityPrint(sighting, 0);
+    const high = identityPrint(sighting, 1);
+    const flags = this.flags[slot] as number;
+    const stale = (flags & SIGHTED) !== 0 && (this.printsLow[slot] !== low || this.printsHigh[slot] !== high);
+    this.printsLow[slot] = low;
+    this.printsHigh[slot] = high;
+    this.flags[slot] = flags | SIGHTED;
     return stale;
   }
 
   private pathOf(slot: number): string {
-    const folder = this.folders[slot];
-    if (folder !== undefined) return folder.path;
     if (slot === ROOT_SLOT) return '/';
-    return joinPath(this.pathOf(this.parents[slot] as number), this.names[slot] as string);
+    const names: string[] = [];
+    for (let at = slot; at !== ROOT_SLOT; at = this.parents[at] as number) names.push(this.names.get(at) as string);
+    let path = '';
+    for (let index = names.length - 1; index >= 0; index -= 1) path += `/${names[index] as string}`;
+    return path;
   }
 
-  /** The slot of a normalized path, or NONE; each name is looked up in its folder's map. */
+  /** The slot of a normalized path, or NONE; each name is looked up under its folder. */
   private findPath(path: string): number {
     let slot = ROOT_SLOT;
     let start = 1;
     while (start < path.length) {
       let end = path.indexOf('/', start);
       if (end < 0) end = path.length;
-      const child = this.folders[slot]?.kids.get(path.slice(start, end));
-      if (child === undefined) return NONE;
-      slot = child;
+      slot = this.findChild(slot, path.slice(start, end));
+      if (slot === NONE) return NONE;
       start = end + 1;
     }
     return slot;
@@ -308,8 +329,8 @@ export class InodeTable {
       let end = path.indexOf('/', start);
       if (end < 0) end = path.length;
       const name = path.slice(start, end);
-      let child = made ? undefined : this.folders[slot]?.kids.get(name);
-      if (child === undefined) {
+      let child = made ? NONE : this.findChild(slot, name);
+      if (child === NONE) {
         if (!made) this.touch(slot);
         made = true;
         child = this.createChild(slot, name, false);
@@ -319,6 +340,17 @@ export class InodeTable {
     }
     if (!made) this.touch(slot);
     return slot;
+  }
+
+  /** The slot of the child `name` of the live slot `parent`, or NONE. */
+  private findChild(parent: number, name: string): number {
+    if (this.firstChild[parent] === NONE) return NONE;
+    const hash = childHash(this.inos[parent] as number, name);
+    for (let bucket = this.index.first(hash); ; bucket = this.index.next(bucket)) {
+      const slot = this.index.slotAt(bucket);
+      if (slot === NONE) return NONE;
+      if (this.index.hashOf(slot) === hash && this.parents[slot] === parent && this.names.equals(slot, name)) return slot;
+    }
   }
 
   /** The slot of a live number, or NONE. */
@@ -337,7 +369,7 @@ export class InodeTable {
 
   private touch(slot: number): void {
     this.lastUsedMs[slot] = this.now();
-    if (this.idleFlags[slot] !== 0) {
+    if (((this.flags[slot] as number) & IDLE) !== 0) {
       this.unlinkIdle(slot);
       this.linkIdle(slot);
     }
@@ -345,7 +377,7 @@ export class InodeTable {
 
   private holdSlot(slot: number): void {
     this.holds[slot] = (this.holds[slot] as number) + 1;
-    if (this.idleFlags[slot] !== 0) this.unlinkIdle(slot);
+    if (((this.flags[slot] as number) & IDLE) !== 0) this.unlinkIdle(slot);
   }
 
   /** A new record under `parent`; `held` starts it with one hold, so it never passes through the idle LRU. */
@@ -355,7 +387,7 @@ export class InodeTable {
       this.makeRoom();
       parent = this.findIno(parentIno);
     }
-    const slot = this.allocate(parent, name);
+    const slot = this.allocate(parent);
     this.attach(slot, parent, name);
     this.holds[slot] = held ? 1 : 0;
     if (!held) this.linkIdle(slot);
@@ -363,28 +395,25 @@ export class InodeTable {
   }
 
   /** Takes the next slot (there is room) for a new number. */
-  private allocate(parent: number, name: string): number {
+  private allocate(parent: number): number {
     const slot = this.used;
     this.used += 1;
     this.live += 1;
     this.inos[slot] = this.nextIno;
     this.nextIno += 1;
     this.parents[slot] = parent;
-    this.names[slot] = name;
     this.lookups[slot] = 0;
     this.holds[slot] = 0;
     this.listedIn[slot] = 0;
     this.lastUsedMs[slot] = this.now();
-    this.sizes[slot] = NO_SIGHTING;
-    this.mtimesMs[slot] = 0;
-    this.versions.clear(slot);
-    this.folders[slot] = undefined;
-    this.idleFlags[slot] = 0;
+    this.flags[slot] = 0;
+    this.firstChild[slot] = NONE;
+    this.names.clear(slot);
     return slot;
   }
 
   private isIdle(slot: number): boolean {
-    return slot !== ROOT_SLOT && (this.lookups[slot] as number) <= 0 && this.holds[slot] === 0 && this.folders[slot] === undefined;
+    return slot !== ROOT_SLOT && (this.lookups[slot] as number) <= 0 && this.holds[slot] === 0 && this.firstChild[slot] === NONE;
   }
 
   /**
@@ -393,7 +422,7 @@ export class InodeTable {
    * eviction is under way already.
    */
   private settle(slot: number, evict = true, letGo = true): void {
-    if (this.idleFlags[slot] !== 0) this.unlinkIdle(slot);
+    if (((this.flags[slot] as number) & IDLE) !== 0) this.unlinkIdle(slot);
     if (letGo) this.lastUsedMs[slot] = this.now();
     if (!this.isIdle(slot)) return;
     this.linkIdle(slot);
@@ -417,42 +446,42 @@ export class InodeTable {
   }
 
   private remove(slot: number): void {
-    if (this.idleFlags[slot] !== 0) this.unlinkIdle(slot);
+    if (((this.flags[slot] as number) & IDLE) !== 0) this.unlinkIdle(slot);
     this.detach(slot);
-    this.names[slot] = '';
-    this.versions.clear(slot);
-    this.folders[slot] = undefined;
+    this.flags[slot] = 0;
     this.live -= 1;
   }
 
-  /** Takes `slot` out of its folder (which may go idle): it has no parent afterwards. */
+  /** Takes `slot` out of its folder (which may go idle): it has no parent and no name afterwards. */
   private detach(slot: number): void {
     const parent = this.parents[slot] as number;
-    this.parents[slot] = NONE;
     if (parent === NONE) return;
-    const folder = this.folders[parent];
-    if (folder !== undefined) {
-      folder.kids.delete(this.names[slot] as string);
-      if (folder.kids.size === 0) this.folders[parent] = undefined;
-    }
+    this.index.delete(slot);
+    const prev = this.prevSibling[slot] as number;
+    const next = this.nextSibling[slot] as number;
+    if (prev === NONE) this.firstChild[parent] = next;
+    else this.nextSibling[prev] = next;
+    if (next !== NONE) this.prevSibling[next] = prev;
+    this.parents[slot] = NONE;
+    this.names.clear(slot);
     this.settle(parent, false, false);
   }
 
   /** Files `slot` as `name` in the folder `parent`, which stops being idle. */
   private attach(slot: number, parent: number, name: string): void {
-    let folder = this.folders[parent];
-    if (folder === undefined) {
-      folder = { kids: new Map(), path: this.pathOf(parent) };
-      this.folders[parent] = folder;
-      if (this.idleFlags[parent] !== 0) this.unlinkIdle(parent);
-    }
-    folder.kids.set(name, slot);
+    const first = this.firstChild[parent] as number;
+    if (first === NONE && ((this.flags[parent] as number) & IDLE) !== 0) this.unlinkIdle(parent);
+    this.prevSibling[slot] = NONE;
+    this.nextSibling[slot] = first;
+    if (first !== NONE) this.prevSibling[first] = slot;
+    this.firstChild[parent] = slot;
     this.parents[slot] = parent;
-    this.names[slot] = name;
+    this.names.set(slot, name);
+    this.index.add(slot, childHash(this.inos[parent] as number, name));
   }
 
   private linkIdle(slot: number): void {
-    this.idleFlags[slot] = 1;
+    this.flags[slot] = (this.flags[slot] as number) | IDLE;
     this.idlePrev[slot] = this.idleTail;
     this.idleNext[slot] = NONE;
     if (this.idleTail === NONE) this.idleHead = slot;
@@ -468,7 +497,7 @@ export class InodeTable {
     else this.idleNext[prev] = next;
     if (next === NONE) this.idleTail = prev;
     else this.idlePrev[next] = prev;
-    this.idleFlags[slot] = 0;
+    this.flags[slot] = (this.flags[slot] as number) & ~IDLE;
     this.idleCount -= 1;
   }
 
@@ -503,27 +532,27 @@ export class InodeTable {
     }
     for (let slot = 0; slot < used; slot += 1) {
       const to = moved[slot] as number;
-      if (to === NONE) continue;
-      const parent = this.parents[slot] as number;
-      this.parents[to] = parent === NONE ? NONE : (moved[parent] as number);
-      if (to !== slot) this.copySlot(slot, to);
+      if (to !== NONE && to !== slot) this.copySlot(slot, to);
     }
+    // Every link of a live slot points at a live one (or at none): each becomes its new place.
+    const relink = (links: Int32Array, slot: number): void => {
+      const at = links[slot] as number;
+      if (at !== NONE) links[slot] = moved[at] as number;
+    };
     for (let slot = 0; slot < count; slot += 1) {
-      if (this.idleFlags[slot] !== 0) {
-        const prev = this.idlePrev[slot] as number;
-        const next = this.idleNext[slot] as number;
-        this.idlePrev[slot] = prev === NONE ? NONE : (moved[prev] as number);
-        this.idleNext[slot] = next === NONE ? NONE : (moved[next] as number);
+      relink(this.parents, slot);
+      relink(this.firstChild, slot);
+      relink(this.nextSibling, slot);
+      relink(this.prevSibling, slot);
+      if (((this.flags[slot] as number) & IDLE) !== 0) {
+        relink(this.idlePrev, slot);
+        relink(this.idleNext, slot);
       }
-      const kids = this.folders[slot]?.kids;
-      if (kids !== undefined) for (const [name, child] of kids) kids.set(name, moved[child] as number);
     }
     if (this.idleHead !== NONE) this.idleHead = moved[this.idleHead] as number;
     if (this.idleTail !== NONE) this.idleTail = moved[this.idleTail] as number;
-    // The strings and folders of the slots past the live ones are let go.
-    this.names.length = count;
-    this.versions.squeezed(count);
-    this.folders.length = count;
+    this.names.squeezed(count);
+    this.index.renumber(moved);
     this.used = count;
     this.squeezes += 1;
     if (capacity !== this.inos.length) this.resize(capacity);
@@ -531,18 +560,21 @@ export class InodeTable {
 
   private copySlot(from: number, to: number): void {
     this.inos[to] = this.inos[from] as number;
+    this.parents[to] = this.parents[from] as number;
     this.lookups[to] = this.lookups[from] as number;
     this.holds[to] = this.holds[from] as number;
     this.listedIn[to] = this.listedIn[from] as number;
     this.lastUsedMs[to] = this.lastUsedMs[from] as number;
-    this.sizes[to] = this.sizes[from] as number;
-    this.mtimesMs[to] = this.mtimesMs[from] as number;
+    this.printsLow[to] = this.printsLow[from] as number;
+    this.printsHigh[to] = this.printsHigh[from] as number;
+    this.flags[to] = this.flags[from] as number;
+    this.index.moveHash(from, to);
+    this.firstChild[to] = this.firstChild[from] as number;
+    this.nextSibling[to] = this.nextSibling[from] as number;
+    this.prevSibling[to] = this.prevSibling[from] as number;
     this.idlePrev[to] = this.idlePrev[from] as number;
     this.idleNext[to] = this.idleNext[from] as number;
-    this.idleFlags[to] = this.idleFlags[from] as number;
-    this.names[to] = this.names[from] as string;
-    this.versions.move(from, to);
-    this.folders[to] = this.folders[from];
+    this.names.move(from, to);
   }
 
   /** New typed arrays of `capacity` holding the slots in use. */
@@ -558,13 +590,23 @@ export class InodeTable {
     this.holds = fit(this.holds, new Int32Array(capacity));
     this.listedIn = fit(this.listedIn, new Int32Array(capacity));
     this.lastUsedMs = fit(this.lastUsedMs, new Float64Array(capacity));
-    this.sizes = fit(this.sizes, new Float64Array(capacity));
-    this.mtimesMs = fit(this.mtimesMs, new Float64Array(capacity));
+    this.printsLow = fit(this.printsLow, new Int32Array(capacity));
+    this.printsHigh = fit(this.printsHigh, new Int32Array(capacity));
+    this.flags = fit(this.flags, new Uint8Array(capacity));
+    this.firstChild = fit(this.firstChild, new Int32Array(capacity));
+    this.nextSibling = fit(this.nextSibling, new Int32Array(capacity));
+    this.prevSibling = fit(this.prevSibling, new Int32Array(capacity));
     this.idlePrev = fit(this.idlePrev, new Int32Array(capacity));
     this.idleNext = fit(this.idleNext, new Int32Array(capacity));
-    this.idleFlags = fit(this.idleFlags, new Uint8Array(capacity));
-    this.versions.resize(capacity, count);
+    this.names.resize(capacity, count);
+    this.index.resizeSlots(capacity, count);
   }
+}
+
+/** The index hash of the child `name` of the folder numbered `parentIno` (both halves of the number go in). */
+function childHash(parentIno: number, name: string): number {
+  const seed = Math.imul(Math.imul(0x811c9dc5 ^ (parentIno | 0), 0x01000193) ^ Math.floor(parentIno / 0x1_0000_0000), 0x01000193);
+  return hashText(name, seed);
 }
 
 /** A child as `childNumberer` numbered it; its path is made only if asked for (a stale one, rarely). */
@@ -579,137 +621,4 @@ class NumberedChild {
   get path(): string {
     return joinPath(this.dirPath, this.name);
   }
-}
-
-/** `lengths` of a slot without a version. */
-const NO_VERSION = 0xffff;
-/** `lengths` of a slot whose version is kept as a string (longer, or not one byte per character). */
-const WIDE_VERSION = 0xfffe;
-const LATIN1_MAX = 0xff;
-
-/**
- * Each slot's version as bytes in one pool, outside the JS heap: a walk leaves a version for every
- * file the kernel holds, and a million small strings are heap the collector walks again and again.
- * A version that is not one byte per character is kept as a string, by slot.
- */
-class VersionPool {
-  private starts: Uint32Array;
-  private lengths: Uint16Array;
-  private bytes = new Uint8Array(MIN_SLOTS * 8);
-  private bytesUsed = 0;
-  private bytesDead = 0;
-  private wide = new Map<number, string>();
-
-  constructor(capacity: number) {
-    this.starts = new Uint32Array(capacity);
-    this.lengths = new Uint16Array(capacity).fill(NO_VERSION);
-  }
-
-  get(slot: number): string | undefined {
-    const length = this.lengths[slot] as number;
-    if (length === NO_VERSION) return undefined;
-    if (length === WIDE_VERSION) return this.wide.get(slot);
-    const start = this.starts[slot] as number;
-    let text = '';
-    for (let index = start; index < start + length; index += 1) text += String.fromCharCode(this.bytes[index] as number);
-    return text;
-  }
-
-  set(slot: number, version: string | undefined): void {
-    if (version === undefined || version.length >= WIDE_VERSION || !isLatin1(version)) {
-      this.clear(slot);
-      if (version === undefined) return;
-      this.lengths[slot] = WIDE_VERSION;
-      this.wide.set(slot, version);
-      return;
-    }
-    const length = this.lengths[slot] as number;
-    // The same version again (the usual sighting) writes nothing; a shorter one is written over the old.
-    if (length < WIDE_VERSION && length >= version.length) {
-      const start = this.starts[slot] as number;
-      if (length === version.length && this.equals(start, version)) return;
-      this.write(start, version);
-      this.bytesDead += length - version.length;
-      this.lengths[slot] = version.length;
-      return;
-    }
-    this.clear(slot);
-    if (this.bytesUsed + version.length > this.bytes.length) this.makeRoom(version.length);
-    this.starts[slot] = this.bytesUsed;
-    this.lengths[slot] = version.length;
-    this.write(this.bytesUsed, version);
-    this.bytesUsed += version.length;
-  }
-
-  clear(slot: number): void {
-    const length = this.lengths[slot] as number;
-    if (length === WIDE_VERSION) this.wide.delete(slot);
-    else if (length !== NO_VERSION) this.bytesDead += length;
-    this.lengths[slot] = NO_VERSION;
-  }
-
-  /** The slot `from` moves down to `to` (a squeeze); `to` was dead. */
-  move(from: number, to: number): void {
-    this.starts[to] = this.starts[from] as number;
-    this.lengths[to] = this.lengths[from] as number;
-    this.lengths[from] = NO_VERSION;
-    const wide = this.wide.get(from);
-    if (wide !== undefined) {
-      this.wide.delete(from);
-      this.wide.set(to, wide);
-    }
-  }
-
-  /** The table squeezed its slots down to `count`: the slots past them hold nothing. */
-  squeezed(count: number): void {
-    this.lengths.fill(NO_VERSION, count);
-    this.repack(Math.max(MIN_SLOTS * 8, (this.bytesUsed - this.bytesDead) * 2), count);
-  }
-
-  resize(capacity: number, count: number): void {
-    const starts = new Uint32Array(capacity);
-    const lengths = new Uint16Array(capacity).fill(NO_VERSION);
-    starts.set(this.starts.subarray(0, count));
-    lengths.set(this.lengths.subarray(0, count));
-    this.starts = starts;
-    this.lengths = lengths;
-  }
-
-  /** The pool is full: repack it without its dead bytes, into a larger one if they are not most of it. */
-  private makeRoom(needed: number): void {
-    const live = this.bytesUsed - this.bytesDead;
-    const size = Math.max(this.bytes.length, Math.ceil((live + needed) * 1.5));
-    this.repack(size, this.lengths.length);
-  }
-
-  /** Copies the versions of the first `count` slots into a pool of `size` bytes, in slot order. */
-  private repack(size: number, count: number): void {
-    const bytes = new Uint8Array(size);
-    let used = 0;
-    for (let slot = 0; slot < count; slot += 1) {
-      const length = this.lengths[slot] as number;
-      if (length >= WIDE_VERSION) continue;
-      const start = this.starts[slot] as number;
-      bytes.set(this.bytes.subarray(start, start + length), used);
-      this.starts[slot] = used;
-      used += length;
-    }
-    this.bytes = bytes;
-    this.bytesUsed = used;
-    this.bytesDead = 0;
-  }
-
-  private write(start: number, version: string): void {
-    for (let index = 0; index < version.length; index += 1) this.bytes[start + index] = version.charCodeAt(index);
-  }
-
-  private equals(start: number, version: string): boolean {
-    for (let index = 0; index < version.length; index += 1) if (this.bytes[start + index] !== version.charCodeAt(index)) return false;
-    return true;
-  }
-}
-
-function isLatin1(text: string): boolean {
-  for (let index = 0; index < text.length; index += 1) if (text.charCodeAt(index) > LATIN1_MAX) return false;
-  return true;
 }
