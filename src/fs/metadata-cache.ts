@@ -1,4 +1,7 @@
+import { hashText } from './hashing.js';
 import { DIR_NODE, type NodeInfo } from './node-info.js';
+import { PackedStrings } from './packed-strings.js';
+import { NO_SLOT, SlotIndex } from './slot-index.js';
 
 export type CacheLookup = { readonly hit: true; readonly info: NodeInfo | undefined } | { readonly hit: false };
 
@@ -88,7 +91,7 @@ export class MetadataCache {
   }
 }
 
-const NONE = -1;
+const NONE = NO_SLOT;
 /** Slots an LRU starts with (fewer if its bound is lower); it doubles up to its bound. */
 const FIRST_SLOTS = 1024;
 const KIND_MISSING = 0;
@@ -97,22 +100,23 @@ const KIND_FILE = 2;
 
 /**
  * Paths with what was found there and until when, least recently used first. The cache may
- * hold a name for every file a walk passes, so an entry is a slot in parallel typed arrays (kind,
- * size, mtime, expiry, the LRU links) beside its path and version, not an object of its own; the
- * info handed out is made on each hit.
+ * hold a name for every file a walk passes, so it keeps no JS object and no string per entry: an
+ * entry is a slot in parallel typed arrays (kind, size, mtime, expiry, the LRU links), its path and
+ * version as bytes in a buffer, found through an index of path hashes; the info handed out is made
+ * on each hit.
  */
 class NodeInfoLru {
-  private readonly slots = new Map<string, number>();
-  private paths: (string | undefined)[] = [];
-  private versions: (string | undefined)[] = [];
+  private index = new SlotIndex(0);
+  private paths = new PackedStrings(0);
+  private versions = new PackedStrings(0);
   private kinds = new Uint8Array(0);
   private sizes = new Float64Array(0);
   private mtimesMs = new Float64Array(0);
   private expiries = new Float64Array(0);
+  /** The LRU's links; a slot given back is on a list of its own through `older`, from `freeHead`. */
   private older = new Int32Array(0);
   private newer = new Int32Array(0);
-  /** Slots given back, to be taken again before the arrays grow. */
-  private readonly free: number[] = [];
+  private freeHead = NONE;
   private used = 0;
   private oldest = NONE;
   private newest = NONE;
@@ -120,17 +124,17 @@ class NodeInfoLru {
   constructor(private readonly max: number) {}
 
   get size(): number {
-    return this.slots.size;
+    return this.index.size;
   }
 
   has(path: string): boolean {
-    return this.slots.has(path);
+    return this.find(path) !== NONE;
   }
 
   /** The slot of `path`, made the most recently used; NONE when absent. */
   use(path: string): number {
-    const slot = this.slots.get(path);
-    if (slot === undefined) return NONE;
+    const slot = this.find(path);
+    if (slot === NONE) return NONE;
     this.unlink(slot);
     this.link(slot);
     return slot;
@@ -144,16 +148,17 @@ class NodeInfoLru {
     const kind = this.kinds[slot];
     if (kind === KIND_DIR) return DIR_NODE;
     if (kind === KIND_MISSING) return undefined;
-    return { kind: 'file', size: this.sizes[slot] as number, mtimeMs: this.mtimesMs[slot] as number, version: this.versions[slot] };
+    return { kind: 'file', size: this.sizes[slot] as number, mtimeMs: this.mtimesMs[slot] as number, version: this.versions.get(slot) };
   }
 
   set(path: string, info: NodeInfo | undefined, expiresAtMs: number): void {
-    let slot = this.slots.get(path);
-    if (slot === undefined) {
-      if (this.slots.size >= this.max) this.delete(this.paths[this.oldest] as string);
+    const hash = hashText(path);
+    let slot = this.findHashed(path, hash);
+    if (slot === NONE) {
+      if (this.index.size >= this.max) this.deleteSlot(this.oldest);
       slot = this.take();
-      this.slots.set(path, slot);
-      this.paths[slot] = path;
+      this.paths.set(slot, path);
+      this.index.add(slot, hash);
     } else {
       this.unlink(slot);
     }
@@ -161,54 +166,72 @@ class NodeInfoLru {
     this.expiries[slot] = expiresAtMs;
     if (info === undefined) {
       this.kinds[slot] = KIND_MISSING;
-      this.versions[slot] = undefined;
+      this.versions.clear(slot);
     } else if (info.kind === 'dir') {
       this.kinds[slot] = KIND_DIR;
-      this.versions[slot] = undefined;
+      this.versions.clear(slot);
     } else {
       this.kinds[slot] = KIND_FILE;
       this.sizes[slot] = info.size;
       this.mtimesMs[slot] = info.mtimeMs;
-      this.versions[slot] = info.version;
+      this.versions.set(slot, info.version);
     }
   }
 
   delete(path: string): void {
-    const slot = this.slots.get(path);
-    if (slot === undefined) return;
-    this.slots.delete(path);
-    this.unlink(slot);
-    this.paths[slot] = undefined;
-    this.versions[slot] = undefined;
-    this.free.push(slot);
+    const slot = this.find(path);
+    if (slot !== NONE) this.deleteSlot(slot);
   }
 
   deleteExpired(nowMs: number): void {
-    const expired: string[] = [];
-    for (const [path, slot] of this.slots) if (nowMs >= (this.expiries[slot] as number)) expired.push(path);
-    for (const path of expired) this.delete(path);
+    const expired: number[] = [];
+    for (let slot = this.oldest; slot !== NONE; slot = this.newer[slot] as number) if (nowMs >= (this.expiries[slot] as number)) expired.push(slot);
+    for (const slot of expired) this.deleteSlot(slot);
   }
 
   clear(): void {
-    this.slots.clear();
-    this.paths = [];
-    this.versions = [];
+    this.index = new SlotIndex(0);
+    this.paths = new PackedStrings(0);
+    this.versions = new PackedStrings(0);
     this.kinds = new Uint8Array(0);
     this.sizes = new Float64Array(0);
     this.mtimesMs = new Float64Array(0);
     this.expiries = new Float64Array(0);
     this.older = new Int32Array(0);
     this.newer = new Int32Array(0);
-    this.free.length = 0;
+    this.freeHead = NONE;
     this.used = 0;
     this.oldest = NONE;
     this.newest = NONE;
   }
 
+  private find(path: string): number {
+    return this.index.size === 0 ? NONE : this.findHashed(path, hashText(path));
+  }
+
+  private findHashed(path: string, hash: number): number {
+    for (let bucket = this.index.first(hash); ; bucket = this.index.next(bucket)) {
+      const slot = this.index.slotAt(bucket);
+      if (slot === NONE || (this.index.hashOf(slot) === hash && this.paths.equals(slot, path))) return slot;
+    }
+  }
+
+  private deleteSlot(slot: number): void {
+    this.index.delete(slot);
+    this.unlink(slot);
+    this.paths.clear(slot);
+    this.versions.clear(slot);
+    this.older[slot] = this.freeHead;
+    this.freeHead = slot;
+  }
+
   /** A slot for a new entry: one given back, else the next, growing the arrays (up to the bound). */
   private take(): number {
-    const reused = this.free.pop();
-    if (reused !== undefined) return reused;
+    if (this.freeHead !== NONE) {
+      const reused = this.freeHead;
+      this.freeHead = this.older[reused] as number;
+      return reused;
+    }
     if (this.used === this.kinds.length) this.grow(Math.min(this.max, Math.max(FIRST_SLOTS, this.used * 2)));
     const slot = this.used;
     this.used += 1;
@@ -226,6 +249,9 @@ class NodeInfoLru {
     this.expiries = widen(this.expiries, new Float64Array(capacity));
     this.older = widen(this.older, new Int32Array(capacity));
     this.newer = widen(this.newer, new Int32Array(capacity));
+    this.paths.resize(capacity, this.used);
+    this.versions.resize(capacity, this.used);
+    this.index.resizeSlots(capacity, this.used);
   }
 
   /** Makes `slot` the newest. */
