@@ -216,6 +216,8 @@ export class InodeTable {
     // Making the new parent may move slots: find both again after it.
     const parent = this.slotFor(parentPath(to));
     const slot = this.findIno(ino);
+    // A file cannot become its own folder (the kernel answers ENOTDIR before asking).
+    if (parent === slot) return;
     this.detach(slot);
     this.attach(slot, parent, to.slice(to.lastIndexOf('/') + 1));
     this.settle(slot, true, false);

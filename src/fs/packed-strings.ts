@@ -40,7 +40,7 @@ export class PackedStrings {
   /** Whether the string of `slot` is `text`, without making it. */
   equals(slot: number, text: string): boolean {
     const length = this.lengths[slot] as number;
-    if (length === WIDE_STRING) return this.wide.get(slot) === text;
+    if (length >= WIDE_STRING) return length === WIDE_STRING && this.wide.get(slot) === text;
     if (length !== text.length) return false;
     const start = this.starts[slot] as number;
     for (let index = 0; index < length; index += 1) if (this.bytes[start + index] !== text.charCodeAt(index)) return false;

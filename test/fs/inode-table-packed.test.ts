@@ -111,6 +111,8 @@ describe('PackedStrings', () => {
     strings.squeezed(4);
     expect([0, 1, 2, 3].map((slot) => strings.get(slot))).toEqual(['', 'ab', 'не latin1', 'a much longer string than before']);
     expect(strings.has(4)).toBe(false);
+    // A slot without a string matches nothing, not even a string as long as its mark.
+    expect(strings.equals(4, 'q'.repeat(0xffff))).toBe(false);
     expect(strings.get(5)).toBeUndefined();
   });
 });
