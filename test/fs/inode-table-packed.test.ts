@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { identityPrint, sameObject, type ObjectSighting } from '../../src/fs/object-identity.js';
 import { InodeTable, ROOT_INO } from '../../src/fs/inode-table.js';
 import { PackedStrings } from '../../src/fs/packed-strings.js';
+import { heapBytesPerEntry } from '../helpers/heap.js';
 
 /** A small seeded generator (mulberry32): the same operations on every run. */
 function random(seed: number): () => number {
@@ -71,6 +72,24 @@ describe('InodeTable against a model of paths and lookup counts', () => {
     for (const ino of everyNumber) if (!heldNumbers.has(ino) && ino !== ROOT_INO) expect(table.pathForIno(ino)).toBeUndefined();
     for (const { ino, lookups } of held.values()) table.forget(ino, lookups);
     expect(table.size).toBe(1);
+  });
+
+  it('keeps no JS object or string per number: a walk held by the kernel costs typed arrays, not heap', () => {
+    const entries = 100_000;
+    const { bytesPerEntry, kept } = heapBytesPerEntry(entries, () => {
+      const table = new InodeTable(0);
+      for (let folder = 0; folder < 100; folder += 1) {
+        const numberChild = table.childNumberer(`/t/d-${folder}`, true);
+        for (let i = 0; i < entries / 100; i += 1) {
+          const { ino } = numberChild(`f-${String(i).padStart(6, '0')}.bin`, 1, { version: `${folder}-${i}`.padStart(16, '0'), size: i, mtimeMs: 0 });
+          table.addLookups(ino, 1);
+          table.release(ino);
+        }
+      }
+      return table;
+    });
+    expect(kept.heldCount).toBe(entries + 100 + 2);
+    expect(bytesPerEntry).toBeLessThan(8);
   });
 
   it('finds a child by its folder number and name, and only that one', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MetadataCache } from '../../src/fs/metadata-cache.js';
 import { DIR_NODE, type NodeInfo } from '../../src/fs/node-info.js';
+import { heapBytesPerEntry } from '../helpers/heap.js';
 import { manualClock } from './fixture.js';
 
 /** Paths that share bytes, differ only past Latin-1 or in case, are long, or nest in one another. */
@@ -47,6 +48,18 @@ describe('MetadataCache against a model', () => {
       expect(cache.size).toBe(model.size);
     }
     for (const [path, info] of model) expect(cache.get(path)).toEqual({ hit: true, info });
+  });
+
+  it('keeps no JS object or string per entry', () => {
+    const entries = 100_000;
+    const clock = manualClock();
+    const { bytesPerEntry, kept } = heapBytesPerEntry(entries, () => {
+      const cache = new MetadataCache({ metadataTtlMs: 1000, negativeMetadataTtlMs: 1000, maxEntries: entries, now: clock.now });
+      for (let i = 0; i < entries; i += 1) cache.setFound(`/t/d-${i % 100}/f-${String(i).padStart(6, '0')}.bin`, { kind: 'file', size: i, mtimeMs: i, version: `${i}`.padStart(16, '0') });
+      return cache;
+    });
+    expect(kept.size).toBe(entries);
+    expect(bytesPerEntry).toBeLessThan(8);
   });
 
   it('keeps folders apart from files, each bounded', () => {
