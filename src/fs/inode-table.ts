@@ -18,6 +18,10 @@ const ROOT_SLOT = 0;
 const IDLE = 1;
 /** `flags`: seen as a file (`printsLow` and `printsHigh` hold what it was). */
 const SIGHTED = 2;
+/** Where `resight` has a sighting's print made. */
+const PRINT = new Int32Array(2);
+/** Paths of folders kept by number, so a child's path is its folder's and one name. */
+const FOLDER_PATHS_MAX = 4096;
 
 /**
  * Inode numbers for paths, with the lifetime the kernel's FUSE contract gives them (as libfuse's
@@ -78,6 +82,10 @@ export class InodeTable {
   private idleCount = 0;
   /** How many times slots were moved: a slot remembered across calls is good only while this stays. */
   private squeezes = 0;
+  /** Paths of folders by number, oldest first: a record's path is its folder's and its name. */
+  private readonly folderPaths = new Map<number, string>();
+  /** The folder last found by path (a listing names thousands of children of one folder), while `squeezes` stays. */
+  private lastFolder = { path: '', slot: NONE, ino: NONE, squeezes: -1 };
 
   constructor(
     private readonly maxIdle: number = DEFAULT_IDLE_INODES,
@@ -177,14 +185,11 @@ export class InodeTable {
   /** The numbered children of `dirPath` that listing pass `pass` did not name. */
   childrenNotListed(dirPath: string, pass: number): string[] {
     const missing: string[] = [];
-    const slot = this.findPath(dirPath);
+    const slot = this.findFolder(dirPath);
     if (slot === NONE) return missing;
     const mark = pass | 0;
-    let base: string | undefined;
     for (let child = this.firstChild[slot] as number; child !== NONE; child = this.nextSibling[child] as number) {
-      if (this.listedIn[child] === mark) continue;
-      base ??= this.pathOf(slot);
-      missing.push(joinPath(base, this.names.get(child) as string));
+      if (this.listedIn[child] !== mark) missing.push(this.pathOf(child));
     }
     return missing;
   }
@@ -213,6 +218,9 @@ export class InodeTable {
       this.remove(replaced);
     }
     const ino = this.inos[found] as number;
+    // A record that was a folder once is one no more: its path changes.
+    this.folderPaths.delete(ino);
+    this.lastFolder = { path: '', slot: NONE, ino: NONE, squeezes: -1 };
     // Making the new parent may move slots: find both again after it.
     const parent = this.slotFor(parentPath(to));
     const slot = this.findIno(ino);
@@ -265,7 +273,7 @@ export class InodeTable {
 
   /** Marks the numbered child `name` of `dirPath`, if there is one, as named by listing pass `pass`. */
   markChildListed(dirPath: string, name: string, pass: number): void {
-    const slot = this.findPath(dirPath);
+    const slot = this.findFolder(dirPath);
     const child = slot === NONE ? NONE : this.findChild(slot, name);
     if (child !== NONE) this.listedIn[child] = pass | 0;
   }
@@ -289,8 +297,9 @@ export class InodeTable {
 
   /** Records `sighting` on `slot`; true when it had been seen before as another object. */
   private resight(slot: number, sighting: ObjectSighting): boolean {
-    const low = identityPrint(sighting, 0);
-    const high = identityPrint(sighting, 1);
+    identityPrint(sighting, PRINT);
+    const low = PRINT[0] as number;
+    const high = PRINT[1] as number;
     const flags = this.flags[slot] as number;
     const stale = (flags & SIGHTED) !== 0 && (this.printsLow[slot] !== low || this.printsHigh[slot] !== high);
     this.printsLow[slot] = low;
@@ -301,11 +310,29 @@ export class InodeTable {
 
   private pathOf(slot: number): string {
     if (slot === ROOT_SLOT) return '/';
-    const names: string[] = [];
-    for (let at = slot; at !== ROOT_SLOT; at = this.parents[at] as number) names.push(this.names.get(at) as string);
-    let path = '';
-    for (let index = names.length - 1; index >= 0; index -= 1) path += `/${names[index] as string}`;
+    return joinPath(this.folderPath(this.parents[slot] as number), this.names.get(slot) as string);
+  }
+
+  /** The path of a folder, kept by its number (a number is never reused; a renamed record's goes). */
+  private folderPath(slot: number): string {
+    if (slot === ROOT_SLOT) return '/';
+    const ino = this.inos[slot] as number;
+    let path = this.folderPaths.get(ino);
+    if (path === undefined) {
+      path = this.pathOf(slot);
+      if (this.folderPaths.size >= FOLDER_PATHS_MAX) this.folderPaths.delete(this.folderPaths.keys().next().value as number);
+      this.folderPaths.set(ino, path);
+    }
     return path;
+  }
+
+  /** `findPath` for the folder of a listing: the last one found is remembered. */
+  private findFolder(dirPath: string): number {
+    const last = this.lastFolder;
+    if (dirPath === last.path && last.squeezes === this.squeezes && this.inos[last.slot] === last.ino && (last.slot === ROOT_SLOT || this.parents[last.slot] !== NONE)) return last.slot;
+    const slot = this.findPath(dirPath);
+    if (slot !== NONE) this.lastFolder = { path: dirPath, slot, ino: this.inos[slot] as number, squeezes: this.squeezes };
+    return slot;
   }
 
   /** The slot of a normalized path, or NONE; each name is looked up under its folder. */

@@ -30,32 +30,40 @@ export function sameObject(a: ObjectSighting, b: ObjectSighting): boolean {
   return (a.mtimeMs ?? 0) === (b.mtimeMs ?? 0);
 }
 
-/** Multipliers of the two hashes `identityPrint` is made of. */
-const PRINT_PRIMES = [0x01000193, 0x5bd1e995] as const;
 const numberBits = new Float64Array(1);
 const numberWords = new Int32Array(numberBits.buffer);
+const LOW_PRIME = 0x01000193;
+const HIGH_PRIME = 0x5bd1e995;
 
 /**
- * One of two 32-bit hashes (`half` 0 or 1) of what `objectIdentity` names, made without building
- * it: together they stand for the identity where a table keeps one for each of millions of files,
- * and two sightings with equal prints are the same object as `sameObject` tells it (but for one
- * chance in 2^64).
+ * Two 32-bit hashes of what `objectIdentity` names, made in one pass without building it, into
+ * `into[0]` and `into[1]`: together they stand for the identity where a table keeps one for each
+ * of millions of files, and two sightings with equal prints are the same object as `sameObject`
+ * tells it (but for one chance in 2^64).
  */
-export function identityPrint(object: ObjectSighting, half: 0 | 1): number {
-  const prime = PRINT_PRIMES[half];
-  const mix = (hash: number, word: number): number => Math.imul(hash ^ word, prime);
-  const mixNumber = (hash: number, value: number): number => {
-    // `+ 0`: -0 and 0 are the same number to `sameObject`, not to their bits.
-    numberBits[0] = value + 0;
-    return mix(mix(hash, numberWords[0] as number), numberWords[1] as number);
-  };
-  let hash = half === 0 ? 0x811c9dc5 : 0x2545f491;
+export function identityPrint(object: ObjectSighting, into: Int32Array): void {
+  let low = 0x811c9dc5;
+  let high = 0x2545f491;
   const { version } = object;
   if (version !== undefined) {
-    hash = mix(mix(hash, 0x76), version.length);
-    for (let index = 0; index < version.length; index += 1) hash = mix(hash, version.charCodeAt(index));
+    low = Math.imul(Math.imul(low ^ 0x76, LOW_PRIME) ^ version.length, LOW_PRIME);
+    high = Math.imul(Math.imul(high ^ 0x76, HIGH_PRIME) ^ version.length, HIGH_PRIME);
+    for (let index = 0; index < version.length; index += 1) {
+      const unit = version.charCodeAt(index);
+      low = Math.imul(low ^ unit, LOW_PRIME);
+      high = Math.imul(high ^ unit, HIGH_PRIME);
+    }
   } else {
-    hash = mixNumber(mix(hash, 0x6d), object.mtimeMs ?? 0);
+    low = Math.imul(low ^ 0x6d, LOW_PRIME);
+    high = Math.imul(high ^ 0x6d, HIGH_PRIME);
+    // `+ 0`: -0 and 0 are the same number to `sameObject`, not to their bits.
+    numberBits[0] = (object.mtimeMs ?? 0) + 0;
+    low = Math.imul(Math.imul(low ^ (numberWords[0] as number), LOW_PRIME) ^ (numberWords[1] as number), LOW_PRIME);
+    high = Math.imul(Math.imul(high ^ (numberWords[0] as number), HIGH_PRIME) ^ (numberWords[1] as number), HIGH_PRIME);
   }
-  return finalMix(mixNumber(hash, object.size));
+  numberBits[0] = object.size + 0;
+  low = Math.imul(Math.imul(low ^ (numberWords[0] as number), LOW_PRIME) ^ (numberWords[1] as number), LOW_PRIME);
+  high = Math.imul(Math.imul(high ^ (numberWords[0] as number), HIGH_PRIME) ^ (numberWords[1] as number), HIGH_PRIME);
+  into[0] = finalMix(low);
+  into[1] = finalMix(high);
 }

@@ -5,6 +5,10 @@ const WIDE_STRING = 0xfffe;
 const LATIN1_MAX = 0xff;
 const MIN_BYTES = 8192;
 
+interface Latin1Slicer {
+  latin1Slice(start: number, end: number): string;
+}
+
 /**
  * A string for each slot of a table, as bytes in one buffer outside the JS heap: a table of a
  * million names would otherwise be a million small strings, which cost twice their bytes and which
@@ -34,7 +38,8 @@ export class PackedStrings {
     if (length === NO_STRING) return undefined;
     if (length === WIDE_STRING) return this.wide.get(slot);
     const start = this.starts[slot] as number;
-    return this.bytes.toString('latin1', start, start + length);
+    // Buffer's own `latin1Slice` (what `toString('latin1')` calls after checking its arguments): half the cost.
+    return (this.bytes as unknown as Latin1Slicer).latin1Slice(start, start + length);
   }
 
   /** Whether the string of `slot` is `text`, without making it. */
@@ -112,7 +117,14 @@ export class PackedStrings {
   private makeRoom(needed: number): void {
     const live = this.bytesUsed - this.bytesDead;
     const size = Math.max(this.bytes.length, Math.ceil((live + needed) * 1.5));
-    this.repack(size, this.lengths.length);
+    if (this.bytesDead * 4 >= this.bytesUsed) {
+      this.repack(size, this.lengths.length);
+      return;
+    }
+    // Few dead bytes: the same bytes in a larger buffer, in one copy, every start as it was.
+    const bytes = Buffer.alloc(size);
+    this.bytes.copy(bytes, 0, 0, this.bytesUsed);
+    this.bytes = bytes;
   }
 
   /** Copies the strings of the first `count` slots into a buffer of `size` bytes, in slot order. */
@@ -123,7 +135,8 @@ export class PackedStrings {
       const length = this.lengths[slot] as number;
       if (length >= WIDE_STRING) continue;
       const start = this.starts[slot] as number;
-      this.bytes.copy(bytes, used, start, start + length);
+      // Names are short: a loop costs less than a native call each.
+      for (let index = 0; index < length; index += 1) bytes[used + index] = this.bytes[start + index] as number;
       this.starts[slot] = used;
       used += length;
     }

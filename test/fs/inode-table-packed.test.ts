@@ -152,9 +152,16 @@ describe('identityPrint', () => {
       { version: 'ü', size: 0 },
       { version: 'u', size: 0 },
     ];
+    const print = (sighting: ObjectSighting): number[] => {
+      const into = new Int32Array(2);
+      identityPrint(sighting, into);
+      return [...into];
+    };
     for (const a of sightings) {
       for (const b of sightings) {
-        const equal = identityPrint(a, 0) === identityPrint(b, 0) && identityPrint(a, 1) === identityPrint(b, 1);
+        const [a0, a1] = print(a);
+        const [b0, b1] = print(b);
+        const equal = a0 === b0 && a1 === b1;
         expect(equal, `${JSON.stringify(a)} and ${JSON.stringify(b)}`).toBe(sameObject(a, b));
       }
     }
