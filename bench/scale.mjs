@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UsageError } from './lib/args.mjs';
 import { BUCKET } from './lib/dataset.mjs';
 import { timeLines } from './lib/file-reads.mjs';
-import { freePort, mountMetrics } from './lib/mount-metrics.mjs';
+import { freePort, mountMetrics, watchMountMetrics } from './lib/mount-metrics.mjs';
 import { memoryOf, watchMemory } from './lib/process-memory.mjs';
 import { cpuSeconds, forceStop, isMounted, mount, reapAll, startServer, stopOnExit, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
 import { timeListing } from './lib/raw-listing.mjs';
@@ -282,6 +282,12 @@ function heapText({ heapUsedBytes, heapTotalBytes, forgetRequests }) {
   return `JS heap ${mib(heapUsedBytes) ?? '?'} of ${mib(heapTotalBytes) ?? '?'} MiB, ${forgetRequests === undefined ? '? ' : count(forgetRequests)} FORGET requests`;
 }
 
+/** `RSS 300 MiB = JS heap 120 (60 used) + external 130 + the rest 50` from one metrics sample. */
+function splitText({ rssBytes, heapUsedBytes, heapTotalBytes, externalBytes }) {
+  const rest = rssBytes - (heapTotalBytes ?? 0) - (externalBytes ?? 0);
+  return `RSS ${mib(rssBytes)} MiB = JS heap ${mib(heapTotalBytes) ?? '?'} (${mib(heapUsedBytes) ?? '?'} used) + external ${mib(externalBytes) ?? '?'} + the rest ${mib(rest)}`;
+}
+
 async function memoryRows(rawRecursive, forgetTtl, forgetTtlMs) {
   const n = objectCount(tree);
   const what = `${count(n)} objects`;
@@ -300,7 +306,11 @@ async function memoryRows(rawRecursive, forgetTtl, forgetTtlMs) {
 
   // Its metrics tell how much of the RSS left is JS heap, and whether the FORGETs came.
   const metricsPort = await freePort();
+  // Where the RSS goes at the walk's highest: JS heap, external (ArrayBuffers: the typed-array tables), the rest.
+  const watch = watchMountMetrics(metricsPort);
   const walked = await coldOnMount('stat walk, short TTL', 'find', statWalkArgs, tree, ['--metadata-ttl', forgetTtl, '--metrics-port', String(metricsPort)]);
+  const highest = await watch.stop();
+  if (highest !== undefined) say(`  at the walk's highest sampled RSS: ${splitText(highest)}`);
   let series = [];
   let after;
   let metrics;
@@ -318,9 +328,10 @@ async function memoryRows(rawRecursive, forgetTtl, forgetTtlMs) {
     result: walked.failed ? walked : { memory: after },
     valueMiB: mib(after?.rssBytes),
     target: beforeMiB === undefined ? undefined : { maxMiB: beforeMiB + RSS_RETURN_SLACK_MIB, label: `before + ${RSS_RETURN_SLACK_MIB}` },
-    memoryCell: `before ${beforeMiB ?? '?'} MiB, peak ${mib(walked.memory?.peakBytes) ?? '?'} MiB${metrics ? `; ${heapText(metrics)}` : ''}`,
+    memoryCell: `before ${beforeMiB ?? '?'} MiB, peak ${mib(walked.memory?.peakBytes) ?? '?'} MiB${highest ? ` (${splitText(highest)})` : ''}${metrics ? `; ${heapText(metrics)}` : ''}`,
     series,
     metrics,
+    highest,
   });
 }
 
@@ -339,7 +350,7 @@ function markdownReport(report) {
     `${report.pageCache}. Every cold mount row runs on a fresh mount (the second find on the cold one's). Ratio = reference time / time (1.00× = as fast as the reference). ` +
       `Mount RSS = VmRSS of the mount process after the row (peak: VmHWM, reset before the row, and VmRSS sampled every 200 ms). ` +
       `The last row's mount has \`--metadata-ttl ${report.forgetTtl} --metrics-port P\`; RSS read ${report.forgetTtl} + ${AFTER_TTL_MARGIN_MS / 1000} s after \`echo 2 > /proc/sys/vm/drop_caches\`, ` +
-      `then the JS heap (used of total) and the FORGET requests counted (a BATCH_FORGET is one), from its metrics.`,
+      `then the JS heap (used of total) and the FORGET requests counted (a BATCH_FORGET is one), from its metrics; in brackets, its metrics at the walk's highest RSS (sampled each second): JS heap, external (ArrayBuffers, where the tables live) and the rest (native allocations, code).`,
   ];
   if (report.notes.length > 0) lines.push('', ...report.notes.map((note) => `- ${note}`));
   return `${lines.join('\n')}\n`;

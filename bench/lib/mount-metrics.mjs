@@ -25,7 +25,11 @@ export function metricSum(text, name, labels = '') {
   return sum;
 }
 
-/** `{ heapUsedBytes, heapTotalBytes, forgetRequests }` of the mount serving metrics on `port`; undefined when it does not answer. */
+/**
+ * `{ heapUsedBytes, heapTotalBytes, externalBytes, rssBytes, forgetRequests }` of the mount serving metrics on
+ * `port` (external: ArrayBuffers and other memory V8 was told of; what RSS holds beyond both is native
+ * allocations, code and the binary); undefined when it does not answer.
+ */
 export async function mountMetrics(port) {
   try {
     const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) });
@@ -34,9 +38,34 @@ export async function mountMetrics(port) {
     return {
       heapUsedBytes: metricSum(text, 'bucketfs_nodejs_heap_size_used_bytes'),
       heapTotalBytes: metricSum(text, 'bucketfs_nodejs_heap_size_total_bytes'),
+      externalBytes: metricSum(text, 'bucketfs_nodejs_external_memory_bytes'),
+      rssBytes: metricSum(text, 'bucketfs_process_resident_memory_bytes'),
       forgetRequests: metricSum(text, 'bucketfs_fuse_operations_total', 'op="forget"'),
     };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Samples the metrics of the mount on `port` every `intervalMs` from now (none while it does not answer);
+ * `stop()` returns the sample of the highest RSS, or undefined.
+ */
+export function watchMountMetrics(port, intervalMs = 1_000) {
+  let highest;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const sample = await mountMetrics(port);
+      if (sample?.rssBytes !== undefined && (highest === undefined || sample.rssBytes > highest.rssBytes)) highest = sample;
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return highest;
+    },
+  };
 }
