@@ -81,6 +81,12 @@ function releaseAll(ranges: readonly CachedRange[], logger: Logger): void {
   }
 }
 
+/** What the engine reports of the handles it serves from their whole block (`WholeBlock`). */
+export interface WholeBlockReports {
+  served(fh: number, bytes: number): void;
+  released(fh: number): void;
+}
+
 /** The cached ranges the engine is serving, by request id, until it says it is done with them. */
 export class HeldCacheRanges {
   private readonly held = new Map<number, readonly CachedRange[]>();
@@ -107,10 +113,29 @@ export class HeldCacheRanges {
     releaseAll(ranges, this.logger);
   }
 
-  /** The engine served these hits (`ids`: doubles, as native/cache_read.c sends them). */
-  settle(ids: Buffer | undefined): void {
-    if (ids === undefined) return;
-    for (let offset = 0; offset + 8 <= ids.length; offset += 8) this.release(ids.readDoubleLE(offset));
+  /**
+   * The engine served these hits (`tokens`: doubles, as native/cache_read.c sends them): a request's id, whose
+   * ranges are released, or minus a handle's number and then the bytes the engine served from its whole block,
+   * or -1 when it released that handle (answered already: the kernel waits for nothing).
+   */
+  settle(tokens: Buffer | undefined, whole: WholeBlockReports): void {
+    if (tokens === undefined) return;
+    for (let offset = 0; offset + 8 <= tokens.length; offset += 8) {
+      const token = tokens.readDoubleLE(offset);
+      if (token >= 0) {
+        this.release(token);
+        continue;
+      }
+      if (offset + 16 > tokens.length) return;
+      offset += 8;
+      const bytes = tokens.readDoubleLE(offset);
+      try {
+        if (bytes >= 0) whole.served(-token, bytes);
+        else whole.released(-token);
+      } catch (error) {
+        this.logger.debug({ err: error }, 'counting a whole-block hit failed');
+      }
+    }
   }
 
   /** The engine could not serve request `id` from the cache (`flags` say why): a block at fault is dropped. */
