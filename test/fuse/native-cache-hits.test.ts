@@ -438,4 +438,30 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(coreCalls.read - before.read).toBeGreaterThanOrEqual(twins.length);
     expect(diskCache!.stats().checksumFailures - before.checksumFailures).toBe(twins.length);
   });
+
+  it('after a remount, serves an object changed on the server from the store, and drops the block of its old version then', async () => {
+    const changed = smalls[3]!;
+    const oldBlocks = blockFilesOfLength(changed.data.length);
+    expect(oldBlocks).toHaveLength(1);
+    const fresh = randomBytes(changed.data.length);
+    bucket.set(changed.name, fresh);
+    try {
+      await unmountAll();
+      await mountWithCache();
+      const before = { ...coreCalls, ...diskCache!.stats() };
+      const result = await run('sha256sum', [join(mountpoint, changed.name)]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.split(' ')[0]).toBe(sha256(fresh));
+      // The new version is a new key: its block is missing, so the read came to the core and went to the store.
+      expect(coreCalls.read - before.read).toBeGreaterThan(0);
+      expect(diskCache!.stats().misses - before.misses).toBeGreaterThan(0);
+      await diskCache!.settled();
+      // The miss dropped the old version's block; the new one was written behind the read.
+      const now = blockFilesOfLength(changed.data.length);
+      expect(now).toHaveLength(1);
+      expect(now).not.toContain(oldBlocks[0]);
+    } finally {
+      bucket.set(changed.name, changed.data);
+    }
+  });
 });
