@@ -30,6 +30,12 @@
 /* A hit marks its file used at most this often (src/fs/disk-cache/disk-cache.ts): eviction goes by access time. */
 #define TOUCH_INTERVAL_S 60
 
+static double seconds_since(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
 struct whole_block {
   struct whole_block *next; /* in its bucket of mount_context.whole_blocks */
   uint64_t fh;
@@ -138,14 +144,16 @@ void whole_block_drop(struct mount_context *ctx, uint64_t fh) {
 }
 
 int whole_block_release(struct mount_context *ctx, uint64_t fh) {
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   pthread_mutex_lock(&ctx->lock);
   struct whole_block *block = take_locked(ctx, fh);
   pthread_mutex_unlock(&ctx->lock);
   if (block == NULL) return 0;
   unref(block);
   /* A handle that only ever read one checked file has nothing to report: JS forgets it with the next hits. */
-  const double tokens[2] = {-(double)fh, -1};
-  cache_queue_tokens(ctx, tokens, 2);
+  const double tokens[3] = {-(double)fh, -1, seconds_since(&start)};
+  cache_queue_tokens(ctx, tokens, 3);
   return 1;
 }
 
@@ -175,6 +183,8 @@ static int read_pieces(const struct whole_block *block, size_t first, size_t las
 }
 
 int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, size_t size, off_t offset) {
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   pthread_mutex_lock(&ctx->lock);
   struct whole_block *block = ctx->whole_blocks[bucket_of(fh)];
   while (block != NULL && block->fh != fh) block = block->next;
@@ -204,8 +214,8 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
     return -failure;
   }
   /* Counted before the reply: the handle's RELEASE, which may follow the reply at once, then reaches JS after it. */
-  const double tokens[2] = {-(double)fh, (double)(end - (size_t)offset)};
-  cache_settle(ctx, tokens, 2, end - (size_t)offset);
+  const double tokens[3] = {-(double)fh, (double)(end - (size_t)offset), seconds_since(&start)};
+  cache_settle(ctx, tokens, 3, end - (size_t)offset);
   fuse_reply_buf(req, buffer + ((size_t)offset - first * PIECE_BYTES), end - (size_t)offset);
   unref(block);
   return 1;

@@ -83,8 +83,8 @@ function releaseAll(ranges: readonly CachedRange[], logger: Logger): void {
 
 /** What the engine reports of the handles it serves from their whole block (`WholeBlock`). */
 export interface WholeBlockReports {
-  served(fh: number, bytes: number): void;
-  released(fh: number): void;
+  served(fh: number, bytes: number, seconds: number): void;
+  released(fh: number, seconds: number): void;
 }
 
 /** The cached ranges the engine is serving, by request id, until it says it is done with them. */
@@ -115,8 +115,8 @@ export class HeldCacheRanges {
 
   /**
    * The engine served these hits (`tokens`: doubles, as native/cache_read.c sends them): a request's id, whose
-   * ranges are released, or minus a handle's number and then the bytes the engine served from its whole block,
-   * or -1 when it released that handle (answered already: the kernel waits for nothing).
+   * ranges are released, or three numbers of a handle served from its whole block: minus its number, the bytes
+   * of one read or -1 when the engine released it (answered already: the kernel waits for nothing), the seconds.
    */
   settle(tokens: Buffer | undefined, whole: WholeBlockReports): void {
     if (tokens === undefined) return;
@@ -126,12 +126,13 @@ export class HeldCacheRanges {
         this.release(token);
         continue;
       }
-      if (offset + 16 > tokens.length) return;
-      offset += 8;
-      const bytes = tokens.readDoubleLE(offset);
+      if (offset + 24 > tokens.length) return;
+      const bytes = tokens.readDoubleLE(offset + 8);
+      const seconds = tokens.readDoubleLE(offset + 16);
+      offset += 16;
       try {
-        if (bytes >= 0) whole.served(-token, bytes);
-        else whole.released(-token);
+        if (bytes >= 0) whole.served(-token, bytes, seconds);
+        else whole.released(-token, seconds);
       } catch (error) {
         this.logger.debug({ err: error }, 'counting a whole-block hit failed');
       }

@@ -392,9 +392,23 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
   const { fs, addon, logger, observer } = options;
   const dirs = new OpenDirs(fs);
   const held = new HeldCacheRanges(logger, addon.libfuseVersion);
+  const countOperation = (op: string, seconds: number, bytes: number): void => {
+    try {
+      observer.operationDone({ op, errno: 0, durationSeconds: seconds, bytes });
+    } catch (error) {
+      logger.debug({ op, err: error }, 'operation observer failed');
+    }
+  };
+  // Requests the engine answered alone, counted as the operations they were.
   const wholeBlocks: WholeBlockReports = {
-    served: (fh, bytes) => fs.engineServed?.(fh, bytes),
-    released: (fh) => void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed')),
+    served: (fh, bytes, seconds) => {
+      fs.engineServed?.(fh, bytes);
+      countOperation('read', seconds, bytes);
+    },
+    released: (fh, seconds) => {
+      countOperation('release', seconds, 0);
+      void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
+    },
   };
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName) => {
     if (op === NativeOp.cacheSettled) return held.settle(buffer, wholeBlocks);

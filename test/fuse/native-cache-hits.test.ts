@@ -283,6 +283,17 @@ describe('the native engine serving hits of the real disk cache', () => {
     handle!.engineStats!() as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number };
   /** What reached the core's reads and releases of open files. */
   const coreCalls = { read: 0, release: 0 };
+  /** Operations the mount reported (its metrics), answered by the core or by the engine alone. */
+  const reported = { read: 0, readBytes: 0, release: 0 };
+  const observer = {
+    operationDone: ({ op, bytes }: { op: string; bytes: number }): void => {
+      if (op === 'read') {
+        reported.read += 1;
+        reported.readBytes += bytes;
+      }
+      if (op === 'release') reported.release += 1;
+    },
+  };
 
   /** A mount of the bucket with the disk cache on `cacheDir`, as `bucketfs mount --cache-dir` makes it. */
   const mountWithCache = async (): Promise<void> => {
@@ -306,7 +317,7 @@ describe('the native engine serving hits of the real disk cache', () => {
       },
     });
     mountpoint = makeMountpoint('cache-hits-real');
-    handle = await mountFilesystem(counted, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 10_000 });
+    handle = await mountFilesystem(counted, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 10_000, observer });
   };
   const unmountAll = async (): Promise<void> => {
     await handle?.unmount();
@@ -414,6 +425,7 @@ describe('the native engine serving hits of the real disk cache', () => {
     await unmountAll();
     await mountWithCache();
     const before = { ...coreCalls, ...diskCache!.stats() };
+    const reportedBefore = { ...reported };
     const engineBefore = engineStats();
     await catAll();
     expect(coreCalls.read - before.read).toBe(0);
@@ -422,6 +434,10 @@ describe('the native engine serving hits of the real disk cache', () => {
     await waitUntil(() => coreCalls.release - before.release >= smalls.length, 10_000, 'the core to hear of every release');
     expect(diskCache!.stats().bytesServed - before.bytesServed).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
     expect(diskCache!.stats()).toMatchObject({ misses: before.misses, checksumFailures: before.checksumFailures });
+    // Still counted as the reads and releases they were.
+    expect(reported.readBytes - reportedBefore.readBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+    expect(reported.read - reportedBefore.read).toBeGreaterThanOrEqual(smalls.length);
+    expect(reported.release - reportedBefore.release).toBe(smalls.length);
   });
 
   it('never serves a block file that names another object, even one whose own checksums hold', async () => {
