@@ -239,7 +239,8 @@ static int read_checked(const struct cache_range *range, char *into) {
 
 /*
  * Queues `tokens` for JS: a request's id (JS releases its ranges), or three numbers about a handle served from
- * its whole block: minus its fh, the bytes of one hit or -1 once it is released, the seconds it took (whole_block.c).
+ * its whole block: minus its fh, the bytes of one hit, or -1 once it is released, or -2 when it holds no block
+ * (the file is missing or bad), and the seconds it took (whole_block.c).
  */
 void cache_queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count) {
   int queue = 0;

@@ -106,13 +106,23 @@ static struct whole_block *checked_block(int fd, const char *key, size_t key_byt
   return block;
 }
 
+/* JS hears, before the handle's first READ, that it must read the file itself: it starts fetching now. */
+static void say_lacking(struct mount_context *ctx, uint64_t fh) {
+  const double tokens[3] = {-(double)fh, -2, 0};
+  cache_queue_tokens(ctx, tokens, 3);
+}
+
 void whole_block_hold(struct mount_context *ctx, const struct request *r) {
   if (r->block_path == NULL || r->block_key == NULL || r->block_data_bytes == 0) return;
   int fd = open(r->block_path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0) {
+    say_lacking(ctx, r->open_fh);
+    return;
+  }
   struct whole_block *block = checked_block(fd, r->block_key, r->block_key_bytes, r->block_data_bytes);
   if (block == NULL) {
     close(fd);
+    say_lacking(ctx, r->open_fh);
     return;
   }
   block->fd = fd;

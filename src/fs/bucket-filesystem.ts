@@ -453,6 +453,13 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     this.handles.find(fh)?.reader.engineServed?.(bytes);
   }
 
+  /** The engine holds no block for `fh`: the fetch its open skipped starts now, ahead of the first read. */
+  engineLacksBlock(fh: number): void {
+    const handle = this.handles.find(fh);
+    if (handle === undefined || handle.pinned !== undefined) return;
+    void Promise.resolve(handle.reader.opened?.()).catch((error: unknown) => this.logger.debug({ err: error }, 'fetching ahead of a first read failed'));
+  }
+
   cachedRange(fh: number, position: number, length: number): CachedRange | undefined {
     const handle = this.handles.find(fh);
     if (handle === undefined || handle.pinned !== undefined) return undefined;

@@ -188,6 +188,11 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     handle?.backend.filesystem.engineServed?.(handle.innerFh, bytes);
   }
 
+  engineLacksBlock(fh: number): void {
+    const handle = this.handles.get(fh);
+    handle?.backend.filesystem.engineLacksBlock?.(handle.innerFh);
+  }
+
   async release(fh: number): Promise<void> {
     const handle = this.handles.get(fh);
     if (handle === undefined) return;

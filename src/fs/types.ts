@@ -136,6 +136,8 @@ export interface PathFilesystem {
   cachedRange?(fh: number, position: number, length: number): CachedRange | undefined;
   /** The engine served `bytes` of open file `fh` from its `WholeBlock` (counted as disk cache hits). */
   engineServed?(fh: number, bytes: number): void;
+  /** The engine found no `WholeBlock` to serve `fh` from (missing or bad): its reads come to the core. */
+  engineLacksBlock?(fh: number): void;
 }
 
 /**
@@ -158,8 +160,9 @@ export interface InodeFilesystem {
   unlinkChild(parentIno: number, name: string): Promise<void>;
   /** As `PathFilesystem.cachedRange` (handles are shared by both forms). */
   cachedRange?(fh: number, position: number, length: number): CachedRange | undefined;
-  /** As `PathFilesystem.engineServed`. */
+  /** As `PathFilesystem.engineServed` and `engineLacksBlock`. */
   engineServed?(fh: number, bytes: number): void;
+  engineLacksBlock?(fh: number): void;
   /** As `create`; counts one lookup of the new number, as `lookupChild` does. */
   createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult>;
   /** As `mkdir`; counts one lookup of the new number. */

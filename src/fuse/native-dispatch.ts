@@ -405,6 +405,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       fs.engineServed?.(fh, bytes);
       countOperation('read', seconds, bytes);
     },
+    lacking: (fh) => fs.engineLacksBlock?.(fh),
     released: (fh, seconds) => {
       countOperation('release', seconds, 0);
       void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
