@@ -153,6 +153,10 @@ struct open_answer {
   int keep_cache;
   int direct_io;
   int cache_dir;
+  char *block_path;
+  char *block_key;
+  size_t block_key_bytes;
+  size_t block_data_bytes;
 };
 
 static void fill_open(struct request *r, void *answer) {
@@ -162,11 +166,37 @@ static void fill_open(struct request *r, void *answer) {
   r->keep_cache = open->keep_cache;
   r->direct_io = open->direct_io;
   r->cache_dir = open->cache_dir;
+  if (r->op != OP_OPEN) return;
+  /* The request owns them from here (a second answer never comes: it was taken). */
+  r->block_path = open->block_path;
+  r->block_key = open->block_key;
+  r->block_key_bytes = open->block_key_bytes;
+  r->block_data_bytes = open->block_data_bytes;
+  open->block_path = NULL;
+  open->block_key = NULL;
 }
 
-/* replyOpen(ctx, id, fh, keepCache, directIo, cacheDir): cacheDir lets the kernel keep a directory's listing. */
+/* A copy of the JS string `value` (its length in `*bytes`), or NULL when it is not one. */
+static char *string_copy(napi_env env, napi_value value, size_t *bytes) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
+  char *copy = malloc(length + 1);
+  if (copy != NULL && napi_get_value_string_utf8(env, value, copy, length + 1, &length) != napi_ok) {
+    free(copy);
+    return NULL;
+  }
+  *bytes = length;
+  return copy;
+}
+
+/*
+ * replyOpen(ctx, id, fh, keepCache, directIo, cacheDir[, blockPath, blockKey, blockDataBytes]): cacheDir lets the
+ * kernel keep a directory's listing; the block names the disk cache's file holding the whole object (whole_block.c).
+ */
 static napi_value reply_open(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
+  napi_value argv[9];
+  size_t argc = 9;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return throw_error(env, "replyOpen: no arguments");
   struct mount_context *ctx = args_with_context(env, info, 6, argv);
   if (ctx == NULL) return NULL;
   struct open_answer open = {.fh = (uint64_t)arg_double(env, argv[2])};
@@ -179,7 +209,17 @@ static napi_value reply_open(napi_env env, napi_callback_info info) {
   flag = false;
   napi_get_value_bool(env, argv[5], &flag);
   open.cache_dir = flag;
-  return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_open, &open));
+  if (argc >= 9) {
+    size_t path_bytes = 0;
+    double data_bytes = arg_double(env, argv[8]);
+    open.block_path = string_copy(env, argv[6], &path_bytes);
+    open.block_key = string_copy(env, argv[7], &open.block_key_bytes);
+    open.block_data_bytes = isfinite(data_bytes) && data_bytes > 0 && data_bytes <= (double)SIZE_MAX ? (size_t)data_bytes : 0;
+  }
+  int taken = complete_request(ctx, arg_double(env, argv[1]), fill_open, &open);
+  free(open.block_path);
+  free(open.block_key);
+  return make_bool(env, taken);
 }
 
 struct create_answer {
@@ -485,6 +525,7 @@ static void *run_loop(void *arg) {
 static atomic_int live_contexts;
 
 static void free_context(struct mount_context *ctx) {
+  whole_blocks_free_all(ctx);
   if (!ctx->slot_memory_owned_by_js) free(ctx->slot_memory);
   free(ctx->free_slots);
   free(ctx->cache.tokens);

@@ -194,7 +194,7 @@ static void make_scratch_key(void) {
   scratch_key_ready = pthread_key_create(&scratch_key, free) == 0;
 }
 
-static char *scratch_of_at_least(size_t bytes) {
+char *scratch_of_at_least(size_t bytes) {
   pthread_once(&scratch_once, make_scratch_key);
   if (!scratch_key_ready) return NULL;
   struct scratch *scratch = pthread_getspecific(scratch_key);
@@ -210,7 +210,7 @@ static char *scratch_of_at_least(size_t bytes) {
 }
 
 /* Reads up to `length` bytes at `position`, fewer only at the end of the file; -1 on an error. */
-static ssize_t pread_fully(int fd, char *into, size_t length, off_t position) {
+ssize_t pread_fully(int fd, char *into, size_t length, off_t position) {
   size_t got = 0;
   while (got < length) {
     ssize_t n = pread(fd, into + got, length - got, position + (off_t)got);
@@ -237,13 +237,16 @@ static int read_checked(const struct cache_range *range, char *into) {
   return 0;
 }
 
-static void settle(struct mount_context *ctx, struct request *r, size_t bytes) {
+/*
+ * Queues `tokens` for JS: a request's id (JS releases its ranges), or three numbers about a handle served from
+ * its whole block: minus its fh, the bytes of one hit, or -1 once it is released, or -2 when it holds no block
+ * (the file is missing or bad), and the seconds it took (whole_block.c).
+ */
+void cache_queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count) {
   int queue = 0;
   pthread_mutex_lock(&ctx->lock);
   struct cache_settlements *cache = &ctx->cache;
-  cache->hits++;
-  cache->bytes += bytes;
-  if (cache->count == cache->capacity) {
+  if (cache->count + token_count > cache->capacity) {
     size_t capacity = cache->capacity > 0 ? cache->capacity * 2 : 64;
     double *grown = realloc(cache->tokens, capacity * sizeof *grown);
     if (grown != NULL) {
@@ -252,7 +255,10 @@ static void settle(struct mount_context *ctx, struct request *r, size_t bytes) {
     }
   }
   /* Out of memory: JS keeps this hit's ranges until the session ends, a late release, never a wrong read. */
-  if (cache->count < cache->capacity) cache->tokens[cache->count++] = (double)r->id;
+  if (cache->count + token_count <= cache->capacity) {
+    memcpy(cache->tokens + cache->count, tokens, token_count * sizeof *tokens);
+    cache->count += token_count;
+  }
   if (!cache->queued && cache->count > 0) queue = cache->queued = 1;
   pthread_mutex_unlock(&ctx->lock);
   if (queue && napi_call_threadsafe_function(ctx->dispatch, &cache_settled_marker, napi_tsfn_nonblocking) != napi_ok) {
@@ -260,6 +266,15 @@ static void settle(struct mount_context *ctx, struct request *r, size_t bytes) {
     cache->queued = 0;
     pthread_mutex_unlock(&ctx->lock);
   }
+}
+
+/* Counts a hit of `bytes` and queues its tokens. */
+void cache_settle(struct mount_context *ctx, const double *tokens, size_t token_count, size_t bytes) {
+  pthread_mutex_lock(&ctx->lock);
+  ctx->cache.hits++;
+  ctx->cache.bytes += bytes;
+  pthread_mutex_unlock(&ctx->lock);
+  cache_queue_tokens(ctx, tokens, token_count);
 }
 
 /* The hit failed at `range_index`: `r` becomes the usual read, marked so JS learns what failed. */
@@ -297,6 +312,7 @@ int cache_read_serve(struct mount_context *ctx, struct request *r, const char *t
     part_count++;
   }
   fuse_reply_iov(r->req, parts, (int)part_count);
-  settle(ctx, r, served);
+  double token = (double)r->id;
+  cache_settle(ctx, &token, 1, served);
   return 1;
 }

@@ -53,6 +53,8 @@ void request_release(struct request *r) {
   dir_listing_free(r->settled_batch);
   free(r->payload);
   cache_hit_free(r->cache_hit);
+  free(r->block_path);
+  free(r->block_key);
   free(r);
 }
 
@@ -207,6 +209,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* The kernel gave up on this open (interrupted): the handle JS made must still be released. */
 static void release_orphan_handle(struct mount_context *ctx, uint64_t fh) {
+  whole_block_drop(ctx, fh);
   struct request *r = request_new(NULL, OP_RELEASE, 0);
   if (r == NULL) return;
   r->fh = fh;
@@ -219,6 +222,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   NEW_REQUEST_OR_ENOMEM(r, req, OP_OPEN, ino);
   r->flags = fi->flags;
   if (!ask_js_or_reply_error(ctx, r)) return;
+  /* Before the kernel has the handle: its first read finds the block file open and checked. */
+  whole_block_hold(ctx, r);
   fi->fh = r->open_fh;
   fi->keep_cache = r->keep_cache ? 1 : 0;
   fi->direct_io = r->direct_io ? 1 : 0;
@@ -250,7 +255,11 @@ void read_slot_give_back(struct mount_context *ctx, struct request *r) {
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi) {
   struct mount_context *ctx = context_of(req);
+  int whole = whole_block_serve(ctx, req, fi->fh, size, offset);
+  if (whole > 0) return;
   NEW_REQUEST_OR_ENOMEM(r, req, OP_READ, ino);
+  /* The whole block failed: the usual read, marked so that JS knows why it reads the file itself. */
+  if (whole < 0) r->flags = READ_AFTER_CACHE_FAILURE | (-whole << 16) | WHOLE_BLOCK_RANGE_INDEX;
   r->slot = read_slot_take(ctx, size);
   if (r->slot < 0) {
     r->buffer = malloc(sizeof *r->buffer + size);
@@ -286,6 +295,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, s
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   struct mount_context *ctx = context_of(req);
+  if (whole_block_release(ctx, fi->fh)) {
+    fuse_reply_err(req, 0);
+    return;
+  }
   NEW_REQUEST_OR_ENOMEM(r, req, OP_RELEASE, ino);
   r->fh = fi->fh;
   fuse_reply_err(req, ask_js(ctx, r));

@@ -176,7 +176,16 @@ struct request {
   size_t payload_bytes;
   int cache_dir;
   struct cache_hit *cache_hit; /* a READ's answer from the cache, or NULL */
+  /* An OPEN's answer may name the block file holding the whole object (whole_block.c): owned by the request. */
+  char *block_path;
+  char *block_key;
+  size_t block_key_bytes;
+  size_t block_data_bytes;
 };
+
+/* The block files of open handles whose whole object one block holds (whole_block.c), by handle. */
+#define WHOLE_BLOCK_BUCKETS 256
+struct whole_block;
 
 struct notifier;
 
@@ -217,6 +226,8 @@ struct mount_context {
   /* Kernel cache invalidation (notifier.c): one thread, started at mount, joined when the loop ends. */
   struct notifier *notifier;
   struct cache_settlements cache;
+  /* guarded by lock */
+  struct whole_block *whole_blocks[WHOLE_BLOCK_BUCKETS];
   /* The JS handle's and the thread-safe function's: whichever finalizer runs last frees the context. */
   atomic_int refs;
 };
@@ -268,5 +279,26 @@ int cache_read_serve(struct mount_context *ctx, struct request *r, const char *t
 /* Calls JS with the tokens of the hits served since the last call (on the JS thread). */
 void cache_deliver_settled(napi_env env, napi_value js_dispatch, struct mount_context *ctx, size_t argc);
 void cache_hit_free(struct cache_hit *hit);
+/* Queues `tokens` for JS's OP_CACHE_SETTLED (cache_read.c); cache_settle counts a hit of `bytes` too. */
+void cache_queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count);
+void cache_settle(struct mount_context *ctx, const double *tokens, size_t token_count, size_t bytes);
+/* This worker thread's buffer of at least `bytes`, or NULL. */
+char *scratch_of_at_least(size_t bytes);
+/* Up to `length` bytes at `position`, fewer only at the end of the file; -1 on an error. */
+ssize_t pread_fully(int fd, char *into, size_t length, off_t position);
+
+/* whole blocks (whole_block.c) */
+/* The range index of a READ_AFTER_CACHE_FAILURE that names the handle's whole block, not a range JS gave. */
+#define WHOLE_BLOCK_RANGE_INDEX 0xffff
+/* After JS answered an OPEN naming a block file: opens and checks it, and holds it for the handle `r->open_fh`. */
+void whole_block_hold(struct mount_context *ctx, const struct request *r);
+/* Serves a READ of handle `fh` from its whole block: 1 when replied, 0 when it holds none, or minus the failure's kind. */
+int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, size_t size, off_t offset);
+/* The handle's open never reached the kernel, or it failed: its block file is closed. */
+void whole_block_drop(struct mount_context *ctx, uint64_t fh);
+/* A RELEASE of a handle holding a whole block: closed, and JS told without a wait (1); 0 when it holds none. */
+int whole_block_release(struct mount_context *ctx, uint64_t fh);
+/* Closes every block file still held (the context is freed). */
+void whole_blocks_free_all(struct mount_context *ctx);
 
 #endif

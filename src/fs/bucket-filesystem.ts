@@ -36,7 +36,7 @@ import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 import type { ListPage, ListPageRequest } from '../store/object-store.js';
 import { WarnOnce } from './warn-once.js';
 import type { CachedObject, DiskCache, ObjectKey } from './disk-cache/disk-cache.js';
@@ -409,7 +409,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     this.listings.invalidate(parentPath(path));
   }
 
-  async open(path: string, flags: number): Promise<OpenResult> {
+  async open(path: string, flags: number, options?: OpenOptions): Promise<OpenResult> {
     const normalized = normalizePath(path);
     if (opensForWriting(flags)) {
       const writer = await this.openForWriting(normalized, flags, false);
@@ -424,6 +424,9 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       const snapshot: ObjectSnapshot = { key: objectKeyForPath(this.prefix, normalized), size: info.size, version: info.version };
       const handle = this.handles.add(ino, normalized, snapshot, this.readerFactory(this.client, snapshot));
       const keepCache = this.handles.noteOpenedVersion(ino, info);
+      // The engine opens the block file itself, off this thread; what it lacks, its first read fetches.
+      const wholeBlock = options?.engineReadsBlocks === true ? handle.reader.wholeBlock?.() : undefined;
+      if (wholeBlock !== undefined) return { fh: handle.fh, keepCache, wholeBlock };
       // With its pages kept, the kernel may never ask: fetching ahead would be waste.
       if (!keepCache) await handle.reader.opened?.();
       return { fh: handle.fh, keepCache };
@@ -446,6 +449,17 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     this.handles.remove(fh)?.reader.close();
   }
 
+  engineServed(fh: number, bytes: number): void {
+    this.handles.find(fh)?.reader.engineServed?.(bytes);
+  }
+
+  /** The engine holds no block for `fh`: the fetch its open skipped starts now, ahead of the first read. */
+  engineLacksBlock(fh: number): void {
+    const handle = this.handles.find(fh);
+    if (handle === undefined || handle.pinned !== undefined) return;
+    void Promise.resolve(handle.reader.opened?.()).catch((error: unknown) => this.logger.debug({ err: error }, 'fetching ahead of a first read failed'));
+  }
+
   cachedRange(fh: number, position: number, length: number): CachedRange | undefined {
     const handle = this.handles.find(fh);
     if (handle === undefined || handle.pinned !== undefined) return undefined;
@@ -454,7 +468,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   /**
    * The disk cache's key of an object at one version; none without a version (nothing would tell a changed
-   * object's bytes apart). Blocks of its other versions are dropped: they can never be served again.
+   * object's bytes apart). Blocks of its other versions go once this version misses (`DiskCache`).
    */
   private diskKeyOf(object: { key: string; version: string | undefined; size: number }): ObjectKey | undefined {
     const binding = this.options.diskCache;
@@ -466,7 +480,6 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   private diskObjectOf(snapshot: ObjectSnapshot): CachedObject | undefined {
     const key = this.diskKeyOf(snapshot);
     if (key === undefined || this.options.diskCache === undefined) return undefined;
-    this.options.diskCache.cache.dropOtherVersions(key);
     return this.options.diskCache.cache.object(key);
   }
 
@@ -914,8 +927,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.inodeView.openDirByIno(ino);
   }
 
-  openByIno(ino: number, flags: number): Promise<OpenResult> {
-    return this.inodeView.openByIno(ino, flags);
+  openByIno(ino: number, flags: number, options?: OpenOptions): Promise<OpenResult> {
+    return this.inodeView.openByIno(ino, flags, options);
   }
 
   unlinkChild(parentIno: number, name: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { Errno, FsError } from './errno.js';
 import type { InodeTable } from './inode-table.js';
-import type { AttrChanges, CreateResult, DirStream, FileAttr, InodeFilesystem, OpenResult, PathFilesystem } from './types.js';
+import type { AttrChanges, CreateResult, DirStream, FileAttr, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem } from './types.js';
 
 /**
  * Any path-based filesystem seen by inode number, through the table that numbered its paths.
@@ -39,8 +39,8 @@ export class InodeView implements InodeFilesystem {
     return this.filesystem.getattr(this.path(ino));
   }
 
-  async openByIno(ino: number, flags: number): Promise<OpenResult> {
-    return this.filesystem.open(this.path(ino), flags);
+  async openByIno(ino: number, flags: number, options?: OpenOptions): Promise<OpenResult> {
+    return this.filesystem.open(this.path(ino), flags, options);
   }
 
   async unlinkChild(parentIno: number, name: string): Promise<void> {

@@ -4,7 +4,7 @@ import { InodeView } from './inode-view.js';
 import { illegalNameReason } from './names.js';
 import { normalizePath } from './paths.js';
 import { DEFAULT_DIR_MODE, S_IFDIR, STATFS, refusedWriteErrno, type RefusedOp } from './semantics.js';
-import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 
 export interface Backend {
   /** The top-level folder of the mount that shows this backend. */
@@ -107,12 +107,12 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     return { name: entry.name, attr: this.renumber(`${outerDir === '/' ? '' : outerDir}/${entry.name}`, entry.attr) };
   }
 
-  async open(path: string, flags: number): Promise<OpenResult> {
+  async open(path: string, flags: number, options?: OpenOptions): Promise<OpenResult> {
     const normalized = normalizePath(path);
     const route = this.route(normalized);
     if (route.backend === undefined) throw new FsError(Errno.EISDIR, 'is a directory: /');
-    const inner = await route.backend.filesystem.open(route.innerPath, flags);
-    return { fh: this.addHandle(route.backend, inner.fh), keepCache: inner.keepCache };
+    const inner = await route.backend.filesystem.open(route.innerPath, flags, options);
+    return { ...inner, fh: this.addHandle(route.backend, inner.fh) };
   }
 
   async create(path: string, mode: number, flags: number): Promise<CreateResult> {
@@ -181,6 +181,16 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
   cachedRange(fh: number, position: number, length: number): CachedRange | undefined {
     const handle = this.handles.get(fh);
     return handle === undefined ? undefined : handle.backend.filesystem.cachedRange?.(handle.innerFh, position, length);
+  }
+
+  engineServed(fh: number, bytes: number): void {
+    const handle = this.handles.get(fh);
+    handle?.backend.filesystem.engineServed?.(handle.innerFh, bytes);
+  }
+
+  engineLacksBlock(fh: number): void {
+    const handle = this.handles.get(fh);
+    handle?.backend.filesystem.engineLacksBlock?.(handle.innerFh);
   }
 
   async release(fh: number): Promise<void> {
@@ -277,8 +287,8 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     return this.view.openDirByIno(ino);
   }
 
-  openByIno(ino: number, flags: number): Promise<OpenResult> {
-    return this.view.openByIno(ino, flags);
+  openByIno(ino: number, flags: number, options?: OpenOptions): Promise<OpenResult> {
+    return this.view.openByIno(ino, flags, options);
   }
 
   unlinkChild(parentIno: number, name: string): Promise<void> {

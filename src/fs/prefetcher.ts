@@ -5,7 +5,7 @@ import type { ByteChunks } from './byte-chunks.js';
 import { clampRead, fetchRangeChunks, type ObjectReader, type ObjectReaderFactory, type ObjectSnapshot } from './read-path.js';
 import type { ReadPathOptions } from './read-path-options.js';
 import type { CachedObject } from './disk-cache/disk-cache.js';
-import type { CachedRange } from './types.js';
+import type { CachedRange, WholeBlock } from './types.js';
 
 /**
  * The reads of one open file over the mount's shared block cache, with one sequential cursor
@@ -129,6 +129,18 @@ export class PrefetchingReader implements ObjectReader {
   /** Whether reads are treated as a stream now. */
   get isSequential(): boolean {
     return this.sequential;
+  }
+
+  wholeBlock(): WholeBlock | undefined {
+    // One block must hold it all; bytes already in memory are served from there, never read twice.
+    if (this.closed || this.disk === undefined || !(this.snapshot.size > 0 && this.isSmall) || this.snapshot.size > this.options.blockSizeBytes) return undefined;
+    this.engine.servesCachedRanges = true;
+    if (this.cache.isPresent(this.objectId, 0)) return undefined;
+    return this.disk.wholeBlock();
+  }
+
+  engineServed(bytes: number): void {
+    this.disk?.engineServed(bytes);
   }
 
   cachedRange(position: number, length: number): CachedRange | undefined {

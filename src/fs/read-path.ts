@@ -3,7 +3,7 @@ import type { GetResult, RequestOptions } from '../store/object-store.js';
 import { NotFoundError, RangeNotSatisfiableError } from '../store/errors.js';
 import { ByteChunks } from './byte-chunks.js';
 import { Errno, FsError, toFsError } from './errno.js';
-import type { CachedRange } from './types.js';
+import type { CachedRange, WholeBlock } from './types.js';
 
 /** The object an open file reads: what it was when opened. */
 export interface ObjectSnapshot {
@@ -29,6 +29,10 @@ export interface ObjectReader {
   opened?(): void | Promise<void>;
   /** Bytes at `position` the disk cache holds in a file already open, for an engine to serve (see `CachedRange`). */
   cachedRange?(position: number, length: number): CachedRange | undefined;
+  /** The block file that would hold the whole object, for an engine that opens and serves it (see `WholeBlock`). */
+  wholeBlock?(): WholeBlock | undefined;
+  /** The engine served `bytes` from the `wholeBlock`. */
+  engineServed?(bytes: number): void;
 }
 
 export type ObjectReaderFactory = (client: BucketClient, snapshot: ObjectSnapshot) => ObjectReader;

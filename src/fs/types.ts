@@ -53,6 +53,29 @@ export interface OpenResult {
   readonly fh: number;
   /** The object version did not change since the last open: the kernel may keep its page cache. */
   readonly keepCache: boolean;
+  /** Asked for with `engineReadsBlocks`: the block file that would hold the whole object, if the disk cache has it. */
+  readonly wholeBlock?: WholeBlock;
+}
+
+/** How an engine opens a file (engines differ in what they can serve themselves). */
+export interface OpenOptions {
+  /**
+   * The engine opens, checks and serves a disk cache's block file itself (see `WholeBlock`): a small object's
+   * open then names its block file instead of opening it, and the engine reports what it served (`engineServed`).
+   */
+  readonly engineReadsBlocks?: boolean;
+}
+
+/**
+ * Where the disk cache would keep one block holding a whole object (format: `disk-cache/block-file.ts`). The
+ * engine opens it and serves the file's reads from it only if its header checks and names `key`, with
+ * `dataBytes` of data; a missing or bad file is no error: the reads come to the core as usual.
+ */
+export interface WholeBlock {
+  readonly path: string;
+  /** The key its header must hold, byte for byte (UTF-8). */
+  readonly key: string;
+  readonly dataBytes: number;
 }
 
 /** A file made by `create`: its open write handle and its attributes. */
@@ -85,7 +108,7 @@ export interface PathFilesystem {
   readdir(path: string): Promise<DirEntry[]>;
   /** A directory to read page by page; answers without listing it. */
   openDir(path: string): Promise<DirStream>;
-  open(path: string, flags: number): Promise<OpenResult>;
+  open(path: string, flags: number, options?: OpenOptions): Promise<OpenResult>;
   /** Reads up to `length` bytes at `position` into `target`; returns the count (0 at end of file). */
   read(fh: number, target: Buffer, length: number, position: number): Promise<number>;
   release(fh: number): Promise<void>;
@@ -111,6 +134,10 @@ export interface PathFilesystem {
   close(): Promise<void>;
   /** A range of an open file the disk cache holds, to serve without copying through JS; see `CachedRange`. */
   cachedRange?(fh: number, position: number, length: number): CachedRange | undefined;
+  /** The engine served `bytes` of open file `fh` from its `WholeBlock` (counted as disk cache hits). */
+  engineServed?(fh: number, bytes: number): void;
+  /** The engine found no `WholeBlock` to serve `fh` from (missing or bad): its reads come to the core. */
+  engineLacksBlock?(fh: number): void;
 }
 
 /**
@@ -129,10 +156,13 @@ export interface InodeFilesystem {
   settleIno(ino: number, lookupsHandedOut: number): void;
   openDirByIno(ino: number): Promise<DirStream>;
   attrByIno(ino: number): Promise<FileAttr>;
-  openByIno(ino: number, flags: number): Promise<OpenResult>;
+  openByIno(ino: number, flags: number, options?: OpenOptions): Promise<OpenResult>;
   unlinkChild(parentIno: number, name: string): Promise<void>;
   /** As `PathFilesystem.cachedRange` (handles are shared by both forms). */
   cachedRange?(fh: number, position: number, length: number): CachedRange | undefined;
+  /** As `PathFilesystem.engineServed` and `engineLacksBlock`. */
+  engineServed?(fh: number, bytes: number): void;
+  engineLacksBlock?(fh: number): void;
   /** As `create`; counts one lookup of the new number, as `lookupChild` does. */
   createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult>;
   /** As `mkdir`; counts one lookup of the new number. */

@@ -114,8 +114,11 @@ export interface NativeAddon {
   abandon(context: NativeContext, id: number, errno: number): boolean;
   /** `attr` holds STAT_NUMBERS numbers (src/fuse/stat.ts). */
   replyAttr(context: NativeContext, id: number, attr: Float64Array): boolean;
-  /** `cacheDir` (opendir only) lets the kernel keep the listing it reads. */
-  replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean, cacheDir: boolean): boolean;
+  /**
+   * `cacheDir` (opendir only) lets the kernel keep the listing it reads. An open may name the block file holding
+   * the whole object (`WholeBlock` in src/fs/types.ts): the engine opens and checks it, then serves the handle's reads.
+   */
+  replyOpen(context: NativeContext, id: number, fh: number, keepCache: boolean, directIo: boolean, cacheDir: boolean, blockPath?: string, blockKey?: string, blockDataBytes?: number): boolean;
   replyRead(context: NativeContext, id: number, bytes: number): boolean;
   /**
    * Answers a read from the local cache: `ranges` holds CACHE_RANGE_NUMBERS numbers per range (see

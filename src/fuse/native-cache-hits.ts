@@ -81,6 +81,15 @@ function releaseAll(ranges: readonly CachedRange[], logger: Logger): void {
   }
 }
 
+/** What the engine reports of the handles it serves from their whole block (`WholeBlock`). */
+export interface WholeBlockReports {
+  served(fh: number, bytes: number, seconds: number): void;
+  released(fh: number, seconds: number): void;
+  lacking(fh: number): void;
+}
+/** The byte count of a report that the handle holds no whole block. */
+const LACKING = -2;
+
 /** The cached ranges the engine is serving, by request id, until it says it is done with them. */
 export class HeldCacheRanges {
   private readonly held = new Map<number, readonly CachedRange[]>();
@@ -107,10 +116,32 @@ export class HeldCacheRanges {
     releaseAll(ranges, this.logger);
   }
 
-  /** The engine served these hits (`ids`: doubles, as native/cache_read.c sends them). */
-  settle(ids: Buffer | undefined): void {
-    if (ids === undefined) return;
-    for (let offset = 0; offset + 8 <= ids.length; offset += 8) this.release(ids.readDoubleLE(offset));
+  /**
+   * The engine served these hits (`tokens`: doubles, as native/cache_read.c sends them): a request's id, whose
+   * ranges are released, or three numbers of a handle served from its whole block: minus its number, the bytes
+   * of one read, or -1 when the engine released it (answered already: the kernel waits for nothing), or -2 when
+   * it found no block to hold (the core reads that file itself), and the seconds.
+   */
+  settle(tokens: Buffer | undefined, whole: WholeBlockReports): void {
+    if (tokens === undefined) return;
+    for (let offset = 0; offset + 8 <= tokens.length; offset += 8) {
+      const token = tokens.readDoubleLE(offset);
+      if (token >= 0) {
+        this.release(token);
+        continue;
+      }
+      if (offset + 24 > tokens.length) return;
+      const bytes = tokens.readDoubleLE(offset + 8);
+      const seconds = tokens.readDoubleLE(offset + 16);
+      offset += 16;
+      try {
+        if (bytes >= 0) whole.served(-token, bytes, seconds);
+        else if (bytes === LACKING) whole.lacking(-token);
+        else whole.released(-token, seconds);
+      } catch (error) {
+        this.logger.debug({ err: error }, 'counting a whole-block hit failed');
+      }
+    }
   }
 
   /** The engine could not serve request `id` from the cache (`flags` say why): a block at fault is dropped. */

@@ -3,7 +3,7 @@ import { Errno, FsError, toFsError } from '../fs/errno.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type AttrChanges, type DirStream, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
 import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
-import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit } from './native-cache-hits.js';
+import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit, type WholeBlockReports } from './native-cache-hits.js';
 import { putStat, STAT_NUMBERS } from './stat.js';
 
 type RefusedOp = Parameters<PathFilesystem['refuseWrite']>[0];
@@ -249,11 +249,15 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
       };
     }
     case NativeOp.open: {
-      const opened = await fs.openByIno(request.ino, request.flags);
+      const opened = await fs.openByIno(request.ino, request.flags, { engineReadsBlocks: true });
+      const block = opened.wholeBlock;
       // No direct_io: the page cache and kernel read-ahead are what make a buffered reader fast.
       return (addon, context, id) => {
+        const taken = block === undefined
+          ? addon.replyOpen(context, id, opened.fh, opened.keepCache, false, false)
+          : addon.replyOpen(context, id, opened.fh, opened.keepCache, false, false, block.path, block.key, block.dataBytes);
         // Refused: the kernel got its answer already (a timeout, the teardown) and will never release this handle.
-        if (!addon.replyOpen(context, id, opened.fh, opened.keepCache, false, false)) releaseOrphan(fs, opened.fh);
+        if (!taken) releaseOrphan(fs, opened.fh);
         return 0;
       };
     }
@@ -388,8 +392,27 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
   const { fs, addon, logger, observer } = options;
   const dirs = new OpenDirs(fs);
   const held = new HeldCacheRanges(logger, addon.libfuseVersion);
+  const countOperation = (op: string, seconds: number, bytes: number): void => {
+    try {
+      observer.operationDone({ op, errno: 0, durationSeconds: seconds, bytes });
+    } catch (error) {
+      logger.debug({ op, err: error }, 'operation observer failed');
+    }
+  };
+  // Requests the engine answered alone, counted as the operations they were.
+  const wholeBlocks: WholeBlockReports = {
+    served: (fh, bytes, seconds) => {
+      fs.engineServed?.(fh, bytes);
+      countOperation('read', seconds, bytes);
+    },
+    lacking: (fh) => fs.engineLacksBlock?.(fh),
+    released: (fh, seconds) => {
+      countOperation('release', seconds, 0);
+      void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
+    },
+  };
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName) => {
-    if (op === NativeOp.cacheSettled) return held.settle(buffer);
+    if (op === NativeOp.cacheSettled) return held.settle(buffer, wholeBlocks);
     if (op === NativeOp.ended) {
       held.releaseEverything();
       return options.onEnded();

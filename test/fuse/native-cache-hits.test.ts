@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -281,6 +281,19 @@ describe('the native engine serving hits of the real disk cache', () => {
   let mountpoint = '';
   const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number } =>
     handle!.engineStats!() as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number };
+  /** What reached the core's reads and releases of open files. */
+  const coreCalls = { read: 0, release: 0 };
+  /** Operations the mount reported (its metrics), answered by the core or by the engine alone. */
+  const reported = { read: 0, readBytes: 0, release: 0 };
+  const observer = {
+    operationDone: ({ op, bytes }: { op: string; bytes: number }): void => {
+      if (op === 'read') {
+        reported.read += 1;
+        reported.readBytes += bytes;
+      }
+      if (op === 'release') reported.release += 1;
+    },
+  };
 
   /** A mount of the bucket with the disk cache on `cacheDir`, as `bucketfs mount --cache-dir` makes it. */
   const mountWithCache = async (): Promise<void> => {
@@ -296,8 +309,15 @@ describe('the native engine serving hits of the real disk cache', () => {
       blockCache,
       diskCache: { cache: diskCache, endpoint: 'memory', bucket: 'ais://b' },
     });
+    const counted = new Proxy(core, {
+      get(target, property: keyof typeof core) {
+        if (property === 'read' || property === 'release') coreCalls[property] += 1;
+        const value = target[property];
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
     mountpoint = makeMountpoint('cache-hits-real');
-    handle = await mountFilesystem(core, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 10_000 });
+    handle = await mountFilesystem(counted, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 10_000, observer });
   };
   const unmountAll = async (): Promise<void> => {
     await handle?.unmount();
@@ -319,13 +339,36 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(result.stdout.trim().split('\n').map((line) => line.split(' ')[0])).toEqual(smalls.map(({ data }) => sha256(data)));
   };
 
+  /** Two objects of one size: each one's block file is a well-formed block of the other's length. */
+  const twins = ['twin-a.bin', 'twin-b.bin'].map((name) => ({ name, data: randomBytes(70 * KiB) }));
+  const catTwins = async (): Promise<void> => {
+    for (const { name, data } of twins) {
+      const result = await run('sha256sum', [join(mountpoint, name)]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.split(' ')[0]).toBe(sha256(data));
+    }
+  };
+  /** The block file whose header says it holds `dataBytes` bytes (the objects here differ in length, but the twins). */
+  const blockFilesOfLength = (dataBytes: number): string[] =>
+    blockFilesUnder(cacheDir).filter((path) => {
+      const fd = openSync(path, 'r');
+      try {
+        const header = Buffer.alloc(20);
+        readSync(fd, header, 0, header.length, 0);
+        return header.readUInt32LE(16) === dataBytes;
+      } finally {
+        closeSync(fd);
+      }
+    });
+
   beforeAll(async () => {
     bucket.set('big.bin', big);
-    for (const { name, data } of smalls) bucket.set(name, data);
+    for (const { name, data } of [...smalls, ...twins]) bucket.set(name, data);
     // The first mount reads everything once: the blocks land in the cache dir behind the reads.
     await mountWithCache();
     expect(await hashThroughMount('big.bin')).toBe(sha256(big));
     await catAll();
+    await catTwins();
     await diskCache!.settled();
     await unmountAll();
     await mountWithCache();
@@ -376,5 +419,65 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(await hashThroughMount(victim.name)).toBe(sha256(victim.data));
     expect(engineStats().cacheFallbacks - before.cacheFallbacks).toBe(1);
     expect(diskCache!.stats().checksumFailures).toBe(1);
+  });
+
+  it('serves a small file after a remount from its whole block: no read reaches the core, and its release comes after', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const before = { ...coreCalls, ...diskCache!.stats() };
+    const reportedBefore = { ...reported };
+    const engineBefore = engineStats();
+    await catAll();
+    expect(coreCalls.read - before.read).toBe(0);
+    expect(engineStats().cacheHitBytes - engineBefore.cacheHitBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+    // The engine answered the releases itself; the core hears of them, and of the hits, without a request each.
+    await waitUntil(() => coreCalls.release - before.release >= smalls.length, 10_000, 'the core to hear of every release');
+    expect(diskCache!.stats().bytesServed - before.bytesServed).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+    expect(diskCache!.stats()).toMatchObject({ misses: before.misses, checksumFailures: before.checksumFailures });
+    // Still counted as the reads and releases they were.
+    expect(reported.readBytes - reportedBefore.readBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+    expect(reported.read - reportedBefore.read).toBeGreaterThanOrEqual(smalls.length);
+    expect(reported.release - reportedBefore.release).toBe(smalls.length);
+  });
+
+  it('never serves a block file that names another object, even one whose own checksums hold', async () => {
+    const [a, b] = blockFilesOfLength(twins[0]!.data.length);
+    expect(a !== undefined && b !== undefined).toBe(true);
+    // Each file now sits where the other object's block belongs: its header and data are whole, its key is not.
+    renameSync(a!, `${a!}.swap`);
+    renameSync(b!, a!);
+    renameSync(`${a!}.swap`, b!);
+    await unmountAll();
+    await mountWithCache();
+    const before = { ...coreCalls, ...diskCache!.stats() };
+    await catTwins();
+    expect(coreCalls.read - before.read).toBeGreaterThanOrEqual(twins.length);
+    expect(diskCache!.stats().checksumFailures - before.checksumFailures).toBe(twins.length);
+  });
+
+  it('after a remount, serves an object changed on the server from the store, and drops the block of its old version then', async () => {
+    const changed = smalls[3]!;
+    const oldBlocks = blockFilesOfLength(changed.data.length);
+    expect(oldBlocks).toHaveLength(1);
+    const fresh = randomBytes(changed.data.length);
+    bucket.set(changed.name, fresh);
+    try {
+      await unmountAll();
+      await mountWithCache();
+      const before = { ...coreCalls, ...diskCache!.stats() };
+      const result = await run('sha256sum', [join(mountpoint, changed.name)]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.split(' ')[0]).toBe(sha256(fresh));
+      // The new version is a new key: its block is missing, so the read came to the core and went to the store.
+      expect(coreCalls.read - before.read).toBeGreaterThan(0);
+      expect(diskCache!.stats().misses - before.misses).toBeGreaterThan(0);
+      await diskCache!.settled();
+      // The miss dropped the old version's block; the new one was written behind the read.
+      const now = blockFilesOfLength(changed.data.length);
+      expect(now).toHaveLength(1);
+      expect(now).not.toContain(oldBlocks[0]);
+    } finally {
+      bucket.set(changed.name, changed.data);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -87,8 +87,9 @@ export function encodeKey(key: BlockKey): string {
   });
 }
 
+/** One-shot: every open of a cached file names its block file, and a hash object per name costs more than the hash. */
 function hashHex(text: string, hexChars: number): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, hexChars);
+  return hash('sha256', text, 'hex').slice(0, hexChars);
 }
 
 /** The folder, relative to `DIR/blocks`, of every block of one object (all versions). */

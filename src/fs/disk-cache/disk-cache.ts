@@ -4,13 +4,14 @@ import type { Logger } from 'pino';
 import { LRUCache } from 'lru-cache';
 import type { PooledBuffer } from '../buffer-pool.js';
 import type { BucketRef } from '../../store/object-store.js';
-import type { CachedRange } from '../types.js';
+import type { CachedRange, WholeBlock } from '../types.js';
 import {
   BLOCKS_DIR_NAME,
   BlockFileError,
   PIECE_BYTES,
   TEMP_PREFIX,
   blockFilePath,
+  encodeKey,
   objectFolder,
   piecesCovering,
   piecesMatch,
@@ -280,6 +281,19 @@ export class DiskCache {
     };
   }
 
+  /** Where block `key` would be, for an engine that opens and checks it itself; none while caching is off. */
+  wholeBlock(key: BlockKey, dataBytes: number): WholeBlock | undefined {
+    const path = this.pathOf(key);
+    if (!this.enabled || this.dropping.has(path)) return undefined;
+    return { path, key: encodeKey(key), dataBytes };
+  }
+
+  /** The engine served `bytes` from a `wholeBlock` (it marks the file used itself). */
+  engineServed(bytes: number): void {
+    this.counters.hits += 1;
+    this.counters.bytesServed += bytes;
+  }
+
   /**
    * Writes block `key` behind the read that fetched it: `data` stays valid (its pooled buffer held) until
    * written. Skipped, never waited for, when the writes behind already hold their bound.
@@ -364,7 +378,10 @@ export class DiskCache {
     const path = this.pathOf(key);
     if (!this.enabled || this.dropping.has(path)) return undefined;
     try {
-      return await this.files.open(path, key);
+      const entry = await this.files.open(path, key);
+      // This version lacks a block: its other versions' blocks, never served again, go now (a hit costs no readdir).
+      if (entry === undefined) this.dropOtherVersions(key);
+      return entry;
     } catch (error) {
       if (error instanceof BlockFileError) {
         this.dropBad(path, error.message);
@@ -498,6 +515,15 @@ export class CachedObject {
       copied += read;
     }
     return copied;
+  }
+
+  /** Where the block holding the whole object would be (an object of one block), for an engine to serve. */
+  wholeBlock(): WholeBlock | undefined {
+    return this.cache.wholeBlock(this.blockKey(0), this.key.size);
+  }
+
+  engineServed(bytes: number): void {
+    this.cache.engineServed(bytes);
   }
 
   /** The range at `position` (within one block) for the native engine, if its file is open. */

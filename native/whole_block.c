@@ -1,0 +1,232 @@
+/*
+ * Small objects from the disk cache, served without JS. When one block file holds a whole object, JS answers
+ * the OPEN with that file's path, the key it must carry and its data's length; the worker opens the file and
+ * checks its header (the format of src/fs/disk-cache/block-file.ts) right after, before the kernel gets the
+ * handle. Every READ of that handle is then served here: pread of the pieces covering it, each checked with
+ * zlib's crc32(), replied from this thread's buffer. JS only learns the bytes served (OP_CACHE_SETTLED).
+ *
+ * Anything amiss is no error for the reader: no file, a header that does not check, another key, a wrong
+ * length, and the handle holds nothing, so its reads go to JS as usual (JS finds and drops a bad file itself).
+ * A piece that fails its CRC, a short file or a failed pread drop the block and send that READ to JS, marked
+ * READ_AFTER_CACHE_FAILURE with the range index WHOLE_BLOCK_RANGE_INDEX.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include "mount_context.h"
+
+#define BLOCK_MAGIC "BKFSBLK1"
+#define BLOCK_FORMAT_VERSION 1u
+#define FIXED_HEADER_BYTES 36u
+#define HEADER_CRC_OFFSET 32u
+#define PIECE_BYTES 65536u
+#define DATA_ALIGNMENT_BYTES 4096u
+#define MAX_KEY_BYTES (16u * 1024u)
+#define HEADER_PROBE_BYTES 4096u
+/* A hit marks its file used at most this often (src/fs/disk-cache/disk-cache.ts): eviction goes by access time. */
+#define TOUCH_INTERVAL_S 60
+
+static double seconds_since(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+struct whole_block {
+  struct whole_block *next; /* in its bucket of mount_context.whole_blocks */
+  uint64_t fh;
+  atomic_int refs; /* the table's, and one per read being served */
+  int fd;
+  off_t data_offset;
+  size_t data_bytes;
+  size_t piece_count;
+  uint32_t crcs[];
+};
+
+static uint32_t le32(const unsigned char *at) {
+  return (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 | (uint32_t)at[3] << 24;
+}
+
+static size_t bucket_of(uint64_t fh) {
+  return (size_t)(fh % WHOLE_BLOCK_BUCKETS);
+}
+
+static void unref(struct whole_block *block) {
+  if (atomic_fetch_sub(&block->refs, 1) != 1) return;
+  close(block->fd);
+  free(block);
+}
+
+/* The block at `fd` if its header names `key` and `data_bytes` of data, the file exactly that long; else NULL. */
+static struct whole_block *checked_block(int fd, const char *key, size_t key_bytes, size_t data_bytes) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
+  unsigned char probe[HEADER_PROBE_BYTES];
+  ssize_t got = pread_fully(fd, (char *)probe, sizeof probe, 0);
+  if (got < (ssize_t)FIXED_HEADER_BYTES || memcmp(probe, BLOCK_MAGIC, 8) != 0 || le32(probe + 8) != BLOCK_FORMAT_VERSION) return NULL;
+  uint32_t data_offset = le32(probe + 12), stored_bytes = le32(probe + 16), piece_bytes = le32(probe + 20);
+  uint32_t piece_count = le32(probe + 24), stored_key_bytes = le32(probe + 28);
+  size_t used = FIXED_HEADER_BYTES + (size_t)stored_key_bytes + 4u * (size_t)piece_count;
+  if (stored_bytes != data_bytes || piece_bytes != PIECE_BYTES || piece_count != (data_bytes + PIECE_BYTES - 1) / PIECE_BYTES ||
+      stored_key_bytes != key_bytes || key_bytes > MAX_KEY_BYTES || used > data_offset || data_offset % DATA_ALIGNMENT_BYTES != 0 ||
+      st.st_size != (off_t)data_offset + (off_t)data_bytes) {
+    return NULL;
+  }
+  /* A long key takes a second read: the whole header, checked in one piece of memory. */
+  unsigned char *header = probe;
+  if (used > (size_t)got) {
+    header = malloc(used);
+    if (header == NULL || pread_fully(fd, (char *)header, used, 0) != (ssize_t)used) {
+      free(header);
+      return NULL;
+    }
+  }
+  struct whole_block *block = NULL;
+  uLong crc = crc32_z(crc32_z(0, header, HEADER_CRC_OFFSET), header + FIXED_HEADER_BYTES, used - FIXED_HEADER_BYTES);
+  if ((uint32_t)crc == le32(header + HEADER_CRC_OFFSET) && memcmp(header + FIXED_HEADER_BYTES, key, key_bytes) == 0) {
+    block = malloc(sizeof *block + piece_count * sizeof(uint32_t));
+    if (block != NULL) {
+      const unsigned char *crcs = header + FIXED_HEADER_BYTES + key_bytes;
+      for (uint32_t i = 0; i < piece_count; i++) block->crcs[i] = le32(crcs + 4u * i);
+      block->data_offset = data_offset;
+      block->data_bytes = data_bytes;
+      block->piece_count = piece_count;
+      /* Its access time is what eviction goes by: a file about to be served is used. */
+      if (time(NULL) - st.st_atim.tv_sec >= TOUCH_INTERVAL_S) {
+        const struct timespec times[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
+        futimens(fd, times);
+      }
+    }
+  }
+  if (header != probe) free(header);
+  return block;
+}
+
+/* JS hears, before the handle's first READ, that it must read the file itself: it starts fetching now. */
+static void say_lacking(struct mount_context *ctx, uint64_t fh) {
+  const double tokens[3] = {-(double)fh, -2, 0};
+  cache_queue_tokens(ctx, tokens, 3);
+}
+
+void whole_block_hold(struct mount_context *ctx, const struct request *r) {
+  if (r->block_path == NULL || r->block_key == NULL || r->block_data_bytes == 0) return;
+  int fd = open(r->block_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    say_lacking(ctx, r->open_fh);
+    return;
+  }
+  struct whole_block *block = checked_block(fd, r->block_key, r->block_key_bytes, r->block_data_bytes);
+  if (block == NULL) {
+    close(fd);
+    say_lacking(ctx, r->open_fh);
+    return;
+  }
+  block->fd = fd;
+  block->fh = r->open_fh;
+  atomic_init(&block->refs, 1);
+  pthread_mutex_lock(&ctx->lock);
+  struct whole_block **head = &ctx->whole_blocks[bucket_of(block->fh)];
+  block->next = *head;
+  *head = block;
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+/* Takes the handle's block out of the table (the table's reference passes to the caller); lock held. */
+static struct whole_block *take_locked(struct mount_context *ctx, uint64_t fh) {
+  for (struct whole_block **at = &ctx->whole_blocks[bucket_of(fh)]; *at != NULL; at = &(*at)->next) {
+    if ((*at)->fh != fh) continue;
+    struct whole_block *block = *at;
+    *at = block->next;
+    return block;
+  }
+  return NULL;
+}
+
+void whole_block_drop(struct mount_context *ctx, uint64_t fh) {
+  pthread_mutex_lock(&ctx->lock);
+  struct whole_block *block = take_locked(ctx, fh);
+  pthread_mutex_unlock(&ctx->lock);
+  if (block != NULL) unref(block);
+}
+
+int whole_block_release(struct mount_context *ctx, uint64_t fh) {
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  pthread_mutex_lock(&ctx->lock);
+  struct whole_block *block = take_locked(ctx, fh);
+  pthread_mutex_unlock(&ctx->lock);
+  if (block == NULL) return 0;
+  unref(block);
+  /* A handle that only ever read one checked file has nothing to report: JS forgets it with the next hits. */
+  const double tokens[3] = {-(double)fh, -1, seconds_since(&start)};
+  cache_queue_tokens(ctx, tokens, 3);
+  return 1;
+}
+
+void whole_blocks_free_all(struct mount_context *ctx) {
+  for (size_t i = 0; i < WHOLE_BLOCK_BUCKETS; i++) {
+    while (ctx->whole_blocks[i] != NULL) {
+      struct whole_block *block = ctx->whole_blocks[i];
+      ctx->whole_blocks[i] = block->next;
+      unref(block);
+    }
+  }
+}
+
+/* Reads and checks the pieces covering [offset, end) into `into`; 0, or the failure's kind. */
+static int read_pieces(const struct whole_block *block, size_t first, size_t last, char *into) {
+  size_t start = first * PIECE_BYTES;
+  size_t span = (last + 1) * PIECE_BYTES < block->data_bytes ? (last + 1) * PIECE_BYTES - start : block->data_bytes - start;
+  ssize_t got = pread_fully(block->fd, into, span, block->data_offset + (off_t)start);
+  if (got < 0) return CACHE_READ_ERROR;
+  if ((size_t)got < span) return CACHE_SHORT_READ;
+  for (size_t piece = first; piece <= last; piece++) {
+    size_t at = (piece - first) * PIECE_BYTES;
+    size_t bytes = span - at < PIECE_BYTES ? span - at : PIECE_BYTES;
+    if ((uint32_t)crc32_z(0, (const Bytef *)into + at, bytes) != block->crcs[piece]) return CACHE_CHECKSUM_MISMATCH;
+  }
+  return 0;
+}
+
+int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, size_t size, off_t offset) {
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  pthread_mutex_lock(&ctx->lock);
+  struct whole_block *block = ctx->whole_blocks[bucket_of(fh)];
+  while (block != NULL && block->fh != fh) block = block->next;
+  if (block != NULL) atomic_fetch_add(&block->refs, 1);
+  pthread_mutex_unlock(&ctx->lock);
+  if (block == NULL || offset < 0) {
+    if (block != NULL) unref(block);
+    return 0;
+  }
+  if ((size_t)offset >= block->data_bytes || size == 0) {
+    /* At or past the end of the object: the kernel learns its end, as from the core. */
+    fuse_reply_buf(req, NULL, 0);
+    unref(block);
+    return 1;
+  }
+  size_t end = (size_t)offset + size < block->data_bytes ? (size_t)offset + size : block->data_bytes;
+  size_t first = (size_t)offset / PIECE_BYTES, last = (end - 1) / PIECE_BYTES;
+  char *buffer = scratch_of_at_least((last - first + 1) * PIECE_BYTES);
+  int failure = buffer == NULL ? CACHE_READ_ERROR : read_pieces(block, first, last, buffer);
+  if (failure != 0) {
+    unref(block);
+    /* Never served again: the handle's later reads go to JS, which reads (and drops) the file itself. */
+    whole_block_drop(ctx, fh);
+    pthread_mutex_lock(&ctx->lock);
+    ctx->cache.fallbacks++;
+    pthread_mutex_unlock(&ctx->lock);
+    return -failure;
+  }
+  /* Counted before the reply: the handle's RELEASE, which may follow the reply at once, then reaches JS after it. */
+  const double tokens[3] = {-(double)fh, (double)(end - (size_t)offset), seconds_since(&start)};
+  cache_settle(ctx, tokens, 3, end - (size_t)offset);
+  fuse_reply_buf(req, buffer + ((size_t)offset - first * PIECE_BYTES), end - (size_t)offset);
+  unref(block);
+  return 1;
+}
