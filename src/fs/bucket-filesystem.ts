@@ -389,6 +389,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   /** A whole listing of `dirPath` from a walk: its numbered names it lacks are gone. */
   private sawWholeFolder(dirPath: string, children: readonly ListedChild[]): void {
     const pass = (this.listingPasses += 1);
+    // A folder without a number has no numbered children (their paths go through it): nothing to mark, nothing gone.
+    if (this.inodes.knownIno(dirPath) === undefined) return;
     for (const { name } of children) this.inodes.markChildListed(dirPath, name, pass);
     this.sawListingEnd(dirPath, pass);
   }

@@ -47,22 +47,31 @@ export class TreeWalk {
     this.lastKey = options.startAfter;
   }
 
-  /** Lists until the sub-tree ends, the bound is reached, or `stop`; never rejects. */
+  /**
+   * Lists until the sub-tree ends, the bound is reached, or `stop`; never rejects. The next page is asked
+   * for before this one is taken apart, so the server lists it while the mount files this one's entries.
+   */
   async run(): Promise<void> {
-    const { rootPrefix, pageSize, maxEntries } = this.options;
+    const { maxEntries } = this.options;
     let continuationToken = '';
+    let next: Promise<ListPage> | undefined = this.requestPage('');
     try {
-      do {
-        await this.whileTooMuchUnread();
-        if (this.stopped) break;
-        const request: ListPageRequest =
-          continuationToken !== '' ? { prefix: rootPrefix, recursive: true, pageSize, continuationToken } : { prefix: rootPrefix, recursive: true, pageSize, startAfter: this.options.startAfter };
-        const page = await this.options.listPage(request);
+      while (next !== undefined) {
+        const page: ListPage = await next;
+        next = undefined;
+        continuationToken = page.continuationToken;
+        const more = continuationToken !== '' && this.entries + page.entries.length < maxEntries && !this.stopped;
+        if (more && this.unreadCount <= this.options.maxUnread) next = this.requestPage(continuationToken);
         for (const entry of page.entries) this.add(entry.name, entry);
         this.entries += page.entries.length;
-        continuationToken = page.continuationToken;
         this.releaseWaitersBehind();
-      } while (continuationToken !== '' && this.entries < maxEntries && !this.stopped);
+        if (!more || this.stopped) break;
+        if (next === undefined) {
+          await this.whileTooMuchUnread();
+          if (this.stopped) break;
+          next = this.requestPage(continuationToken);
+        }
+      }
       if (continuationToken === '') while (this.stack.length > 0) this.finish(this.stack.pop() as OpenFolder);
     } catch {
       // The walk only saves requests: a failure leaves each folder to its own listing.
@@ -71,6 +80,16 @@ export class TreeWalk {
       for (const resolvers of this.waiters.values()) for (const resolve of resolvers) resolve(undefined);
       this.waiters.clear();
     }
+  }
+
+  /** The page after `continuationToken` (`''`: the first); a page asked for ahead and never awaited fails quietly. */
+  private requestPage(continuationToken: string): Promise<ListPage> {
+    const { rootPrefix, pageSize, startAfter } = this.options;
+    const request: ListPageRequest =
+      continuationToken !== '' ? { prefix: rootPrefix, recursive: true, pageSize, continuationToken } : { prefix: rootPrefix, recursive: true, pageSize, startAfter };
+    const page = this.options.listPage(request);
+    page.catch(() => {});
+    return page;
   }
 
   stop(): void {
