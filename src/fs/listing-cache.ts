@@ -1,4 +1,4 @@
-import { DIR_NODE } from './node-info.js';
+import { DIR_NODE, type NodeInfo } from './node-info.js';
 import type { ListedChild } from './readdir.js';
 
 /** By default, how many children the finished listings kept in memory may hold together. */
@@ -21,6 +21,36 @@ interface Listing {
   readonly expiresAtMs: number;
   /** The children last handed out (or kept), while someone holds them. */
   view: WeakRef<readonly ListedChild[]>;
+  /** Indexes of `names` in name order, made at the first search if the names are out of it; undefined: in order. */
+  order?: Int32Array | undefined;
+  searchable?: boolean;
+}
+
+/** The index of `name` in `listing` (by binary search, in `order` if the names needed one), or -1. */
+function indexOfName(listing: Listing, name: string): number {
+  const { names } = listing;
+  if (listing.searchable !== true) {
+    let sorted = true;
+    for (let index = 1; sorted && index < names.length; index += 1) sorted = (names[index - 1] as string) < (names[index] as string);
+    if (!sorted) {
+      const order = Int32Array.from(names.keys());
+      order.sort((a, b) => ((names[a] as string) < (names[b] as string) ? -1 : 1));
+      listing.order = order;
+    }
+    listing.searchable = true;
+  }
+  const { order } = listing;
+  let low = 0;
+  let high = names.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const index = order === undefined ? middle : (order[middle] as number);
+    const here = names[index] as string;
+    if (here === name) return index;
+    if (here < name) low = middle + 1;
+    else high = middle - 1;
+  }
+  return -1;
 }
 
 function packListing(children: readonly ListedChild[], expiresAtMs: number): Listing {
@@ -86,6 +116,19 @@ export class ListingCache {
     }
     this.listings.set(dirPath, listing);
     return unpackListing(listing);
+  }
+
+  /**
+   * What a kept listing of `dirPath` says of its child `name`: undefined when no listing is kept or it does
+   * not name the child (the store decides then). Neither makes objects of the listing nor counts as a use.
+   */
+  childInfo(dirPath: string, name: string): NodeInfo | undefined {
+    const listing = this.listings.get(dirPath);
+    if (listing === undefined || this.options.now() >= listing.expiresAtMs) return undefined;
+    const index = indexOfName(listing, name);
+    if (index < 0) return undefined;
+    const size = listing.sizes[index] as number;
+    return size === FOLDER_SIZE ? DIR_NODE : { kind: 'file', size, mtimeMs: listing.mtimesMs[index] as number, version: listing.versions[index] };
   }
 
   /** The most children one folder may have to be kept. */
