@@ -69,9 +69,9 @@ function optionalString(value: unknown): string | undefined {
 /** `size` is a decimal string in AIStore's JSON (an int64); a number is accepted as well. */
 function parseSize(value: unknown): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  if (typeof value === 'string' && /^\d+$/.test(value)) {
-    const size = Number(value);
-    if (Number.isSafeInteger(size)) return size;
+  if (typeof value === 'string' && value.length > 0) {
+    const size = digitsAt(value, 0, value.length);
+    if (size >= 0 && Number.isSafeInteger(size)) return size;
   }
   return 0;
 }
