@@ -374,7 +374,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
         }
         const folderPath = normalizePath(folderPrefix.slice(this.prefix.length));
         this.cache.setFound(folderPath, DIR_NODE, generation);
-        this.sawWholeFolder(folderPath, children);
+        this.sawWholeFolder(folderPath, children.names);
         return this.listings.set(folderPath, children);
       },
     });
@@ -382,12 +382,12 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     void walk.run();
   }
 
-  /** A whole listing of `dirPath` from a walk: its numbered names it lacks are gone. */
-  private sawWholeFolder(dirPath: string, children: readonly ListedChild[]): void {
+  /** A whole listing of `dirPath` from a walk, by its names: its numbered names it lacks are gone. */
+  private sawWholeFolder(dirPath: string, names: readonly string[]): void {
     const pass = (this.listingPasses += 1);
     // A folder without a number has no numbered children (their paths go through it): nothing to mark, nothing gone.
     if (this.inodes.knownIno(dirPath) === undefined) return;
-    for (const { name } of children) this.inodes.markChildListed(dirPath, name, pass);
+    for (const name of names) this.inodes.markChildListed(dirPath, name, pass);
     this.sawListingEnd(dirPath, pass);
   }
 

@@ -20,7 +20,7 @@ interface Listing {
   readonly versions: readonly (string | undefined)[];
   readonly expiresAtMs: number;
   /** The children last handed out (or kept), while someone holds them. */
-  view: WeakRef<readonly ListedChild[]>;
+  view: WeakRef<readonly ListedChild[]> | undefined;
   /** Indexes of `names` in name order, made at the first search if the names are out of it; undefined: in order. */
   order?: Int32Array | undefined;
   searchable?: boolean;
@@ -53,27 +53,53 @@ function indexOfName(listing: Listing, name: string): number {
   return -1;
 }
 
-function packListing(children: readonly ListedChild[], expiresAtMs: number): Listing {
-  const names = new Array<string>(children.length);
-  const sizes = new Float64Array(children.length);
-  const mtimesMs = new Float64Array(children.length);
-  const versions = new Array<string | undefined>(children.length);
-  for (let index = 0; index < children.length; index += 1) {
-    const { name, info } = children[index] as ListedChild;
-    names[index] = name;
+/**
+ * A listing packed as its children arrive, so that they need not live as objects until their folder
+ * is whole (a walk finishes thousands of folders, each a page after its first child came).
+ */
+export class PackedChildren {
+  readonly names: string[] = [];
+  private readonly sizes: number[] = [];
+  private readonly mtimesMs: number[] = [];
+  private readonly versions: (string | undefined)[] = [];
+
+  push({ name, info }: ListedChild): void {
+    this.names.push(name);
     if (info.kind === 'dir') {
-      sizes[index] = FOLDER_SIZE;
+      this.sizes.push(FOLDER_SIZE);
+      this.mtimesMs.push(0);
+      this.versions.push(undefined);
     } else {
-      sizes[index] = info.size;
-      mtimesMs[index] = info.mtimeMs;
-      versions[index] = info.version;
+      this.sizes.push(info.size);
+      this.mtimesMs.push(info.mtimeMs);
+      this.versions.push(info.version);
     }
   }
-  return { names, sizes, mtimesMs, versions, expiresAtMs, view: new WeakRef(children) };
+
+  get length(): number {
+    return this.names.length;
+  }
+
+  listing(expiresAtMs: number, view: readonly ListedChild[] | undefined): Listing {
+    return {
+      names: this.names,
+      sizes: Float64Array.from(this.sizes),
+      mtimesMs: Float64Array.from(this.mtimesMs),
+      versions: this.versions,
+      expiresAtMs,
+      view: view === undefined ? undefined : new WeakRef(view),
+    };
+  }
+}
+
+function packListing(children: readonly ListedChild[], expiresAtMs: number): Listing {
+  const packed = new PackedChildren();
+  for (const child of children) packed.push(child);
+  return packed.listing(expiresAtMs, children);
 }
 
 function unpackListing(listing: Listing): readonly ListedChild[] {
-  const held = listing.view.deref();
+  const held = listing.view?.deref();
   if (held !== undefined) return held;
   const { names, sizes, mtimesMs, versions } = listing;
   const children = new Array<ListedChild>(names.length);
@@ -137,10 +163,11 @@ export class ListingCache {
   }
 
   /** Keeps the listing of `dirPath`; false when it is not kept (too large, or no TTL). */
-  set(dirPath: string, children: readonly ListedChild[]): boolean {
+  set(dirPath: string, children: readonly ListedChild[] | PackedChildren): boolean {
     if (this.options.ttlMs <= 0 || children.length > this.perFolderLimit) return false;
     this.dropListing(dirPath);
-    this.listings.set(dirPath, packListing(children, this.options.now() + this.options.ttlMs));
+    const expiresAtMs = this.options.now() + this.options.ttlMs;
+    this.listings.set(dirPath, children instanceof PackedChildren ? children.listing(expiresAtMs, undefined) : packListing(children, expiresAtMs));
     this.entries += children.length;
     while (this.entries > this.options.maxEntries) {
       const oldest = this.listings.keys().next().value as string;
