@@ -1,7 +1,7 @@
 // npm run bench:scale [-- --quick]: listings and walks of many objects through a mount, each beside the same
 // listing fetched straight from the server, or the same walk on local disk, measured in the same run, with the
 // mount's resident memory next to every row. The sizes and goals are those of the "Scale" issue.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import { timeLines } from './lib/file-reads.mjs';
 import { freePort, mountMetrics, watchMountMetrics } from './lib/mount-metrics.mjs';
 import { memoryOf, watchMemory } from './lib/process-memory.mjs';
 import { cpuSeconds, forceStop, isMounted, mount, reapAll, startServer, stopOnExit, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
+import { summarizeProfiles } from './lib/profile.mjs';
 import { timeListing } from './lib/raw-listing.mjs';
 import { parseScaleArgs, SCALE_USAGE, scalePlan } from './lib/scale-args.mjs';
 import { ensureLayout, flatLayout, objectCount, treeLayout } from './lib/scale-dataset.mjs';
@@ -51,6 +52,9 @@ const mountpoint = join(root, 'mnt');
 const flat = flatLayout(plan.objectsFlat);
 const tree = treeLayout(plan.treeFolders, plan.treePerFolder);
 const state = { server: undefined, mountPid: undefined };
+const profileDir = join(repoRoot, 'bench/out/scale/profiles');
+/** With --profile: every mount process of the run, whose profiles are summed at the end. */
+const profiledPids = new Set();
 
 // Whatever happens, the mount and the server go: on exit, on Ctrl-C, on an uncaught error.
 const guard = stopOnExit({ name: 'bench:scale', mountpoint, state, cleanup, say });
@@ -76,7 +80,9 @@ function dropKernelCaches(level = 3) {
 /** A fresh mount (its own caches empty); returns its idle memory. */
 async function freshMount(extraArgs = []) {
   await dropMount();
-  state.mountPid = await mount(state.server.url, mountpoint, [...options.mountArgs, '--engine', options.engine, ...extraArgs]);
+  const nodeArgs = options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  state.mountPid = await mount(state.server.url, mountpoint, [...options.mountArgs, '--engine', options.engine, ...extraArgs], nodeArgs);
+  profiledPids.add(state.mountPid);
   await sleep(SETTLE_MS);
   return memoryOf(state.mountPid);
 }
@@ -378,6 +384,10 @@ async function main() {
 
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(mountpoint, { recursive: true });
+  if (options.profile) {
+    rmSync(profileDir, { recursive: true, force: true });
+    mkdirSync(profileDir, { recursive: true });
+  }
   if (isMounted(mountpoint)) forceStop(mountpoint, undefined);
   const needsFlat = options.parts.includes('flat');
   const needsTree = options.parts.includes('tree') || options.parts.includes('memory');
@@ -401,6 +411,13 @@ async function main() {
   if (options.parts.includes('memory')) await memoryRows(rawRecursive, options.forgetTtl, forgetTtlMs);
   await dropMount();
   if (guard.isStopping()) return;
+  if (options.profile) {
+    // A profile is written when its process exits: the last mount's, once it is gone.
+    await reapAll();
+    const profile = summarizeProfiles(profileDir, profiledPids, 30);
+    say(`profile of ${profile.profiles} mount process(es), ${profile.busyMs} ms busy (${profileDir}):`);
+    for (const { name, ms, share } of profile.top) say(`  ${String(ms).padStart(7)} ms ${(share * 100).toFixed(1).padStart(5)} %  ${name}`);
+  }
 
   const runSeconds = (performance.now() - startedAt) / 1000;
   const table = formatMarkdownTable(COLUMNS, rows.map(rowCells));

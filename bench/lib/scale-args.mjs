@@ -11,7 +11,8 @@ export const SCALE_USAGE = `usage: npm run bench:scale -- [--quick] [--objects-f
   --engine E           FUSE engine of the mounts: native (default) or fuse-native
   --mount-args ARGS    extra flags for every \`bucketfs mount\`, space-separated
   --dir DIR            working folder: data, markers, mountpoint (default .bench-data/scale in the repository)
-  --out FILE           JSON results (default bench/out/scale.json; the Markdown block beside it, .md)`;
+  --out FILE           JSON results (default bench/out/scale.json; the Markdown block beside it, .md)
+  --profile            run the mounts under node --cpu-prof; profiles in bench/out/scale/profiles, top functions printed`;
 
 const PARTS = ['flat', 'tree', 'memory'];
 
@@ -34,6 +35,7 @@ export function parseScaleArgs(argv) {
     mountArgs: [],
     dir: undefined,
     out: undefined,
+    profile: false,
     help: false,
   };
   eachFlag(argv, (arg, value) => {
@@ -47,6 +49,7 @@ export function parseScaleArgs(argv) {
     else if (arg === '--mount-args') options.mountArgs = value().split(/\s+/).filter(Boolean);
     else if (arg === '--dir') options.dir = value();
     else if (arg === '--out') options.out = value();
+    else if (arg === '--profile') options.profile = true;
     else if (arg === '--help' || arg === '-h') options.help = true;
     else throw new UsageError(`unknown flag ${arg}`);
   });

@@ -8,6 +8,7 @@ import { Lookup } from './lookup.js';
 import { MetadataCache } from './metadata-cache.js';
 import type { NodeInfo } from './node-info.js';
 import { DEFAULT_LIST_CACHE_ENTRIES, ListingCache } from './listing-cache.js';
+import { ListedMetadataCache } from './listed-metadata.js';
 import { ListingStream } from './listing-stream.js';
 import { TreeWalk } from './tree-prefetch.js';
 import { DIR_NODE } from './node-info.js';
@@ -189,16 +190,19 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     this.mountTimeMs = this.now();
     // The caller's logger already names the bucket (as `ais://name`); the prefix is the core's own knowledge.
     this.logger = this.prefix === '' ? options.logger : options.logger.child({ prefix: this.prefix });
-    this.cache = new MetadataCache({
-      metadataTtlMs: options.metadataTtlMs,
-      negativeMetadataTtlMs: options.negativeMetadataTtlMs,
-      maxEntries: options.metadataCacheMaxEntries ?? DEFAULT_METADATA_CACHE_MAX_ENTRIES,
-      now: this.now,
-    });
+    this.listings = new ListingCache({ ttlMs: options.metadataTtlMs, maxEntries: options.listCacheMaxEntries ?? DEFAULT_LIST_CACHE_ENTRIES, now: this.now });
+    this.cache = new ListedMetadataCache(
+      {
+        metadataTtlMs: options.metadataTtlMs,
+        negativeMetadataTtlMs: options.negativeMetadataTtlMs,
+        maxEntries: options.metadataCacheMaxEntries ?? DEFAULT_METADATA_CACHE_MAX_ENTRIES,
+        now: this.now,
+      },
+      this.listings,
+    );
     this.lookup = new Lookup(this.client, this.prefix, this.cache);
     this.inodes = new InodeTable(options.idleInodeMaxEntries ?? DEFAULT_IDLE_INODES, this.now);
     this.changes = new ChangeTracker(this.inodes, (path, now) => this.sawObjectChange(path, now));
-    this.listings = new ListingCache({ ttlMs: options.metadataTtlMs, maxEntries: options.listCacheMaxEntries ?? DEFAULT_LIST_CACHE_ENTRIES, now: this.now });
     // Expired entries leave on their own, so memory goes back down once a walk is over and forgotten.
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs(options.metadataTtlMs));
     this.sweeper.unref();
@@ -273,16 +277,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     let source: { read(position: number, max: number): Promise<readonly ListedChild[]>; close(): void };
     if (kept !== undefined) {
       this.walk?.read(listingPrefixForDir(this.prefix, dirPath));
-      const generation = this.cache.generation;
-      source = {
-        read: async (position, max) => {
-          const children = kept.slice(position, position + max);
-          // The entries the kernel is handed answer the lookups that follow them.
-          for (const { name, info } of children) this.cache.setFound(joinPath(dirPath, name), info, generation);
-          return children;
-        },
-        close: () => {},
-      };
+      // The kept listing itself answers the lookups that follow its entries (`ListedMetadataCache`).
+      source = { read: async (position, max) => kept.slice(position, position + max), close: () => {} };
     } else {
       // Any invalidation during the pass may concern a page already fetched: such a pass is not kept.
       const passGeneration = this.cache.generation;
@@ -378,7 +374,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
         }
         const folderPath = normalizePath(folderPrefix.slice(this.prefix.length));
         this.cache.setFound(folderPath, DIR_NODE, generation);
-        this.sawWholeFolder(folderPath, children);
+        this.sawWholeFolder(folderPath, children.names);
         return this.listings.set(folderPath, children);
       },
     });
@@ -386,10 +382,12 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     void walk.run();
   }
 
-  /** A whole listing of `dirPath` from a walk: its numbered names it lacks are gone. */
-  private sawWholeFolder(dirPath: string, children: readonly ListedChild[]): void {
+  /** A whole listing of `dirPath` from a walk, by its names: its numbered names it lacks are gone. */
+  private sawWholeFolder(dirPath: string, names: readonly string[]): void {
     const pass = (this.listingPasses += 1);
-    for (const { name } of children) this.inodes.markChildListed(dirPath, name, pass);
+    // A folder without a number has no numbered children (their paths go through it): nothing to mark, nothing gone.
+    if (this.inodes.knownIno(dirPath) === undefined) return;
+    for (const name of names) this.inodes.markChildListed(dirPath, name, pass);
     this.sawListingEnd(dirPath, pass);
   }
 

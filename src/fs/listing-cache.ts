@@ -1,4 +1,4 @@
-import { DIR_NODE } from './node-info.js';
+import { DIR_NODE, type NodeInfo } from './node-info.js';
 import type { ListedChild } from './readdir.js';
 
 /** By default, how many children the finished listings kept in memory may hold together. */
@@ -20,30 +20,86 @@ interface Listing {
   readonly versions: readonly (string | undefined)[];
   readonly expiresAtMs: number;
   /** The children last handed out (or kept), while someone holds them. */
-  view: WeakRef<readonly ListedChild[]>;
+  view: WeakRef<readonly ListedChild[]> | undefined;
+  /** Indexes of `names` in name order, made at the first search if the names are out of it; undefined: in order. */
+  order?: Int32Array | undefined;
+  searchable?: boolean;
+}
+
+/** The index of `name` in `listing` (by binary search, in `order` if the names needed one), or -1. */
+function indexOfName(listing: Listing, name: string): number {
+  const { names } = listing;
+  if (listing.searchable !== true) {
+    let sorted = true;
+    for (let index = 1; sorted && index < names.length; index += 1) sorted = (names[index - 1] as string) < (names[index] as string);
+    if (!sorted) {
+      const order = Int32Array.from(names.keys());
+      order.sort((a, b) => ((names[a] as string) < (names[b] as string) ? -1 : 1));
+      listing.order = order;
+    }
+    listing.searchable = true;
+  }
+  const { order } = listing;
+  let low = 0;
+  let high = names.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const index = order === undefined ? middle : (order[middle] as number);
+    const here = names[index] as string;
+    if (here === name) return index;
+    if (here < name) low = middle + 1;
+    else high = middle - 1;
+  }
+  return -1;
+}
+
+/**
+ * A listing packed as its children arrive, so that they need not live as objects until their folder
+ * is whole (a walk finishes thousands of folders, each a page after its first child came).
+ */
+export class PackedChildren {
+  readonly names: string[] = [];
+  private readonly sizes: number[] = [];
+  private readonly mtimesMs: number[] = [];
+  private readonly versions: (string | undefined)[] = [];
+
+  push({ name, info }: ListedChild): void {
+    this.names.push(name);
+    if (info.kind === 'dir') {
+      this.sizes.push(FOLDER_SIZE);
+      this.mtimesMs.push(0);
+      this.versions.push(undefined);
+    } else {
+      this.sizes.push(info.size);
+      this.mtimesMs.push(info.mtimeMs);
+      this.versions.push(info.version);
+    }
+  }
+
+  get length(): number {
+    return this.names.length;
+  }
+
+  listing(expiresAtMs: number, view: readonly ListedChild[] | undefined): Listing {
+    return {
+      names: this.names,
+      sizes: Float64Array.from(this.sizes),
+      mtimesMs: Float64Array.from(this.mtimesMs),
+      versions: this.versions,
+      expiresAtMs,
+      view: view === undefined ? undefined : new WeakRef(view),
+    };
+  }
 }
 
 function packListing(children: readonly ListedChild[], expiresAtMs: number): Listing {
-  const names = new Array<string>(children.length);
-  const sizes = new Float64Array(children.length);
-  const mtimesMs = new Float64Array(children.length);
-  const versions = new Array<string | undefined>(children.length);
-  for (let index = 0; index < children.length; index += 1) {
-    const { name, info } = children[index] as ListedChild;
-    names[index] = name;
-    if (info.kind === 'dir') {
-      sizes[index] = FOLDER_SIZE;
-    } else {
-      sizes[index] = info.size;
-      mtimesMs[index] = info.mtimeMs;
-      versions[index] = info.version;
-    }
-  }
-  return { names, sizes, mtimesMs, versions, expiresAtMs, view: new WeakRef(children) };
+  const packed = new PackedChildren();
+  for (const child of children) packed.push(child);
+  return packed.listing(expiresAtMs, children);
 }
 
 function unpackListing(listing: Listing): readonly ListedChild[] {
-  const held = listing.view.deref();
+  const held = listing.view?.deref();
   if (held !== undefined) return held;
   const { names, sizes, mtimesMs, versions } = listing;
   const children = new Array<ListedChild>(names.length);
@@ -88,16 +144,30 @@ export class ListingCache {
     return unpackListing(listing);
   }
 
+  /**
+   * What a kept listing of `dirPath` says of its child `name`: undefined when no listing is kept or it does
+   * not name the child (the store decides then). Neither makes objects of the listing nor counts as a use.
+   */
+  childInfo(dirPath: string, name: string): NodeInfo | undefined {
+    const listing = this.listings.get(dirPath);
+    if (listing === undefined || this.options.now() >= listing.expiresAtMs) return undefined;
+    const index = indexOfName(listing, name);
+    if (index < 0) return undefined;
+    const size = listing.sizes[index] as number;
+    return size === FOLDER_SIZE ? DIR_NODE : { kind: 'file', size, mtimeMs: listing.mtimesMs[index] as number, version: listing.versions[index] };
+  }
+
   /** The most children one folder may have to be kept. */
   get perFolderLimit(): number {
     return Math.floor(this.options.maxEntries / 4);
   }
 
   /** Keeps the listing of `dirPath`; false when it is not kept (too large, or no TTL). */
-  set(dirPath: string, children: readonly ListedChild[]): boolean {
+  set(dirPath: string, children: readonly ListedChild[] | PackedChildren): boolean {
     if (this.options.ttlMs <= 0 || children.length > this.perFolderLimit) return false;
     this.dropListing(dirPath);
-    this.listings.set(dirPath, packListing(children, this.options.now() + this.options.ttlMs));
+    const expiresAtMs = this.options.now() + this.options.ttlMs;
+    this.listings.set(dirPath, children instanceof PackedChildren ? children.listing(expiresAtMs, undefined) : packListing(children, expiresAtMs));
     this.entries += children.length;
     while (this.entries > this.options.maxEntries) {
       const oldest = this.listings.keys().next().value as string;

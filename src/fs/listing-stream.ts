@@ -66,7 +66,8 @@ export class ListingStream {
     const children = this.window.slice(from, from + max);
     const next = position + children.length;
     this.trim(next);
-    if (!this.done && this.windowStart + this.window.length - next < this.options.pageSize / 2) this.fetchAhead();
+    // Once the reader is into the last page fetched, the next one is asked for: the server lists it meanwhile.
+    if (!this.done && this.windowStart + this.window.length - next < this.options.pageSize) this.fetchAhead();
     return children;
   }
 

@@ -1,5 +1,6 @@
 import type { ListPage, ListPageRequest } from '../store/object-store.js';
-import { ChildMerger, type ListedChild } from './readdir.js';
+import { PackedChildren } from './listing-cache.js';
+import { ChildMerger } from './readdir.js';
 import type { WarnOnce } from './warn-once.js';
 
 export interface TreeWalkOptions {
@@ -14,15 +15,15 @@ export interface TreeWalkOptions {
   readonly maxEntries: number;
   /** At most this many children of finished folders may wait, unread, in the listing cache. */
   readonly maxUnread: number;
-  /** A folder (by listing prefix) the walk saw whole; true when its listing was kept for a reader. */
-  readonly onFolder: (dirPrefix: string, children: ListedChild[]) => boolean;
+  /** A folder (by listing prefix) the walk saw whole, packed as it came; true when its listing was kept for a reader. */
+  readonly onFolder: (dirPrefix: string, children: PackedChildren) => boolean;
 }
 
 /** A folder under construction: its prefix and the merger that turns its entries into children. */
 interface OpenFolder {
   readonly prefix: string;
   readonly merger: ChildMerger;
-  readonly children: ListedChild[];
+  readonly children: PackedChildren;
 }
 
 /**
@@ -33,7 +34,7 @@ interface OpenFolder {
  */
 export class TreeWalk {
   private readonly stack: OpenFolder[] = [];
-  private readonly waiters = new Map<string, ((children: ListedChild[] | undefined) => void)[]>();
+  private readonly waiters = new Map<string, ((passed: boolean) => void)[]>();
   /** Folders finished and not yet read, by prefix, with their size. */
   private readonly unread = new Map<string, number>();
   private unreadCount = 0;
@@ -47,30 +48,49 @@ export class TreeWalk {
     this.lastKey = options.startAfter;
   }
 
-  /** Lists until the sub-tree ends, the bound is reached, or `stop`; never rejects. */
+  /**
+   * Lists until the sub-tree ends, the bound is reached, or `stop`; never rejects. The next page is asked
+   * for before this one is taken apart, so the server lists it while the mount files this one's entries.
+   */
   async run(): Promise<void> {
-    const { rootPrefix, pageSize, maxEntries } = this.options;
+    const { maxEntries } = this.options;
     let continuationToken = '';
+    let next: Promise<ListPage> | undefined = this.requestPage('');
     try {
-      do {
-        await this.whileTooMuchUnread();
-        if (this.stopped) break;
-        const request: ListPageRequest =
-          continuationToken !== '' ? { prefix: rootPrefix, recursive: true, pageSize, continuationToken } : { prefix: rootPrefix, recursive: true, pageSize, startAfter: this.options.startAfter };
-        const page = await this.options.listPage(request);
+      while (next !== undefined) {
+        const page: ListPage = await next;
+        next = undefined;
+        continuationToken = page.continuationToken;
+        const more = continuationToken !== '' && this.entries + page.entries.length < maxEntries && !this.stopped;
+        if (more && this.unreadCount <= this.options.maxUnread) next = this.requestPage(continuationToken);
         for (const entry of page.entries) this.add(entry.name, entry);
         this.entries += page.entries.length;
-        continuationToken = page.continuationToken;
         this.releaseWaitersBehind();
-      } while (continuationToken !== '' && this.entries < maxEntries && !this.stopped);
+        if (!more || this.stopped) break;
+        if (next === undefined) {
+          await this.whileTooMuchUnread();
+          if (this.stopped) break;
+          next = this.requestPage(continuationToken);
+        }
+      }
       if (continuationToken === '') while (this.stack.length > 0) this.finish(this.stack.pop() as OpenFolder);
     } catch {
       // The walk only saves requests: a failure leaves each folder to its own listing.
     } finally {
       this.ended = true;
-      for (const resolvers of this.waiters.values()) for (const resolve of resolvers) resolve(undefined);
+      for (const resolvers of this.waiters.values()) for (const resolve of resolvers) resolve(false);
       this.waiters.clear();
     }
+  }
+
+  /** The page after `continuationToken` (`''`: the first); a page asked for ahead and never awaited fails quietly. */
+  private requestPage(continuationToken: string): Promise<ListPage> {
+    const { rootPrefix, pageSize, startAfter } = this.options;
+    const request: ListPageRequest =
+      continuationToken !== '' ? { prefix: rootPrefix, recursive: true, pageSize, continuationToken } : { prefix: rootPrefix, recursive: true, pageSize, startAfter };
+    const page = this.options.listPage(request);
+    page.catch(() => {});
+    return page;
   }
 
   stop(): void {
@@ -87,9 +107,9 @@ export class TreeWalk {
     return !this.ended && dirPrefix.startsWith(this.options.rootPrefix) && dirPrefix > this.lastKey && this.wakeUp === undefined;
   }
 
-  /** The children of a folder the walk `covers`, once it passed it; undefined if it will not. */
-  waitFor(dirPrefix: string): Promise<ListedChild[] | undefined> {
-    if (!this.covers(dirPrefix)) return Promise.resolve(undefined);
+  /** Once the walk passed a folder it `covers`: true when it saw it whole, false when it will not. */
+  waitFor(dirPrefix: string): Promise<boolean> {
+    if (!this.covers(dirPrefix)) return Promise.resolve(false);
     return new Promise((resolve) => {
       const list = this.waiters.get(dirPrefix) ?? [];
       list.push(resolve);
@@ -141,7 +161,7 @@ export class TreeWalk {
   }
 
   private open(prefix: string): void {
-    const children: ListedChild[] = [];
+    const children = new PackedChildren();
     this.stack.push({ prefix, children, merger: new ChildMerger(prefix, this.options.warnings, (child) => children.push(child)) });
   }
 
@@ -154,7 +174,7 @@ export class TreeWalk {
     const resolvers = this.waiters.get(folder.prefix);
     if (resolvers === undefined) return;
     this.waiters.delete(folder.prefix);
-    for (const resolve of resolvers) resolve(folder.children);
+    for (const resolve of resolvers) resolve(true);
   }
 
   /** Waiters for folders the walk went past without seeing (gone, or never there) list for themselves. */
@@ -162,7 +182,7 @@ export class TreeWalk {
     for (const [prefix, resolvers] of this.waiters) {
       if (prefix > this.lastKey || this.lastKey.startsWith(prefix)) continue;
       this.waiters.delete(prefix);
-      for (const resolve of resolvers) resolve(undefined);
+      for (const resolve of resolvers) resolve(false);
     }
   }
 }

@@ -69,9 +69,9 @@ function optionalString(value: unknown): string | undefined {
 /** `size` is a decimal string in AIStore's JSON (an int64); a number is accepted as well. */
 function parseSize(value: unknown): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  if (typeof value === 'string' && /^\d+$/.test(value)) {
-    const size = Number(value);
-    if (Number.isSafeInteger(size)) return size;
+  if (typeof value === 'string' && value.length > 0) {
+    const size = digitsAt(value, 0, value.length);
+    if (size >= 0 && Number.isSafeInteger(size)) return size;
   }
   return 0;
 }
@@ -89,20 +89,41 @@ function digitsAt(text: string, at: number, count: number): number {
   return value;
 }
 
+const MS_PER_SECOND = 1000;
+/** `2006-01-02T15:04`: the part of a list time that objects written together share. */
+const MINUTE_PREFIX_LENGTH = 16;
+
+/** The minute last read, and its time: most entries of a page fall in a few minutes, and `Date.UTC` is dear. */
+let lastMinute = '';
+let lastMinuteMs = 0;
+
+/** The time of the `2006-01-02T15:04` that `text` starts with, or -1 when it does not start with one. */
+function minuteMs(text: string): number {
+  let same = lastMinute !== '';
+  for (let index = 0; same && index < MINUTE_PREFIX_LENGTH; index += 1) same = text.charCodeAt(index) === lastMinute.charCodeAt(index);
+  if (same) return lastMinuteMs;
+  if (text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':') return -1;
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  const hour = digitsAt(text, 11, 2);
+  const minute = digitsAt(text, 14, 2);
+  if (year < 100 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59) return -1;
+  lastMinute = text.slice(0, MINUTE_PREFIX_LENGTH);
+  lastMinuteMs = Date.UTC(year, month - 1, day, hour, minute);
+  return lastMinuteMs;
+}
+
 /**
  * `2006-01-02T15:04:05.999999999Z`, the layout this client asks for, read at its fixed places (as `Date.parse`
  * reads it: to the millisecond); undefined for anything else, which `parseFormattedTimeMs` reads then.
  */
 function utcListTimeMs(text: string): number | undefined {
   const length = text.length;
-  if (length < 20 || text.charCodeAt(length - 1) !== 0x5a /* Z */ || text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return undefined;
-  const year = digitsAt(text, 0, 4);
-  const month = digitsAt(text, 5, 2);
-  const day = digitsAt(text, 8, 2);
-  const hour = digitsAt(text, 11, 2);
-  const minute = digitsAt(text, 14, 2);
+  if (length < 20 || text.charCodeAt(length - 1) !== 0x5a /* Z */ || text[16] !== ':') return undefined;
+  const minute = minuteMs(text);
   const second = digitsAt(text, 17, 2);
-  if (year < 100 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  if (minute < 0 || second < 0 || second > 59) return undefined;
   let ms = 0;
   if (length > 20) {
     const fractionDigits = length - 21;
@@ -112,7 +133,7 @@ function utcListTimeMs(text: string): number | undefined {
     ms = Math.floor(fraction / 10 ** (fractionDigits - 3));
     if (fractionDigits < 3) ms = fraction * 10 ** (3 - fractionDigits);
   }
-  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  return minute + second * MS_PER_SECOND + ms;
 }
 
 function listTimeMs(value: unknown): number | undefined {

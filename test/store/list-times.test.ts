@@ -29,6 +29,12 @@ describe('list entry times', () => {
     }
   });
 
+  it('reads a page of times in a few minutes as Date.parse does, each minute read once and the rest by its seconds', () => {
+    const atimes = ['2026-12-01T10:42:01.5Z', '2026-12-01T10:42:59.999999999Z', '2026-12-01T10:43:00Z', '2026-12-01T10:42:30Z', '2026-12-02T10:42:30Z', '2026-12-02T10:42:3xZ', '2027-12-02T10:42:30Z'];
+    const text = JSON.stringify({ uuid: 'u', continuation_token: '', entries: atimes.map((atime, index) => ({ name: `n${index}`, atime })) });
+    expect(parseListResponse(text).entries.map((entry) => entry.mtimeMs)).toEqual(atimes.map((atime) => (Number.isNaN(Date.parse(atime)) ? undefined : Date.parse(atime))));
+  });
+
   it('has no time for an empty or missing atime', () => {
     expect(mtimeOf('')).toBeUndefined();
     expect(mtimeOf(undefined)).toBeUndefined();
