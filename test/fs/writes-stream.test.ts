@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { STREAM_CHUNK_BYTES } from '../../src/fs/append-stream.js';
@@ -10,6 +10,7 @@ import { createAistoreClient, type AistoreClient } from '../../src/store/aistore
 import { staticParams } from '../../src/store/base-params.js';
 import { bindBucket } from '../../src/store/bucket-client.js';
 import type { AppendHandle } from '../../src/store/object-store.js';
+import { waitUntil } from '../helpers/mount.js';
 import { useServer } from '../helpers/server.js';
 import { makeStaging } from './fixture.js';
 
@@ -72,13 +73,8 @@ describe('a new file streamed while written', () => {
   };
 
   /** Waits until the server's work files hold at least `bytes` (the appends are sent in the background). */
-  const untilStreamed = async (bytes: number): Promise<void> => {
-    const deadline = Date.now() + 20_000;
-    while ((await workBytes()).reduce((a, b) => a + b, 0) < bytes) {
-      if (Date.now() > deadline) throw new Error(`the work files never reached ${bytes} bytes: ${JSON.stringify(await workBytes())}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
+  const untilStreamed = (bytes: number): Promise<void> =>
+    waitUntil(async () => (await workBytes()).reduce((a, b) => a + b, 0) >= bytes, 20_000, `work files of ${bytes} bytes`);
 
   it('sends whole chunks while the writer goes forward; the flush at close makes the object, byte for byte', async () => {
     const { fs, calls, staging } = await writable();
@@ -94,5 +90,122 @@ describe('a new file streamed while written', () => {
     expect(calls).toEqual({ putFrom: 0, append: 5, flushAppend: 1 });
     expect(await workBytes()).toEqual([]);
     expect(staging.stats().stagedBytes).toBe(0);
+  });
+
+  it('gives the stream up when the writer seeks back into what was sent: the whole file is PUT at close', async () => {
+    const { fs, calls } = await writable();
+    const data = randomBytes(3 * STREAM_CHUNK_BYTES + 777);
+    const { fh } = await fs.create('/rewritten.bin', 0o644, CREATE);
+    await writeRange(fs, fh, data, 0, 2 * STREAM_CHUNK_BYTES);
+    await untilStreamed(STREAM_CHUNK_BYTES);
+    const header = randomBytes(4096);
+    header.copy(data, 100);
+    await fs.write(fh, header, 100);
+    await writeRange(fs, fh, data, 2 * STREAM_CHUNK_BYTES, data.length);
+    await fs.flush(fh);
+    await fs.release(fh);
+    expect((await objectBytes('rewritten.bin'))?.equals(data)).toBe(true);
+    expect(calls.putFrom).toBe(1);
+    expect(calls.flushAppend).toBe(0);
+  });
+
+  it('gives the stream up at a truncate into what was sent', async () => {
+    const { fs, calls } = await writable();
+    const data = randomBytes(3 * STREAM_CHUNK_BYTES);
+    const { fh } = await fs.create('/cut.bin', 0o644, CREATE);
+    await writeRange(fs, fh, data, 0, data.length);
+    await untilStreamed(2 * STREAM_CHUNK_BYTES);
+    await fs.setattr('/cut.bin', { size: STREAM_CHUNK_BYTES / 2 }, fh);
+    await fs.release(fh);
+    expect((await objectBytes('cut.bin'))?.equals(data.subarray(0, STREAM_CHUNK_BYTES / 2))).toBe(true);
+    expect(calls).toMatchObject({ putFrom: 1, flushAppend: 0 });
+  });
+
+  it('an fsync in the middle makes the bytes so far the object; what follows is PUT whole at close', async () => {
+    const { fs, calls } = await writable();
+    const data = randomBytes(4 * STREAM_CHUNK_BYTES + 99);
+    const middle = 2 * STREAM_CHUNK_BYTES + 5000;
+    const { fh } = await fs.create('/synced.bin', 0o644, CREATE);
+    await writeRange(fs, fh, data, 0, middle);
+    await fs.fsync(fh);
+    expect((await objectBytes('synced.bin'))?.equals(data.subarray(0, middle))).toBe(true);
+    expect(calls).toMatchObject({ putFrom: 0, flushAppend: 1 });
+    await writeRange(fs, fh, data, middle, data.length);
+    await fs.release(fh);
+    expect((await objectBytes('synced.bin'))?.equals(data)).toBe(true);
+    expect(calls).toMatchObject({ putFrom: 1, flushAppend: 1 });
+  });
+
+  it('keeps streaming after the close of a copy of the descriptor uploaded the file while still empty (as dd does)', async () => {
+    const { fs, calls } = await writable();
+    const data = randomBytes(2 * STREAM_CHUNK_BYTES + 10);
+    const { fh } = await fs.create('/dd.bin', 0o644, CREATE);
+    await fs.flush(fh);
+    expect((await objectBytes('dd.bin'))?.length).toBe(0);
+    await writeRange(fs, fh, data, 0, data.length);
+    await fs.fsync(fh);
+    await fs.release(fh);
+    expect((await objectBytes('dd.bin'))?.equals(data)).toBe(true);
+    expect(calls).toEqual({ putFrom: 1, append: 3, flushAppend: 1 });
+  });
+
+  it('falls back to a whole PUT when the flush is refused: an object made under the name meanwhile, which the appends started from', async () => {
+    const { fs, calls } = await writable();
+    const data = randomBytes(2 * STREAM_CHUNK_BYTES + 10);
+    const { fh } = await fs.create('/raced.bin', 0o644, CREATE);
+    await writeFile(join(server.dataDir, 'b', 'raced.bin'), 'made elsewhere first');
+    await writeRange(fs, fh, data, 0, data.length);
+    await fs.release(fh);
+    expect((await objectBytes('raced.bin'))?.equals(data)).toBe(true);
+    expect(calls).toMatchObject({ putFrom: 1, flushAppend: 1 });
+  });
+
+  it('a rename while streaming lands the file whole under its new name', async () => {
+    const { fs, calls } = await writable();
+    const data = randomBytes(2 * STREAM_CHUNK_BYTES + 10);
+    const { fh } = await fs.create('/before.bin', 0o644, CREATE);
+    await writeRange(fs, fh, data, 0, data.length);
+    await untilStreamed(STREAM_CHUNK_BYTES);
+    await fs.rename('/before.bin', '/after.bin', 0);
+    await fs.release(fh);
+    expect((await objectBytes('after.bin'))?.equals(data)).toBe(true);
+    expect(await objectBytes('before.bin')).toBeUndefined();
+    expect(calls).toMatchObject({ putFrom: 1, flushAppend: 0 });
+  });
+
+  it('a file smaller than a chunk is one PUT, as before', async () => {
+    const { fs, calls } = await writable();
+    const data = randomBytes(STREAM_CHUNK_BYTES - 1);
+    const { fh } = await fs.create('/small.bin', 0o644, CREATE);
+    await writeRange(fs, fh, data, 0, data.length);
+    await fs.release(fh);
+    expect((await objectBytes('small.bin'))?.equals(data)).toBe(true);
+    expect(calls).toEqual({ putFrom: 1, append: 0, flushAppend: 0 });
+  });
+});
+
+describe('a stream under server faults', () => {
+  const server = useServer({ 'b/seed': 'x' }, { faults: { rate: 0.3, seed: 16 } });
+  let store: AistoreClient;
+  beforeAll(() => {
+    store = createAistoreClient({ retry: FAST_RETRY });
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it('lands every file byte for byte, the appends retried or the whole file sent instead', async () => {
+    const area = await makeStaging();
+    cleanups.push(area.remove);
+    const fs = createBucketFilesystem({ client: bindBucket(store, { name: 'b' }, staticParams(server.url)), metadataTtlMs: 60_000, negativeMetadataTtlMs: 1_000, allowDelete: false, logger: area.log.logger, writes: { staging: area.staging } });
+    cleanups.push(() => fs.close());
+    for (let index = 0; index < 3; index += 1) {
+      const data = randomBytes(3 * STREAM_CHUNK_BYTES + index * 1000);
+      const { fh } = await fs.create(`/f${index}.bin`, 0o644, CREATE);
+      for (let offset = 0; offset < data.length; offset += PIECE_BYTES) await fs.write(fh, data.subarray(offset, offset + PIECE_BYTES), offset);
+      await fs.flush(fh);
+      await fs.release(fh);
+      expect((await readFile(join(server.dataDir, 'b', `f${index}.bin`))).equals(data), `f${index}.bin`).toBe(true);
+    }
   });
 });
