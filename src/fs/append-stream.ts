@@ -95,6 +95,8 @@ export class AppendStream {
     } catch (error) {
       if (error instanceof StoreError && error.retryable) throw error;
       return undefined;
+    } finally {
+      this.buffer = undefined;
     }
   }
 
@@ -115,6 +117,7 @@ export class AppendStream {
         this.giveUp();
       } finally {
         this.pumping = undefined;
+        if (this.over) this.buffer = undefined;
       }
     })();
   }
