@@ -36,7 +36,11 @@ export class AppendStream {
   private over = false;
   /** Starts of the writes and truncates under way: bytes from the lowest of them on may still change. */
   private readonly changing: number[] = [];
-  private buffer: Buffer | undefined;
+  /** Two chunk buffers: one being sent, one being read into. */
+  private buffers: Buffer[] = [];
+  private turn = 0;
+  /** The append under way, if any. */
+  private sending: Promise<void> | undefined;
 
   constructor(
     readonly key: string,
@@ -90,13 +94,15 @@ export class AppendStream {
     try {
       const sizeBytes = this.file.sizeBytes;
       while (this.sentBytes < sizeBytes) await this.sendNext(Math.min(this.chunkBytes, sizeBytes - this.sentBytes));
+      await this.sending;
       const { version } = await this.store.flushAppend(this.key, this.handle!);
       return { version, sizeBytes };
     } catch (error) {
       if (error instanceof StoreError && error.retryable) throw error;
       return undefined;
     } finally {
-      this.buffer = undefined;
+      this.sending = undefined;
+      this.buffers = [];
     }
   }
 
@@ -112,27 +118,38 @@ export class AppendStream {
     this.pumping = (async () => {
       try {
         while (!this.over && this.readyBytes() - this.sentBytes >= this.chunkBytes) await this.sendNext(this.chunkBytes);
+        await this.sending;
       } catch {
         // The whole file goes at the upload instead; its failure, if the store is still away, is the one reported.
         this.giveUp();
       } finally {
+        this.sending = undefined;
         this.pumping = undefined;
-        if (this.over) this.buffer = undefined;
+        if (this.over) this.buffers = [];
       }
     })();
   }
 
-  /** Reads the next `length` bytes from the staging file and appends them. */
+  /**
+   * Reads the next `length` bytes from the staging file, while the append before them is still being sent (into
+   * the other buffer), then starts their append once that one is answered: each append needs the handle of the last.
+   */
   private async sendNext(length: number): Promise<void> {
     const at = this.sentBytes;
     this.sentBytes += length;
-    this.buffer ??= Buffer.allocUnsafeSlow(this.chunkBytes);
-    const chunk = this.buffer.subarray(0, length);
+    const chunk = (this.buffers[this.turn] ??= Buffer.allocUnsafeSlow(this.chunkBytes)).subarray(0, length);
+    this.turn = 1 - this.turn;
     for (let done = 0; done < length; ) {
       const read = await this.file.read(chunk.subarray(done), length - done, at + done);
       if (read === 0) throw new Error(`staging file ${this.file.path} ended at ${at + done} of ${at + length} bytes`);
       done += read;
     }
-    this.handle = await this.store.append(this.key, this.handle, chunk);
+    await this.sending;
+    const sending = this.store.append(this.key, this.handle, chunk).then((handle) => {
+      this.handle = handle;
+    });
+    // Awaited by the next chunk or the end of the stream; until then its failure waits there.
+    sending.catch(() => undefined);
+    this.sending = sending;
   }
 }
