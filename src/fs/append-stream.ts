@@ -94,7 +94,7 @@ export class AppendStream {
     try {
       const sizeBytes = this.file.sizeBytes;
       while (this.sentBytes < sizeBytes) await this.sendNext(Math.min(this.chunkBytes, sizeBytes - this.sentBytes));
-      await this.sending;
+      await this.answered();
       const { version } = await this.store.flushAppend(this.key, this.handle!);
       return { version, sizeBytes };
     } catch (error) {
@@ -117,8 +117,12 @@ export class AppendStream {
     if (this.over || this.pumping !== undefined || this.readyBytes() - this.sentBytes < this.chunkBytes) return;
     this.pumping = (async () => {
       try {
-        while (!this.over && this.readyBytes() - this.sentBytes >= this.chunkBytes) await this.sendNext(this.chunkBytes);
-        await this.sending;
+        // Bytes written while the last append was under way are ready once it is answered: looked at again then.
+        while (!this.over) {
+          if (this.readyBytes() - this.sentBytes >= this.chunkBytes) await this.sendNext(this.chunkBytes);
+          else if (this.sending !== undefined) await this.answered();
+          else break;
+        }
       } catch {
         // The whole file goes at the upload instead; its failure, if the store is still away, is the one reported.
         this.giveUp();
@@ -128,6 +132,13 @@ export class AppendStream {
         if (this.over) this.buffers = [];
       }
     })();
+  }
+
+  /** Waits for the append under way; there is none after. */
+  private async answered(): Promise<void> {
+    const sending = this.sending;
+    this.sending = undefined;
+    await sending;
   }
 
   /**

@@ -37,21 +37,25 @@ describe('a new file streamed while written', () => {
     await store?.close();
   });
 
-  /** The store's calls, counted, on their way to the real client. */
-  const counted = () => {
+  /** The store's calls, counted, on their way to the real client; each append waits for `gate` first. */
+  const counted = (gate: () => Promise<void>) => {
     const bucket = bindBucket(store, { name: 'b' }, staticParams(server.url));
     const calls = { putFrom: 0, append: 0, flushAppend: 0 };
     const client: typeof bucket = {
       ...bucket,
       putFrom: (key, source, options) => ((calls.putFrom += 1), bucket.putFrom(key, source, options)),
-      append: (key, handle: AppendHandle | undefined, chunk, options) => ((calls.append += 1), bucket.append(key, handle, chunk, options)),
+      append: async (key, handle: AppendHandle | undefined, chunk, options) => {
+        calls.append += 1;
+        await gate();
+        return bucket.append(key, handle, chunk, options);
+      },
       flushAppend: (key, handle, options) => ((calls.flushAppend += 1), bucket.flushAppend(key, handle, options)),
     };
     return { client, calls };
   };
 
-  const writable = async () => {
-    const { client, calls } = counted();
+  const writable = async (gate: () => Promise<void> = async () => {}) => {
+    const { client, calls } = counted(gate);
     const area = await makeStaging();
     cleanups.push(area.remove);
     const fs = createBucketFilesystem({ client, metadataTtlMs: 60_000, negativeMetadataTtlMs: 1_000, allowDelete: false, logger: area.log.logger, writes: { staging: area.staging, allowOverwrite: true } });
@@ -90,6 +94,22 @@ describe('a new file streamed while written', () => {
     expect(calls).toEqual({ putFrom: 0, append: 5, flushAppend: 1 });
     expect(await workBytes()).toEqual([]);
     expect(staging.stats().stagedBytes).toBe(0);
+  });
+
+  it('sends a chunk that became whole while the last append was under way, with no write after it', async () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    const { fs, calls } = await writable(() => opened);
+    const data = randomBytes(2 * STREAM_CHUNK_BYTES);
+    const { fh } = await fs.create('/paused.bin', 0o644, CREATE);
+    await writeRange(fs, fh, data, 0, STREAM_CHUNK_BYTES);
+    await waitUntil(() => calls.append === 1, 20_000, 'the first append');
+    await writeRange(fs, fh, data, STREAM_CHUNK_BYTES, data.length);
+    open();
+    await untilStreamed(2 * STREAM_CHUNK_BYTES);
+    expect(calls.append).toBe(2);
+    await fs.release(fh);
+    expect((await objectBytes('paused.bin'))?.equals(data)).toBe(true);
   });
 
   it('gives the stream up when the writer seeks back into what was sent: the whole file is PUT at close', async () => {
