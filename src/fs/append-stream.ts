@@ -15,7 +15,7 @@ export interface UploadTarget {
  */
 export const STREAM_CHUNK_BYTES = 8 * 1024 * 1024;
 
-/** What a stream put in the store at its end. */
+/** What an upload put in the store: the object's version and its size. */
 export interface StreamedUpload extends PutResult {
   readonly sizeBytes: number;
 }

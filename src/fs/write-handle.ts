@@ -1,5 +1,5 @@
 import type { FileHandle as FsFileHandle } from 'node:fs/promises';
-import { AppendStream, type UploadTarget } from './append-stream.js';
+import { AppendStream, type StreamedUpload, type UploadTarget } from './append-stream.js';
 import type { ObjectReader } from './read-path.js';
 import type { StagedFile } from './staging-area.js';
 
@@ -92,20 +92,20 @@ export class WriteHandle {
     await this.queue;
   }
 
-  /** Closing without an upload (unlinked while open, or after one failed): its stream stops reading the staging file. */
+  /** At the last close, before the staging file goes: a stream still under way (unlinked while open, an upload that failed) stops reading it. */
   async stopStream(): Promise<void> {
     this.stream?.giveUp();
     await this.stream?.idle();
   }
 
   /** The stream's end, when it still may make the object at `key` (a rename gives it up): what it landed. */
-  private async endStream(key: string): Promise<{ version: string | undefined; sizeBytes: number } | undefined> {
+  private async endStream(key: string): Promise<StreamedUpload | undefined> {
     if (this.stream === undefined) return undefined;
     if (this.stream.key !== key) this.stream.giveUp();
     return this.stream.finish();
   }
 
-  private async putWhole(store: UploadTarget, key: string): Promise<{ version: string | undefined; sizeBytes: number }> {
+  private async putWhole(store: UploadTarget, key: string): Promise<StreamedUpload> {
     const source = this.file.source();
     const { version } = await store.putFrom(key, source);
     return { version, sizeBytes: source.sizeBytes };
