@@ -539,22 +539,33 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   NEW_REQUEST_OR_ENOMEM(r, req, OP_WRITE, ino);
   /*
    * libfuse reuses `buf` once this callback returns, and a core that outlives the request (a timeout,
-   * the teardown) may still read the bytes: JS gets a copy the request and its Buffer own together.
+   * the teardown) may still read the bytes: JS gets a copy. It goes into this thread's slot, as a read's
+   * bytes do (a slot JS may still hold stays out of use); a Buffer of its own per write would be memory
+   * only a garbage collection frees, and the collections that external memory forces cost more than the copy.
    */
-  r->buffer = malloc(sizeof *r->buffer + size);
-  if (r->buffer == NULL) {
-    fuse_reply_err(req, ENOMEM);
-    free(r);
-    return;
+  r->slot = read_slot_take(ctx, size);
+  char *data;
+  if (r->slot >= 0) {
+    data = ctx->slot_memory + (size_t)r->slot * READ_SLOT_BYTES;
+  } else {
+    r->buffer = malloc(sizeof *r->buffer + size);
+    if (r->buffer == NULL) {
+      fuse_reply_err(req, ENOMEM);
+      free(r);
+      return;
+    }
+    atomic_init(&r->buffer->refs, 1);
+    r->buffer->capacity = size;
+    data = r->buffer->data;
   }
-  atomic_init(&r->buffer->refs, 1);
-  r->buffer->capacity = size;
-  memcpy(r->buffer->data, buf, size);
+  memcpy(data, buf, size);
   r->fh = fi->fh;
   r->offset = off;
   r->size = size;
-  if (!ask_js_or_reply_error(ctx, r)) return;
-  fuse_reply_write(req, r->bytes);
+  int err = ask_js(ctx, r);
+  if (err != 0) fuse_reply_err(req, err);
+  else fuse_reply_write(req, r->bytes);
+  read_slot_give_back(ctx, r);
   request_release(r);
 }
 

@@ -680,7 +680,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
 
   /**
    * A write handle on `path`: a new name (`create`), or an existing file the policy lets the open replace
-   * (`overwriteRefusal`). Each gets a staging file of its own; the upload happens at flush, fsync and release.
+   * (`overwriteRefusal`). Each gets a staging file of its own; the upload happens at flush, fsync and release
+   * (a new name's bytes stream while written, `AppendStream`).
    */
   private async openForWriting(path: string, flags: number, creating: boolean): Promise<WriteHandle> {
     const writes = this.requireWrites(creating ? 'create' : 'write', path);
@@ -699,7 +700,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       }
       const key = objectKeyForPath(this.prefix, path);
       const file = await writes.staging.newFile({ bucket: writes.bucketLabel ?? this.client.bucket.name, key });
-      const writer = new WriteHandle(this.handles.takeNumber(), path, key, file, this.now());
+      const writer = new WriteHandle(this.handles.takeNumber(), path, key, file, this.now(), exists ? undefined : this.client);
       writer.inStore = info !== undefined || pending.some((other) => other.inStore);
       this.writers.set(writer.fh, writer);
       this.attachWriter(writer);
@@ -714,7 +715,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     if (writer.discarded) return;
     let landed: Landed | undefined;
     try {
-      landed = await writer.sync((key, source) => this.client.putFrom(key, source));
+      landed = await writer.sync(this.client);
     } catch (error) {
       this.counters.uploadFailures += 1;
       const cause = toFsError(error);
@@ -746,6 +747,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     if (!this.writers.delete(writer.fh)) return;
     if (writer.dirty && !writer.failedSinceWrite && !writer.discarded) await this.upload(writer).catch(() => {});
     await writer.idle();
+    await writer.stopStream();
     this.detachWriter(writer);
     const kept = await writer.file.close(!writer.dirty || writer.discarded).catch((error: unknown) => {
       this.logger.error({ path: writer.path, staging: writer.file.path, err: (error as Error).message }, 'cannot close a staging file');

@@ -1,5 +1,5 @@
 import type { FileHandle as FsFileHandle } from 'node:fs/promises';
-import type { PutResult, UploadSource } from '../store/object-store.js';
+import { AppendStream, type StreamedUpload, type UploadTarget } from './append-stream.js';
 import type { ObjectReader } from './read-path.js';
 import type { StagedFile } from './staging-area.js';
 
@@ -14,6 +14,8 @@ export interface Landed {
 /**
  * A file open for writing: its bytes live in a staging file until `sync` uploads them to `key`.
  * Uploads of one handle run one after the other; bytes written while one runs keep the handle dirty.
+ * A handle given a stream (a new name) sends its bytes while they are written, as long as the writer goes forward;
+ * otherwise, and after the stream's end, an upload sends the whole staging file.
  */
 export class WriteHandle {
   /** Bytes written since the last upload that landed (a new file starts dirty: even an empty one is uploaded). */
@@ -28,6 +30,7 @@ export class WriteHandle {
   mtimeMs: number;
   private writes = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly stream: AppendStream | undefined;
 
   constructor(
     readonly fh: number,
@@ -36,8 +39,11 @@ export class WriteHandle {
     public key: string,
     readonly file: StagedFile,
     nowMs: number,
+    /** Where its bytes stream to while written: given for a name the store does not hold (an append would start from its bytes). */
+    streamTo?: UploadTarget,
   ) {
     this.mtimeMs = nowMs;
+    this.stream = streamTo === undefined ? undefined : new AppendStream(key, file, streamTo);
   }
 
   get sizeBytes(): number {
@@ -45,13 +51,13 @@ export class WriteHandle {
   }
 
   async write(data: Buffer, position: number, nowMs: number): Promise<number> {
-    const taken = await this.file.write(data, position, this.path);
+    const taken = await this.changing(position, () => this.file.write(data, position, this.path));
     this.changed(nowMs);
     return taken;
   }
 
   async truncate(sizeBytes: number, nowMs: number): Promise<void> {
-    await this.file.truncate(sizeBytes, this.path);
+    await this.changing(Math.min(sizeBytes, this.file.sizeBytes), () => this.file.truncate(sizeBytes, this.path));
     this.changed(nowMs);
   }
 
@@ -63,16 +69,15 @@ export class WriteHandle {
    * Uploads the staged bytes when dirty, after any upload already under way; resolves with what landed
    * (undefined when there was nothing to upload), rejects with the upload's failure.
    */
-  sync(put: (key: string, source: UploadSource) => Promise<PutResult>): Promise<Landed | undefined> {
+  sync(store: UploadTarget): Promise<Landed | undefined> {
     const run = this.queue.then(async () => {
       if (!this.dirty) return undefined;
       const generation = this.writes;
       const { key, path } = this;
-      const source = this.file.source();
       try {
-        const { version } = await put(key, source);
+        const { version, sizeBytes } = (await this.endStream(key)) ?? (await this.putWhole(store, key));
         if (generation === this.writes) this.dirty = false;
-        return { key, path, sizeBytes: source.sizeBytes, version };
+        return { key, path, sizeBytes, version };
       } catch (error) {
         if (generation === this.writes) this.failedSinceWrite = true;
         throw error;
@@ -85,6 +90,35 @@ export class WriteHandle {
   /** Resolves once no upload of this handle is under way. */
   async idle(): Promise<void> {
     await this.queue;
+  }
+
+  /** At the last close, before the staging file goes: a stream still under way (unlinked while open, an upload that failed) stops reading it. */
+  async stopStream(): Promise<void> {
+    this.stream?.giveUp();
+    await this.stream?.idle();
+  }
+
+  /** The stream's end, when it still may make the object at `key` (a rename gives it up): what it landed. */
+  private async endStream(key: string): Promise<StreamedUpload | undefined> {
+    if (this.stream === undefined) return undefined;
+    if (this.stream.key !== key) this.stream.giveUp();
+    return this.stream.finish();
+  }
+
+  private async putWhole(store: UploadTarget, key: string): Promise<StreamedUpload> {
+    const source = this.file.source();
+    const { version } = await store.putFrom(key, source);
+    return { version, sizeBytes: source.sizeBytes };
+  }
+
+  /** Runs a change of the staging file from `position` on, which its stream must know of while it runs. */
+  private async changing<T>(position: number, change: () => Promise<T>): Promise<T> {
+    this.stream?.changeStarted(position);
+    try {
+      return await change();
+    } finally {
+      this.stream?.changeEnded(position);
+    }
   }
 
   private changed(nowMs: number): void {

@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { STREAM_CHUNK_BYTES } from '../../src/fs/append-stream.js';
 import { MOUNT_ENGINES } from '../../src/fuse/mount.js';
-import { cleanupMounts, daemonPidFrom, forceUnmount, makeMountpoint } from '../helpers/mount.js';
+import { WORK_FOLDER } from '../../src/server/work-files.js';
+import { cleanupMounts, daemonPidFrom, forceUnmount, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { run, runCli, waitForExit } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
 import { startServe, type Served } from '../helpers/serve-process.js';
@@ -75,6 +77,19 @@ for (const engine of MOUNT_ENGINES) {
       const want = Buffer.from(expected);
       expect(bytes!.length, `size of ${key}`).toBe(want.length);
       expect(sha256(bytes!), `bytes of ${key}`).toBe(sha256(want));
+    };
+
+    /** Bytes in the work files of appends `bucketfs serve` holds, not flushed yet: a stream under way shows there. */
+    const workBytes = async (): Promise<number> => {
+      const folder = join(dataDir, BUCKET, WORK_FOLDER);
+      const names = await readdir(folder).catch(() => [] as string[]);
+      const sizes = await Promise.all(names.map(async (name) => (await stat(join(folder, name)).catch(() => ({ size: 0 }))).size));
+      return sizes.reduce((a, b) => a + b, 0);
+    };
+
+    /** Writes `bytes[from, to)` through an open file in 1 MiB pieces, as dd bs=1M does. */
+    const writePieces = async (handle: FileHandle, bytes: Buffer, from: number, to: number): Promise<void> => {
+      for (let offset = from; offset < to; offset += MIB) await handle.write(bytes, offset, Math.min(MIB, to - offset), offset);
     };
 
     beforeAll(async () => {
@@ -239,6 +254,68 @@ for (const engine of MOUNT_ENGINES) {
       const cp = await run('cp', ['-r', join(local, 'faulty-src', 'faulty'), mountpoint], { timeoutMs: 240_000 });
       expect(cp.code, cp.stderr).toBe(0);
       for (const [key, bytes] of Object.entries(files)) await expectObject(key, bytes);
+    });
+
+    it('a sequential large write streams to the server while written and lands byte-identical at close', async () => {
+      const mountpoint = await mount();
+      const bytes = randomBytes(4 * STREAM_CHUNK_BYTES + 4097);
+      const before = await workBytes();
+      const handle = await open(join(mountpoint, 'streamed.bin'), 'w');
+      try {
+        await writePieces(handle, bytes, 0, 3 * STREAM_CHUNK_BYTES);
+        await waitUntil(async () => (await workBytes()) >= before + 2 * STREAM_CHUNK_BYTES, 30_000, 'the appends of the first chunks');
+        expect(await fetchObject('streamed.bin'), 'nothing visible before close').toBeUndefined();
+        await writePieces(handle, bytes, 3 * STREAM_CHUNK_BYTES, bytes.length);
+      } finally {
+        await handle.close();
+      }
+      await expectObject('streamed.bin', bytes);
+      expect(await workBytes(), 'the flush made the work file the object').toBe(before);
+    });
+
+    it('a writer that seeks back mid-stream gives the stream up: the whole file lands at close', async () => {
+      const mountpoint = await mount();
+      const bytes = randomBytes(3 * STREAM_CHUNK_BYTES + 123);
+      const before = await workBytes();
+      const handle = await open(join(mountpoint, 'seeked.bin'), 'w');
+      try {
+        await writePieces(handle, bytes, 0, 2 * STREAM_CHUNK_BYTES);
+        await waitUntil(async () => (await workBytes()) >= before + STREAM_CHUNK_BYTES, 30_000, 'the append of the first chunk');
+        await writePieces(handle, bytes, 2 * STREAM_CHUNK_BYTES, bytes.length);
+        randomBytes(512).copy(bytes, 10);
+        await handle.write(bytes, 10, 512, 10);
+      } finally {
+        await handle.close();
+      }
+      await expectObject('seeked.bin', bytes);
+      expect(await workBytes(), 'the given-up work file is left to the server').toBeGreaterThanOrEqual(before + STREAM_CHUNK_BYTES);
+    });
+
+    it('an fsync in the middle of a streamed file makes the bytes so far the object', async () => {
+      const mountpoint = await mount();
+      const bytes = randomBytes(3 * STREAM_CHUNK_BYTES + 55);
+      const middle = 2 * STREAM_CHUNK_BYTES + 4096;
+      const handle = await open(join(mountpoint, 'synced.bin'), 'w');
+      try {
+        await writePieces(handle, bytes, 0, middle);
+        await handle.sync();
+        await expectObject('synced.bin', bytes.subarray(0, middle));
+        await writePieces(handle, bytes, middle, bytes.length);
+      } finally {
+        await handle.close();
+      }
+      await expectObject('synced.bin', bytes);
+    });
+
+    it('under serve --fault-rate 0.2 a streamed dd lands byte-identical', async () => {
+      const faulty = await serve(['--fault-rate', '0.2', '--fault-seed', '7']);
+      const mountpoint = await mount(['--retry-timeout', '60s'], faulty.url);
+      const source = join(local, 'streamed-src.bin');
+      const bytes = randomBytes(5 * STREAM_CHUNK_BYTES + 1000);
+      await writeFile(source, bytes);
+      const dd = await run('dd', [`if=${source}`, `of=${join(mountpoint, 'faulty-dd.bin')}`, 'bs=1M', 'conv=fsync'], { timeoutMs: 240_000 });
+      expect(dd.code, dd.stderr).toBe(0);
+      await expectObject('faulty-dd.bin', bytes);
     });
 
     it('a server down past the deadline gives EIO at close and keeps the staging file, which status names', async () => {
