@@ -1,4 +1,4 @@
-import type { AppendHandle, PutResult, UploadSource } from '../store/object-store.js';
+import type { AppendHandle, ObjectInfo, PutResult, UploadSource } from '../store/object-store.js';
 import { StoreError } from '../store/errors.js';
 import type { StagedFile } from './staging-area.js';
 
@@ -7,6 +7,7 @@ export interface UploadTarget {
   putFrom(key: string, source: UploadSource): Promise<PutResult>;
   append(key: string, handle: AppendHandle | undefined, chunk: Uint8Array): Promise<AppendHandle>;
   flushAppend(key: string, handle: AppendHandle): Promise<PutResult>;
+  head(key: string): Promise<ObjectInfo>;
 }
 
 /**
@@ -78,9 +79,9 @@ export class AppendStream {
 
   /**
    * Ends the stream: the bytes not sent yet are appended, then the flush makes the object. Undefined when the
-   * stream was given up, never sent a chunk, or the store refused it (its work file lost, a checksum that does not
-   * match): the caller then uploads the whole file. Rejects when the store could not be reached until the deadline,
-   * since a whole upload would fare no better.
+   * stream was given up, never sent a chunk, or the store refused it (its work file lost, the object not the size
+   * sent) or an append failed: the caller then uploads the whole file. Rejects when the flush could not reach the
+   * store until the deadline, since a whole upload would fare no better.
    */
   async finish(): Promise<StreamedUpload | undefined> {
     await this.idle();
@@ -91,19 +92,30 @@ export class AppendStream {
     const wasLive = this.live && this.changing.length === 0;
     this.over = true;
     if (!started || !wasLive) return undefined;
+    const sizeBytes = this.file.sizeBytes;
     try {
-      const sizeBytes = this.file.sizeBytes;
       while (this.sentBytes < sizeBytes) await this.sendNext(Math.min(this.chunkBytes, sizeBytes - this.sentBytes));
       await this.answered();
-      const { version } = await this.store.flushAppend(this.key, this.handle!);
-      return { version, sizeBytes };
-    } catch (error) {
-      if (error instanceof StoreError && error.retryable) throw error;
+    } catch {
+      // An append is tried once (it may have landed), so a failed one says nothing of the store's health.
       return undefined;
     } finally {
       this.sending = undefined;
       this.buffers = [];
     }
+    let version: string | undefined;
+    try {
+      ({ version } = await this.store.flushAppend(this.key, this.handle!));
+    } catch (error) {
+      if (error instanceof StoreError && error.retryable) throw error;
+      return undefined;
+    }
+    // The flush declares no checksum (see the store client), so the object's size is what tells that the appends
+    // started from nothing: an object made under the name meanwhile is the start of theirs, and the whole PUT
+    // that follows replaces it.
+    const landed = await this.store.head(this.key).catch(() => undefined);
+    if (landed?.size !== sizeBytes) return undefined;
+    return { version, sizeBytes };
   }
 
   /** Bytes below every change under way and below the end: what may be read for an append. */

@@ -4,9 +4,9 @@ import type { RoutedRequest, ServerContext } from './context.js';
 import { BadRequestError, fromFsError } from './errors.js';
 import { holdParents, markerRefused, objectName, objectWhat, openObject, refuseSymlinkLeaf, type ObjectAddress } from './object-files.js';
 import { objectVersion } from './object-props.js';
-import { checksumMismatch, putChecksum } from './put-checksum.js';
+import { putChecksum } from './put-checksum.js';
 import { receiveInto } from './receive-body.js';
-import { appendHandleText, RUNNING_CHECKSUM_TYPE, type WorkFile } from './work-files.js';
+import { appendHandleText, type WorkFile } from './work-files.js';
 
 const COPY_BLOCK_BYTES = 1024 * 1024;
 
@@ -37,12 +37,11 @@ export async function appendObject(context: ServerContext, routed: RoutedRequest
   const next = await context.workFiles.use(address.bucket, name, handleText, async (file, offset) => {
     if (offset < file.sizeBytes) await cutBack(file, offset);
     try {
-      const received = await receiveInto(request, file.handle, offset, (chunk) => file.hash?.update(chunk));
+      const received = await receiveInto(request, file.handle, offset);
       if (expectedBytes !== undefined && received !== expectedBytes) throw new BadRequestError(`${what}: received ${received} of ${expectedBytes} bytes`);
       file.sizeBytes = offset + received;
     } catch (error) {
       // Whatever part of the chunk arrived is dropped: the handle the client holds still stands for `offset`.
-      file.hash = undefined;
       await cutBack(file, offset);
       throw fromFsError(error, what);
     }
@@ -93,9 +92,8 @@ export async function flushObject(context: ServerContext, routed: RoutedRequest,
   response.end();
 }
 
-/** The work file back to `sizeBytes`; the running checksum no longer covers it. */
+/** The work file back to `sizeBytes`. */
 async function cutBack(file: WorkFile, sizeBytes: number): Promise<void> {
-  if (file.sizeBytes !== sizeBytes) file.hash = undefined;
   await file.handle.truncate(sizeBytes);
   file.sizeBytes = sizeBytes;
 }
@@ -114,7 +112,6 @@ async function copyExisting(context: ServerContext, address: ObjectAddress, file
       const { bytesRead } = await existing.handle.read(block, 0, block.length, file.sizeBytes);
       if (bytesRead === 0) break;
       await file.handle.write(block, 0, bytesRead, file.sizeBytes);
-      file.hash?.update(block.subarray(0, bytesRead));
       file.sizeBytes += bytesRead;
     }
   } finally {
@@ -122,15 +119,8 @@ async function copyExisting(context: ServerContext, address: ObjectAddress, file
   }
 }
 
-/** The flush's declared checksum against the work file: from the running one when it covers it, else by a read. */
+/** A checksum the flush declares, against the work file read back; most flushes declare none and pay nothing. */
 async function verifyChecksum(headers: RoutedRequest['request']['headers'], file: WorkFile, what: string): Promise<void> {
-  const type = String(headers['ais-checksum-type'] ?? '').toLowerCase();
-  const expected = String(headers['ais-checksum-value'] ?? '').toLowerCase();
-  if (type === RUNNING_CHECKSUM_TYPE && expected !== '' && file.hash !== undefined) {
-    const actual = file.hash.copy().digest('hex');
-    if (actual !== expected) throw checksumMismatch(what, type, expected, actual);
-    return;
-  }
   const checksum = putChecksum(headers, what);
   if (checksum === undefined) return;
   const block = Buffer.allocUnsafe(COPY_BLOCK_BYTES);

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -17,8 +17,6 @@ export const DEFAULT_WORK_FILE_IDLE_MS = 15 * 60_000;
 
 const WORK_FILE_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const WORK_FILE_MODE = 0o644;
-/** The checksum kept while bytes arrive in order, so a flush that declares it needs no second read. */
-export const RUNNING_CHECKSUM_TYPE = 'sha256';
 
 /** One append in progress: an open work file that will become `bucket/objectName`. */
 export interface WorkFile {
@@ -27,8 +25,6 @@ export interface WorkFile {
   readonly objectName: string;
   readonly handle: FileHandle;
   sizeBytes: number;
-  /** Checksum of bytes [0, sizeBytes) while they came in order; undefined once a chunk was sent again. */
-  hash: Hash | undefined;
   lastUsedMs: number;
 }
 
@@ -73,7 +69,7 @@ export class WorkFiles {
     const folder = await this.holdWorkFolder(bucket, true);
     try {
       const handle = await open(folder.pathOf(id), WORK_FILE_FLAGS, WORK_FILE_MODE);
-      const file: WorkFile = { id, bucket, objectName, handle, sizeBytes: 0, hash: createHash(RUNNING_CHECKSUM_TYPE), lastUsedMs: Date.now() };
+      const file: WorkFile = { id, bucket, objectName, handle, sizeBytes: 0, lastUsedMs: Date.now() };
       this.files.set(id, file);
       return file;
     } finally {

@@ -26,7 +26,7 @@ import type {
   RequestOptions,
   UploadSource,
 } from './object-store.js';
-import { appendQuery, AppendState, appendTarget, flushQuery } from './append-request.js';
+import { appendQuery, appendTarget, flushQuery, nextAppendHandle } from './append-request.js';
 import { joinChunks, MAX_ERROR_BODY_BYTES, readBody, readText } from './response-body.js';
 import { parseAisError, statusError, transportError } from './response-errors.js';
 import { RetryPolicy, type RetryClass, type RetryDeps, type RetryOptions, type RetryStats } from './retry-policy.js';
@@ -245,8 +245,8 @@ export class AistoreClient implements ObjectStore {
 
   /**
    * Every chunk after the first goes straight to the target that answered the first (the handle names a work
-   * file there). Retried like a read: the handle carries a checksum of the bytes it stands for, which the flush
-   * sends, so a chunk the store took twice fails the flush rather than landing in the object.
+   * file there). Retried only when nothing can have been stored, as a PUT is: an AIStore handle does not say how
+   * many bytes it stands for, so a chunk sent again after the target took it would land twice.
    */
   async append(
     params: BaseParams,
@@ -256,7 +256,6 @@ export class AistoreClient implements ObjectStore {
     chunk: Uint8Array,
     options?: RequestOptions,
   ): Promise<AppendHandle> {
-    const state = AppendState.of(handle);
     const call: Call = {
       method: 'PUT',
       route: objectRoute(bucket, key),
@@ -266,11 +265,11 @@ export class AistoreClient implements ObjectStore {
       body: chunk,
       what: `append to ${objectUri(bucket, key)}`,
     };
-    return this.retried(params, options, call, 'idempotent', async (response) => {
+    return this.retried(params, options, call, 'put', async (response) => {
       response.body.discard();
       const next = headerValue(response.headers, 'ais-append-handle');
       if (!next) throw new ProtocolError(`${call.what}: the answer carries no Ais-Append-Handle`, { status: response.statusCode });
-      return state.next(next, handle?.target ?? redirectedTo(params, response), chunk);
+      return nextAppendHandle(next, handle?.target ?? redirectedTo(params, response));
     });
   }
 
@@ -281,10 +280,10 @@ export class AistoreClient implements ObjectStore {
       route: objectRoute(bucket, key),
       query: flushQuery(bucketQuery(bucket), handle),
       ...(handle.target === undefined ? {} : { target: appendTarget(handle.target) }),
-      headers: AppendState.of(handle).checksumHeaders(),
       what,
     };
-    // A checksum mismatch (the store took some chunk twice, or started from an existing object) is not retried.
+    // No checksum is declared: AIStore checks one against the bucket's own type (xxhash unless configured), so a
+    // fixed one would be refused; the appends' retry rule is what keeps a chunk from landing twice.
     return this.retried(params, options, call, 'idempotent', discardedPutResult);
   }
 
