@@ -10,9 +10,9 @@ import {
   decodeHeader,
   piecesCovering,
   piecesMatch,
-  writeBlockFile,
   type BlockKey,
 } from '../../src/fs/disk-cache/block-file.js';
+import { writeBlockFile } from '../../src/fs/disk-cache/block-writer.js';
 
 const KEY: BlockKey = { endpoint: 'http://127.0.0.1:1', bucket: 'b', object: 'dir/obj', version: '3', size: 300_000, blockBytes: 262_144, blockIndex: 1 };
 
@@ -36,7 +36,7 @@ describe('block file format', () => {
     const written = await writeBlockFile(dir, KEY, data);
     const path = join(dir, blockFilePath(KEY));
     const file = await readFile(path);
-    expect(file.length).toBe(written);
+    expect(written).toEqual({ fileBytes: file.length, newFolder: true });
     const header = decodeHeader(file, KEY, file.length);
     expect(header.dataOffset % 4096).toBe(0);
     expect(header.dataBytes).toBe(data.length);

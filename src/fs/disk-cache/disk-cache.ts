@@ -15,9 +15,9 @@ import {
   piecesCovering,
   piecesMatch,
   versionStem,
-  writeBlockFile,
   type BlockKey,
 } from './block-file.js';
+import { writeBlockFile } from './block-writer.js';
 import { DEFAULT_CACHE_LIMIT, type CacheLimit } from './cache-limit.js';
 import { CacheSpace, type EvictionReport } from './cache-space.js';
 import { OpenBlocks, type OpenBlock } from './open-blocks.js';
@@ -33,6 +33,8 @@ export interface DiskCacheStats {
   readonly sizeBytes: number;
   /** Blocks not written because the writes behind were at their bound, or the cache was off. */
   readonly writesSkipped: number;
+  /** Blocks whose write behind failed (the read that fetched them was served all the same). */
+  readonly writesFailed: number;
 }
 
 export interface DiskCacheOptions {
@@ -80,6 +82,10 @@ const TOUCH_INTERVAL_MS = 60_000;
 const OPEN_AHEAD_BLOCKS = 4;
 /** Objects whose other versions were already dropped, remembered to do it once. */
 const CHECKED_VERSIONS_MAX = 10_000;
+/** Writes behind at once: each is a few calls to the disk in turn, on the thread pool the reads' own calls share. */
+const FILL_WRITERS = 2;
+/** Version sweeps waiting for a write of their object (which does them for free) or for the next turn. */
+const PENDING_SWEEPS_MAX = 4_096;
 
 /**
  * The persistent cache of blocks on local disk, shared by the mounts that name the same dir (see
@@ -100,10 +106,15 @@ export class DiskCache {
   /** Bad files being removed: not opened again meanwhile. */
   private readonly dropping = new Set<string>();
   private readonly pendingWrites = new Set<Promise<void>>();
+  /** Writes behind not started yet, in the order their blocks came. */
+  private readonly fills: { key: BlockKey; path: string; data: Buffer; memory: PooledBuffer | undefined }[] = [];
+  private fillsRunning = 0;
+  /** Objects (folder and version stem) whose other versions are to be dropped, by their `checkedVersions` memo. */
+  private readonly pendingSweeps = new Map<string, { folder: string; stem: string }>();
   private readonly timer: NodeJS.Timeout;
   private pendingWriteBytes = 0;
   private enabled = true;
-  private counters = { hits: 0, misses: 0, bytesServed: 0, evictions: 0, checksumFailures: 0, writesSkipped: 0 };
+  private counters = { hits: 0, misses: 0, bytesServed: 0, evictions: 0, checksumFailures: 0, writesSkipped: 0, writesFailed: 0 };
 
   private constructor(
     readonly dir: string,
@@ -125,7 +136,10 @@ export class DiskCache {
       this.now,
     );
     // Other mounts' writes and a disk filling from elsewhere are seen at least this often.
-    this.timer = setInterval(() => void this.space.sync(), SPACE_CHECK_INTERVAL_MS);
+    this.timer = setInterval(() => {
+      this.sweepVersions();
+      void this.space.sync();
+    }, SPACE_CHECK_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -167,14 +181,35 @@ export class DiskCache {
     this.background(this.removeFiles(folder, () => true));
   }
 
-  /** Drops the blocks of an object's versions other than `key`'s (once per version per mount). */
+  /**
+   * Drops the blocks of an object's versions other than `key`'s (once per version per mount), soon: the next
+   * write of one of its blocks does it (finding the folder new costs nothing more), else the next turn at the
+   * shared size or `settled`. Other versions are never served meanwhile (their keys differ).
+   */
   dropOtherVersions(key: ObjectKey): void {
     const folder = join(this.blocksDir, objectFolder(key));
     const stem = versionStem(key);
     const memo = `${folder}\u0000${stem}`;
     if (!this.enabled || this.checkedVersions.has(memo)) return;
     this.checkedVersions.set(memo, true);
-    this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
+    this.pendingSweeps.set(memo, { folder, stem });
+    if (this.pendingSweeps.size > PENDING_SWEEPS_MAX) this.sweepVersions();
+  }
+
+  /** The version sweeps waiting, now. */
+  private sweepVersions(): void {
+    for (const { folder, stem } of this.pendingSweeps.values()) this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
+    this.pendingSweeps.clear();
+  }
+
+  /** A block of `key`'s version was written: the sweep waiting for its object is done here, or not needed. */
+  private sweepWith(key: BlockKey, newFolder: boolean): void {
+    const folder = join(this.blocksDir, objectFolder(key));
+    const stem = versionStem(key);
+    const memo = `${folder}\u0000${stem}`;
+    const wanted = this.pendingSweeps.delete(memo) || !this.checkedVersions.has(memo);
+    this.checkedVersions.set(memo, true);
+    if (wanted && !newFolder) this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
   }
 
   private async removeFiles(folder: string, doomed: (name: string) => boolean): Promise<void> {
@@ -282,7 +317,8 @@ export class DiskCache {
 
   /**
    * Writes block `key` behind the read that fetched it: `data` stays valid (its pooled buffer held) until
-   * written. Skipped, never waited for, when the writes behind already hold their bound.
+   * written. Queued for the few writers behind, never waited for; skipped when the blocks waiting already hold
+   * their bound, so that a disk slower than the store sheds fills instead of holding the read path's memory.
    */
   storeBlock(key: BlockKey, data: Buffer, memory: PooledBuffer | undefined): void {
     const path = this.pathOf(key);
@@ -293,21 +329,41 @@ export class DiskCache {
     memory?.hold();
     this.writing.add(path);
     this.pendingWriteBytes += data.length;
-    const write = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.writeBlock(key, data))
-      .finally(() => {
-        memory?.release();
-        this.writing.delete(path);
-        this.pendingWriteBytes -= data.length;
-      });
-    this.background(write);
+    this.fills.push({ key, path, data, memory });
+    if (this.fillsRunning < FILL_WRITERS) {
+      this.fillsRunning += 1;
+      // After the reply: the read that fetched these bytes goes out first.
+      this.background(new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.runFills()));
+    }
   }
 
-  /** Writes block `key` now; false when it was not cached (the cache is off, or the disk failed). */
-  async writeBlock(key: BlockKey, data: Buffer): Promise<boolean> {
+  private async runFills(): Promise<void> {
+    try {
+      for (let fill = this.fills.shift(); fill !== undefined; fill = this.fills.shift()) {
+        try {
+          if (!this.enabled) this.counters.writesSkipped += 1;
+          else if (!(await this.writeBlock(fill.key, fill.data))) this.counters.writesFailed += 1;
+        } finally {
+          fill.memory?.release();
+          this.writing.delete(fill.path);
+          this.pendingWriteBytes -= fill.data.length;
+        }
+      }
+    } finally {
+      this.fillsRunning -= 1;
+    }
+  }
+
+  /**
+   * Writes block `key` now (`data`: one buffer, or the chunks it arrived in); false when it was not cached
+   * (the cache is off, or the disk failed).
+   */
+  async writeBlock(key: BlockKey, data: Buffer | readonly Buffer[]): Promise<boolean> {
     if (!this.enabled) return false;
     try {
-      this.space.changed(await writeBlockFile(this.blocksDir, key, data));
+      const written = await writeBlockFile(this.blocksDir, key, data);
+      this.space.changed(written.fileBytes);
+      this.sweepWith(key, written.newFolder);
       return true;
     } catch (error) {
       this.failed(error);
@@ -326,8 +382,9 @@ export class DiskCache {
     return this.space.sync();
   }
 
-  /** Waits for the writes behind in flight (tests, and unmount). */
+  /** Waits for the writes behind and the version sweeps (tests, and unmount). */
   async settled(): Promise<void> {
+    this.sweepVersions();
     while (this.pendingWrites.size > 0) await Promise.all([...this.pendingWrites]);
   }
 
