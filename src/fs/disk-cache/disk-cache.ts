@@ -371,6 +371,21 @@ export class DiskCache {
     }
   }
 
+  /**
+   * The blocks of `key`'s version whose files the object's folder names (one listing, no file opened): a
+   * block it does not name is not cached; one it names may still prove bad (`hasBlock`).
+   */
+  async listedBlocks(key: ObjectKey): Promise<ReadonlySet<number>> {
+    const stem = versionStem(key);
+    const names = await fsp.readdir(join(this.blocksDir, objectFolder(key))).catch(() => []);
+    const indexes = new Set<number>();
+    for (const name of names) {
+      const index = name.startsWith(stem) ? name.slice(stem.length) : '';
+      if (/^\d+$/.test(index)) indexes.add(Number(index));
+    }
+    return indexes;
+  }
+
   /** Whether block `key` is cached whole (its header checked; its data is checked when read). */
   async hasBlock(key: BlockKey, dataBytes: number): Promise<boolean> {
     const entry = await this.openBlock(key);
