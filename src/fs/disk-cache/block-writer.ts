@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TEMP_PREFIX, blockFilePath, byteLengthOf, encodeHeader, objectFolder, type BlockKey } from './block-file.js';
+import { errnoError, nativeBlockWriter } from './native-block-writer.js';
 
 /**
  * Writing one block file (`block-file.ts` has its format) with as few calls to the disk as it takes: open a
  * temporary name in the object's folder, one vectored write of header and data, close, rename into place. The
  * folder is made only when that open finds it missing, so an object already on disk costs no mkdir. The calls
- * are the callback forms of `fs`: a `FileHandle` costs several times their CPU per call, and a fill makes
- * thousands of them a second. No fsync: a block whose pages a crash lost fails its checksums and is fetched again.
+ * steps run as one job on the thread pool where the native writer is built (`native/cache_fill.c`), else as
+ * the callback forms of `fs` (a `FileHandle` costs several times their CPU per call): each hop to the pool
+ * costs the JS thread more than the call itself, and a fill makes thousands a second. No fsync: a block whose pages a crash lost fails its checksums and is fetched again.
  */
 
 export interface WrittenBlock {
@@ -28,14 +30,34 @@ export function tempFilePath(folder: string): string {
   return join(folder, `${tempStem}${tempCount}`);
 }
 
+/** Which steps write a block: native (one hop to the thread pool) where built, else JS. */
+export type BlockWriterKind = 'native' | 'js';
+
+export function defaultBlockWriter(): BlockWriterKind {
+  return nativeBlockWriter() === undefined ? 'js' : 'native';
+}
+
 /**
  * Writes `data` (one buffer, or the chunks it arrived in) as the block `key` under `blocksDir`. Errors are the
  * file system's (ENOSPC, EIO, ...); the temporary file is removed on failure.
  */
-export async function writeBlockFile(blocksDir: string, key: BlockKey, data: Buffer | readonly Buffer[]): Promise<WrittenBlock> {
+export async function writeBlockFile(
+  blocksDir: string,
+  key: BlockKey,
+  data: Buffer | readonly Buffer[],
+  writer: BlockWriterKind = defaultBlockWriter(),
+): Promise<WrittenBlock> {
   const chunks = Buffer.isBuffer(data) ? [data] : data;
   const header = encodeHeader(key, chunks);
   const folder = join(blocksDir, objectFolder(key));
+  const fileBytes = header.length + byteLengthOf(chunks);
+  const native = writer === 'native' ? nativeBlockWriter() : undefined;
+  if (native !== undefined) {
+    const temp = tempFilePath(folder);
+    const outcome = await native.writeBlockFile(folder, temp, join(blocksDir, blockFilePath(key)), [header, ...chunks]);
+    if (outcome < 0) throw errnoError(-outcome, temp);
+    return { fileBytes, newFolder: outcome === 1 };
+  }
   let temp = tempFilePath(folder);
   let newFolder = false;
   let fd: number;
@@ -48,7 +70,6 @@ export async function writeBlockFile(blocksDir: string, key: BlockKey, data: Buf
     temp = tempFilePath(folder);
     fd = await openExclusive(temp);
   }
-  const fileBytes = header.length + byteLengthOf(chunks);
   try {
     try {
       await writeAll(fd, [header, ...chunks], fileBytes);
