@@ -48,6 +48,12 @@ export interface DiskCacheOptions {
   readonly now?: () => number;
 }
 
+interface VersionFiles {
+  readonly folder: string;
+  readonly stem: string;
+  readonly memo: string;
+}
+
 /** What names an object's blocks: a block key without its index. */
 export type ObjectKey = Omit<BlockKey, 'blockIndex'>;
 
@@ -82,7 +88,7 @@ const TOUCH_INTERVAL_MS = 60_000;
 const OPEN_AHEAD_BLOCKS = 4;
 /** Objects whose other versions were already dropped, remembered to do it once. */
 const CHECKED_VERSIONS_MAX = 10_000;
-/** Writes behind at once: each is a few calls to the disk in turn, on the thread pool the reads' own calls share. */
+/** Writes behind at once: each a job on the thread pool, which the reads' own calls to the disk share. */
 const FILL_WRITERS = 2;
 /** Version sweeps waiting for a write of their object (which does them for free) or for the next turn. */
 const PENDING_SWEEPS_MAX = 4_096;
@@ -110,7 +116,7 @@ export class DiskCache {
   private readonly fills: { key: BlockKey; path: string; data: Buffer; memory: PooledBuffer | undefined }[] = [];
   private fillsRunning = 0;
   /** Objects (folder and version stem) whose other versions are to be dropped, by their `checkedVersions` memo. */
-  private readonly pendingSweeps = new Map<string, { folder: string; stem: string }>();
+  private readonly pendingSweeps = new Map<string, VersionFiles>();
   private readonly timer: NodeJS.Timeout;
   private pendingWriteBytes = 0;
   private enabled = true;
@@ -187,29 +193,36 @@ export class DiskCache {
    * shared size or `settled`. Other versions are never served meanwhile (their keys differ).
    */
   dropOtherVersions(key: ObjectKey): void {
-    const folder = join(this.blocksDir, objectFolder(key));
-    const stem = versionStem(key);
-    const memo = `${folder}\u0000${stem}`;
-    if (!this.enabled || this.checkedVersions.has(memo)) return;
-    this.checkedVersions.set(memo, true);
-    this.pendingSweeps.set(memo, { folder, stem });
+    const version = this.versionOf(key);
+    if (!this.enabled || this.checkedVersions.has(version.memo)) return;
+    this.checkedVersions.set(version.memo, true);
+    this.pendingSweeps.set(version.memo, version);
     if (this.pendingSweeps.size > PENDING_SWEEPS_MAX) this.sweepVersions();
   }
 
   /** The version sweeps waiting, now. */
   private sweepVersions(): void {
-    for (const { folder, stem } of this.pendingSweeps.values()) this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
+    for (const version of this.pendingSweeps.values()) this.sweep(version);
     this.pendingSweeps.clear();
   }
 
   /** A block of `key`'s version was written: the sweep waiting for its object is done here, or not needed. */
   private sweepWith(key: BlockKey, newFolder: boolean): void {
+    const version = this.versionOf(key);
+    const wanted = this.pendingSweeps.delete(version.memo) || !this.checkedVersions.has(version.memo);
+    this.checkedVersions.set(version.memo, true);
+    if (wanted && !newFolder) this.sweep(version);
+  }
+
+  private sweep({ folder, stem }: VersionFiles): void {
+    this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
+  }
+
+  /** Where an object's files are, which of them are of `key`'s version, and the memo naming both. */
+  private versionOf(key: ObjectKey): VersionFiles {
     const folder = join(this.blocksDir, objectFolder(key));
     const stem = versionStem(key);
-    const memo = `${folder}\u0000${stem}`;
-    const wanted = this.pendingSweeps.delete(memo) || !this.checkedVersions.has(memo);
-    this.checkedVersions.set(memo, true);
-    if (wanted && !newFolder) this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
+    return { folder, stem, memo: `${folder}\u0000${stem}` };
   }
 
   private async removeFiles(folder: string, doomed: (name: string) => boolean): Promise<void> {
