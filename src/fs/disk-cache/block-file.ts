@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -86,8 +86,19 @@ export function encodeKey(key: BlockKey): string {
   });
 }
 
+/** Names hashed lately: every read and write of a block asks for its path, many times per object. */
+const recentHashes = new Map<string, string>();
+const RECENT_HASHES_MAX = 8_192;
+
 function hashHex(text: string, hexChars: number): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, hexChars);
+  const memo = `${hexChars}\u0000${text}`;
+  let hex = recentHashes.get(memo);
+  if (hex === undefined) {
+    hex = hash('sha256', text, 'hex').slice(0, hexChars);
+    if (recentHashes.size >= RECENT_HASHES_MAX) recentHashes.clear();
+    recentHashes.set(memo, hex);
+  }
+  return hex;
 }
 
 /** The folder, relative to `DIR/blocks`, of every block of one object (all versions). */
