@@ -15,6 +15,12 @@
       "defines": ["NAPI_VERSION=8"]
     },
     {
+      "target_name": "bucketfs_cache_fill",
+      "sources": ["native/cache_fill.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["NAPI_VERSION=8"]
+    },
+    {
       "target_name": "bucketfs_process",
       "sources": ["native/process/process_tools.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra"],

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BLOCKS_DIR_NAME } from '../../src/fs/disk-cache/block-file.js';
+import { BLOCKS_DIR_NAME, blockFilePath } from '../../src/fs/disk-cache/block-file.js';
 import { DiskCache, cacheBucketName, cacheEndpointName } from '../../src/fs/disk-cache/disk-cache.js';
 import { DEFAULT_READ_PATH } from '../../src/fs/read-path-options.js';
 import { createAistoreClient } from '../../src/store/aistore-client.js';
@@ -79,6 +79,32 @@ describe('bucketfs prefetch', () => {
     const again = await runCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', server.url]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^prefetched 10 of 10 files, .* 0\.0 MiB fetched at /);
+  });
+
+  it('fetches again only the blocks gone or damaged since the last run', async () => {
+    const cacheDir = join(root.path, 'mend');
+    const first = await runCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', server.url]);
+    expect(first.code, first.stderr).toBe(0);
+    const store = createAistoreClient();
+    const info = await bindBucket(store, { name: 'b' }, staticParams(server.url)).head('train/shard-0.bin');
+    await store.close();
+    const key = (blockIndex: number) => ({
+      endpoint: cacheEndpointName(server.url),
+      bucket: cacheBucketName({ name: 'b' }),
+      object: 'train/shard-0.bin',
+      version: info.version ?? '',
+      size: info.size,
+      blockBytes: DEFAULT_READ_PATH.blockSizeBytes,
+      blockIndex,
+    });
+    await rm(join(cacheDir, BLOCKS_DIR_NAME, blockFilePath(key(3))));
+    await truncate(join(cacheDir, BLOCKS_DIR_NAME, blockFilePath(key(5))), 4096);
+
+    const again = await runCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', server.url]);
+    expect(again.code, again.stderr).toBe(0);
+    // Blocks 3 and 5 of the 9 MiB shard, not the 8 MiB part they are in.
+    expect(again.stdout).toMatch(/^prefetched 10 of 10 files, .* 2\.0 MiB fetched at /);
+    expect(await blockCount(cacheDir)).toBe(10 + 9);
   });
 
   it('exits 1 saying what was not cached when the cache disk fills', async () => {

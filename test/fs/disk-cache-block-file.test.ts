@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -10,9 +10,10 @@ import {
   decodeHeader,
   piecesCovering,
   piecesMatch,
-  writeBlockFile,
   type BlockKey,
 } from '../../src/fs/disk-cache/block-file.js';
+import { writeBlockFile, type BlockWriterKind } from '../../src/fs/disk-cache/block-writer.js';
+import { nativeBlockWriter } from '../../src/fs/disk-cache/native-block-writer.js';
 
 const KEY: BlockKey = { endpoint: 'http://127.0.0.1:1', bucket: 'b', object: 'dir/obj', version: '3', size: 300_000, blockBytes: 262_144, blockIndex: 1 };
 
@@ -31,12 +32,18 @@ describe('block file format', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('writes a header naming the key, per-piece CRC-32s and page-aligned data, with no temporary file left', async () => {
+  it('is written by the native writer in this build', () => {
+    expect(nativeBlockWriter()).toBeDefined();
+  });
+
+  it.each<BlockWriterKind>(['native', 'js'])('writes (%s) a header naming the key, per-piece CRC-32s and page-aligned data, with no temporary file left', async (writer) => {
     const data = patterned(PIECE_BYTES * 2 + 100);
-    const written = await writeBlockFile(dir, KEY, data);
+    // As a GET delivers it: chunks that do not fall on piece boundaries.
+    const chunks = [data.subarray(0, 1000), data.subarray(1000, PIECE_BYTES + 7), data.subarray(PIECE_BYTES + 7)];
+    const written = await writeBlockFile(dir, KEY, chunks, writer);
     const path = join(dir, blockFilePath(KEY));
     const file = await readFile(path);
-    expect(file.length).toBe(written);
+    expect(written).toEqual({ fileBytes: file.length, newFolder: true });
     const header = decodeHeader(file, KEY, file.length);
     expect(header.dataOffset % 4096).toBe(0);
     expect(header.dataBytes).toBe(data.length);
@@ -63,6 +70,17 @@ describe('block file format', () => {
     expect(piecesMatch(header, 1, flipped.subarray(PIECE_BYTES))).toBe(false);
     await writeFile(path, file.subarray(0, 100));
     expect((await stat(path)).size).toBe(100);
+  });
+
+  it.each<BlockWriterKind>(['native', 'js'])('fails (%s) with the file system\'s code, leaving no temporary file, and makes a missing folder', async (writer) => {
+    const data = patterned(100);
+    const path = join(dir, blockFilePath(KEY));
+    await mkdir(path, { recursive: true });
+    await expect(writeBlockFile(dir, KEY, data, writer)).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(await readdir(join(path, '..'))).toEqual([path.slice(path.lastIndexOf('/') + 1)]);
+    const other = { ...KEY, object: 'elsewhere' };
+    expect(await writeBlockFile(dir, other, data, writer)).toMatchObject({ newFolder: true });
+    expect(await writeBlockFile(dir, { ...other, blockIndex: 2 }, data, writer)).toMatchObject({ newFolder: false });
   });
 
   it('names the pieces a data range falls in', () => {

@@ -1,4 +1,4 @@
-import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -51,9 +51,10 @@ describe('disk cache in the read path (real server)', () => {
   }
 
   /** A mount's core with a disk cache in `dir` (a fresh process would see the same files). */
-  async function mountCore(dir: string, options: { limit?: CacheLimit; logger?: Logger } = {}) {
+  async function mountCore(dir: string, options: { limit?: CacheLimit; logger?: Logger; writeBehindMaxBytes?: number } = {}) {
     const logger: Logger = options.logger ?? pino({ level: 'silent' });
-    const cache = await DiskCache.open({ dir, blockBytes: BLOCK_BYTES, writeBehindMaxBytes: 8 * BLOCK_BYTES, logger, ...(options.limit ? { limit: options.limit } : {}) });
+    const writeBehindMaxBytes = options.writeBehindMaxBytes ?? 8 * BLOCK_BYTES;
+    const cache = await DiskCache.open({ dir, blockBytes: BLOCK_BYTES, writeBehindMaxBytes, logger, ...(options.limit ? { limit: options.limit } : {}) });
     const { client, gets } = countingClient();
     const fs = createBucketFilesystem({
       client,
@@ -224,6 +225,39 @@ describe('disk cache in the read path (real server)', () => {
     expect(stats.sizeBytes).toBe(await blockBytesOnDisk(cacheDir.path));
     // The newest stayed.
     await stat(blockPath(cacheDir.path, 'many/f11', await version('many/f11'), BLOCK_BYTES, 0));
+  });
+
+  it('serves a read whose write behind fails, counts the failure, leaves no temporary file and keeps caching', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const core = await mountCore(cacheDir.path);
+    // A folder where the block's file goes: its rename fails (EISDIR), which says nothing of the disk.
+    const blocked = blockPath(cacheDir.path, 'small.bin', await version('small.bin'), small.length, 0);
+    await mkdir(blocked, { recursive: true });
+    expect((await readFile_(core.fs, '/small.bin')).equals(small)).toBe(true);
+    await core.cache.settled();
+    expect(core.cache.stats()).toMatchObject({ enabled: true, writesFailed: 1 });
+    expect((await readdir(join(blocked, '..'))).filter((name) => name.startsWith(TEMP_PREFIX))).toEqual([]);
+    expect((await readFile_(core.fs, '/big.bin')).equals(big)).toBe(true);
+    await core.cache.settled();
+    expect(core.cache.stats().writesFailed).toBe(1);
+    await stat(blockPath(cacheDir.path, 'big.bin', await version('big.bin'), big.length, 0));
+  });
+
+  it('drops the writes behind past their bound at once, never waiting, and writes the rest', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const cache = await DiskCache.open({ dir: cacheDir.path, blockBytes: BLOCK_BYTES, writeBehindMaxBytes: 2 * BLOCK_BYTES, logger: pino({ level: 'silent' }) });
+    open.push(cache);
+    const key = (i: number): BlockKey => ({ endpoint: server.url, bucket: 'ais://b', object: `bound/f${i}`, version: '1', size: BLOCK_BYTES, blockBytes: BLOCK_BYTES, blockIndex: 0 });
+    // One turn of the event loop: none of these can have been written yet, so two fill the bound.
+    for (let i = 0; i < 5; i += 1) cache.storeBlock(key(i), patterned(BLOCK_BYTES, i), undefined);
+    expect(cache.stats().writesSkipped).toBe(3);
+    await cache.settled();
+    expect(cache.stats()).toMatchObject({ writesSkipped: 3, writesFailed: 0 });
+    const into = Buffer.alloc(BLOCK_BYTES);
+    expect(await cache.readBlock(key(0), into)).toBe(true);
+    expect(into.equals(patterned(BLOCK_BYTES, 0))).toBe(true);
+    expect(await cache.readBlock(key(1), into)).toBe(true);
+    expect(await cache.readBlock(key(2), into)).toBe(false);
   });
 
   it('refuses a cache dir it cannot write, in one line', async () => {

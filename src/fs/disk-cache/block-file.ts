@@ -1,5 +1,4 @@
-import { hash, randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { hash } from 'node:crypto';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -87,9 +86,19 @@ export function encodeKey(key: BlockKey): string {
   });
 }
 
-/** One-shot: every open of a cached file names its block file, and a hash object per name costs more than the hash. */
+/** Names hashed lately: every read and write of a block asks for its path, many times per object. */
+const recentHashes = new Map<string, string>();
+const RECENT_HASHES_MAX = 8_192;
+
 function hashHex(text: string, hexChars: number): string {
-  return hash('sha256', text, 'hex').slice(0, hexChars);
+  const memo = `${hexChars}\u0000${text}`;
+  let hex = recentHashes.get(memo);
+  if (hex === undefined) {
+    hex = hash('sha256', text, 'hex').slice(0, hexChars);
+    if (recentHashes.size >= RECENT_HASHES_MAX) recentHashes.clear();
+    recentHashes.set(memo, hex);
+  }
+  return hex;
 }
 
 /** The folder, relative to `DIR/blocks`, of every block of one object (all versions). */
@@ -112,15 +121,35 @@ export function pieceCountOf(dataBytes: number): number {
   return Math.ceil(dataBytes / PIECE_BYTES);
 }
 
-/** The CRC-32 of each piece of `data`. */
-export function pieceCrcsOf(data: Buffer): Uint32Array {
-  const crcs = new Uint32Array(pieceCountOf(data.length));
-  for (let i = 0; i < crcs.length; i += 1) crcs[i] = crc32(data.subarray(i * PIECE_BYTES, (i + 1) * PIECE_BYTES));
+/** The CRC-32 of each piece of `data`, given as the chunks it arrived in (joined, they are the block). */
+export function pieceCrcsOf(data: Buffer | readonly Buffer[]): Uint32Array {
+  const chunks = Buffer.isBuffer(data) ? [data] : data;
+  const crcs = new Uint32Array(pieceCountOf(byteLengthOf(chunks)));
+  let piece = 0;
+  let pieceFilled = 0;
+  for (const chunk of chunks) {
+    for (let at = 0; at < chunk.length; ) {
+      const take = Math.min(PIECE_BYTES - pieceFilled, chunk.length - at);
+      crcs[piece] = crc32(chunk.subarray(at, at + take), pieceFilled === 0 ? 0 : crcs[piece]);
+      at += take;
+      pieceFilled += take;
+      if (pieceFilled === PIECE_BYTES) {
+        piece += 1;
+        pieceFilled = 0;
+      }
+    }
+  }
   return crcs;
 }
 
+export function byteLengthOf(chunks: readonly Buffer[]): number {
+  let bytes = 0;
+  for (const chunk of chunks) bytes += chunk.length;
+  return bytes;
+}
+
 /** The header (up to `dataOffset`, padding included) of a block holding `data` under `key`. */
-export function encodeHeader(key: BlockKey, data: Buffer): Buffer {
+export function encodeHeader(key: BlockKey, data: Buffer | readonly Buffer[]): Buffer {
   const keyBytes = Buffer.from(encodeKey(key), 'utf8');
   if (keyBytes.length > MAX_KEY_BYTES) throw new BlockFileError(`key of ${keyBytes.length} bytes is too long to cache`);
   const crcs = pieceCrcsOf(data);
@@ -130,7 +159,7 @@ export function encodeHeader(key: BlockKey, data: Buffer): Buffer {
   header.write(BLOCK_FILE_MAGIC, 0, 'latin1');
   header.writeUInt32LE(BLOCK_FILE_FORMAT_VERSION, 8);
   header.writeUInt32LE(dataOffset, 12);
-  header.writeUInt32LE(data.length, 16);
+  header.writeUInt32LE(Buffer.isBuffer(data) ? data.length : byteLengthOf(data), 16);
   header.writeUInt32LE(PIECE_BYTES, 20);
   header.writeUInt32LE(crcs.length, 24);
   header.writeUInt32LE(keyBytes.length, 28);
@@ -190,47 +219,4 @@ export function piecesMatch(header: BlockHeader, first: number, bytes: Buffer): 
     if (piece >= header.pieceCrcs.length || crc32(bytes.subarray(start, start + PIECE_BYTES)) !== header.pieceCrcs[piece]) return false;
   }
   return true;
-}
-
-/** A temporary name in `folder` no other writer uses. */
-export function tempFilePath(folder: string): string {
-  return join(folder, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-}
-
-/**
- * Writes `data` as the block `key` under `blocksDir`: to a temporary file in the object's folder, renamed into
- * place. Returns the bytes the file takes. Errors are the file system's (ENOSPC, EIO, ...); the temporary file
- * is removed on failure.
- */
-export async function writeBlockFile(blocksDir: string, key: BlockKey, data: Buffer): Promise<number> {
-  const header = encodeHeader(key, data);
-  const folder = join(blocksDir, objectFolder(key));
-  await fsp.mkdir(folder, { recursive: true });
-  const temp = tempFilePath(folder);
-  const handle = await fsp.open(temp, 'wx', 0o644);
-  try {
-    try {
-      await writeAll(handle, [header, data]);
-    } finally {
-      await handle.close();
-    }
-    await fsp.rename(temp, join(blocksDir, blockFilePath(key)));
-  } catch (error) {
-    await fsp.rm(temp, { force: true }).catch(() => {});
-    throw error;
-  }
-  return header.length + data.length;
-}
-
-/** A write to a regular file is short only when the disk is full or failing: the rest is written, or fails. */
-async function writeAll(handle: fsp.FileHandle, buffers: readonly Buffer[]): Promise<void> {
-  const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
-  const { bytesWritten } = await handle.writev([...buffers]);
-  if (bytesWritten === total) return;
-  const rest = Buffer.concat([...buffers]).subarray(bytesWritten);
-  for (let done = 0; done < rest.length; ) {
-    const { bytesWritten: wrote } = await handle.write(rest, done, rest.length - done, bytesWritten + done);
-    if (wrote === 0) throw Object.assign(new Error('no space left on the cache device'), { code: 'ENOSPC' });
-    done += wrote;
-  }
 }

@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readdir } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LRUCache } from 'lru-cache';
@@ -16,9 +16,9 @@ import {
   piecesCovering,
   piecesMatch,
   versionStem,
-  writeBlockFile,
   type BlockKey,
 } from './block-file.js';
+import { writeBlockFile } from './block-writer.js';
 import { DEFAULT_CACHE_LIMIT, type CacheLimit } from './cache-limit.js';
 import { CacheSpace, type EvictionReport } from './cache-space.js';
 import { OpenBlocks, type OpenBlock } from './open-blocks.js';
@@ -34,6 +34,8 @@ export interface DiskCacheStats {
   readonly sizeBytes: number;
   /** Blocks not written because the writes behind were at their bound, or the cache was off. */
   readonly writesSkipped: number;
+  /** Blocks whose write behind failed (the read that fetched them was served all the same). */
+  readonly writesFailed: number;
 }
 
 export interface DiskCacheOptions {
@@ -45,6 +47,12 @@ export interface DiskCacheOptions {
   readonly writeBehindMaxBytes: number;
   readonly logger: Logger;
   readonly now?: () => number;
+}
+
+interface VersionFiles {
+  readonly folder: string;
+  readonly stem: string;
+  readonly memo: string;
 }
 
 /** What names an object's blocks: a block key without its index. */
@@ -81,6 +89,10 @@ const TOUCH_INTERVAL_MS = 60_000;
 const OPEN_AHEAD_BLOCKS = 4;
 /** Objects whose other versions were already dropped, remembered to do it once. */
 const CHECKED_VERSIONS_MAX = 10_000;
+/** Writes behind at once: each a job on the thread pool, which the reads' own calls to the disk share. */
+const FILL_WRITERS = 2;
+/** Version sweeps waiting for a write of their object (which does them for free) or for the next turn. */
+const PENDING_SWEEPS_MAX = 4_096;
 
 /**
  * The persistent cache of blocks on local disk, shared by the mounts that name the same dir (see
@@ -101,10 +113,15 @@ export class DiskCache {
   /** Bad files being removed: not opened again meanwhile. */
   private readonly dropping = new Set<string>();
   private readonly pendingWrites = new Set<Promise<void>>();
+  /** Writes behind not started yet, in the order their blocks came. */
+  private readonly fills: { key: BlockKey; path: string; data: Buffer; memory: PooledBuffer | undefined }[] = [];
+  private fillsRunning = 0;
+  /** Objects (folder and version stem) whose other versions are to be dropped, by their `checkedVersions` memo. */
+  private readonly pendingSweeps = new Map<string, VersionFiles>();
   private readonly timer: NodeJS.Timeout;
   private pendingWriteBytes = 0;
   private enabled = true;
-  private counters = { hits: 0, misses: 0, bytesServed: 0, evictions: 0, checksumFailures: 0, writesSkipped: 0 };
+  private counters = { hits: 0, misses: 0, bytesServed: 0, evictions: 0, checksumFailures: 0, writesSkipped: 0, writesFailed: 0 };
 
   private constructor(
     readonly dir: string,
@@ -126,7 +143,10 @@ export class DiskCache {
       this.now,
     );
     // Other mounts' writes and a disk filling from elsewhere are seen at least this often.
-    this.timer = setInterval(() => void this.space.sync(), SPACE_CHECK_INTERVAL_MS);
+    this.timer = setInterval(() => {
+      this.sweepVersions();
+      void this.space.sync();
+    }, SPACE_CHECK_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -168,14 +188,42 @@ export class DiskCache {
     this.background(this.removeFiles(folder, () => true));
   }
 
-  /** Drops the blocks of an object's versions other than `key`'s (once per version per mount). */
+  /**
+   * Drops the blocks of an object's versions other than `key`'s (once per version per mount), soon: the next
+   * write of one of its blocks does it (finding the folder new costs nothing more), else the next turn at the
+   * shared size or `settled`. Other versions are never served meanwhile (their keys differ).
+   */
   dropOtherVersions(key: ObjectKey): void {
+    const version = this.versionOf(key);
+    if (!this.enabled || this.checkedVersions.has(version.memo)) return;
+    this.checkedVersions.set(version.memo, true);
+    this.pendingSweeps.set(version.memo, version);
+    if (this.pendingSweeps.size > PENDING_SWEEPS_MAX) this.sweepVersions();
+  }
+
+  /** The version sweeps waiting, now. */
+  private sweepVersions(): void {
+    for (const version of this.pendingSweeps.values()) this.sweep(version);
+    this.pendingSweeps.clear();
+  }
+
+  /** A block of `key`'s version was written: the sweep waiting for its object is done here, or not needed. */
+  private sweepWith(key: BlockKey, newFolder: boolean): void {
+    const version = this.versionOf(key);
+    const wanted = this.pendingSweeps.delete(version.memo) || !this.checkedVersions.has(version.memo);
+    this.checkedVersions.set(version.memo, true);
+    if (wanted && !newFolder) this.sweep(version);
+  }
+
+  private sweep({ folder, stem }: VersionFiles): void {
+    this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
+  }
+
+  /** Where an object's files are, which of them are of `key`'s version, and the memo naming both. */
+  private versionOf(key: ObjectKey): VersionFiles {
     const folder = join(this.blocksDir, objectFolder(key));
     const stem = versionStem(key);
-    const memo = `${folder}\u0000${stem}`;
-    if (!this.enabled || this.checkedVersions.has(memo)) return;
-    this.checkedVersions.set(memo, true);
-    this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
+    return { folder, stem, memo: `${folder}\u0000${stem}` };
   }
 
   private async removeFiles(folder: string, doomed: (name: string) => boolean): Promise<void> {
@@ -296,7 +344,8 @@ export class DiskCache {
 
   /**
    * Writes block `key` behind the read that fetched it: `data` stays valid (its pooled buffer held) until
-   * written. Skipped, never waited for, when the writes behind already hold their bound.
+   * written. Queued for the few writers behind, never waited for; skipped when the blocks waiting already hold
+   * their bound, so that a disk slower than the store sheds fills instead of holding the read path's memory.
    */
   storeBlock(key: BlockKey, data: Buffer, memory: PooledBuffer | undefined): void {
     const path = this.pathOf(key);
@@ -307,26 +356,62 @@ export class DiskCache {
     memory?.hold();
     this.writing.add(path);
     this.pendingWriteBytes += data.length;
-    const write = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.writeBlock(key, data))
-      .finally(() => {
-        memory?.release();
-        this.writing.delete(path);
-        this.pendingWriteBytes -= data.length;
-      });
-    this.background(write);
+    this.fills.push({ key, path, data, memory });
+    if (this.fillsRunning < FILL_WRITERS) {
+      this.fillsRunning += 1;
+      // After the reply: the read that fetched these bytes goes out first.
+      this.background(new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.runFills()));
+    }
   }
 
-  /** Writes block `key` now; false when it was not cached (the cache is off, or the disk failed). */
-  async writeBlock(key: BlockKey, data: Buffer): Promise<boolean> {
+  private async runFills(): Promise<void> {
+    try {
+      for (let fill = this.fills.shift(); fill !== undefined; fill = this.fills.shift()) {
+        try {
+          if (!this.enabled) this.counters.writesSkipped += 1;
+          else if (!(await this.writeBlock(fill.key, fill.data))) this.counters.writesFailed += 1;
+        } finally {
+          fill.memory?.release();
+          this.writing.delete(fill.path);
+          this.pendingWriteBytes -= fill.data.length;
+        }
+      }
+    } finally {
+      this.fillsRunning -= 1;
+    }
+  }
+
+  /**
+   * Writes block `key` now (`data`: one buffer, or the chunks it arrived in); false when it was not cached
+   * (the cache is off, or the disk failed).
+   */
+  async writeBlock(key: BlockKey, data: Buffer | readonly Buffer[]): Promise<boolean> {
     if (!this.enabled) return false;
     try {
-      this.space.changed(await writeBlockFile(this.blocksDir, key, data));
+      const written = await writeBlockFile(this.blocksDir, key, data);
+      this.space.changed(written.fileBytes);
+      this.sweepWith(key, written.newFolder);
       return true;
     } catch (error) {
       this.failed(error);
       return false;
     }
+  }
+
+  /**
+   * The blocks of `key`'s version whose files the object's folder names (one listing, no file opened): a
+   * block it does not name is not cached; one it names may still prove bad (`hasBlock`).
+   */
+  async listedBlocks(key: ObjectKey): Promise<ReadonlySet<number>> {
+    const stem = versionStem(key);
+    // The callback form: most folders are missing on a first run, and a rejected promise costs more than the call.
+    const names = await new Promise<string[]>((resolve) => readdir(join(this.blocksDir, objectFolder(key)), (error, found) => resolve(error ? [] : found)));
+    const indexes = new Set<number>();
+    for (const name of names) {
+      const index = name.startsWith(stem) ? name.slice(stem.length) : '';
+      if (/^\d+$/.test(index)) indexes.add(Number(index));
+    }
+    return indexes;
   }
 
   /** Whether block `key` is cached whole (its header checked; its data is checked when read). */
@@ -340,8 +425,9 @@ export class DiskCache {
     return this.space.sync();
   }
 
-  /** Waits for the writes behind in flight (tests, and unmount). */
+  /** Waits for the writes behind and the version sweeps (tests, and unmount). */
   async settled(): Promise<void> {
+    this.sweepVersions();
     while (this.pendingWrites.size > 0) await Promise.all([...this.pendingWrites]);
   }
 

@@ -20,21 +20,33 @@ export async function fetchThroughDisk(
   signal: AbortSignal,
 ): Promise<ByteChunks> {
   const found = await Promise.all(views.map((view, i) => disk.readBlock(firstIndex + i, view)));
-  const gets: Promise<void>[] = [];
-  for (let start = 0; start < views.length; ) {
+  // Every GET is over before this returns or throws: a failure frees the buffers, which no GET may still fill.
+  await allSettledOrThrow(
+    missingRuns(found).map(({ start, end }) => fetchMissing(disk, firstIndex, start, memory.slice(start, end), views.slice(start, end), fetch, signal)),
+  );
+  return ByteChunks.of(views);
+}
+
+/** The runs `[start, end)` of blocks not `found`, in order: one GET each. */
+export function missingRuns(found: readonly boolean[]): { start: number; end: number }[] {
+  const runs: { start: number; end: number }[] = [];
+  for (let start = 0; start < found.length; ) {
     if (found[start] === true) {
       start += 1;
       continue;
     }
     let end = start + 1;
-    while (end < views.length && found[end] !== true) end += 1;
-    gets.push(fetchMissing(disk, firstIndex, start, memory.slice(start, end), views.slice(start, end), fetch, signal));
+    while (end < found.length && found[end] !== true) end += 1;
+    runs.push({ start, end });
     start = end;
   }
-  // Every GET is over before this returns or throws: a failure frees the buffers, which no GET may still fill.
-  const failure = (await Promise.allSettled(gets)).find((outcome) => outcome.status === 'rejected');
+  return runs;
+}
+
+/** Waits for every one of `work`, then throws the first failure, if any. */
+export async function allSettledOrThrow(work: readonly Promise<unknown>[]): Promise<void> {
+  const failure = (await Promise.allSettled(work)).find((outcome) => outcome.status === 'rejected');
   if (failure !== undefined) throw failure.reason;
-  return ByteChunks.of(views);
 }
 
 async function fetchMissing(

@@ -1,0 +1,34 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** native/cache_fill.c: a block file written as one job on the thread pool. */
+interface CacheFillAddon {
+  /** 1 when the folder was made, 0 when it was there, -errno on failure. */
+  writeBlockFile(folder: string, temp: string, final: string, buffers: readonly Buffer[]): Promise<number>;
+}
+
+export const CACHE_FILL_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/bucketfs_cache_fill.node', import.meta.url));
+
+let addon: CacheFillAddon | null | undefined;
+
+/** The native writer, or undefined where it is not built (the JS writer then does the same steps). */
+export function nativeBlockWriter(): CacheFillAddon | undefined {
+  if (addon === undefined) {
+    try {
+      addon = existsSync(CACHE_FILL_ADDON_PATH) ? (createRequire(import.meta.url)(CACHE_FILL_ADDON_PATH) as CacheFillAddon) : null;
+    } catch {
+      addon = null;
+    }
+  }
+  return addon ?? undefined;
+}
+
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, errno]) => [errno, name]));
+
+/** As the file system's own errors read in JS: a `code` such as ENOSPC and a message naming `path`. */
+export function errnoError(errno: number, path: string): NodeJS.ErrnoException {
+  const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
+  return Object.assign(new Error(`${code}: writing ${path}`), { code, errno: -errno, path });
+}
