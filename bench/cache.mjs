@@ -7,7 +7,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { eachFlag, UsageError } from './lib/args.mjs';
+import { commandOptions, eachFlag, UsageError } from './lib/args.mjs';
 import { cacheLayout, ensureCacheDataset, LARGE_KEY, LOADER_PREFIX, layoutRoot, loaderKey } from './lib/cache-dataset.mjs';
 import { BUCKET } from './lib/dataset.mjs';
 import { readWholeFiles } from './lib/file-reads.mjs';
@@ -56,18 +56,7 @@ function parseArgs(argv) {
   return options;
 }
 
-let options;
-try {
-  options = parseArgs(process.argv.slice(2));
-} catch (error) {
-  if (!(error instanceof UsageError)) throw error;
-  say(`bench:cache: ${error.message}\n${USAGE}`);
-  process.exit(2);
-}
-if (options.help) {
-  say(USAGE);
-  process.exit(0);
-}
+const options = commandOptions('bench:cache', USAGE, parseArgs, say);
 
 /** The issue's measurements: 2,000 × 100 KiB files read by 4 DataLoader workers, a 1 GiB file. */
 const plan = {

@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
-import { parseArgs, planFor, USAGE, UsageError } from './lib/args.mjs';
+import { commandOptions, parseArgs, planFor, USAGE } from './lib/args.mjs';
 import { BUCKET, ensureDataset, largeKey, smallFileBytes, smallKey } from './lib/dataset.mjs';
 import { firstByteMs, readWholeFiles, timeLs } from './lib/file-reads.mjs';
 import { fioVersion, runFio } from './lib/fio.mjs';
@@ -18,18 +18,7 @@ const startedAt = performance.now();
 const say = (line) => void process.stderr.write(`[${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
 const MiB = 2 ** 20;
 
-let options;
-try {
-  options = parseArgs(process.argv.slice(2));
-} catch (error) {
-  if (!(error instanceof UsageError)) throw error;
-  say(`bench: ${error.message}\n${USAGE}`);
-  process.exit(2);
-}
-if (options.help) {
-  say(USAGE);
-  process.exit(0);
-}
+const options = commandOptions('bench', USAGE, parseArgs, say);
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const plan = planFor(options.quick);

@@ -6,7 +6,7 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { UsageError } from './lib/args.mjs';
+import { commandOptions, UsageError } from './lib/args.mjs';
 import { BUCKET } from './lib/dataset.mjs';
 import { timeLines } from './lib/file-reads.mjs';
 import { freePort, mountMetrics, watchMountMetrics } from './lib/mount-metrics.mjs';
@@ -31,18 +31,7 @@ const SETTLE_MS = 1_000;
 /** After the kernel has forgotten and one metadata TTL has passed, this much more before RSS is read again. */
 const AFTER_TTL_MARGIN_MS = 1_000;
 
-let options;
-try {
-  options = parseScaleArgs(process.argv.slice(2));
-} catch (error) {
-  if (!(error instanceof UsageError)) throw error;
-  say(`bench:scale: ${error.message}\n${SCALE_USAGE}`);
-  process.exit(2);
-}
-if (options.help) {
-  say(SCALE_USAGE);
-  process.exit(0);
-}
+const options = commandOptions('bench:scale', SCALE_USAGE, parseScaleArgs, say);
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const plan = scalePlan(options);

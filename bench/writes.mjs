@@ -14,7 +14,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
-import { eachFlag, UsageError } from './lib/args.mjs';
+import { commandOptions, eachFlag, UsageError } from './lib/args.mjs';
 import { cpuSeconds, forceStop, isMounted, mount, reapAll, startServer, stopOnExit, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
 import { machineInfo } from './lib/system.mjs';
 import { formatMarkdownTable, formatRatio, formatTarget, median, ratioOf } from './lib/table.mjs';
@@ -55,18 +55,7 @@ function parseArgs(argv) {
   return options;
 }
 
-let options;
-try {
-  options = parseArgs(process.argv.slice(2));
-} catch (error) {
-  if (!(error instanceof UsageError)) throw error;
-  say(`bench/writes: ${error.message}\n${USAGE}`);
-  process.exit(2);
-}
-if (options.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const options = commandOptions('bench/writes', USAGE, parseArgs, say, console.log);
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 usePrivateBuild(repoRoot, 'bench/out/writes');

@@ -29,6 +29,26 @@ export function eachFlag(argv, onFlag) {
   }
 }
 
+/**
+ * A bench's options from this process's argv: a usage error prints its message and `usage` and exits 2; `--help`
+ * prints `usage` (through `sayHelp`) and exits 0.
+ */
+export function commandOptions(name, usage, parse, say, sayHelp = say) {
+  let options;
+  try {
+    options = parse(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    say(`${name}: ${error.message}\n${usage}`);
+    process.exit(2);
+  }
+  if (options.help) {
+    sayHelp(usage);
+    process.exit(0);
+  }
+  return options;
+}
+
 /** Pure: argv (without node and script) → options. */
 export function parseArgs(argv) {
   const options = { quick: false, out: undefined, dir: '/var/tmp/bucketfs-bench', mountArgs: [], engines: ['native', 'fuse-native'], profile: false, help: false };
