@@ -253,6 +253,20 @@ void read_slot_give_back(struct mount_context *ctx, struct request *r) {
   r->slot = -1;
 }
 
+/*
+ * The memory a read's reply or a write's bytes live in while JS has them: this thread's slot when one is
+ * free, else a buffer of the request's own. NULL when neither can be had (the request is then not answered).
+ */
+static char *request_memory(struct mount_context *ctx, struct request *r, size_t size) {
+  r->slot = read_slot_take(ctx, size);
+  if (r->slot >= 0) return ctx->slot_memory + (size_t)r->slot * READ_SLOT_BYTES;
+  r->buffer = malloc(sizeof *r->buffer + size);
+  if (r->buffer == NULL) return NULL;
+  atomic_init(&r->buffer->refs, 1);
+  r->buffer->capacity = size;
+  return r->buffer->data;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi) {
   struct mount_context *ctx = context_of(req);
   int whole = whole_block_serve(ctx, req, fi->fh, size, offset);
@@ -260,21 +274,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, s
   NEW_REQUEST_OR_ENOMEM(r, req, OP_READ, ino);
   /* The whole block failed: the usual read, marked so that JS knows why it reads the file itself. */
   if (whole < 0) r->flags = READ_AFTER_CACHE_FAILURE | (-whole << 16) | WHOLE_BLOCK_RANGE_INDEX;
-  r->slot = read_slot_take(ctx, size);
-  if (r->slot < 0) {
-    r->buffer = malloc(sizeof *r->buffer + size);
-    if (r->buffer == NULL) {
-      fuse_reply_err(req, ENOMEM);
-      free(r);
-      return;
-    }
-    atomic_init(&r->buffer->refs, 1);
-    r->buffer->capacity = size;
+  const char *data = request_memory(ctx, r, size);
+  if (data == NULL) {
+    fuse_reply_err(req, ENOMEM);
+    free(r);
+    return;
   }
   r->fh = fi->fh;
   r->offset = offset;
   r->size = size;
-  const char *data = r->slot >= 0 ? ctx->slot_memory + (size_t)r->slot * READ_SLOT_BYTES : r->buffer->data;
   int err = ask_js(ctx, r);
   int served = 0;
   if (err == 0 && r->cache_hit != NULL) {
@@ -543,20 +551,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
    * bytes do (a slot JS may still hold stays out of use); a Buffer of its own per write would be memory
    * only a garbage collection frees, and the collections that external memory forces cost more than the copy.
    */
-  r->slot = read_slot_take(ctx, size);
-  char *data;
-  if (r->slot >= 0) {
-    data = ctx->slot_memory + (size_t)r->slot * READ_SLOT_BYTES;
-  } else {
-    r->buffer = malloc(sizeof *r->buffer + size);
-    if (r->buffer == NULL) {
-      fuse_reply_err(req, ENOMEM);
-      free(r);
-      return;
-    }
-    atomic_init(&r->buffer->refs, 1);
-    r->buffer->capacity = size;
-    data = r->buffer->data;
+  char *data = request_memory(ctx, r, size);
+  if (data == NULL) {
+    fuse_reply_err(req, ENOMEM);
+    free(r);
+    return;
   }
   memcpy(data, buf, size);
   r->fh = fi->fh;
