@@ -9,6 +9,7 @@ import { DEFAULT_READ_PATH } from '../../src/fs/read-path-options.js';
 import { createAistoreClient } from '../../src/store/aistore-client.js';
 import { staticParams } from '../../src/store/base-params.js';
 import { bindBucket } from '../../src/store/bucket-client.js';
+import type { ObjectInfo } from '../../src/store/object-store.js';
 import { run, runCli } from '../helpers/processes.js';
 import { useServer, withTempDir } from '../helpers/server.js';
 
@@ -19,6 +20,18 @@ for (let i = 0; i < 10; i += 1) files[`b/train/shard-${i}.bin`] = randomBytes(i 
 const trainBytes = Object.entries(files)
   .filter(([name]) => name.startsWith('b/train/'))
   .reduce((sum, [, data]) => sum + data.length, 0);
+
+/** The cache's key of train/shard-0.bin as the server at `url` holds it now. */
+function shardCacheKey(url: string, info: ObjectInfo) {
+  return {
+    endpoint: cacheEndpointName(url),
+    bucket: cacheBucketName({ name: 'b' }),
+    object: 'train/shard-0.bin',
+    version: info.version ?? '',
+    size: info.size,
+    blockBytes: DEFAULT_READ_PATH.blockSizeBytes,
+  };
+}
 
 async function blockCount(cacheDir: string): Promise<number> {
   let count = 0;
@@ -60,14 +73,7 @@ describe('bucketfs prefetch', () => {
     const cache = await DiskCache.open({ dir: cacheDir, blockBytes: DEFAULT_READ_PATH.blockSizeBytes, writeBehindMaxBytes: MiB, logger: pino({ level: 'silent' }) });
     try {
       const info = await bindBucket(store, { name: 'b' }, staticParams(server.url)).head('train/shard-0.bin');
-      const object = cache.object({
-        endpoint: cacheEndpointName(server.url),
-        bucket: cacheBucketName({ name: 'b' }),
-        object: 'train/shard-0.bin',
-        version: info.version ?? '',
-        size: info.size,
-        blockBytes: DEFAULT_READ_PATH.blockSizeBytes,
-      });
+      const object = cache.object(shardCacheKey(server.url, info));
       const last = Buffer.alloc(5);
       expect(await object.readBlock(9, last)).toBe(true);
       expect(last.equals(files['b/train/shard-0.bin']!.subarray(9 * MiB))).toBe(true);
@@ -88,15 +94,7 @@ describe('bucketfs prefetch', () => {
     const store = createAistoreClient();
     const info = await bindBucket(store, { name: 'b' }, staticParams(server.url)).head('train/shard-0.bin');
     await store.close();
-    const key = (blockIndex: number) => ({
-      endpoint: cacheEndpointName(server.url),
-      bucket: cacheBucketName({ name: 'b' }),
-      object: 'train/shard-0.bin',
-      version: info.version ?? '',
-      size: info.size,
-      blockBytes: DEFAULT_READ_PATH.blockSizeBytes,
-      blockIndex,
-    });
+    const key = (blockIndex: number) => ({ ...shardCacheKey(server.url, info), blockIndex });
     await rm(join(cacheDir, BLOCKS_DIR_NAME, blockFilePath(key(3))));
     await truncate(join(cacheDir, BLOCKS_DIR_NAME, blockFilePath(key(5))), 4096);
 

@@ -2,19 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { identityPrint, sameObject, type ObjectSighting } from '../../src/fs/object-identity.js';
 import { InodeTable, ROOT_INO } from '../../src/fs/inode-table.js';
 import { PackedStrings } from '../../src/fs/packed-strings.js';
+import { seededRandom } from '../../src/server/faults.js';
 import { heapBytesPerEntry } from '../helpers/heap.js';
-
-/** A small seeded generator (mulberry32): the same operations on every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Names that share bytes, differ in case or only past Latin-1, are long, or look like paths of other folders. */
 const NAMES = ['a', 'A', 'b', 'ab', 'ba', 'ü', 'версия', '名前', '😀', 'x'.repeat(300), 'y'.repeat(0x10000), 'f-000001.bin', 'f-000010.bin', '.hidden', 'a b'];
@@ -22,7 +11,7 @@ const FOLDERS = ['/', '/d', '/d/e', '/D', '/ü', '/d/e/f'];
 
 describe('InodeTable against a model of paths and lookup counts', () => {
   it('agrees on every number and path through random numbering, forgets, renames and drops with squeezes between', () => {
-    const next = random(14);
+    const next = seededRandom(14);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
     const table = new InodeTable(0);
     /** What the kernel holds: path → [number, lookups]. */
