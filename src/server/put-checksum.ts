@@ -27,6 +27,6 @@ export function putChecksum(headers: IncomingHttpHeaders, what: string): PutChec
 }
 
 /** AIStore's answer to bytes whose checksum is not the one declared: a 500 with `ErrBadCksum`. */
-export function checksumMismatch(what: string, type: string, expected: string, actual: string): HttpError {
+function checksumMismatch(what: string, type: string, expected: string, actual: string): HttpError {
   return new HttpError(500, `${what}: ${type} checksum mismatch (sent ${expected}, computed ${actual})`, { tcode: 'ErrBadCksum' });
 }
