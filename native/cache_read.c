@@ -222,8 +222,7 @@ ssize_t pread_fully(int fd, char *into, size_t length, off_t position) {
   return (ssize_t)got;
 }
 
-/* Reads and checks one range's pieces into `into`; 0, or the failure's kind. */
-static int read_checked(const struct cache_range *range, char *into) {
+int read_checked(const struct cache_range *range, char *into) {
   ssize_t got = pread_fully(range->fd, into, range->piece_count * range->piece_bytes, range->first_piece_position);
   if (got < 0) return CACHE_READ_ERROR;
   size_t skip = (size_t)(range->file_position - range->first_piece_position);
@@ -242,10 +241,14 @@ static int read_checked(const struct cache_range *range, char *into) {
  * its whole block: minus its fh, the bytes of one hit, or -1 once it is released, or -2 when it holds no block
  * (the file is missing or bad), and the seconds it took (whole_block.c).
  */
-void cache_queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count) {
+static void queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count, int is_hit, size_t hit_bytes) {
   int queue = 0;
   pthread_mutex_lock(&ctx->lock);
   struct cache_settlements *cache = &ctx->cache;
+  if (is_hit) {
+    cache->hits++;
+    cache->bytes += hit_bytes;
+  }
   if (cache->count + token_count > cache->capacity) {
     size_t capacity = cache->capacity > 0 ? cache->capacity * 2 : 64;
     double *grown = realloc(cache->tokens, capacity * sizeof *grown);
@@ -268,13 +271,19 @@ void cache_queue_tokens(struct mount_context *ctx, const double *tokens, size_t 
   }
 }
 
-/* Counts a hit of `bytes` and queues its tokens. */
+void cache_queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count) {
+  queue_tokens(ctx, tokens, token_count, 0, 0);
+}
+
+/* Counts a hit of `bytes` and queues its tokens, under one lock. */
 void cache_settle(struct mount_context *ctx, const double *tokens, size_t token_count, size_t bytes) {
+  queue_tokens(ctx, tokens, token_count, 1, bytes);
+}
+
+void cache_count_fallback(struct mount_context *ctx) {
   pthread_mutex_lock(&ctx->lock);
-  ctx->cache.hits++;
-  ctx->cache.bytes += bytes;
+  ctx->cache.fallbacks++;
   pthread_mutex_unlock(&ctx->lock);
-  cache_queue_tokens(ctx, tokens, token_count);
 }
 
 /* The hit failed at `range_index`: `r` becomes the usual read, marked so JS learns what failed. */
@@ -282,9 +291,7 @@ static int fall_back(struct mount_context *ctx, struct request *r, size_t range_
   cache_hit_free(r->cache_hit);
   r->cache_hit = NULL;
   r->flags = READ_AFTER_CACHE_FAILURE | (kind << 16) | (int)(range_index & 0xffff);
-  pthread_mutex_lock(&ctx->lock);
-  ctx->cache.fallbacks++;
-  pthread_mutex_unlock(&ctx->lock);
+  cache_count_fallback(ctx);
   return 0;
 }
 

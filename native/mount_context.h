@@ -286,6 +286,10 @@ void cache_settle(struct mount_context *ctx, const double *tokens, size_t token_
 char *scratch_of_at_least(size_t bytes);
 /* Up to `length` bytes at `position`, fewer only at the end of the file; -1 on an error. */
 ssize_t pread_fully(int fd, char *into, size_t length, off_t position);
+/* Reads and checks one range's pieces into `into`; 0, or the failure's kind (CACHE_READ_ERROR, ...). */
+int read_checked(const struct cache_range *range, char *into);
+/* Counts a hit the engine could not serve from the cache (it went to JS instead). */
+void cache_count_fallback(struct mount_context *ctx);
 
 /* whole blocks (whole_block.c) */
 /* The range index of a READ_AFTER_CACHE_FAILURE that names the handle's whole block, not a range JS gave. */

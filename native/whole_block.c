@@ -154,12 +154,12 @@ void whole_block_drop(struct mount_context *ctx, uint64_t fh) {
 }
 
 int whole_block_release(struct mount_context *ctx, uint64_t fh) {
-  struct timespec start;
-  clock_gettime(CLOCK_MONOTONIC, &start);
   pthread_mutex_lock(&ctx->lock);
   struct whole_block *block = take_locked(ctx, fh);
   pthread_mutex_unlock(&ctx->lock);
   if (block == NULL) return 0;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   unref(block);
   /* A handle that only ever read one checked file has nothing to report: JS forgets it with the next hits. */
   const double tokens[3] = {-(double)fh, -1, seconds_since(&start)};
@@ -177,24 +177,7 @@ void whole_blocks_free_all(struct mount_context *ctx) {
   }
 }
 
-/* Reads and checks the pieces covering [offset, end) into `into`; 0, or the failure's kind. */
-static int read_pieces(const struct whole_block *block, size_t first, size_t last, char *into) {
-  size_t start = first * PIECE_BYTES;
-  size_t span = (last + 1) * PIECE_BYTES < block->data_bytes ? (last + 1) * PIECE_BYTES - start : block->data_bytes - start;
-  ssize_t got = pread_fully(block->fd, into, span, block->data_offset + (off_t)start);
-  if (got < 0) return CACHE_READ_ERROR;
-  if ((size_t)got < span) return CACHE_SHORT_READ;
-  for (size_t piece = first; piece <= last; piece++) {
-    size_t at = (piece - first) * PIECE_BYTES;
-    size_t bytes = span - at < PIECE_BYTES ? span - at : PIECE_BYTES;
-    if ((uint32_t)crc32_z(0, (const Bytef *)into + at, bytes) != block->crcs[piece]) return CACHE_CHECKSUM_MISMATCH;
-  }
-  return 0;
-}
-
 int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, size_t size, off_t offset) {
-  struct timespec start;
-  clock_gettime(CLOCK_MONOTONIC, &start);
   pthread_mutex_lock(&ctx->lock);
   struct whole_block *block = ctx->whole_blocks[bucket_of(fh)];
   while (block != NULL && block->fh != fh) block = block->next;
@@ -204,6 +187,8 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
     if (block != NULL) unref(block);
     return 0;
   }
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   if ((size_t)offset >= block->data_bytes || size == 0) {
     /* At or past the end of the object: the kernel learns its end, as from the core. */
     fuse_reply_buf(req, NULL, 0);
@@ -212,15 +197,22 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
   }
   size_t end = (size_t)offset + size < block->data_bytes ? (size_t)offset + size : block->data_bytes;
   size_t first = (size_t)offset / PIECE_BYTES, last = (end - 1) / PIECE_BYTES;
-  char *buffer = scratch_of_at_least((last - first + 1) * PIECE_BYTES);
-  int failure = buffer == NULL ? CACHE_READ_ERROR : read_pieces(block, first, last, buffer);
+  const struct cache_range pieces = {
+    .fd = block->fd,
+    .file_position = block->data_offset + offset,
+    .length = end - (size_t)offset,
+    .piece_bytes = PIECE_BYTES,
+    .first_piece_position = block->data_offset + (off_t)(first * PIECE_BYTES),
+    .piece_count = last - first + 1,
+    .piece_crcs = block->crcs + first,
+  };
+  char *buffer = scratch_of_at_least(pieces.piece_count * PIECE_BYTES);
+  int failure = buffer == NULL ? CACHE_READ_ERROR : read_checked(&pieces, buffer);
   if (failure != 0) {
     unref(block);
     /* Never served again: the handle's later reads go to JS, which reads (and drops) the file itself. */
     whole_block_drop(ctx, fh);
-    pthread_mutex_lock(&ctx->lock);
-    ctx->cache.fallbacks++;
-    pthread_mutex_unlock(&ctx->lock);
+    cache_count_fallback(ctx);
     return -failure;
   }
   /* Counted before the reply: the handle's RELEASE, which may follow the reply at once, then reaches JS after it. */
