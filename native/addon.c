@@ -176,7 +176,7 @@ static void fill_open(struct request *r, void *answer) {
   open->block_key = NULL;
 }
 
-/* A copy of the JS string `value` (its length in `*bytes`), or NULL when it is not one. */
+/* A copy of the JS string `value` (its length in `*bytes`, unless NULL), or NULL when it is not one. */
 static char *string_copy(napi_env env, napi_value value, size_t *bytes) {
   size_t length = 0;
   if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
@@ -185,7 +185,7 @@ static char *string_copy(napi_env env, napi_value value, size_t *bytes) {
     free(copy);
     return NULL;
   }
-  *bytes = length;
+  if (bytes != NULL) *bytes = length;
   return copy;
 }
 
@@ -210,9 +210,8 @@ static napi_value reply_open(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, argv[5], &flag);
   open.cache_dir = flag;
   if (argc >= 9) {
-    size_t path_bytes = 0;
     double data_bytes = arg_double(env, argv[8]);
-    open.block_path = string_copy(env, argv[6], &path_bytes);
+    open.block_path = string_copy(env, argv[6], NULL);
     open.block_key = string_copy(env, argv[7], &open.block_key_bytes);
     open.block_data_bytes = isfinite(data_bytes) && data_bytes > 0 && data_bytes <= (double)SIZE_MAX ? (size_t)data_bytes : 0;
   }
@@ -568,12 +567,8 @@ static void undo_session(struct mount_context *ctx, int mounted) {
 
 static char *string_property(napi_env env, napi_value object, const char *key) {
   napi_value value;
-  size_t length = 0;
   if (napi_get_named_property(env, object, key, &value) != napi_ok) return NULL;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return NULL;
-  char *text = malloc(length + 1);
-  if (text != NULL) napi_get_value_string_utf8(env, value, text, length + 1, NULL);
-  return text;
+  return string_copy(env, value, NULL);
 }
 
 static double number_property(napi_env env, napi_value object, const char *key, double fallback) {
@@ -600,13 +595,8 @@ static napi_value mount_filesystem(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 3) return throw_error(env, "mount(mountpoint, options, dispatch)");
   char *mountpoint = NULL, *fsname = NULL, *subtype = NULL;
-  {
-    size_t length = 0;
-    if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok) return throw_error(env, "mount: mountpoint must be a string");
-    mountpoint = malloc(length + 1);
-    if (mountpoint == NULL) return throw_error(env, "mount: out of memory");
-    napi_get_value_string_utf8(env, argv[0], mountpoint, length + 1, NULL);
-  }
+  mountpoint = string_copy(env, argv[0], NULL);
+  if (mountpoint == NULL) return throw_error(env, "mount: mountpoint must be a string");
   fsname = string_property(env, argv[1], "fsname");
   subtype = string_property(env, argv[1], "subtype");
   if (fsname == NULL || subtype == NULL || strchr(fsname, ',') != NULL || strchr(subtype, ',') != NULL) {
