@@ -422,11 +422,12 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       const snapshot: ObjectSnapshot = { key: objectKeyForPath(this.prefix, normalized), size: info.size, version: info.version };
       const handle = this.handles.add(ino, normalized, snapshot, this.readerFactory(this.client, snapshot));
       const keepCache = this.handles.noteOpenedVersion(ino, info);
+      handle.kernelKeepsPages = keepCache;
       // The engine opens the block file itself, off this thread; what it lacks, its first read fetches.
       const wholeBlock = options?.engineReadsBlocks === true ? handle.reader.wholeBlock?.() : undefined;
       if (wholeBlock !== undefined) return { fh: handle.fh, keepCache, wholeBlock };
       // With its pages kept, the kernel may never ask: fetching ahead would be waste.
-      if (!keepCache) await handle.reader.opened?.();
+      if (!handle.kernelKeepsPages) await handle.reader.opened?.();
       return { fh: handle.fh, keepCache };
     });
   }
@@ -454,7 +455,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   /** The engine holds no block for `fh`: the fetch its open skipped starts now, ahead of the first read. */
   engineLacksBlock(fh: number): void {
     const handle = this.handles.find(fh);
-    if (handle === undefined || handle.pinned !== undefined) return;
+    if (handle === undefined || handle.pinned !== undefined || handle.kernelKeepsPages) return;
     void Promise.resolve(handle.reader.opened?.()).catch((error: unknown) => this.logger.debug({ err: error }, 'fetching ahead of a first read failed'));
   }
 

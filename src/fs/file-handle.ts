@@ -15,6 +15,8 @@ export interface FileHandle {
    * mount while the handle was open: the data stays readable until release.
    */
   pinned: Buffer | undefined;
+  /** Opened with the kernel keeping the pages it has: it may never ask, so nothing is fetched ahead of it. */
+  kernelKeepsPages: boolean;
 }
 
 const OPENED_VERSIONS_MAX = 100_000;
@@ -30,7 +32,7 @@ export class HandleTable {
   private nextFh = 1;
 
   add(ino: number, path: string, snapshot: ObjectSnapshot, reader: ObjectReader): FileHandle {
-    const handle: FileHandle = { fh: this.takeNumber(), ino, path, snapshot, reader, pinned: undefined };
+    const handle: FileHandle = { fh: this.takeNumber(), ino, path, snapshot, reader, pinned: undefined, kernelKeepsPages: false };
     this.handles.set(handle.fh, handle);
     return handle;
   }

@@ -76,6 +76,23 @@ describe('open and read', () => {
     await fs.release(fh);
   });
 
+  it('fetches nothing ahead for a handle whose pages the kernel keeps, even when the engine holds no block of it', async () => {
+    let fetchesAhead = 0;
+    const { bucket, fs } = makeFilesystem({
+      readerFactory: (client, snapshot) => Object.assign(createRangeReader(client, snapshot), { opened: () => void (fetchesAhead += 1) }),
+    });
+    bucket.set('k', 'aaaa');
+    const first = await fs.open('/k', 0);
+    fs.engineLacksBlock?.(first.fh);
+    expect(fetchesAhead).toBe(2);
+    await fs.release(first.fh);
+    const second = await fs.open('/k', 0, { engineReadsBlocks: true });
+    expect(second.keepCache).toBe(true);
+    fs.engineLacksBlock?.(second.fh);
+    expect(fetchesAhead).toBe(2);
+    await fs.release(second.fh);
+  });
+
   it('reads the version at open until the metadata TTL shows a change (keepCache follows the version)', async () => {
     const { bucket, clock, fs } = makeFilesystem({ metadataTtlMs: 1_000 });
     bucket.set('k', 'aaaa');
