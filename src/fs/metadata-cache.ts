@@ -39,8 +39,12 @@ export class MetadataCache {
   }
 
   get(path: string): CacheLookup {
-    const table = this.folders.has(path) ? this.folders : this.records;
-    const slot = table.use(path);
+    let table = this.folders;
+    let slot = table.use(path);
+    if (slot === NONE) {
+      table = this.records;
+      slot = table.use(path);
+    }
     if (slot === NONE) return { hit: false };
     if (this.options.now() >= table.expiresAtMs(slot)) {
       table.delete(path);
