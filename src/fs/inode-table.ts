@@ -209,6 +209,8 @@ export class InodeTable {
    * (records with children) are not moved.
    */
   rename(from: string, to: string): void {
+    // A file cannot go under itself (the kernel answers ENOTDIR before asking): its new folders would hang from it.
+    if (to.startsWith(`${from}/`)) return;
     const found = this.findPath(from);
     if (found === NONE || found === ROOT_SLOT || this.firstChild[found] !== NONE) return;
     const replaced = this.findPath(to);
@@ -224,8 +226,6 @@ export class InodeTable {
     // Making the new parent may move slots: find both again after it.
     const parent = this.slotFor(parentPath(to));
     const slot = this.findIno(ino);
-    // A file cannot become its own folder (the kernel answers ENOTDIR before asking).
-    if (parent === slot) return;
     this.detach(slot);
     this.attach(slot, parent, to.slice(to.lastIndexOf('/') + 1));
     this.settle(slot, true, false);

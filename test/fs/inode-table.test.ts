@@ -132,4 +132,13 @@ describe('InodeTable rename', () => {
     table.rename('/d/none', '/d/other');
     expect(table.knownIno('/d/other')).toBeUndefined();
   });
+
+  it('never moves a file under itself, one level down or several', () => {
+    const table = new InodeTable(0);
+    const [a] = numberFiles(table, 1) as [number];
+    table.rename('/d/f0', '/d/f0/x');
+    table.rename('/d/f0', '/d/f0/b/c');
+    expect(table.pathForIno(a)).toBe('/d/f0');
+    expect(table.knownIno('/d/f0/b')).toBeUndefined();
+  });
 });
