@@ -99,9 +99,7 @@ let lastMinuteMs = 0;
 
 /** The time of the `2006-01-02T15:04` that `text` starts with, or -1 when it does not start with one. */
 function minuteMs(text: string): number {
-  let same = lastMinute !== '';
-  for (let index = 0; same && index < MINUTE_PREFIX_LENGTH; index += 1) same = text.charCodeAt(index) === lastMinute.charCodeAt(index);
-  if (same) return lastMinuteMs;
+  if (lastMinute !== '' && text.startsWith(lastMinute)) return lastMinuteMs;
   if (text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':') return -1;
   const year = digitsAt(text, 0, 4);
   const month = digitsAt(text, 5, 2);
