@@ -189,7 +189,7 @@ export class InodeTable {
     if (slot === NONE) return missing;
     const mark = pass | 0;
     for (let child = this.firstChild[slot] as number; child !== NONE; child = this.nextSibling[child] as number) {
-      if (this.listedIn[child] !== mark) missing.push(this.pathOf(child));
+      if (this.listedIn[child] !== mark) missing.push(joinPath(dirPath, this.names.get(child) as string));
     }
     return missing;
   }

@@ -98,16 +98,17 @@ function packListing(children: readonly ListedChild[], expiresAtMs: number): Lis
   return packed.listing(expiresAtMs, children);
 }
 
+/** What a kept listing says of its child at `index`. */
+function infoAt(listing: Listing, index: number): NodeInfo {
+  const size = listing.sizes[index] as number;
+  return size === FOLDER_SIZE ? DIR_NODE : { kind: 'file', size, mtimeMs: listing.mtimesMs[index] as number, version: listing.versions[index] };
+}
+
 function unpackListing(listing: Listing): readonly ListedChild[] {
   const held = listing.view?.deref();
   if (held !== undefined) return held;
-  const { names, sizes, mtimesMs, versions } = listing;
-  const children = new Array<ListedChild>(names.length);
-  for (let index = 0; index < names.length; index += 1) {
-    const size = sizes[index] as number;
-    const name = names[index] as string;
-    children[index] = size === FOLDER_SIZE ? { name, info: DIR_NODE } : { name, info: { kind: 'file', size, mtimeMs: mtimesMs[index] as number, version: versions[index] } };
-  }
+  const children = new Array<ListedChild>(listing.names.length);
+  for (let index = 0; index < listing.names.length; index += 1) children[index] = { name: listing.names[index] as string, info: infoAt(listing, index) };
   listing.view = new WeakRef(children);
   return children;
 }
@@ -153,8 +154,7 @@ export class ListingCache {
     if (listing === undefined || this.options.now() >= listing.expiresAtMs) return undefined;
     const index = indexOfName(listing, name);
     if (index < 0) return undefined;
-    const size = listing.sizes[index] as number;
-    return size === FOLDER_SIZE ? DIR_NODE : { kind: 'file', size, mtimeMs: listing.mtimesMs[index] as number, version: listing.versions[index] };
+    return infoAt(listing, index);
   }
 
   /** The most children one folder may have to be kept. */
