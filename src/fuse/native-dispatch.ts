@@ -392,9 +392,9 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
   const { fs, addon, logger, observer } = options;
   const dirs = new OpenDirs(fs);
   const held = new HeldCacheRanges(logger, addon.libfuseVersion);
-  const countOperation = (op: string, seconds: number, bytes: number): void => {
+  const countOperation = (op: string, errno: number, seconds: number, bytes: number): void => {
     try {
-      observer.operationDone({ op, errno: 0, durationSeconds: seconds, bytes });
+      observer.operationDone({ op, errno, durationSeconds: seconds, bytes });
     } catch (error) {
       logger.debug({ op, err: error }, 'operation observer failed');
     }
@@ -403,11 +403,11 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
   const wholeBlocks: WholeBlockReports = {
     served: (fh, bytes, seconds) => {
       fs.engineServed?.(fh, bytes);
-      countOperation('read', seconds, bytes);
+      countOperation('read', 0, seconds, bytes);
     },
     lacking: (fh) => fs.engineLacksBlock?.(fh),
     released: (fh, seconds) => {
-      countOperation('release', seconds, 0);
+      countOperation('release', 0, seconds, 0);
       void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
     },
   };
@@ -420,13 +420,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     if (op === NativeOp.initialized) return options.onInitialized();
     const startNs = process.hrtime.bigint();
     const opName = op === NativeOp.refuse ? (refusedOp ?? 'refuse') : (OP_NAMES.get(op) ?? `op${op}`);
-    const report = (errno: number, bytes: number): void => {
-      try {
-        observer.operationDone({ op: opName, errno, durationSeconds: Number(process.hrtime.bigint() - startNs) / 1e9, bytes });
-      } catch (error) {
-        logger.debug({ op: opName, err: error }, 'operation observer failed');
-      }
-    };
+    const report = (errno: number, bytes: number): void => countOperation(opName, errno, Number(process.hrtime.bigint() - startNs) / 1e9, bytes);
     let timedOut = false;
     const fail = (error: unknown): void => {
       if (timedOut) return;
