@@ -5,6 +5,7 @@
  * Nothing here blocks the JS thread on the kernel or on a worker.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "mount_context.h"
 #include "notifier.h"
 
@@ -225,6 +227,8 @@ struct create_answer {
   struct stat attr;
   uint64_t fh;
   int keep_cache;
+  int staged_fd; /* the engine's own descriptor of the staging file, or -1 */
+  off_t staged_writable_end;
 };
 
 static void fill_create(struct request *r, void *answer) {
@@ -233,11 +237,22 @@ static void fill_create(struct request *r, void *answer) {
   r->attr = created->attr;
   r->open_fh = created->fh;
   r->keep_cache = created->keep_cache;
+  if (created->staged_fd < 0) return;
+  /* The request owns it from here (a second answer never comes: it was taken). */
+  r->has_staged_fd = 1;
+  r->staged_fd = created->staged_fd;
+  r->staged_writable_end = created->staged_writable_end;
+  created->staged_fd = -1;
 }
 
-/* replyCreate(ctx, id, fh, attr: Float64Array of ATTR_FIELDS numbers, keepCache): the new file's entry and handle. */
+/*
+ * replyCreate(ctx, id, fh, attr: Float64Array of ATTR_FIELDS numbers, keepCache[, stagedFd, writableEnd]): the new
+ * file's entry and handle; the staging file's descriptor lets the engine serve the handle's writes (staged_write.c).
+ */
 static napi_value reply_create(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  napi_value argv[7];
+  size_t argc = 7;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return throw_error(env, "replyCreate: no arguments");
   struct mount_context *ctx = args_with_context(env, info, 5, argv);
   if (ctx == NULL) return NULL;
   napi_typedarray_type type;
@@ -245,12 +260,20 @@ static napi_value reply_create(napi_env env, napi_callback_info info) {
   void *data = NULL;
   CHECK(env, napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL));
   if (type != napi_float64_array || length < ATTR_FIELDS) return throw_error(env, "replyCreate: attr must hold 9 numbers");
-  struct create_answer created = {.fh = (uint64_t)arg_double(env, argv[2])};
+  struct create_answer created = {.fh = (uint64_t)arg_double(env, argv[2]), .staged_fd = -1};
   fill_stat(&created.attr, data);
   bool keep_cache = false;
   napi_get_value_bool(env, argv[4], &keep_cache);
   created.keep_cache = keep_cache;
-  return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_create, &created));
+  if (argc >= 7) {
+    double fd = arg_double(env, argv[5]), end = arg_double(env, argv[6]);
+    /* A descriptor of the engine's own: JS closes its one when it is done with the file, whatever the engine holds. */
+    if (fd >= 0 && fd <= INT_MAX && end >= 0) created.staged_fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+    created.staged_writable_end = end >= 0 ? (off_t)end : 0;
+  }
+  int taken = complete_request(ctx, arg_double(env, argv[1]), fill_create, &created);
+  if (created.staged_fd >= 0) close(created.staged_fd);
+  return make_bool(env, taken);
 }
 
 static void fill_read(struct request *r, void *answer) {
@@ -428,6 +451,10 @@ static void call_js(napi_env env, napi_value js_dispatch, void *context, void *d
     cache_deliver_settled(env, js_dispatch, ctx, MAX_ARGS);
     return;
   }
+  if (r == &staged_written_marker) {
+    staged_write_deliver(env, js_dispatch, ctx, MAX_ARGS);
+    return;
+  }
   if (r == &ended_marker || r == &initialized_marker) {
     if (env != NULL) {
       napi_value argv[MAX_ARGS], undefined;
@@ -525,6 +552,7 @@ static atomic_int live_contexts;
 
 static void free_context(struct mount_context *ctx) {
   whole_blocks_free_all(ctx);
+  staged_writes_free_all(ctx);
   if (!ctx->slot_memory_owned_by_js) free(ctx->slot_memory);
   free(ctx->free_slots);
   free(ctx->cache.tokens);
@@ -733,7 +761,7 @@ static napi_status set_number(napi_env env, napi_value object, const char *key, 
   return status == napi_ok ? napi_set_named_property(env, object, key, value) : status;
 }
 
-/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidations…, cacheHits, cacheHitBytes, cacheFallbacks } */
+/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidations…, cacheHits, cacheHitBytes, cacheFallbacks, stagedWrites, stagedWriteBytes } */
 static napi_value stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct mount_context *ctx = args_with_context(env, info, 1, argv);
@@ -744,6 +772,7 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   double withheld = (double)ctx->read_slots_withheld;
   int ended = ctx->ended;
   struct cache_settlements cache = ctx->cache;
+  double staged_writes = (double)ctx->staged_reports.served, staged_write_bytes = (double)ctx->staged_reports.bytes;
   pthread_mutex_unlock(&ctx->lock);
   struct notifier_stats invalidations = {0};
   if (ctx->notifier != NULL) notifier_read_stats(ctx->notifier, &invalidations);
@@ -760,6 +789,8 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   CHECK(env, set_number(env, result, "cacheHits", (double)cache.hits));
   CHECK(env, set_number(env, result, "cacheHitBytes", (double)cache.bytes));
   CHECK(env, set_number(env, result, "cacheFallbacks", (double)cache.fallbacks));
+  CHECK(env, set_number(env, result, "stagedWrites", staged_writes));
+  CHECK(env, set_number(env, result, "stagedWriteBytes", staged_write_bytes));
   return result;
 }
 
@@ -811,6 +842,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"replyCreate", reply_create}, {"replyWrite", reply_read},
       {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry}, {"trimMemory", trim_memory},
       {"liveContexts", live_contexts_count},
+      {"stagedWriteEnd", staged_write_end}, {"stagedWriteDrop", staged_write_drop_js},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

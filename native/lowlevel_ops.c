@@ -534,8 +534,14 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
   fi->fh = r->open_fh;
   fi->keep_cache = r->keep_cache ? 1 : 0;
   fi->direct_io = 0;
+  /* Before the kernel has the handle: its first write finds the staging file here. */
+  if (r->has_staged_fd) {
+    staged_write_hold(ctx, r->open_fh, r->staged_fd, r->staged_writable_end);
+    r->has_staged_fd = 0;
+  }
   /* Not taken (interrupted): the kernel holds neither the lookup the core counted nor the handle. */
   if (fuse_reply_create(req, &entry, fi) != 0) {
+    staged_write_drop(ctx, r->open_fh);
     send_forget(ctx, entry.ino, 1, NULL, 0);
     release_orphan_handle(ctx, r->open_fh);
   }
@@ -544,6 +550,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
   struct mount_context *ctx = context_of(req);
+  /* A new file's staging file the engine holds: written here, JS told after (staged_write.c). */
+  if (staged_write_serve(ctx, req, fi->fh, buf, size, off)) return;
   NEW_REQUEST_OR_ENOMEM(r, req, OP_WRITE, ino);
   /*
    * libfuse reuses `buf` once this callback returns, and a core that outlives the request (a timeout,

@@ -57,6 +57,8 @@ enum request_op {
   OP_INITIALIZED = 101,
   /* Not a request: cache hits served (cache_read.c); the payload holds their tokens, as doubles. */
   OP_CACHE_SETTLED = 102,
+  /* Not a request: writes the engine served into staging files (staged_write.c); the payload holds their reports. */
+  OP_WRITES_REPORTED = 103,
 };
 
 /*
@@ -181,11 +183,30 @@ struct request {
   char *block_key;
   size_t block_key_bytes;
   size_t block_data_bytes;
+  /* A CREATE's answer may hand over its staging file (staged_write.c): a descriptor of the request's own. */
+  int has_staged_fd;
+  int staged_fd;
+  off_t staged_writable_end;
 };
 
 /* The block files of open handles whose whole object one block holds (whole_block.c), by handle. */
 #define WHOLE_BLOCK_BUCKETS 256
 struct whole_block;
+
+/* The staging files of open handles whose writes the engine serves (staged_write.c), by handle. */
+#define STAGED_WRITE_BUCKETS 256
+struct staged_write;
+
+/* Reports of writes served, waiting for JS (guarded by mount_context.lock). */
+struct staged_reports {
+  double *values;
+  size_t count;
+  size_t capacity;
+  size_t promised; /* reports of writes under way, whose room is set aside */
+  int queued;      /* a call to JS that takes them is queued */
+  uint64_t served;
+  uint64_t bytes;
+};
 
 struct notifier;
 
@@ -228,6 +249,9 @@ struct mount_context {
   struct cache_settlements cache;
   /* guarded by lock */
   struct whole_block *whole_blocks[WHOLE_BLOCK_BUCKETS];
+  /* guarded by lock */
+  struct staged_write *staged_writes[STAGED_WRITE_BUCKETS];
+  struct staged_reports staged_reports;
   /* The JS handle's and the thread-safe function's: whichever finalizer runs last frees the context. */
   atomic_int refs;
 };
@@ -304,5 +328,22 @@ void whole_block_drop(struct mount_context *ctx, uint64_t fh);
 int whole_block_release(struct mount_context *ctx, uint64_t fh);
 /* Closes every block file still held (the context is freed). */
 void whole_blocks_free_all(struct mount_context *ctx);
+
+/* staged writes (staged_write.c) */
+extern struct request staged_written_marker;
+/* Holds `fd` (the engine's own descriptor of the staging file) for handle `fh`: its writes up to `writable_end` are served here. */
+void staged_write_hold(struct mount_context *ctx, uint64_t fh, int fd, off_t writable_end);
+/* Serves a WRITE of handle `fh` into its staging file: 1 when replied, 0 when JS must serve it. */
+int staged_write_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, const char *data, size_t size, off_t offset);
+void staged_write_set_end(struct mount_context *ctx, uint64_t fh, off_t writable_end);
+/* The handle is released (or its create never reached the kernel): its descriptor is closed. */
+void staged_write_drop(struct mount_context *ctx, uint64_t fh);
+/* Closes every descriptor still held and frees the reports (the context is freed). */
+void staged_writes_free_all(struct mount_context *ctx);
+/* Calls JS with the reports of the writes served since the last call (on the JS thread). */
+void staged_write_deliver(napi_env env, napi_value js_dispatch, struct mount_context *ctx, size_t argc);
+/* stagedWriteEnd(ctx, fh, writableEnd), stagedWriteDrop(ctx, fh) */
+napi_value staged_write_end(napi_env env, napi_callback_info info);
+napi_value staged_write_drop_js(napi_env env, napi_callback_info info);
 
 #endif

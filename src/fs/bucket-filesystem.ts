@@ -37,7 +37,7 @@ import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, CachedRange, ChangeNotifying, CreateOptions, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 import type { ListPage, ListPageRequest } from '../store/object-store.js';
 import { WarnOnce } from './warn-once.js';
 import type { CachedObject, DiskCache, ObjectKey } from './disk-cache/disk-cache.js';
@@ -122,6 +122,12 @@ export const DEFAULT_METADATA_CACHE_MAX_ENTRIES = 100_000;
 export const DEFAULT_TREE_PREFETCH_MAX_ENTRIES = 1_000_000;
 /** Parents whose last opened sub-folder is remembered, to see a walk begin. */
 const RECENT_PARENTS_MAX = 1024;
+/**
+ * Room of the staging area an engine that writes a file itself may fill before asking the core again: as large
+ * as the file so far, within these bounds, so a small file holds little of the area and a large one asks rarely.
+ */
+const ENGINE_WRITE_ROOM_MIN_BYTES = 1024 * 1024;
+const ENGINE_WRITE_ROOM_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Where the read path's counters can be read (metrics). */
 export interface ReadStatsSource {
@@ -459,6 +465,23 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     void Promise.resolve(handle.reader.opened?.()).catch((error: unknown) => this.logger.debug({ err: error }, 'fetching ahead of a first read failed'));
   }
 
+  engineWrote(fh: number, position: number, bytes: number, errno: number): void {
+    const writer = this.writers.get(fh);
+    if (writer === undefined) return;
+    writer.engineWrote(position, bytes, errno, this.now());
+    this.counters.bytesWritten += bytes;
+  }
+
+  engineWritableEnd(fh: number): number | undefined {
+    const writer = this.writers.get(fh);
+    return writer?.engineWrites === true ? this.engineRoom(writer) : undefined;
+  }
+
+  /** Sets more of the staging area aside for an engine writing `writer` itself; returns how far it may write. */
+  private engineRoom(writer: WriteHandle): number {
+    return writer.file.setAside(Math.min(ENGINE_WRITE_ROOM_MAX_BYTES, Math.max(ENGINE_WRITE_ROOM_MIN_BYTES, writer.sizeBytes)));
+  }
+
   cachedRange(fh: number, position: number, length: number): CachedRange | undefined {
     const handle = this.handles.find(fh);
     if (handle === undefined || handle.pinned !== undefined) return undefined;
@@ -525,10 +548,12 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     });
   }
 
-  async create(path: string, _mode: number, flags: number): Promise<CreateResult> {
+  async create(path: string, _mode: number, flags: number, options?: CreateOptions): Promise<CreateResult> {
     const normalized = normalizePath(path);
     const writer = await this.openForWriting(normalized, flags | fsConstants.O_CREAT, true);
-    return { fh: writer.fh, attr: this.writerAttr(writer) };
+    if (options?.engineWritesStaged !== true) return { fh: writer.fh, attr: this.writerAttr(writer) };
+    writer.engineWrites = true;
+    return { fh: writer.fh, attr: this.writerAttr(writer), staged: { fd: writer.file.fd, writableEnd: this.engineRoom(writer) } };
   }
 
   async write(fh: number, data: Buffer, position: number): Promise<number> {
@@ -547,6 +572,9 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       return;
     }
     await this.upload(writer);
+    // What was written lands first; the write that failed is then reported, once, as a local filesystem's fsync does.
+    const failed = writer.takeFailedWrite();
+    if (failed !== 0) throw new FsError(failed, `write of ${writer.path} failed earlier (errno ${failed}); the bytes written before it were uploaded`);
   }
 
   async fsync(fh: number): Promise<void> {
@@ -936,8 +964,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return this.inodeView.unlinkChild(parentIno, name);
   }
 
-  createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult> {
-    return this.inodeView.createChild(parentIno, name, mode, flags);
+  createChild(parentIno: number, name: string, mode: number, flags: number, options?: CreateOptions): Promise<CreateResult> {
+    return this.inodeView.createChild(parentIno, name, mode, flags, options);
   }
 
   mkdirChild(parentIno: number, name: string, mode: number): Promise<FileAttr> {

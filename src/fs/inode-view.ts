@@ -1,6 +1,6 @@
 import { Errno, FsError } from './errno.js';
 import type { InodeTable } from './inode-table.js';
-import type { AttrChanges, CreateResult, DirStream, FileAttr, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem } from './types.js';
+import type { AttrChanges, CreateOptions, CreateResult, DirStream, FileAttr, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem } from './types.js';
 
 /**
  * Any path-based filesystem seen by inode number, through the table that numbered its paths.
@@ -47,8 +47,8 @@ export class InodeView implements InodeFilesystem {
     return this.filesystem.unlink(this.childPath(parentIno, name));
   }
 
-  async createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult> {
-    const created = await this.filesystem.create(this.childPath(parentIno, name), mode, flags);
+  async createChild(parentIno: number, name: string, mode: number, flags: number, options?: CreateOptions): Promise<CreateResult> {
+    const created = await this.filesystem.create(this.childPath(parentIno, name), mode, flags, options);
     this.inodes.addLookup(created.attr.ino);
     return created;
   }

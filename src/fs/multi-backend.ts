@@ -4,7 +4,7 @@ import { InodeView } from './inode-view.js';
 import { illegalNameReason } from './names.js';
 import { normalizePath } from './paths.js';
 import { DEFAULT_DIR_MODE, S_IFDIR, STATFS, refusedWriteErrno, type RefusedOp } from './semantics.js';
-import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, CachedRange, ChangeNotifying, CreateOptions, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 
 export interface Backend {
   /** The top-level folder of the mount that shows this backend. */
@@ -115,10 +115,10 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     return { ...inner, fh: this.addHandle(route.backend, inner.fh) };
   }
 
-  async create(path: string, mode: number, flags: number): Promise<CreateResult> {
+  async create(path: string, mode: number, flags: number, options?: CreateOptions): Promise<CreateResult> {
     const { backend, innerPath } = this.routeInside(normalizePath(path), 'create');
-    const inner = await backend.filesystem.create(innerPath, mode, flags);
-    return { fh: this.addHandle(backend, inner.fh), attr: this.renumber(normalizePath(path), inner.attr) };
+    const inner = await backend.filesystem.create(innerPath, mode, flags, options);
+    return { ...inner, fh: this.addHandle(backend, inner.fh), attr: this.renumber(normalizePath(path), inner.attr) };
   }
 
   async write(fh: number, data: Buffer, position: number): Promise<number> {
@@ -191,6 +191,16 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
   engineLacksBlock(fh: number): void {
     const handle = this.handles.get(fh);
     handle?.backend.filesystem.engineLacksBlock?.(handle.innerFh);
+  }
+
+  engineWrote(fh: number, position: number, bytes: number, errno: number): void {
+    const handle = this.handles.get(fh);
+    handle?.backend.filesystem.engineWrote?.(handle.innerFh, position, bytes, errno);
+  }
+
+  engineWritableEnd(fh: number): number | undefined {
+    const handle = this.handles.get(fh);
+    return handle === undefined ? undefined : handle.backend.filesystem.engineWritableEnd?.(handle.innerFh);
   }
 
   async release(fh: number): Promise<void> {
@@ -295,8 +305,8 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
     return this.view.unlinkChild(parentIno, name);
   }
 
-  createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult> {
-    return this.view.createChild(parentIno, name, mode, flags);
+  createChild(parentIno: number, name: string, mode: number, flags: number, options?: CreateOptions): Promise<CreateResult> {
+    return this.view.createChild(parentIno, name, mode, flags, options);
   }
 
   mkdirChild(parentIno: number, name: string, mode: number): Promise<FileAttr> {

@@ -97,6 +97,13 @@ export class StagingArea {
     this.usedBytes += bytes;
   }
 
+  /** Takes up to `bytes` more of the bound, as many as fit; returns how many it took. */
+  reserveUpTo(bytes: number): number {
+    const taken = Math.max(0, Math.min(bytes, this.maxBytes - this.usedBytes));
+    this.usedBytes += taken;
+    return taken;
+  }
+
   unreserve(bytes: number): void {
     this.usedBytes = Math.max(0, this.usedBytes - bytes);
   }
@@ -138,9 +145,14 @@ export class StagingArea {
   }
 }
 
-/** One staging file: the bytes of one open new object, at a size the area keeps count of. */
+/**
+ * One staging file: the bytes of one open new object, at a size the area keeps count of. It may hold more of the
+ * area than its size: room set aside for an engine that writes into it itself (`setAside`), counted until it closes.
+ */
 export class StagedFile {
   private size = 0;
+  /** The end of the room set aside: the file holds max(size, this) bytes of the area. */
+  private setAsideEnd = 0;
   private closedAlready = false;
 
   constructor(
@@ -158,9 +170,37 @@ export class StagedFile {
     return this.size;
   }
 
+  /** The descriptor the file is open on (read and write), for an engine that writes into it itself. */
+  get fd(): number {
+    return this.handle.fd;
+  }
+
+  /** Bytes of the area this file holds. */
+  private get heldBytes(): number {
+    return Math.max(this.size, this.setAsideEnd);
+  }
+
+  /**
+   * Sets aside up to `bytes` of the area past the file's end, as much as fits, for writes the area is not asked
+   * about (an engine writing into the file itself); returns the end of the room set aside.
+   */
+  setAside(bytes: number): number {
+    const wanted = this.size + bytes - this.heldBytes;
+    if (wanted > 0) this.setAsideEnd = this.heldBytes + this.area.reserveUpTo(wanted);
+    return this.setAsideEnd;
+  }
+
+  /** Someone else wrote `bytes` at `position` (within the room set aside): the file's size follows. */
+  wrote(position: number, bytes: number): void {
+    const end = position + bytes;
+    // Past the room: never from an engine that keeps to it, but the bytes are in the file and count all the same.
+    if (end > this.heldBytes) this.area.reserveUpTo(end - this.heldBytes);
+    if (end > this.size) this.size = end;
+  }
+
   async write(data: Buffer, position: number, mountPath: string): Promise<number> {
     const end = position + data.length;
-    const growth = end - this.size;
+    const growth = end - this.heldBytes;
     this.area.reserve(growth, mountPath);
     try {
       let done = 0;
@@ -169,10 +209,10 @@ export class StagedFile {
         done += bytesWritten;
       }
     } catch (error) {
-      this.area.unreserve(growth);
+      this.area.unreserve(Math.max(0, growth));
       throw error;
     }
-    if (growth > 0) this.size = end;
+    if (end > this.size) this.size = end;
     return data.length;
   }
 
@@ -184,10 +224,11 @@ export class StagedFile {
   }
 
   async truncate(sizeBytes: number, mountPath: string): Promise<void> {
-    this.area.reserve(sizeBytes - this.size, mountPath);
+    const held = this.heldBytes;
+    this.area.reserve(sizeBytes - held, mountPath);
     await this.handle.truncate(sizeBytes);
-    if (sizeBytes < this.size) this.area.unreserve(this.size - sizeBytes);
     this.size = sizeBytes;
+    if (this.heldBytes < held) this.area.unreserve(held - this.heldBytes);
   }
 
   /** The upload's body: the file as it is now, read afresh for every attempt. */
@@ -219,10 +260,12 @@ export class StagedFile {
     if (uploaded) {
       await rm(this.path, { force: true });
       await rm(`${this.base}${META_SUFFIX}`, { force: true });
-      this.area.unreserve(this.size);
+      this.area.unreserve(this.heldBytes);
       this.area.closed(undefined);
       return undefined;
     }
+    // A kept file holds its bytes, not the room set aside.
+    this.area.unreserve(this.heldBytes - this.size);
     const keptPath = `${this.base}${KEPT_SUFFIX}`;
     await rename(this.path, keptPath);
     this.area.closed({ ...this.target, path: keptPath, sizeBytes: this.size });

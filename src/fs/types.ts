@@ -82,6 +82,24 @@ export interface WholeBlock {
 export interface CreateResult {
   readonly fh: number;
   readonly attr: FileAttr;
+  /** Asked for with `engineWritesStaged`: the staging file the engine may write the handle's bytes into itself. */
+  readonly staged?: EngineStagedFile;
+}
+
+/** How an engine creates a file (engines differ in what they can serve themselves). */
+export interface CreateOptions {
+  /**
+   * The engine writes the handle's bytes into its staging file itself, up to `EngineStagedFile.writableEnd`, and
+   * reports each write after (`engineWrote`), before any later request of the handle; writes past it come as usual.
+   */
+  readonly engineWritesStaged?: boolean;
+}
+
+/** A staging file an engine writes into itself: a descriptor open for writing, and how far it may write. */
+export interface EngineStagedFile {
+  readonly fd: number;
+  /** The end of the room the staging area set aside for the file: a write ending past it goes to the core. */
+  readonly writableEnd: number;
 }
 
 /** What `setattr` changes; a field left out stays as it is. */
@@ -114,7 +132,7 @@ export interface PathFilesystem {
   release(fh: number): Promise<void>;
   unlink(path: string): Promise<void>;
   /** A new file open for writing (`O_CREAT`); an existing name follows the rules of `open`. */
-  create(path: string, mode: number, flags: number): Promise<CreateResult>;
+  create(path: string, mode: number, flags: number, options?: CreateOptions): Promise<CreateResult>;
   /** Writes `data` at `position` of a write handle; returns the bytes taken (all of them). */
   write(fh: number, data: Buffer, position: number): Promise<number>;
   /** close(): uploads a dirty handle and resolves once it landed; EIO otherwise. */
@@ -138,6 +156,13 @@ export interface PathFilesystem {
   engineServed?(fh: number, bytes: number): void;
   /** The engine found no `WholeBlock` to serve `fh` from (missing or bad): its reads come to the core. */
   engineLacksBlock?(fh: number): void;
+  /**
+   * The engine wrote `bytes` at `position` of handle `fh`'s `EngineStagedFile` itself (`errno`: its pwrite failed
+   * after those bytes). Applied as a write the core served; called before any later request of the handle.
+   */
+  engineWrote?(fh: number, position: number, bytes: number, errno: number): void;
+  /** After a write of `fh` that reached the core: how far the engine may now write its staging file (more room set aside). */
+  engineWritableEnd?(fh: number): number | undefined;
 }
 
 /**
@@ -163,8 +188,11 @@ export interface InodeFilesystem {
   /** As `PathFilesystem.engineServed` and `engineLacksBlock`. */
   engineServed?(fh: number, bytes: number): void;
   engineLacksBlock?(fh: number): void;
+  /** As `PathFilesystem.engineWrote` and `engineWritableEnd`. */
+  engineWrote?(fh: number, position: number, bytes: number, errno: number): void;
+  engineWritableEnd?(fh: number): number | undefined;
   /** As `create`; counts one lookup of the new number, as `lookupChild` does. */
-  createChild(parentIno: number, name: string, mode: number, flags: number): Promise<CreateResult>;
+  createChild(parentIno: number, name: string, mode: number, flags: number, options?: CreateOptions): Promise<CreateResult>;
   /** As `mkdir`; counts one lookup of the new number. */
   mkdirChild(parentIno: number, name: string, mode: number): Promise<FileAttr>;
   rmdirChild(parentIno: number, name: string): Promise<void>;

@@ -28,7 +28,11 @@ export class WriteHandle {
   discarded = false;
   /** When it was last written or truncated (its mtime while open). */
   mtimeMs: number;
+  /** An engine writes its bytes into the staging file itself (`engineWrote`). */
+  engineWrites = false;
   private writes = 0;
+  /** The errno of a write the engine could not make, not reported by a flush or fsync yet. */
+  private failedWriteErrno = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly stream: AppendStream | undefined;
 
@@ -54,6 +58,26 @@ export class WriteHandle {
     const taken = await this.changing(position, () => this.file.write(data, position, this.path));
     this.changed(nowMs);
     return taken;
+  }
+
+  /**
+   * An engine wrote `bytes` at `position` into the staging file itself (`errno`: it failed after them): applied as
+   * `write` applies its own, so a write into what the stream sent gives the stream up.
+   */
+  engineWrote(position: number, bytes: number, errno: number, nowMs: number): void {
+    if (errno !== 0 && this.failedWriteErrno === 0) this.failedWriteErrno = errno;
+    if (bytes <= 0) return;
+    this.stream?.changeStarted(position);
+    this.file.wrote(position, bytes);
+    this.stream?.changeEnded(position);
+    this.changed(nowMs);
+  }
+
+  /** The errno of a write the engine could not make since the last call (0: none): reported once, as fsync does. */
+  takeFailedWrite(): number {
+    const errno = this.failedWriteErrno;
+    this.failedWriteErrno = 0;
+    return errno;
   }
 
   async truncate(sizeBytes: number, nowMs: number): Promise<void> {

@@ -8,6 +8,8 @@ export interface EngineStats {
   readonly invalidationsPending: number;
   readonly invalidationsDone: number;
   readonly invalidationsDropped: number;
+  /** Writes the engine served into staging files itself, without the core (native engine only). */
+  readonly stagedWrites?: number;
 }
 
 export interface MountHandle {

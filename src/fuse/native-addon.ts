@@ -37,7 +37,15 @@ export const NativeOp = {
   initialized: 101,
   /** Not a request: cache hits the engine served; `buffer` holds their ids, as doubles (native/cache_read.c). */
   cacheSettled: 102,
+  /**
+   * Not a request: writes the engine served into staging files; `buffer` holds WRITE_REPORT_NUMBERS doubles per
+   * write (native/staged_write.c), and reaches JS before any later request of those handles.
+   */
+  writesReported: 103,
 } as const;
+
+/** A served write's report: its handle, offset, the bytes written, the errno of a pwrite that failed (0: none), its seconds. */
+export const WRITE_REPORT_NUMBERS = 5;
 
 /** The opaque per-mount handle the addon returns. */
 export type NativeContext = { readonly __nativeMountContext: unique symbol };
@@ -99,6 +107,9 @@ export interface NativeStats {
   readonly cacheHitBytes: number;
   /** Cache hits the engine handed back to JS as usual reads: a checksum mismatch, a short block file, a read error. */
   readonly cacheFallbacks: number;
+  /** Writes served into staging files by the engine's worker threads, and their bytes. */
+  readonly stagedWrites: number;
+  readonly stagedWriteBytes: number;
 }
 
 /** The addon's functions (native/addon.c). Every reply returns false when the request was already answered. */
@@ -128,8 +139,16 @@ export interface NativeAddon {
   replyCached(context: NativeContext, id: number, ranges: Float64Array, crcs: Uint32Array, tailBytes: number): boolean;
   /** A write: the count of bytes the core took. */
   replyWrite(context: NativeContext, id: number, bytes: number): boolean;
-  /** A create: the new file's handle and attributes (STAT_NUMBERS numbers); the worker replies entry and open together. */
-  replyCreate(context: NativeContext, id: number, fh: number, attr: Float64Array, keepCache: boolean): boolean;
+  /**
+   * A create: the new file's handle and attributes (STAT_NUMBERS numbers); the worker replies entry and open together.
+   * A staging file's descriptor (the engine takes a copy of its own) lets the engine serve the handle's writes that end
+   * at or before `writableEnd` itself (native/staged_write.c).
+   */
+  replyCreate(context: NativeContext, id: number, fh: number, attr: Float64Array, keepCache: boolean, stagedFd?: number, writableEnd?: number): boolean;
+  /** The engine may serve writes of handle `fh` up to this offset now. */
+  stagedWriteEnd(context: NativeContext, fh: number, writableEnd: number): void;
+  /** The handle `fh` is released: the engine closes its copy of the staging file's descriptor. */
+  stagedWriteDrop(context: NativeContext, fh: number): void;
   replyStatfs(context: NativeContext, id: number, blockSize: number, blocks: number, blocksFree: number, blocksAvailable: number, files: number, filesFree: number, nameMax: number): boolean;
   /**
    * A batch of `count` directory entries, the first at the request's offset: `names` joined by

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { Errno, FsError, toFsError } from '../fs/errno.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type AttrChanges, type DirStream, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
-import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
+import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, WRITE_REPORT_NUMBERS, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
 import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit, type WholeBlockReports } from './native-cache-hits.js';
 import { putStat, STAT_NUMBERS } from './stat.js';
 
@@ -235,8 +235,29 @@ async function serveCacheHit(fs: PathFilesystem, held: HeldCacheRanges, request:
   };
 }
 
+/** The handles whose writes the engine serves into their staging files (native/staged_write.c). */
+interface StagedWrites {
+  readonly handles: Set<number>;
+  readonly addon: NativeAddon;
+  readonly context: () => NativeContext;
+}
+
+/** Applies the engine's reports of writes it served (WRITE_REPORT_NUMBERS doubles each), counting each as a write. */
+function applyWriteReports(fs: PathFilesystem & InodeFilesystem, reports: Buffer | undefined, countOperation: (op: string, errno: number, seconds: number, bytes: number) => void): void {
+  if (reports === undefined) return;
+  const step = WRITE_REPORT_NUMBERS * 8;
+  for (let offset = 0; offset + step <= reports.length; offset += step) {
+    const fh = reports.readDoubleLE(offset);
+    const bytes = reports.readDoubleLE(offset + 16);
+    const errno = reports.readDoubleLE(offset + 24);
+    fs.engineWrote?.(fh, reports.readDoubleLE(offset + 8), bytes, errno);
+    countOperation('write', errno, reports.readDoubleLE(offset + 32), bytes);
+  }
+}
+
 /** The core's work for one request; resolves with how to answer it, rejects with the errno's error. */
-async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held: HeldCacheRanges, request: NativeRequest): Promise<Answer> {
+async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held: HeldCacheRanges, staged: StagedWrites, request: NativeRequest): Promise<Answer> {
+  const stagedHandles = staged.handles;
   switch (request.op) {
     case NativeOp.lookup:
       // The lookup was counted: an answer that never reaches the kernel (timed out) is one it will not forget.
@@ -277,6 +298,7 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
       };
     }
     case NativeOp.release:
+      if (stagedHandles.delete(request.fh)) staged.addon.stagedWriteDrop(staged.context(), request.fh);
       await fs.release(request.fh);
       return ok;
     case NativeOp.opendir: {
@@ -322,14 +344,20 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
       await fs.unlinkChild(request.ino, request.name ?? '');
       return ok;
     case NativeOp.create: {
-      const created = await fs.createChild(request.ino, request.name ?? '', request.mode, request.flags);
+      const created = await fs.createChild(request.ino, request.name ?? '', request.mode, request.flags, { engineWritesStaged: true });
       const numbers = new Float64Array(STAT_NUMBERS);
       putStat(numbers, 0, created.attr);
+      const { staged } = created;
       // A new file: nothing of it is in the page cache yet, and what this mount writes goes through it.
       return (addon, context, id) => {
-        if (!addon.replyCreate(context, id, created.fh, numbers, false)) {
+        const taken = staged === undefined
+          ? addon.replyCreate(context, id, created.fh, numbers, false)
+          : addon.replyCreate(context, id, created.fh, numbers, false, staged.fd, staged.writableEnd);
+        if (!taken) {
           fs.forget(created.attr.ino, 1);
           releaseOrphan(fs, created.fh);
+        } else if (staged !== undefined) {
+          stagedHandles.add(created.fh);
         }
         return 0;
       };
@@ -337,7 +365,10 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
     case NativeOp.write: {
       if (request.target === undefined) throw new Error('write without its bytes');
       const taken = await fs.write(request.fh, request.target, request.offset);
+      // A write past the room the engine may fill: more is set aside now, so the next ones stay in the engine.
+      const writableEnd = stagedHandles.has(request.fh) ? fs.engineWritableEnd?.(request.fh) : undefined;
       return (addon, context, id) => {
+        if (writableEnd !== undefined) addon.stagedWriteEnd(context, request.fh, writableEnd);
         addon.replyWrite(context, id, taken);
         return taken;
       };
@@ -392,6 +423,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
   const { fs, addon, logger, observer } = options;
   const dirs = new OpenDirs(fs);
   const held = new HeldCacheRanges(logger, addon.libfuseVersion);
+  const staged: StagedWrites = { handles: new Set(), addon, context: options.context };
   const countOperation = (op: string, errno: number, seconds: number, bytes: number): void => {
     try {
       observer.operationDone({ op, errno, durationSeconds: seconds, bytes });
@@ -413,6 +445,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
   };
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName) => {
     if (op === NativeOp.cacheSettled) return held.settle(buffer, wholeBlocks);
+    if (op === NativeOp.writesReported) return applyWriteReports(fs, buffer, countOperation);
     if (op === NativeOp.ended) {
       held.releaseEverything();
       return options.onEnded();
@@ -444,7 +477,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     let working: Promise<Answer>;
     try {
       const target = slot >= 0 ? options.slots()[slot]?.subarray(0, size) : buffer;
-      working = serve(fs, dirs, held, { op, id, ino, name, fh, offset, size, flags, refusedOp, target, mode, newParent, newName });
+      working = serve(fs, dirs, held, staged, { op, id, ino, name, fh, offset, size, flags, refusedOp, target, mode, newParent, newName });
     } catch (error) {
       working = Promise.reject(error);
     }
