@@ -123,10 +123,11 @@ export const DEFAULT_TREE_PREFETCH_MAX_ENTRIES = 1_000_000;
 /** Parents whose last opened sub-folder is remembered, to see a walk begin. */
 const RECENT_PARENTS_MAX = 1024;
 /**
- * Room of the staging area an engine that writes a file itself may fill before asking the core again: as large
- * as the file so far, within these bounds, so a small file holds little of the area and a large one asks rarely.
+ * Room of the staging area an engine that writes a file itself may fill past its end before asking the core again
+ * (moved ahead as its writes are reported): as large as the file so far, within these bounds. Each file open for
+ * writing holds its room of the bound until it closes.
  */
-const ENGINE_WRITE_ROOM_MIN_BYTES = 1024 * 1024;
+const ENGINE_WRITE_ROOM_MIN_BYTES = 8 * 1024 * 1024;
 const ENGINE_WRITE_ROOM_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Where the read path's counters can be read (metrics). */

@@ -242,16 +242,25 @@ interface StagedWrites {
   readonly context: () => NativeContext;
 }
 
-/** Applies the engine's reports of writes it served (WRITE_REPORT_NUMBERS doubles each), counting each as a write. */
-function applyWriteReports(fs: PathFilesystem & InodeFilesystem, reports: Buffer | undefined, countOperation: (op: string, errno: number, seconds: number, bytes: number) => void): void {
+/**
+ * Applies the engine's reports of writes it served (WRITE_REPORT_NUMBERS doubles each), counting each as a write,
+ * then moves each handle's room ahead of what it wrote: a steady writer never waits for the core.
+ */
+function applyWriteReports(fs: PathFilesystem & InodeFilesystem, staged: StagedWrites, reports: Buffer | undefined, countOperation: (op: string, errno: number, seconds: number, bytes: number) => void): void {
   if (reports === undefined) return;
   const step = WRITE_REPORT_NUMBERS * 8;
+  const written = new Set<number>();
   for (let offset = 0; offset + step <= reports.length; offset += step) {
     const fh = reports.readDoubleLE(offset);
     const bytes = reports.readDoubleLE(offset + 16);
     const errno = reports.readDoubleLE(offset + 24);
     fs.engineWrote?.(fh, reports.readDoubleLE(offset + 8), bytes, errno);
     countOperation('write', errno, reports.readDoubleLE(offset + 32), bytes);
+    written.add(fh);
+  }
+  for (const fh of written) {
+    const writableEnd = staged.handles.has(fh) ? fs.engineWritableEnd?.(fh) : undefined;
+    if (writableEnd !== undefined) staged.addon.stagedWriteEnd(staged.context(), fh, writableEnd);
   }
 }
 
@@ -445,7 +454,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
   };
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName) => {
     if (op === NativeOp.cacheSettled) return held.settle(buffer, wholeBlocks);
-    if (op === NativeOp.writesReported) return applyWriteReports(fs, buffer, countOperation);
+    if (op === NativeOp.writesReported) return applyWriteReports(fs, staged, buffer, countOperation);
     if (op === NativeOp.ended) {
       held.releaseEverything();
       return options.onEnded();

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Errno, FsError } from '../../src/fs/errno.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type CreateResult, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../../src/fs/types.js';
-import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, type NativeAddon, type NativeContext } from '../../src/fuse/native-addon.js';
+import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, WRITE_REPORT_NUMBERS, type NativeAddon, type NativeContext } from '../../src/fuse/native-addon.js';
 import { createNativeDispatch } from '../../src/fuse/native-dispatch.js';
 import { STAT_NUMBERS } from '../../src/fuse/stat.js';
 
@@ -23,7 +23,9 @@ function fakeAddon() {
     replyError: vi.fn((_c: NativeContext, id: number, _errno: number) => take(id)),
     replyAttr: vi.fn((_c: NativeContext, id: number, _attr: Float64Array) => take(id)),
     replyWrite: vi.fn((_c: NativeContext, id: number, _bytes: number) => take(id)),
-    replyCreate: vi.fn((_c: NativeContext, id: number, _fh: number, _attr: Float64Array, _keep: boolean) => take(id)),
+    replyCreate: vi.fn((_c: NativeContext, id: number, _fh: number, _attr: Float64Array, _keep: boolean, _stagedFd?: number, _writableEnd?: number) => take(id)),
+    stagedWriteEnd: vi.fn((_c: NativeContext, _fh: number, _writableEnd: number) => {}),
+    stagedWriteDrop: vi.fn((_c: NativeContext, _fh: number) => {}),
   };
   return { addon, asAddon: addon as unknown as NativeAddon, received: (id: number) => unanswered.add(id), stopAll: () => unanswered.clear() };
 }
@@ -44,6 +46,8 @@ function fakeCore() {
     }),
     forget: vi.fn((_ino: number, _count: number) => {}),
     release: vi.fn(async (_fh: number) => {}),
+    engineWrote: vi.fn((_fh: number, _position: number, _bytes: number, _errno: number) => {}),
+    engineWritableEnd: vi.fn((_fh: number): number | undefined => 64),
   };
   return { core, asCore: core as unknown as PathFilesystem & InodeFilesystem };
 }
@@ -95,7 +99,9 @@ function setup() {
   const addon = fakeAddon();
   const core = fakeCore();
   const send = dispatcher(addon.asAddon, core.asCore);
-  return { ...addon, ...core, send: (c: Call) => (addon.received(c.id), send(c)) };
+  /** A call that is no request (a marker with its buffer). */
+  const dispatch = (op: number, buffer: Buffer): void => send({ op, id: 0, buffer });
+  return { ...addon, ...core, dispatch, send: (c: Call) => (addon.received(c.id), send(c)) };
 }
 
 describe('native dispatch: write requests', () => {
@@ -106,7 +112,7 @@ describe('native dispatch: write requests', () => {
     const { core, addon, send } = setup();
     send({ op: NativeOp.create, id: 1, ino: 5, name: 'ckpt.pt', mode: 0o100644, flags: 0o101 });
     await settle();
-    expect(core.createChild).toHaveBeenCalledWith(5, 'ckpt.pt', 0o100644, 0o101);
+    expect(core.createChild).toHaveBeenCalledWith(5, 'ckpt.pt', 0o100644, 0o101, { engineWritesStaged: true });
     expect(addon.replyCreate).toHaveBeenCalledTimes(1);
     const [, id, fh, attr, keepCache] = addon.replyCreate.mock.calls[0]!;
     expect([id, fh, keepCache]).toEqual([1, 9, false]);
@@ -114,6 +120,41 @@ describe('native dispatch: write requests', () => {
     expect(attr[0]).toBe(FILE.ino);
     expect(core.forget).not.toHaveBeenCalled();
     expect(core.release).not.toHaveBeenCalled();
+  });
+
+  it('hands the engine a created file\'s staging file, applies its write reports before a later flush, and drops the file at release', async () => {
+    const { core, addon, send, dispatch } = setup();
+    core.createChild.mockResolvedValueOnce({ fh: 9, attr: FILE, staged: { fd: 33, writableEnd: 16 } });
+    send({ op: NativeOp.create, id: 1, ino: 5, name: 'big', mode: 0o100644, flags: 0o101 });
+    await settle();
+    expect(addon.replyCreate.mock.calls[0]!.slice(5)).toEqual([33, 16]);
+    const order: string[] = [];
+    core.engineWrote.mockImplementation((fh, position, bytes, errno) => void order.push(`wrote ${fh} ${position} ${bytes} ${errno}`));
+    core.flush.mockImplementation(async (fh) => void order.push(`flush ${fh}`));
+    const reports = Buffer.alloc(2 * WRITE_REPORT_NUMBERS * 8);
+    [9, 0, 8, 0, 0.001, 9, 8, 4, Errno.ENOSPC, 0.001].forEach((value, index) => reports.writeDoubleLE(value, index * 8));
+    dispatch(NativeOp.writesReported, reports);
+    send({ op: NativeOp.flush, id: 2, fh: 9 });
+    await settle();
+    expect(order).toEqual(['wrote 9 0 8 0', `wrote 9 8 4 ${Errno.ENOSPC}`, 'flush 9']);
+    // The room moves ahead of what was written, once per batch.
+    expect(addon.stagedWriteEnd).toHaveBeenCalledTimes(1);
+    expect(addon.stagedWriteEnd).toHaveBeenCalledWith(context, 9, 64);
+    send({ op: NativeOp.release, id: 3, fh: 9 });
+    await settle();
+    expect(addon.stagedWriteDrop).toHaveBeenCalledWith(context, 9);
+    expect(core.release).toHaveBeenCalledWith(9);
+  });
+
+  it('a write of a staged file that still reached the core sets more room aside for the engine', async () => {
+    const { core, addon, send } = setup();
+    core.createChild.mockResolvedValueOnce({ fh: 9, attr: FILE, staged: { fd: 33, writableEnd: 16 } });
+    send({ op: NativeOp.create, id: 1, ino: 5, name: 'big', mode: 0o100644, flags: 0o101 });
+    await settle();
+    send({ op: NativeOp.write, id: 2, fh: 9, offset: 16, size: 4, buffer: Buffer.alloc(4) });
+    await settle();
+    expect(addon.stagedWriteEnd).toHaveBeenCalledWith(context, 9, 64);
+    expect(addon.stagedWriteEnd.mock.invocationCallOrder[0]).toBeLessThan(addon.replyWrite.mock.invocationCallOrder[0]!);
   });
 
   it('gives back the lookup and the handle of a create the kernel got ETIMEDOUT for', async () => {
