@@ -53,6 +53,8 @@ export interface StagingAreaOptions {
  */
 export class StagingArea {
   private usedBytes = 0;
+  /** Of `usedBytes`, the room files set aside past their ends (`StagedFile.setAside`). */
+  private roomBytes = 0;
   private openCount = 0;
   private readonly kept = new Map<string, KeptFile>();
   readonly maxBytes: number;
@@ -114,8 +116,13 @@ export class StagingArea {
     if (file !== undefined) this.kept.set(file.path, file);
   }
 
+  /** The room files hold past their ends changed by `bytes`: part of the bound, not of the bytes staged. */
+  roomChanged(bytes: number): void {
+    this.roomBytes += bytes;
+  }
+
   stats(): StagingStats {
-    return { stagedBytes: this.usedBytes, maxBytes: this.maxBytes, openFiles: this.openCount, keptFiles: [...this.kept.values()] };
+    return { stagedBytes: this.usedBytes - this.roomBytes, maxBytes: this.maxBytes, openFiles: this.openCount, keptFiles: [...this.kept.values()] };
   }
 
   /** Every staging file found at open is an earlier mount's: renamed to `.kept`, counted and logged. */
@@ -153,6 +160,8 @@ export class StagedFile {
   private size = 0;
   /** The end of the room set aside: the file holds max(size, this) bytes of the area. */
   private setAsideEnd = 0;
+  /** The room past the end the area was last told of. */
+  private roomTold = 0;
   private closedAlready = false;
 
   constructor(
@@ -180,6 +189,13 @@ export class StagedFile {
     return Math.max(this.size, this.setAsideEnd);
   }
 
+  /** Tells the area how much room past its end the file holds now. */
+  private tellRoom(): void {
+    const room = this.closedAlready ? 0 : this.heldBytes - this.size;
+    this.area.roomChanged(room - this.roomTold);
+    this.roomTold = room;
+  }
+
   /**
    * Sets aside up to `bytes` of the area past the file's end, as much as fits, for writes the area is not asked
    * about (an engine writing into the file itself); returns the end of the room set aside.
@@ -187,6 +203,7 @@ export class StagedFile {
   setAside(bytes: number): number {
     const wanted = this.size + bytes - this.heldBytes;
     if (wanted > 0) this.setAsideEnd = this.heldBytes + this.area.reserveUpTo(wanted);
+    this.tellRoom();
     return this.setAsideEnd;
   }
 
@@ -196,6 +213,7 @@ export class StagedFile {
     // Past the room: never from an engine that keeps to it, but the bytes are in the file and count all the same.
     if (end > this.heldBytes) this.area.reserveUpTo(end - this.heldBytes);
     if (end > this.size) this.size = end;
+    this.tellRoom();
   }
 
   async write(data: Buffer, position: number, mountPath: string): Promise<number> {
@@ -213,6 +231,7 @@ export class StagedFile {
       throw error;
     }
     if (end > this.size) this.size = end;
+    this.tellRoom();
     return data.length;
   }
 
@@ -229,6 +248,7 @@ export class StagedFile {
     await this.handle.truncate(sizeBytes);
     this.size = sizeBytes;
     if (this.heldBytes < held) this.area.unreserve(held - this.heldBytes);
+    this.tellRoom();
   }
 
   /** The upload's body: the file as it is now, read afresh for every attempt. */
@@ -256,6 +276,7 @@ export class StagedFile {
   async close(uploaded: boolean): Promise<string | undefined> {
     if (this.closedAlready) return undefined;
     this.closedAlready = true;
+    this.tellRoom();
     await this.handle.close().catch(() => {});
     if (uploaded) {
       await rm(this.path, { force: true });
