@@ -99,9 +99,8 @@ void staged_writes_free_all(struct mount_context *ctx) {
   ctx->staged_reports.values = NULL;
 }
 
-/* Sets room aside for one report, so that a write served here is never one JS cannot hear of; 0 when there is none. */
-static int take_report_room(struct mount_context *ctx) {
-  pthread_mutex_lock(&ctx->lock);
+/* Sets room aside for one report, so that a write served here is never one JS cannot hear of; 0 when there is none. Lock held. */
+static int take_report_room_locked(struct mount_context *ctx) {
   struct staged_reports *reports = &ctx->staged_reports;
   size_t needed = reports->count + (reports->promised + 1) * REPORT_FIELDS;
   if (needed > reports->capacity) {
@@ -115,7 +114,6 @@ static int take_report_room(struct mount_context *ctx) {
   }
   int room = needed <= reports->capacity;
   if (room) reports->promised++;
-  pthread_mutex_unlock(&ctx->lock);
   return room;
 }
 
@@ -162,15 +160,13 @@ static double seconds_since(const struct timespec *start) {
 
 int staged_write_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, const char *data, size_t size, off_t offset) {
   pthread_mutex_lock(&ctx->lock);
-  struct staged_write *staged = find_locked(ctx, fh);
+  /* A stopping mount answers every request ENODEV, this one too (through the usual path). */
+  struct staged_write *staged = ctx->stopping ? NULL : find_locked(ctx, fh);
+  /* A write past the room set aside is JS's to serve. */
+  if (staged != NULL && (offset < 0 || (long long)offset + (long long)size > atomic_load(&staged->writable_end) || !take_report_room_locked(ctx))) staged = NULL;
   if (staged != NULL) atomic_fetch_add(&staged->refs, 1);
   pthread_mutex_unlock(&ctx->lock);
   if (staged == NULL) return 0;
-  /* A write past the room set aside is JS's to serve. */
-  if (offset < 0 || (long long)offset + (long long)size > atomic_load(&staged->writable_end) || !take_report_room(ctx)) {
-    unref(staged);
-    return 0;
-  }
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
   int err;
