@@ -25,8 +25,8 @@ struct staged_write {
   struct staged_write *next; /* in its bucket of mount_context.staged_writes */
   uint64_t fh;
   int fd;
-  atomic_int refs;             /* the table's, and one per write being served */
-  _Atomic long long writable_end; /* a write ending past this goes to JS */
+  atomic_int refs;    /* the table's, and one per write being served */
+  off_t writable_end; /* a write ending past this goes to JS; guarded by mount_context.lock */
 };
 
 /* Five numbers per report: the handle, the offset, the bytes written, the errno (0: none), the seconds taken. */
@@ -70,7 +70,7 @@ void staged_write_hold(struct mount_context *ctx, uint64_t fh, int fd, off_t wri
   staged->fh = fh;
   staged->fd = fd;
   atomic_init(&staged->refs, 1);
-  atomic_init(&staged->writable_end, (long long)writable_end);
+  staged->writable_end = writable_end;
   pthread_mutex_lock(&ctx->lock);
   struct staged_write *replaced = take_locked(ctx, fh);
   struct staged_write **head = &ctx->staged_writes[bucket_of(fh)];
@@ -163,7 +163,7 @@ int staged_write_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, c
   /* A stopping mount answers every request ENODEV, this one too (through the usual path). */
   struct staged_write *staged = ctx->stopping ? NULL : find_locked(ctx, fh);
   /* A write past the room set aside is JS's to serve. */
-  if (staged != NULL && (offset < 0 || (long long)offset + (long long)size > atomic_load(&staged->writable_end) || !take_report_room_locked(ctx))) staged = NULL;
+  if (staged != NULL && (offset < 0 || offset + (off_t)size > staged->writable_end || !take_report_room_locked(ctx))) staged = NULL;
   if (staged != NULL) atomic_fetch_add(&staged->refs, 1);
   pthread_mutex_unlock(&ctx->lock);
   if (staged == NULL) return 0;
@@ -183,7 +183,7 @@ int staged_write_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, c
 void staged_write_set_end(struct mount_context *ctx, uint64_t fh, off_t writable_end) {
   pthread_mutex_lock(&ctx->lock);
   struct staged_write *staged = find_locked(ctx, fh);
-  if (staged != NULL) atomic_store(&staged->writable_end, (long long)writable_end);
+  if (staged != NULL) staged->writable_end = writable_end;
   pthread_mutex_unlock(&ctx->lock);
 }
 
