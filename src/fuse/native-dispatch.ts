@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Errno, FsError, toFsError } from '../fs/errno.js';
-import { RENAME_EXCHANGE, RENAME_NOREPLACE, type AttrChanges, type DirStream, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../fs/types.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, type AttrChanges, type DirEntry, type DirStream, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
 import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
 import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit, type WholeBlockReports } from './native-cache-hits.js';
@@ -148,27 +148,28 @@ class OpenDirs {
   }
 
   /** The entries at `offset`…, dots first; each entry's number held until the batch is settled. */
-  async batch(dir: OpenDir, offset: number): Promise<{ names: string[]; attrs: Float64Array }> {
+  async batch(dir: OpenDir, offset: number): Promise<{ names: string; count: number; attrs: Float64Array }> {
     const names: string[] = [];
-    const attrsOf: FileAttr[] = [];
-    for (let position = offset; position < DOT_ENTRIES; position += 1) {
-      names.push(position === 0 ? '.' : '..');
-      attrsOf.push(dir.self);
-    }
+    for (let position = offset; position < DOT_ENTRIES; position += 1) names.push(position === 0 ? '.' : '..');
+    const dots = names.length;
     const position = Math.max(0, offset - DOT_ENTRIES);
-    const max = DIR_BATCH_ENTRIES - names.length;
     const { readHeld } = dir.stream;
     const held = readHeld !== undefined;
-    const entries = held ? await readHeld(position, max) : await dir.stream.read(position, max);
-    for (const entry of entries) {
-      names.push(entry.name);
-      attrsOf.push(entry.attr);
+    const entries = held ? await readHeld(position, DIR_BATCH_ENTRIES - dots) : await dir.stream.read(position, DIR_BATCH_ENTRIES - dots);
+    // Each entry goes straight into what the engine takes, with no array or closure per entry.
+    const count = dots + entries.length;
+    const attrs = new Float64Array(count * STAT_NUMBERS);
+    const inos = new Array<number>(count).fill(0);
+    for (let index = 0; index < dots; index += 1) putStat(attrs, index, dir.self);
+    for (let index = 0; index < entries.length; index += 1) {
+      const { name, attr } = entries[index] as DirEntry;
+      names.push(name);
+      putStat(attrs, dots + index, attr);
+      inos[dots + index] = attr.ino;
+      if (!held) this.fs.holdIno(attr.ino);
     }
-    const attrs = new Float64Array(attrsOf.length * STAT_NUMBERS);
-    attrsOf.forEach((attr, index) => putStat(attrs, index, attr));
-    dir.held = attrsOf.map((attr, index) => (index < names.length - entries.length ? 0 : attr.ino));
-    if (!held) for (const ino of dir.held) if (ino !== 0) this.fs.holdIno(ino);
-    return { names, attrs };
+    dir.held = inos;
+    return { names: names.join('\0'), count, attrs };
   }
 }
 
@@ -291,10 +292,9 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
     case NativeOp.readdir: {
       const dir = dirs.get(request.fh);
       dirs.settle(dir, request.target);
-      const { names, attrs } = await dirs.batch(dir, request.offset);
-      const joined = names.join('\0');
+      const { names, count, attrs } = await dirs.batch(dir, request.offset);
       return (addon, context, id) => {
-        if (!addon.replyDir(context, id, joined, names.length, attrs, false)) dirs.settle(dir, undefined);
+        if (!addon.replyDir(context, id, names, count, attrs, false)) dirs.settle(dir, undefined);
         return 0;
       };
     }
