@@ -301,9 +301,6 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
     case NativeOp.releasedir:
       dirs.close(request.fh, request.target);
       return ok;
-    case NativeOp.forget:
-      forget(fs, request.ino, request.size, request.target);
-      return ok;
     case NativeOp.statfs: {
       const info = await fs.statfs('/');
       return (addon, context, id) => {
@@ -411,6 +408,27 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
     },
   };
+  /**
+   * A FORGET only drops counts, synchronously: it is answered at once, without the timer and promise of
+   * other requests, since a walk of a big tree makes the kernel send them by the thousand.
+   */
+  const forgetAtOnce = (id: number, ino: number, count: number, pairs: Buffer | undefined): void => {
+    const startNs = process.hrtime.bigint();
+    let errno = 0;
+    try {
+      forget(fs, ino, count, pairs);
+    } catch (error) {
+      const fsError = toFsError(error);
+      errno = fsError.errno;
+      logger.debug({ op: 'forget', ino, errno, msg: fsError.message }, 'operation failed');
+    }
+    try {
+      addon.replyError(options.context(), id, errno);
+    } catch (replyError) {
+      logger.error({ op: 'forget', err: replyError }, 'the native engine rejected an answer');
+    }
+    countOperation('forget', errno, Number(process.hrtime.bigint() - startNs) / 1e9, 0);
+  };
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName) => {
     if (op === NativeOp.cacheSettled) return held.settle(buffer, wholeBlocks);
     if (op === NativeOp.ended) {
@@ -418,6 +436,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       return options.onEnded();
     }
     if (op === NativeOp.initialized) return options.onInitialized();
+    if (op === NativeOp.forget) return forgetAtOnce(id, ino, size, buffer);
     const startNs = process.hrtime.bigint();
     const opName = op === NativeOp.refuse ? (refusedOp ?? 'refuse') : (OP_NAMES.get(op) ?? `op${op}`);
     const report = (errno: number, bytes: number): void => countOperation(opName, errno, Number(process.hrtime.bigint() - startNs) / 1e9, bytes);
