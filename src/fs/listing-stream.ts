@@ -1,4 +1,5 @@
 import type { ListEntry, ListPage, ListPageRequest } from '../store/object-store.js';
+import { PackedChildren } from './listing-cache.js';
 import { ChildMerger, type ListedChild, type MergerState } from './readdir.js';
 import type { WarnOnce } from './warn-once.js';
 
@@ -10,8 +11,8 @@ export interface ListingStreamOptions {
   readonly pageSize: number;
   /** Every child as it arrives from the store, in position order. */
   readonly onChild?: (child: ListedChild) => void;
-  /** A pass from the first position reached the end: every child, or undefined past `collectLimit`. */
-  readonly onComplete?: (children: ListedChild[] | undefined) => void;
+  /** A pass from the first position reached the end: every child (packed), or undefined past `collectLimit`. */
+  readonly onComplete?: (children: PackedChildren | undefined) => void;
   /** The most children kept for `onComplete`. */
   readonly collectLimit: number;
 }
@@ -40,7 +41,8 @@ export class ListingStream {
   private lastKey = '';
   private readonly checkpoints: Checkpoint[] = [{ position: 0, startAfter: '', merger: { held: [], lastDirName: undefined } }];
   private readonly merger: ChildMerger;
-  private collected: ListedChild[] | undefined = [];
+  /** Packed as they come: a folder's children would otherwise all live as objects until its end, long past the reader. */
+  private collected: PackedChildren | undefined = new PackedChildren();
   /** No restart so far: the pass is one ordered walk from the start. */
   private clean = true;
   private fetching: Promise<void> | undefined;
