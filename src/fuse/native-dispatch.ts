@@ -131,11 +131,12 @@ class OpenDirs {
 
   /** The engine is done with the last batch: `counts` says how often each entry went to the kernel. */
   settle(dir: OpenDir, counts: Buffer | undefined): void {
-    dir.held.forEach((ino, index) => {
-      if (ino === 0) return;
-      const count = counts !== undefined && (index + 1) * 4 <= counts.length ? counts.readUInt32LE(index * 4) : 0;
-      this.fs.settleIno(ino, count);
-    });
+    const { held } = dir;
+    const counted = counts === undefined ? 0 : Math.min(held.length, counts.length >>> 2);
+    for (let index = 0; index < held.length; index += 1) {
+      const ino = held[index] as number;
+      if (ino !== 0) this.fs.settleIno(ino, index < counted ? (counts as Buffer).readUInt32LE(index * 4) : 0);
+    }
     dir.held = [];
   }
 
