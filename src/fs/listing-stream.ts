@@ -140,8 +140,11 @@ export class ListingStream {
 
   /** A page's entries, in a loop of its own: optimized while it runs, it is not thrown away by the cold code after it. */
   private take(entries: readonly ListEntry[]): void {
-    for (const entry of entries) this.merger.push(entry);
-    if (entries.length > 0) this.lastKey = (entries[entries.length - 1] as ListEntry).name;
+    // Nothing after the loop: code that had not run when the loop was optimized would throw that code away.
+    for (const entry of entries) {
+      this.merger.push(entry);
+      this.lastKey = entry.name;
+    }
   }
 
   /** Drops children well behind the reader, at a page boundary, so a small seek back stays cheap. */
