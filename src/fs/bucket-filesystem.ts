@@ -7,7 +7,7 @@ import { InodeView } from './inode-view.js';
 import { Lookup } from './lookup.js';
 import { MetadataCache } from './metadata-cache.js';
 import type { NodeInfo } from './node-info.js';
-import { DEFAULT_LIST_CACHE_ENTRIES, ListingCache } from './listing-cache.js';
+import { DEFAULT_LIST_CACHE_ENTRIES, isFolderAt, ListingCache, type PackedListing } from './listing-cache.js';
 import { ListedMetadataCache } from './listed-metadata.js';
 import { ListingStream } from './listing-stream.js';
 import { TreeWalk } from './tree-prefetch.js';
@@ -48,6 +48,9 @@ import { LocalFolders } from './local-folders.js';
 import type { StagingArea } from './staging-area.js';
 import { stagedFileReader, WriteHandle, type Landed } from './write-handle.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE } from './types.js';
+
+/** The one file info `keptEntries` fills for each child in turn. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export interface BucketFilesystemOptions {
   readonly client: BucketClient;
@@ -280,12 +283,13 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   private dirStream(dirPath: string): DirStream {
     const kernelMayKeep = this.listings.kernelMayKeep(dirPath);
     const pass = (this.listingPasses += 1);
-    const kept = this.listings.get(dirPath);
+    const kept = this.listings.getPacked(dirPath);
     let source: { read(position: number, max: number): Promise<readonly ListedChild[]>; close(): void };
     if (kept !== undefined) {
       this.walk?.read(listingPrefixForDir(this.prefix, dirPath));
-      // The kept listing itself answers the lookups that follow its entries (`ListedMetadataCache`).
-      source = { read: async (position, max) => kept.slice(position, position + max), close: () => {} };
+      // The kept listing itself answers the lookups that follow its entries (`ListedMetadataCache`); its
+      // children are read from it in place (`keptEntries`), this source only says where it ends.
+      source = { read: async () => [], close: () => {} };
     } else {
       // Any invalidation during the pass may concern a page already fetched: such a pass is not kept.
       const passGeneration = this.cache.generation;
@@ -320,7 +324,13 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     // After the store's children: what exists only in this mount (folders made here, new files being written).
     let storeEnd: number | undefined;
     const read = async (position: number, max: number, hold: boolean): Promise<DirEntry[]> => {
+      if (kept !== undefined && position < kept.names.length) {
+        const end = Math.min(kept.names.length, position + max);
+        nextInOrder = position === nextInOrder ? end : -1;
+        return this.keptEntries(dirPath, kept, position, end, pass, hold);
+      }
       let children: readonly ListedChild[];
+      if (kept !== undefined && storeEnd === undefined) storeEnd = kept.names.length;
       if (storeEnd === undefined || position < storeEnd) {
         children = await source.read(position, max);
         // A read of the store's listing comes back empty only at its end.
@@ -350,6 +360,30 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   }
 
   /**
+   * Children `from`…`to` of a kept listing, numbered as `dirStream` numbers any, read from the packed
+   * listing with no object per child but the entry handed out (one file info serves every child in turn).
+   */
+  private keptEntries(dirPath: string, kept: PackedListing, from: number, to: number, pass: number, hold: boolean): DirEntry[] {
+    const numberChild = this.inodes.childNumberer(dirPath, hold);
+    const file: Mutable<FileNodeInfo> = { kind: 'file', size: 0, mtimeMs: 0, version: undefined };
+    const entries = new Array<DirEntry>(to - from);
+    for (let index = from; index < to; index += 1) {
+      const name = kept.names[index] as string;
+      let info: NodeInfo = DIR_NODE;
+      if (!isFolderAt(kept, index)) {
+        file.size = kept.sizes[index] as number;
+        file.mtimeMs = kept.mtimesMs[index] as number;
+        file.version = kept.versions[index];
+        info = file;
+      }
+      const child = numberChild(name, pass, info.kind === 'file' ? info : undefined);
+      if (child.stale) this.changes.sawStale(child.path);
+      entries[index - from] = { name, attr: this.attrWith(child.ino, info) };
+    }
+    return entries;
+  }
+
+  /**
    * A second sub-folder of one parent opened in a row is a walk (`find`, `du`, `ImageFolder`):
    * the rest of the parent's tree is then fetched with one recursive listing, from the folder
    * opened now on, instead of one listing per folder.
@@ -362,7 +396,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     this.lastOpenedChild.set(parent, dirPath);
     if (this.lastOpenedChild.size > RECENT_PARENTS_MAX) this.lastOpenedChild.delete(this.lastOpenedChild.keys().next().value as string);
     const maxEntries = this.options.treePrefetchMaxEntries ?? DEFAULT_TREE_PREFETCH_MAX_ENTRIES;
-    if (previous === undefined || previous === dirPath || maxEntries <= 0 || this.walk?.active || this.listings.get(dirPath) !== undefined) return;
+    if (previous === undefined || previous === dirPath || maxEntries <= 0 || this.walk?.active || this.listings.has(dirPath)) return;
     const dirKey = listingPrefixForDir(this.prefix, dirPath);
     const generation = this.cache.generation;
     const walk: TreeWalk = new TreeWalk({

@@ -26,6 +26,13 @@ interface Listing {
   searchable?: boolean;
 }
 
+/** A kept listing read in place: child `index` is `names[index]`, a folder when `isFolderAt`, else a file of `sizes`, `mtimesMs`, `versions`. */
+export type PackedListing = Pick<Listing, 'names' | 'sizes' | 'mtimesMs' | 'versions'>;
+
+export function isFolderAt(listing: PackedListing, index: number): boolean {
+  return listing.sizes[index] === FOLDER_SIZE;
+}
+
 /** The index of `name` in `listing` (by binary search, in `order` if the names needed one), or -1. */
 function indexOfName(listing: Listing, name: string): number {
   const { names } = listing;
@@ -134,15 +141,19 @@ export class ListingCache {
   constructor(private readonly options: ListingCacheOptions) {}
 
   get(dirPath: string): readonly ListedChild[] | undefined {
+    const listing = this.use(dirPath);
+    return listing === undefined ? undefined : unpackListing(listing);
+  }
+
+  /** The kept listing of `dirPath` as it is kept, to be read in place (no object per child); a use, as `get`. */
+  getPacked(dirPath: string): PackedListing | undefined {
+    return this.use(dirPath);
+  }
+
+  /** Whether a listing of `dirPath` is kept, without counting as a use. */
+  has(dirPath: string): boolean {
     const listing = this.listings.get(dirPath);
-    if (listing === undefined) return undefined;
-    this.listings.delete(dirPath);
-    if (this.options.now() >= listing.expiresAtMs) {
-      this.entries -= listing.names.length;
-      return undefined;
-    }
-    this.listings.set(dirPath, listing);
-    return unpackListing(listing);
+    return listing !== undefined && this.options.now() < listing.expiresAtMs;
   }
 
   /**
@@ -214,6 +225,19 @@ export class ListingCache {
 
   get size(): number {
     return this.entries;
+  }
+
+  /** The listing of `dirPath` made the most recently used; undefined (and dropped) once expired. */
+  private use(dirPath: string): Listing | undefined {
+    const listing = this.listings.get(dirPath);
+    if (listing === undefined) return undefined;
+    this.listings.delete(dirPath);
+    if (this.options.now() >= listing.expiresAtMs) {
+      this.entries -= listing.names.length;
+      return undefined;
+    }
+    this.listings.set(dirPath, listing);
+    return listing;
   }
 
   private dropListing(dirPath: string): void {

@@ -1,4 +1,5 @@
-import type { ListPage, ListPageRequest } from '../store/object-store.js';
+import type { ListEntry, ListPage, ListPageRequest } from '../store/object-store.js';
+import { PackedChildren } from './listing-cache.js';
 import { ChildMerger, type ListedChild, type MergerState } from './readdir.js';
 import type { WarnOnce } from './warn-once.js';
 
@@ -10,8 +11,8 @@ export interface ListingStreamOptions {
   readonly pageSize: number;
   /** Every child as it arrives from the store, in position order. */
   readonly onChild?: (child: ListedChild) => void;
-  /** A pass from the first position reached the end: every child, or undefined past `collectLimit`. */
-  readonly onComplete?: (children: ListedChild[] | undefined) => void;
+  /** A pass from the first position reached the end: every child (packed), or undefined past `collectLimit`. */
+  readonly onComplete?: (children: PackedChildren | undefined) => void;
   /** The most children kept for `onComplete`. */
   readonly collectLimit: number;
 }
@@ -40,7 +41,8 @@ export class ListingStream {
   private lastKey = '';
   private readonly checkpoints: Checkpoint[] = [{ position: 0, startAfter: '', merger: { held: [], lastDirName: undefined } }];
   private readonly merger: ChildMerger;
-  private collected: ListedChild[] | undefined = [];
+  /** Packed as they come: a folder's children would otherwise all live as objects until its end, long past the reader. */
+  private collected: PackedChildren | undefined = new PackedChildren();
   /** No restart so far: the pass is one ordered walk from the start. */
   private clean = true;
   private fetching: Promise<void> | undefined;
@@ -122,10 +124,7 @@ export class ListingStream {
         : { prefix: dirPrefix, recursive: false, pageSize, ...(this.startAfter !== '' ? { startAfter: this.startAfter } : {}) };
     const page = await this.options.listPage(request);
     if (epoch !== this.epoch || this.closed) return;
-    for (const entry of page.entries) {
-      this.merger.push(entry);
-      this.lastKey = entry.name;
-    }
+    this.take(page.entries);
     this.continuationToken = page.continuationToken;
     if (page.continuationToken === '') {
       this.merger.end();
@@ -137,6 +136,15 @@ export class ListingStream {
     const position = this.windowStart + this.window.length;
     const last = this.checkpoints[this.checkpoints.length - 1] as Checkpoint;
     if (position > last.position) this.checkpoints.push({ position, startAfter: this.lastKey, merger: this.merger.state });
+  }
+
+  /** A page's entries, in a loop of its own: optimized while it runs, it is not thrown away by the cold code after it. */
+  private take(entries: readonly ListEntry[]): void {
+    // Nothing after the loop: code that had not run when the loop was optimized would throw that code away.
+    for (const entry of entries) {
+      this.merger.push(entry);
+      this.lastKey = entry.name;
+    }
   }
 
   /** Drops children well behind the reader, at a page boundary, so a small seek back stays cheap. */

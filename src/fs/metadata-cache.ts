@@ -56,12 +56,14 @@ export class MetadataCache {
   setFound(path: string, info: NodeInfo, generation = this.currentGeneration): void {
     if (generation !== this.currentGeneration || this.options.metadataTtlMs <= 0) return;
     const expiresAtMs = this.options.now() + this.options.metadataTtlMs;
+    // A listing sets a record for every child: the path is hashed once for both tables.
+    const hash = hashText(path);
     if (info.kind === 'dir') {
-      this.records.delete(path);
-      this.folders.set(path, info, expiresAtMs);
+      this.records.delete(path, hash);
+      this.folders.set(path, info, expiresAtMs, hash);
     } else {
-      this.folders.delete(path);
-      this.records.set(path, info, expiresAtMs);
+      this.folders.delete(path, hash);
+      this.records.set(path, info, expiresAtMs, hash);
     }
   }
 
@@ -155,8 +157,7 @@ class NodeInfoLru {
     return { kind: 'file', size: this.sizes[slot] as number, mtimeMs: this.mtimesMs[slot] as number, version: this.versions.get(slot) };
   }
 
-  set(path: string, info: NodeInfo | undefined, expiresAtMs: number): void {
-    const hash = hashText(path);
+  set(path: string, info: NodeInfo | undefined, expiresAtMs: number, hash = hashText(path)): void {
     let slot = this.findHashed(path, hash);
     if (slot === NONE) {
       if (this.index.size >= this.max) this.deleteSlot(this.oldest);
@@ -182,8 +183,8 @@ class NodeInfoLru {
     }
   }
 
-  delete(path: string): void {
-    const slot = this.find(path);
+  delete(path: string, hash?: number): void {
+    const slot = this.find(path, hash);
     if (slot !== NONE) this.deleteSlot(slot);
   }
 
@@ -209,8 +210,8 @@ class NodeInfoLru {
     this.newest = NONE;
   }
 
-  private find(path: string): number {
-    return this.index.size === 0 ? NONE : this.findHashed(path, hashText(path));
+  private find(path: string, hash?: number): number {
+    return this.index.size === 0 ? NONE : this.findHashed(path, hash ?? hashText(path));
   }
 
   private findHashed(path: string, hash: number): number {

@@ -53,11 +53,8 @@ export class PackedStrings {
   }
 
   set(slot: number, text: string | undefined): void {
-    if (text === undefined || text.length >= WIDE_STRING || !isLatin1(text)) {
-      this.clear(slot);
-      if (text === undefined) return;
-      this.lengths[slot] = WIDE_STRING;
-      this.wide.set(slot, text);
+    if (text === undefined || text.length >= WIDE_STRING) {
+      this.setWide(slot, text);
       return;
     }
     const length = this.lengths[slot] as number;
@@ -65,17 +62,31 @@ export class PackedStrings {
     if (length < WIDE_STRING && length >= text.length) {
       const start = this.starts[slot] as number;
       if (length === text.length && this.equals(slot, text)) return;
-      this.write(start, text);
+      if (!this.write(start, text)) {
+        this.setWide(slot, text);
+        return;
+      }
       this.bytesDead += length - text.length;
       this.lengths[slot] = text.length;
       return;
     }
-    this.clear(slot);
+    // Written past the bytes in use first: a string found not to be Latin-1 midway leaves nothing behind.
     if (this.bytesUsed + text.length > this.bytes.length) this.makeRoom(text.length);
+    if (!this.write(this.bytesUsed, text)) {
+      this.setWide(slot, text);
+      return;
+    }
+    this.clear(slot);
     this.starts[slot] = this.bytesUsed;
     this.lengths[slot] = text.length;
-    this.write(this.bytesUsed, text);
     this.bytesUsed += text.length;
+  }
+
+  private setWide(slot: number, text: string | undefined): void {
+    this.clear(slot);
+    if (text === undefined) return;
+    this.lengths[slot] = WIDE_STRING;
+    this.wide.set(slot, text);
   }
 
   clear(slot: number): void {
@@ -145,12 +156,14 @@ export class PackedStrings {
     this.bytesDead = 0;
   }
 
-  private write(start: number, text: string): void {
-    for (let index = 0; index < text.length; index += 1) this.bytes[start + index] = text.charCodeAt(index);
+  /** Writes `text` as one byte per character at `start`; false (bytes written so far left as they are) when it is not Latin-1. */
+  private write(start: number, text: string): boolean {
+    const { bytes } = this;
+    for (let index = 0; index < text.length; index += 1) {
+      const code = text.charCodeAt(index);
+      if (code > LATIN1_MAX) return false;
+      bytes[start + index] = code;
+    }
+    return true;
   }
-}
-
-function isLatin1(text: string): boolean {
-  for (let index = 0; index < text.length; index += 1) if (text.charCodeAt(index) > LATIN1_MAX) return false;
-  return true;
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Errno, FsError, toFsError } from '../fs/errno.js';
-import { RENAME_EXCHANGE, RENAME_NOREPLACE, type AttrChanges, type DirStream, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../fs/types.js';
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, type AttrChanges, type DirEntry, type DirStream, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
 import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, WRITE_REPORT_NUMBERS, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
 import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit, type WholeBlockReports } from './native-cache-hits.js';
@@ -131,11 +131,12 @@ class OpenDirs {
 
   /** The engine is done with the last batch: `counts` says how often each entry went to the kernel. */
   settle(dir: OpenDir, counts: Buffer | undefined): void {
-    dir.held.forEach((ino, index) => {
-      if (ino === 0) return;
-      const count = counts !== undefined && (index + 1) * 4 <= counts.length ? counts.readUInt32LE(index * 4) : 0;
-      this.fs.settleIno(ino, count);
-    });
+    const { held } = dir;
+    const counted = counts === undefined ? 0 : Math.min(held.length, counts.length >>> 2);
+    for (let index = 0; index < held.length; index += 1) {
+      const ino = held[index] as number;
+      if (ino !== 0) this.fs.settleIno(ino, index < counted ? (counts as Buffer).readUInt32LE(index * 4) : 0);
+    }
     dir.held = [];
   }
 
@@ -148,27 +149,28 @@ class OpenDirs {
   }
 
   /** The entries at `offset`…, dots first; each entry's number held until the batch is settled. */
-  async batch(dir: OpenDir, offset: number): Promise<{ names: string[]; attrs: Float64Array }> {
+  async batch(dir: OpenDir, offset: number): Promise<{ names: string; count: number; attrs: Float64Array }> {
     const names: string[] = [];
-    const attrsOf: FileAttr[] = [];
-    for (let position = offset; position < DOT_ENTRIES; position += 1) {
-      names.push(position === 0 ? '.' : '..');
-      attrsOf.push(dir.self);
-    }
+    for (let position = offset; position < DOT_ENTRIES; position += 1) names.push(position === 0 ? '.' : '..');
+    const dots = names.length;
     const position = Math.max(0, offset - DOT_ENTRIES);
-    const max = DIR_BATCH_ENTRIES - names.length;
     const { readHeld } = dir.stream;
     const held = readHeld !== undefined;
-    const entries = held ? await readHeld(position, max) : await dir.stream.read(position, max);
-    for (const entry of entries) {
-      names.push(entry.name);
-      attrsOf.push(entry.attr);
+    const entries = held ? await readHeld(position, DIR_BATCH_ENTRIES - dots) : await dir.stream.read(position, DIR_BATCH_ENTRIES - dots);
+    // Each entry goes straight into what the engine takes, with no array or closure per entry.
+    const count = dots + entries.length;
+    const attrs = new Float64Array(count * STAT_NUMBERS);
+    const inos = new Array<number>(count).fill(0);
+    for (let index = 0; index < dots; index += 1) putStat(attrs, index, dir.self);
+    for (let index = 0; index < entries.length; index += 1) {
+      const { name, attr } = entries[index] as DirEntry;
+      names.push(name);
+      putStat(attrs, dots + index, attr);
+      inos[dots + index] = attr.ino;
+      if (!held) this.fs.holdIno(attr.ino);
     }
-    const attrs = new Float64Array(attrsOf.length * STAT_NUMBERS);
-    attrsOf.forEach((attr, index) => putStat(attrs, index, attr));
-    dir.held = attrsOf.map((attr, index) => (index < names.length - entries.length ? 0 : attr.ino));
-    if (!held) for (const ino of dir.held) if (ino !== 0) this.fs.holdIno(ino);
-    return { names, attrs };
+    dir.held = inos;
+    return { names: names.join('\0'), count, attrs };
   }
 }
 
@@ -322,18 +324,14 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
     case NativeOp.readdir: {
       const dir = dirs.get(request.fh);
       dirs.settle(dir, request.target);
-      const { names, attrs } = await dirs.batch(dir, request.offset);
-      const joined = names.join('\0');
+      const { names, count, attrs } = await dirs.batch(dir, request.offset);
       return (addon, context, id) => {
-        if (!addon.replyDir(context, id, joined, names.length, attrs, false)) dirs.settle(dir, undefined);
+        if (!addon.replyDir(context, id, names, count, attrs, false)) dirs.settle(dir, undefined);
         return 0;
       };
     }
     case NativeOp.releasedir:
       dirs.close(request.fh, request.target);
-      return ok;
-    case NativeOp.forget:
-      forget(fs, request.ino, request.size, request.target);
       return ok;
     case NativeOp.statfs: {
       const info = await fs.statfs('/');
@@ -452,6 +450,27 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
     },
   };
+  /**
+   * A FORGET only drops counts, synchronously: it is answered at once, without the timer and promise of
+   * other requests, since a walk of a big tree makes the kernel send them by the thousand.
+   */
+  const forgetAtOnce = (id: number, ino: number, count: number, pairs: Buffer | undefined): void => {
+    const startNs = process.hrtime.bigint();
+    let errno = 0;
+    try {
+      forget(fs, ino, count, pairs);
+    } catch (error) {
+      const fsError = toFsError(error);
+      errno = fsError.errno;
+      logger.debug({ op: 'forget', ino, errno, msg: fsError.message }, 'operation failed');
+    }
+    try {
+      addon.replyError(options.context(), id, errno);
+    } catch (replyError) {
+      logger.error({ op: 'forget', err: replyError }, 'the native engine rejected an answer');
+    }
+    countOperation('forget', errno, Number(process.hrtime.bigint() - startNs) / 1e9, 0);
+  };
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName) => {
     if (op === NativeOp.cacheSettled) return held.settle(buffer, wholeBlocks);
     if (op === NativeOp.writesReported) return applyWriteReports(fs, staged, buffer, countOperation);
@@ -460,6 +479,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       return options.onEnded();
     }
     if (op === NativeOp.initialized) return options.onInitialized();
+    if (op === NativeOp.forget) return forgetAtOnce(id, ino, size, buffer);
     const startNs = process.hrtime.bigint();
     const opName = op === NativeOp.refuse ? (refusedOp ?? 'refuse') : (OP_NAMES.get(op) ?? `op${op}`);
     const report = (errno: number, bytes: number): void => countOperation(opName, errno, Number(process.hrtime.bigint() - startNs) / 1e9, bytes);

@@ -99,6 +99,22 @@ describe('InodeTable against a model of paths and lookup counts', () => {
 });
 
 describe('PackedStrings', () => {
+  it('takes a string past Latin-1 where a Latin-1 one was, in place or past the bytes in use, and leaves the neighbours be', () => {
+    const strings = new PackedStrings(4);
+    strings.set(0, 'abcdef');
+    strings.set(1, 'ghij');
+    // Shorter than the old one (written in place until the wide character), then longer (written past the end).
+    strings.set(0, 'aé€');
+    strings.set(2, 'klmn');
+    strings.set(1, 'ghij-€-longer');
+    strings.set(3, 'opq');
+    expect([0, 1, 2, 3].map((slot) => strings.get(slot))).toEqual(['aé€', 'ghij-€-longer', 'klmn', 'opq']);
+    strings.set(0, 'back to bytes');
+    strings.squeezed(4);
+    expect([0, 1, 2, 3].map((slot) => strings.get(slot))).toEqual(['back to bytes', 'ghij-€-longer', 'klmn', 'opq']);
+    expect(strings.equals(1, 'ghij-€-longer')).toBe(true);
+  });
+
   it('keeps each slot its string through overwrites, moves, growth and repacks', () => {
     const strings = new PackedStrings(4);
     const texts = ['', 'abc', 'ÿ-latin1', 'не latin1', 'z'.repeat(0xfffe), 'short'];

@@ -56,6 +56,29 @@ describe('readdir', () => {
     expect(await errnoOf(fs.readdir('/none'))).toBe(Errno.ENOENT);
   });
 
+  it('reads a kept listing again with the same names, attributes and numbers, by any slices, without a request', async () => {
+    const { bucket, fs } = makeFilesystem();
+    bucket.set('d/a.txt', 'one');
+    bucket.set('d/sub/x', '2');
+    bucket.set('d/ünï-€.bin', 'three3');
+    bucket.set('d/z', '');
+    const first = await fs.readdir('/d');
+    expect(first.map((entry) => [entry.name, entry.attr.kind, entry.attr.size])).toEqual([
+      ['a.txt', 'file', 3],
+      ['sub', 'dir', 0],
+      ['z', 'file', 0],
+      ['ünï-€.bin', 'file', 6],
+    ]);
+    const requests = bucket.calls.listPage;
+    expect(await fs.readdir('/d')).toEqual(first);
+    const stream = await fs.openDir('/d');
+    const sliced = [...(await stream.read(0, 3)), ...(await stream.read(3, 3)), ...(await stream.read(1, 2))];
+    expect(await stream.read(4, 3)).toEqual([]);
+    stream.close();
+    expect(sliced).toEqual([...first, ...first.slice(1, 3)]);
+    expect(bucket.calls.listPage).toBe(requests);
+  });
+
   it('lists 20,000 entries in a few pages, after which getattr of every one makes no request', async () => {
     const { bucket, fs } = makeFilesystem();
     const count = 20_000;

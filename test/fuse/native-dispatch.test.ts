@@ -101,3 +101,42 @@ describe('native dispatch: opens answered too late', () => {
     expect(core.release).not.toHaveBeenCalled();
   });
 });
+
+describe('native dispatch: FORGET', () => {
+  it('drops the counts of a FORGET and of each pair of a BATCH_FORGET and answers before any promise runs, counted as forgets', () => {
+    const { addon, asAddon, received } = fakeAddon();
+    const core = { forget: vi.fn((_ino: number, _count: number) => {}) };
+    const done: { op: string; errno: number }[] = [];
+    const dispatch = createNativeDispatch({
+      fs: core as unknown as PathFilesystem & InodeFilesystem,
+      addon: asAddon,
+      context: () => context,
+      slots: () => [],
+      logger: pino({ level: 'silent' }),
+      observer: { operationDone: ({ op, errno }) => void done.push({ op, errno }) },
+      operationTimeoutMs: TIMEOUT_MS,
+      onInitialized: () => {},
+      onEnded: () => {},
+    });
+    received(1);
+    received(2);
+    dispatch(NativeOp.forget, 1, 42, undefined, 0, 0, 3, 0, undefined, undefined, -1, 0, 0, undefined);
+    const pairs = Buffer.alloc(32);
+    [7, 1, 8, 2].forEach((value, index) => pairs.writeDoubleLE(value, index * 8));
+    dispatch(NativeOp.forget, 2, 0, undefined, 0, 0, 0, 0, pairs, undefined, -1, 0, 0, undefined);
+    // No await: both were answered within the call.
+    expect(core.forget.mock.calls).toEqual([
+      [42, 3],
+      [7, 1],
+      [8, 2],
+    ]);
+    expect(addon.replyError.mock.calls).toEqual([
+      [context, 1, 0],
+      [context, 2, 0],
+    ]);
+    expect(done).toEqual([
+      { op: 'forget', errno: 0 },
+      { op: 'forget', errno: 0 },
+    ]);
+  });
+});
