@@ -117,9 +117,13 @@ static int take_report_room_locked(struct mount_context *ctx) {
   return room;
 }
 
-/* Queues one report into the room taken for it; the marker goes on the dispatch queue unless one is there already. */
-static void queue_report(struct mount_context *ctx, const double *report) {
-  int queue = 0;
+/*
+ * Queues one report into the room taken for it; the marker goes on the dispatch queue unless one is there already.
+ * The marker is queued under the lock: a worker that finds it marked queued must be able to reply at once, knowing
+ * every request the kernel sends after that reply reaches JS behind the marker. 0 when the queue is closing.
+ */
+static int queue_report(struct mount_context *ctx, const double *report) {
+  int queued = 1;
   pthread_mutex_lock(&ctx->lock);
   struct staged_reports *reports = &ctx->staged_reports;
   reports->promised--;
@@ -127,13 +131,12 @@ static void queue_report(struct mount_context *ctx, const double *report) {
   reports->count += REPORT_FIELDS;
   reports->served++;
   reports->bytes += (uint64_t)report[2];
-  if (!reports->queued) queue = reports->queued = 1;
-  pthread_mutex_unlock(&ctx->lock);
-  if (queue && napi_call_threadsafe_function(ctx->dispatch, &staged_written_marker, napi_tsfn_nonblocking) != napi_ok) {
-    pthread_mutex_lock(&ctx->lock);
-    reports->queued = 0;
-    pthread_mutex_unlock(&ctx->lock);
+  if (!reports->queued) {
+    queued = napi_call_threadsafe_function(ctx->dispatch, &staged_written_marker, napi_tsfn_nonblocking) == napi_ok;
+    reports->queued = queued;
   }
+  pthread_mutex_unlock(&ctx->lock);
+  return queued;
 }
 
 /* Up to `length` bytes written at `position`; fewer only when pwrite failed (its errno in `*err`). */
@@ -173,9 +176,9 @@ int staged_write_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, c
   size_t written = pwrite_fully(staged->fd, data, size, offset, &err);
   unref(staged);
   const double report[REPORT_FIELDS] = {(double)fh, (double)offset, (double)written, (double)err, seconds_since(&start)};
-  /* Before the reply: whatever the kernel sends after it reaches JS after the report. */
-  queue_report(ctx, report);
-  if (written == size || written > 0) fuse_reply_write(req, written);
+  /* Before the reply: whatever the kernel sends after it reaches JS after the report. A write JS cannot hear of is not acknowledged. */
+  if (!queue_report(ctx, report)) fuse_reply_err(req, EIO);
+  else if (written == size || written > 0) fuse_reply_write(req, written);
   else fuse_reply_err(req, err);
   return 1;
 }

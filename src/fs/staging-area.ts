@@ -9,9 +9,11 @@ import { Errno, FsError } from './errno.js';
 /** Bound of the staging area when none is set: files written but not yet uploaded, kept ones included. */
 export const DEFAULT_MAX_STAGING_BYTES = 10 * 1024 ** 3;
 
-/** A file being written: `NAME.data` beside `NAME.json` (what it is for). */
 /** Reads of a staging file for its upload: large ones, since the stream's default turns an upload into many small sends. */
 const UPLOAD_READ_BYTES = 1024 * 1024;
+/** Room past a file's end takes at most this fraction (1/N) of the free bound. */
+const ROOM_SHARE_OF_FREE = 4;
+/** A file being written: `NAME.data` beside `NAME.json` (what it is for). */
 const DATA_SUFFIX = '.data';
 /** A file whose upload failed, or that a mount which ended without uploading it left behind. */
 const KEPT_SUFFIX = '.kept';
@@ -104,6 +106,14 @@ export class StagingArea {
     const taken = Math.max(0, Math.min(bytes, this.maxBytes - this.usedBytes));
     this.usedBytes += taken;
     return taken;
+  }
+
+  /**
+   * Takes up to `bytes` of the bound as room past a file's end, at most a quarter of what is free: room is held
+   * until close, so open files must never take the whole bound from writers that have bytes to stage.
+   */
+  reserveRoomUpTo(bytes: number): number {
+    return this.reserveUpTo(Math.min(bytes, Math.floor((this.maxBytes - this.usedBytes) / ROOM_SHARE_OF_FREE)));
   }
 
   unreserve(bytes: number): void {
@@ -202,7 +212,7 @@ export class StagedFile {
    */
   setAside(bytes: number): number {
     const wanted = this.size + bytes - this.heldBytes;
-    if (wanted > 0) this.setAsideEnd = this.heldBytes + this.area.reserveUpTo(wanted);
+    if (wanted > 0) this.setAsideEnd = this.heldBytes + this.area.reserveRoomUpTo(wanted);
     this.tellRoom();
     return this.setAsideEnd;
   }

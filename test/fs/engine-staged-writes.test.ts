@@ -33,7 +33,7 @@ const errnoOf = async (promise: Promise<unknown>): Promise<number | undefined> =
 
 describe('a new file an engine writes itself', () => {
   it('hands the engine its staging file and room only when asked, and the room counts against the bound but not as staged bytes', async () => {
-    const { fs, staging } = await writable(20 * MiB);
+    const { fs, staging } = await writable(32 * MiB);
     const plain = await fs.create('/plain', 0o644, CREATE);
     expect(plain.staged).toBeUndefined();
     const { fh, staged } = await fs.create('/big', 0o644, CREATE, { engineWritesStaged: true });
@@ -46,14 +46,23 @@ describe('a new file an engine writes itself', () => {
     expect((await fs.getattr('/big')).size).toBe(3 * MiB);
     expect(staging.stats().stagedBytes).toBe(3 * MiB);
     expect(fs.engineWritableEnd!(fh)).toBe(11 * MiB);
-    // 11 MiB of the 20 are held: another file may take the rest and no more.
-    expect(await fs.write(plain.fh, Buffer.alloc(9 * MiB), 0)).toBe(9 * MiB);
-    expect(await errnoOf(fs.write(plain.fh, Buffer.alloc(1), 9 * MiB))).toBe(Errno.ENOSPC);
+    // 11 MiB of the 32 are held: another file may take the rest and no more.
+    expect(await fs.write(plain.fh, Buffer.alloc(21 * MiB), 0)).toBe(21 * MiB);
+    expect(await errnoOf(fs.write(plain.fh, Buffer.alloc(1), 21 * MiB))).toBe(Errno.ENOSPC);
     expect(fs.engineWritableEnd!(plain.fh)).toBeUndefined();
     await fs.flush(fh);
     await fs.release(fh);
     await fs.release(plain.fh);
     expect(staging.stats().stagedBytes).toBe(0);
+  });
+
+  it('never lets the room of open files take the whole bound from a writer with bytes to stage', async () => {
+    const { fs } = await writable(32 * MiB);
+    const opened = [];
+    for (let i = 0; i < 8; i += 1) opened.push(await fs.create(`/empty-${i}`, 0o644, CREATE, { engineWritesStaged: true }));
+    const plain = await fs.create('/plain', 0o644, CREATE);
+    expect(await fs.write(plain.fh, Buffer.alloc(2 * MiB), 0)).toBe(2 * MiB);
+    for (const { fh } of [...opened, plain]) await fs.release(fh);
   });
 
   it('uploads the bytes the engine wrote, and reports its failed write at the next flush only, after the upload', async () => {
