@@ -148,7 +148,7 @@ export interface NativeAddon {
 export const READ_SLOT_BYTES = 1024 * 1024;
 
 /** What the native engine's build needs (native/build.sh). */
-export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev zlib1g-dev pkg-config build-essential python3';
+export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev libdeflate-dev pkg-config build-essential python3';
 
 export class NativeEngineUnavailableError extends Error {
   /** Why, in a few words: "… is missing", "cannot be loaded: …". */
