@@ -8,7 +8,8 @@
         "native/request_registry.c",
         "native/notifier.c",
         "native/cache_read.c",
-        "native/whole_block.c"
+        "native/whole_block.c",
+        "native/lent_ranges.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(sh native/fuse-flags.sh)"],
       "libraries": ["<!@(sh native/engine-libs.sh)"],

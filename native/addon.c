@@ -525,6 +525,7 @@ static atomic_int live_contexts;
 
 static void free_context(struct mount_context *ctx) {
   whole_blocks_free_all(ctx);
+  lent_free_all(ctx);
   if (!ctx->slot_memory_owned_by_js) free(ctx->slot_memory);
   free(ctx->free_slots);
   free(ctx->cache.tokens);
@@ -811,6 +812,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"replyCreate", reply_create}, {"replyWrite", reply_read},
       {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry}, {"trimMemory", trim_memory},
       {"liveContexts", live_contexts_count},
+      {"lendRanges", lent_lend_ranges},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

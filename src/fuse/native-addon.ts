@@ -126,6 +126,12 @@ export interface NativeAddon {
    * ranges' then `tailBytes` already in the request's buffer. The engine reads and checks them itself.
    */
   replyCached(context: NativeContext, id: number, ranges: Float64Array, crcs: Uint32Array, tailBytes: number): boolean;
+  /**
+   * Lends handle `fh`'s reads to come the cached blocks in `ranges` (LENT_RANGE_NUMBERS numbers per block, see
+   * src/fuse/native-cache-hits.ts; `crcs` as for `replyCached`): the engine keeps descriptors of its own and serves
+   * the reads they cover without asking. Returns how many blocks it took.
+   */
+  lendRanges(context: NativeContext, fh: number, ranges: Float64Array, crcs: Uint32Array): number;
   /** A write: the count of bytes the core took. */
   replyWrite(context: NativeContext, id: number, bytes: number): boolean;
   /** A create: the new file's handle and attributes (STAT_NUMBERS numbers); the worker replies entry and open together. */
