@@ -28,6 +28,8 @@ export class PrefetchingReader implements ObjectReader {
   /** Blocks before this index were dropped from the cache behind the stream. */
   private droppedBefore = 0;
   private closed = false;
+  /** The end of the ranges handed to the engine (`cachedRange`): a read up to there continues the stream it served. */
+  private engineServedTo = 0;
   private readonly fetchBytes: RangeFetcher;
 
   constructor(
@@ -54,8 +56,9 @@ export class PrefetchingReader implements ObjectReader {
       return this.copyBlocks(target, position, end, this.takeBlocks(position, end));
     }
     const covered = this.isCovered(position, end);
+    const tolerance = this.options.sequentialToleranceBytes;
     const continues = this.sequential
-      ? Math.abs(position - this.lastEnd) <= this.options.sequentialToleranceBytes
+      ? Math.abs(position - this.lastEnd) <= tolerance || (position >= this.lastEnd && position <= this.engineServedTo + tolerance)
       : position === this.lastEnd;
     // A far seek: random mode, exact-range GETs until the reader shows it streams again.
     const farSeek = !continues && !covered;
@@ -148,7 +151,9 @@ export class PrefetchingReader implements ObjectReader {
     if (this.closed || this.disk === undefined) return undefined;
     // Bytes already in memory (or on their way) are served from there: never read twice, never counted twice.
     if (this.cache.isPresent(this.objectId, Math.floor(position / this.options.blockSizeBytes))) return undefined;
-    return this.disk.cachedRange(position, length);
+    const range = this.disk.cachedRange(position, length);
+    if (range !== undefined) this.engineServedTo = Math.max(this.engineServedTo, position + range.length);
+    return range;
   }
 
   close(): void {

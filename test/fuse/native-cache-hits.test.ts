@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -461,6 +461,20 @@ describe('the native engine serving hits of the real disk cache', () => {
     // Its files are open now: but for the first reads (their blocks may still be in memory), the engine serves them.
     expect(engineStats().cacheHitBytes - before.cacheHitBytes).toBeGreaterThanOrEqual(big.length - 4 * MiB);
     expect(diskCache!.stats()).toMatchObject({ misses: 0, checksumFailures: 0 });
+  });
+
+  it('fetches a block missing in the middle of a file the engine streams, and writes it to the cache again', async () => {
+    const bigBlocks = blockFilesOfLength(MiB);
+    expect(bigBlocks).toHaveLength(12);
+    const missing = bigBlocks.find((path) => path.endsWith('-8'));
+    expect(missing).toBeDefined();
+    await unmountAll();
+    unlinkSync(missing!);
+    await mountWithCache();
+    expect(await hashThroughMount('big.bin')).toBe(sha256(big));
+    // The read that missed continues the stream the engine served: fetched as a block, through the cache.
+    await diskCache!.settled();
+    expect(existsSync(missing!)).toBe(true);
   });
 
   it('drops a block file with a flipped byte, counts one checksum failure and serves the right bytes', async () => {
