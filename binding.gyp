@@ -9,16 +9,18 @@
         "native/notifier.c",
         "native/cache_read.c",
         "native/whole_block.c",
-        "native/staged_write.c"
+        "native/staged_write.c",
+        "native/lent_ranges.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(sh native/fuse-flags.sh)"],
-      "libraries": ["<!@(pkg-config --libs fuse3)", "-lz"],
+      "libraries": ["<!@(sh native/engine-libs.sh)"],
       "defines": ["NAPI_VERSION=8"]
     },
     {
       "target_name": "bucketfs_cache_fill",
       "sources": ["native/cache_fill.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-ldeflate"],
       "defines": ["NAPI_VERSION=8"]
     },
     {

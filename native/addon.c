@@ -553,6 +553,7 @@ static atomic_int live_contexts;
 static void free_context(struct mount_context *ctx) {
   whole_blocks_free_all(ctx);
   staged_writes_free_all(ctx);
+  lent_free_all(ctx);
   if (!ctx->slot_memory_owned_by_js) free(ctx->slot_memory);
   free(ctx->free_slots);
   free(ctx->cache.tokens);
@@ -843,6 +844,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"notifyInvalInode", notify_inval_inode}, {"notifyInvalEntry", notify_inval_entry}, {"trimMemory", trim_memory},
       {"liveContexts", live_contexts_count},
       {"stagedWriteEnd", staged_write_end}, {"stagedWriteDrop", staged_write_drop_js},
+      {"lendRanges", lent_lend_ranges},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

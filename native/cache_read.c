@@ -1,11 +1,11 @@
 /*
  * Cache hits, served on the libfuse worker thread. For a READ the local cache holds, JS answers with
  * the block files' descriptors and the CRC-32 of each piece covering the bytes (replyCached); the
- * worker preads those pieces, checks every CRC with zlib's crc32() and replies the bytes itself, so
+ * worker preads those pieces, checks every CRC (crc.h) and replies the bytes itself, so
  * they never cross into JS. A mismatch, a block file that ends too soon or a failed pread sends the
  * same request back to JS as the usual read (READ_AFTER_CACHE_FAILURE): the reader never sees it.
  *
- * The bytes are checked where they are served: pread copies them into this thread's buffer, crc32()
+ * The bytes are checked where they are served: pread copies them into this thread's buffer, the CRC
  * reads them there, and fuse_reply_iov hands that very buffer to the kernel. Splicing from the
  * descriptor (fuse_reply_data with FUSE_BUF_IS_FD) would skip one copy but send the kernel pages
  * nobody checked on this read, so it is not used.
@@ -21,13 +21,9 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <zlib.h>
+#include "crc.h"
 #include "mount_context.h"
 
-/* The numbers JS sends per range: fd, filePosition, length, pieceBytes, firstPieceFilePosition, pieceCount. */
-#define RANGE_NUMBERS 6
-/* A read spans a few blocks at most; src/fuse/native-cache-hits.ts stops at the same count. */
-#define MAX_RANGES 16
 /* Larger pieces than this are no format the cache writes: refused rather than read into memory. */
 #define MAX_PIECE_BYTES (16u * 1024u * 1024u)
 /* Room for the dispatcher's arguments (addon.c passes its count); the ids go in the buffer argument, the ninth. */
@@ -47,30 +43,30 @@ static int whole_number(double value, double max) {
   return isfinite(value) && value >= 0 && value <= max && floor(value) == value;
 }
 
+const char *cache_range_from(const double *n, double max_length, struct cache_range *range) {
+  double fd = n[0], position = n[1], length = n[2], piece_bytes = n[3], first = n[4], count = n[5];
+  if (!whole_number(fd, INT_MAX) || !whole_number(position, 0x1p53) || !whole_number(first, position) || !whole_number(length, max_length) ||
+      length < 1 || !whole_number(piece_bytes, MAX_PIECE_BYTES) || piece_bytes < 1) {
+    return "a range needs fd, filePosition, length (from 1 B, at most what the call allows), pieceBytes and firstPieceFilePosition (≤ filePosition)";
+  }
+  /* Exactly the pieces covering the range: each is read and checked whole. */
+  if (count != ceil((position - first + length) / piece_bytes) || (position - first) >= piece_bytes) {
+    return "pieceCount must be the pieces covering the range, from the one holding filePosition";
+  }
+  range->fd = (int)fd;
+  range->file_position = (off_t)position;
+  range->length = (size_t)length;
+  range->piece_bytes = (size_t)piece_bytes;
+  range->first_piece_position = (off_t)first;
+  range->piece_count = (size_t)count;
+  range->piece_crcs = NULL;
+  return NULL;
+}
+
 /* Builds the hit from JS's numbers; NULL with `*error` set when they do not describe one. */
 static struct cache_hit *cache_hit_from(const double *numbers, size_t range_count, const uint32_t *crcs, size_t crc_count, const char **error) {
-  size_t pieces = 0;
-  for (size_t i = 0; i < range_count; i++) {
-    const double *n = numbers + i * RANGE_NUMBERS;
-    double fd = n[0], position = n[1], length = n[2], piece_bytes = n[3], first = n[4], count = n[5];
-    if (!whole_number(fd, INT_MAX) || !whole_number(position, 0x1p53) || !whole_number(first, position) || !whole_number(length, READ_SLOT_BYTES) ||
-        length < 1 || !whole_number(piece_bytes, MAX_PIECE_BYTES) || piece_bytes < 1) {
-      *error = "replyCached: a range needs fd, filePosition, length (1 B to 1 MiB), pieceBytes and firstPieceFilePosition (≤ filePosition)";
-      return NULL;
-    }
-    /* Exactly the pieces covering the range: each is read and checked whole. */
-    if (count != ceil((position - first + length) / piece_bytes) || (position - first) >= piece_bytes) {
-      *error = "replyCached: pieceCount must be the pieces covering the range, from the one holding filePosition";
-      return NULL;
-    }
-    pieces += (size_t)count;
-  }
-  if (pieces != crc_count) {
-    *error = "replyCached: crcs must hold one CRC per covered piece";
-    return NULL;
-  }
   struct cache_hit *hit = calloc(1, sizeof *hit + range_count * sizeof(struct cache_range));
-  uint32_t *own_crcs = malloc(crc_count * sizeof *own_crcs);
+  uint32_t *own_crcs = malloc((crc_count > 0 ? crc_count : 1) * sizeof *own_crcs);
   if (hit == NULL || own_crcs == NULL) {
     free(hit);
     free(own_crcs);
@@ -80,18 +76,22 @@ static struct cache_hit *cache_hit_from(const double *numbers, size_t range_coun
   memcpy(own_crcs, crcs, crc_count * sizeof *own_crcs);
   hit->crcs = own_crcs;
   hit->range_count = range_count;
-  const uint32_t *next_crc = own_crcs;
+  size_t pieces = 0;
   for (size_t i = 0; i < range_count; i++) {
-    const double *n = numbers + i * RANGE_NUMBERS;
     struct cache_range *range = &hit->ranges[i];
-    range->fd = (int)n[0];
-    range->file_position = (off_t)n[1];
-    range->length = (size_t)n[2];
-    range->piece_bytes = (size_t)n[3];
-    range->first_piece_position = (off_t)n[4];
-    range->piece_count = (size_t)n[5];
-    range->piece_crcs = next_crc;
-    next_crc += range->piece_count;
+    *error = cache_range_from(numbers + i * RANGE_NUMBERS, READ_SLOT_BYTES, range);
+    if (*error == NULL && range->piece_count > crc_count - pieces) *error = "replyCached: crcs must hold one CRC per covered piece";
+    if (*error != NULL) {
+      cache_hit_free(hit);
+      return NULL;
+    }
+    range->piece_crcs = own_crcs + pieces;
+    pieces += range->piece_count;
+  }
+  if (pieces != crc_count) {
+    *error = "replyCached: crcs must hold one CRC per covered piece";
+    cache_hit_free(hit);
+    return NULL;
   }
   return hit;
 }
@@ -185,13 +185,27 @@ static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static int scratch_key_ready;
 
+/*
+ * The kernel's copy into user memory runs at a fraction of its speed on some CPUs when the destination sits a
+ * few bytes past the source within a page (bench/RESULTS.md). The pieces start on a page of their file, so
+ * the buffer starts on a page too.
+ */
+#define SCRATCH_ALIGNMENT_BYTES 4096u
+
 struct scratch {
   size_t capacity;
-  char data[];
+  char *data;
 };
 
+static void free_scratch(void *value) {
+  struct scratch *scratch = value;
+  if (scratch == NULL) return;
+  free(scratch->data);
+  free(scratch);
+}
+
 static void make_scratch_key(void) {
-  scratch_key_ready = pthread_key_create(&scratch_key, free) == 0;
+  scratch_key_ready = pthread_key_create(&scratch_key, free_scratch) == 0;
 }
 
 char *scratch_of_at_least(size_t bytes) {
@@ -199,14 +213,21 @@ char *scratch_of_at_least(size_t bytes) {
   if (!scratch_key_ready) return NULL;
   struct scratch *scratch = pthread_getspecific(scratch_key);
   if (scratch != NULL && scratch->capacity >= bytes) return scratch->data;
-  free(scratch);
-  scratch = malloc(sizeof *scratch + bytes);
-  if (scratch != NULL) scratch->capacity = bytes;
-  if (pthread_setspecific(scratch_key, scratch) != 0) {
-    free(scratch);
+  if (scratch == NULL) {
+    scratch = calloc(1, sizeof *scratch);
+    if (scratch == NULL || pthread_setspecific(scratch_key, scratch) != 0) {
+      free(scratch);
+      return NULL;
+    }
+  }
+  free(scratch->data);
+  scratch->capacity = 0;
+  if (posix_memalign((void **)&scratch->data, SCRATCH_ALIGNMENT_BYTES, bytes) != 0) {
+    scratch->data = NULL;
     return NULL;
   }
-  return scratch != NULL ? scratch->data : NULL;
+  scratch->capacity = bytes;
+  return scratch->data;
 }
 
 /* Reads up to `length` bytes at `position`, fewer only at the end of the file; -1 on an error. */
@@ -231,7 +252,7 @@ int read_checked(const struct cache_range *range, char *into) {
     size_t start = piece * range->piece_bytes;
     /* The last piece of a block may be shorter: its CRC covers what the file holds of it. */
     size_t bytes = (size_t)got - start < range->piece_bytes ? (size_t)got - start : range->piece_bytes;
-    if ((uint32_t)crc32_z(0, (const Bytef *)into + start, bytes) != range->piece_crcs[piece]) return CACHE_CHECKSUM_MISMATCH;
+    if (crc32_of(0, into + start, bytes) != range->piece_crcs[piece]) return CACHE_CHECKSUM_MISMATCH;
   }
   return 0;
 }

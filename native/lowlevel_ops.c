@@ -271,9 +271,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, s
   struct mount_context *ctx = context_of(req);
   int whole = whole_block_serve(ctx, req, fi->fh, size, offset);
   if (whole > 0) return;
+  int lent = whole == 0 ? lent_serve(ctx, req, fi->fh, size, offset) : 0;
+  if (lent > 0) return;
   NEW_REQUEST_OR_ENOMEM(r, req, OP_READ, ino);
-  /* The whole block failed: the usual read, marked so that JS knows why it reads the file itself. */
+  /* The whole block or a lent one failed: the usual read, marked so that JS knows why it reads the file itself. */
   if (whole < 0) r->flags = READ_AFTER_CACHE_FAILURE | (-whole << 16) | WHOLE_BLOCK_RANGE_INDEX;
+  if (lent < 0) r->flags = READ_AFTER_CACHE_FAILURE | (-lent << 16) | LENT_RANGE_INDEX;
   const char *data = request_memory(ctx, r, size);
   if (data == NULL) {
     fuse_reply_err(req, ENOMEM);
@@ -309,7 +312,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   }
   NEW_REQUEST_OR_ENOMEM(r, req, OP_RELEASE, ino);
   r->fh = fi->fh;
-  fuse_reply_err(req, ask_js(ctx, r));
+  int err = ask_js(ctx, r);
+  /* After JS let the handle go: it lends nothing to it from then on. */
+  lent_drop(ctx, fi->fh);
+  fuse_reply_err(req, err);
   request_release(r);
 }
 

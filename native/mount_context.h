@@ -72,6 +72,11 @@ enum cache_failure {
   CACHE_READ_ERROR = 3, /* pread failed: the cache's disk, not the block */
 };
 
+/* The numbers JS sends per range: fd, filePosition, length, pieceBytes, firstPieceFilePosition, pieceCount. */
+#define RANGE_NUMBERS 6
+/* A read spans a few blocks at most; src/fuse/native-cache-hits.ts stops at the same count. */
+#define MAX_RANGES 16
+
 /* One range of a cache hit (see CachedRange in src/fs/types.ts): served by the worker, checked piece by piece. */
 struct cache_range {
   int fd;
@@ -192,6 +197,9 @@ struct request {
 /* The block files of open handles whose whole object one block holds (whole_block.c), by handle. */
 #define WHOLE_BLOCK_BUCKETS 256
 struct whole_block;
+/* The blocks lent to open handles ahead of their reads (lent_ranges.c), by handle. */
+#define LENT_HANDLE_BUCKETS 64
+struct lent_handle;
 
 /* The staging files of open handles whose writes the engine serves (staged_write.c), by handle. */
 #define STAGED_WRITE_BUCKETS 256
@@ -252,6 +260,9 @@ struct mount_context {
   /* guarded by lock */
   struct staged_write *staged_writes[STAGED_WRITE_BUCKETS];
   struct staged_reports staged_reports;
+  /* guarded by lock: the blocks JS lent open handles' reads ahead of them (lent_ranges.c), and how many in all */
+  struct lent_handle *lent_handles[LENT_HANDLE_BUCKETS];
+  size_t lent_range_count;
   /* The JS handle's and the thread-safe function's: whichever finalizer runs last frees the context. */
   atomic_int refs;
 };
@@ -314,6 +325,8 @@ ssize_t pread_fully(int fd, char *into, size_t length, off_t position);
 int read_checked(const struct cache_range *range, char *into);
 /* Counts a hit the engine could not serve from the cache (it went to JS instead). */
 void cache_count_fallback(struct mount_context *ctx);
+/* Fills `range` from RANGE_NUMBERS of JS's numbers, its length at most `max_length` (piece_crcs left NULL); NULL, or what is wrong. */
+const char *cache_range_from(const double *numbers, double max_length, struct cache_range *range);
 
 /* whole blocks (whole_block.c) */
 /* The range index of a READ_AFTER_CACHE_FAILURE that names the handle's whole block, not a range JS gave. */
@@ -345,5 +358,16 @@ void staged_write_deliver(napi_env env, napi_value js_dispatch, struct mount_con
 /* stagedWriteEnd(ctx, fh, writableEnd), stagedWriteDrop(ctx, fh) */
 napi_value staged_write_end(napi_env env, napi_callback_info info);
 napi_value staged_write_drop_js(napi_env env, napi_callback_info info);
+/* blocks lent ahead of a handle's reads (lent_ranges.c) */
+/* The range index of a READ_AFTER_CACHE_FAILURE that names a lent block, not a range of the READ's answer. */
+#define LENT_RANGE_INDEX 0xfffe
+/* lendRanges(ctx, fh, ranges, crcs): keeps descriptors of its own of the blocks JS lends handle `fh`; how many it took. */
+napi_value lent_lend_ranges(napi_env env, napi_callback_info info);
+/* Serves a READ the handle's lent blocks cover: 1 when replied, 0 when they do not cover it, or minus the failure's kind. */
+int lent_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, size_t size, off_t offset);
+/* The handle was released: its lent blocks are closed. */
+void lent_drop(struct mount_context *ctx, uint64_t fh);
+/* Closes every lent block still held (the context is freed). */
+void lent_free_all(struct mount_context *ctx);
 
 #endif

@@ -28,6 +28,8 @@ export class PrefetchingReader implements ObjectReader {
   /** Blocks before this index were dropped from the cache behind the stream. */
   private droppedBefore = 0;
   private closed = false;
+  /** The end of the ranges handed to the engine (`cachedRange`): a read up to there continues the stream it served. */
+  private engineServedTo = 0;
   private readonly fetchBytes: RangeFetcher;
 
   constructor(
@@ -54,8 +56,9 @@ export class PrefetchingReader implements ObjectReader {
       return this.copyBlocks(target, position, end, this.takeBlocks(position, end));
     }
     const covered = this.isCovered(position, end);
+    const tolerance = this.options.sequentialToleranceBytes;
     const continues = this.sequential
-      ? Math.abs(position - this.lastEnd) <= this.options.sequentialToleranceBytes
+      ? Math.abs(position - this.lastEnd) <= tolerance || (position >= this.lastEnd && position <= this.engineServedTo + tolerance)
       : position === this.lastEnd;
     // A far seek: random mode, exact-range GETs until the reader shows it streams again.
     const farSeek = !continues && !covered;
@@ -148,7 +151,9 @@ export class PrefetchingReader implements ObjectReader {
     if (this.closed || this.disk === undefined) return undefined;
     // Bytes already in memory (or on their way) are served from there: never read twice, never counted twice.
     if (this.cache.isPresent(this.objectId, Math.floor(position / this.options.blockSizeBytes))) return undefined;
-    return this.disk.cachedRange(position, length);
+    const range = this.disk.cachedRange(position, length);
+    if (range !== undefined) this.engineServedTo = Math.max(this.engineServedTo, position + range.length);
+    return range;
   }
 
   close(): void {
@@ -167,13 +172,40 @@ export class PrefetchingReader implements ObjectReader {
     const partBytes = this.options.partSizeBytes;
     const targetAlignment = this.windowBytes >= partBytes ? partBytes : blockBytes;
     const target = Math.min(this.snapshot.size, alignUp(end + this.windowBytes, targetAlignment));
-    const reached = this.ensureBlocks(this.frontier, target, 'prefetch');
+    const reached = this.engineReadsDisk ? this.warmBlocks(this.frontier, target) : this.ensureBlocks(this.frontier, target, 'prefetch');
     this.frontier = Math.max(this.frontier, reached);
     // Under memory pressure the window shrinks instead of growing (mountpoint-s3's memory target).
     this.windowBytes =
       reached >= target
         ? Math.min(this.windowBytes * 2, this.options.maxWindowBytes)
         : Math.max(this.options.initialWindowBytes, this.windowBytes / 2);
+  }
+
+  /** The engine serves the disk cache's blocks from their files itself (`cachedRange`). */
+  private get engineReadsDisk(): boolean {
+    return this.engine.servesCachedRanges && this.disk !== undefined;
+  }
+
+  /**
+   * Prefetch when the engine reads the disk cache itself: the blocks of `[from, to)` it holds are only opened,
+   * so that the reads to come find them open and the engine serves them (read into memory here, they would be
+   * checked and copied once more by JS, and their reads served from memory); the blocks it lacks are fetched.
+   */
+  private warmBlocks(from: number, to: number): number {
+    const disk = this.disk;
+    if (disk === undefined) return to;
+    const blockBytes = this.cache.blockSizeBytes;
+    const indexes: number[] = [];
+    for (let index = Math.floor(from / blockBytes); index * blockBytes < to; index += 1) {
+      if (!this.cache.isPresent(this.objectId, index)) indexes.push(index);
+    }
+    void Promise.all(indexes.map((index) => disk.warmBlock(index))).then((held) => {
+      if (this.closed) return;
+      indexes.forEach((index, i) => {
+        if (held[i] !== true) this.ensureBlocks(index * blockBytes, Math.min(this.snapshot.size, (index + 1) * blockBytes), 'prefetch');
+      });
+    });
+    return to;
   }
 
   /**

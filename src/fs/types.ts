@@ -239,6 +239,11 @@ export interface CachedRange {
   readonly firstPieceFilePosition: number;
   /** The engine is done with `fd`. */
   release(): void;
+  /**
+   * Instead of `release`: the engine took a descriptor of its own to serve the reads to come (what it serves is
+   * reported with `engineServed`), so this one is done and nothing is counted yet; the file counts as used.
+   */
+  lent?(): void;
   /** The engine found a mismatch: the block is dropped and a checksum failure counted (then call `release`). */
   corrupt(): void;
 }

@@ -137,6 +137,12 @@ export interface NativeAddon {
    * ranges' then `tailBytes` already in the request's buffer. The engine reads and checks them itself.
    */
   replyCached(context: NativeContext, id: number, ranges: Float64Array, crcs: Uint32Array, tailBytes: number): boolean;
+  /**
+   * Lends handle `fh`'s reads to come the cached blocks in `ranges` (LENT_RANGE_NUMBERS numbers per block, see
+   * src/fuse/native-cache-hits.ts; `crcs` as for `replyCached`): the engine keeps descriptors of its own and serves
+   * the reads they cover without asking. Returns how many blocks it took.
+   */
+  lendRanges(context: NativeContext, fh: number, ranges: Float64Array, crcs: Uint32Array): number;
   /** A write: the count of bytes the core took. */
   replyWrite(context: NativeContext, id: number, bytes: number): boolean;
   /**
@@ -167,7 +173,7 @@ export interface NativeAddon {
 export const READ_SLOT_BYTES = 1024 * 1024;
 
 /** What the native engine's build needs (native/build.sh). */
-export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev zlib1g-dev pkg-config build-essential python3';
+export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev libdeflate-dev pkg-config build-essential python3';
 
 export class NativeEngineUnavailableError extends Error {
   /** Why, in a few words: "… is missing", "cannot be loaded: …". */

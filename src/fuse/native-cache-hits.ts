@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CachedRange, PathFilesystem } from '../fs/types.js';
+import type { NativeAddon, NativeContext } from './native-addon.js';
 
 /** A core whose reads the local cache may hold (see `CachedRange`). */
 export type CacheRanges = Pick<PathFilesystem, 'cachedRange'>;
@@ -14,6 +15,12 @@ export const READ_AFTER_CACHE_FAILURE = 0x40000000;
 export const CacheFailure = { checksumMismatch: 1, shortRead: 2, readError: 3 } as const;
 
 const MAX_READ_BYTES = 1024 * 1024;
+/** Numbers per block in `lendRanges`: the object position of its first byte, then a range's CACHE_RANGE_NUMBERS. */
+export const LENT_RANGE_NUMBERS = 1 + CACHE_RANGE_NUMBERS;
+/** Bytes lent past a read at most; native/lent_ranges.c asks for more once less than half of it is left. */
+export const LEND_AHEAD_BYTES = 16 * MAX_READ_BYTES;
+/** Blocks in one `lendRanges` at most (native/lent_ranges.c keeps twice as many per handle). */
+const LEND_MAX_BLOCKS = 16;
 
 /** The ranges of one read, as the engine takes them. */
 export interface CacheHit {
@@ -46,10 +53,17 @@ function servable(range: CachedRange, wanted: number): boolean {
  * released and ends the hit there.
  */
 export function collectCacheHit(fs: CacheRanges, fh: number, position: number, length: number): CacheHit | undefined {
-  if (fs.cachedRange === undefined || length > MAX_READ_BYTES) return undefined;
+  if (length > MAX_READ_BYTES) return undefined;
+  const { ranges, covered } = rangesFrom(fs, fh, position, length, MAX_CACHE_RANGES_PER_READ);
+  if (ranges.length === 0) return undefined;
+  return { ranges, ...packed(ranges), covered };
+}
+
+/** The cached ranges from `position` on, in order, up to `length` bytes and `maxRanges` ranges, as far as the cache holds them. */
+function rangesFrom(fs: CacheRanges, fh: number, position: number, length: number, maxRanges: number): { ranges: CachedRange[]; covered: number } {
   const ranges: CachedRange[] = [];
   let covered = 0;
-  while (covered < length && ranges.length < MAX_CACHE_RANGES_PER_READ) {
+  while (fs.cachedRange !== undefined && covered < length && ranges.length < maxRanges) {
     const range = fs.cachedRange(fh, position + covered, length - covered);
     if (range === undefined) break;
     if (!servable(range, length - covered)) {
@@ -59,16 +73,52 @@ export function collectCacheHit(fs: CacheRanges, fh: number, position: number, l
     ranges.push(range);
     covered += range.length;
   }
-  if (ranges.length === 0) return undefined;
-  const numbers = new Float64Array(ranges.length * CACHE_RANGE_NUMBERS);
+  return { ranges, covered };
+}
+
+/**
+ * The ranges as the engine takes them: CACHE_RANGE_NUMBERS numbers each (after `positions[i]`, the object position
+ * of range i's first byte, when given), and their pieces' CRCs in order.
+ */
+function packed(ranges: readonly CachedRange[], positions?: readonly number[]): { numbers: Float64Array; crcs: Uint32Array } {
+  const lead = positions === undefined ? 0 : 1;
+  const stride = lead + CACHE_RANGE_NUMBERS;
+  const numbers = new Float64Array(ranges.length * stride);
   const crcs = new Uint32Array(ranges.reduce((sum, range) => sum + range.pieceCrcs.length, 0));
   let crcAt = 0;
   ranges.forEach((range, index) => {
-    numbers.set([range.fd, range.filePosition, range.length, range.pieceBytes, range.firstPieceFilePosition, range.pieceCrcs.length], index * CACHE_RANGE_NUMBERS);
+    if (positions !== undefined) numbers[index * stride] = positions[index] ?? 0;
+    numbers.set([range.fd, range.filePosition, range.length, range.pieceBytes, range.firstPieceFilePosition, range.pieceCrcs.length], index * stride + lead);
     crcs.set(range.pieceCrcs, crcAt);
     crcAt += range.pieceCrcs.length;
   });
-  return { ranges, numbers, crcs, covered };
+  return { numbers, crcs };
+}
+
+/**
+ * Lends handle `fh` the cached blocks from `position` on, as far as the cache holds them with their files open
+ * (up to LEND_AHEAD_BYTES): the engine then serves the reads they cover without asking (native/lent_ranges.c).
+ * The ranges are done once the engine took its own descriptors; a failed lend only leaves the reads to ask.
+ */
+export function lendAhead(fs: CacheRanges, addon: Pick<NativeAddon, 'lendRanges'>, context: NativeContext, fh: number, position: number, logger: Logger): void {
+  const { ranges } = rangesFrom(fs, fh, position, LEND_AHEAD_BYTES, LEND_MAX_BLOCKS);
+  if (ranges.length === 0) return;
+  const positions: number[] = [];
+  ranges.reduce((at, range) => {
+    positions.push(at);
+    return at + range.length;
+  }, position);
+  try {
+    const { numbers, crcs } = packed(ranges, positions);
+    addon.lendRanges(context, fh, numbers, crcs);
+  } catch (error) {
+    logger.debug({ err: error }, 'lending cached blocks to the engine failed');
+  } finally {
+    for (const range of ranges) {
+      if (range.lent !== undefined) range.lent();
+      else range.release();
+    }
+  }
 }
 
 function releaseAll(ranges: readonly CachedRange[], logger: Logger): void {
@@ -81,14 +131,18 @@ function releaseAll(ranges: readonly CachedRange[], logger: Logger): void {
   }
 }
 
-/** What the engine reports of the handles it serves from their whole block (`WholeBlock`). */
+/** What the engine reports of the handles it serves from their whole block (`WholeBlock`) or from lent blocks. */
 export interface WholeBlockReports {
   served(fh: number, bytes: number, seconds: number): void;
   released(fh: number, seconds: number): void;
   lacking(fh: number): void;
+  /** What is lent to the handle runs out at `position`: lend from there (`lendAhead`). */
+  lendFrom(fh: number, position: number): void;
 }
 /** The byte count of a report that the handle holds no whole block. */
 const LACKING = -2;
+/** The byte count of a report asking for blocks lent from a position (in place of the seconds). */
+const LEND_WANTED = -3;
 
 /** The cached ranges the engine is serving, by request id, until it says it is done with them. */
 export class HeldCacheRanges {
@@ -97,7 +151,7 @@ export class HeldCacheRanges {
   private hitPathSaid = false;
 
   constructor(
-    private readonly logger: Logger,
+    readonly logger: Logger,
     private readonly libfuseVersion: number,
   ) {}
 
@@ -120,7 +174,8 @@ export class HeldCacheRanges {
    * The engine served these hits (`tokens`: doubles, as native/cache_read.c sends them): a request's id, whose
    * ranges are released, or three numbers of a handle served from its whole block: minus its number, the bytes
    * of one read, or -1 when the engine released it (answered already: the kernel waits for nothing), or -2 when
-   * it found no block to hold (the core reads that file itself), and the seconds.
+   * it found no block to hold (the core reads that file itself), and the seconds; or -3 and the object position
+   * the handle's lent blocks run out at.
    */
   settle(tokens: Buffer | undefined, whole: WholeBlockReports): void {
     if (tokens === undefined) return;
@@ -137,6 +192,7 @@ export class HeldCacheRanges {
       try {
         if (bytes >= 0) whole.served(-token, bytes, seconds);
         else if (bytes === LACKING) whole.lacking(-token);
+        else if (bytes === LEND_WANTED) whole.lendFrom(-token, seconds);
         else whole.released(-token, seconds);
       } catch (error) {
         this.logger.debug({ err: error }, 'counting a whole-block hit failed');

@@ -3,7 +3,7 @@ import { Errno, FsError, toFsError } from '../fs/errno.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type AttrChanges, type DirEntry, type DirStream, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
 import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, WRITE_REPORT_NUMBERS, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
-import { collectCacheHit, HeldCacheRanges, READ_AFTER_CACHE_FAILURE, type CacheHit, type WholeBlockReports } from './native-cache-hits.js';
+import { collectCacheHit, HeldCacheRanges, lendAhead, READ_AFTER_CACHE_FAILURE, type CacheHit, type WholeBlockReports } from './native-cache-hits.js';
 import { putStat, STAT_NUMBERS } from './stat.js';
 
 type RefusedOp = Parameters<PathFilesystem['refuseWrite']>[0];
@@ -233,6 +233,8 @@ async function serveCacheHit(fs: PathFilesystem, held: HeldCacheRanges, request:
     }
     // Refused: answered already (a timeout, the teardown), the engine never reads the ranges.
     if (!taken) held.release(id);
+    // The reads to come of a large cached object: served by the engine from the blocks lent to it, without asking.
+    else if (tailBytes === 0) lendAhead(fs, addon, context, request.fh, request.offset + hit.covered, held.logger);
     return hit.covered + tailBytes;
   };
 }
@@ -449,6 +451,7 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       countOperation('release', 0, seconds, 0);
       void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
     },
+    lendFrom: (fh, position) => lendAhead(fs, addon, options.context(), fh, position, logger),
   };
   /**
    * A FORGET only drops counts, synchronously: it is answered at once, without the timer and promise of

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -135,10 +136,10 @@ describe('the native engine serving cache hits', () => {
   const coreReads = new Map<string, number>();
   let handle: MountHandle | undefined;
   let mountpoint = '';
-  const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number } => {
+  const engineStats = (): EngineStats & { dispatched: number; cacheHits: number; cacheHitBytes: number; cacheFallbacks: number } => {
     const stats = handle?.engineStats?.();
     if (stats === undefined) throw new Error('the native mount keeps engine stats');
-    return stats as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number };
+    return stats as EngineStats & { dispatched: number; cacheHits: number; cacheHitBytes: number; cacheFallbacks: number };
   };
   const object = (name: string, bytes: number): Buffer => {
     const data = randomBytes(bytes);
@@ -193,6 +194,8 @@ describe('the native engine serving cache hits', () => {
     cache.truncate('truncated.bin', 2, 2 * PIECE_BYTES + 5);
     cache.put('unreadable.bin', object('unreadable.bin', MiB));
     cache.unreadable('unreadable.bin', 0);
+    cache.put('lent.bin', object('lent.bin', 4 * MiB));
+    cache.put('lent-flipped.bin', object('lent-flipped.bin', 4 * MiB));
     mountpoint = makeMountpoint('cache-hits');
     handle = await mountFilesystem(core, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 10_000 });
   });
@@ -253,6 +256,61 @@ describe('the native engine serving cache hits', () => {
   it('detects a truncated block file and serves the right bytes from the store', async () => {
     expect(await hashThroughMount('truncated.bin', true)).toBe(sha256(objects.get('truncated.bin')!));
     expect(cache.corrupted.filter((key) => key.startsWith('truncated.bin:'))).toEqual(['truncated.bin:2']);
+    await expectAllReleased();
+  });
+
+  /**
+   * Reads `name` through one handle of the mount, 1 MiB at a time (O_DIRECT: each read reaches the engine), calling
+   * `afterFirst` after the first read and `beforeClose` after the last.
+   */
+  const readInOneHandle = async (name: string, afterFirst: () => void, beforeClose: () => void): Promise<Buffer> => {
+    const file = await open(join(mountpoint, name), constants.O_RDONLY | constants.O_DIRECT);
+    try {
+      const size = objects.get(name)!.length;
+      const data = Buffer.alloc(size);
+      for (let at = 0; at < size; at += MiB) {
+        const { bytesRead } = await file.read(data, at, Math.min(MiB, size - at), at);
+        expect(bytesRead).toBe(Math.min(MiB, size - at));
+        if (at === 0) afterFirst();
+      }
+      beforeClose();
+      return data;
+    } finally {
+      await file.close();
+    }
+  };
+
+  it('serves the reads after a handle\'s first from the blocks lent to the engine, none of them reaching JS', async () => {
+    let before = engineStats();
+    let after = before;
+    const data = await readInOneHandle(
+      'lent.bin',
+      () => (before = engineStats()),
+      () => (after = engineStats()),
+    );
+    expect(data.equals(objects.get('lent.bin')!)).toBe(true);
+    // The first read lent the engine the blocks that follow: the reads after it (the kernel may split each) were no requests to JS.
+    expect(after.dispatched - before.dispatched).toBe(0);
+    expect(after.cacheHits - before.cacheHits).toBeGreaterThanOrEqual(3);
+    expect(after.cacheHitBytes - before.cacheHitBytes).toBeGreaterThanOrEqual(3 * MiB);
+    expect(coreReads.get('lent.bin') ?? 0).toBe(0);
+    await expectAllReleased();
+  });
+
+  it('never serves a lent block damaged after it was lent: that read goes to the store, with the right bytes', async () => {
+    let before = engineStats();
+    const data = await readInOneHandle(
+      'lent-flipped.bin',
+      () => {
+        // Bit rot in place, in a block the engine holds already (at 2 MiB + 100 KiB).
+        cache.flip('lent-flipped.bin', 6, 2 * MiB + 100 * KiB - 6 * BLOCK_BYTES);
+        before = engineStats();
+      },
+      () => {},
+    );
+    expect(data.equals(objects.get('lent-flipped.bin')!)).toBe(true);
+    expect(engineStats().cacheFallbacks - before.cacheFallbacks).toBe(1);
+    expect(coreReads.get('lent-flipped.bin')).toBeGreaterThan(0);
     await expectAllReleased();
   });
 
@@ -395,6 +453,28 @@ describe('the native engine serving hits of the real disk cache', () => {
   it('reads a large cached file right after a remount, with no miss', async () => {
     expect(await hashThroughMount('big.bin')).toBe(sha256(big));
     expect(diskCache!.stats()).toMatchObject({ misses: 0, checksumFailures: 0 });
+  });
+
+  it('serves a large cached file read again from its block files, by the engine, not copied through memory', async () => {
+    const before = engineStats();
+    expect(await hashThroughMount('big.bin')).toBe(sha256(big));
+    // Its files are open now: but for the first reads (their blocks may still be in memory), the engine serves them.
+    expect(engineStats().cacheHitBytes - before.cacheHitBytes).toBeGreaterThanOrEqual(big.length - 4 * MiB);
+    expect(diskCache!.stats()).toMatchObject({ misses: 0, checksumFailures: 0 });
+  });
+
+  it('fetches a block missing in the middle of a file the engine streams, and writes it to the cache again', async () => {
+    const bigBlocks = blockFilesOfLength(MiB);
+    expect(bigBlocks).toHaveLength(12);
+    const missing = bigBlocks.find((path) => path.endsWith('-8'));
+    expect(missing).toBeDefined();
+    await unmountAll();
+    unlinkSync(missing!);
+    await mountWithCache();
+    expect(await hashThroughMount('big.bin')).toBe(sha256(big));
+    // The read that missed continues the stream the engine served: fetched as a block, through the cache.
+    await diskCache!.settled();
+    expect(existsSync(missing!)).toBe(true);
   });
 
   it('drops a block file with a flipped byte, counts one checksum failure and serves the right bytes', async () => {

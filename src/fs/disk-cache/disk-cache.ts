@@ -85,8 +85,11 @@ export class CacheDirError extends Error {
 const DISABLING_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'ENXIO', 'ENODEV', 'ESTALE', 'EFBIG']);
 /** A hit marks its file used at most this often, so that eviction sees it without a write per read. */
 const TOUCH_INTERVAL_MS = 60_000;
-/** Blocks after one the engine reads that are opened ahead of its reads (each holds a descriptor while open). */
-const OPEN_AHEAD_BLOCKS = 4;
+/**
+ * Blocks after one the engine reads that are opened ahead of its reads (each holds a descriptor while open): more
+ * than the native engine is lent at once (src/fuse/native-cache-hits.ts), so that the next lend finds them open.
+ */
+const OPEN_AHEAD_BLOCKS = 24;
 /** Objects whose other versions were already dropped, remembered to do it once. */
 const CHECKED_VERSIONS_MAX = 10_000;
 /** Writes behind at once: each a job on the thread pool, which the reads' own calls to the disk share. */
@@ -304,7 +307,6 @@ export class DiskCache {
     const served = Math.min(length, entry.header.dataBytes - from);
     if (served <= 0) return undefined;
     const { first, last } = piecesCovering(from, from + served);
-    this.openAhead(key);
     this.files.use(entry);
     let done = false;
     let bad = false;
@@ -319,6 +321,12 @@ export class DiskCache {
         if (done) return;
         done = true;
         if (!bad) this.hit(entry, served);
+        this.files.release(entry);
+      },
+      lent: () => {
+        if (done) return;
+        done = true;
+        this.touch(entry);
         this.files.release(entry);
       },
       corrupt: () => {
@@ -448,13 +456,9 @@ export class DiskCache {
     return (await this.openBlock(key)) !== undefined;
   }
 
-  /**
-   * Opens the next blocks of an object the engine is being served from, in the background: a reader's next
-   * reads then find their files open and are served by the engine, not read into memory by the read path.
-   */
-  private openAhead(key: BlockKey): void {
-    const lastIndex = Math.ceil(key.size / key.blockBytes) - 1;
-    for (let index = key.blockIndex + 1; index <= Math.min(lastIndex, key.blockIndex + OPEN_AHEAD_BLOCKS); index += 1) {
+  /** Opens blocks `from` to `to` (indexes, both included) of `key`'s object in the background, those not open yet. */
+  openBlocks(key: ObjectKey, from: number, to: number): void {
+    for (let index = from; index <= to; index += 1) {
       const next = { ...key, blockIndex: index };
       if (this.files.peek(this.pathOf(next)) === undefined) void this.openBlock(next).catch(() => {});
     }
@@ -481,6 +485,11 @@ export class DiskCache {
   private hit(entry: OpenBlock, bytes: number): void {
     this.counters.hits += 1;
     this.counters.bytesServed += bytes;
+    this.touch(entry);
+  }
+
+  /** Marks the file used (its access time, which eviction goes by), at most once per TOUCH_INTERVAL_MS. */
+  private touch(entry: OpenBlock): void {
     const now = this.now();
     if (now - entry.touchedMs < TOUCH_INTERVAL_MS) return;
     entry.touchedMs = now;
@@ -558,6 +567,9 @@ const SPACE_CHECK_INTERVAL_MS = 30_000;
 
 /** One version of one object in the disk cache: what an open file's reader talks to. */
 export class CachedObject {
+  /** The last block opened ahead of the engine's reads (`openAhead`). */
+  private openedAheadTo = -1;
+
   constructor(
     readonly cache: DiskCache,
     readonly key: ObjectKey,
@@ -617,6 +629,21 @@ export class CachedObject {
     const wanted = Math.min(length, this.key.size - position);
     if (wanted <= 0) return undefined;
     const index = Math.floor(position / this.key.blockBytes);
-    return this.cache.cachedRange(this.blockKey(index), position - index * this.key.blockBytes, wanted);
+    const range = this.cache.cachedRange(this.blockKey(index), position - index * this.key.blockBytes, wanted);
+    if (range !== undefined) this.openAhead(index);
+    return range;
+  }
+
+  /**
+   * Opens the blocks after `index`, the engine being served from it, in the background: the reads to come then
+   * find their files open and are served by the engine, not read into memory by the read path. Each block once,
+   * unless the reader went back.
+   */
+  private openAhead(index: number): void {
+    const last = Math.min(Math.ceil(this.key.size / this.key.blockBytes) - 1, index + OPEN_AHEAD_BLOCKS);
+    const from = this.openedAheadTo >= index && this.openedAheadTo <= last ? this.openedAheadTo + 1 : index + 1;
+    if (from > last) return;
+    this.openedAheadTo = last;
+    this.cache.openBlocks(this.key, from, last);
   }
 }
