@@ -37,7 +37,7 @@ import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, CachedRange, ChangeNotifying, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOffer, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 import type { ListPage, ListPageRequest } from '../store/object-store.js';
 import { WarnOnce } from './warn-once.js';
 import type { CachedObject, DiskCache, ObjectKey } from './disk-cache/disk-cache.js';
@@ -457,6 +457,37 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     const handle = this.handles.find(fh);
     if (handle === undefined || handle.pinned !== undefined || handle.kernelKeepsPages) return;
     void Promise.resolve(handle.reader.opened?.()).catch((error: unknown) => this.logger.debug({ err: error }, 'fetching ahead of a first read failed'));
+  }
+
+  /**
+   * An open of `path` the engine may make alone: a file of this mount's metadata, not being written here, whose
+   * whole object one block of the disk cache would hold. It holds as long as that metadata does, as `open` would
+   * use it without asking the store; a block file missing or bad makes the engine ask `open` after all.
+   */
+  openOffer(path: string): OpenOffer | undefined {
+    if (this.options.diskCache === undefined || this.newestWriter(path) !== undefined) return undefined;
+    const cached = this.cache.peekFile(path);
+    if (cached === undefined) return undefined;
+    const { info, expiresAtMs } = cached;
+    const disk = this.diskObjectOf({ key: objectKeyForPath(this.prefix, path), size: info.size, version: info.version });
+    if (disk === undefined || !(info.size > 0 && info.size <= disk.blockBytes)) return undefined;
+    const block = disk.wholeBlock();
+    const ino = this.inodes.knownIno(path);
+    if (block === undefined || ino === undefined) return undefined;
+    return { ...block, validForMs: expiresAtMs - this.now(), keepCache: this.handles.openedVersionIs(ino, info) };
+  }
+
+  openOfferByIno(ino: number): OpenOffer | undefined {
+    const path = this.inodes.pathForIno(ino);
+    return path === undefined ? undefined : this.openOffer(path);
+  }
+
+  engineServedOffer(_path: string, bytes: number): void {
+    this.options.diskCache?.cache.engineServed(bytes);
+  }
+
+  engineServedOfferByIno(ino: number, bytes: number): void {
+    this.engineServedOffer(this.inodes.pathForIno(ino) ?? '', bytes);
   }
 
   cachedRange(fh: number, position: number, length: number): CachedRange | undefined {

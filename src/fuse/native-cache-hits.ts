@@ -86,9 +86,13 @@ export interface WholeBlockReports {
   served(fh: number, bytes: number, seconds: number): void;
   released(fh: number, seconds: number): void;
   lacking(fh: number): void;
+  /** The engine opened file `ino` alone, from its offer, as handle `fh` (see `OpenOffer`). */
+  opened(fh: number, ino: number): void;
 }
 /** The byte count of a report that the handle holds no whole block. */
 const LACKING = -2;
+/** The byte count of a report that the engine opened the handle itself; the third number is the inode. */
+const OPENED = -3;
 
 /** The cached ranges the engine is serving, by request id, until it says it is done with them. */
 export class HeldCacheRanges {
@@ -120,7 +124,8 @@ export class HeldCacheRanges {
    * The engine served these hits (`tokens`: doubles, as native/cache_read.c sends them): a request's id, whose
    * ranges are released, or three numbers of a handle served from its whole block: minus its number, the bytes
    * of one read, or -1 when the engine released it (answered already: the kernel waits for nothing), or -2 when
-   * it found no block to hold (the core reads that file itself), and the seconds.
+   * it found no block to hold (the core reads that file itself), or -3 when it opened the handle itself (the third
+   * number is then the file's inode), and the seconds.
    */
   settle(tokens: Buffer | undefined, whole: WholeBlockReports): void {
     if (tokens === undefined) return;
@@ -137,6 +142,7 @@ export class HeldCacheRanges {
       try {
         if (bytes >= 0) whole.served(-token, bytes, seconds);
         else if (bytes === LACKING) whole.lacking(-token);
+        else if (bytes === OPENED) whole.opened(-token, seconds);
         else whole.released(-token, seconds);
       } catch (error) {
         this.logger.debug({ err: error }, 'counting a whole-block hit failed');
