@@ -11,13 +11,14 @@
         "native/whole_block.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(sh native/fuse-flags.sh)"],
-      "libraries": ["<!@(pkg-config --libs fuse3)", "-lz"],
+      "libraries": ["<!@(sh native/engine-libs.sh)"],
       "defines": ["NAPI_VERSION=8"]
     },
     {
       "target_name": "bucketfs_cache_fill",
       "sources": ["native/cache_fill.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-ldeflate"],
       "defines": ["NAPI_VERSION=8"]
     },
     {

@@ -4,7 +4,7 @@
 # asked for the engine, so there the same reason fails the command.
 set -u
 cd "$(dirname "$0")/.."
-PACKAGES="libfuse3-dev zlib1g-dev pkg-config build-essential python3"
+PACKAGES="libfuse3-dev libdeflate-dev pkg-config build-essential python3"
 MIN_LIBFUSE=3.10
 LOG="${TMPDIR:-/tmp}/bucketfs-native-build.log"
 
@@ -20,9 +20,10 @@ cannot_build() {
 command -v pkg-config >/dev/null 2>&1 || cannot_build "pkg-config is missing"
 pkg-config --exists fuse3 2>/dev/null || cannot_build "the libfuse 3 development files are missing"
 pkg-config --atleast-version="$MIN_LIBFUSE" fuse3 || cannot_build "libfuse $(pkg-config --modversion fuse3) is older than $MIN_LIBFUSE"
-# zlib's crc32() checks every cache hit the engine serves (native/cache_read.c).
-pkg-config --exists zlib 2>/dev/null || cannot_build "the zlib development files are missing"
-{ command -v cc || command -v gcc; } >/dev/null 2>&1 || cannot_build "no C compiler"
+CC_NAME="$(command -v cc || command -v gcc)" || cannot_build "no C compiler"
+# libdeflate's CRC-32 checks every cache hit the engine serves (native/crc.h): a call to it must compile and link.
+printf '#include <libdeflate.h>\nint main(void) { return (int)libdeflate_crc32(0, "", 0); }\n' |
+  "$CC_NAME" -x c - -o /dev/null -ldeflate >/dev/null 2>&1 || cannot_build "the libdeflate development files are missing"
 command -v make >/dev/null 2>&1 || cannot_build "make is missing"
 command -v python3 >/dev/null 2>&1 || cannot_build "python3 is missing"
 

@@ -1,11 +1,11 @@
 /*
  * Cache hits, served on the libfuse worker thread. For a READ the local cache holds, JS answers with
  * the block files' descriptors and the CRC-32 of each piece covering the bytes (replyCached); the
- * worker preads those pieces, checks every CRC with zlib's crc32() and replies the bytes itself, so
+ * worker preads those pieces, checks every CRC (crc.h) and replies the bytes itself, so
  * they never cross into JS. A mismatch, a block file that ends too soon or a failed pread sends the
  * same request back to JS as the usual read (READ_AFTER_CACHE_FAILURE): the reader never sees it.
  *
- * The bytes are checked where they are served: pread copies them into this thread's buffer, crc32()
+ * The bytes are checked where they are served: pread copies them into this thread's buffer, the CRC
  * reads them there, and fuse_reply_iov hands that very buffer to the kernel. Splicing from the
  * descriptor (fuse_reply_data with FUSE_BUF_IS_FD) would skip one copy but send the kernel pages
  * nobody checked on this read, so it is not used.
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <zlib.h>
+#include "crc.h"
 #include "mount_context.h"
 
 /* The numbers JS sends per range: fd, filePosition, length, pieceBytes, firstPieceFilePosition, pieceCount. */
@@ -231,7 +231,7 @@ int read_checked(const struct cache_range *range, char *into) {
     size_t start = piece * range->piece_bytes;
     /* The last piece of a block may be shorter: its CRC covers what the file holds of it. */
     size_t bytes = (size_t)got - start < range->piece_bytes ? (size_t)got - start : range->piece_bytes;
-    if ((uint32_t)crc32_z(0, (const Bytef *)into + start, bytes) != range->piece_crcs[piece]) return CACHE_CHECKSUM_MISMATCH;
+    if (crc32_of(0, into + start, bytes) != range->piece_crcs[piece]) return CACHE_CHECKSUM_MISMATCH;
   }
   return 0;
 }

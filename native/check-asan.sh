@@ -15,7 +15,7 @@ done
 gcc -shared -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
   -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
   -DNODE_GYP_MODULE_NAME=bucketfs_fuse -DNAPI_VERSION=8 -I"$node_headers" $(sh native/fuse-flags.sh) \
-  $(sh native/engine-sources.sh) -o "$out/bucketfs_fuse.node" $(pkg-config --libs fuse3) -lz
+  $(sh native/engine-sources.sh) -o "$out/bucketfs_fuse.node" $(sh native/engine-libs.sh)
 npm run build --silent
 # detect_leaks=0: V8 and Node keep memory until exit by design; leaks of the addon show up as
 # growth in the soak test instead. halt_on_error makes the first report fail the test run.

@@ -18,7 +18,7 @@ grep -q '^#define FUSE_MINOR_VERSION 10$' "$out/include/fuse_common.h"
 printf '\n#pragma GCC poison fuse_loop_cfg_create fuse_loop_cfg_destroy fuse_loop_cfg_set_idle_threads fuse_loop_cfg_set_max_threads fuse_loop_cfg_set_clone_fd fuse_loop_cfg_convert fuse_session_loop_mt_312\n' >>"$out/include/fuse_lowlevel.h"
 gcc -shared -fPIC -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror \
   -DNODE_GYP_MODULE_NAME=bucketfs_fuse -DNAPI_VERSION=8 -DFUSE_USE_VERSION=310 -D_FILE_OFFSET_BITS=64 \
-  -I"$out/include" -I/usr/include/node $(sh native/engine-sources.sh) -o "$out/bucketfs_fuse.node" $(pkg-config --libs fuse3) -lz
+  -I"$out/include" -I/usr/include/node $(sh native/engine-sources.sh) -o "$out/bucketfs_fuse.node" $(sh native/engine-libs.sh)
 # "fuse_reply_err FUSE_3.0" for each libfuse symbol the addon imports.
 objdump -T "$out/bucketfs_fuse.node" | awk '$NF ~ /^fuse_/ && $(NF-1) ~ /^\(?FUSE_/ { v = $(NF-1); gsub(/[()]/, "", v); print $NF, v }' | sort >"$out/imports.txt"
 [ -s "$out/imports.txt" ] || { echo "check-libfuse-3.10: found no libfuse import in the addon" >&2; exit 1; }

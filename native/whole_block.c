@@ -3,7 +3,7 @@
  * the OPEN with that file's path, the key it must carry and its data's length; the worker opens the file and
  * checks its header (the format of src/fs/disk-cache/block-file.ts) right after, before the kernel gets the
  * handle. Every READ of that handle is then served here: pread of the pieces covering it, each checked with
- * zlib's crc32(), replied from this thread's buffer. JS only learns the bytes served (OP_CACHE_SETTLED).
+ * its CRC-32 (crc.h), replied from this thread's buffer. JS only learns the bytes served (OP_CACHE_SETTLED).
  *
  * Anything amiss is no error for the reader: no file, a header that does not check, another key, a wrong
  * length, and the handle holds nothing, so its reads go to JS as usual (JS finds and drops a bad file itself).
@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include "crc.h"
 #include "mount_context.h"
 
 #define BLOCK_MAGIC "BKFSBLK1"
@@ -99,8 +99,8 @@ static struct whole_block *checked_block(int fd, const char *key, size_t key_byt
     }
   }
   struct whole_block *block = NULL;
-  uLong crc = crc32_z(crc32_z(0, header, HEADER_CRC_OFFSET), header + FIXED_HEADER_BYTES, used - FIXED_HEADER_BYTES);
-  if ((uint32_t)crc == le32(header + HEADER_CRC_OFFSET) && memcmp(header + FIXED_HEADER_BYTES, key, key_bytes) == 0) {
+  uint32_t crc = crc32_of(crc32_of(0, header, HEADER_CRC_OFFSET), header + FIXED_HEADER_BYTES, used - FIXED_HEADER_BYTES);
+  if (crc == le32(header + HEADER_CRC_OFFSET) && memcmp(header + FIXED_HEADER_BYTES, key, key_bytes) == 0) {
     block = malloc(sizeof *block + piece_count * sizeof(uint32_t));
     if (block != NULL) {
       const unsigned char *crcs = header + FIXED_HEADER_BYTES + key_bytes;

@@ -161,7 +161,7 @@ export const ENGINE_FH_BASE = 2 ** 52;
 export const READ_SLOT_BYTES = 1024 * 1024;
 
 /** What the native engine's build needs (native/build.sh). */
-export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev zlib1g-dev pkg-config build-essential python3';
+export const NATIVE_BUILD_PACKAGES = 'libfuse3-dev libdeflate-dev pkg-config build-essential python3';
 
 export class NativeEngineUnavailableError extends Error {
   /** Why, in a few words: "… is missing", "cannot be loaded: …". */

@@ -34,7 +34,7 @@ describe('the engine of a mount', () => {
   it('refuses --engine native without the addon, naming the packages it needs', () => {
     const said: string[] = [];
     expect(() => chooseMountEngine('native', (line) => said.push(line), missingAddon)).toThrow(NativeEngineUnavailableError);
-    expect(() => chooseMountEngine('native', (line) => said.push(line), missingAddon)).toThrow(/libfuse3-dev zlib1g-dev pkg-config build-essential python3.*--engine fuse-native/);
+    expect(() => chooseMountEngine('native', (line) => said.push(line), missingAddon)).toThrow(/libfuse3-dev libdeflate-dev pkg-config build-essential python3.*--engine fuse-native/);
     expect(said).toEqual([]);
   });
 
@@ -115,5 +115,35 @@ describe('native/build.sh when libfuse 3 cannot be found', () => {
     const result = await run('sh', [BUILD_SCRIPT], { env: { ...process.env, PATH: path, npm_lifecycle_event: 'build:native' } });
     expect(result.code).toBe(1);
     expect(linesOf(result.stderr)).toEqual([expect.stringMatching(/^bucketfs: cannot build the native FUSE engine: the libfuse 3 development files are missing/)]);
+  });
+});
+
+describe('native/build.sh when libdeflate cannot be found', () => {
+  let include: { path: string; remove: () => Promise<void> } | undefined;
+  let env: NodeJS.ProcessEnv = {};
+
+  beforeAll(async () => {
+    // A header of that name found before the system's, which stops any compile: as if libdeflate-dev were absent.
+    include = await withTempDir('no-libdeflate');
+    await mkdir(include.path, { recursive: true });
+    await writeFile(join(include.path, 'libdeflate.h'), '#error "libdeflate-dev is not installed"\n');
+    env = { ...process.env, C_INCLUDE_PATH: include.path };
+  });
+
+  afterAll(async () => {
+    await include?.remove();
+  });
+
+  it('lets the install succeed, with one line naming libdeflate-dev', async () => {
+    const result = await run('sh', [BUILD_SCRIPT], { env: { ...env, npm_lifecycle_event: 'install' } });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('');
+    expect(linesOf(result.stderr)).toEqual([expect.stringMatching(/^bucketfs: native FUSE engine not built: the libdeflate development files are missing \(apt-get install .*libdeflate-dev.*\); mounts will use fuse-native$/)]);
+  });
+
+  it('fails npm run build:native, which asked for the engine', async () => {
+    const result = await run('sh', [BUILD_SCRIPT], { env: { ...env, npm_lifecycle_event: 'build:native' } });
+    expect(result.code).toBe(1);
+    expect(linesOf(result.stderr)).toEqual([expect.stringMatching(/^bucketfs: cannot build the native FUSE engine: the libdeflate development files are missing/)]);
   });
 });

@@ -22,7 +22,7 @@ import { crc32 } from 'node:zlib';
  * ```
  *
  * The file is exactly `dataOffset + dataBytes` long; anything else (a truncation) is not a block. CRC-32 is
- * zlib's (`zlib.crc32` in Node, `crc32()` of zlib in C), so both engines check pieces the same way: a reader
+ * zlib's (`zlib.crc32` in Node, libdeflate's equal one in C), so both engines check pieces the same way: a reader
  * checks only the pieces it serves. A block is written under a temporary name in its folder and renamed into
  * place, so a reader sees either no file or a whole one; it is not fsynced, because a crash that loses its
  * pages leaves a file whose checksums fail, and such a file is dropped and fetched again.
