@@ -465,6 +465,16 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
    * use it without asking the store; a block file missing or bad makes the engine ask `open` after all.
    */
   openOffer(path: string): OpenOffer | undefined {
+    const ino = this.inodes.knownIno(path);
+    return ino === undefined ? undefined : this.offerOf(path, ino);
+  }
+
+  openOfferByIno(ino: number): OpenOffer | undefined {
+    const path = this.inodes.pathForIno(ino);
+    return path === undefined ? undefined : this.offerOf(path, ino);
+  }
+
+  private offerOf(path: string, ino: number): OpenOffer | undefined {
     if (this.options.diskCache === undefined || this.newestWriter(path) !== undefined) return undefined;
     const cached = this.cache.peekFile(path);
     if (cached === undefined) return undefined;
@@ -472,14 +482,8 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     const disk = this.diskObjectOf({ key: objectKeyForPath(this.prefix, path), size: info.size, version: info.version });
     if (disk === undefined || !(info.size > 0 && info.size <= disk.blockBytes)) return undefined;
     const block = disk.wholeBlock();
-    const ino = this.inodes.knownIno(path);
-    if (block === undefined || ino === undefined) return undefined;
-    return { ...block, validForMs: expiresAtMs - this.now(), keepCache: this.handles.openedVersionIs(ino, info) };
-  }
-
-  openOfferByIno(ino: number): OpenOffer | undefined {
-    const path = this.inodes.pathForIno(ino);
-    return path === undefined ? undefined : this.openOffer(path);
+    if (block === undefined) return undefined;
+    return { path: block.path, key: block.key, dataBytes: block.dataBytes, validForMs: expiresAtMs - this.now(), keepCache: this.handles.openedVersionIs(ino, info) };
   }
 
   engineServedOffer(_path: string, bytes: number): void {

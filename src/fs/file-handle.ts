@@ -91,7 +91,9 @@ export class HandleTable {
    * later open of that previous version must not take the kernel's pages for its own.
    */
   openedVersionIs(ino: number, object: ObjectSighting): boolean {
-    if (identifiesContent(object) && this.lastOpenedVersion.get(ino) === objectIdentity(object)) return true;
+    const last = this.lastOpenedVersion.get(ino);
+    if (last === undefined) return false;
+    if (identifiesContent(object) && last === objectIdentity(object)) return true;
     this.lastOpenedVersion.delete(ino);
     return false;
   }
