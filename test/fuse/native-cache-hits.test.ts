@@ -282,7 +282,7 @@ describe('the native engine serving hits of the real disk cache', () => {
   const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number } =>
     handle!.engineStats!() as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number };
   /** What reached the core's opens, reads and releases of files. */
-  const coreCalls = { openByIno: 0, read: 0, release: 0 };
+  const coreCalls = { lookupChild: 0, openByIno: 0, read: 0, release: 0 };
   /** Operations the mount reported (its metrics), answered by the core or by the engine alone. */
   const reported = { open: 0, read: 0, readBytes: 0, release: 0 };
   const observer = {
@@ -312,7 +312,7 @@ describe('the native engine serving hits of the real disk cache', () => {
     });
     const counted = new Proxy(core, {
       get(target, property: keyof typeof core) {
-        if (property === 'openByIno' || property === 'read' || property === 'release') coreCalls[property] += 1;
+        if (property === 'lookupChild' || property === 'openByIno' || property === 'read' || property === 'release') coreCalls[property] += 1;
         const value = target[property];
         return typeof value === 'function' ? value.bind(target) : value;
       },
@@ -417,9 +417,14 @@ describe('the native engine serving hits of the real disk cache', () => {
     }
     expect(flipped).toBe(true);
     const before = engineStats();
+    const coreBefore = { ...coreCalls };
     expect(await hashThroughMount(victim.name)).toBe(sha256(victim.data));
     expect(engineStats().cacheFallbacks - before.cacheFallbacks).toBe(1);
     expect(diskCache!.stats().checksumFailures).toBe(1);
+    // The engine opened it alone (its header holds); the bad read made the core open it then, and read it.
+    expect(engineStats().opensServed - before.opensServed).toBe(1);
+    expect(coreCalls.openByIno - coreBefore.openByIno).toBe(1);
+    await waitUntil(() => coreCalls.release - coreBefore.release >= 1, 10_000, 'the core to release its handle of the file');
   });
 
   it('serves small files after a remount from their whole blocks: no open, read or release reaches the core', async () => {
@@ -444,6 +449,21 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(reported.read - reportedBefore.read).toBeGreaterThanOrEqual(smalls.length);
     expect(reported.open - reportedBefore.open).toBe(smalls.length);
     expect(reported.release - reportedBefore.release).toBe(smalls.length);
+  });
+
+  it('serves small files listed first (a training loader\'s walk) from their whole blocks: no lookup or open reaches the core', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const listing = await run('ls', ['-l', mountpoint]);
+    expect(listing.code, listing.stderr).toBe(0);
+    const before = { ...coreCalls };
+    const engineBefore = engineStats();
+    await catAll();
+    // The listing's entries came with their offers: the kernel neither looked the files up nor opened them through the core.
+    expect(coreCalls.lookupChild - before.lookupChild).toBe(0);
+    expect(coreCalls.openByIno - before.openByIno).toBe(0);
+    expect(coreCalls.read - before.read).toBe(0);
+    expect(engineStats().opensServed - engineBefore.opensServed).toBe(smalls.length);
   });
 
   it('opens a file for writing through the core, never from its block', async () => {
