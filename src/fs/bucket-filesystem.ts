@@ -486,12 +486,13 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     return { path: block.path, key: block.key, dataBytes: block.dataBytes, validForMs: expiresAtMs - this.now(), keepCache: this.handles.openedVersionIs(ino, info) };
   }
 
+  /** Counted as the disk cache's hits: which file it was does not matter here. */
   engineServedOffer(_path: string, bytes: number): void {
     this.options.diskCache?.cache.engineServed(bytes);
   }
 
-  engineServedOfferByIno(ino: number, bytes: number): void {
-    this.engineServedOffer(this.inodes.pathForIno(ino) ?? '', bytes);
+  engineServedOfferByIno(_ino: number, bytes: number): void {
+    this.options.diskCache?.cache.engineServed(bytes);
   }
 
   cachedRange(fh: number, position: number, length: number): CachedRange | undefined {
