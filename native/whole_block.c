@@ -176,11 +176,11 @@ int whole_block_release(struct mount_context *ctx, uint64_t fh) {
   if (block == NULL) return 0;
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
-  /* An engine's handle JS had to open the file for: JS releases its own handle, as for one it opened. */
-  uint64_t reported_fh = block->engine_opened && block->core_fh != 0 ? block->core_fh : fh;
+  /* An engine's handle JS had to open the file for: minus it, -4 and JS's own handle, which JS releases then. */
+  uint64_t core_fh = block->engine_opened ? block->core_fh : 0;
   unref(block);
   /* A handle that only ever read one checked file has nothing to report: JS forgets it with the next hits. */
-  const double tokens[3] = {-(double)reported_fh, -1, seconds_since(&start)};
+  const double tokens[3] = {-(double)fh, core_fh != 0 ? -4 : -1, core_fh != 0 ? (double)core_fh : seconds_since(&start)};
   cache_queue_tokens(ctx, tokens, 3);
   return 1;
 }

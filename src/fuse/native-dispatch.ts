@@ -429,6 +429,9 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
   // Requests the engine answered alone, counted as the operations they were.
   // Handles the engine opened alone, by number: the file's inode (the core has no handle of them).
   const engineOpened = new Map<number, number>();
+  const releaseCore = (fh: number): void => {
+    void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
+  };
   const wholeBlocks: WholeBlockReports = {
     served: (fh, bytes, seconds) => {
       if (fh > ENGINE_FH_BASE) fs.engineServedOfferByIno?.(engineOpened.get(fh) ?? 0, bytes);
@@ -438,15 +441,17 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     lacking: (fh) => fs.engineLacksBlock?.(fh),
     released: (fh, seconds) => {
       countOperation('release', 0, seconds, 0);
-      if (fh > ENGINE_FH_BASE) {
-        engineOpened.delete(fh);
-        return;
-      }
-      void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
+      if (fh > ENGINE_FH_BASE) engineOpened.delete(fh);
+      else releaseCore(fh);
     },
     opened: (fh, ino) => {
       engineOpened.set(fh, ino);
       countOperation('open', 0, 0, 0);
+    },
+    releasedWithCore: (fh, coreFh) => {
+      countOperation('release', 0, 0, 0);
+      engineOpened.delete(fh);
+      releaseCore(coreFh);
     },
   };
   const dropOffers = (): void => {
