@@ -774,6 +774,7 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   int ended = ctx->ended;
   struct cache_settlements cache = ctx->cache;
   double staged_writes = (double)ctx->staged_reports.served, staged_write_bytes = (double)ctx->staged_reports.bytes;
+  double opens_served = (double)ctx->opens_served;
   pthread_mutex_unlock(&ctx->lock);
   struct notifier_stats invalidations = {0};
   if (ctx->notifier != NULL) notifier_read_stats(ctx->notifier, &invalidations);
@@ -792,7 +793,60 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   CHECK(env, set_number(env, result, "cacheFallbacks", (double)cache.fallbacks));
   CHECK(env, set_number(env, result, "stagedWrites", staged_writes));
   CHECK(env, set_number(env, result, "stagedWriteBytes", staged_write_bytes));
+  CHECK(env, set_number(env, result, "opensServed", opens_served));
   return result;
+}
+
+/*
+ * offerOpens(ctx, numbers: Float64Array of OFFER_NUMBERS per offer, texts): what opens each file from its block
+ * file without JS (whole_block.c). Per offer: ino, dataBytes, validForS, keepCache (0/1); `texts` holds each
+ * offer's block path and key in order, every one ended by a NUL (neither holds one). Returns the offers kept.
+ */
+#define OFFER_NUMBERS 4
+static napi_value offer_opens(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct mount_context *ctx = args_with_context(env, info, 3, argv);
+  if (ctx == NULL) return NULL;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  CHECK(env, napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL));
+  if (type != napi_float64_array || length % OFFER_NUMBERS != 0) return throw_error(env, "offerOpens: numbers must hold 4 per offer");
+  size_t texts_bytes = 0;
+  char *texts = string_copy(env, argv[2], &texts_bytes);
+  if (texts == NULL) return throw_error(env, "offerOpens: texts must be a string");
+  const double *numbers = data;
+  const char *cursor = texts, *end = texts + texts_bytes;
+  double kept = 0;
+  for (size_t i = 0; i < length / OFFER_NUMBERS; i++) {
+    const double *n = numbers + i * OFFER_NUMBERS;
+    const char *path = cursor;
+    const char *path_end = memchr(path, '\0', (size_t)(end - path));
+    if (path_end == NULL || path_end + 1 >= end) break;
+    const char *key = path_end + 1;
+    const char *key_end = memchr(key, '\0', (size_t)(end - key));
+    if (key_end == NULL) break;
+    cursor = key_end + 1;
+    if (!(n[0] >= 1 && n[1] >= 1 && n[1] <= READ_SLOT_BYTES && n[2] > 0 && isfinite(n[2])) || path == path_end) continue;
+    struct offer_fields offer = {
+        .ino = (fuse_ino_t)n[0], .path = path, .key = key, .key_bytes = (size_t)(key_end - key),
+        .data_bytes = (size_t)n[1], .valid_s = n[2], .keep_cache = n[3] != 0,
+    };
+    if (open_offer_add(ctx, &offer)) kept++;
+  }
+  free(texts);
+  napi_value result;
+  CHECK(env, napi_create_double(env, kept, &result));
+  return result;
+}
+
+/* dropOpenOffers(ctx): every offer goes (something changed); the opens after it ask JS. */
+static napi_value drop_open_offers(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct mount_context *ctx = args_with_context(env, info, 1, argv);
+  if (ctx == NULL) return NULL;
+  open_offers_drop_all(ctx);
+  return make_bool(env, 1);
 }
 
 /* liveContexts(): mount contexts not freed yet, in this process. */
@@ -845,6 +899,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"liveContexts", live_contexts_count},
       {"stagedWriteEnd", staged_write_end}, {"stagedWriteDrop", staged_write_drop_js},
       {"lendRanges", lent_lend_ranges},
+      {"offerOpens", offer_opens}, {"dropOpenOffers", drop_open_offers},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

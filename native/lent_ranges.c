@@ -36,7 +36,7 @@
 /* JS is asked for more once the bytes lent past a read's end fall below this (src/fuse/native-cache-hits.ts lends twice it). */
 #define LENT_LOW_WATER_BYTES ((off_t)8 * 1024 * 1024)
 /* The token that asks JS to lend from a position: [-fh, LEND_WANTED, position]. */
-#define LEND_WANTED (-3.0)
+#define LEND_WANTED (-5.0)
 
 struct lent_range {
   atomic_int refs; /* the table's, and one per read being served */

@@ -219,6 +219,8 @@ static void release_orphan_handle(struct mount_context *ctx, uint64_t fh) {
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   struct mount_context *ctx = context_of(req);
+  /* A cached small file JS offered: opened from its block file, JS told after. */
+  if (whole_block_open_offered(ctx, req, ino, fi)) return;
   NEW_REQUEST_OR_ENOMEM(r, req, OP_OPEN, ino);
   r->flags = fi->flags;
   if (!ask_js_or_reply_error(ctx, r)) return;
@@ -267,12 +269,44 @@ static char *request_memory(struct mount_context *ctx, struct request *r, size_t
   return r->buffer->data;
 }
 
+/*
+ * JS's handle of a file the engine opened itself, for a read its block could not serve: JS opens the file the
+ * first time (as the kernel's open would have), and the handle's reads go to it from then on. 0 or an errno.
+ */
+static int core_handle_of(struct mount_context *ctx, fuse_ino_t ino, uint64_t fh, uint64_t *core_fh) {
+  if (!whole_block_engine_handle(ctx, fh, core_fh)) {
+    *core_fh = fh;
+    return 0;
+  }
+  if (*core_fh != 0) return 0;
+  struct request *r = request_new(NULL, OP_OPEN, ino);
+  if (r == NULL) return ENOMEM;
+  r->flags = O_RDONLY;
+  int err = ask_js(ctx, r);
+  if (err == 0) {
+    *core_fh = r->open_fh;
+    /* Another read of the handle got there first: this one's handle goes back. */
+    if (!whole_block_set_core_handle(ctx, fh, r->open_fh)) {
+      release_orphan_handle(ctx, r->open_fh);
+      whole_block_engine_handle(ctx, fh, core_fh);
+    }
+  }
+  request_release(r);
+  return err;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi) {
   struct mount_context *ctx = context_of(req);
   int whole = whole_block_serve(ctx, req, fi->fh, size, offset);
   if (whole > 0) return;
   int lent = whole == 0 ? lent_serve(ctx, req, fi->fh, size, offset) : 0;
   if (lent > 0) return;
+  uint64_t core_fh;
+  int handle_err = core_handle_of(ctx, ino, fi->fh, &core_fh);
+  if (handle_err != 0) {
+    fuse_reply_err(req, handle_err);
+    return;
+  }
   NEW_REQUEST_OR_ENOMEM(r, req, OP_READ, ino);
   /* The whole block or a lent one failed: the usual read, marked so that JS knows why it reads the file itself. */
   if (whole < 0) r->flags = READ_AFTER_CACHE_FAILURE | (-whole << 16) | WHOLE_BLOCK_RANGE_INDEX;
@@ -283,7 +317,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, s
     free(r);
     return;
   }
-  r->fh = fi->fh;
+  r->fh = core_fh;
   r->offset = offset;
   r->size = size;
   int err = ask_js(ctx, r);

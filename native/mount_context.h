@@ -194,6 +194,17 @@ struct request {
   off_t staged_writable_end;
 };
 
+/* What opens a file from its block file without JS (whole_block.c): JS offers it with a lookup or a listing. */
+#define OPEN_OFFER_BUCKETS 4096
+/* Offers kept at most; past it the oldest goes (its file's open then asks JS, which may offer it again). */
+#define OPEN_OFFERS_MAX 65536
+struct open_offer;
+/*
+ * Handles the engine opened itself are numbered from here (JS's own stay far below): a double holds them
+ * exactly, so they travel to JS in the settled tokens as any handle does.
+ */
+#define ENGINE_FH_BASE 0x10000000000000ull
+
 /* The block files of open handles whose whole object one block holds (whole_block.c), by handle. */
 #define WHOLE_BLOCK_BUCKETS 256
 struct whole_block;
@@ -263,6 +274,12 @@ struct mount_context {
   /* guarded by lock: the blocks JS lent open handles' reads ahead of them (lent_ranges.c), and how many in all */
   struct lent_handle *lent_handles[LENT_HANDLE_BUCKETS];
   size_t lent_range_count;
+  /* guarded by lock: open offers by inode, oldest first on their own list; handles opened from them */
+  struct open_offer *offers[OPEN_OFFER_BUCKETS];
+  struct open_offer *oldest_offer, *newest_offer;
+  size_t offer_count;
+  uint64_t next_engine_fh;
+  uint64_t opens_served;
   /* The JS handle's and the thread-safe function's: whichever finalizer runs last frees the context. */
   atomic_int refs;
 };
@@ -369,5 +386,26 @@ int lent_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, size_t si
 void lent_drop(struct mount_context *ctx, uint64_t fh);
 /* Closes every lent block still held (the context is freed). */
 void lent_free_all(struct mount_context *ctx);
+/* open offers (whole_block.c) */
+/* One offer: the block file holding the whole object of `ino`, its key and length, good for `valid_s` more. */
+struct offer_fields {
+  fuse_ino_t ino;
+  const char *path;
+  const char *key;
+  size_t key_bytes;
+  size_t data_bytes;
+  double valid_s;
+  int keep_cache;
+};
+/* Keeps `offer` (a copy), replacing the one `ino` had; 0 when out of memory. */
+int open_offer_add(struct mount_context *ctx, const struct offer_fields *offer);
+/* Forgets every offer: JS saw something change (or is about to), and its next opens decide afresh. */
+void open_offers_drop_all(struct mount_context *ctx);
+/* Opens `ino` for reading from its offered block file and replies; 0 when there is none to use (JS opens it). */
+int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* Whether the engine opened handle `fh` itself; if so, `*core_fh` is JS's handle of the same file, 0 while it has none. */
+int whole_block_engine_handle(struct mount_context *ctx, uint64_t fh, uint64_t *core_fh);
+/* Gives the engine's handle `fh` JS's handle `core_fh` (its reads go to JS from now on); 0 when it has one already. */
+int whole_block_set_core_handle(struct mount_context *ctx, uint64_t fh, uint64_t core_fh);
 
 #endif

@@ -9,9 +9,18 @@
  * length, and the handle holds nothing, so its reads go to JS as usual (JS finds and drops a bad file itself).
  * A piece that fails its CRC, a short file or a failed pread drop the block and send that READ to JS, marked
  * READ_AFTER_CACHE_FAILURE with the range index WHOLE_BLOCK_RANGE_INDEX.
+ *
+ * The OPEN itself need not cross into JS either: with a lookup's answer or a listing's batch, JS offers the files
+ * it would open this way (open_offer_add), each good until its metadata would need revalidating. An open for
+ * reading of an offered file opens and checks the block here and replies with a handle of the engine's own
+ * (numbered from ENGINE_FH_BASE); JS hears of it with the batched tokens. An open that may write, an offer past
+ * its deadline, a file missing or not this object's go to JS, which opens as before. JS drops every offer when
+ * anything may have changed them. Should a read of such a handle fail its check, JS opens the file then, and the
+ * handle's reads go to JS's handle from that read on.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +49,10 @@ struct whole_block {
   struct whole_block *next; /* in its bucket of mount_context.whole_blocks */
   uint64_t fh;
   atomic_int refs; /* the table's, and one per read being served */
+  /* A handle the engine opened from an offer: JS's handle of the file once it needs one (0 before), and its state. */
+  int engine_opened;
+  int failed; /* a read found it bad: never served again, the handle's reads go to JS (guarded by the lock) */
+  uint64_t core_fh;
   int fd;
   off_t data_offset;
   size_t data_bytes;
@@ -95,6 +108,9 @@ static struct whole_block *checked_block(int fd, const char *key, size_t key_byt
       block->data_offset = data_offset;
       block->data_bytes = data_bytes;
       block->piece_count = piece_count;
+      block->engine_opened = 0;
+      block->failed = 0;
+      block->core_fh = 0;
       /* Its access time is what eviction goes by: a file about to be served is used. */
       if (time(NULL) - st.st_atim.tv_sec >= TOUCH_INTERVAL_S) {
         const struct timespec times[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
@@ -160,9 +176,11 @@ int whole_block_release(struct mount_context *ctx, uint64_t fh) {
   if (block == NULL) return 0;
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
+  /* An engine's handle JS had to open the file for: minus it, -4 and JS's own handle, which JS releases then. */
+  uint64_t core_fh = block->engine_opened ? block->core_fh : 0;
   unref(block);
   /* A handle that only ever read one checked file has nothing to report: JS forgets it with the next hits. */
-  const double tokens[3] = {-(double)fh, -1, seconds_since(&start)};
+  const double tokens[3] = {-(double)fh, core_fh != 0 ? -4 : -1, core_fh != 0 ? (double)core_fh : seconds_since(&start)};
   cache_queue_tokens(ctx, tokens, 3);
   return 1;
 }
@@ -175,12 +193,14 @@ void whole_blocks_free_all(struct mount_context *ctx) {
       unref(block);
     }
   }
+  open_offers_drop_all(ctx);
 }
 
 int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, size_t size, off_t offset) {
   pthread_mutex_lock(&ctx->lock);
   struct whole_block *block = ctx->whole_blocks[bucket_of(fh)];
   while (block != NULL && block->fh != fh) block = block->next;
+  if (block != NULL && block->failed) block = NULL;
   if (block != NULL) atomic_fetch_add(&block->refs, 1);
   pthread_mutex_unlock(&ctx->lock);
   if (block == NULL || offset < 0) {
@@ -209,9 +229,17 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
   char *buffer = scratch_of_at_least(pieces.piece_count * PIECE_BYTES);
   int failure = buffer == NULL ? CACHE_READ_ERROR : read_checked(&pieces, buffer);
   if (failure != 0) {
-    unref(block);
-    /* Never served again: the handle's later reads go to JS, which reads (and drops) the file itself. */
-    whole_block_drop(ctx, fh);
+    if (block->engine_opened) {
+      /* The handle lives on (JS does not know it): only marked, so that its reads find their way to JS. */
+      pthread_mutex_lock(&ctx->lock);
+      block->failed = 1;
+      pthread_mutex_unlock(&ctx->lock);
+      unref(block);
+    } else {
+      unref(block);
+      /* Never served again: the handle's later reads go to JS, which reads (and drops) the file itself. */
+      whole_block_drop(ctx, fh);
+    }
     cache_count_fallback(ctx);
     return -failure;
   }
@@ -221,4 +249,193 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
   fuse_reply_buf(req, buffer + ((size_t)offset - first * PIECE_BYTES), end - (size_t)offset);
   unref(block);
   return 1;
+}
+
+/* ---- opens served from offers ---- */
+
+/*
+ * An offer: JS looked the file up (or listed it) and found its whole object in one block file. Until its
+ * metadata would need revalidating, an open for reading is what JS's open would do with it: check that file
+ * and serve it. The path and the key live in the same allocation, after the struct.
+ */
+struct open_offer {
+  struct open_offer *next;           /* in its bucket of mount_context.offers */
+  struct open_offer *older, *newer;  /* on the list of all, oldest first */
+  fuse_ino_t ino;
+  struct timespec deadline; /* CLOCK_MONOTONIC: past it, JS revalidates */
+  int keep_cache;
+  size_t data_bytes;
+  size_t key_bytes;
+  char *path;
+  char *key;
+};
+
+static size_t offer_bucket_of(fuse_ino_t ino) {
+  return (size_t)(ino % OPEN_OFFER_BUCKETS);
+}
+
+/* Takes `ino`'s offer out of the table (the caller frees it); lock held. */
+static struct open_offer *offer_take_locked(struct mount_context *ctx, fuse_ino_t ino) {
+  for (struct open_offer **at = &ctx->offers[offer_bucket_of(ino)]; *at != NULL; at = &(*at)->next) {
+    if ((*at)->ino != ino) continue;
+    struct open_offer *offer = *at;
+    *at = offer->next;
+    if (offer->older != NULL) offer->older->newer = offer->newer;
+    else ctx->oldest_offer = offer->newer;
+    if (offer->newer != NULL) offer->newer->older = offer->older;
+    else ctx->newest_offer = offer->older;
+    ctx->offer_count--;
+    return offer;
+  }
+  return NULL;
+}
+
+int open_offer_add(struct mount_context *ctx, const struct offer_fields *fields) {
+  size_t path_bytes = strlen(fields->path);
+  struct open_offer *offer = malloc(sizeof *offer + path_bytes + 1 + fields->key_bytes + 1);
+  if (offer == NULL) return 0;
+  offer->ino = fields->ino;
+  offer->keep_cache = fields->keep_cache;
+  offer->data_bytes = fields->data_bytes;
+  offer->key_bytes = fields->key_bytes;
+  offer->path = (char *)(offer + 1);
+  memcpy(offer->path, fields->path, path_bytes + 1);
+  offer->key = offer->path + path_bytes + 1;
+  memcpy(offer->key, fields->key, fields->key_bytes);
+  offer->key[fields->key_bytes] = '\0';
+  clock_gettime(CLOCK_MONOTONIC, &offer->deadline);
+  double whole = floor(fields->valid_s);
+  offer->deadline.tv_sec += (time_t)whole;
+  offer->deadline.tv_nsec += (long)((fields->valid_s - whole) * 1e9);
+  if (offer->deadline.tv_nsec >= 1000000000L) {
+    offer->deadline.tv_sec += 1;
+    offer->deadline.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&ctx->lock);
+  struct open_offer *replaced = offer_take_locked(ctx, offer->ino);
+  struct open_offer *evicted = ctx->offer_count >= OPEN_OFFERS_MAX ? offer_take_locked(ctx, ctx->oldest_offer->ino) : NULL;
+  struct open_offer **head = &ctx->offers[offer_bucket_of(offer->ino)];
+  offer->next = *head;
+  *head = offer;
+  offer->newer = NULL;
+  offer->older = ctx->newest_offer;
+  if (ctx->newest_offer != NULL) ctx->newest_offer->newer = offer;
+  else ctx->oldest_offer = offer;
+  ctx->newest_offer = offer;
+  ctx->offer_count++;
+  pthread_mutex_unlock(&ctx->lock);
+  free(replaced);
+  free(evicted);
+  return 1;
+}
+
+void open_offers_drop_all(struct mount_context *ctx) {
+  pthread_mutex_lock(&ctx->lock);
+  struct open_offer *offer = ctx->oldest_offer;
+  memset(ctx->offers, 0, sizeof ctx->offers);
+  ctx->oldest_offer = ctx->newest_offer = NULL;
+  ctx->offer_count = 0;
+  pthread_mutex_unlock(&ctx->lock);
+  while (offer != NULL) {
+    struct open_offer *newer = offer->newer;
+    free(offer);
+    offer = newer;
+  }
+}
+
+static int is_past(const struct timespec *deadline) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  /* Only JS decides an open that may write, truncate or create. */
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT)) != 0) return 0;
+  char *copy = NULL;
+  size_t path_bytes = 0, key_bytes = 0, data_bytes = 0;
+  int keep_cache = 0;
+  pthread_mutex_lock(&ctx->lock);
+  struct open_offer *offer = ctx->offers[offer_bucket_of(ino)];
+  while (offer != NULL && offer->ino != ino) offer = offer->next;
+  /* Past its deadline it is JS's again: JS's open revalidates the metadata, and may offer it anew. */
+  if (offer != NULL && is_past(&offer->deadline)) {
+    free(offer_take_locked(ctx, ino));
+    offer = NULL;
+  }
+  if (offer != NULL) {
+    path_bytes = strlen(offer->path);
+    key_bytes = offer->key_bytes;
+    data_bytes = offer->data_bytes;
+    copy = malloc(path_bytes + 1 + key_bytes + 1);
+    if (copy != NULL) {
+      memcpy(copy, offer->path, path_bytes + 1 + key_bytes + 1);
+      keep_cache = offer->keep_cache;
+      /* Opened once: the kernel's pages of it are this version's from now on. */
+      offer->keep_cache = 1;
+    }
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  if (copy == NULL) return 0;
+  int fd = open(copy, O_RDONLY | O_CLOEXEC);
+  struct whole_block *block = fd < 0 ? NULL : checked_block(fd, copy + path_bytes + 1, key_bytes, data_bytes);
+  free(copy);
+  if (block == NULL) {
+    /* No file, or not this object's: the offer goes, and JS opens the file, finds what is amiss and fetches it. */
+    if (fd >= 0) close(fd);
+    pthread_mutex_lock(&ctx->lock);
+    free(offer_take_locked(ctx, ino));
+    pthread_mutex_unlock(&ctx->lock);
+    return 0;
+  }
+  block->fd = fd;
+  block->engine_opened = 1;
+  atomic_init(&block->refs, 1);
+  pthread_mutex_lock(&ctx->lock);
+  block->fh = ENGINE_FH_BASE + ++ctx->next_engine_fh;
+  uint64_t fh = block->fh;
+  struct whole_block **head = &ctx->whole_blocks[bucket_of(fh)];
+  block->next = *head;
+  *head = block;
+  ctx->opens_served++;
+  pthread_mutex_unlock(&ctx->lock);
+  fi->fh = fh;
+  fi->keep_cache = keep_cache ? 1 : 0;
+  fi->direct_io = 0;
+#if FUSE_VERSION >= FUSE_MAKE_VERSION(3, 11)
+  fi->noflush = 1;
+#endif
+  if (fuse_reply_open(req, fi) != 0) {
+    /* Interrupted: the kernel holds no handle, and JS never heard of it. */
+    whole_block_drop(ctx, fh);
+    return 1;
+  }
+  /* JS counts the open and keeps nothing: minus the handle, -3, the inode. */
+  const double tokens[3] = {-(double)fh, -3, (double)ino};
+  cache_queue_tokens(ctx, tokens, 3);
+  return 1;
+}
+
+int whole_block_engine_handle(struct mount_context *ctx, uint64_t fh, uint64_t *core_fh) {
+  if (fh <= ENGINE_FH_BASE) return 0;
+  pthread_mutex_lock(&ctx->lock);
+  struct whole_block *block = ctx->whole_blocks[bucket_of(fh)];
+  while (block != NULL && block->fh != fh) block = block->next;
+  *core_fh = block != NULL ? block->core_fh : 0;
+  pthread_mutex_unlock(&ctx->lock);
+  return 1;
+}
+
+int whole_block_set_core_handle(struct mount_context *ctx, uint64_t fh, uint64_t core_fh) {
+  int set = 0;
+  pthread_mutex_lock(&ctx->lock);
+  struct whole_block *block = ctx->whole_blocks[bucket_of(fh)];
+  while (block != NULL && block->fh != fh) block = block->next;
+  if (block != NULL && block->core_fh == 0) {
+    block->core_fh = core_fh;
+    block->failed = 1;
+    set = 1;
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return set;
 }

@@ -60,6 +60,8 @@ export interface EngineCounters {
   readonly readSlotsWithheld: number;
   readonly invalidationsPending: number;
   readonly invalidationsDropped: number;
+  /** Absent from engines that open nothing alone. */
+  readonly opensServed?: number;
 }
 
 /** Counters of the disk cache (`--cache-dir`), when the mount has one. */
@@ -272,6 +274,7 @@ function registerEngineMetrics(registry: Registry, sources: MetricsSources): voi
   );
   mirroredGauge(registry, 'bucketfs_native_invalidations_pending', 'Kernel cache invalidations queued on the native engine\'s notifier thread', [], read((s) => s.invalidationsPending));
   mirroredCounter(registry, 'bucketfs_native_invalidations_dropped_total', 'Kernel cache invalidations the native engine could not queue (out of memory)', [], read((s) => s.invalidationsDropped));
+  mirroredCounter(registry, 'bucketfs_native_opens_served_total', 'Opens of cached small files the native engine served alone, from its block file', [], read((s) => s.opensServed ?? 0));
 }
 
 /** A registry of its own (no global state) with every metric of one mount. */

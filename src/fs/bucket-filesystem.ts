@@ -37,7 +37,7 @@ import { prefetchingReaderFactory } from './prefetcher.js';
 import { resolveReadPathOptions, type ReadPathOptions } from './read-path-options.js';
 import type { ReadStats } from './read-stats.js';
 import { SingleFlight } from './single-flight.js';
-import type { AttrChanges, CachedRange, ChangeNotifying, CreateOptions, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, CachedRange, ChangeNotifying, CreateOptions, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOffer, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 import type { ListPage, ListPageRequest } from '../store/object-store.js';
 import { WarnOnce } from './warn-once.js';
 import type { CachedObject, DiskCache, ObjectKey } from './disk-cache/disk-cache.js';
@@ -515,6 +515,44 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
   /** Sets more of the staging area aside for an engine writing `writer` itself; returns how far it may write. */
   private engineRoom(writer: WriteHandle): number {
     return writer.file.setAside(Math.min(ENGINE_WRITE_ROOM_MAX_BYTES, Math.max(ENGINE_WRITE_ROOM_MIN_BYTES, writer.sizeBytes)));
+  }
+
+  /**
+   * An open of `path` the engine may make alone: a file of this mount's metadata, not being written here, whose
+   * whole object one block of the disk cache would hold. It holds as long as that metadata does, as `open` would
+   * use it without asking the store; a block file missing or bad makes the engine ask `open` after all.
+   */
+  openOffer(path: string): OpenOffer | undefined {
+    const ino = this.inodes.knownIno(path);
+    return ino === undefined ? undefined : this.offerOf(path, ino);
+  }
+
+  openOfferByIno(ino: number): OpenOffer | undefined {
+    // Before the path is built: a listing asks this of every entry it hands over.
+    if (this.options.diskCache === undefined) return undefined;
+    const path = this.inodes.pathForIno(ino);
+    return path === undefined ? undefined : this.offerOf(path, ino);
+  }
+
+  private offerOf(path: string, ino: number): OpenOffer | undefined {
+    if (this.options.diskCache === undefined || this.newestWriter(path) !== undefined) return undefined;
+    const cached = this.cache.peekFile(path);
+    if (cached === undefined) return undefined;
+    const { info, expiresAtMs } = cached;
+    const disk = this.diskObjectOf({ key: objectKeyForPath(this.prefix, path), size: info.size, version: info.version });
+    if (disk === undefined || !(info.size > 0 && info.size <= disk.blockBytes)) return undefined;
+    const block = disk.wholeBlock();
+    if (block === undefined) return undefined;
+    return { path: block.path, key: block.key, dataBytes: block.dataBytes, validForMs: expiresAtMs - this.now(), keepCache: this.handles.openedVersionIs(ino, info) };
+  }
+
+  /** Counted as the disk cache's hits: which file it was does not matter here. */
+  engineServedOffer(_path: string, bytes: number): void {
+    this.options.diskCache?.cache.engineServed(bytes);
+  }
+
+  engineServedOfferByIno(_ino: number, bytes: number): void {
+    this.options.diskCache?.cache.engineServed(bytes);
   }
 
   cachedRange(fh: number, position: number, length: number): CachedRange | undefined {

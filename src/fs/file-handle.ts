@@ -85,6 +85,19 @@ export class HandleTable {
     return unchanged;
   }
 
+  /**
+   * Whether an open of `ino` at `object` would find the previous open's version (`noteOpenedVersion` without
+   * recording). When not, the previous one is forgotten: an open made elsewhere (an engine's) may follow, and a
+   * later open of that previous version must not take the kernel's pages for its own.
+   */
+  openedVersionIs(ino: number, object: ObjectSighting): boolean {
+    const last = this.lastOpenedVersion.get(ino);
+    if (last === undefined) return false;
+    if (identifiesContent(object) && last === objectIdentity(object)) return true;
+    this.lastOpenedVersion.delete(ino);
+    return false;
+  }
+
   forgetVersion(ino: number): void {
     this.lastOpenedVersion.delete(ino);
   }

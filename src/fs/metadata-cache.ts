@@ -92,6 +92,16 @@ export class MetadataCache {
     this.folders.clear();
   }
 
+  /** The file `get(path)` would hit and until when (on the cache's clock), without making it recent; else undefined. */
+  peekFile(path: string): { readonly info: NodeInfo & { kind: 'file' }; readonly expiresAtMs: number } | undefined {
+    const slot = this.records.slotOf(path);
+    if (slot === NONE) return undefined;
+    const expiresAtMs = this.records.expiresAtMs(slot);
+    const info = this.records.infoAt(slot);
+    if (info?.kind !== 'file' || this.options.now() >= expiresAtMs) return undefined;
+    return { info, expiresAtMs };
+  }
+
   get size(): number {
     return this.records.size + this.folders.size;
   }
@@ -135,6 +145,11 @@ class NodeInfoLru {
 
   has(path: string): boolean {
     return this.find(path) !== NONE;
+  }
+
+  /** The slot of `path`, its recency untouched; NONE when absent. */
+  slotOf(path: string): number {
+    return this.find(path);
   }
 
   /** The slot of `path`, made the most recently used; NONE when absent. */

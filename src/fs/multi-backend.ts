@@ -4,7 +4,7 @@ import { InodeView } from './inode-view.js';
 import { illegalNameReason } from './names.js';
 import { normalizePath } from './paths.js';
 import { DEFAULT_DIR_MODE, S_IFDIR, STATFS, refusedWriteErrno, type RefusedOp } from './semantics.js';
-import type { AttrChanges, CachedRange, ChangeNotifying, CreateOptions, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
+import type { AttrChanges, CachedRange, ChangeNotifying, CreateOptions, CreateResult, DirEntry, DirStream, FileAttr, FsChangeListener, InodeFilesystem, OpenOffer, OpenOptions, OpenResult, PathFilesystem, StatfsInfo } from './types.js';
 
 export interface Backend {
   /** The top-level folder of the mount that shows this backend. */
@@ -201,6 +201,34 @@ class MultiBackendFilesystem implements PathFilesystem, InodeFilesystem, ChangeN
   engineWritableEnd(fh: number): number | undefined {
     const handle = this.handles.get(fh);
     return handle === undefined ? undefined : handle.backend.filesystem.engineWritableEnd?.(handle.innerFh);
+  }
+
+  openOffer(path: string): OpenOffer | undefined {
+    const route = this.quietRoute(path);
+    return route?.backend.filesystem.openOffer?.(route.innerPath);
+  }
+
+  engineServedOffer(path: string, bytes: number): void {
+    const route = this.quietRoute(path);
+    route?.backend.filesystem.engineServedOffer?.(route.innerPath, bytes);
+  }
+
+  openOfferByIno(ino: number): OpenOffer | undefined {
+    const path = this.inodes.pathForIno(ino);
+    return path === undefined ? undefined : this.openOffer(path);
+  }
+
+  engineServedOfferByIno(ino: number, bytes: number): void {
+    const path = this.inodes.pathForIno(ino);
+    if (path !== undefined) this.engineServedOffer(path, bytes);
+  }
+
+  /** The backend of a file's path, or undefined (the root's own folder, a name of no backend): for calls that must not throw. */
+  private quietRoute(path: string): { backend: Backend; innerPath: string } | undefined {
+    const normalized = normalizePath(path);
+    if (!this.byName.has(normalized.slice(1).split('/')[0] ?? '')) return undefined;
+    const route = this.route(normalized);
+    return route.backend === undefined ? undefined : route;
   }
 
   async release(fh: number): Promise<void> {

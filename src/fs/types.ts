@@ -78,6 +78,16 @@ export interface WholeBlock {
   readonly dataBytes: number;
 }
 
+/**
+ * What lets an engine open a file for reading without asking the core: its `WholeBlock`, while what the core
+ * knows of the file (its metadata) holds. Past `validForMs` the open comes to the core, which revalidates.
+ */
+export interface OpenOffer extends WholeBlock {
+  readonly validForMs: number;
+  /** The version was opened before: the kernel may keep its pages (as `OpenResult.keepCache`). */
+  readonly keepCache: boolean;
+}
+
 /** A file made by `create`: its open write handle and its attributes. */
 export interface CreateResult {
   readonly fh: number;
@@ -163,6 +173,10 @@ export interface PathFilesystem {
   engineWrote?(fh: number, position: number, bytes: number, errno: number): void;
   /** After a write of `fh` that reached the core: how far the engine may now write its staging file (more room set aside). */
   engineWritableEnd?(fh: number): number | undefined;
+  /** How an engine may open `path` by itself now (see `OpenOffer`); undefined when only the core may. */
+  openOffer?(path: string): OpenOffer | undefined;
+  /** The engine served `bytes` of `path` from an `OpenOffer`'s block, through a handle the core never saw. */
+  engineServedOffer?(path: string, bytes: number): void;
 }
 
 /**
@@ -191,6 +205,9 @@ export interface InodeFilesystem {
   /** As `PathFilesystem.engineWrote` and `engineWritableEnd`. */
   engineWrote?(fh: number, position: number, bytes: number, errno: number): void;
   engineWritableEnd?(fh: number): number | undefined;
+  /** As `PathFilesystem.openOffer` and `engineServedOffer`, of the file numbered `ino`. */
+  openOfferByIno?(ino: number): OpenOffer | undefined;
+  engineServedOfferByIno?(ino: number, bytes: number): void;
   /** As `create`; counts one lookup of the new number, as `lookupChild` does. */
   createChild(parentIno: number, name: string, mode: number, flags: number, options?: CreateOptions): Promise<CreateResult>;
   /** As `mkdir`; counts one lookup of the new number. */

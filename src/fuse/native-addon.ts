@@ -110,6 +110,8 @@ export interface NativeStats {
   /** Writes served into staging files by the engine's worker threads, and their bytes. */
   readonly stagedWrites: number;
   readonly stagedWriteBytes: number;
+  /** Opens the engine served alone, from offers (`offerOpens`). */
+  readonly opensServed: number;
 }
 
 /** The addon's functions (native/addon.c). Every reply returns false when the request was already answered. */
@@ -165,9 +167,20 @@ export interface NativeAddon {
   notifyInvalEntry(context: NativeContext, parentIno: number, name: string): boolean;
   /** Hands the C heap's free memory back to the system; true when some was. */
   trimMemory(): boolean;
+  /**
+   * Offers opens the engine may serve alone (`OpenOffer` in src/fs/types.ts): `numbers` holds OPEN_OFFER_NUMBERS
+   * per offer (ino, dataBytes, validForS, keepCache as 0/1), `texts` each one's block path and key, each ended by NUL.
+   */
+  offerOpens(context: NativeContext, numbers: Float64Array, texts: string): number;
+  /** Every offer goes: what they were made of may have changed. */
+  dropOpenOffers(context: NativeContext): boolean;
   /** Mount contexts of this process not freed yet (a context lives until its JS handle and its session are both gone). */
   liveContexts(): number;
 }
+
+export const OPEN_OFFER_NUMBERS = 4;
+/** Handles the engine opened alone are numbered from here (native/mount_context.h): the core never made them. */
+export const ENGINE_FH_BASE = 2 ** 52;
 
 /** The size of one read slot: the largest request the kernel sends. */
 export const READ_SLOT_BYTES = 1024 * 1024;

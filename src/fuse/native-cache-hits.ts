@@ -138,11 +138,19 @@ export interface WholeBlockReports {
   lacking(fh: number): void;
   /** What is lent to the handle runs out at `position`: lend from there (`lendAhead`). */
   lendFrom(fh: number, position: number): void;
+  /** The engine opened file `ino` alone, from its offer, as handle `fh` (see `OpenOffer`). */
+  opened(fh: number, ino: number): void;
+  /** The engine released handle `fh` of its own, for which the core had opened the file as `coreFh` (a bad block). */
+  releasedWithCore(fh: number, coreFh: number): void;
 }
 /** The byte count of a report that the handle holds no whole block. */
 const LACKING = -2;
+/** The byte count of a report that the engine opened the handle itself; the third number is the inode. */
+const OPENED = -3;
+/** The byte count of a report that the engine released its handle; the third number is the core's handle of it. */
+const RELEASED_WITH_CORE = -4;
 /** The byte count of a report asking for blocks lent from a position (in place of the seconds). */
-const LEND_WANTED = -3;
+const LEND_WANTED = -5;
 
 /** The cached ranges the engine is serving, by request id, until it says it is done with them. */
 export class HeldCacheRanges {
@@ -174,8 +182,10 @@ export class HeldCacheRanges {
    * The engine served these hits (`tokens`: doubles, as native/cache_read.c sends them): a request's id, whose
    * ranges are released, or three numbers of a handle served from its whole block: minus its number, the bytes
    * of one read, or -1 when the engine released it (answered already: the kernel waits for nothing), or -2 when
-   * it found no block to hold (the core reads that file itself), and the seconds; or -3 and the object position
-   * the handle's lent blocks run out at.
+   * it found no block to hold (the core reads that file itself), -3 when it opened the handle itself (the third
+   * number is then the file's inode), -4 when it released such a handle the core opened the file for too (the
+   * third number is the core's handle), and the seconds; or -5 and the object position the handle's lent blocks
+   * run out at.
    */
   settle(tokens: Buffer | undefined, whole: WholeBlockReports): void {
     if (tokens === undefined) return;
@@ -193,6 +203,8 @@ export class HeldCacheRanges {
         if (bytes >= 0) whole.served(-token, bytes, seconds);
         else if (bytes === LACKING) whole.lacking(-token);
         else if (bytes === LEND_WANTED) whole.lendFrom(-token, seconds);
+        else if (bytes === OPENED) whole.opened(-token, seconds);
+        else if (bytes === RELEASED_WITH_CORE) whole.releasedWithCore(-token, seconds);
         else whole.released(-token, seconds);
       } catch (error) {
         this.logger.debug({ err: error }, 'counting a whole-block hit failed');

@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import { Errno, FsError, toFsError } from '../fs/errno.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type AttrChanges, type DirEntry, type DirStream, type FileAttr, type InodeFilesystem, type PathFilesystem } from '../fs/types.js';
 import { accessErrno, type OperationObserver } from './fuse-operations.js';
-import { NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, WRITE_REPORT_NUMBERS, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
+import { ENGINE_FH_BASE, NativeOp, SETATTR_FIELDS, SETATTR_WITH_FH, WRITE_REPORT_NUMBERS, type NativeAddon, type NativeContext, type NativeDispatch } from './native-addon.js';
 import { collectCacheHit, HeldCacheRanges, lendAhead, READ_AFTER_CACHE_FAILURE, type CacheHit, type WholeBlockReports } from './native-cache-hits.js';
+import { OpenOfferBatch } from './native-open-offers.js';
 import { putStat, STAT_NUMBERS } from './stat.js';
 
 type RefusedOp = Parameters<PathFilesystem['refuseWrite']>[0];
@@ -40,6 +41,18 @@ const OP_NAMES = new Map<number, string>([
  * The teardown still answers them (`stop`).
  */
 const UPLOAD_OPS = new Set<number>([NativeOp.flush, NativeOp.fsync, NativeOp.release]);
+
+/**
+ * Requests that may change what the engine's open offers were made of (a file now being written, gone, moved):
+ * every offer goes when one arrives and again when the core is done, so opens meanwhile and after ask the core.
+ */
+const CHANGING_OPS = new Set<number>([NativeOp.create, NativeOp.unlink, NativeOp.rename, NativeOp.setattr, NativeOp.rmdir, NativeOp.mkdir]);
+const WRITE_ACCESS = 0o3;
+const O_TRUNC = 0o1000;
+/** An open that may change the file: the core's alone, and the offers go as for `CHANGING_OPS`. */
+function changesFile(op: number, flags: number): boolean {
+  return CHANGING_OPS.has(op) || (op === NativeOp.open && ((flags & WRITE_ACCESS) !== 0 || (flags & O_TRUNC) !== 0));
+}
 
 /**
  * Entries per batch handed to the engine: it serves the kernel's small readdir requests from a
@@ -149,7 +162,7 @@ class OpenDirs {
   }
 
   /** The entries at `offset`…, dots first; each entry's number held until the batch is settled. */
-  async batch(dir: OpenDir, offset: number): Promise<{ names: string; count: number; attrs: Float64Array }> {
+  async batch(dir: OpenDir, offset: number): Promise<{ names: string; count: number; attrs: Float64Array; entries: readonly DirEntry[] }> {
     const names: string[] = [];
     for (let position = offset; position < DOT_ENTRIES; position += 1) names.push(position === 0 ? '.' : '..');
     const dots = names.length;
@@ -170,7 +183,7 @@ class OpenDirs {
       if (!held) this.fs.holdIno(attr.ino);
     }
     dir.held = inos;
-    return { names: names.join('\0'), count, attrs };
+    return { names: names.join('\0'), count, attrs, entries };
   }
 }
 
@@ -194,13 +207,23 @@ export function attrChangesFrom(fields: Buffer | undefined): AttrChanges {
   return Object.fromEntries(entries.filter(([, value]) => value !== undefined)) as AttrChanges;
 }
 
-/** An entry answer for a request that counted one lookup (lookup, mkdir): not taken, the count is given back. */
-function countedEntryAnswer(fs: InodeFilesystem, attr: FileAttr): Answer {
+/**
+ * An entry answer for a request that counted one lookup (lookup, mkdir): not taken, the count is given back.
+ * `offers`, sent first, let the engine open the file alone.
+ */
+function countedEntryAnswer(fs: InodeFilesystem, attr: FileAttr, offers?: OpenOfferBatch): Answer {
   const answer = attrAnswer(attr);
   return (addon, context, id) => {
+    offers?.send(addon, context);
     if (!answer(addon, context, id)) fs.forget(attr.ino, 1);
     return 0;
   };
+}
+
+function offersOf(fs: InodeFilesystem, attrs: readonly FileAttr[]): OpenOfferBatch {
+  const offers = new OpenOfferBatch(fs);
+  for (const attr of attrs) offers.add(attr);
+  return offers;
 }
 
 /** Releases a handle whose open the kernel never got; the core only forgets its own state, nothing to report. */
@@ -272,9 +295,11 @@ function applyWriteReports(fs: PathFilesystem & InodeFilesystem, staged: StagedW
 async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held: HeldCacheRanges, staged: StagedWrites, request: NativeRequest): Promise<Answer> {
   const stagedHandles = staged.handles;
   switch (request.op) {
-    case NativeOp.lookup:
+    case NativeOp.lookup: {
       // The lookup was counted: an answer that never reaches the kernel (timed out) is one it will not forget.
-      return countedEntryAnswer(fs, await fs.lookupChild(request.ino, request.name ?? ''));
+      const attr = await fs.lookupChild(request.ino, request.name ?? '');
+      return countedEntryAnswer(fs, attr, offersOf(fs, [attr]));
+    }
     case NativeOp.getattr: {
       const answer = attrAnswer(await fs.attrByIno(request.ino));
       return (addon, context, id) => {
@@ -326,8 +351,10 @@ async function serve(fs: PathFilesystem & InodeFilesystem, dirs: OpenDirs, held:
     case NativeOp.readdir: {
       const dir = dirs.get(request.fh);
       dirs.settle(dir, request.target);
-      const { names, count, attrs } = await dirs.batch(dir, request.offset);
+      const { names, count, attrs, entries } = await dirs.batch(dir, request.offset);
+      const offers = offersOf(fs, entries.map((entry) => entry.attr));
       return (addon, context, id) => {
+        offers.send(addon, context);
         if (!addon.replyDir(context, id, names, count, attrs, false)) dirs.settle(dir, undefined);
         return 0;
       };
@@ -441,17 +468,33 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     }
   };
   // Requests the engine answered alone, counted as the operations they were.
+  // Handles the engine opened alone, by number: the file's inode (the core has no handle of them).
+  const engineOpened = new Map<number, number>();
+  const releaseCore = (fh: number): void => {
+    void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
+  };
   const wholeBlocks: WholeBlockReports = {
     served: (fh, bytes, seconds) => {
-      fs.engineServed?.(fh, bytes);
+      if (fh > ENGINE_FH_BASE) fs.engineServedOfferByIno?.(engineOpened.get(fh) ?? 0, bytes);
+      else fs.engineServed?.(fh, bytes);
       countOperation('read', 0, seconds, bytes);
     },
     lacking: (fh) => fs.engineLacksBlock?.(fh),
     released: (fh, seconds) => {
       countOperation('release', 0, seconds, 0);
-      void fs.release(fh).catch((error: unknown) => logger.debug({ err: error }, 'releasing a handle served from its whole block failed'));
+      if (fh > ENGINE_FH_BASE) engineOpened.delete(fh);
+      else releaseCore(fh);
     },
     lendFrom: (fh, position) => lendAhead(fs, addon, options.context(), fh, position, logger),
+    opened: (fh, ino) => {
+      engineOpened.set(fh, ino);
+      countOperation('open', 0, 0, 0);
+    },
+    releasedWithCore: (fh, coreFh) => {
+      countOperation('release', 0, 0, 0);
+      engineOpened.delete(fh);
+      releaseCore(coreFh);
+    },
   };
   /**
    * A FORGET only drops counts, synchronously: it is answered at once, without the timer and promise of
@@ -473,6 +516,13 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
       logger.error({ op: 'forget', err: replyError }, 'the native engine rejected an answer');
     }
     countOperation('forget', errno, Number(process.hrtime.bigint() - startNs) / 1e9, 0);
+  };
+  const dropOffers = (): void => {
+    try {
+      addon.dropOpenOffers(options.context());
+    } catch (error) {
+      logger.debug({ err: error }, 'dropping the open offers failed');
+    }
   };
   return (op, id, ino, name, fh, offset, size, flags, buffer, refusedOp, slot, mode, newParent, newName) => {
     if (op === NativeOp.cacheSettled) return held.settle(buffer, wholeBlocks);
@@ -506,6 +556,8 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
         report(Errno.ETIMEDOUT, 0);
       }
     }, options.operationTimeoutMs);
+    const changing = changesFile(op, flags);
+    if (changing) dropOffers();
     let working: Promise<Answer>;
     try {
       const target = slot >= 0 ? options.slots()[slot]?.subarray(0, size) : buffer;
@@ -513,7 +565,10 @@ export function createNativeDispatch(options: NativeDispatchOptions): NativeDisp
     } catch (error) {
       working = Promise.reject(error);
     }
-    working = working.finally(() => clearTimeout(timer));
+    working = working.finally(() => {
+      clearTimeout(timer);
+      if (changing) dropOffers();
+    });
     working.then((answer) => {
       if (timedOut) {
         // The addon refuses a late answer; an answer holding something (an open's handle) gives it back then.

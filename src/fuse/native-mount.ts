@@ -129,6 +129,8 @@ export async function mountNative(fs: PathFilesystem & InodeFilesystem & Partial
   };
   // What the core learns of by itself (a new version, a name gone from a listing) reaches the kernel's caches.
   fs.setChangeListener?.((change) => {
+    // The engine's open offers were made of what the core knew before: they go with it.
+    addon.dropOpenOffers(mounted);
     if (change.kind === 'changed') notifier.inodeChanged(change.ino);
     else notifier.entryGone(change.parentIno, change.name);
   });

@@ -127,6 +127,29 @@ describe('MetadataCache', () => {
     cache.setNotFound('/y');
     expect(cache.get('/y').hit).toBe(false);
   });
+
+  it('says what file a path holds and until when, without making it recently used', () => {
+    const clock = manualClock();
+    const cache = new MetadataCache({ metadataTtlMs: 1000, negativeMetadataTtlMs: 1000, maxEntries: 3, now: clock.now });
+    const file = { kind: 'file' as const, size: 7, mtimeMs: 5, version: 'v1' };
+    cache.setFound('/f', file);
+    const expiresAtMs = clock.now() + 1000;
+    cache.setFound('/d', { kind: 'dir' });
+    cache.setNotFound('/m');
+    clock.advance(400);
+    expect(cache.peekFile('/f')).toEqual({ info: file, expiresAtMs });
+    // Neither a folder nor a name known missing is a file.
+    expect(cache.peekFile('/d')).toBeUndefined();
+    expect(cache.peekFile('/m')).toBeUndefined();
+    // Peeking left /f the least recently used (before /m): of the next two entries, the second pushes it out.
+    cache.setFound('/g', file);
+    cache.setFound('/h', file);
+    expect(cache.peekFile('/f')).toBeUndefined();
+    clock.advance(600);
+    expect(cache.peekFile('/g')).toEqual({ info: file, expiresAtMs: expiresAtMs + 400 });
+    clock.advance(400);
+    expect(cache.peekFile('/g')).toBeUndefined();
+  });
 });
 
 describe('SingleFlight', () => {

@@ -337,12 +337,12 @@ describe('the native engine serving hits of the real disk cache', () => {
   let handle: MountHandle | undefined;
   let diskCache: DiskCache | undefined;
   let mountpoint = '';
-  const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number } =>
-    handle!.engineStats!() as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number };
-  /** What reached the core's reads and releases of open files. */
-  const coreCalls = { read: 0, release: 0 };
+  const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number } =>
+    handle!.engineStats!() as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number };
+  /** What reached the core's opens, reads and releases of files. */
+  const coreCalls = { lookupChild: 0, openByIno: 0, read: 0, release: 0 };
   /** Operations the mount reported (its metrics), answered by the core or by the engine alone. */
-  const reported = { read: 0, readBytes: 0, release: 0 };
+  const reported = { open: 0, read: 0, readBytes: 0, release: 0 };
   const observer = {
     operationDone: ({ op, bytes }: { op: string; bytes: number }): void => {
       if (op === 'read') {
@@ -350,17 +350,18 @@ describe('the native engine serving hits of the real disk cache', () => {
         reported.readBytes += bytes;
       }
       if (op === 'release') reported.release += 1;
+      if (op === 'open') reported.open += 1;
     },
   };
 
   /** A mount of the bucket with the disk cache on `cacheDir`, as `bucketfs mount --cache-dir` makes it. */
-  const mountWithCache = async (): Promise<void> => {
+  const mountWithCache = async (metadataTtlMs = 60_000): Promise<void> => {
     const readPath = resolveReadPathOptions();
     const blockCache = blockCacheFor(readPath);
     diskCache = await DiskCache.open({ dir: cacheDir, blockBytes: blockCache.blockSizeBytes, writeBehindMaxBytes: 64 * MiB, logger: silent });
     const core = createBucketFilesystem({
       client: bucket,
-      metadataTtlMs: 60_000,
+      metadataTtlMs,
       negativeMetadataTtlMs: 1_000,
       allowDelete: false,
       logger: silent,
@@ -369,13 +370,13 @@ describe('the native engine serving hits of the real disk cache', () => {
     });
     const counted = new Proxy(core, {
       get(target, property: keyof typeof core) {
-        if (property === 'read' || property === 'release') coreCalls[property] += 1;
+        if (property === 'lookupChild' || property === 'openByIno' || property === 'read' || property === 'release') coreCalls[property] += 1;
         const value = target[property];
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
     mountpoint = makeMountpoint('cache-hits-real');
-    handle = await mountFilesystem(counted, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs: 60_000, logger: silent, engine: 'native', operationTimeoutMs: 10_000, observer });
+    handle = await mountFilesystem(counted, mountpoint, { fsname: 'bucketfs#memory', metadataTtlMs, logger: silent, engine: 'native', operationTimeoutMs: 10_000, observer });
   };
   const unmountAll = async (): Promise<void> => {
     await handle?.unmount();
@@ -496,28 +497,90 @@ describe('the native engine serving hits of the real disk cache', () => {
     }
     expect(flipped).toBe(true);
     const before = engineStats();
+    const coreBefore = { ...coreCalls };
     expect(await hashThroughMount(victim.name)).toBe(sha256(victim.data));
     expect(engineStats().cacheFallbacks - before.cacheFallbacks).toBe(1);
     expect(diskCache!.stats().checksumFailures).toBe(1);
+    // The engine opened it alone (its header holds); the bad read made the core open it then, and read it.
+    expect(engineStats().opensServed - before.opensServed).toBe(1);
+    expect(coreCalls.openByIno - coreBefore.openByIno).toBe(1);
+    await waitUntil(() => coreCalls.release - coreBefore.release >= 1, 10_000, 'the core to release its handle of the file');
   });
 
-  it('serves a small file after a remount from its whole block: no read reaches the core, and its release comes after', async () => {
+  it('serves small files after a remount from their whole blocks: no open, read or release reaches the core', async () => {
     await unmountAll();
     await mountWithCache();
     const before = { ...coreCalls, ...diskCache!.stats() };
-    const reportedBefore = { ...reported };
+    const reportedBefore = { ...reported, open: reported.open };
     const engineBefore = engineStats();
     await catAll();
+    const smallBytes = smalls.reduce((sum, { data }) => sum + data.length, 0);
+    // Each lookup's answer offered the engine the file's block: it opened, read and released every file alone.
+    expect(coreCalls.openByIno - before.openByIno).toBe(0);
     expect(coreCalls.read - before.read).toBe(0);
-    expect(engineStats().cacheHitBytes - engineBefore.cacheHitBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
-    // The engine answered the releases itself; the core hears of them, and of the hits, without a request each.
-    await waitUntil(() => coreCalls.release - before.release >= smalls.length, 10_000, 'the core to hear of every release');
-    expect(diskCache!.stats().bytesServed - before.bytesServed).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+    expect(coreCalls.release - before.release).toBe(0);
+    expect(engineStats().opensServed - engineBefore.opensServed).toBe(smalls.length);
+    expect(engineStats().cacheHitBytes - engineBefore.cacheHitBytes).toBe(smallBytes);
+    // The core hears of the hits, and the mount's metrics of the opens, reads and releases, without a request each.
+    await waitUntil(() => reported.release - reportedBefore.release >= smalls.length, 10_000, 'every release to be reported');
+    expect(diskCache!.stats().bytesServed - before.bytesServed).toBe(smallBytes);
     expect(diskCache!.stats()).toMatchObject({ misses: before.misses, checksumFailures: before.checksumFailures });
-    // Still counted as the reads and releases they were.
-    expect(reported.readBytes - reportedBefore.readBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+    expect(reported.readBytes - reportedBefore.readBytes).toBe(smallBytes);
     expect(reported.read - reportedBefore.read).toBeGreaterThanOrEqual(smalls.length);
+    expect(reported.open - reportedBefore.open).toBe(smalls.length);
     expect(reported.release - reportedBefore.release).toBe(smalls.length);
+  });
+
+  it('serves small files listed first (a training loader\'s walk) from their whole blocks: no lookup or open reaches the core', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const listing = await run('ls', ['-l', mountpoint]);
+    expect(listing.code, listing.stderr).toBe(0);
+    const before = { ...coreCalls };
+    const engineBefore = engineStats();
+    await catAll();
+    // The listing's entries came with their offers: the kernel neither looked the files up nor opened them through the core.
+    expect(coreCalls.lookupChild - before.lookupChild).toBe(0);
+    expect(coreCalls.openByIno - before.openByIno).toBe(0);
+    expect(coreCalls.read - before.read).toBe(0);
+    expect(engineStats().opensServed - engineBefore.opensServed).toBe(smalls.length);
+  });
+
+  it('opens a file for writing through the core, never from its block', async () => {
+    const target = smalls[5]!;
+    await unmountAll();
+    await mountWithCache();
+    await catAll();
+    const before = { ...coreCalls };
+    // Read-only (the mount takes no writes): the core refuses the open for writing, and refuses it itself.
+    const result = await run('sh', ['-c', `exec 3>>'${join(mountpoint, target.name)}'`]);
+    expect(result.code).not.toBe(0);
+    expect(coreCalls.openByIno - before.openByIno).toBe(1);
+  });
+
+  it('after the metadata TTL, never serves a file changed on the server from the block of its old version', async () => {
+    const changed = smalls[9]!;
+    const ttlMs = 1_000;
+    await unmountAll();
+    await mountWithCache(ttlMs);
+    const engineBefore = engineStats();
+    const offeredAt = Date.now();
+    const first = await run('sha256sum', [join(mountpoint, changed.name)]);
+    expect(first.stdout.split(' ')[0]).toBe(sha256(changed.data));
+    expect(engineStats().opensServed - engineBefore.opensServed).toBe(1);
+    const fresh = randomBytes(changed.data.length);
+    bucket.set(changed.name, fresh);
+    try {
+      // Past the TTL the offer the lookup made is void: the open comes to the core, which asks the store again.
+      await waitUntil(() => Date.now() > offeredAt + ttlMs, 5_000, 'the metadata TTL to run out');
+      const before = { ...coreCalls };
+      const again = await run('sha256sum', [join(mountpoint, changed.name)]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout.split(' ')[0]).toBe(sha256(fresh));
+      expect(coreCalls.openByIno - before.openByIno).toBe(1);
+    } finally {
+      bucket.set(changed.name, changed.data);
+    }
   });
 
   it('never serves a block file that names another object, even one whose own checksums hold', async () => {
