@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, truncate } from 'node:fs/promises';
+import { mkdir, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { staticParams } from '../../src/store/base-params.js';
 import { bindBucket } from '../../src/store/bucket-client.js';
 import type { ObjectInfo } from '../../src/store/object-store.js';
 import { run, runCli } from '../helpers/processes.js';
+import { blockFilesUnder } from '../helpers/cache-files.js';
 import { useServer, withTempDir } from '../helpers/server.js';
 
 /* `bucketfs prefetch` run as the built CLI (run `npx tsc` first) against a real local server. */
@@ -34,13 +35,7 @@ function shardCacheKey(url: string, info: ObjectInfo) {
 }
 
 async function blockCount(cacheDir: string): Promise<number> {
-  let count = 0;
-  const blocks = join(cacheDir, BLOCKS_DIR_NAME);
-  for (const shard of await readdir(blocks)) {
-    if (shard.startsWith('.')) continue;
-    for (const folder of await readdir(join(blocks, shard))) count += (await readdir(join(blocks, shard, folder))).length;
-  }
-  return count;
+  return (await blockFilesUnder(cacheDir)).length;
 }
 
 describe('bucketfs prefetch', () => {
