@@ -8,13 +8,16 @@
  *
  * writeBlockFile(folder, temp, final, key, buffers) -> Promise<number>: the file's bytes, or -errno on failure.
  * `key` is the block's key as the header holds it (UTF-8). The buffers stay referenced (and so alive and
- * unmoved) until the job is done.
+ * unmoved) until the job is done. A large block in page-aligned buffers is written past the page cache
+ * (DIRECT_MIN_BYTES); alignmentGap(buffer) tells JS where a buffer's first page boundary is, directWrites() how
+ * many blocks went that way.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <node_api.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,16 @@
 #define PIECE_BYTES 65536u
 #define DATA_ALIGNMENT_BYTES 4096u
 #define MAX_KEY_BYTES (16u * 1024u)
+/*
+ * A block at least this large, whose buffers sit on page boundaries, is written with O_DIRECT: no copy into
+ * the page cache (the costliest step of writing it), and no second cached copy of bytes the kernel already
+ * caches for the mount's file. A smaller one costs less through the page cache than waiting for the disk.
+ */
+#define DIRECT_MIN_BYTES (512u * 1024u)
+#define DIRECT_ALIGNMENT_BYTES 4096u
+
+/* Blocks this process wrote with O_DIRECT (directWrites()). */
+static atomic_uint_fast64_t direct_writes;
 
 struct fill_job {
   napi_async_work work;
@@ -69,8 +82,9 @@ static int build_header(struct fill_job *job) {
   size_t piece_count = (data_bytes + PIECE_BYTES - 1) / PIECE_BYTES;
   size_t used = FIXED_HEADER_BYTES + job->key_bytes + 4 * piece_count;
   size_t data_offset = (used + DATA_ALIGNMENT_BYTES - 1) / DATA_ALIGNMENT_BYTES * DATA_ALIGNMENT_BYTES;
-  unsigned char *header = calloc(1, data_offset);
-  if (header == NULL) return -ENOMEM;
+  unsigned char *header = NULL;
+  if (posix_memalign((void **)&header, DIRECT_ALIGNMENT_BYTES, data_offset) != 0) return -ENOMEM;
+  memset(header, 0, data_offset);
   memcpy(header, BLOCK_MAGIC, 8);
   put32(header + 8, BLOCK_FORMAT_VERSION);
   put32(header + 12, (uint32_t)data_offset);
@@ -103,8 +117,7 @@ static int build_header(struct fill_job *job) {
   return 0;
 }
 
-static int write_all(int fd, struct iovec *iov, size_t count) {
-  off_t at = 0;
+static int write_all(int fd, struct iovec *iov, size_t count, off_t at) {
   size_t first = 0;
   while (first < count) {
     int batch = count - first > IOV_MAX ? IOV_MAX : (int)(count - first);
@@ -134,6 +147,48 @@ static int write_all(int fd, struct iovec *iov, size_t count) {
   return 0;
 }
 
+/* Whether the data may go past the page cache: large enough, and every buffer page-aligned (the last may be short). */
+static int direct_eligible(const struct fill_job *job) {
+  size_t data_bytes = 0;
+  for (size_t i = 1; i < job->iov_count; i++) {
+    if ((uintptr_t)job->iov[i].iov_base % DIRECT_ALIGNMENT_BYTES != 0) return 0;
+    if (i + 1 < job->iov_count && job->iov[i].iov_len % DIRECT_ALIGNMENT_BYTES != 0) return 0;
+    data_bytes += job->iov[i].iov_len;
+  }
+  return data_bytes >= DIRECT_MIN_BYTES;
+}
+
+static int open_temp(const char *path, int direct) {
+  return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), FILE_MODE);
+}
+
+/*
+ * Header and data, at offset 0. With O_DIRECT on `fd`, whole pages go direct and a short last page through the
+ * page cache; a file system that takes the open but refuses the write (EINVAL) gets it all through the cache.
+ */
+static int write_file(int fd, struct iovec *iov, size_t count, int direct) {
+  if (direct) {
+    struct iovec *whole = malloc(count * sizeof *whole);
+    if (whole == NULL) return -1;
+    memcpy(whole, iov, count * sizeof *whole);
+    size_t tail = whole[count - 1].iov_len % DIRECT_ALIGNMENT_BYTES;
+    whole[count - 1].iov_len -= tail;
+    off_t direct_bytes = 0;
+    for (size_t i = 0; i < count; i++) direct_bytes += (off_t)whole[i].iov_len;
+    int failed = write_all(fd, whole, count, 0);
+    free(whole);
+    if (failed != 0 && errno != EINVAL) return -1;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) != 0) return -1;
+    if (failed == 0) {
+      if (tail == 0) return 0;
+      struct iovec rest = {(char *)iov[count - 1].iov_base + iov[count - 1].iov_len - tail, tail};
+      return write_all(fd, &rest, 1, direct_bytes);
+    }
+  }
+  return write_all(fd, iov, count, 0);
+}
+
 static void execute(napi_env env, void *data) {
   struct fill_job *job = data;
   int built = build_header(job);
@@ -141,13 +196,19 @@ static void execute(napi_env env, void *data) {
     job->result = built;
     return;
   }
-  int fd = open(job->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
+  int direct = direct_eligible(job);
+  int fd = open_temp(job->temp, direct);
   if (fd < 0 && errno == ENOENT) {
     if (make_folder(job->folder) != 0) {
       job->result = -errno;
       return;
     }
-    fd = open(job->temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
+    fd = open_temp(job->temp, direct);
+  }
+  /* tmpfs, for one, refuses O_DIRECT at the open. */
+  if (fd < 0 && errno == EINVAL && direct) {
+    direct = 0;
+    fd = open_temp(job->temp, 0);
   }
   if (fd < 0) {
     job->result = -errno;
@@ -157,10 +218,11 @@ static void execute(napi_env env, void *data) {
   for (size_t i = 0; i < job->iov_count; i++) file_bytes += (int64_t)job->iov[i].iov_len;
   /* write_all moves the iovecs: the header's memory is freed from its own pointer. */
   void *header = job->iov[0].iov_base;
-  int failed = write_all(fd, job->iov, job->iov_count) != 0 ? errno : 0;
+  int failed = write_file(fd, job->iov, job->iov_count, direct) != 0 ? errno : 0;
   job->iov[0].iov_base = header;
   if (close(fd) != 0 && failed == 0) failed = errno;
   if (failed == 0 && rename(job->temp, job->final_path) != 0) failed = errno;
+  if (failed == 0 && direct) atomic_fetch_add(&direct_writes, 1);
   if (failed != 0) {
     unlink(job->temp);
     job->result = -failed;
@@ -254,10 +316,37 @@ static napi_value write_block_file(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* alignmentGap(buffer) -> number: bytes from the buffer's start to the next page boundary (0 when on one). */
+static napi_value alignment_gap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  void *bytes = NULL;
+  size_t length = 0;
+  bool is_buffer = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_is_buffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, argv[0], &bytes, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "alignmentGap(buffer)");
+    return NULL;
+  }
+  uintptr_t past = (uintptr_t)bytes % DIRECT_ALIGNMENT_BYTES;
+  napi_create_uint32(env, past == 0 ? 0 : (uint32_t)(DIRECT_ALIGNMENT_BYTES - past), &result);
+  return result;
+}
+
+static napi_value direct_writes_count(napi_env env, napi_callback_info info) {
+  napi_value result;
+  napi_create_double(env, (double)atomic_load(&direct_writes), &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn;
-  if (napi_create_function(env, "writeBlockFile", NAPI_AUTO_LENGTH, write_block_file, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "writeBlockFile", fn) != napi_ok) {
+  napi_value write_fn, gap_fn, direct_fn;
+  if (napi_create_function(env, "writeBlockFile", NAPI_AUTO_LENGTH, write_block_file, NULL, &write_fn) != napi_ok ||
+      napi_set_named_property(env, exports, "writeBlockFile", write_fn) != napi_ok ||
+      napi_create_function(env, "alignmentGap", NAPI_AUTO_LENGTH, alignment_gap, NULL, &gap_fn) != napi_ok ||
+      napi_set_named_property(env, exports, "alignmentGap", gap_fn) != napi_ok ||
+      napi_create_function(env, "directWrites", NAPI_AUTO_LENGTH, direct_writes_count, NULL, &direct_fn) != napi_ok ||
+      napi_set_named_property(env, exports, "directWrites", direct_fn) != napi_ok) {
     return NULL;
   }
   return exports;

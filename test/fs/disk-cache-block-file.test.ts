@@ -14,7 +14,7 @@ import {
   piecesMatch,
   type BlockKey,
 } from '../../src/fs/disk-cache/block-file.js';
-import { writeBlockFile, type BlockWriterKind } from '../../src/fs/disk-cache/block-writer.js';
+import { blockBuffer, writeBlockFile, type BlockWriterKind } from '../../src/fs/disk-cache/block-writer.js';
 import { nativeBlockWriter } from '../../src/fs/disk-cache/native-block-writer.js';
 
 const KEY: BlockKey = { endpoint: 'http://127.0.0.1:1', bucket: 'b', object: 'dir/obj', version: '3', size: 300_000, blockBytes: 262_144, blockIndex: 1 };
@@ -101,6 +101,41 @@ describe('block file format', () => {
       }
     }
     expect(files.sort()).toEqual(keys.map(blockFilePath).sort());
+  });
+
+  it('writes a large block from page-aligned memory past the page cache, and it reads back and checks', async () => {
+    const native = nativeBlockWriter()!;
+    // A short last page, and a GET's chunks: whole pages, then the rest.
+    const data = blockBuffer(16 * PIECE_BYTES + 123);
+    data.set(patterned(data.length));
+    const key = { ...KEY, size: 5_000_000, blockBytes: 16 * PIECE_BYTES * 2 };
+    const before = native.directWrites();
+    const written = await writeBlockFile(dir, key, [data.subarray(0, 8 * PIECE_BYTES), data.subarray(8 * PIECE_BYTES)], 'native');
+    expect(native.directWrites()).toBe(before + 1);
+    const file = await readFile(join(dir, blockFilePath(key)));
+    expect(written.fileBytes).toBe(file.length);
+    const header = decodeHeader(file, key, file.length);
+    expect(file.subarray(0, header.dataOffset).equals(encodeHeader(key, data))).toBe(true);
+    expect(file.subarray(header.dataOffset).equals(patterned(data.length))).toBe(true);
+    expect(piecesMatch(header, 0, file.subarray(header.dataOffset))).toBe(true);
+  });
+
+  it('writes a small block, or one in memory off page boundaries, through the page cache, as right', async () => {
+    const native = nativeBlockWriter()!;
+    const before = native.directWrites();
+    const small = blockBuffer(PIECE_BYTES);
+    small.set(patterned(small.length));
+    await writeBlockFile(dir, KEY, small, 'native');
+    const offPage = blockBuffer(16 * PIECE_BYTES + 1).subarray(1);
+    offPage.set(patterned(offPage.length));
+    const other = { ...KEY, blockIndex: 2, blockBytes: 16 * PIECE_BYTES };
+    await writeBlockFile(dir, other, offPage, 'native');
+    expect(native.directWrites()).toBe(before);
+    for (const [key, data] of [[KEY, small], [other, offPage]] as const) {
+      const file = await readFile(join(dir, blockFilePath(key)));
+      const header = decodeHeader(file, key, file.length);
+      expect(file.subarray(header.dataOffset).equals(data)).toBe(true);
+    }
   });
 
   it('names the pieces a data range falls in', () => {

@@ -29,6 +29,21 @@ export function tempFilePath(folder: string): string {
   return join(folder, `${tempStem}${tempCount}`);
 }
 
+const PAGE_BYTES = 4096;
+
+/**
+ * Memory of its own (not a slice of Node's shared pool) for blocks that will be written to the cache: starting
+ * on a page boundary where the native writer is built, which then writes a large block from it past the page
+ * cache (O_DIRECT), without copying it there.
+ */
+export function blockBuffer(bytes: number): Buffer {
+  const native = nativeBlockWriter();
+  if (native === undefined) return Buffer.allocUnsafeSlow(bytes);
+  const memory = Buffer.allocUnsafeSlow(bytes + PAGE_BYTES);
+  const gap = native.alignmentGap(memory);
+  return memory.subarray(gap, gap + bytes);
+}
+
 /** Which steps write a block: native (one hop to the thread pool) where built, else JS. */
 export type BlockWriterKind = 'native' | 'js';
 

@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url';
 interface CacheFillAddon {
   /** The file's bytes, or -errno on failure. `key`: the key as the header holds it (`encodeKey`). */
   writeBlockFile(folder: string, temp: string, final: string, key: string, buffers: readonly Buffer[]): Promise<number>;
+  /** Bytes from the buffer's start to its first page boundary. */
+  alignmentGap(buffer: Buffer): number;
+  /** Blocks this process wrote past the page cache (O_DIRECT). */
+  directWrites(): number;
 }
 
 export const CACHE_FILL_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/bucketfs_cache_fill.node', import.meta.url));
