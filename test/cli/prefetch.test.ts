@@ -100,6 +100,31 @@ describe('bucketfs prefetch', () => {
     expect(await blockCount(cacheDir)).toBe(10 + 9);
   });
 
+  it('fills a cache dir on tmpfs, every block whole and checked', async () => {
+    const onTmpfs = join(root.path, 'on-tmpfs');
+    await mkdir(onTmpfs, { recursive: true });
+    expect((await run('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', onTmpfs])).code).toBe(0);
+    tmpfsMounts.push(onTmpfs);
+    const result = await runCli(['prefetch', 'ais://b/train', '--cache-dir', onTmpfs, '--endpoint', server.url]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await blockCount(onTmpfs)).toBe(10 + 9);
+    const store = createAistoreClient();
+    const cache = await DiskCache.open({ dir: onTmpfs, blockBytes: DEFAULT_READ_PATH.blockSizeBytes, writeBehindMaxBytes: MiB, logger: pino({ level: 'silent' }) });
+    try {
+      const info = await bindBucket(store, { name: 'b' }, staticParams(server.url)).head('train/shard-0.bin');
+      const object = cache.object(shardCacheKey(server.url, info));
+      const whole = Buffer.alloc(MiB);
+      for (let index = 0; index < 9; index += 1) {
+        expect(await object.readBlock(index, whole)).toBe(true);
+        expect(whole.equals(files['b/train/shard-0.bin']!.subarray(index * MiB, (index + 1) * MiB))).toBe(true);
+      }
+      expect(cache.stats().checksumFailures).toBe(0);
+    } finally {
+      await cache.close();
+      await store.close();
+    }
+  });
+
   it('exits 1 saying what was not cached when the cache disk fills', async () => {
     const tiny = join(root.path, 'tiny');
     await mkdir(tiny);

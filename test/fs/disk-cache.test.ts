@@ -1,9 +1,10 @@
-import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
-import { BLOCKS_DIR_NAME, TEMP_PREFIX, blockFilePath, objectStem, shardFolder, type BlockKey, type ObjectName } from '../../src/fs/disk-cache/block-file.js';
+import { BLOCKS_DIR_NAME, TEMP_PREFIX, blockFilePath, objectStem, shardFolder, versionStem, type BlockKey, type ObjectName } from '../../src/fs/disk-cache/block-file.js';
+import { writeBlockFile } from '../../src/fs/disk-cache/block-writer.js';
 import { CacheDirError, DiskCache } from '../../src/fs/disk-cache/disk-cache.js';
 import type { CacheLimit } from '../../src/fs/disk-cache/cache-limit.js';
 import { createAistoreClient, type AistoreClient } from '../../src/store/aistore-client.js';
@@ -261,6 +262,32 @@ describe('disk cache in the read path (real server)', () => {
     expect(into.equals(patterned(BLOCK_BYTES, 0))).toBe(true);
     expect(await cache.readBlock(key(1), into)).toBe(true);
     expect(await cache.readBlock(key(2), into)).toBe(false);
+  });
+
+  it('removes the blocks of the layout of before (a folder per object) at its first count, never serving them', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const blocks = join(cacheDir.path, BLOCKS_DIR_NAME);
+    const key: BlockKey = { endpoint: server.url, bucket: 'ais://b', object: 'old/layout.bin', version: '1', size: 5000, blockBytes: BLOCK_BYTES, blockIndex: 0 };
+    // As it was written before: DIR/blocks/<2 hex>/<object hash>/<version hash>-<blockBytes>-<index>, and the state of then.
+    const stem = objectStem(key);
+    const oldFolder = join(blocks, shardFolder(key), stem.slice(0, -1));
+    const staging = join(cacheDir.path, 'staging');
+    await mkdir(staging);
+    await writeBlockFile(staging, key, patterned(5000, 1));
+    await mkdir(oldFolder, { recursive: true });
+    await rename(join(staging, blockFilePath(key)), join(oldFolder, `${versionStem(key).slice(stem.length)}0`));
+    await writeFile(join(blocks, '.state'), JSON.stringify({ sizeBytes: 9000, scannedAtMs: Date.now() }));
+
+    const cache = await DiskCache.open({ dir: cacheDir.path, blockBytes: BLOCK_BYTES, writeBehindMaxBytes: BLOCK_BYTES, logger: pino({ level: 'silent' }) });
+    open.push(cache);
+    expect(await cache.readBlock(key, Buffer.alloc(5000))).toBe(false);
+    await cache.syncSpace();
+    await expect(stat(oldFolder)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(cache.stats().sizeBytes).toBe(0);
+    await cache.writeBlock(key, patterned(5000, 1));
+    const into = Buffer.alloc(5000);
+    expect(await cache.readBlock(key, into)).toBe(true);
+    expect(into.equals(patterned(5000, 1))).toBe(true);
   });
 
   it('refuses a cache dir it cannot write, in one line', async () => {
