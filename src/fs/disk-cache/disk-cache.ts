@@ -1,4 +1,4 @@
-import { promises as fsp, readdir } from 'node:fs';
+import { existsSync, promises as fsp, readdir } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LRUCache } from 'lru-cache';
@@ -508,15 +508,10 @@ export class DiskCache {
   private async openBlock(key: BlockKey): Promise<OpenBlock | undefined> {
     const path = this.pathOf(key);
     if (!this.enabled || this.dropping.has(path)) return undefined;
-    if (this.missing.has(path) && this.files.peek(path) === undefined) return undefined;
+    if (this.files.peek(path) === undefined && (this.missing.has(path) || !existsSync(path))) return this.lacks(key, path);
     try {
       const entry = await this.files.open(path, key);
-      // This version lacks a block: its other versions' blocks, never served again, go soon (a hit costs no readdir).
-      if (entry === undefined) {
-        this.missing.set(path, true);
-        this.dropOtherVersions(key);
-      }
-      return entry;
+      return entry ?? this.lacks(key, path);
     } catch (error) {
       if (error instanceof BlockFileError) {
         this.dropBad(path, error.message);
@@ -525,6 +520,17 @@ export class DiskCache {
       this.failed(error);
       return undefined;
     }
+  }
+
+  /**
+   * Block `key` has no file: not looked for again at once, and its version's others, never served again, go
+   * soon (a hit costs no listing). A miss is known by a look at the folder's entry on this thread, hot when
+   * the engine has just looked too: a failing open on the thread pool costs several times more.
+   */
+  private lacks(key: BlockKey, path: string): undefined {
+    this.missing.set(path, true);
+    this.dropOtherVersions(key);
+    return undefined;
   }
 
   private hit(entry: OpenBlock, bytes: number): void {
