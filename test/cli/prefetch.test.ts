@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, truncate } from 'node:fs/promises';
+import { mkdir, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { staticParams } from '../../src/store/base-params.js';
 import { bindBucket } from '../../src/store/bucket-client.js';
 import type { ObjectInfo } from '../../src/store/object-store.js';
 import { run, runCli } from '../helpers/processes.js';
+import { blockFilesUnder } from '../helpers/cache-files.js';
 import { useServer, withTempDir } from '../helpers/server.js';
 
 /* `bucketfs prefetch` run as the built CLI (run `npx tsc` first) against a real local server. */
@@ -34,13 +35,7 @@ function shardCacheKey(url: string, info: ObjectInfo) {
 }
 
 async function blockCount(cacheDir: string): Promise<number> {
-  let count = 0;
-  const blocks = join(cacheDir, BLOCKS_DIR_NAME);
-  for (const shard of await readdir(blocks)) {
-    if (shard.startsWith('.')) continue;
-    for (const folder of await readdir(join(blocks, shard))) count += (await readdir(join(blocks, shard, folder))).length;
-  }
-  return count;
+  return (await blockFilesUnder(cacheDir)).length;
 }
 
 describe('bucketfs prefetch', () => {
@@ -103,6 +98,31 @@ describe('bucketfs prefetch', () => {
     // Blocks 3 and 5 of the 9 MiB shard, not the 8 MiB part they are in.
     expect(again.stdout).toMatch(/^prefetched 10 of 10 files, .* 2\.0 MiB fetched at /);
     expect(await blockCount(cacheDir)).toBe(10 + 9);
+  });
+
+  it('fills a cache dir on tmpfs, every block whole and checked', async () => {
+    const onTmpfs = join(root.path, 'on-tmpfs');
+    await mkdir(onTmpfs, { recursive: true });
+    expect((await run('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', onTmpfs])).code).toBe(0);
+    tmpfsMounts.push(onTmpfs);
+    const result = await runCli(['prefetch', 'ais://b/train', '--cache-dir', onTmpfs, '--endpoint', server.url]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(await blockCount(onTmpfs)).toBe(10 + 9);
+    const store = createAistoreClient();
+    const cache = await DiskCache.open({ dir: onTmpfs, blockBytes: DEFAULT_READ_PATH.blockSizeBytes, writeBehindMaxBytes: MiB, logger: pino({ level: 'silent' }) });
+    try {
+      const info = await bindBucket(store, { name: 'b' }, staticParams(server.url)).head('train/shard-0.bin');
+      const object = cache.object(shardCacheKey(server.url, info));
+      const whole = Buffer.alloc(MiB);
+      for (let index = 0; index < 9; index += 1) {
+        expect(await object.readBlock(index, whole)).toBe(true);
+        expect(whole.equals(files['b/train/shard-0.bin']!.subarray(index * MiB, (index + 1) * MiB))).toBe(true);
+      }
+      expect(cache.stats().checksumFailures).toBe(0);
+    } finally {
+      await cache.close();
+      await store.close();
+    }
   });
 
   it('exits 1 saying what was not cached when the cache disk fills', async () => {

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { detachedLogPath } from '../../src/cli/daemonize.js';
 import { parseRunState, runStatePath } from '../../src/cli/metrics-run-state.js';
-import { BLOCKS_DIR_NAME, TEMP_PREFIX } from '../../src/fs/disk-cache/block-file.js';
+import { TEMP_PREFIX } from '../../src/fs/disk-cache/block-file.js';
 import { MOUNT_ENGINES, type MountEngine } from '../../src/fuse/mount.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
+import { blockFilesUnder as blockFiles } from '../helpers/cache-files.js';
 import { cleanupMounts, daemonPidFrom, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { run, runCli } from '../helpers/processes.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
@@ -23,22 +24,6 @@ for (let i = 0; i < 16; i += 1) files[`b/set/f${String(i).padStart(2, '0')}`] = 
 function sample(text: string, name: string): number {
   const found = text.split('\n').find((line) => line.startsWith(`${name} `));
   return found === undefined ? Number.NaN : Number(found.split(' ').pop());
-}
-
-/** Every block file (and temporary one) under a cache dir, with its size. */
-async function blockFiles(cacheDir: string): Promise<{ path: string; bytes: number }[]> {
-  const found: { path: string; bytes: number }[] = [];
-  const blocks = join(cacheDir, BLOCKS_DIR_NAME);
-  for (const shard of await readdir(blocks).catch(() => [])) {
-    if (shard.startsWith('.')) continue;
-    for (const folder of await readdir(join(blocks, shard))) {
-      for (const name of await readdir(join(blocks, shard, folder))) {
-        const path = join(blocks, shard, folder, name);
-        found.push({ path, bytes: (await stat(path)).size });
-      }
-    }
-  }
-  return found;
 }
 
 const engines = MOUNT_ENGINES;

@@ -1,15 +1,17 @@
-import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
-import { BLOCKS_DIR_NAME, TEMP_PREFIX, blockFilePath, objectFolder, type BlockKey } from '../../src/fs/disk-cache/block-file.js';
+import { BLOCKS_DIR_NAME, TEMP_PREFIX, blockFilePath, objectStem, shardFolder, versionStem, type BlockKey, type ObjectName } from '../../src/fs/disk-cache/block-file.js';
+import { writeBlockFile } from '../../src/fs/disk-cache/block-writer.js';
 import { CacheDirError, DiskCache } from '../../src/fs/disk-cache/disk-cache.js';
 import type { CacheLimit } from '../../src/fs/disk-cache/cache-limit.js';
 import { createAistoreClient, type AistoreClient } from '../../src/store/aistore-client.js';
 import { staticParams } from '../../src/store/base-params.js';
 import { bindBucket, type BucketClient } from '../../src/store/bucket-client.js';
 import { capturingLogger } from '../helpers/logging.js';
+import { blockFilesUnder } from '../helpers/cache-files.js';
 import { useServer, withTempDir, writeObjects } from '../helpers/server.js';
 import { readAll } from './fixture.js';
 
@@ -161,7 +163,7 @@ describe('disk cache in the read path (real server)', () => {
     const newVersion = await version('small.bin');
     expect(newVersion).not.toBe(oldVersion);
     // A writer that died mid-block leaves a temporary file by the new version's name.
-    const folder = join(cacheDir.path, BLOCKS_DIR_NAME, objectFolder({ endpoint: server.url, bucket: 'ais://b', object: 'small.bin' }));
+    const folder = join(cacheDir.path, BLOCKS_DIR_NAME, shardFolder({ endpoint: server.url, bucket: 'ais://b', object: 'small.bin' }));
     await writeFile(join(folder, `${TEMP_PREFIX}999-dead`), changed.subarray(0, 1000));
 
     const second = await mountCore(cacheDir.path);
@@ -179,11 +181,11 @@ describe('disk cache in the read path (real server)', () => {
     const core = await mountCore(cacheDir.path);
     await readFile_(core.fs, '/doomed.bin');
     await core.cache.settled();
-    const folder = join(cacheDir.path, BLOCKS_DIR_NAME, objectFolder({ endpoint: server.url, bucket: 'ais://b', object: 'doomed.bin' }));
-    expect(await readdir(folder)).toHaveLength(1);
+    const files = (): Promise<string[]> => filesOfObject(cacheDir.path, { endpoint: server.url, bucket: 'ais://b', object: 'doomed.bin' });
+    expect(await files()).toHaveLength(1);
     await core.fs.unlink('/doomed.bin');
     await core.cache.settled();
-    expect(await readdir(folder)).toEqual([]);
+    expect(await files()).toEqual([]);
   });
 
   it('drops the blocks of a file the mount sees changed or gone on the server, before any open', async () => {
@@ -194,20 +196,20 @@ describe('disk cache in the read path (real server)', () => {
     await core.fs.lookupChild(1, 'moving.bin');
     await readFile_(core.fs, '/moving.bin');
     await core.cache.settled();
-    const folder = join(cacheDir.path, BLOCKS_DIR_NAME, objectFolder({ endpoint: server.url, bucket: 'ais://b', object: 'moving.bin' }));
-    expect(await readdir(folder)).toHaveLength(1);
+    const files = (): Promise<string[]> => filesOfObject(cacheDir.path, { endpoint: server.url, bucket: 'ais://b', object: 'moving.bin' });
+    expect(await files()).toHaveLength(1);
     await writeObjects(server.dataDir, { 'b/moving.bin': patterned(small.length + 1, 5) });
     await core.fs.lookupChild(1, 'moving.bin');
     await core.cache.settled();
-    expect(await readdir(folder)).toEqual([]);
+    expect(await files()).toEqual([]);
 
     await readFile_(core.fs, '/moving.bin');
     await core.cache.settled();
-    expect(await readdir(folder)).toHaveLength(1);
+    expect(await files()).toHaveLength(1);
     await rm(join(server.dataDir, 'b/moving.bin'));
     await expect(core.fs.lookupChild(1, 'moving.bin')).rejects.toMatchObject({ errno: expect.any(Number) });
     await core.cache.settled();
-    expect(await readdir(folder)).toEqual([]);
+    expect(await files()).toEqual([]);
   });
 
   it('evicts least recently used blocks to stay under the limit', async () => {
@@ -232,6 +234,8 @@ describe('disk cache in the read path (real server)', () => {
     const core = await mountCore(cacheDir.path);
     // A folder where the block's file goes: its rename fails (EISDIR), which says nothing of the disk.
     const blocked = blockPath(cacheDir.path, 'small.bin', await version('small.bin'), small.length, 0);
+    // After the first count of the dir's files, which would remove a folder in a shard as one of an old layout.
+    await core.cache.syncSpace();
     await mkdir(blocked, { recursive: true });
     expect((await readFile_(core.fs, '/small.bin')).equals(small)).toBe(true);
     await core.cache.settled();
@@ -260,6 +264,32 @@ describe('disk cache in the read path (real server)', () => {
     expect(await cache.readBlock(key(2), into)).toBe(false);
   });
 
+  it('removes the blocks of the layout of before (a folder per object) at its first count, never serving them', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const blocks = join(cacheDir.path, BLOCKS_DIR_NAME);
+    const key: BlockKey = { endpoint: server.url, bucket: 'ais://b', object: 'old/layout.bin', version: '1', size: 5000, blockBytes: BLOCK_BYTES, blockIndex: 0 };
+    // As it was written before: DIR/blocks/<2 hex>/<object hash>/<version hash>-<blockBytes>-<index>, and the state of then.
+    const stem = objectStem(key);
+    const oldFolder = join(blocks, shardFolder(key), stem.slice(0, -1));
+    const staging = join(cacheDir.path, 'staging');
+    await mkdir(staging);
+    await writeBlockFile(staging, key, patterned(5000, 1));
+    await mkdir(oldFolder, { recursive: true });
+    await rename(join(staging, blockFilePath(key)), join(oldFolder, `${versionStem(key).slice(stem.length)}0`));
+    await writeFile(join(blocks, '.state'), JSON.stringify({ sizeBytes: 9000, scannedAtMs: Date.now() }));
+
+    const cache = await DiskCache.open({ dir: cacheDir.path, blockBytes: BLOCK_BYTES, writeBehindMaxBytes: BLOCK_BYTES, logger: pino({ level: 'silent' }) });
+    open.push(cache);
+    expect(await cache.readBlock(key, Buffer.alloc(5000))).toBe(false);
+    await cache.syncSpace();
+    await expect(stat(oldFolder)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(cache.stats().sizeBytes).toBe(0);
+    await cache.writeBlock(key, patterned(5000, 1));
+    const into = Buffer.alloc(5000);
+    expect(await cache.readBlock(key, into)).toBe(true);
+    expect(into.equals(patterned(5000, 1))).toBe(true);
+  });
+
   it('refuses a cache dir it cannot write, in one line', async () => {
     cacheDir = await withTempDir('disk-cache');
     const file = join(cacheDir.path, 'a-file');
@@ -272,15 +302,11 @@ describe('disk cache in the read path (real server)', () => {
 
 /** Bytes of block files (and temporary ones) under the cache dir. */
 async function blockBytesOnDisk(dir: string): Promise<number> {
-  let total = 0;
-  const blocks = join(dir, BLOCKS_DIR_NAME);
-  for (const shard of await readdir(blocks)) {
-    if (shard.startsWith('.')) continue;
-    for (const folder of await readdir(join(blocks, shard))) {
-      for (const name of await readdir(join(blocks, shard, folder))) total += (await stat(join(blocks, shard, folder, name))).size;
-    }
-  }
-  return total;
+  return (await blockFilesUnder(dir)).reduce((total, file) => total + file.bytes, 0);
 }
 
-
+/** The names of an object's block files (every version) in its shard. */
+async function filesOfObject(dir: string, object: ObjectName): Promise<string[]> {
+  const names = await readdir(join(dir, BLOCKS_DIR_NAME, shardFolder(object))).catch(() => []);
+  return names.filter((name) => name.startsWith(objectStem(object)));
+}

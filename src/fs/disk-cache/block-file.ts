@@ -27,9 +27,13 @@ import { crc32 } from 'node:zlib';
  * place, so a reader sees either no file or a whole one; it is not fsynced, because a crash that loses its
  * pages leaves a file whose checksums fail, and such a file is dropped and fetched again.
  *
- * Where it lives: `DIR/blocks/<2 hex>/<object hash>/<version hash>-<blockBytes>-<blockIndex>`. One folder per
- * object (endpoint, bucket, name) holds the blocks of all its versions, so a deleted or changed object's blocks
- * go with one folder, or with the files of other versions. Temporary files start with `.tmp-`.
+ * Where it lives: `DIR/blocks/<2 hex>/<object hash>-<version hash>-<blockBytes>-<blockIndex>`, one of 256 shard
+ * folders, picked by the object's hash, holding the blocks of every version of the objects hashed there. A
+ * block is one file and no folder: a new object costs no mkdir (and no second inode). An object's blocks are
+ * the names of its shard that start with its hash, so a deleted or changed object's blocks are found with one
+ * listing of one shard. Temporary files start with `.tmp-`. The layout of before (a folder per object inside
+ * the shards) is told apart by its folders: its blocks are never served, and the cache's next count of its
+ * files removes them (`cache-space.ts`).
  */
 
 export const BLOCK_FILE_MAGIC = 'BKFSBLK1';
@@ -45,6 +49,8 @@ export const HEADER_PROBE_BYTES = DATA_ALIGNMENT_BYTES;
 export const MAX_KEY_BYTES = 16 * 1024;
 export const TEMP_PREFIX = '.tmp-';
 export const BLOCKS_DIR_NAME = 'blocks';
+/** Which layout of `DIR/blocks` this is, for the shared state: another one is recounted (and its old files dropped). */
+export const BLOCK_LAYOUT_VERSION = 2;
 
 /** What a cached block is of: a block of one version of one object of one bucket of one cluster. */
 export interface BlockKey {
@@ -101,20 +107,43 @@ function hashHex(text: string, hexChars: number): string {
   return hex;
 }
 
-/** The folder, relative to `DIR/blocks`, of every block of one object (all versions). */
-export function objectFolder(key: Pick<BlockKey, 'endpoint' | 'bucket' | 'object'>): string {
-  const hash = hashHex(`${key.endpoint}\u0000${key.bucket}\u0000${key.object}`, 32);
-  return join(hash.slice(0, 2), hash);
+/** An object, whichever its version: the part of a key naming its blocks' shard and file name prefix. */
+export type ObjectName = Pick<BlockKey, 'endpoint' | 'bucket' | 'object'>;
+
+function objectHash(key: ObjectName): string {
+  return hashHex(`${key.endpoint}\u0000${key.bucket}\u0000${key.object}`, 32);
 }
 
-/** The prefix of the file names, within the object's folder, of one version of the object. */
-export function versionStem(key: Pick<BlockKey, 'version' | 'size' | 'blockBytes'>): string {
-  return `${hashHex(`${key.version}\u0000${key.size}`, 16)}-${key.blockBytes}-`;
+/** The shard folder, relative to `DIR/blocks`, holding every block of one object (all versions). */
+export function shardFolder(key: ObjectName): string {
+  return objectHash(key).slice(0, 2);
+}
+
+/** The prefix of the file names, within the shard folder, of every block of one object (all versions). */
+export function objectStem(key: ObjectName): string {
+  return `${objectHash(key)}-`;
+}
+
+/** The prefix of the file names, within the shard folder, of the blocks of one version of the object. */
+export function versionStem(key: ObjectName & Pick<BlockKey, 'version' | 'size' | 'blockBytes'>): string {
+  return `${objectStem(key)}${hashHex(`${key.version}\u0000${key.size}`, 16)}-${key.blockBytes}-`;
 }
 
 /** The block's file, relative to `DIR/blocks`. */
 export function blockFilePath(key: BlockKey): string {
-  return join(objectFolder(key), `${versionStem(key)}${key.blockIndex}`);
+  return join(shardFolder(key), `${versionStem(key)}${key.blockIndex}`);
+}
+
+/** The object stem a name of a shard folder starts with; '' for a name that is no block's. */
+export function objectStemOf(name: string): string {
+  return name.slice(0, name.indexOf('-') + 1);
+}
+
+/** The block index a file name of `stem`'s version ends with; undefined for any other name. */
+export function blockIndexOf(name: string, stem: string): number | undefined {
+  if (!name.startsWith(stem)) return undefined;
+  const index = name.slice(stem.length);
+  return /^\d+$/.test(index) ? Number(index) : undefined;
 }
 
 export function pieceCountOf(dataBytes: number): number {
@@ -148,13 +177,25 @@ export function byteLengthOf(chunks: readonly Buffer[]): number {
   return bytes;
 }
 
+/** Where the data starts in a block file of a key of `keyBytes` and `dataBytes` of data: the header's length. */
+export function dataOffsetFor(keyBytes: number, dataBytes: number): number {
+  return Math.ceil((FIXED_HEADER_BYTES + keyBytes + 4 * pieceCountOf(dataBytes)) / DATA_ALIGNMENT_BYTES) * DATA_ALIGNMENT_BYTES;
+}
+
+/** The key as a block's header holds it (UTF-8 of this text); a key too long to cache is a `BlockFileError`. */
+export function headerKeyOf(key: BlockKey): string {
+  const text = encodeKey(key);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_KEY_BYTES) throw new BlockFileError(`key of ${bytes} bytes is too long to cache`);
+  return text;
+}
+
 /** The header (up to `dataOffset`, padding included) of a block holding `data` under `key`. */
 export function encodeHeader(key: BlockKey, data: Buffer | readonly Buffer[]): Buffer {
-  const keyBytes = Buffer.from(encodeKey(key), 'utf8');
-  if (keyBytes.length > MAX_KEY_BYTES) throw new BlockFileError(`key of ${keyBytes.length} bytes is too long to cache`);
+  const keyBytes = Buffer.from(headerKeyOf(key), 'utf8');
   const crcs = pieceCrcsOf(data);
   const used = FIXED_HEADER_BYTES + keyBytes.length + 4 * crcs.length;
-  const dataOffset = Math.ceil(used / DATA_ALIGNMENT_BYTES) * DATA_ALIGNMENT_BYTES;
+  const dataOffset = dataOffsetFor(keyBytes.length, Buffer.isBuffer(data) ? data.length : byteLengthOf(data));
   const header = Buffer.alloc(dataOffset);
   header.write(BLOCK_FILE_MAGIC, 0, 'latin1');
   header.writeUInt32LE(BLOCK_FILE_FORMAT_VERSION, 8);

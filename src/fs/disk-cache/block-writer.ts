@@ -1,23 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { dirname, join } from 'node:path';
-import { TEMP_PREFIX, blockFilePath, byteLengthOf, encodeHeader, objectFolder, type BlockKey } from './block-file.js';
+import { join } from 'node:path';
+import { TEMP_PREFIX, blockFilePath, byteLengthOf, encodeHeader, headerKeyOf, shardFolder, type BlockKey } from './block-file.js';
 import { errnoError, nativeBlockWriter } from './native-block-writer.js';
 
 /**
  * Writing one block file (`block-file.ts` has its format) with as few calls to the disk as it takes: open a
- * temporary name in the object's folder, one vectored write of header and data, close, rename into place. The
- * folder is made only when that open finds it missing, so an object already on disk costs no mkdir. The calls
- * steps run as one job on the thread pool where the native writer is built (`native/cache_fill.c`), else as
- * the callback forms of `fs` (a `FileHandle` costs several times their CPU per call): each hop to the pool
- * costs the JS thread more than the call itself, and a fill makes thousands a second. No fsync: a block whose pages a crash lost fails its checksums and is fetched again.
+ * temporary name in the block's shard folder, one vectored write of header and data, close, rename into
+ * place. The folder is made only when that open finds it missing, once per shard. The steps run as one job on
+ * the thread pool where the native writer is built (`native/cache_fill.c`, which also builds the header and its
+ * CRCs there, off the JS thread), else as the callback forms of `fs` (a `FileHandle` costs several times their
+ * CPU per call): each hop to the pool costs the JS thread more than the call itself, and a fill makes
+ * thousands a second. No fsync: a block whose pages a crash lost fails its checksums and is fetched again.
  */
 
 export interface WrittenBlock {
   /** Bytes the file takes. */
   readonly fileBytes: number;
-  /** The object's folder did not exist: no other version of the object was on disk. */
-  readonly newFolder: boolean;
 }
 
 /** Temporary names: this process's pid and a token (pids repeat across containers sharing a dir), then a count. */
@@ -28,6 +27,21 @@ let tempCount = 0;
 export function tempFilePath(folder: string): string {
   tempCount += 1;
   return join(folder, `${tempStem}${tempCount}`);
+}
+
+const PAGE_BYTES = 4096;
+
+/**
+ * Memory of its own (not a slice of Node's shared pool) for blocks that will be written to the cache: starting
+ * on a page boundary where the native writer is built, which then writes a large block from it past the page
+ * cache (O_DIRECT), without copying it there.
+ */
+export function blockBuffer(bytes: number): Buffer {
+  const native = nativeBlockWriter();
+  if (native === undefined) return Buffer.allocUnsafeSlow(bytes);
+  const memory = Buffer.allocUnsafeSlow(bytes + PAGE_BYTES);
+  const gap = native.alignmentGap(memory);
+  return memory.subarray(gap, gap + bytes);
 }
 
 /** Which steps write a block: native (one hop to the thread pool) where built, else JS. */
@@ -48,25 +62,24 @@ export async function writeBlockFile(
   writer: BlockWriterKind = defaultBlockWriter(),
 ): Promise<WrittenBlock> {
   const chunks = Buffer.isBuffer(data) ? [data] : data;
-  const header = encodeHeader(key, chunks);
-  const folder = join(blocksDir, objectFolder(key));
-  const fileBytes = header.length + byteLengthOf(chunks);
+  const folder = join(blocksDir, shardFolder(key));
+  const final = join(blocksDir, blockFilePath(key));
   const native = writer === 'native' ? nativeBlockWriter() : undefined;
   if (native !== undefined) {
     const temp = tempFilePath(folder);
-    const outcome = await native.writeBlockFile(folder, temp, join(blocksDir, blockFilePath(key)), [header, ...chunks]);
+    const outcome = await native.writeBlockFile(folder, temp, final, headerKeyOf(key), chunks);
     if (outcome < 0) throw errnoError(-outcome, temp);
-    return { fileBytes, newFolder: outcome === 1 };
+    return { fileBytes: outcome };
   }
+  const header = encodeHeader(key, chunks);
+  const fileBytes = header.length + byteLengthOf(chunks);
   let temp = tempFilePath(folder);
-  let newFolder = false;
   let fd: number;
   try {
     fd = await openExclusive(temp);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await makeFolder(folder);
-    newFolder = true;
+    await call<void>((done) => fs.mkdir(folder, (failure) => done(failure?.code === 'EEXIST' ? null : failure)));
     temp = tempFilePath(folder);
     fd = await openExclusive(temp);
   }
@@ -76,12 +89,12 @@ export async function writeBlockFile(
     } finally {
       await call<void>((done) => fs.close(fd, done));
     }
-    await call<void>((done) => fs.rename(temp, join(blocksDir, blockFilePath(key)), done));
+    await call<void>((done) => fs.rename(temp, final, done));
   } catch (error) {
     fs.unlink(temp, () => {});
     throw error;
   }
-  return { fileBytes, newFolder };
+  return { fileBytes };
 }
 
 function call<T>(start: (done: (error: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
@@ -90,19 +103,6 @@ function call<T>(start: (done: (error: NodeJS.ErrnoException | null, value?: T) 
 
 function openExclusive(path: string): Promise<number> {
   return call<number>((done) => fs.open(path, 'wx', 0o644, done));
-}
-
-/** The object's folder, and its shard's when that is missing too; another writer making either first is fine. */
-async function makeFolder(folder: string): Promise<void> {
-  const mkdir = (path: string): Promise<void> =>
-    call<void>((done) => fs.mkdir(path, (error) => done(error?.code === 'EEXIST' ? null : error)));
-  try {
-    await mkdir(folder);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await mkdir(dirname(folder));
-    await mkdir(folder);
-  }
 }
 
 /** A write to a regular file is short only when the disk is full or failing: the rest is written, or fails. */

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { TEMP_PREFIX } from './block-file.js';
+import { BLOCK_LAYOUT_VERSION, TEMP_PREFIX } from './block-file.js';
 import { limitBytes, type CacheLimit, type DiskSpace } from './cache-limit.js';
 import { withDirLock } from './dir-lock.js';
 
@@ -20,6 +20,8 @@ const MAX_SYNC_CHUNK_BYTES = 256 * 1024 * 1024;
 interface SharedState {
   readonly sizeBytes: number;
   readonly scannedAtMs: number;
+  /** The `BLOCK_LAYOUT_VERSION` of the files counted: a state of another layout is recounted. */
+  readonly layout: number;
 }
 
 interface FileEntry {
@@ -118,15 +120,15 @@ export class CacheSpace {
       scannedAtMs = this.now();
       if (evicted.files > 0) this.onEvicted(evicted);
     }
-    await this.writeState({ sizeBytes: total, scannedAtMs });
+    await this.writeState({ sizeBytes: total, scannedAtMs, layout: BLOCK_LAYOUT_VERSION });
     this.knownBytes = total + this.unsyncedBytes;
   }
 
   private async readState(): Promise<SharedState | undefined> {
     try {
       const parsed = JSON.parse(await fsp.readFile(join(this.blocksDir, STATE_FILE_NAME), 'utf8')) as Partial<SharedState>;
-      if (typeof parsed.sizeBytes !== 'number' || typeof parsed.scannedAtMs !== 'number') return undefined;
-      return { sizeBytes: parsed.sizeBytes, scannedAtMs: parsed.scannedAtMs };
+      if (typeof parsed.sizeBytes !== 'number' || typeof parsed.scannedAtMs !== 'number' || parsed.layout !== BLOCK_LAYOUT_VERSION) return undefined;
+      return { sizeBytes: parsed.sizeBytes, scannedAtMs: parsed.scannedAtMs, layout: parsed.layout };
     } catch {
       return undefined;
     }
@@ -139,22 +141,22 @@ export class CacheSpace {
     await fsp.rename(temp, path);
   }
 
-  /** Every block file (and live temporary file) with its size and last use; stale temporary files are removed. */
+  /**
+   * Every block file (and live temporary file) with its size and last use; stale temporary files are removed,
+   * and so are the folders of the layout of before (`block-file.ts`), whose blocks are never served.
+   */
   private async scan(): Promise<{ totalBytes: number; files: FileEntry[] }> {
     const files: FileEntry[] = [];
     let totalBytes = 0;
     for (const shard of await listNames(this.blocksDir)) {
       if (shard.startsWith('.')) continue;
-      for (const folder of await listNames(join(this.blocksDir, shard))) {
-        const folderPath = join(this.blocksDir, shard, folder);
-        const names = await listNames(folderPath);
-        const entries = await Promise.all(names.map((name) => this.entryOf(folderPath, name)));
-        for (const entry of entries) {
-          if (entry === undefined) continue;
-          totalBytes += entry.bytes;
-          files.push(entry);
-        }
-        if (names.length === 0) await fsp.rmdir(folderPath).catch(() => {});
+      const folderPath = join(this.blocksDir, shard);
+      const names = await listNames(folderPath);
+      const entries = await Promise.all(names.map((name) => this.entryOf(folderPath, name)));
+      for (const entry of entries) {
+        if (entry === undefined) continue;
+        totalBytes += entry.bytes;
+        files.push(entry);
       }
     }
     return { totalBytes, files };
@@ -163,6 +165,10 @@ export class CacheSpace {
   private async entryOf(folderPath: string, name: string): Promise<FileEntry | undefined> {
     const path = join(folderPath, name);
     const stats = await fsp.lstat(path).catch(() => undefined);
+    if (stats?.isDirectory() === true) {
+      await fsp.rm(path, { recursive: true, force: true }).catch(() => {});
+      return undefined;
+    }
     if (stats === undefined || !stats.isFile()) return undefined;
     if (name.startsWith(TEMP_PREFIX)) {
       if (this.now() - stats.mtimeMs < TEMP_STALE_MS) return { path, bytes: stats.size, usedMs: Number.POSITIVE_INFINITY };

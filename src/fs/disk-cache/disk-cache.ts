@@ -1,4 +1,4 @@
-import { promises as fsp, readdir } from 'node:fs';
+import { existsSync, promises as fsp, readdir } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LRUCache } from 'lru-cache';
@@ -11,12 +11,16 @@ import {
   PIECE_BYTES,
   TEMP_PREFIX,
   blockFilePath,
+  blockIndexOf,
   encodeKey,
-  objectFolder,
+  objectStem,
+  objectStemOf,
   piecesCovering,
   piecesMatch,
+  shardFolder,
   versionStem,
   type BlockKey,
+  type ObjectName,
 } from './block-file.js';
 import { writeBlockFile } from './block-writer.js';
 import { DEFAULT_CACHE_LIMIT, type CacheLimit } from './cache-limit.js';
@@ -49,10 +53,15 @@ export interface DiskCacheOptions {
   readonly now?: () => number;
 }
 
+/** Where one version's files are: in the shard `folder`, the names starting with `stem`; the object's with `objectStem`. */
 interface VersionFiles {
   readonly folder: string;
+  readonly objectStem: string;
   readonly stem: string;
+  /** Names the version (its sweep is done once per mount). */
   readonly memo: string;
+  /** Names the object (one sweep waits per object: for the version learnt last). */
+  readonly objectMemo: string;
 }
 
 /** What names an object's blocks: a block key without its index. */
@@ -94,8 +103,14 @@ const OPEN_AHEAD_BLOCKS = 24;
 const CHECKED_VERSIONS_MAX = 10_000;
 /** Writes behind at once: each a job on the thread pool, which the reads' own calls to the disk share. */
 const FILL_WRITERS = 2;
-/** Version sweeps waiting for a write of their object (which does them for free) or for the next turn. */
+/** Version sweeps waiting for the next turn (each turn lists each shard they fall in once). */
 const PENDING_SWEEPS_MAX = 4_096;
+/** A block found missing is not looked for again this soon (a miss is always safe: at worst a fetch again). */
+const MISSING_MEMO_MS = 1_000;
+const MISSING_MEMO_MAX = 4_096;
+/** A shard's listing serves `listedBlocks` of its other objects this long (a hint: every block it names is checked). */
+const SHARD_LISTING_TTL_MS = 10_000;
+const SHARD_LISTINGS_MAX = 256;
 
 /**
  * The persistent cache of blocks on local disk, shared by the mounts that name the same dir (see
@@ -112,6 +127,10 @@ export class DiskCache {
   private readonly now: () => number;
   private readonly writeBehindMaxBytes: number;
   private readonly checkedVersions = new LRUCache<string, true>({ max: CHECKED_VERSIONS_MAX });
+  /** Block files just found missing: the read after an engine's or a warm open's miss does not look again. */
+  private readonly missing = new LRUCache<string, true>({ max: MISSING_MEMO_MAX, ttl: MISSING_MEMO_MS });
+  /** Names of shards listed lately, by object stem. */
+  private readonly shardListings = new LRUCache<string, Promise<ReadonlyMap<string, readonly string[]>>>({ max: SHARD_LISTINGS_MAX, ttl: SHARD_LISTING_TTL_MS });
   private readonly writing = new Set<string>();
   /** Bad files being removed: not opened again meanwhile. */
   private readonly dropping = new Set<string>();
@@ -119,7 +138,7 @@ export class DiskCache {
   /** Writes behind not started yet, in the order their blocks came. */
   private readonly fills: { key: BlockKey; path: string; data: Buffer; memory: PooledBuffer | undefined }[] = [];
   private fillsRunning = 0;
-  /** Objects (folder and version stem) whose other versions are to be dropped, by their `checkedVersions` memo. */
+  /** Objects whose other versions are to be dropped, by their object memo. */
   private readonly pendingSweeps = new Map<string, VersionFiles>();
   private readonly timer: NodeJS.Timeout;
   private pendingWriteBytes = 0;
@@ -185,52 +204,57 @@ export class DiskCache {
   }
 
   /** Drops every block of an object (it was deleted, or changed and its new version is unknown). */
-  dropObject(key: Pick<BlockKey, 'endpoint' | 'bucket' | 'object'>): void {
-    const folder = join(this.blocksDir, objectFolder(key));
-    this.files.forgetUnder(folder);
-    this.background(this.removeFiles(folder, () => true));
+  dropObject(key: ObjectName): void {
+    const folder = join(this.blocksDir, shardFolder(key));
+    const stem = objectStem(key);
+    this.files.forgetUnder(join(folder, stem));
+    this.background(this.removeFiles(folder, (name) => name.startsWith(stem)));
   }
 
   /**
-   * Drops the blocks of an object's versions other than `key`'s (once per version per mount), soon: the next
-   * write of one of its blocks does it (finding the folder new costs nothing more), else the next turn at the
-   * shared size or `settled`. Other versions are never served meanwhile (their keys differ).
+   * Drops the blocks of an object's versions other than `key`'s (once per version per mount), soon: at the
+   * next turn at the shared size or `settled`, which list each shard the waiting objects fall in once. Other
+   * versions are never served meanwhile (their keys differ).
    */
   dropOtherVersions(key: ObjectKey): void {
     const version = this.versionOf(key);
     if (!this.enabled || this.checkedVersions.has(version.memo)) return;
     this.checkedVersions.set(version.memo, true);
-    this.pendingSweeps.set(version.memo, version);
+    // The version learnt last is the one kept: a sweep waiting for an earlier one is replaced.
+    this.pendingSweeps.set(version.objectMemo, version);
     if (this.pendingSweeps.size > PENDING_SWEEPS_MAX) this.sweepVersions();
   }
 
-  /** The version sweeps waiting, now. */
+  /** The version sweeps waiting, now: one listing per shard. */
   private sweepVersions(): void {
-    for (const version of this.pendingSweeps.values()) this.sweep(version);
+    const byShard = new Map<string, Map<string, string>>();
+    for (const { folder, objectStem: object, stem } of this.pendingSweeps.values()) {
+      let kept = byShard.get(folder);
+      if (kept === undefined) byShard.set(folder, (kept = new Map()));
+      kept.set(object, stem);
+    }
     this.pendingSweeps.clear();
+    for (const [folder, kept] of byShard) {
+      this.background(
+        this.removeFiles(folder, (name) => {
+          const stem = kept.get(objectStemOf(name));
+          return stem !== undefined && !name.startsWith(stem);
+        }),
+      );
+    }
   }
 
-  /** A block of `key`'s version was written: the sweep waiting for its object is done here, or not needed. */
-  private sweepWith(key: BlockKey, newFolder: boolean): void {
-    const version = this.versionOf(key);
-    const wanted = this.pendingSweeps.delete(version.memo) || !this.checkedVersions.has(version.memo);
-    this.checkedVersions.set(version.memo, true);
-    if (wanted && !newFolder) this.sweep(version);
-  }
-
-  private sweep({ folder, stem }: VersionFiles): void {
-    this.background(this.removeFiles(folder, (name) => !name.startsWith(stem)));
-  }
-
-  /** Where an object's files are, which of them are of `key`'s version, and the memo naming both. */
+  /** Where an object's files are, which of them are of `key`'s version, and the memos naming both. */
   private versionOf(key: ObjectKey): VersionFiles {
-    const folder = join(this.blocksDir, objectFolder(key));
+    const folder = join(this.blocksDir, shardFolder(key));
+    const object = objectStem(key);
     const stem = versionStem(key);
-    return { folder, stem, memo: `${folder}\u0000${stem}` };
+    return { folder, objectStem: object, stem, memo: `${folder}\u0000${stem}`, objectMemo: `${folder}\u0000${object}` };
   }
 
   private async removeFiles(folder: string, doomed: (name: string) => boolean): Promise<void> {
     const names = await fsp.readdir(folder).catch(() => []);
+    this.shardListings.delete(folder);
     let removed = 0;
     for (const name of names) {
       if (name.startsWith(TEMP_PREFIX) || !doomed(name)) continue;
@@ -397,8 +421,9 @@ export class DiskCache {
     if (!this.enabled) return false;
     try {
       const written = await writeBlockFile(this.blocksDir, key, data);
+      this.missing.delete(this.pathOf(key));
       this.space.changed(written.fileBytes);
-      this.sweepWith(key, written.newFolder);
+      this.dropOtherVersions(key);
       return true;
     } catch (error) {
       this.failed(error);
@@ -407,19 +432,39 @@ export class DiskCache {
   }
 
   /**
-   * The blocks of `key`'s version whose files the object's folder names (one listing, no file opened): a
-   * block it does not name is not cached; one it names may still prove bad (`hasBlock`).
+   * The blocks of `key`'s version whose files its shard names (one listing of the shard for the objects asked
+   * about within a few seconds, no file opened): a block it does not name is taken as not cached (at worst
+   * fetched again); one it names may still prove bad (`hasBlock`).
    */
   async listedBlocks(key: ObjectKey): Promise<ReadonlySet<number>> {
     const stem = versionStem(key);
-    // The callback form: most folders are missing on a first run, and a rejected promise costs more than the call.
-    const names = await new Promise<string[]>((resolve) => readdir(join(this.blocksDir, objectFolder(key)), (error, found) => resolve(error ? [] : found)));
+    const byObject = await this.shardListing(join(this.blocksDir, shardFolder(key)));
     const indexes = new Set<number>();
-    for (const name of names) {
-      const index = name.startsWith(stem) ? name.slice(stem.length) : '';
-      if (/^\d+$/.test(index)) indexes.add(Number(index));
+    for (const name of byObject.get(objectStem(key)) ?? []) {
+      const index = blockIndexOf(name, stem);
+      if (index !== undefined) indexes.add(index);
     }
     return indexes;
+  }
+
+  private shardListing(folder: string): Promise<ReadonlyMap<string, readonly string[]>> {
+    let listing = this.shardListings.get(folder);
+    if (listing === undefined) {
+      // The callback form: shards are missing in a new cache, and a rejected promise costs more than the call.
+      listing = new Promise<string[]>((resolve) => readdir(folder, (error, found) => resolve(error ? [] : found))).then((names) => {
+        const byObject = new Map<string, string[]>();
+        for (const name of names) {
+          const object = objectStemOf(name);
+          if (object === '') continue;
+          const named = byObject.get(object);
+          if (named === undefined) byObject.set(object, [name]);
+          else named.push(name);
+        }
+        return byObject;
+      });
+      this.shardListings.set(folder, listing);
+    }
+    return listing;
   }
 
   /** Whether block `key` is cached whole (its header checked; its data is checked when read). */
@@ -467,11 +512,10 @@ export class DiskCache {
   private async openBlock(key: BlockKey): Promise<OpenBlock | undefined> {
     const path = this.pathOf(key);
     if (!this.enabled || this.dropping.has(path)) return undefined;
+    if (this.files.peek(path) === undefined && (this.missing.has(path) || !existsSync(path))) return this.lacks(key, path);
     try {
       const entry = await this.files.open(path, key);
-      // This version lacks a block: its other versions' blocks, never served again, go now (a hit costs no readdir).
-      if (entry === undefined) this.dropOtherVersions(key);
-      return entry;
+      return entry ?? this.lacks(key, path);
     } catch (error) {
       if (error instanceof BlockFileError) {
         this.dropBad(path, error.message);
@@ -480,6 +524,17 @@ export class DiskCache {
       this.failed(error);
       return undefined;
     }
+  }
+
+  /**
+   * Block `key` has no file: not looked for again at once, and its version's others, never served again, go
+   * soon (a hit costs no listing). A miss is known by a look at the folder's entry on this thread, hot when
+   * the engine has just looked too: a failing open on the thread pool costs several times more.
+   */
+  private lacks(key: BlockKey, path: string): undefined {
+    this.missing.set(path, true);
+    this.dropOtherVersions(key);
+    return undefined;
   }
 
   private hit(entry: OpenBlock, bytes: number): void {

@@ -3,10 +3,14 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-/** native/cache_fill.c: a block file written as one job on the thread pool. */
+/** native/cache_fill.c: a block file (its header and piece CRCs built there) written as one job on the thread pool. */
 interface CacheFillAddon {
-  /** 1 when the folder was made, 0 when it was there, -errno on failure. */
-  writeBlockFile(folder: string, temp: string, final: string, buffers: readonly Buffer[]): Promise<number>;
+  /** The file's bytes, or -errno on failure. `key`: the key as the header holds it (`encodeKey`). */
+  writeBlockFile(folder: string, temp: string, final: string, key: string, buffers: readonly Buffer[]): Promise<number>;
+  /** Bytes from the buffer's start to its first page boundary. */
+  alignmentGap(buffer: Buffer): number;
+  /** Blocks this process wrote past the page cache (O_DIRECT). */
+  directWrites(): number;
 }
 
 export const CACHE_FILL_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/bucketfs_cache_fill.node', import.meta.url));

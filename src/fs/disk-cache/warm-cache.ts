@@ -2,6 +2,7 @@ import type { BucketClient } from '../../store/bucket-client.js';
 import { toFsError } from '../errno.js';
 import { fetchRangeChunks, type ObjectSnapshot } from '../read-path.js';
 import type { DiskCache, ObjectKey } from './disk-cache.js';
+import { blockBuffer } from './block-writer.js';
 import { allSettledOrThrow, missingRuns } from './tiered-fetch.js';
 
 /** An object to cache: a listing entry. */
@@ -120,7 +121,7 @@ export async function warmCache(options: WarmOptions): Promise<WarmReport> {
       const task = tasks[next]!;
       next += 1;
       // Memory of its own (not a slice of the shared pool), faulted in once and reused.
-      laneBuffer ??= Buffer.allocUnsafeSlow(laneBytes);
+      laneBuffer ??= blockBuffer(laneBytes);
       try {
         await runTask(task, laneBuffer);
       } catch (error) {
