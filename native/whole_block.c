@@ -179,6 +179,8 @@ int whole_block_release(struct mount_context *ctx, uint64_t fh) {
   /* An engine's handle JS had to open the file for: minus it, -4 and JS's own handle, which JS releases then. */
   uint64_t core_fh = block->engine_opened ? block->core_fh : 0;
   unref(block);
+  /* JS's handle behind it may have had blocks lent, as any handle JS answers a cache hit for. */
+  if (core_fh != 0) lent_drop(ctx, core_fh);
   /* A handle that only ever read one checked file has nothing to report: JS forgets it with the next hits. */
   const double tokens[3] = {-(double)fh, core_fh != 0 ? -4 : -1, core_fh != 0 ? (double)core_fh : seconds_since(&start)};
   cache_queue_tokens(ctx, tokens, 3);
@@ -405,14 +407,14 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
 #if FUSE_VERSION >= FUSE_MAKE_VERSION(3, 11)
   fi->noflush = 1;
 #endif
-  if (fuse_reply_open(req, fi) != 0) {
-    /* Interrupted: the kernel holds no handle, and JS never heard of it. */
-    whole_block_drop(ctx, fh);
-    return 1;
-  }
-  /* JS counts the open and keeps nothing: minus the handle, -3, the inode. */
+  /*
+   * JS counts the open and keeps nothing: minus the handle, -3, the inode. Queued before the reply, so that it
+   * reaches JS ahead of the handle's release, which another worker may queue as soon as the kernel has the handle.
+   */
   const double tokens[3] = {-(double)fh, -3, (double)ino};
   cache_queue_tokens(ctx, tokens, 3);
+  /* Interrupted: the kernel holds no handle; released as the kernel would have, so JS forgets it too. */
+  if (fuse_reply_open(req, fi) != 0) whole_block_release(ctx, fh);
   return 1;
 }
 
