@@ -797,6 +797,26 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* stagedWriteEnd(ctx, fh, writableEnd): the engine may write the handle's staging file up to this offset (staged_write.c). */
+static napi_value staged_write_end(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct mount_context *ctx = args_with_context(env, info, 3, argv);
+  if (ctx == NULL) return NULL;
+  double fh = arg_double(env, argv[1]), end = arg_double(env, argv[2]);
+  if (fh >= 0 && end >= 0) staged_write_set_end(ctx, (uint64_t)fh, (off_t)end);
+  return NULL;
+}
+
+/* stagedWriteDrop(ctx, fh): the handle is released; the engine closes its staging file. */
+static napi_value staged_write_drop_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct mount_context *ctx = args_with_context(env, info, 2, argv);
+  if (ctx == NULL) return NULL;
+  double fh = arg_double(env, argv[1]);
+  if (fh >= 0) staged_write_drop(ctx, (uint64_t)fh);
+  return NULL;
+}
+
 /*
  * offerOpens(ctx, numbers: Float64Array of OFFER_NUMBERS per offer, texts): what opens each file from its block
  * file without JS (whole_block.c). Per offer: ino, dataBytes, validForS, keepCache (0/1); `texts` holds each

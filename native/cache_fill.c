@@ -25,18 +25,11 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "block_format.h"
 #include "crc.h"
 
 #define FOLDER_MODE 0755
 #define FILE_MODE 0644
-/* The block format's constants (src/fs/disk-cache/block-file.ts, native/whole_block.c). */
-#define BLOCK_MAGIC "BKFSBLK1"
-#define BLOCK_FORMAT_VERSION 1u
-#define FIXED_HEADER_BYTES 36u
-#define HEADER_CRC_OFFSET 32u
-#define PIECE_BYTES 65536u
-#define DATA_ALIGNMENT_BYTES 4096u
-#define MAX_KEY_BYTES (16u * 1024u)
 /*
  * A block at least this large, whose buffers sit on page boundaries, is written with O_DIRECT: no copy into
  * the page cache (the costliest step of writing it), and no second cached copy of bytes the kernel already

@@ -372,9 +372,6 @@ void staged_write_drop(struct mount_context *ctx, uint64_t fh);
 void staged_writes_free_all(struct mount_context *ctx);
 /* Calls JS with the reports of the writes served since the last call (on the JS thread). */
 void staged_write_deliver(napi_env env, napi_value js_dispatch, struct mount_context *ctx, size_t argc);
-/* stagedWriteEnd(ctx, fh, writableEnd), stagedWriteDrop(ctx, fh) */
-napi_value staged_write_end(napi_env env, napi_callback_info info);
-napi_value staged_write_drop_js(napi_env env, napi_callback_info info);
 /* blocks lent ahead of a handle's reads (lent_ranges.c) */
 /* The range index of a READ_AFTER_CACHE_FAILURE that names a lent block, not a range of the READ's answer. */
 #define LENT_RANGE_INDEX 0xfffe

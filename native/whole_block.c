@@ -25,16 +25,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "block_format.h"
 #include "crc.h"
 #include "mount_context.h"
 
-#define BLOCK_MAGIC "BKFSBLK1"
-#define BLOCK_FORMAT_VERSION 1u
-#define FIXED_HEADER_BYTES 36u
-#define HEADER_CRC_OFFSET 32u
-#define PIECE_BYTES 65536u
-#define DATA_ALIGNMENT_BYTES 4096u
-#define MAX_KEY_BYTES (16u * 1024u)
 #define HEADER_PROBE_BYTES 4096u
 /* A hit marks its file used at most this often (src/fs/disk-cache/disk-cache.ts): eviction goes by access time. */
 #define TOUCH_INTERVAL_S 60
