@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
@@ -70,11 +70,18 @@ async function runDemo(mountpointArg: string | undefined, options: DemoOptions):
   const bucketDir = await ensureDemoData(dataDir);
   const server = await startServer({ dataDir, host: '127.0.0.1', port: 0, logger: logger.child({ component: 'server' }) });
   let session;
+  // The folder the demo made for its mount goes with it; one that was there before stays.
+  let madeMountpoint: string | undefined;
+  const removeMadeMountpoint = async (): Promise<void> => {
+    if (madeMountpoint !== undefined) await rmdir(madeMountpoint).catch(() => {});
+  };
   try {
-    await mkdir(mountpoint, { recursive: true }).catch(() => {});
+    const firstMade = await mkdir(mountpoint, { recursive: true }).catch(() => undefined);
+    if (firstMade !== undefined) madeMountpoint = mountpoint;
     session = await startMountSession(demoSettings(mountpoint, server.url, logLevel), process.env, logger, (line) => print(line));
   } catch (error) {
     await server.close();
+    await removeMadeMountpoint();
     throw error;
   }
   try {
@@ -104,6 +111,7 @@ async function runDemo(mountpointArg: string | undefined, options: DemoOptions):
   } finally {
     await session.stop();
     await server.close();
+    await removeMadeMountpoint();
     print(`Unmounted ${mountpoint}.`);
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -30,5 +30,16 @@ describe('bucketfs demo data folder', () => {
     expect(await readFile(join(dataDir, 'demo', 'hello.txt'), 'utf8')).toBe('hello from bucketfs\n');
     expect(existsSync(join(root.path, 'cache', 'bucketfs', 'demo-data'))).toBe(false);
     expect(isMounted(mountpoint)).toBe(false);
+    expect(existsSync(mountpoint)).toBe(true);
+  });
+
+  it('a mountpoint folder the demo made is removed when it exits', async () => {
+    // Registered for cleanup, then removed: the demo has to make it.
+    const mountpoint = makeMountpoint('demo-made');
+    rmdirSync(mountpoint);
+    const result = await runCli(['demo', mountpoint, '--data', join(root.path, 'my-data'), '--list-and-exit'], { timeoutMs: 90_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`mounted at: ${mountpoint}`);
+    expect(existsSync(mountpoint)).toBe(false);
   });
 });
