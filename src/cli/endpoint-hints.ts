@@ -1,12 +1,10 @@
 import { isIP } from 'node:net';
 import { connect } from 'node:tls';
 import { StoreError } from '../store/errors.js';
+import { PlainHttpReplyError } from '../store/http-transport.js';
 
 /** How long the check whether an http:// endpoint speaks TLS may take. */
 const TLS_PROBE_TIMEOUT_MS = 2_000;
-
-/** OpenSSL's words for a TLS client that got plain HTTP back. */
-const PLAIN_HTTP_REPLY = /ERR_SSL_WRONG_VERSION_NUMBER|wrong version number|ERR_SSL_PACKET_LENGTH_TOO_LONG|packet length too long|ERR_SSL_HTTP_REQUEST/i;
 
 /** The message and the codes of an error and of its causes, as one text to search. */
 function errorText(error: unknown): string {
@@ -41,7 +39,7 @@ export async function schemeMismatchHint(endpoint: string, error: unknown): Prom
   if (!(error instanceof StoreError) || (error.code !== 'NETWORK' && error.code !== 'TIMEOUT')) return undefined;
   const url = new URL(endpoint);
   const withScheme = (scheme: string): string => `${scheme}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
-  if (url.protocol === 'https:' && PLAIN_HTTP_REPLY.test(errorText(error))) {
+  if (url.protocol === 'https:' && error instanceof PlainHttpReplyError) {
     return `endpoint ${endpoint} answers in plain HTTP, not HTTPS (TLS): use ${withScheme('http:')}`;
   }
   if (url.protocol === 'http:' && !/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(errorText(error)) && (await speaksTls(url))) {

@@ -148,7 +148,7 @@ export class HttpTransport {
       return await handler.response;
     } catch (error) {
       if (upload?.failure !== undefined) throw upload.failure;
-      throw certificateError(error, request.what) ?? transportError(error, request.what, request.signal);
+      throw certificateError(error, request.what) ?? plainHttpReplyError(error, request.what) ?? transportError(error, request.what, request.signal);
     }
   }
 }
@@ -172,6 +172,26 @@ const CERTIFICATE_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
+
+/** An https:// endpoint whose server answered in plain HTTP: the same port answers the same way again. */
+export class PlainHttpReplyError extends NetworkError {
+  override get retryable(): boolean {
+    return false;
+  }
+}
+
+/** OpenSSL's codes for a TLS client that got plain HTTP back. */
+const PLAIN_HTTP_REPLY_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST']);
+
+function plainHttpReplyError(error: unknown, what: string): PlainHttpReplyError | undefined {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth += 1) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (code !== undefined && PLAIN_HTTP_REPLY_CODES.has(code)) {
+      return new PlainHttpReplyError(`${what}: the server answered in plain HTTP, not HTTPS (${code})`, { cause: error });
+    }
+  }
+  return undefined;
+}
 
 function certificateError(error: unknown, what: string): TlsCertificateError | undefined {
   const code = (error as { code?: unknown } | null)?.code;

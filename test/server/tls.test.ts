@@ -5,7 +5,7 @@ import { startServer, type RunningServer } from '../../src/server/server.js';
 import { AistoreClient } from '../../src/store/aistore-client.js';
 import type { BaseParams } from '../../src/store/base-params.js';
 import { NetworkError } from '../../src/store/errors.js';
-import { TlsCertificateError } from '../../src/store/http-transport.js';
+import { PlainHttpReplyError, TlsCertificateError } from '../../src/store/http-transport.js';
 import { killAll, runCli, startCli, waitForExit } from '../helpers/processes.js';
 import { waitUntil } from '../helpers/mount.js';
 import { withTempDir, writeObjects } from '../helpers/server.js';
@@ -83,6 +83,16 @@ describe('the server over TLS', () => {
     await expect(failing).rejects.toBeInstanceOf(NetworkError);
     await expect(failing).rejects.toBeInstanceOf(TlsCertificateError);
     await expect(failing).rejects.toThrow(/TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\).*--ca-file/);
+    expect(store.stats.retries).toBe(0);
+  });
+
+  it('https:// to a plain HTTP server fails at once, naming plain HTTP, with no retry', async () => {
+    const plain = await startServer({ dataDir, port: 0 });
+    servers.push(plain);
+    const store = client({});
+    const failing = store.get(params(plain.url.replace(/^http:/, 'https:')), bucket, 'hello.txt');
+    await expect(failing).rejects.toBeInstanceOf(PlainHttpReplyError);
+    await expect(failing).rejects.toThrow(/answered in plain HTTP, not HTTPS \(ERR_SSL_WRONG_VERSION_NUMBER\)/);
     expect(store.stats.retries).toBe(0);
   });
 

@@ -11,7 +11,7 @@ import {
   UnauthorizedError,
   type StoreError,
 } from '../../src/store/errors.js';
-import { TlsCertificateError } from '../../src/store/http-transport.js';
+import { PlainHttpReplyError, TlsCertificateError } from '../../src/store/http-transport.js';
 import { RetryPolicy, backoffDelayMs, mayRetry, retryReason, type RetryClass, type RetryEvent } from '../../src/store/retry-policy.js';
 import { manualClock } from '../helpers/clock.js';
 
@@ -33,6 +33,7 @@ describe('which failures are retried', () => {
     ['409 (object changed mid-read)', new ConflictError('t'), { idempotent: false, put: false, never: false }],
     ['abort', new AbortedError('t'), { idempotent: false, put: false, never: false }],
     ['untrusted certificate', new TlsCertificateError('t'), { idempotent: false, put: false, never: false }],
+    ['https:// answered in plain HTTP', new PlainHttpReplyError('t'), { idempotent: false, put: false, never: false }],
   ];
   it.each(cases)('%s', (_name, error, expected) => {
     for (const retryClass of ['idempotent', 'put', 'never'] as const) {
