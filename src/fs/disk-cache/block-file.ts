@@ -1,5 +1,4 @@
 import { hash } from 'node:crypto';
-import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 /**
@@ -80,7 +79,22 @@ export class BlockFileError extends Error {
   }
 }
 
+/**
+ * The text of the key objects in use, by identity: one read of a block asks for it several times (the offer,
+ * the open, the fill), and a key object is never changed (its fields are read-only).
+ */
+const encodedKeys = new WeakMap<BlockKey, string>();
+
 export function encodeKey(key: BlockKey): string {
+  let text = encodedKeys.get(key);
+  if (text === undefined) {
+    text = keyText(key);
+    encodedKeys.set(key, text);
+  }
+  return text;
+}
+
+function keyText(key: BlockKey): string {
   return JSON.stringify({
     endpoint: key.endpoint,
     bucket: key.bucket,
@@ -129,9 +143,18 @@ export function versionStem(key: ObjectName & Pick<BlockKey, 'version' | 'size' 
   return `${objectStem(key)}${hashHex(`${key.version}\u0000${key.size}`, 16)}-${key.blockBytes}-`;
 }
 
+/** Block files of the key objects in use, by identity (as `encodedKeys`). */
+const blockPaths = new WeakMap<BlockKey, string>();
+
 /** The block's file, relative to `DIR/blocks`. */
 export function blockFilePath(key: BlockKey): string {
-  return join(shardFolder(key), `${versionStem(key)}${key.blockIndex}`);
+  let path = blockPaths.get(key);
+  if (path === undefined) {
+    // A shard and a file name hold no separator: joined as they are, nothing to normalize.
+    path = `${shardFolder(key)}/${versionStem(key)}${key.blockIndex}`;
+    blockPaths.set(key, path);
+  }
+  return path;
 }
 
 /** The object stem a name of a shard folder starts with; '' for a name that is no block's. */

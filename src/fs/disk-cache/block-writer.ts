@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { join } from 'node:path';
-import { TEMP_PREFIX, blockFilePath, byteLengthOf, encodeHeader, headerKeyOf, shardFolder, type BlockKey } from './block-file.js';
+import { dirname, join } from 'node:path';
+import { TEMP_PREFIX, blockFilePath, byteLengthOf, encodeHeader, headerKeyOf, type BlockKey } from './block-file.js';
 import { errnoError, nativeBlockWriter } from './native-block-writer.js';
 
 /**
@@ -26,7 +26,7 @@ let tempCount = 0;
 /** A temporary name in `folder` no other writer uses. */
 export function tempFilePath(folder: string): string {
   tempCount += 1;
-  return join(folder, `${tempStem}${tempCount}`);
+  return `${folder}/${tempStem}${tempCount}`;
 }
 
 const PAGE_BYTES = 4096;
@@ -62,8 +62,8 @@ export async function writeBlockFile(
   writer: BlockWriterKind = defaultBlockWriter(),
 ): Promise<WrittenBlock> {
   const chunks = Buffer.isBuffer(data) ? [data] : data;
-  const folder = join(blocksDir, shardFolder(key));
   const final = join(blocksDir, blockFilePath(key));
+  const folder = dirname(final);
   const native = writer === 'native' ? nativeBlockWriter() : undefined;
   if (native !== undefined) {
     const temp = tempFilePath(folder);

@@ -140,6 +140,9 @@ export class DiskCache {
   private fillsRunning = 0;
   /** Objects whose other versions are to be dropped, by their object memo. */
   private readonly pendingSweeps = new Map<string, VersionFiles>();
+  /** Paths and version files of the key objects in use, by identity (`CachedObject` keeps its keys). */
+  private readonly paths = new WeakMap<BlockKey, string>();
+  private readonly versions = new WeakMap<ObjectKey, VersionFiles>();
   private readonly timer: NodeJS.Timeout;
   private pendingWriteBytes = 0;
   private enabled = true;
@@ -246,10 +249,15 @@ export class DiskCache {
 
   /** Where an object's files are, which of them are of `key`'s version, and the memos naming both. */
   private versionOf(key: ObjectKey): VersionFiles {
-    const folder = join(this.blocksDir, shardFolder(key));
-    const object = objectStem(key);
-    const stem = versionStem(key);
-    return { folder, objectStem: object, stem, memo: `${folder}\u0000${stem}`, objectMemo: `${folder}\u0000${object}` };
+    let version = this.versions.get(key);
+    if (version === undefined) {
+      const folder = `${this.blocksDir}/${shardFolder(key)}`;
+      const object = objectStem(key);
+      const stem = versionStem(key);
+      version = { folder, objectStem: object, stem, memo: `${folder}\u0000${stem}`, objectMemo: `${folder}\u0000${object}` };
+      this.versions.set(key, version);
+    }
+    return version;
   }
 
   private async removeFiles(folder: string, doomed: (name: string) => boolean): Promise<void> {
@@ -493,7 +501,12 @@ export class DiskCache {
   }
 
   private pathOf(key: BlockKey): string {
-    return join(this.blocksDir, blockFilePath(key));
+    let path = this.paths.get(key);
+    if (path === undefined) {
+      path = `${this.blocksDir}/${blockFilePath(key)}`;
+      this.paths.set(key, path);
+    }
+    return path;
   }
 
   /** Opens block `key`'s file for `cachedRange`, reading nothing of its data; false when the cache lacks it. */
@@ -617,6 +630,9 @@ async function firstMkdirFailure(path: string): Promise<string | undefined> {
   }
 }
 
+/** Block keys one `CachedObject` keeps (a large file's reader moves on; a small file has one). */
+const KEPT_BLOCK_KEYS_MAX = 64;
+
 /** How often a mount takes a turn at the shared size even when it writes nothing. */
 const SPACE_CHECK_INTERVAL_MS = 30_000;
 
@@ -624,6 +640,7 @@ const SPACE_CHECK_INTERVAL_MS = 30_000;
 export class CachedObject {
   /** The last block opened ahead of the engine's reads (`openAhead`). */
   private openedAheadTo = -1;
+  private readonly blockKeys = new Map<number, BlockKey>();
 
   constructor(
     readonly cache: DiskCache,
@@ -634,8 +651,15 @@ export class CachedObject {
     return this.key.blockBytes;
   }
 
+  /** The same object for the same block, so that its path and header text are derived once (`DiskCache`). */
   blockKey(blockIndex: number): BlockKey {
-    return { ...this.key, blockIndex };
+    let key = this.blockKeys.get(blockIndex);
+    if (key === undefined) {
+      key = { ...this.key, blockIndex };
+      if (this.blockKeys.size >= KEPT_BLOCK_KEYS_MAX) this.blockKeys.clear();
+      this.blockKeys.set(blockIndex, key);
+    }
+    return key;
   }
 
   readBlock(blockIndex: number, into: Buffer): Promise<boolean> {
