@@ -27,8 +27,9 @@ import { crc32 } from 'node:zlib';
  * pages leaves a file whose checksums fail, and such a file is dropped and fetched again.
  *
  * Where it lives: `DIR/blocks/<2 hex>/<object hash>-<version hash>-<blockBytes>-<blockIndex>`, one of 256 shard
- * folders, picked by the object's hash, holding the blocks of every version of the objects hashed there. A
- * block is one file and no folder: a new object costs no mkdir (and no second inode). An object's blocks are
+ * folders, picked by the object's hash, holding the blocks of every version of the objects hashed there; the
+ * folders are made when the cache dir is opened. A block is one file and no folder: a new object costs no mkdir
+ * (and no second inode). An object's blocks are
  * the names of its shard that start with its hash, so a deleted or changed object's blocks are found with one
  * listing of one shard. Temporary files start with `.tmp-`. The layout of before (a folder per object inside
  * the shards) is told apart by its folders: its blocks are never served, and the cache's next count of its
@@ -120,6 +121,9 @@ function hashHex(text: string, hexChars: number): string {
   }
   return hex;
 }
+
+/** Every shard folder's name, `00` to `ff`: the first two hex digits of an object's hash (`shardFolder`). */
+export const SHARD_FOLDERS: readonly string[] = Array.from({ length: 256 }, (_, index) => index.toString(16).padStart(2, '0'));
 
 /** An object, whichever its version: the part of a key naming its blocks' shard and file name prefix. */
 export type ObjectName = Pick<BlockKey, 'endpoint' | 'bucket' | 'object'>;

@@ -7,7 +7,8 @@ import { errnoError, nativeBlockWriter } from './native-block-writer.js';
 /**
  * Writing one block file (`block-file.ts` has its format) with as few calls to the disk as it takes: open a
  * temporary name in the block's shard folder, one vectored write of header and data, close, rename into
- * place. The folder is made only when that open finds it missing, once per shard. The steps run as one job on
+ * place. The shard folders exist from the cache's opening on; one removed since is made again when that open
+ * finds it missing. The steps run as one job on
  * the thread pool where the native writer is built (`native/cache_fill.c`, which also builds the header and its
  * CRCs there, off the JS thread), else as the callback forms of `fs` (a `FileHandle` costs several times their
  * CPU per call): each hop to the pool costs the JS thread more than the call itself, and a fill makes

@@ -9,6 +9,7 @@ import {
   BLOCKS_DIR_NAME,
   BlockFileError,
   PIECE_BYTES,
+  SHARD_FOLDERS,
   TEMP_PREFIX,
   blockFilePath,
   blockIndexOf,
@@ -187,6 +188,7 @@ export class DiskCache {
       const code = (await firstMkdirFailure(blocksDir)) ?? (error as NodeJS.ErrnoException).code;
       throw new CacheDirError(options.dir, `not writable (${code ?? (error as Error).message})`);
     }
+    await makeShardFolders(blocksDir);
     const cache = new DiskCache(options.dir, options);
     // The first turn may recount a large dir: the mount does not wait for it.
     void cache.space.sync();
@@ -612,6 +614,15 @@ export class DiskCache {
     this.pendingWrites.add(tracked);
     void tracked.finally(() => this.pendingWrites.delete(tracked));
   }
+}
+
+/**
+ * Every shard folder, before the first fill: a block's write is then one create in a folder that exists (no
+ * failed open and mkdir on the read path), and the folders are placed once, together. One that cannot be made
+ * now is made by the first write into it (`block-writer.ts`), which reports what failed.
+ */
+async function makeShardFolders(blocksDir: string): Promise<void> {
+  await Promise.all(SHARD_FOLDERS.map((name) => fsp.mkdir(join(blocksDir, name)).catch(() => {})));
 }
 
 /**
