@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { IdentityMemo } from './identity-memo.js';
 
 /**
  * The on-disk format of one cached block: one file per block of one version of one object.
@@ -81,18 +82,15 @@ export class BlockFileError extends Error {
 }
 
 /**
- * The text of the key objects in use, by identity: one read of a block asks for it several times (the offer,
- * the open, the fill), and a key object is never changed (its fields are read-only).
+ * Texts and paths of the key objects used lately: the steps of one read ask for them several times, and a key
+ * object is never changed (its fields are read-only).
  */
-const encodedKeys = new WeakMap<BlockKey, string>();
+const RECENT_KEYS = 32;
+const encodedKeys = new IdentityMemo<BlockKey, string>(RECENT_KEYS);
+const blockPaths = new IdentityMemo<BlockKey, string>(RECENT_KEYS);
 
 export function encodeKey(key: BlockKey): string {
-  let text = encodedKeys.get(key);
-  if (text === undefined) {
-    text = keyText(key);
-    encodedKeys.set(key, text);
-  }
-  return text;
+  return encodedKeys.get(key, keyText);
 }
 
 function keyText(key: BlockKey): string {
@@ -147,18 +145,14 @@ export function versionStem(key: ObjectName & Pick<BlockKey, 'version' | 'size' 
   return `${objectStem(key)}${hashHex(`${key.version}\u0000${key.size}`, 16)}-${key.blockBytes}-`;
 }
 
-/** Block files of the key objects in use, by identity (as `encodedKeys`). */
-const blockPaths = new WeakMap<BlockKey, string>();
-
 /** The block's file, relative to `DIR/blocks`. */
 export function blockFilePath(key: BlockKey): string {
-  let path = blockPaths.get(key);
-  if (path === undefined) {
-    // A shard and a file name hold no separator: joined as they are, nothing to normalize.
-    path = `${shardFolder(key)}/${versionStem(key)}${key.blockIndex}`;
-    blockPaths.set(key, path);
-  }
-  return path;
+  return blockPaths.get(key, pathOfBlock);
+}
+
+function pathOfBlock(key: BlockKey): string {
+  // A shard and a file name hold no separator: joined as they are, nothing to normalize.
+  return `${shardFolder(key)}/${versionStem(key)}${key.blockIndex}`;
 }
 
 /** The object stem a name of a shard folder starts with; '' for a name that is no block's. */

@@ -24,6 +24,7 @@ import {
   type ObjectName,
 } from './block-file.js';
 import { writeBlockFile } from './block-writer.js';
+import { IdentityMemo } from './identity-memo.js';
 import { DEFAULT_CACHE_LIMIT, type CacheLimit } from './cache-limit.js';
 import { CacheSpace, type EvictionReport } from './cache-space.js';
 import { OpenBlocks, type OpenBlock } from './open-blocks.js';
@@ -141,9 +142,9 @@ export class DiskCache {
   private fillsRunning = 0;
   /** Objects whose other versions are to be dropped, by their object memo. */
   private readonly pendingSweeps = new Map<string, VersionFiles>();
-  /** Paths and version files of the key objects in use, by identity (`CachedObject` keeps its keys). */
-  private readonly paths = new WeakMap<BlockKey, string>();
-  private readonly versions = new WeakMap<ObjectKey, VersionFiles>();
+  /** Paths and version files of the key objects used lately (`CachedObject` keeps its keys). */
+  private readonly paths = new IdentityMemo<BlockKey, string>(RECENT_KEYS);
+  private readonly versions = new IdentityMemo<ObjectKey, VersionFiles>(RECENT_KEYS);
   private readonly timer: NodeJS.Timeout;
   private pendingWriteBytes = 0;
   private enabled = true;
@@ -251,16 +252,15 @@ export class DiskCache {
 
   /** Where an object's files are, which of them are of `key`'s version, and the memos naming both. */
   private versionOf(key: ObjectKey): VersionFiles {
-    let version = this.versions.get(key);
-    if (version === undefined) {
-      const folder = `${this.blocksDir}/${shardFolder(key)}`;
-      const object = objectStem(key);
-      const stem = versionStem(key);
-      version = { folder, objectStem: object, stem, memo: `${folder}\u0000${stem}`, objectMemo: `${folder}\u0000${object}` };
-      this.versions.set(key, version);
-    }
-    return version;
+    return this.versions.get(key, this.deriveVersion);
   }
+
+  private readonly deriveVersion = (key: ObjectKey): VersionFiles => {
+    const folder = `${this.blocksDir}/${shardFolder(key)}`;
+    const object = objectStem(key);
+    const stem = versionStem(key);
+    return { folder, objectStem: object, stem, memo: `${folder}\u0000${stem}`, objectMemo: `${folder}\u0000${object}` };
+  };
 
   private async removeFiles(folder: string, doomed: (name: string) => boolean): Promise<void> {
     const names = await fsp.readdir(folder).catch(() => []);
@@ -503,13 +503,10 @@ export class DiskCache {
   }
 
   private pathOf(key: BlockKey): string {
-    let path = this.paths.get(key);
-    if (path === undefined) {
-      path = `${this.blocksDir}/${blockFilePath(key)}`;
-      this.paths.set(key, path);
-    }
-    return path;
+    return this.paths.get(key, this.derivePath);
   }
+
+  private readonly derivePath = (key: BlockKey): string => `${this.blocksDir}/${blockFilePath(key)}`;
 
   /** Opens block `key`'s file for `cachedRange`, reading nothing of its data; false when the cache lacks it. */
   async warmBlock(key: BlockKey): Promise<boolean> {
@@ -641,6 +638,8 @@ async function firstMkdirFailure(path: string): Promise<string | undefined> {
   }
 }
 
+/** Key objects whose paths are kept: more than the reads and fills under way at once. */
+const RECENT_KEYS = 32;
 /** Block keys one `CachedObject` keeps (a large file's reader moves on; a small file has one). */
 const KEPT_BLOCK_KEYS_MAX = 64;
 
