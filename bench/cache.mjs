@@ -3,7 +3,7 @@
 // file from the cache against local disk, a cold epoch with the cache against one without, `bucketfs prefetch`
 // against raw parallel GETs of the same objects, and the mount's CPU seconds per GiB served from the cache.
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -83,7 +83,15 @@ const base = resolve(options.dir ?? join(repoRoot, '.bench-data/cache'));
 const layout = cacheLayout(plan);
 const { dataDir, bucketDir } = ensureCacheDataset(layoutRoot(base, layout), layout, say);
 const mountpoint = join(base, 'mnt');
-const cacheDir = join(base, 'cache-dir');
+/**
+ * The cache dirs of this run: each row that starts from an empty cache gets a folder never used before, as a
+ * user's first `--cache-dir` is, and every one is removed when the run ends. Emptying one folder again just
+ * before a row would measure a disk that has just deleted thousands of files: on ext4 without a journal, each
+ * create then skips every inode freed in the last minutes, one by one (see README.md).
+ */
+const cacheDirsRoot = join(base, 'cache-dirs');
+let cacheDir;
+let cacheDirCount = 0;
 mkdirSync(mountpoint, { recursive: true });
 const state = { server: undefined, mountPid: undefined };
 const guard = stopOnExit({ name: 'bench:cache', mountpoint, state, cleanup, say });
@@ -98,6 +106,7 @@ async function cleanup() {
   await reapAll();
   await stopServer(state.server);
   state.server = undefined;
+  removeCacheDirs();
 }
 
 const withCache = () => ['--cache-dir', cacheDir];
@@ -114,9 +123,17 @@ function coldKernel() {
   if (!dropCaches(3)) cachesDropped = false;
 }
 
-function emptyCacheDir() {
-  rmSync(cacheDir, { recursive: true, force: true });
+/** The next row's cache dir: a new, empty folder. */
+function freshCacheDir() {
+  cacheDirCount += 1;
+  cacheDir = join(cacheDirsRoot, `dir-${cacheDirCount}`);
   mkdirSync(cacheDir, { recursive: true });
+}
+
+/** The cache dirs of a run, and those a stopped run left (and the single cache dir of earlier versions of this script). */
+function removeCacheDirs() {
+  rmSync(cacheDirsRoot, { recursive: true, force: true });
+  rmSync(join(base, 'cache-dir'), { recursive: true, force: true });
 }
 
 function bytesUnder(dir) {
@@ -242,7 +259,7 @@ const mountedLarge = join(mountpoint, LARGE_KEY);
 
 /** Mount with the cache, read every file once, unmount: the cache holds the dataset for the next mount. */
 async function fillCache() {
-  emptyCacheDir();
+  freshCacheDir();
   await coldMount(withCache());
   await nodeEpoch(mountedLoader);
   if (options.only.includes('large')) await sequentialRead(mountedLarge);
@@ -314,7 +331,7 @@ async function overheadRows(python) {
       return measured(() => epoch.run(mountedLoader));
     });
     const on = await attempt('cold epoch, cache on', async () => {
-      emptyCacheDir();
+      freshCacheDir();
       await coldMount(withCache());
       return measured(() => epoch.run(mountedLoader));
     });
@@ -336,7 +353,7 @@ async function overheadRows(python) {
 
 /** `bucketfs prefetch` into an empty cache dir: its exit code must say everything was cached. */
 async function prefetch(prefix, bytes) {
-  emptyCacheDir();
+  freshCacheDir();
   coldKernel();
   const started = performance.now();
   const before = cpuSeconds(state.server.pid);
@@ -369,6 +386,10 @@ async function prefetchRows() {
 
 async function main() {
   say(`bench:cache: ${options.quick ? 'quick' : 'full'} run, engine ${options.engine}, working folder ${base}`);
+  if (existsSync(cacheDirsRoot) || existsSync(join(base, 'cache-dir'))) {
+    removeCacheDirs();
+    notes.push('the cache dirs of an earlier run were still there and were removed at the start: creates may have paid for those deletes');
+  }
   state.server = await startServer(dataDir);
   const wantsLoader = options.only.includes('loader') || options.only.includes('overhead');
   const python = wantsLoader ? findTorchPython() : undefined;

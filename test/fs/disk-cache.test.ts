@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
-import { BLOCKS_DIR_NAME, TEMP_PREFIX, blockFilePath, objectStem, shardFolder, versionStem, type BlockKey, type ObjectName } from '../../src/fs/disk-cache/block-file.js';
+import { BLOCKS_DIR_NAME, SHARD_FOLDERS, TEMP_PREFIX, blockFilePath, objectStem, shardFolder, versionStem, type BlockKey, type ObjectName } from '../../src/fs/disk-cache/block-file.js';
 import { writeBlockFile } from '../../src/fs/disk-cache/block-writer.js';
 import { CacheDirError, DiskCache } from '../../src/fs/disk-cache/disk-cache.js';
 import type { CacheLimit } from '../../src/fs/disk-cache/cache-limit.js';
@@ -288,6 +288,16 @@ describe('disk cache in the read path (real server)', () => {
     const into = Buffer.alloc(5000);
     expect(await cache.readBlock(key, into)).toBe(true);
     expect(into.equals(patterned(5000, 1))).toBe(true);
+  });
+
+  it('makes every shard folder when it opens a cache dir, so that no block write makes one', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const cache = await DiskCache.open({ dir: cacheDir.path, blockBytes: BLOCK_BYTES, writeBehindMaxBytes: BLOCK_BYTES, logger: pino({ level: 'silent' }) });
+    open.push(cache);
+    const folders = (await readdir(join(cacheDir.path, BLOCKS_DIR_NAME), { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    expect(folders.sort()).toEqual(SHARD_FOLDERS);
+    const key: BlockKey = { endpoint: server.url, bucket: 'ais://b', object: 'any.bin', version: '1', size: 5000, blockBytes: BLOCK_BYTES, blockIndex: 0 };
+    expect(SHARD_FOLDERS).toContain(shardFolder(key));
   });
 
   it('refuses a cache dir it cannot write, in one line', async () => {

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
-import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { IdentityMemo } from './identity-memo.js';
 
 /**
  * The on-disk format of one cached block: one file per block of one version of one object.
@@ -28,8 +28,9 @@ import { crc32 } from 'node:zlib';
  * pages leaves a file whose checksums fail, and such a file is dropped and fetched again.
  *
  * Where it lives: `DIR/blocks/<2 hex>/<object hash>-<version hash>-<blockBytes>-<blockIndex>`, one of 256 shard
- * folders, picked by the object's hash, holding the blocks of every version of the objects hashed there. A
- * block is one file and no folder: a new object costs no mkdir (and no second inode). An object's blocks are
+ * folders, picked by the object's hash, holding the blocks of every version of the objects hashed there; the
+ * folders are made when the cache dir is opened. A block is one file and no folder: a new object costs no mkdir
+ * (and no second inode). An object's blocks are
  * the names of its shard that start with its hash, so a deleted or changed object's blocks are found with one
  * listing of one shard. Temporary files start with `.tmp-`. The layout of before (a folder per object inside
  * the shards) is told apart by its folders: its blocks are never served, and the cache's next count of its
@@ -80,7 +81,19 @@ export class BlockFileError extends Error {
   }
 }
 
+/**
+ * Texts and paths of the key objects used lately: the steps of one read ask for them several times, and a key
+ * object is never changed (its fields are read-only).
+ */
+const RECENT_KEYS = 32;
+const encodedKeys = new IdentityMemo<BlockKey, string>(RECENT_KEYS);
+const blockPaths = new IdentityMemo<BlockKey, string>(RECENT_KEYS);
+
 export function encodeKey(key: BlockKey): string {
+  return encodedKeys.get(key, keyText);
+}
+
+function keyText(key: BlockKey): string {
   return JSON.stringify({
     endpoint: key.endpoint,
     bucket: key.bucket,
@@ -107,6 +120,9 @@ function hashHex(text: string, hexChars: number): string {
   return hex;
 }
 
+/** Every shard folder's name, `00` to `ff`: the first two hex digits of an object's hash (`shardFolder`). */
+export const SHARD_FOLDERS: readonly string[] = Array.from({ length: 256 }, (_, index) => index.toString(16).padStart(2, '0'));
+
 /** An object, whichever its version: the part of a key naming its blocks' shard and file name prefix. */
 export type ObjectName = Pick<BlockKey, 'endpoint' | 'bucket' | 'object'>;
 
@@ -131,7 +147,12 @@ export function versionStem(key: ObjectName & Pick<BlockKey, 'version' | 'size' 
 
 /** The block's file, relative to `DIR/blocks`. */
 export function blockFilePath(key: BlockKey): string {
-  return join(shardFolder(key), `${versionStem(key)}${key.blockIndex}`);
+  return blockPaths.get(key, pathOfBlock);
+}
+
+function pathOfBlock(key: BlockKey): string {
+  // A shard and a file name hold no separator: joined as they are, nothing to normalize.
+  return `${shardFolder(key)}/${versionStem(key)}${key.blockIndex}`;
 }
 
 /** The object stem a name of a shard folder starts with; '' for a name that is no block's. */

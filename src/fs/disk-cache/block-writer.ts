@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { join } from 'node:path';
-import { TEMP_PREFIX, blockFilePath, byteLengthOf, encodeHeader, headerKeyOf, shardFolder, type BlockKey } from './block-file.js';
+import { dirname, join } from 'node:path';
+import { TEMP_PREFIX, blockFilePath, byteLengthOf, encodeHeader, headerKeyOf, type BlockKey } from './block-file.js';
 import { errnoError, nativeBlockWriter } from './native-block-writer.js';
 
 /**
  * Writing one block file (`block-file.ts` has its format) with as few calls to the disk as it takes: open a
  * temporary name in the block's shard folder, one vectored write of header and data, close, rename into
- * place. The folder is made only when that open finds it missing, once per shard. The steps run as one job on
+ * place. The shard folders exist from the cache's opening on; one removed since is made again when that open
+ * finds it missing. The steps run as one job on
  * the thread pool where the native writer is built (`native/cache_fill.c`, which also builds the header and its
  * CRCs there, off the JS thread), else as the callback forms of `fs` (a `FileHandle` costs several times their
  * CPU per call): each hop to the pool costs the JS thread more than the call itself, and a fill makes
@@ -26,7 +27,7 @@ let tempCount = 0;
 /** A temporary name in `folder` no other writer uses. */
 export function tempFilePath(folder: string): string {
   tempCount += 1;
-  return join(folder, `${tempStem}${tempCount}`);
+  return `${folder}/${tempStem}${tempCount}`;
 }
 
 const PAGE_BYTES = 4096;
@@ -62,8 +63,8 @@ export async function writeBlockFile(
   writer: BlockWriterKind = defaultBlockWriter(),
 ): Promise<WrittenBlock> {
   const chunks = Buffer.isBuffer(data) ? [data] : data;
-  const folder = join(blocksDir, shardFolder(key));
   const final = join(blocksDir, blockFilePath(key));
+  const folder = dirname(final);
   const native = writer === 'native' ? nativeBlockWriter() : undefined;
   if (native !== undefined) {
     const temp = tempFilePath(folder);

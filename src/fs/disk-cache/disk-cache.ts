@@ -9,6 +9,7 @@ import {
   BLOCKS_DIR_NAME,
   BlockFileError,
   PIECE_BYTES,
+  SHARD_FOLDERS,
   TEMP_PREFIX,
   blockFilePath,
   blockIndexOf,
@@ -23,6 +24,7 @@ import {
   type ObjectName,
 } from './block-file.js';
 import { writeBlockFile } from './block-writer.js';
+import { IdentityMemo } from './identity-memo.js';
 import { DEFAULT_CACHE_LIMIT, type CacheLimit } from './cache-limit.js';
 import { CacheSpace, type EvictionReport } from './cache-space.js';
 import { OpenBlocks, type OpenBlock } from './open-blocks.js';
@@ -140,6 +142,9 @@ export class DiskCache {
   private fillsRunning = 0;
   /** Objects whose other versions are to be dropped, by their object memo. */
   private readonly pendingSweeps = new Map<string, VersionFiles>();
+  /** Paths and version files of the key objects used lately (`CachedObject` keeps its keys). */
+  private readonly paths = new IdentityMemo<BlockKey, string>(RECENT_KEYS);
+  private readonly versions = new IdentityMemo<ObjectKey, VersionFiles>(RECENT_KEYS);
   private readonly timer: NodeJS.Timeout;
   private pendingWriteBytes = 0;
   private enabled = true;
@@ -184,6 +189,7 @@ export class DiskCache {
       const code = (await firstMkdirFailure(blocksDir)) ?? (error as NodeJS.ErrnoException).code;
       throw new CacheDirError(options.dir, `not writable (${code ?? (error as Error).message})`);
     }
+    await makeShardFolders(blocksDir);
     const cache = new DiskCache(options.dir, options);
     // The first turn may recount a large dir: the mount does not wait for it.
     void cache.space.sync();
@@ -246,11 +252,15 @@ export class DiskCache {
 
   /** Where an object's files are, which of them are of `key`'s version, and the memos naming both. */
   private versionOf(key: ObjectKey): VersionFiles {
-    const folder = join(this.blocksDir, shardFolder(key));
+    return this.versions.get(key, this.deriveVersion);
+  }
+
+  private readonly deriveVersion = (key: ObjectKey): VersionFiles => {
+    const folder = `${this.blocksDir}/${shardFolder(key)}`;
     const object = objectStem(key);
     const stem = versionStem(key);
     return { folder, objectStem: object, stem, memo: `${folder}\u0000${stem}`, objectMemo: `${folder}\u0000${object}` };
-  }
+  };
 
   private async removeFiles(folder: string, doomed: (name: string) => boolean): Promise<void> {
     const names = await fsp.readdir(folder).catch(() => []);
@@ -493,8 +503,10 @@ export class DiskCache {
   }
 
   private pathOf(key: BlockKey): string {
-    return join(this.blocksDir, blockFilePath(key));
+    return this.paths.get(key, this.derivePath);
   }
+
+  private readonly derivePath = (key: BlockKey): string => `${this.blocksDir}/${blockFilePath(key)}`;
 
   /** Opens block `key`'s file for `cachedRange`, reading nothing of its data; false when the cache lacks it. */
   async warmBlock(key: BlockKey): Promise<boolean> {
@@ -602,6 +614,15 @@ export class DiskCache {
 }
 
 /**
+ * Every shard folder, before the first fill: a block's write is then one create in a folder that exists (no
+ * failed open and mkdir on the read path), and the folders are placed once, together. One that cannot be made
+ * now is made by the first write into it (`block-writer.ts`), which reports what failed.
+ */
+async function makeShardFolders(blocksDir: string): Promise<void> {
+  await Promise.all(SHARD_FOLDERS.map((name) => fsp.mkdir(join(blocksDir, name)).catch(() => {})));
+}
+
+/**
  * Why a folder cannot be made, told by its first missing ancestor: a recursive mkdir reports ENOENT where the
  * disk says EROFS or EACCES.
  */
@@ -617,6 +638,11 @@ async function firstMkdirFailure(path: string): Promise<string | undefined> {
   }
 }
 
+/** Key objects whose paths are kept: more than the reads and fills under way at once. */
+const RECENT_KEYS = 32;
+/** Block keys one `CachedObject` keeps (a large file's reader moves on; a small file has one). */
+const KEPT_BLOCK_KEYS_MAX = 64;
+
 /** How often a mount takes a turn at the shared size even when it writes nothing. */
 const SPACE_CHECK_INTERVAL_MS = 30_000;
 
@@ -624,6 +650,7 @@ const SPACE_CHECK_INTERVAL_MS = 30_000;
 export class CachedObject {
   /** The last block opened ahead of the engine's reads (`openAhead`). */
   private openedAheadTo = -1;
+  private readonly blockKeys = new Map<number, BlockKey>();
 
   constructor(
     readonly cache: DiskCache,
@@ -634,8 +661,15 @@ export class CachedObject {
     return this.key.blockBytes;
   }
 
+  /** The same object for the same block, so that its path and header text are derived once (`DiskCache`). */
   blockKey(blockIndex: number): BlockKey {
-    return { ...this.key, blockIndex };
+    let key = this.blockKeys.get(blockIndex);
+    if (key === undefined) {
+      key = { ...this.key, blockIndex };
+      if (this.blockKeys.size >= KEPT_BLOCK_KEYS_MAX) this.blockKeys.clear();
+      this.blockKeys.set(blockIndex, key);
+    }
+    return key;
   }
 
   readBlock(blockIndex: number, into: Buffer): Promise<boolean> {
