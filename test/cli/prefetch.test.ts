@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, truncate } from 'node:fs/promises';
+import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { createAistoreClient } from '../../src/store/aistore-client.js';
 import { staticParams } from '../../src/store/base-params.js';
 import { bindBucket } from '../../src/store/bucket-client.js';
 import type { ObjectInfo } from '../../src/store/object-store.js';
-import { run, runCli } from '../helpers/processes.js';
+import { CLI_PATH, run, runCli } from '../helpers/processes.js';
 import { blockFilesUnder } from '../helpers/cache-files.js';
 import { useServer, withTempDir } from '../helpers/server.js';
 
@@ -80,6 +80,20 @@ describe('bucketfs prefetch', () => {
     const again = await runCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', server.url]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^prefetched 10 of 10 files, .* 0\.0 MiB fetched at /);
+  });
+
+  it('loads its own command alone, not the mount or the server', async () => {
+    // A module hook that writes the URL of every module the CLI loads to a file.
+    const loads = join(root.path, 'loads.txt');
+    const hooks = join(root.path, 'record-loads-hooks.mjs');
+    const preload = join(root.path, 'record-loads.mjs');
+    await writeFile(hooks, `import { appendFileSync } from 'node:fs';\nlet log;\nexport function initialize(data) { log = data.log; }\nexport async function load(url, context, next) { appendFileSync(log, url + '\\n'); return next(url, context); }\n`);
+    await writeFile(preload, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)}, { data: { log: ${JSON.stringify(loads)} } });\n`);
+    const result = await run(process.execPath, ['--import', preload, CLI_PATH, 'prefetch', 'ais://b/train', '--cache-dir', join(root.path, 'alone'), '--endpoint', server.url]);
+    expect(result.code, result.stderr).toBe(0);
+    const loaded = (await readFile(loads, 'utf8')).split('\n').filter((url) => url.includes('/dist/cli/'));
+    expect(loaded.some((url) => url.endsWith('/prefetch-command.js'))).toBe(true);
+    expect(loaded.filter((url) => /\/(mount|serve|demo)-command\.js$/.test(url))).toEqual([]);
   });
 
   it('fetches again only the blocks gone or damaged since the last run', async () => {
