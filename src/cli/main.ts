@@ -4,14 +4,8 @@ import './early-reexec.js';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error.js';
-import { registerDemoCommand } from './demo-command.js';
-import { registerMountCommand } from './mount-command.js';
 import { helperToMountArgs, isHelperCall, type MountFlagSpec } from './mount-helper-args.js';
 import { registerPrefetchCommand } from './prefetch-command.js';
-import { registerServeCommand } from './serve-command.js';
-import { registerStatusCommand } from './status-command.js';
-import { registerTokenCommand } from './token-command.js';
-import { registerUnmountCommand } from './unmount-command.js';
 
 /** Commander's `error: …` and its `(Did you mean …?)` line, as the one `bucketfs: …` line every error is. */
 function oneLineUsageError(text: string): string {
@@ -31,12 +25,23 @@ const program = new Command('bucketfs')
   .configureOutput({ outputError: (text, write) => write(oneLineUsageError(text)) })
   .exitOverride();
 
-registerMountCommand(program);
-registerUnmountCommand(program);
-registerServeCommand(program);
-registerTokenCommand(program);
-registerStatusCommand(program);
-registerDemoCommand(program);
+/** The other commands' modules, in the order help lists them; the mount's pulls in most of the program. */
+async function otherCommands(): Promise<((program: Command) => void)[]> {
+  const [mount, unmount, serve, token, status, demo] = await Promise.all([
+    import('./mount-command.js'),
+    import('./unmount-command.js'),
+    import('./serve-command.js'),
+    import('./token-command.js'),
+    import('./status-command.js'),
+    import('./demo-command.js'),
+  ]);
+  return [mount.registerMountCommand, unmount.registerUnmountCommand, serve.registerServeCommand, token.registerTokenCommand, status.registerStatusCommand, demo.registerDemoCommand];
+}
+
+// A prefetch loads its own command alone: it runs ahead of a job, often once per node, and loading the rest of
+// the program would cost it about as much start-up CPU again as its own modules do.
+const prefetchAlone = process.argv[2] === 'prefetch' && !isHelperCall(process.argv[1] ?? '', process.argv.slice(2), ['prefetch']);
+if (!prefetchAlone) for (const register of await otherCommands()) register(program);
 registerPrefetchCommand(program);
 
 function reportAndExit(error: unknown): never {

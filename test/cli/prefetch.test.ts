@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, truncate } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,8 @@ import { createAistoreClient } from '../../src/store/aistore-client.js';
 import { staticParams } from '../../src/store/base-params.js';
 import { bindBucket } from '../../src/store/bucket-client.js';
 import type { ObjectInfo } from '../../src/store/object-store.js';
-import { run, runCli } from '../helpers/processes.js';
+import { CLI_PATH, run, runCli, startCli, waitForExit } from '../helpers/processes.js';
+import { PREFETCH_THREADPOOL_SIZE } from '../../src/cli/prefetch-threadpool.js';
 import { blockFilesUnder } from '../helpers/cache-files.js';
 import { useServer, withTempDir } from '../helpers/server.js';
 
@@ -21,6 +23,33 @@ for (let i = 0; i < 10; i += 1) files[`b/train/shard-${i}.bin`] = randomBytes(i 
 const trainBytes = Object.entries(files)
   .filter(([name]) => name.startsWith('b/train/'))
   .reduce((sum, [, data]) => sum + data.length, 0);
+
+/**
+ * A prefetch started with `env`, seen while it waits on its first request (to an endpoint that accepts and never
+ * answers), once its cache dir is open: its UV_THREADPOOL_SIZE after any re-execution, and its threads.
+ */
+async function prefetchThreads(cacheDir: string, env: NodeJS.ProcessEnv): Promise<{ poolSize: string | undefined; threads: number }> {
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const connected = new Promise<void>((resolve) => silent.once('connection', () => resolve()));
+  const { port } = silent.address() as AddressInfo;
+  const prefetch = startCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', `http://127.0.0.1:${port}`], env);
+  try {
+    await connected;
+    const environ = await readFile(`/proc/${prefetch.child.pid}/environ`, 'utf8');
+    const poolSize = environ
+      .split('\0')
+      .find((entry) => entry.startsWith('UV_THREADPOOL_SIZE='))
+      ?.slice('UV_THREADPOOL_SIZE='.length);
+    return { poolSize, threads: (await readdir(`/proc/${prefetch.child.pid}/task`)).length };
+  } finally {
+    prefetch.child.kill('SIGKILL');
+    await waitForExit(prefetch.child);
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+}
 
 /** The cache's key of train/shard-0.bin as the server at `url` holds it now. */
 function shardCacheKey(url: string, info: ObjectInfo) {
@@ -82,6 +111,20 @@ describe('bucketfs prefetch', () => {
     expect(again.stdout).toMatch(/^prefetched 10 of 10 files, .* 0\.0 MiB fetched at /);
   });
 
+  it('loads its own command alone, not the mount or the server', async () => {
+    // A module hook that writes the URL of every module the CLI loads to a file.
+    const loads = join(root.path, 'loads.txt');
+    const hooks = join(root.path, 'record-loads-hooks.mjs');
+    const preload = join(root.path, 'record-loads.mjs');
+    await writeFile(hooks, `import { appendFileSync } from 'node:fs';\nlet log;\nexport function initialize(data) { log = data.log; }\nexport async function load(url, context, next) { appendFileSync(log, url + '\\n'); return next(url, context); }\n`);
+    await writeFile(preload, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)}, { data: { log: ${JSON.stringify(loads)} } });\n`);
+    const result = await run(process.execPath, ['--import', preload, CLI_PATH, 'prefetch', 'ais://b/train', '--cache-dir', join(root.path, 'alone'), '--endpoint', server.url]);
+    expect(result.code, result.stderr).toBe(0);
+    const loaded = (await readFile(loads, 'utf8')).split('\n').filter((url) => url.includes('/dist/cli/'));
+    expect(loaded.some((url) => url.endsWith('/prefetch-command.js'))).toBe(true);
+    expect(loaded.filter((url) => /\/(mount|serve|demo)-command\.js$/.test(url))).toEqual([]);
+  });
+
   it('fetches again only the blocks gone or damaged since the last run', async () => {
     const cacheDir = join(root.path, 'mend');
     const first = await runCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', server.url]);
@@ -134,6 +177,17 @@ describe('bucketfs prefetch', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/disk cache turned off \(ENOSPC\)/);
     expect(result.stderr).toMatch(/^bucketfs: \d+ of 10 files not cached \(train\/.*\)$/m);
+  });
+
+  it('runs with a thread pool for its block writes in flight, or the size the user set', async () => {
+    const { UV_THREADPOOL_SIZE: _unset, ...env } = process.env;
+    const own = await prefetchThreads(join(root.path, 'pool'), env);
+    expect(own.poolSize).toBe(String(PREFETCH_THREADPOOL_SIZE));
+    // The pool has started (the cache dir was opened through it): its threads are there besides Node's own.
+    expect(own.threads).toBeGreaterThan(PREFETCH_THREADPOOL_SIZE);
+    const set = await prefetchThreads(join(root.path, 'pool-set'), { ...env, UV_THREADPOOL_SIZE: '2' });
+    expect(set.poolSize).toBe('2');
+    expect(set.threads).toBeLessThan(PREFETCH_THREADPOOL_SIZE);
   });
 
   it('refuses bad input in one line', async () => {
