@@ -211,6 +211,7 @@ export class AppendStream {
         this.wake = undefined;
         resolve(false);
       }, SEGMENT_IDLE_MS);
+      timer.unref();
       this.wake = () => {
         clearTimeout(timer);
         this.wake = undefined;
