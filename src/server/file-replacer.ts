@@ -74,6 +74,18 @@ export class FileReplacer {
     }
   }
 
+  /**
+   * Runs `read` (a listing of a folder) again when a replace ran while it read: it may have looked in the instant
+   * a name was free, and left it out.
+   */
+  async readSettled<T>(read: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries += 1) {
+      const before = this.replaces;
+      const result = await read();
+      if (this.replaces === before || tries >= SETTLE_ATTEMPTS) return result;
+    }
+  }
+
   /** Waits for the removals of replaced files under way. */
   async close(): Promise<void> {
     await Promise.all([...this.removals]);

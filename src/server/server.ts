@@ -103,8 +103,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw new DataDirError(`data folder ${options.dataDir} is missing or not a folder`, { cause: error });
   }
   const logger = options.logger ?? pino({ level: 'silent' });
-  const folders = new FolderCache(dataDir, { ...DEFAULT_FOLDER_CACHE, ...options.folderCache });
   const replacer = new FileReplacer(dataDir, logger);
+  const folders = new FolderCache(dataDir, { ...DEFAULT_FOLDER_CACHE, ...options.folderCache }, replacer);
   // Before the work folders' sweep, which would take the files an unfinished replace displaced for abandoned.
   await replacer.recover();
   const workFiles = new WorkFiles(dataDir, options.workFileIdleMs ?? DEFAULT_WORK_FILE_IDLE_MS, logger);

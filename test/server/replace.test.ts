@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { WORK_FOLDER } from '../../src/server/work-files.js';
 import { useServer, withTempDir, writeObjects } from '../helpers/server.js';
-import { http, objectPath } from './http.js';
+import { http, listBody, objectPath } from './http.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -46,13 +46,13 @@ async function extentFlags(path: string): Promise<string | undefined> {
 describe('a flush over an existing object', () => {
   const server = useServer({ 'b/target.bin': filled(MiB, 0), 'b/other/x': 'x' });
 
-  it('never shows a reader a 404 or part of an object, and leaves no file behind', async () => {
+  it('never shows a reader a 404, part of an object or a listing without it, and leaves no file behind', async () => {
     // A first append to an existing name starts from its bytes: each version is the one before and a chunk.
     const chunks = Array.from({ length: 12 }, (_, round) => filled(MiB / 2, round + 1));
     const versions = [filled(MiB, 0)];
     for (const chunk of chunks) versions.push(Buffer.concat([versions[versions.length - 1]!, chunk]));
     let flushing = true;
-    const counts = { gets: 0, heads: 0 };
+    const counts = { gets: 0, heads: 0, listings: 0 };
     const reader = async (): Promise<void> => {
       while (flushing) {
         const head = await http(server.url, { method: 'HEAD', path: objectPath('b', 'target.bin') });
@@ -64,7 +64,16 @@ describe('a flush over an existing object', () => {
         counts.gets += 1;
       }
     };
-    const readers = Array.from({ length: 3 }, reader);
+    const lister = async (): Promise<void> => {
+      while (flushing) {
+        const answer = await http(server.url, { method: 'GET', path: '/v1/buckets/b?provider=ais', headers: { 'content-type': 'application/json' }, body: listBody({ prefix: '', flags: '0' }) });
+        expect(answer.status).toBe(200);
+        const names = ((JSON.parse(answer.text) as { entries: { name: string }[] | null }).entries ?? []).map((entry) => entry.name);
+        expect(names).toContain('target.bin');
+        counts.listings += 1;
+      }
+    };
+    const readers = [...Array.from({ length: 2 }, reader), lister()];
     try {
       for (const chunk of chunks) expect(await appendAndFlush(server.url, 'target.bin', [chunk.subarray(0, MiB / 4), chunk.subarray(MiB / 4)])).toBe(200);
     } finally {
@@ -72,6 +81,7 @@ describe('a flush over an existing object', () => {
     }
     await Promise.all(readers);
     expect(counts.gets).toBeGreaterThan(0);
+    expect(counts.listings).toBeGreaterThan(0);
     expect((await http(server.url, { path: objectPath('b', 'target.bin') })).body.equals(versions[versions.length - 1]!)).toBe(true);
     expect((await readdir(join(server.dataDir, 'b'))).filter((name) => name.startsWith('.') && name !== WORK_FOLDER)).toEqual([]);
     // The displaced files are removed after the answer: wait for them, bounded.
