@@ -1,4 +1,3 @@
-import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RoutedRequest, ServerContext } from './context.js';
 import { BadRequestError, fromFsError } from './errors.js';
@@ -72,7 +71,7 @@ export async function flushObject(context: ServerContext, routed: RoutedRequest,
         await refuseSymlinkLeaf(parents.pathOf(leaf), what);
         const work = await context.workFiles.holdWorkFolder(address.bucket, false);
         try {
-          await rename(work.pathOf(file.id), parents.pathOf(leaf));
+          await context.replacer.replace(work.pathOf(file.id), parents.pathOf(leaf), address.bucket, address.segments);
         } finally {
           await work.close();
         }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { FileReplacer } from './file-replacer.js';
 import type { FolderCache } from './folder-cache.js';
 import type { WorkFiles } from './work-files.js';
 
@@ -13,6 +14,8 @@ export interface ServerContext {
   readonly folders: FolderCache;
   /** Appends in progress (`append_type=append`), until flushed or abandoned. */
   readonly workFiles: WorkFiles;
+  /** Every rename onto an object's name (PUT, flush, rename-obj), and the opens that must not meet it half done. */
+  readonly replacer: FileReplacer;
 }
 
 /** One request after routing: raw path split into segments, query parsed. */

@@ -2,6 +2,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { EntryStats } from './entry-stats.js';
+import type { FileReplacer } from './file-replacer.js';
 import { NO_ENTRIES, readFolderEntries, type FolderEntries } from './folder-entries.js';
 import { isInside } from './safe-path.js';
 
@@ -56,6 +57,8 @@ export class FolderCache {
   constructor(
     private readonly dataDir: string,
     readonly options: FolderCacheOptions = DEFAULT_FOLDER_CACHE,
+    /** The server's renames onto existing names, which a folder read must not meet half done. */
+    private readonly replacer?: FileReplacer,
   ) {
     this.folders = new LRUCache<string, CachedFolder>({
       maxSize: options.maxEntries,
@@ -93,7 +96,8 @@ export class FolderCache {
     this.pending.set(realDir, reads.add(read));
     let entries: FolderEntries;
     try {
-      entries = await readFolderEntries(this.dataDir, realDir);
+      const readEntries = (): Promise<FolderEntries> => readFolderEntries(this.dataDir, realDir);
+      entries = await (this.replacer === undefined ? readEntries() : this.replacer.readSettled(readEntries));
     } finally {
       reads.delete(read);
       if (reads.size === 0) this.pending.delete(realDir);

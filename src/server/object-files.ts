@@ -43,8 +43,7 @@ export async function openObject(context: ServerContext, address: ObjectAddress)
   const what = `object "ais://${address.bucket}/${name}"`;
   let handle;
   try {
-    const real = await realPathInside(context.dataDir, [address.bucket, ...address.segments], what);
-    handle = await open(real, 'r');
+    handle = await context.replacer.settled(async () => open(await realPathInside(context.dataDir, [address.bucket, ...address.segments], what), 'r'));
   } catch (error) {
     // A missing name behind a symlink that leads outside is refused as such, not reported absent.
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') await assertParentsInside(context.dataDir, address.bucket, address.segments, what);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { existingBucketDir } from './bucket-dir.js';
 import type { RoutedRequest, ServerContext } from './context.js';
@@ -148,7 +148,7 @@ async function putObject(context: ServerContext, routed: RoutedRequest, address:
         throw new BadRequestError(`${what}: received ${receivedBytes} of ${expectedBytes} bytes`);
       }
       checksum?.verify();
-      version = await placeFile(parents, temp, leaf, handle, receivedBytes);
+      version = await placeFile(context, address, parents, temp, handle, receivedBytes);
     } catch (error) {
       await unlink(parents.pathOf(temp)).catch(() => undefined);
       throw fromFsError(error, what);
@@ -169,7 +169,8 @@ async function putObject(context: ServerContext, routed: RoutedRequest, address:
  * Renames the finished temp file over `leaf`, unless `leaf` already holds exactly these bytes (a PUT sent again
  * after its answer was lost): then the object, and its version, stay as they are. Answers the version now in place.
  */
-async function placeFile(parents: HeldFolders, temp: string, leaf: string, written: FileHandle, sizeBytes: number): Promise<string> {
+async function placeFile(context: ServerContext, address: ObjectAddress, parents: HeldFolders, temp: string, written: FileHandle, sizeBytes: number): Promise<string> {
+  const leaf = address.segments[address.segments.length - 1] ?? '';
   const existing = await open(parents.pathOf(leaf), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
   if (existing !== undefined) {
     try {
@@ -182,7 +183,7 @@ async function placeFile(parents: HeldFolders, temp: string, leaf: string, writt
       await existing.close();
     }
   }
-  await rename(parents.pathOf(temp), parents.pathOf(leaf));
+  await context.replacer.replace(parents.pathOf(temp), parents.pathOf(leaf), address.bucket, address.segments);
   // The descriptor still names the renamed inode: its version, whatever a concurrent PUT does to the name.
   return objectVersion(await written.stat({ bigint: true }));
 }

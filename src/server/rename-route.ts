@@ -1,4 +1,3 @@
-import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RoutedRequest, ServerContext } from './context.js';
 import { BadRequestError, fromFsError } from './errors.js';
@@ -31,7 +30,7 @@ function nameSegments(name: string): string[] {
 }
 
 /**
- * One rename(2) between the held folders of both names: atomic, replacing what the new name held. The new name's
+ * A rename between the held folders of both names, replacing what the new name held (see `FileReplacer`). The new name's
  * folders are made; the old one's, left empty, go (as after a DELETE). Both folders' listings are read anew.
  */
 async function renameObject(context: ServerContext, routed: RoutedRequest, from: ObjectAddress, to: ObjectAddress): Promise<void> {
@@ -43,7 +42,7 @@ async function renameObject(context: ServerContext, routed: RoutedRequest, from:
     try {
       const toLeaf = to.segments[to.segments.length - 1] ?? '';
       await refuseSymlinkLeaf(target.pathOf(toLeaf), toWhat);
-      await rename(source.pathOf(from.segments[from.segments.length - 1] ?? ''), target.pathOf(toLeaf));
+      await context.replacer.replace(source.pathOf(from.segments[from.segments.length - 1] ?? ''), target.pathOf(toLeaf), to.bucket, to.segments);
     } catch (error) {
       // The new name's folders, made for it, must not stay behind as empty directories.
       await target.removeEmpty(1);

@@ -10,6 +10,7 @@ import { DEFAULT_FOLDER_CACHE, FolderCache, type FolderCacheOptions } from './fo
 import { RedirectSigner } from './redirect.js';
 import { createHandler } from './router.js';
 import { DEFAULT_WORK_FILE_IDLE_MS, WorkFiles } from './work-files.js';
+import { FileReplacer } from './file-replacer.js';
 
 export interface ServerOptions {
   dataDir: string;
@@ -102,9 +103,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw new DataDirError(`data folder ${options.dataDir} is missing or not a folder`, { cause: error });
   }
   const logger = options.logger ?? pino({ level: 'silent' });
-  const folders = new FolderCache(dataDir, { ...DEFAULT_FOLDER_CACHE, ...options.folderCache });
+  const replacer = new FileReplacer(dataDir, logger);
+  const folders = new FolderCache(dataDir, { ...DEFAULT_FOLDER_CACHE, ...options.folderCache }, replacer);
+  // Before the work folders' sweep, which would take the files an unfinished replace displaced for abandoned.
+  await replacer.recover();
   const workFiles = new WorkFiles(dataDir, options.workFileIdleMs ?? DEFAULT_WORK_FILE_IDLE_MS, logger);
-  const context: ServerContext = { dataDir, logger, nodeName: `bucketfs-${process.pid}`, folders, workFiles };
+  const context: ServerContext = { dataDir, logger, nodeName: `bucketfs-${process.pid}`, folders, workFiles, replacer };
   const auth = options.authSecretFile
     ? await SecretAuthenticator.open({
         secretFile: options.authSecretFile,
@@ -136,11 +140,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       close: async () => {
         await Promise.all(servers.map(closeServer));
         await workFiles.close();
+        await replacer.close();
       },
     };
   } catch (error) {
     await Promise.all(servers.map(closeServer));
     await workFiles.close();
+    await replacer.close();
     throw error;
   }
 }
