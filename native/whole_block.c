@@ -48,6 +48,13 @@ struct whole_block {
   int failed; /* a read found it bad: never served again, the handle's reads go to JS (guarded by the lock) */
   uint64_t core_fh;
   int fd;
+  /*
+   * The whole file, read with the open in one piece when the budget allowed (HELD_MAX_BYTES): its reads are
+   * served from here, each checked with its CRC as a read of the file would be, and the file is closed (fd -1).
+   * NULL: read from `fd` on each READ.
+   */
+  char *held;
+  size_t held_bytes;
   off_t data_offset;
   size_t data_bytes;
   size_t piece_count;
@@ -62,18 +69,77 @@ static size_t bucket_of(uint64_t fh) {
   return (size_t)(fh % WHOLE_BLOCK_BUCKETS);
 }
 
-static void unref(struct whole_block *block) {
+/* Sets `bytes` of the held budget aside for one file; 0 when it would go past it. */
+static int held_reserve(struct mount_context *ctx, size_t bytes) {
+  int reserved = 0;
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->whole_block_held_bytes + bytes <= WHOLE_BLOCK_HELD_MAX_BYTES) {
+    ctx->whole_block_held_bytes += bytes;
+    reserved = 1;
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return reserved;
+}
+
+static void held_free(struct mount_context *ctx, char *held, size_t bytes) {
+  if (held == NULL) return;
+  free(held);
+  pthread_mutex_lock(&ctx->lock);
+  ctx->whole_block_held_bytes -= bytes;
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+static void unref(struct mount_context *ctx, struct whole_block *block) {
   if (atomic_fetch_sub(&block->refs, 1) != 1) return;
-  close(block->fd);
+  if (block->fd >= 0) close(block->fd);
+  held_free(ctx, block->held, block->held_bytes);
   free(block);
 }
 
-/* The block at `fd` if its header names `key` and `data_bytes` of data, the file exactly that long; else NULL. */
-static struct whole_block *checked_block(int fd, const char *key, size_t key_bytes, size_t data_bytes) {
+static void count_block_read(struct mount_context *ctx) {
+  pthread_mutex_lock(&ctx->lock);
+  ctx->whole_block_reads++;
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+/* The length of a block file holding `data_bytes` under a key of `key_bytes`, as src/fs/disk-cache/block-file.ts lays it out. */
+static size_t expected_file_bytes(size_t key_bytes, size_t data_bytes) {
+  size_t used = FIXED_HEADER_BYTES + key_bytes + 4u * ((data_bytes + PIECE_BYTES - 1) / PIECE_BYTES);
+  return (used + DATA_ALIGNMENT_BYTES - 1) / DATA_ALIGNMENT_BYTES * DATA_ALIGNMENT_BYTES + data_bytes;
+}
+
+/*
+ * The whole of a block file `file_bytes` long in one read, header and data: one request to the disk where a
+ * read of the header and then one of the data would make two, each waited for. NULL when the budget is spent
+ * or the read comes up short (the caller then reads the header alone, and the data with each READ).
+ */
+static char *read_whole(struct mount_context *ctx, int fd, size_t file_bytes) {
+  if (!held_reserve(ctx, file_bytes)) return NULL;
+  char *whole = malloc(file_bytes);
+  if (whole != NULL) {
+    count_block_read(ctx);
+    if (pread_fully(fd, whole, file_bytes, 0) == (ssize_t)file_bytes) return whole;
+  }
+  held_free(ctx, whole, file_bytes);
+  return NULL;
+}
+
+/*
+ * The block at `fd` if its header names `key` and `data_bytes` of data, the file exactly that long; else NULL.
+ * A file of the expected length is read whole and held by the block; any other only has its header read.
+ */
+static struct whole_block *checked_block(struct mount_context *ctx, int fd, const char *key, size_t key_bytes, size_t data_bytes) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
-  unsigned char probe[HEADER_PROBE_BYTES];
-  ssize_t got = pread_fully(fd, (char *)probe, sizeof probe, 0);
+  size_t file_bytes = expected_file_bytes(key_bytes, data_bytes);
+  char *whole = st.st_size == (off_t)file_bytes && key_bytes <= MAX_KEY_BYTES ? read_whole(ctx, fd, file_bytes) : NULL;
+  unsigned char probe_bytes[HEADER_PROBE_BYTES];
+  unsigned char *probe = whole != NULL ? (unsigned char *)whole : probe_bytes;
+  ssize_t got = (ssize_t)file_bytes;
+  if (whole == NULL) {
+    count_block_read(ctx);
+    got = pread_fully(fd, (char *)probe, sizeof probe_bytes, 0);
+  }
   if (got < (ssize_t)FIXED_HEADER_BYTES || memcmp(probe, BLOCK_MAGIC, 8) != 0 || le32(probe + 8) != BLOCK_FORMAT_VERSION) return NULL;
   uint32_t data_offset = le32(probe + 12), stored_bytes = le32(probe + 16), piece_bytes = le32(probe + 20);
   uint32_t piece_count = le32(probe + 24), stored_key_bytes = le32(probe + 28);
@@ -81,11 +147,13 @@ static struct whole_block *checked_block(int fd, const char *key, size_t key_byt
   if (stored_bytes != data_bytes || piece_bytes != PIECE_BYTES || piece_count != (data_bytes + PIECE_BYTES - 1) / PIECE_BYTES ||
       stored_key_bytes != key_bytes || key_bytes > MAX_KEY_BYTES || used > data_offset || data_offset % DATA_ALIGNMENT_BYTES != 0 ||
       st.st_size != (off_t)data_offset + (off_t)data_bytes) {
+    held_free(ctx, whole, file_bytes);
     return NULL;
   }
   /* A long key takes a second read: the whole header, checked in one piece of memory. */
   unsigned char *header = probe;
   if (used > (size_t)got) {
+    count_block_read(ctx);
     header = malloc(used);
     if (header == NULL || pread_fully(fd, (char *)header, used, 0) != (ssize_t)used) {
       free(header);
@@ -105,6 +173,9 @@ static struct whole_block *checked_block(int fd, const char *key, size_t key_byt
       block->engine_opened = 0;
       block->failed = 0;
       block->core_fh = 0;
+      block->fd = fd;
+      block->held = whole;
+      block->held_bytes = whole != NULL ? file_bytes : 0;
       /* Its access time is what eviction goes by: a file about to be served is used. */
       if (time(NULL) - st.st_atim.tv_sec >= TOUCH_INTERVAL_S) {
         const struct timespec times[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
@@ -113,6 +184,12 @@ static struct whole_block *checked_block(int fd, const char *key, size_t key_byt
     }
   }
   if (header != probe) free(header);
+  if (block == NULL) held_free(ctx, whole, file_bytes);
+  /* Held whole, the block needs its file no more. */
+  else if (whole != NULL) {
+    close(fd);
+    block->fd = -1;
+  }
   return block;
 }
 
@@ -129,13 +206,12 @@ void whole_block_hold(struct mount_context *ctx, const struct request *r) {
     say_lacking(ctx, r->open_fh);
     return;
   }
-  struct whole_block *block = checked_block(fd, r->block_key, r->block_key_bytes, r->block_data_bytes);
+  struct whole_block *block = checked_block(ctx, fd, r->block_key, r->block_key_bytes, r->block_data_bytes);
   if (block == NULL) {
     close(fd);
     say_lacking(ctx, r->open_fh);
     return;
   }
-  block->fd = fd;
   block->fh = r->open_fh;
   atomic_init(&block->refs, 1);
   pthread_mutex_lock(&ctx->lock);
@@ -160,7 +236,7 @@ void whole_block_drop(struct mount_context *ctx, uint64_t fh) {
   pthread_mutex_lock(&ctx->lock);
   struct whole_block *block = take_locked(ctx, fh);
   pthread_mutex_unlock(&ctx->lock);
-  if (block != NULL) unref(block);
+  if (block != NULL) unref(ctx, block);
 }
 
 int whole_block_release(struct mount_context *ctx, uint64_t fh) {
@@ -172,7 +248,7 @@ int whole_block_release(struct mount_context *ctx, uint64_t fh) {
   clock_gettime(CLOCK_MONOTONIC, &start);
   /* An engine's handle JS had to open the file for: minus it, -4 and JS's own handle, which JS releases then. */
   uint64_t core_fh = block->engine_opened ? block->core_fh : 0;
-  unref(block);
+  unref(ctx, block);
   /* JS's handle behind it may have had blocks lent, as any handle JS answers a cache hit for. */
   if (core_fh != 0) lent_drop(ctx, core_fh);
   /* A handle that only ever read one checked file has nothing to report: JS forgets it with the next hits. */
@@ -186,10 +262,21 @@ void whole_blocks_free_all(struct mount_context *ctx) {
     while (ctx->whole_blocks[i] != NULL) {
       struct whole_block *block = ctx->whole_blocks[i];
       ctx->whole_blocks[i] = block->next;
-      unref(block);
+      unref(ctx, block);
     }
   }
   open_offers_drop_all(ctx);
+}
+
+/* Checks the held pieces `first` to `last` with their CRCs, as read_checked checks the pieces it reads. */
+static int held_pieces_check(const struct whole_block *block, size_t first, size_t last) {
+  const char *data = block->held + block->data_offset;
+  for (size_t piece = first; piece <= last; piece++) {
+    size_t start = piece * PIECE_BYTES;
+    size_t bytes = block->data_bytes - start < PIECE_BYTES ? block->data_bytes - start : PIECE_BYTES;
+    if (crc32_of(0, data + start, bytes) != block->crcs[piece]) return CACHE_CHECKSUM_MISMATCH;
+  }
+  return 0;
 }
 
 int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, size_t size, off_t offset) {
@@ -200,7 +287,7 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
   if (block != NULL) atomic_fetch_add(&block->refs, 1);
   pthread_mutex_unlock(&ctx->lock);
   if (block == NULL || offset < 0) {
-    if (block != NULL) unref(block);
+    if (block != NULL) unref(ctx, block);
     return 0;
   }
   struct timespec start;
@@ -208,42 +295,55 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
   if ((size_t)offset >= block->data_bytes || size == 0) {
     /* At or past the end of the object: the kernel learns its end, as from the core. */
     fuse_reply_buf(req, NULL, 0);
-    unref(block);
+    unref(ctx, block);
     return 1;
   }
   size_t end = (size_t)offset + size < block->data_bytes ? (size_t)offset + size : block->data_bytes;
   size_t first = (size_t)offset / PIECE_BYTES, last = (end - 1) / PIECE_BYTES;
-  const struct cache_range pieces = {
-    .fd = block->fd,
-    .file_position = block->data_offset + offset,
-    .length = end - (size_t)offset,
-    .piece_bytes = PIECE_BYTES,
-    .first_piece_position = block->data_offset + (off_t)(first * PIECE_BYTES),
-    .piece_count = last - first + 1,
-    .piece_crcs = block->crcs + first,
-  };
-  char *buffer = scratch_of_at_least(pieces.piece_count * PIECE_BYTES);
-  int failure = buffer == NULL ? CACHE_READ_ERROR : read_checked(&pieces, buffer);
+  const char *from;
+  int failure;
+  if (block->held != NULL) {
+    failure = held_pieces_check(block, first, last);
+    from = block->held + block->data_offset + offset;
+  } else {
+    const struct cache_range pieces = {
+        .fd = block->fd,
+        .file_position = block->data_offset + offset,
+        .length = end - (size_t)offset,
+        .piece_bytes = PIECE_BYTES,
+        .first_piece_position = block->data_offset + (off_t)(first * PIECE_BYTES),
+        .piece_count = last - first + 1,
+        .piece_crcs = block->crcs + first,
+    };
+    char *buffer = scratch_of_at_least(pieces.piece_count * PIECE_BYTES);
+    if (buffer != NULL) count_block_read(ctx);
+    failure = buffer == NULL ? CACHE_READ_ERROR : read_checked(&pieces, buffer);
+    from = buffer + ((size_t)offset - first * PIECE_BYTES);
+  }
   if (failure != 0) {
     if (block->engine_opened) {
       /* The handle lives on (JS does not know it): only marked, so that its reads find their way to JS. */
       pthread_mutex_lock(&ctx->lock);
       block->failed = 1;
       pthread_mutex_unlock(&ctx->lock);
-      unref(block);
+      unref(ctx, block);
     } else {
-      unref(block);
+      unref(ctx, block);
       /* Never served again: the handle's later reads go to JS, which reads (and drops) the file itself. */
       whole_block_drop(ctx, fh);
     }
     cache_count_fallback(ctx);
     return -failure;
   }
-  /* Counted before the reply: the handle's RELEASE, which may follow the reply at once, then reaches JS after it. */
+  /*
+   * Counted before the reply: the handle's RELEASE, which may follow the reply at once, then reaches JS after it.
+   * JS keeps nothing of a handle the engine opened: the count waits for its release, which calls JS once for all.
+   */
   const double tokens[3] = {-(double)fh, (double)(end - (size_t)offset), seconds_since(&start)};
-  cache_settle(ctx, tokens, 3, end - (size_t)offset);
-  fuse_reply_buf(req, buffer + ((size_t)offset - first * PIECE_BYTES), end - (size_t)offset);
-  unref(block);
+  if (block->engine_opened) cache_queue_quietly(ctx, tokens, 3, end - (size_t)offset);
+  else cache_settle(ctx, tokens, 3, end - (size_t)offset);
+  fuse_reply_buf(req, from, end - (size_t)offset);
+  unref(ctx, block);
   return 1;
 }
 
@@ -374,7 +474,7 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   pthread_mutex_unlock(&ctx->lock);
   if (copy == NULL) return 0;
   int fd = open(copy, O_RDONLY | O_CLOEXEC);
-  struct whole_block *block = fd < 0 ? NULL : checked_block(fd, copy + path_bytes + 1, key_bytes, data_bytes);
+  struct whole_block *block = fd < 0 ? NULL : checked_block(ctx, fd, copy + path_bytes + 1, key_bytes, data_bytes);
   free(copy);
   if (block == NULL) {
     /* No file, or not this object's: the offer goes, and JS opens the file, finds what is amiss and fetches it. */
@@ -384,7 +484,6 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
     pthread_mutex_unlock(&ctx->lock);
     return 0;
   }
-  block->fd = fd;
   block->engine_opened = 1;
   atomic_init(&block->refs, 1);
   pthread_mutex_lock(&ctx->lock);
@@ -403,10 +502,11 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
 #endif
   /*
    * JS counts the open and keeps nothing: minus the handle, -3, the inode. Queued before the reply, so that it
-   * reaches JS ahead of the handle's release, which another worker may queue as soon as the kernel has the handle.
+   * reaches JS ahead of the handle's release, which another worker may queue as soon as the kernel has the handle;
+   * with it, in the release's one call to JS.
    */
   const double tokens[3] = {-(double)fh, -3, (double)ino};
-  cache_queue_tokens(ctx, tokens, 3);
+  cache_queue_quietly(ctx, tokens, 3, 0);
   /* Interrupted: the kernel holds no handle; released as the kernel would have, so JS forgets it too. */
   if (fuse_reply_open(req, fi) != 0) whole_block_release(ctx, fh);
   return 1;

@@ -339,8 +339,8 @@ describe('the native engine serving hits of the real disk cache', () => {
   let handle: MountHandle | undefined;
   let diskCache: DiskCache | undefined;
   let mountpoint = '';
-  const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number } =>
-    handle!.engineStats!() as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number };
+  type RealCacheStats = EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number; blockFileReads: number; cacheReportCalls: number };
+  const engineStats = (): RealCacheStats => handle!.engineStats!() as RealCacheStats;
   /** What reached the core's opens, reads and releases of files. */
   const coreCalls = { lookupChild: 0, openByIno: 0, read: 0, release: 0 };
   /** Operations the mount reported (its metrics), answered by the core or by the engine alone. */
@@ -532,6 +532,31 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(reported.read - reportedBefore.read).toBeGreaterThanOrEqual(smalls.length);
     expect(reported.open - reportedBefore.open).toBe(smalls.length);
     expect(reported.release - reportedBefore.release).toBe(smalls.length);
+  });
+
+  it('reads each small file\'s block file once after a remount: its header and data with the open, its READs from what that read', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const before = engineStats();
+    await catAll();
+    const after = engineStats();
+    expect(after.opensServed - before.opensServed).toBe(smalls.length);
+    expect(after.blockFileReads - before.blockFileReads).toBe(smalls.length);
+    expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+    expect(after.cacheHitBytes - before.cacheHitBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+  });
+
+  it('calls JS once per small file the engine opened alone: its open, reads and release reported together', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const before = engineStats();
+    const reportedBefore = { ...reported };
+    await catAll();
+    await waitUntil(() => reported.release - reportedBefore.release >= smalls.length, 10_000, 'every release to be reported');
+    expect(engineStats().opensServed - before.opensServed).toBe(smalls.length);
+    expect(engineStats().cacheReportCalls - before.cacheReportCalls).toBeLessThanOrEqual(smalls.length);
+    expect(reported.open - reportedBefore.open).toBe(smalls.length);
+    expect(reported.read - reportedBefore.read).toBeGreaterThanOrEqual(smalls.length);
   });
 
   it('serves small files listed first (a training loader\'s walk) from their whole blocks: no lookup or open reaches the core', async () => {
