@@ -283,9 +283,15 @@ struct mount_context {
   size_t offer_count;
   uint64_t next_engine_fh;
   uint64_t opens_served;
-  /* guarded by lock: bytes of block files held whole by open handles (whole_block.c), and reads of block files made */
+  /* guarded by lock: bytes of block files held whole by open handles (whole_block.c); reads of block files made, and the bytes they asked for */
   size_t whole_block_held_bytes;
   uint64_t whole_block_reads;
+  uint64_t whole_block_read_bytes;
+  /* guarded by lock: stores of a whole file's pages into the kernel's cache with its open (whole_block.c), running and done */
+  unsigned page_stores_running;
+  uint64_t page_stores;
+  /* READ requests the kernel sent, whoever answered them */
+  atomic_uint_fast64_t read_requests;
   /* The JS handle's and the thread-safe function's: whichever finalizer runs last frees the context. */
   atomic_int refs;
 };

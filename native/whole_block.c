@@ -96,9 +96,11 @@ static void unref(struct mount_context *ctx, struct whole_block *block) {
   free(block);
 }
 
-static void count_block_read(struct mount_context *ctx) {
+/* Counts one read of a block file asking for `bytes`. */
+static void count_block_read(struct mount_context *ctx, size_t bytes) {
   pthread_mutex_lock(&ctx->lock);
   ctx->whole_block_reads++;
+  ctx->whole_block_read_bytes += bytes;
   pthread_mutex_unlock(&ctx->lock);
 }
 
@@ -117,7 +119,7 @@ static char *read_whole(struct mount_context *ctx, int fd, size_t file_bytes) {
   if (!held_reserve(ctx, file_bytes)) return NULL;
   char *whole = malloc(file_bytes);
   if (whole != NULL) {
-    count_block_read(ctx);
+    count_block_read(ctx, file_bytes);
     if (pread_fully(fd, whole, file_bytes, 0) == (ssize_t)file_bytes) return whole;
   }
   held_free(ctx, whole, file_bytes);
@@ -126,21 +128,26 @@ static char *read_whole(struct mount_context *ctx, int fd, size_t file_bytes) {
 
 /*
  * The block at `fd` if its header names `key` and `data_bytes` of data, the file exactly that long; else NULL.
- * A file of the expected length is read whole and held by the block; any other only has its header read.
+ * With `whole_wanted` (the kernel holds none of the file's pages: its reads will come), a file of the expected
+ * length is read whole and held by the block; else only its header is read.
  */
-static struct whole_block *checked_block(struct mount_context *ctx, int fd, const char *key, size_t key_bytes, size_t data_bytes) {
+static struct whole_block *checked_block(struct mount_context *ctx, int fd, const char *key, size_t key_bytes, size_t data_bytes, int whole_wanted) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
   size_t file_bytes = expected_file_bytes(key_bytes, data_bytes);
-  char *whole = st.st_size == (off_t)file_bytes && key_bytes <= MAX_KEY_BYTES ? read_whole(ctx, fd, file_bytes) : NULL;
+  int whole_fits = whole_wanted && st.st_size == (off_t)file_bytes && key_bytes <= MAX_KEY_BYTES;
+  char *whole = whole_fits ? read_whole(ctx, fd, file_bytes) : NULL;
   unsigned char probe_bytes[HEADER_PROBE_BYTES];
   unsigned char *probe = whole != NULL ? (unsigned char *)whole : probe_bytes;
   ssize_t got = (ssize_t)file_bytes;
   if (whole == NULL) {
-    count_block_read(ctx);
+    count_block_read(ctx, sizeof probe_bytes);
     got = pread_fully(fd, (char *)probe, sizeof probe_bytes, 0);
   }
-  if (got < (ssize_t)FIXED_HEADER_BYTES || memcmp(probe, BLOCK_MAGIC, 8) != 0 || le32(probe + 8) != BLOCK_FORMAT_VERSION) return NULL;
+  if (got < (ssize_t)FIXED_HEADER_BYTES || memcmp(probe, BLOCK_MAGIC, 8) != 0 || le32(probe + 8) != BLOCK_FORMAT_VERSION) {
+    held_free(ctx, whole, file_bytes);
+    return NULL;
+  }
   uint32_t data_offset = le32(probe + 12), stored_bytes = le32(probe + 16), piece_bytes = le32(probe + 20);
   uint32_t piece_count = le32(probe + 24), stored_key_bytes = le32(probe + 28);
   size_t used = FIXED_HEADER_BYTES + (size_t)stored_key_bytes + 4u * (size_t)piece_count;
@@ -153,7 +160,7 @@ static struct whole_block *checked_block(struct mount_context *ctx, int fd, cons
   /* A long key takes a second read: the whole header, checked in one piece of memory. */
   unsigned char *header = probe;
   if (used > (size_t)got) {
-    count_block_read(ctx);
+    count_block_read(ctx, used);
     header = malloc(used);
     if (header == NULL || pread_fully(fd, (char *)header, used, 0) != (ssize_t)used) {
       free(header);
@@ -206,7 +213,7 @@ void whole_block_hold(struct mount_context *ctx, const struct request *r) {
     say_lacking(ctx, r->open_fh);
     return;
   }
-  struct whole_block *block = checked_block(ctx, fd, r->block_key, r->block_key_bytes, r->block_data_bytes);
+  struct whole_block *block = checked_block(ctx, fd, r->block_key, r->block_key_bytes, r->block_data_bytes, !r->keep_cache);
   if (block == NULL) {
     close(fd);
     say_lacking(ctx, r->open_fh);
@@ -316,7 +323,7 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
         .piece_crcs = block->crcs + first,
     };
     char *buffer = scratch_of_at_least(pieces.piece_count * PIECE_BYTES);
-    if (buffer != NULL) count_block_read(ctx);
+    if (buffer != NULL) count_block_read(ctx, pieces.piece_count * PIECE_BYTES);
     failure = buffer == NULL ? CACHE_READ_ERROR : read_checked(&pieces, buffer);
     from = buffer + ((size_t)offset - first * PIECE_BYTES);
   }
@@ -445,6 +452,38 @@ static int is_past(const struct timespec *deadline) {
   return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
+/*
+ * Hands the kernel the pages of the whole file before the open's reply, checked piece by piece first: the
+ * reader's reads then find them cached, and no READ crosses to the engine. Counted as one hit of the whole file.
+ * A store waits for any page of the file another reader has locked, until its READ is answered: at most half
+ * the workers store at once, so that the others are there to answer those READs.
+ */
+static int store_pages(struct mount_context *ctx, fuse_ino_t ino, struct whole_block *block) {
+  if (block->held == NULL || held_pieces_check(block, 0, block->piece_count - 1) != 0) return 0;
+  int allowed = 0;
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->page_stores_running < ctx->max_threads / 2) {
+    ctx->page_stores_running++;
+    allowed = 1;
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  if (!allowed) return 0;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  struct fuse_bufvec pages = FUSE_BUFVEC_INIT(block->data_bytes);
+  pages.buf[0].mem = block->held + block->data_offset;
+  int stored = fuse_lowlevel_notify_store(ctx->session, ino, 0, &pages, 0) == 0;
+  pthread_mutex_lock(&ctx->lock);
+  ctx->page_stores_running--;
+  if (stored) ctx->page_stores++;
+  pthread_mutex_unlock(&ctx->lock);
+  if (stored) {
+    const double tokens[3] = {-(double)block->fh, (double)block->data_bytes, seconds_since(&start)};
+    cache_queue_quietly(ctx, tokens, 3, block->data_bytes);
+  }
+  return stored;
+}
+
 int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   /* Only JS decides an open that may write, truncate or create. */
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT)) != 0) return 0;
@@ -474,7 +513,7 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   pthread_mutex_unlock(&ctx->lock);
   if (copy == NULL) return 0;
   int fd = open(copy, O_RDONLY | O_CLOEXEC);
-  struct whole_block *block = fd < 0 ? NULL : checked_block(ctx, fd, copy + path_bytes + 1, key_bytes, data_bytes);
+  struct whole_block *block = fd < 0 ? NULL : checked_block(ctx, fd, copy + path_bytes + 1, key_bytes, data_bytes, !keep_cache);
   free(copy);
   if (block == NULL) {
     /* No file, or not this object's: the offer goes, and JS opens the file, finds what is amiss and fetches it. */
@@ -494,12 +533,6 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   *head = block;
   ctx->opens_served++;
   pthread_mutex_unlock(&ctx->lock);
-  fi->fh = fh;
-  fi->keep_cache = keep_cache ? 1 : 0;
-  fi->direct_io = 0;
-#if FUSE_VERSION >= FUSE_MAKE_VERSION(3, 11)
-  fi->noflush = 1;
-#endif
   /*
    * JS counts the open and keeps nothing: minus the handle, -3, the inode. Queued before the reply, so that it
    * reaches JS ahead of the handle's release, which another worker may queue as soon as the kernel has the handle;
@@ -507,6 +540,14 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
    */
   const double tokens[3] = {-(double)fh, -3, (double)ino};
   cache_queue_quietly(ctx, tokens, 3, 0);
+  /* The kernel's pages hold the whole file now, this version's: the open keeps them. */
+  if (!keep_cache && store_pages(ctx, ino, block)) keep_cache = 1;
+  fi->fh = fh;
+  fi->keep_cache = keep_cache ? 1 : 0;
+  fi->direct_io = 0;
+#if FUSE_VERSION >= FUSE_MAKE_VERSION(3, 11)
+  fi->noflush = 1;
+#endif
   /* Interrupted: the kernel holds no handle; released as the kernel would have, so JS forgets it too. */
   if (fuse_reply_open(req, fi) != 0) whole_block_release(ctx, fh);
   return 1;

@@ -116,6 +116,12 @@ export interface NativeStats {
   readonly opensServed: number;
   /** Reads of block files the engine made for handles it serves from their whole block (a file read whole with its open is one). */
   readonly blockFileReads: number;
+  /** The bytes those reads asked for. */
+  readonly blockFileReadBytes: number;
+  /** Opens from offers that handed the kernel the whole file's pages with the reply, so that its reads stay in the kernel. */
+  readonly pageStores: number;
+  /** READ requests the kernel sent, answered by the engine or by JS. */
+  readonly readRequests: number;
 }
 
 /** The addon's functions (native/addon.c). Every reply returns false when the request was already answered. */
