@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockCacheFor } from '../../src/fs/block-cache.js';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
-import { BLOCKS_DIR_NAME } from '../../src/fs/disk-cache/block-file.js';
+import { BLOCKS_DIR_NAME, HEADER_PROBE_BYTES } from '../../src/fs/disk-cache/block-file.js';
 import { DiskCache } from '../../src/fs/disk-cache/disk-cache.js';
 import { resolveReadPathOptions } from '../../src/fs/read-path-options.js';
 import type { CachedRange, ChangeNotifying, InodeFilesystem, PathFilesystem } from '../../src/fs/types.js';
@@ -569,7 +569,7 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(after.readRequests - before.readRequests).toBe(0);
     expect(after.pageStores - before.pageStores).toBe(0);
     expect(after.blockFileReads - before.blockFileReads).toBe(smalls.length);
-    expect(after.blockFileReadBytes - before.blockFileReadBytes).toBe(smalls.length * HEADER_BYTES);
+    expect(after.blockFileReadBytes - before.blockFileReadBytes).toBe(smalls.length * HEADER_PROBE_BYTES);
   });
 
   it('calls JS once per small file the engine opened alone: its open, reads and release reported together', async () => {
