@@ -18,6 +18,8 @@
  * anything may have changed them. Should a read of such a handle fail its check, JS opens the file then, and the
  * handle's reads go to JS's handle from that read on.
  */
+/* O_DIRECT */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -540,8 +542,8 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
    */
   const double tokens[3] = {-(double)fh, -3, (double)ino};
   cache_queue_quietly(ctx, tokens, 3, 0);
-  /* The kernel's pages hold the whole file now, this version's: the open keeps them. */
-  if (!keep_cache && store_pages(ctx, ino, block)) keep_cache = 1;
+  /* The kernel's pages hold the whole file now, this version's: the open keeps them. A direct reader reads past them. */
+  if (!keep_cache && (fi->flags & O_DIRECT) == 0 && store_pages(ctx, ino, block)) keep_cache = 1;
   fi->fh = fh;
   fi->keep_cache = keep_cache ? 1 : 0;
   fi->direct_io = 0;

@@ -558,6 +558,19 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(after.cacheHitBytes - before.cacheHitBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
   });
 
+  it('hands no pages to the kernel for a reader that opens a small file with O_DIRECT: its READs are served', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const target = smalls[4]!;
+    const before = engineStats();
+    expect(await hashThroughMount(target.name)).toBe(sha256(target.data));
+    const after = engineStats();
+    expect(after.opensServed - before.opensServed).toBe(1);
+    expect(after.pageStores - before.pageStores).toBe(0);
+    expect(after.readRequests - before.readRequests).toBeGreaterThan(0);
+    expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+  });
+
   it('reads only the header of a small file opened again while the kernel keeps its pages', async () => {
     await unmountAll();
     await mountWithCache();
