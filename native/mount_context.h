@@ -289,6 +289,11 @@ struct mount_context {
   uint64_t whole_block_read_bytes;
   /* guarded by lock: stores of a whole file's pages into the kernel's cache with its open (whole_block.c), running and done */
   unsigned page_stores_running;
+  /*
+   * Bumped whenever offers are dropped or one is replaced (JS learnt of a change, or an open that may write came):
+   * an offered open that stored pages while it moved must not keep them.
+   */
+  uint64_t offer_generation;
   uint64_t page_stores;
   /* READ requests the kernel sent, whoever answered them */
   atomic_uint_fast64_t read_requests;

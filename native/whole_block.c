@@ -83,12 +83,16 @@ static int held_reserve(struct mount_context *ctx, size_t bytes) {
   return reserved;
 }
 
-static void held_free(struct mount_context *ctx, char *held, size_t bytes) {
-  if (held == NULL) return;
-  free(held);
+static void held_unreserve(struct mount_context *ctx, size_t bytes) {
   pthread_mutex_lock(&ctx->lock);
   ctx->whole_block_held_bytes -= bytes;
   pthread_mutex_unlock(&ctx->lock);
+}
+
+static void held_free(struct mount_context *ctx, char *held, size_t bytes) {
+  if (held == NULL) return;
+  free(held);
+  held_unreserve(ctx, bytes);
 }
 
 static void unref(struct mount_context *ctx, struct whole_block *block) {
@@ -120,10 +124,12 @@ static size_t expected_file_bytes(size_t key_bytes, size_t data_bytes) {
 static char *read_whole(struct mount_context *ctx, int fd, size_t file_bytes) {
   if (!held_reserve(ctx, file_bytes)) return NULL;
   char *whole = malloc(file_bytes);
-  if (whole != NULL) {
-    count_block_read(ctx, file_bytes);
-    if (pread_fully(fd, whole, file_bytes, 0) == (ssize_t)file_bytes) return whole;
+  if (whole == NULL) {
+    held_unreserve(ctx, file_bytes);
+    return NULL;
   }
+  count_block_read(ctx, file_bytes);
+  if (pread_fully(fd, whole, file_bytes, 0) == (ssize_t)file_bytes) return whole;
   held_free(ctx, whole, file_bytes);
   return NULL;
 }
@@ -418,6 +424,13 @@ int open_offer_add(struct mount_context *ctx, const struct offer_fields *fields)
   }
   pthread_mutex_lock(&ctx->lock);
   struct open_offer *replaced = offer_take_locked(ctx, offer->ino);
+  if (replaced != NULL) {
+    /* The same version offered again (each lookup and listing does): its pages stay what they were. */
+    int same = replaced->data_bytes == offer->data_bytes && replaced->key_bytes == offer->key_bytes &&
+               memcmp(replaced->key, offer->key, offer->key_bytes) == 0 && strcmp(replaced->path, offer->path) == 0;
+    if (!same) ctx->offer_generation++;
+    else if (replaced->keep_cache) offer->keep_cache = 1;
+  }
   struct open_offer *evicted = ctx->offer_count >= OPEN_OFFERS_MAX ? offer_take_locked(ctx, ctx->oldest_offer->ino) : NULL;
   struct open_offer **head = &ctx->offers[offer_bucket_of(offer->ino)];
   offer->next = *head;
@@ -440,6 +453,7 @@ void open_offers_drop_all(struct mount_context *ctx) {
   memset(ctx->offers, 0, sizeof ctx->offers);
   ctx->oldest_offer = ctx->newest_offer = NULL;
   ctx->offer_count = 0;
+  ctx->offer_generation++;
   pthread_mutex_unlock(&ctx->lock);
   while (offer != NULL) {
     struct open_offer *newer = offer->newer;
@@ -493,6 +507,7 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   size_t path_bytes = 0, key_bytes = 0, data_bytes = 0;
   int keep_cache = 0;
   pthread_mutex_lock(&ctx->lock);
+  uint64_t generation = ctx->offer_generation;
   struct open_offer *offer = ctx->offers[offer_bucket_of(ino)];
   while (offer != NULL && offer->ino != ino) offer = offer->next;
   /* Past its deadline it is JS's again: JS's open revalidates the metadata, and may offer it anew. */
@@ -508,8 +523,6 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
     if (copy != NULL) {
       memcpy(copy, offer->path, path_bytes + 1 + key_bytes + 1);
       keep_cache = offer->keep_cache;
-      /* Opened once: the kernel's pages of it are this version's from now on. */
-      offer->keep_cache = 1;
     }
   }
   pthread_mutex_unlock(&ctx->lock);
@@ -544,6 +557,13 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   cache_queue_quietly(ctx, tokens, 3, 0);
   /* The kernel's pages hold the whole file now, this version's: the open keeps them. A direct reader reads past them. */
   if (!keep_cache && (fi->flags & O_DIRECT) == 0 && store_pages(ctx, ino, block)) keep_cache = 1;
+  /*
+   * An offer dropped or replaced since it was copied: a writer's bytes may have reached the kernel's pages before
+   * this open's store overwrote them. Kept not, the kernel drops the pages at the reply and reads them anew.
+   */
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->offer_generation != generation) keep_cache = 0;
+  pthread_mutex_unlock(&ctx->lock);
   fi->fh = fh;
   fi->keep_cache = keep_cache ? 1 : 0;
   fi->direct_io = 0;
@@ -551,7 +571,21 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   fi->noflush = 1;
 #endif
   /* Interrupted: the kernel holds no handle; released as the kernel would have, so JS forgets it too. */
-  if (fuse_reply_open(req, fi) != 0) whole_block_release(ctx, fh);
+  if (fuse_reply_open(req, fi) != 0) {
+    whole_block_release(ctx, fh);
+    return 1;
+  }
+  /*
+   * Answered: the kernel's pages of the file are this version's (stored, or dropped at the reply and read anew),
+   * so later opens of the same offer keep them; unless the offer changed meanwhile.
+   */
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->offer_generation == generation) {
+    offer = ctx->offers[offer_bucket_of(ino)];
+    while (offer != NULL && offer->ino != ino) offer = offer->next;
+    if (offer != NULL) offer->keep_cache = 1;
+  }
+  pthread_mutex_unlock(&ctx->lock);
   return 1;
 }
 
