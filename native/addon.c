@@ -762,7 +762,7 @@ static napi_status set_number(napi_env env, napi_value object, const char *key, 
   return status == napi_ok ? napi_set_named_property(env, object, key, value) : status;
 }
 
-/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidations…, cacheHits, cacheHitBytes, cacheFallbacks, stagedWrites, stagedWriteBytes } */
+/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidations…, cacheHits, cacheHitBytes, cacheFallbacks, cacheReportCalls, stagedWrites, stagedWriteBytes, opensServed, blockFileReads, blockFileReadBytes, pageStores, readRequests } */
 static napi_value stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct mount_context *ctx = args_with_context(env, info, 1, argv);
@@ -774,7 +774,8 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   int ended = ctx->ended;
   struct cache_settlements cache = ctx->cache;
   double staged_writes = (double)ctx->staged_reports.served, staged_write_bytes = (double)ctx->staged_reports.bytes;
-  double opens_served = (double)ctx->opens_served;
+  double opens_served = (double)ctx->opens_served, page_stores = (double)ctx->page_stores;
+  double block_file_reads = (double)ctx->whole_block_reads, block_file_read_bytes = (double)ctx->whole_block_read_bytes;
   pthread_mutex_unlock(&ctx->lock);
   struct notifier_stats invalidations = {0};
   if (ctx->notifier != NULL) notifier_read_stats(ctx->notifier, &invalidations);
@@ -791,9 +792,14 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   CHECK(env, set_number(env, result, "cacheHits", (double)cache.hits));
   CHECK(env, set_number(env, result, "cacheHitBytes", (double)cache.bytes));
   CHECK(env, set_number(env, result, "cacheFallbacks", (double)cache.fallbacks));
+  CHECK(env, set_number(env, result, "cacheReportCalls", (double)cache.calls));
   CHECK(env, set_number(env, result, "stagedWrites", staged_writes));
   CHECK(env, set_number(env, result, "stagedWriteBytes", staged_write_bytes));
   CHECK(env, set_number(env, result, "opensServed", opens_served));
+  CHECK(env, set_number(env, result, "blockFileReads", block_file_reads));
+  CHECK(env, set_number(env, result, "blockFileReadBytes", block_file_read_bytes));
+  CHECK(env, set_number(env, result, "pageStores", page_stores));
+  CHECK(env, set_number(env, result, "readRequests", (double)atomic_load(&ctx->read_requests)));
   return result;
 }
 

@@ -262,7 +262,10 @@ int read_checked(const struct cache_range *range, char *into) {
  * its whole block: minus its fh, the bytes of one hit, or -1 once it is released, or -2 when it holds no block
  * (the file is missing or bad), and the seconds it took (whole_block.c).
  */
-static void queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count, int is_hit, size_t hit_bytes) {
+/* Tokens queued without a call to JS wait at most until this many are waiting. */
+#define QUIET_TOKENS_MAX 3072u
+
+static void queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count, int is_hit, size_t hit_bytes, int wake) {
   int queue = 0;
   pthread_mutex_lock(&ctx->lock);
   struct cache_settlements *cache = &ctx->cache;
@@ -283,7 +286,10 @@ static void queue_tokens(struct mount_context *ctx, const double *tokens, size_t
     memcpy(cache->tokens + cache->count, tokens, token_count * sizeof *tokens);
     cache->count += token_count;
   }
-  if (!cache->queued && cache->count > 0) queue = cache->queued = 1;
+  if (!cache->queued && cache->count > 0 && (wake || cache->count >= QUIET_TOKENS_MAX)) {
+    queue = cache->queued = 1;
+    cache->calls++;
+  }
   pthread_mutex_unlock(&ctx->lock);
   if (queue && napi_call_threadsafe_function(ctx->dispatch, &cache_settled_marker, napi_tsfn_nonblocking) != napi_ok) {
     pthread_mutex_lock(&ctx->lock);
@@ -293,12 +299,16 @@ static void queue_tokens(struct mount_context *ctx, const double *tokens, size_t
 }
 
 void cache_queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count) {
-  queue_tokens(ctx, tokens, token_count, 0, 0);
+  queue_tokens(ctx, tokens, token_count, 0, 0, 1);
+}
+
+void cache_queue_quietly(struct mount_context *ctx, const double *tokens, size_t token_count, size_t hit_bytes) {
+  queue_tokens(ctx, tokens, token_count, hit_bytes > 0, hit_bytes, 0);
 }
 
 /* Counts a hit of `bytes` and queues its tokens, under one lock. */
 void cache_settle(struct mount_context *ctx, const double *tokens, size_t token_count, size_t bytes) {
-  queue_tokens(ctx, tokens, token_count, 1, bytes);
+  queue_tokens(ctx, tokens, token_count, 1, bytes, 1);
 }
 
 void cache_count_fallback(struct mount_context *ctx) {

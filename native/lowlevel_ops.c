@@ -297,6 +297,7 @@ static int core_handle_of(struct mount_context *ctx, fuse_ino_t ino, uint64_t fh
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info *fi) {
   struct mount_context *ctx = context_of(req);
+  atomic_fetch_add_explicit(&ctx->read_requests, 1, memory_order_relaxed);
   int whole = whole_block_serve(ctx, req, fi->fh, size, offset);
   if (whole > 0) return;
   int lent = whole == 0 ? lent_serve(ctx, req, fi->fh, size, offset) : 0;

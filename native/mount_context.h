@@ -103,6 +103,7 @@ struct cache_settlements {
   size_t count;
   size_t capacity;
   int queued; /* a call to JS that takes them is queued */
+  uint64_t calls; /* calls to JS made for them */
   uint64_t hits;
   uint64_t bytes;
   uint64_t fallbacks;
@@ -207,6 +208,8 @@ struct open_offer;
 
 /* The block files of open handles whose whole object one block holds (whole_block.c), by handle. */
 #define WHOLE_BLOCK_BUCKETS 256
+/* Open handles hold their block files' bytes, read whole with the open, up to this many in all. */
+#define WHOLE_BLOCK_HELD_MAX_BYTES (64u * 1024u * 1024u)
 struct whole_block;
 /* The blocks lent to open handles ahead of their reads (lent_ranges.c), by handle. */
 #define LENT_HANDLE_BUCKETS 64
@@ -280,6 +283,20 @@ struct mount_context {
   size_t offer_count;
   uint64_t next_engine_fh;
   uint64_t opens_served;
+  /* guarded by lock: bytes of block files held whole by open handles (whole_block.c); reads of block files made, and the bytes they asked for */
+  size_t whole_block_held_bytes;
+  uint64_t whole_block_reads;
+  uint64_t whole_block_read_bytes;
+  /* guarded by lock: stores of a whole file's pages into the kernel's cache with its open (whole_block.c), running and done */
+  unsigned page_stores_running;
+  /*
+   * Bumped whenever offers are dropped or one is replaced (JS learnt of a change, or an open that may write came):
+   * an offered open that stored pages while it moved must not keep them.
+   */
+  uint64_t offer_generation;
+  uint64_t page_stores;
+  /* READ requests the kernel sent, whoever answered them */
+  atomic_uint_fast64_t read_requests;
   /* The JS handle's and the thread-safe function's: whichever finalizer runs last frees the context. */
   atomic_int refs;
 };
@@ -334,6 +351,8 @@ void cache_hit_free(struct cache_hit *hit);
 /* Queues `tokens` for JS's OP_CACHE_SETTLED (cache_read.c); cache_settle counts a hit of `bytes` too. */
 void cache_queue_tokens(struct mount_context *ctx, const double *tokens, size_t token_count);
 void cache_settle(struct mount_context *ctx, const double *tokens, size_t token_count, size_t bytes);
+/* Queues `tokens` (a hit of `hit_bytes` when not 0) without calling JS: they reach it with the next call that does. */
+void cache_queue_quietly(struct mount_context *ctx, const double *tokens, size_t token_count, size_t hit_bytes);
 /* This worker thread's buffer of at least `bytes`, or NULL. */
 char *scratch_of_at_least(size_t bytes);
 /* Up to `length` bytes at `position`, fewer only at the end of the file; -1 on an error. */

@@ -18,6 +18,8 @@
  * anything may have changed them. Should a read of such a handle fail its check, JS opens the file then, and the
  * handle's reads go to JS's handle from that read on.
  */
+/* O_DIRECT */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -48,6 +50,13 @@ struct whole_block {
   int failed; /* a read found it bad: never served again, the handle's reads go to JS (guarded by the lock) */
   uint64_t core_fh;
   int fd;
+  /*
+   * The whole file, read with the open in one piece when the budget allowed (HELD_MAX_BYTES): its reads are
+   * served from here, each checked with its CRC as a read of the file would be, and the file is closed (fd -1).
+   * NULL: read from `fd` on each READ.
+   */
+  char *held;
+  size_t held_bytes;
   off_t data_offset;
   size_t data_bytes;
   size_t piece_count;
@@ -62,30 +71,104 @@ static size_t bucket_of(uint64_t fh) {
   return (size_t)(fh % WHOLE_BLOCK_BUCKETS);
 }
 
-static void unref(struct whole_block *block) {
+/* Sets `bytes` of the held budget aside for one file; 0 when it would go past it. */
+static int held_reserve(struct mount_context *ctx, size_t bytes) {
+  int reserved = 0;
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->whole_block_held_bytes + bytes <= WHOLE_BLOCK_HELD_MAX_BYTES) {
+    ctx->whole_block_held_bytes += bytes;
+    reserved = 1;
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return reserved;
+}
+
+static void held_unreserve(struct mount_context *ctx, size_t bytes) {
+  pthread_mutex_lock(&ctx->lock);
+  ctx->whole_block_held_bytes -= bytes;
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+static void held_free(struct mount_context *ctx, char *held, size_t bytes) {
+  if (held == NULL) return;
+  free(held);
+  held_unreserve(ctx, bytes);
+}
+
+static void unref(struct mount_context *ctx, struct whole_block *block) {
   if (atomic_fetch_sub(&block->refs, 1) != 1) return;
-  close(block->fd);
+  if (block->fd >= 0) close(block->fd);
+  held_free(ctx, block->held, block->held_bytes);
   free(block);
 }
 
-/* The block at `fd` if its header names `key` and `data_bytes` of data, the file exactly that long; else NULL. */
-static struct whole_block *checked_block(int fd, const char *key, size_t key_bytes, size_t data_bytes) {
+/* Counts one read of a block file asking for `bytes`. */
+static void count_block_read(struct mount_context *ctx, size_t bytes) {
+  pthread_mutex_lock(&ctx->lock);
+  ctx->whole_block_reads++;
+  ctx->whole_block_read_bytes += bytes;
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+/* The length of a block file holding `data_bytes` under a key of `key_bytes`, as src/fs/disk-cache/block-file.ts lays it out. */
+static size_t expected_file_bytes(size_t key_bytes, size_t data_bytes) {
+  size_t used = FIXED_HEADER_BYTES + key_bytes + 4u * ((data_bytes + PIECE_BYTES - 1) / PIECE_BYTES);
+  return (used + DATA_ALIGNMENT_BYTES - 1) / DATA_ALIGNMENT_BYTES * DATA_ALIGNMENT_BYTES + data_bytes;
+}
+
+/*
+ * The whole of a block file `file_bytes` long in one read, header and data: one request to the disk where a
+ * read of the header and then one of the data would make two, each waited for. NULL when the budget is spent
+ * or the read comes up short (the caller then reads the header alone, and the data with each READ).
+ */
+static char *read_whole(struct mount_context *ctx, int fd, size_t file_bytes) {
+  if (!held_reserve(ctx, file_bytes)) return NULL;
+  char *whole = malloc(file_bytes);
+  if (whole == NULL) {
+    held_unreserve(ctx, file_bytes);
+    return NULL;
+  }
+  count_block_read(ctx, file_bytes);
+  if (pread_fully(fd, whole, file_bytes, 0) == (ssize_t)file_bytes) return whole;
+  held_free(ctx, whole, file_bytes);
+  return NULL;
+}
+
+/*
+ * The block at `fd` if its header names `key` and `data_bytes` of data, the file exactly that long; else NULL.
+ * With `whole_wanted` (the kernel holds none of the file's pages: its reads will come), a file of the expected
+ * length is read whole and held by the block; else only its header is read.
+ */
+static struct whole_block *checked_block(struct mount_context *ctx, int fd, const char *key, size_t key_bytes, size_t data_bytes, int whole_wanted) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
-  unsigned char probe[HEADER_PROBE_BYTES];
-  ssize_t got = pread_fully(fd, (char *)probe, sizeof probe, 0);
-  if (got < (ssize_t)FIXED_HEADER_BYTES || memcmp(probe, BLOCK_MAGIC, 8) != 0 || le32(probe + 8) != BLOCK_FORMAT_VERSION) return NULL;
+  size_t file_bytes = expected_file_bytes(key_bytes, data_bytes);
+  int whole_fits = whole_wanted && st.st_size == (off_t)file_bytes && key_bytes <= MAX_KEY_BYTES;
+  char *whole = whole_fits ? read_whole(ctx, fd, file_bytes) : NULL;
+  unsigned char probe_bytes[HEADER_PROBE_BYTES];
+  unsigned char *probe = whole != NULL ? (unsigned char *)whole : probe_bytes;
+  ssize_t got = (ssize_t)file_bytes;
+  if (whole == NULL) {
+    count_block_read(ctx, sizeof probe_bytes);
+    got = pread_fully(fd, (char *)probe, sizeof probe_bytes, 0);
+  }
+  if (got < (ssize_t)FIXED_HEADER_BYTES || memcmp(probe, BLOCK_MAGIC, 8) != 0 || le32(probe + 8) != BLOCK_FORMAT_VERSION) {
+    held_free(ctx, whole, file_bytes);
+    return NULL;
+  }
   uint32_t data_offset = le32(probe + 12), stored_bytes = le32(probe + 16), piece_bytes = le32(probe + 20);
   uint32_t piece_count = le32(probe + 24), stored_key_bytes = le32(probe + 28);
   size_t used = FIXED_HEADER_BYTES + (size_t)stored_key_bytes + 4u * (size_t)piece_count;
   if (stored_bytes != data_bytes || piece_bytes != PIECE_BYTES || piece_count != (data_bytes + PIECE_BYTES - 1) / PIECE_BYTES ||
       stored_key_bytes != key_bytes || key_bytes > MAX_KEY_BYTES || used > data_offset || data_offset % DATA_ALIGNMENT_BYTES != 0 ||
       st.st_size != (off_t)data_offset + (off_t)data_bytes) {
+    held_free(ctx, whole, file_bytes);
     return NULL;
   }
   /* A long key takes a second read: the whole header, checked in one piece of memory. */
   unsigned char *header = probe;
   if (used > (size_t)got) {
+    count_block_read(ctx, used);
     header = malloc(used);
     if (header == NULL || pread_fully(fd, (char *)header, used, 0) != (ssize_t)used) {
       free(header);
@@ -105,6 +188,9 @@ static struct whole_block *checked_block(int fd, const char *key, size_t key_byt
       block->engine_opened = 0;
       block->failed = 0;
       block->core_fh = 0;
+      block->fd = fd;
+      block->held = whole;
+      block->held_bytes = whole != NULL ? file_bytes : 0;
       /* Its access time is what eviction goes by: a file about to be served is used. */
       if (time(NULL) - st.st_atim.tv_sec >= TOUCH_INTERVAL_S) {
         const struct timespec times[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
@@ -113,6 +199,12 @@ static struct whole_block *checked_block(int fd, const char *key, size_t key_byt
     }
   }
   if (header != probe) free(header);
+  if (block == NULL) held_free(ctx, whole, file_bytes);
+  /* Held whole, the block needs its file no more. */
+  else if (whole != NULL) {
+    close(fd);
+    block->fd = -1;
+  }
   return block;
 }
 
@@ -129,13 +221,12 @@ void whole_block_hold(struct mount_context *ctx, const struct request *r) {
     say_lacking(ctx, r->open_fh);
     return;
   }
-  struct whole_block *block = checked_block(fd, r->block_key, r->block_key_bytes, r->block_data_bytes);
+  struct whole_block *block = checked_block(ctx, fd, r->block_key, r->block_key_bytes, r->block_data_bytes, !r->keep_cache);
   if (block == NULL) {
     close(fd);
     say_lacking(ctx, r->open_fh);
     return;
   }
-  block->fd = fd;
   block->fh = r->open_fh;
   atomic_init(&block->refs, 1);
   pthread_mutex_lock(&ctx->lock);
@@ -160,7 +251,7 @@ void whole_block_drop(struct mount_context *ctx, uint64_t fh) {
   pthread_mutex_lock(&ctx->lock);
   struct whole_block *block = take_locked(ctx, fh);
   pthread_mutex_unlock(&ctx->lock);
-  if (block != NULL) unref(block);
+  if (block != NULL) unref(ctx, block);
 }
 
 int whole_block_release(struct mount_context *ctx, uint64_t fh) {
@@ -172,7 +263,7 @@ int whole_block_release(struct mount_context *ctx, uint64_t fh) {
   clock_gettime(CLOCK_MONOTONIC, &start);
   /* An engine's handle JS had to open the file for: minus it, -4 and JS's own handle, which JS releases then. */
   uint64_t core_fh = block->engine_opened ? block->core_fh : 0;
-  unref(block);
+  unref(ctx, block);
   /* JS's handle behind it may have had blocks lent, as any handle JS answers a cache hit for. */
   if (core_fh != 0) lent_drop(ctx, core_fh);
   /* A handle that only ever read one checked file has nothing to report: JS forgets it with the next hits. */
@@ -186,10 +277,21 @@ void whole_blocks_free_all(struct mount_context *ctx) {
     while (ctx->whole_blocks[i] != NULL) {
       struct whole_block *block = ctx->whole_blocks[i];
       ctx->whole_blocks[i] = block->next;
-      unref(block);
+      unref(ctx, block);
     }
   }
   open_offers_drop_all(ctx);
+}
+
+/* Checks the held pieces `first` to `last` with their CRCs, as read_checked checks the pieces it reads. */
+static int held_pieces_check(const struct whole_block *block, size_t first, size_t last) {
+  const char *data = block->held + block->data_offset;
+  for (size_t piece = first; piece <= last; piece++) {
+    size_t start = piece * PIECE_BYTES;
+    size_t bytes = block->data_bytes - start < PIECE_BYTES ? block->data_bytes - start : PIECE_BYTES;
+    if (crc32_of(0, data + start, bytes) != block->crcs[piece]) return CACHE_CHECKSUM_MISMATCH;
+  }
+  return 0;
 }
 
 int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, size_t size, off_t offset) {
@@ -200,7 +302,7 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
   if (block != NULL) atomic_fetch_add(&block->refs, 1);
   pthread_mutex_unlock(&ctx->lock);
   if (block == NULL || offset < 0) {
-    if (block != NULL) unref(block);
+    if (block != NULL) unref(ctx, block);
     return 0;
   }
   struct timespec start;
@@ -208,42 +310,55 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
   if ((size_t)offset >= block->data_bytes || size == 0) {
     /* At or past the end of the object: the kernel learns its end, as from the core. */
     fuse_reply_buf(req, NULL, 0);
-    unref(block);
+    unref(ctx, block);
     return 1;
   }
   size_t end = (size_t)offset + size < block->data_bytes ? (size_t)offset + size : block->data_bytes;
   size_t first = (size_t)offset / PIECE_BYTES, last = (end - 1) / PIECE_BYTES;
-  const struct cache_range pieces = {
-    .fd = block->fd,
-    .file_position = block->data_offset + offset,
-    .length = end - (size_t)offset,
-    .piece_bytes = PIECE_BYTES,
-    .first_piece_position = block->data_offset + (off_t)(first * PIECE_BYTES),
-    .piece_count = last - first + 1,
-    .piece_crcs = block->crcs + first,
-  };
-  char *buffer = scratch_of_at_least(pieces.piece_count * PIECE_BYTES);
-  int failure = buffer == NULL ? CACHE_READ_ERROR : read_checked(&pieces, buffer);
+  const char *from;
+  int failure;
+  if (block->held != NULL) {
+    failure = held_pieces_check(block, first, last);
+    from = block->held + block->data_offset + offset;
+  } else {
+    const struct cache_range pieces = {
+        .fd = block->fd,
+        .file_position = block->data_offset + offset,
+        .length = end - (size_t)offset,
+        .piece_bytes = PIECE_BYTES,
+        .first_piece_position = block->data_offset + (off_t)(first * PIECE_BYTES),
+        .piece_count = last - first + 1,
+        .piece_crcs = block->crcs + first,
+    };
+    char *buffer = scratch_of_at_least(pieces.piece_count * PIECE_BYTES);
+    if (buffer != NULL) count_block_read(ctx, pieces.piece_count * PIECE_BYTES);
+    failure = buffer == NULL ? CACHE_READ_ERROR : read_checked(&pieces, buffer);
+    from = buffer + ((size_t)offset - first * PIECE_BYTES);
+  }
   if (failure != 0) {
     if (block->engine_opened) {
       /* The handle lives on (JS does not know it): only marked, so that its reads find their way to JS. */
       pthread_mutex_lock(&ctx->lock);
       block->failed = 1;
       pthread_mutex_unlock(&ctx->lock);
-      unref(block);
+      unref(ctx, block);
     } else {
-      unref(block);
+      unref(ctx, block);
       /* Never served again: the handle's later reads go to JS, which reads (and drops) the file itself. */
       whole_block_drop(ctx, fh);
     }
     cache_count_fallback(ctx);
     return -failure;
   }
-  /* Counted before the reply: the handle's RELEASE, which may follow the reply at once, then reaches JS after it. */
+  /*
+   * Counted before the reply: the handle's RELEASE, which may follow the reply at once, then reaches JS after it.
+   * JS keeps nothing of a handle the engine opened: the count waits for its release, which calls JS once for all.
+   */
   const double tokens[3] = {-(double)fh, (double)(end - (size_t)offset), seconds_since(&start)};
-  cache_settle(ctx, tokens, 3, end - (size_t)offset);
-  fuse_reply_buf(req, buffer + ((size_t)offset - first * PIECE_BYTES), end - (size_t)offset);
-  unref(block);
+  if (block->engine_opened) cache_queue_quietly(ctx, tokens, 3, end - (size_t)offset);
+  else cache_settle(ctx, tokens, 3, end - (size_t)offset);
+  fuse_reply_buf(req, from, end - (size_t)offset);
+  unref(ctx, block);
   return 1;
 }
 
@@ -309,6 +424,13 @@ int open_offer_add(struct mount_context *ctx, const struct offer_fields *fields)
   }
   pthread_mutex_lock(&ctx->lock);
   struct open_offer *replaced = offer_take_locked(ctx, offer->ino);
+  if (replaced != NULL) {
+    /* The same version offered again (each lookup and listing does): its pages stay what they were. */
+    int same = replaced->data_bytes == offer->data_bytes && replaced->key_bytes == offer->key_bytes &&
+               memcmp(replaced->key, offer->key, offer->key_bytes) == 0 && strcmp(replaced->path, offer->path) == 0;
+    if (!same) ctx->offer_generation++;
+    else if (replaced->keep_cache) offer->keep_cache = 1;
+  }
   struct open_offer *evicted = ctx->offer_count >= OPEN_OFFERS_MAX ? offer_take_locked(ctx, ctx->oldest_offer->ino) : NULL;
   struct open_offer **head = &ctx->offers[offer_bucket_of(offer->ino)];
   offer->next = *head;
@@ -331,6 +453,7 @@ void open_offers_drop_all(struct mount_context *ctx) {
   memset(ctx->offers, 0, sizeof ctx->offers);
   ctx->oldest_offer = ctx->newest_offer = NULL;
   ctx->offer_count = 0;
+  ctx->offer_generation++;
   pthread_mutex_unlock(&ctx->lock);
   while (offer != NULL) {
     struct open_offer *newer = offer->newer;
@@ -345,6 +468,38 @@ static int is_past(const struct timespec *deadline) {
   return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
+/*
+ * Hands the kernel the pages of the whole file before the open's reply, checked piece by piece first: the
+ * reader's reads then find them cached, and no READ crosses to the engine. Counted as one hit of the whole file.
+ * A store waits for any page of the file another reader has locked, until its READ is answered: at most half
+ * the workers store at once, so that the others are there to answer those READs.
+ */
+static int store_pages(struct mount_context *ctx, fuse_ino_t ino, struct whole_block *block) {
+  if (block->held == NULL || held_pieces_check(block, 0, block->piece_count - 1) != 0) return 0;
+  int allowed = 0;
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->page_stores_running < ctx->max_threads / 2) {
+    ctx->page_stores_running++;
+    allowed = 1;
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  if (!allowed) return 0;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  struct fuse_bufvec pages = FUSE_BUFVEC_INIT(block->data_bytes);
+  pages.buf[0].mem = block->held + block->data_offset;
+  int stored = fuse_lowlevel_notify_store(ctx->session, ino, 0, &pages, 0) == 0;
+  pthread_mutex_lock(&ctx->lock);
+  ctx->page_stores_running--;
+  if (stored) ctx->page_stores++;
+  pthread_mutex_unlock(&ctx->lock);
+  if (stored) {
+    const double tokens[3] = {-(double)block->fh, (double)block->data_bytes, seconds_since(&start)};
+    cache_queue_quietly(ctx, tokens, 3, block->data_bytes);
+  }
+  return stored;
+}
+
 int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   /* Only JS decides an open that may write, truncate or create. */
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT)) != 0) return 0;
@@ -352,6 +507,7 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   size_t path_bytes = 0, key_bytes = 0, data_bytes = 0;
   int keep_cache = 0;
   pthread_mutex_lock(&ctx->lock);
+  uint64_t generation = ctx->offer_generation;
   struct open_offer *offer = ctx->offers[offer_bucket_of(ino)];
   while (offer != NULL && offer->ino != ino) offer = offer->next;
   /* Past its deadline it is JS's again: JS's open revalidates the metadata, and may offer it anew. */
@@ -367,14 +523,12 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
     if (copy != NULL) {
       memcpy(copy, offer->path, path_bytes + 1 + key_bytes + 1);
       keep_cache = offer->keep_cache;
-      /* Opened once: the kernel's pages of it are this version's from now on. */
-      offer->keep_cache = 1;
     }
   }
   pthread_mutex_unlock(&ctx->lock);
   if (copy == NULL) return 0;
   int fd = open(copy, O_RDONLY | O_CLOEXEC);
-  struct whole_block *block = fd < 0 ? NULL : checked_block(fd, copy + path_bytes + 1, key_bytes, data_bytes);
+  struct whole_block *block = fd < 0 ? NULL : checked_block(ctx, fd, copy + path_bytes + 1, key_bytes, data_bytes, !keep_cache);
   free(copy);
   if (block == NULL) {
     /* No file, or not this object's: the offer goes, and JS opens the file, finds what is amiss and fetches it. */
@@ -384,7 +538,6 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
     pthread_mutex_unlock(&ctx->lock);
     return 0;
   }
-  block->fd = fd;
   block->engine_opened = 1;
   atomic_init(&block->refs, 1);
   pthread_mutex_lock(&ctx->lock);
@@ -395,20 +548,44 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   *head = block;
   ctx->opens_served++;
   pthread_mutex_unlock(&ctx->lock);
+  /*
+   * JS counts the open and keeps nothing: minus the handle, -3, the inode. Queued before the reply, so that it
+   * reaches JS ahead of the handle's release, which another worker may queue as soon as the kernel has the handle;
+   * with it, in the release's one call to JS.
+   */
+  const double tokens[3] = {-(double)fh, -3, (double)ino};
+  cache_queue_quietly(ctx, tokens, 3, 0);
+  /* The kernel's pages hold the whole file now, this version's: the open keeps them. A direct reader reads past them. */
+  if (!keep_cache && (fi->flags & O_DIRECT) == 0 && store_pages(ctx, ino, block)) keep_cache = 1;
+  /*
+   * An offer dropped or replaced since it was copied: a writer's bytes may have reached the kernel's pages before
+   * this open's store overwrote them. Kept not, the kernel drops the pages at the reply and reads them anew.
+   */
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->offer_generation != generation) keep_cache = 0;
+  pthread_mutex_unlock(&ctx->lock);
   fi->fh = fh;
   fi->keep_cache = keep_cache ? 1 : 0;
   fi->direct_io = 0;
 #if FUSE_VERSION >= FUSE_MAKE_VERSION(3, 11)
   fi->noflush = 1;
 #endif
-  /*
-   * JS counts the open and keeps nothing: minus the handle, -3, the inode. Queued before the reply, so that it
-   * reaches JS ahead of the handle's release, which another worker may queue as soon as the kernel has the handle.
-   */
-  const double tokens[3] = {-(double)fh, -3, (double)ino};
-  cache_queue_tokens(ctx, tokens, 3);
   /* Interrupted: the kernel holds no handle; released as the kernel would have, so JS forgets it too. */
-  if (fuse_reply_open(req, fi) != 0) whole_block_release(ctx, fh);
+  if (fuse_reply_open(req, fi) != 0) {
+    whole_block_release(ctx, fh);
+    return 1;
+  }
+  /*
+   * Answered: the kernel's pages of the file are this version's (stored, or dropped at the reply and read anew),
+   * so later opens of the same offer keep them; unless the offer changed meanwhile.
+   */
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->offer_generation == generation) {
+    offer = ctx->offers[offer_bucket_of(ino)];
+    while (offer != NULL && offer->ino != ino) offer = offer->next;
+    if (offer != NULL) offer->keep_cache = 1;
+  }
+  pthread_mutex_unlock(&ctx->lock);
   return 1;
 }
 

@@ -107,11 +107,21 @@ export interface NativeStats {
   readonly cacheHitBytes: number;
   /** Cache hits the engine handed back to JS as usual reads: a checksum mismatch, a short block file, a read error. */
   readonly cacheFallbacks: number;
+  /** Calls into JS that carried the engine's reports of cache hits served, handles opened and released. */
+  readonly cacheReportCalls: number;
   /** Writes served into staging files by the engine's worker threads, and their bytes. */
   readonly stagedWrites: number;
   readonly stagedWriteBytes: number;
   /** Opens the engine served alone, from offers (`offerOpens`). */
   readonly opensServed: number;
+  /** Reads of block files the engine made for handles it serves from their whole block (a file read whole with its open is one). */
+  readonly blockFileReads: number;
+  /** The bytes those reads asked for. */
+  readonly blockFileReadBytes: number;
+  /** Opens from offers that handed the kernel the whole file's pages with the reply, so that its reads stay in the kernel. */
+  readonly pageStores: number;
+  /** READ requests the kernel sent, answered by the engine or by JS. */
+  readonly readRequests: number;
 }
 
 /** The addon's functions (native/addon.c). Every reply returns false when the request was already answered. */

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockCacheFor } from '../../src/fs/block-cache.js';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
-import { BLOCKS_DIR_NAME } from '../../src/fs/disk-cache/block-file.js';
+import { BLOCKS_DIR_NAME, HEADER_PROBE_BYTES } from '../../src/fs/disk-cache/block-file.js';
 import { DiskCache } from '../../src/fs/disk-cache/disk-cache.js';
 import { resolveReadPathOptions } from '../../src/fs/read-path-options.js';
 import type { CachedRange, ChangeNotifying, InodeFilesystem, PathFilesystem } from '../../src/fs/types.js';
@@ -339,8 +339,8 @@ describe('the native engine serving hits of the real disk cache', () => {
   let handle: MountHandle | undefined;
   let diskCache: DiskCache | undefined;
   let mountpoint = '';
-  const engineStats = (): EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number } =>
-    handle!.engineStats!() as EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number };
+  type RealCacheStats = EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number; blockFileReads: number; blockFileReadBytes: number; cacheReportCalls: number; pageStores: number; readRequests: number };
+  const engineStats = (): RealCacheStats => handle!.engineStats!() as RealCacheStats;
   /** What reached the core's opens, reads and releases of files. */
   const coreCalls = { lookupChild: 0, openByIno: 0, read: 0, release: 0 };
   /** Operations the mount reported (its metrics), answered by the core or by the engine alone. */
@@ -534,6 +534,70 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(reported.release - reportedBefore.release).toBe(smalls.length);
   });
 
+  it('reads each small file\'s block file once after a remount: its header and data with the open, its READs from what that read', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const before = engineStats();
+    await catAll();
+    const after = engineStats();
+    expect(after.opensServed - before.opensServed).toBe(smalls.length);
+    expect(after.blockFileReads - before.blockFileReads).toBe(smalls.length);
+    expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+    expect(after.cacheHitBytes - before.cacheHitBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+  });
+
+  it('hands the kernel a small file\'s pages with its open after a remount: its reads find them, no READ is sent', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const before = engineStats();
+    await catAll();
+    const after = engineStats();
+    expect(after.opensServed - before.opensServed).toBe(smalls.length);
+    expect(after.pageStores - before.pageStores).toBe(smalls.length);
+    expect(after.readRequests - before.readRequests).toBe(0);
+    expect(after.cacheHitBytes - before.cacheHitBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+  });
+
+  it('hands no pages to the kernel for a reader that opens a small file with O_DIRECT: its READs are served', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const target = smalls[4]!;
+    const before = engineStats();
+    expect(await hashThroughMount(target.name)).toBe(sha256(target.data));
+    const after = engineStats();
+    expect(after.opensServed - before.opensServed).toBe(1);
+    expect(after.pageStores - before.pageStores).toBe(0);
+    expect(after.readRequests - before.readRequests).toBeGreaterThan(0);
+    expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+  });
+
+  it('reads only the header of a small file opened again while the kernel keeps its pages', async () => {
+    await unmountAll();
+    await mountWithCache();
+    await catAll();
+    const before = engineStats();
+    await catAll();
+    const after = engineStats();
+    expect(after.opensServed - before.opensServed).toBe(smalls.length);
+    expect(after.readRequests - before.readRequests).toBe(0);
+    expect(after.pageStores - before.pageStores).toBe(0);
+    expect(after.blockFileReads - before.blockFileReads).toBe(smalls.length);
+    expect(after.blockFileReadBytes - before.blockFileReadBytes).toBe(smalls.length * HEADER_PROBE_BYTES);
+  });
+
+  it('calls JS once per small file the engine opened alone: its open, reads and release reported together', async () => {
+    await unmountAll();
+    await mountWithCache();
+    const before = engineStats();
+    const reportedBefore = { ...reported };
+    await catAll();
+    await waitUntil(() => reported.release - reportedBefore.release >= smalls.length, 10_000, 'every release to be reported');
+    expect(engineStats().opensServed - before.opensServed).toBe(smalls.length);
+    expect(engineStats().cacheReportCalls - before.cacheReportCalls).toBeLessThanOrEqual(smalls.length);
+    expect(reported.open - reportedBefore.open).toBe(smalls.length);
+    expect(reported.read - reportedBefore.read).toBeGreaterThanOrEqual(smalls.length);
+  });
+
   it('serves small files listed first (a training loader\'s walk) from their whole blocks: no lookup or open reaches the core', async () => {
     await unmountAll();
     await mountWithCache();
@@ -567,8 +631,9 @@ describe('the native engine serving hits of the real disk cache', () => {
     await unmountAll();
     await mountWithCache(ttlMs);
     const engineBefore = engineStats();
-    const offeredAt = Date.now();
     const first = await run('sha256sum', [join(mountpoint, changed.name)]);
+    // The metadata (and the offer) came with the first read's lookup: it runs out a TTL after that read at the latest.
+    const offeredAt = Date.now();
     expect(first.stdout.split(' ')[0]).toBe(sha256(changed.data));
     expect(engineStats().opensServed - engineBefore.opensServed).toBe(1);
     const fresh = randomBytes(changed.data.length);
