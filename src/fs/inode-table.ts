@@ -166,9 +166,19 @@ export class InodeTable {
   }
 
   release(ino: number): void {
+    this.releaseCounting(ino, 0);
+  }
+
+  /**
+   * `release` of a number held for an entry batch, counting the `lookups` the kernel was handed of it
+   * first (as `addLookups`): a listing settles every entry so, and the number is found once.
+   */
+  releaseCounting(ino: number, lookups: number): void {
     const slot = this.findIno(ino);
-    if (slot === NONE || this.holds[slot] === 0) return;
-    this.holds[slot] = (this.holds[slot] as number) - 1;
+    if (slot === NONE) return;
+    if (slot !== ROOT_SLOT && lookups > 0) this.lookups[slot] = (this.lookups[slot] as number) + lookups;
+    if (this.holds[slot] !== 0) this.holds[slot] = (this.holds[slot] as number) - 1;
+    else if (lookups <= 0 || slot === ROOT_SLOT) return;
     this.settle(slot);
   }
 
@@ -257,9 +267,11 @@ export class InodeTable {
         dir = this.slotFor(dirPath);
         squeezesSeen = this.squeezes;
       }
-      let slot = this.findChild(dir, name);
+      // A new child's name is hashed once, for the probe that misses and the index entry that follows it.
+      const hash = childHash(this.inos[dir] as number, name);
+      let slot = this.findChildHashed(dir, name, hash);
       if (slot === NONE) {
-        slot = this.createChild(dir, name, hold);
+        slot = this.createChild(dir, name, hold, hash);
       } else {
         this.touch(slot);
         if (hold) this.holdSlot(slot);
@@ -374,7 +386,12 @@ export class InodeTable {
   /** The slot of the child `name` of the live slot `parent`, or NONE. */
   private findChild(parent: number, name: string): number {
     if (this.firstChild[parent] === NONE) return NONE;
-    const hash = childHash(this.inos[parent] as number, name);
+    return this.findChildHashed(parent, name, childHash(this.inos[parent] as number, name));
+  }
+
+  /** `findChild` with the child's `childHash` at hand. */
+  private findChildHashed(parent: number, name: string, hash: number): number {
+    if (this.firstChild[parent] === NONE) return NONE;
     for (let bucket = this.index.first(hash); ; bucket = this.index.next(bucket)) {
       const slot = this.index.slotAt(bucket);
       if (slot === NONE) return NONE;
@@ -410,14 +427,14 @@ export class InodeTable {
   }
 
   /** A new record under `parent`; `held` starts it with one hold, so it never passes through the idle LRU. */
-  private createChild(parent: number, name: string, held: boolean): number {
+  private createChild(parent: number, name: string, held: boolean, hash = childHash(this.inos[parent] as number, name)): number {
     if (this.used === this.inos.length) {
       const parentIno = this.inos[parent] as number;
       this.makeRoom();
       parent = this.findIno(parentIno);
     }
     const slot = this.allocate(parent);
-    this.attach(slot, parent, name);
+    this.attach(slot, parent, name, hash);
     this.holds[slot] = held ? 1 : 0;
     if (!held) this.linkIdle(slot);
     return slot;
@@ -497,7 +514,7 @@ export class InodeTable {
   }
 
   /** Files `slot` as `name` in the folder `parent`, which stops being idle. */
-  private attach(slot: number, parent: number, name: string): void {
+  private attach(slot: number, parent: number, name: string, hash = childHash(this.inos[parent] as number, name)): void {
     const first = this.firstChild[parent] as number;
     if (first === NONE && ((this.flags[parent] as number) & IDLE) !== 0) this.unlinkIdle(parent);
     this.prevSibling[slot] = NONE;
@@ -506,7 +523,7 @@ export class InodeTable {
     this.firstChild[parent] = slot;
     this.parents[slot] = parent;
     this.names.set(slot, name);
-    this.index.add(slot, childHash(this.inos[parent] as number, name));
+    this.index.add(slot, hash);
   }
 
   private linkIdle(slot: number): void {
