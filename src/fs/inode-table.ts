@@ -192,16 +192,31 @@ export class InodeTable {
     return slot !== NONE && this.resight(slot, sighting);
   }
 
-  /** The numbered children of `dirPath` that listing pass `pass` did not name. */
-  childrenNotListed(dirPath: string, pass: number): string[] {
+  /**
+   * The numbered children of `dirPath` that listing pass `pass` did not name, of those numbered before
+   * `numberedBefore` (a `nextNumber` taken when the pass began): one numbered since may have come and gone
+   * meanwhile, which a pass may or may not see.
+   */
+  childrenNotListed(dirPath: string, pass: number, numberedBefore = Number.POSITIVE_INFINITY): string[] {
     const missing: string[] = [];
     const slot = this.findFolder(dirPath);
     if (slot === NONE) return missing;
     const mark = pass | 0;
     for (let child = this.firstChild[slot] as number; child !== NONE; child = this.nextSibling[child] as number) {
-      if (this.listedIn[child] !== mark) missing.push(joinPath(dirPath, this.names.get(child) as string));
+      if (this.listedIn[child] !== mark && (this.inos[child] as number) < numberedBefore) missing.push(joinPath(dirPath, this.names.get(child) as string));
     }
     return missing;
+  }
+
+  /** The number the next new record gets: every number handed out so far is below it. */
+  get nextNumber(): number {
+    return this.nextIno;
+  }
+
+  /** Whether `dirPath` has numbered children now. */
+  hasNumberedChildren(dirPath: string): boolean {
+    const slot = this.findFolder(dirPath);
+    return slot !== NONE && this.firstChild[slot] !== NONE;
   }
 
   /** Drops the number of `path` now if nobody holds it (the name is gone from the store). */
