@@ -221,12 +221,12 @@ export const SINGLE_THREADED_GC_MAX_CPUS = 4;
 
 /**
  * V8's young generation of a mount, at most. A listing page of the store's default size is parsed and taken apart
- * as one piece of work, and all of it is alive until then: a young generation smaller than a page promotes every
- * page to the old one, and the full collections that follow are most of what a walk of a big tree costs
- * (bench/listing-core.mjs). V8 grows the young generation only while what it holds survives, so a mount that only
- * reads (whose promises and views die young) keeps it small; bench/memory.mjs holds it to its bound.
+ * as one piece of work, all of it alive until then: in a young generation smaller than a page, every scavenge
+ * copies the page and most of it is promoted, which is most of what a walk of a big tree costs
+ * (bench/listing-core.mjs counts the collections). A larger one lets many concurrent reads keep more resident
+ * (bench/memory.mjs): this one holds a page with room to spare and no more.
  */
-export const MOUNT_SEMI_SPACE_MIB = 16;
+export const MOUNT_SEMI_SPACE_MIB = 8;
 
 /**
  * Node flags of the mount process: this process's own, small semispaces (see `MOUNT_SEMI_SPACE_MIB`), and on a
