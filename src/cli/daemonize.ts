@@ -220,11 +220,13 @@ export function takeParentSecrets(env: NodeJS.ProcessEnv = process.env): ParentS
 export const SINGLE_THREADED_GC_MAX_CPUS = 4;
 
 /**
- * V8's young generation of a mount. Its default lets a busy mount's short-lived promises and views take tens of
- * MiB of resident memory beyond `--cache-size` (bench/memory.mjs); small semispaces keep it small, at no CPU
- * cost measurable there, since what a mount allocates in it dies young.
+ * V8's young generation of a mount, at most. A listing page of the store's default size is parsed and taken apart
+ * as one piece of work, all of it alive until then: in a young generation smaller than a page, every scavenge
+ * copies the page and most of it is promoted, which is most of what a walk of a big tree costs
+ * (bench/listing-core.mjs counts the collections). A larger one lets many concurrent reads keep more resident
+ * (bench/memory.mjs): this one holds a page with room to spare and no more.
  */
-export const MOUNT_SEMI_SPACE_MIB = 2;
+export const MOUNT_SEMI_SPACE_MIB = 8;
 
 /**
  * Node flags of the mount process: this process's own, small semispaces (see `MOUNT_SEMI_SPACE_MIB`), and on a

@@ -294,6 +294,10 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       // Any invalidation during the pass may concern a page already fetched: such a pass is not kept.
       const passGeneration = this.cache.generation;
       let pageGeneration = passGeneration;
+      // Only children numbered before the pass can be found gone by it; when there are none, a child needs no
+      // mark as it arrives (the reader marks what it numbers), which spares a search per child.
+      const numberedBefore = this.inodes.nextNumber;
+      const markArrivals = this.inodes.hasNumberedChildren(dirPath);
       const stream = new ListingStream({
         dirPrefix: listingPrefixForDir(this.prefix, dirPath),
         warnings: this.warnings,
@@ -307,11 +311,11 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
         },
         onChild: ({ name, info }) => {
           this.cache.setFound(joinPath(dirPath, name), info, pageGeneration);
-          this.inodes.markChildListed(dirPath, name, pass);
+          if (markArrivals) this.inodes.markChildListed(dirPath, name, pass);
         },
         onComplete: (children) => {
           const unchanged = passGeneration === this.cache.generation;
-          this.sawListingEnd(dirPath, pass);
+          this.sawListingEnd(dirPath, pass, numberedBefore);
           if (children !== undefined && unchanged) this.listings.set(dirPath, children);
         },
       });
@@ -432,9 +436,9 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
     this.sawListingEnd(dirPath, pass);
   }
 
-  /** Listing pass `pass` of `dirPath` reached its end: the numbered names it did not mark are gone, here too. */
-  private sawListingEnd(dirPath: string, pass: number): void {
-    for (const gonePath of this.changes.sawCompleteListing(dirPath, pass)) this.cache.invalidate(gonePath);
+  /** Listing pass `pass` of `dirPath` reached its end: the numbered names it did not mark (older than `numberedBefore`) are gone, here too. */
+  private sawListingEnd(dirPath: string, pass: number, numberedBefore?: number): void {
+    for (const gonePath of this.changes.sawCompleteListing(dirPath, pass, numberedBefore)) this.cache.invalidate(gonePath);
   }
 
   private listPage(request: ListPageRequest): Promise<ListPage> {

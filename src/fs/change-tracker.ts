@@ -39,9 +39,9 @@ export class ChangeTracker {
     this.inodes.dropIfIdle(path);
   }
 
-  /** A listing pass of `dirPath` reached its end: its numbered children it did not name are gone. */
-  sawCompleteListing(dirPath: string, pass: number): string[] {
-    const gone = this.inodes.childrenNotListed(dirPath, pass);
+  /** A listing pass of `dirPath` reached its end: its numbered children it did not name (numbered before `numberedBefore`) are gone. */
+  sawCompleteListing(dirPath: string, pass: number, numberedBefore?: number): string[] {
+    const gone = this.inodes.childrenNotListed(dirPath, pass, numberedBefore);
     for (const path of gone) this.sawMissing(path);
     return gone;
   }

@@ -166,9 +166,19 @@ export class InodeTable {
   }
 
   release(ino: number): void {
+    this.releaseCounting(ino, 0);
+  }
+
+  /**
+   * `release` of a number held for an entry batch, counting the `lookups` the kernel was handed of it
+   * first (as `addLookups`): a listing settles every entry so, and the number is found once.
+   */
+  releaseCounting(ino: number, lookups: number): void {
     const slot = this.findIno(ino);
-    if (slot === NONE || this.holds[slot] === 0) return;
-    this.holds[slot] = (this.holds[slot] as number) - 1;
+    if (slot === NONE) return;
+    if (slot !== ROOT_SLOT && lookups > 0) this.lookups[slot] = (this.lookups[slot] as number) + lookups;
+    if (this.holds[slot] !== 0) this.holds[slot] = (this.holds[slot] as number) - 1;
+    else if (lookups <= 0 || slot === ROOT_SLOT) return;
     this.settle(slot);
   }
 
@@ -182,16 +192,31 @@ export class InodeTable {
     return slot !== NONE && this.resight(slot, sighting);
   }
 
-  /** The numbered children of `dirPath` that listing pass `pass` did not name. */
-  childrenNotListed(dirPath: string, pass: number): string[] {
+  /**
+   * The numbered children of `dirPath` that listing pass `pass` did not name, of those numbered before
+   * `numberedBefore` (a `nextNumber` taken when the pass began): one numbered since may have come and gone
+   * meanwhile, which a pass may or may not see.
+   */
+  childrenNotListed(dirPath: string, pass: number, numberedBefore = Number.POSITIVE_INFINITY): string[] {
     const missing: string[] = [];
     const slot = this.findFolder(dirPath);
     if (slot === NONE) return missing;
     const mark = pass | 0;
     for (let child = this.firstChild[slot] as number; child !== NONE; child = this.nextSibling[child] as number) {
-      if (this.listedIn[child] !== mark) missing.push(joinPath(dirPath, this.names.get(child) as string));
+      if (this.listedIn[child] !== mark && (this.inos[child] as number) < numberedBefore) missing.push(joinPath(dirPath, this.names.get(child) as string));
     }
     return missing;
+  }
+
+  /** The number the next new record gets: every number handed out so far is below it. */
+  get nextNumber(): number {
+    return this.nextIno;
+  }
+
+  /** Whether `dirPath` has numbered children now. */
+  hasNumberedChildren(dirPath: string): boolean {
+    const slot = this.findFolder(dirPath);
+    return slot !== NONE && this.firstChild[slot] !== NONE;
   }
 
   /** Drops the number of `path` now if nobody holds it (the name is gone from the store). */
@@ -257,9 +282,11 @@ export class InodeTable {
         dir = this.slotFor(dirPath);
         squeezesSeen = this.squeezes;
       }
-      let slot = this.findChild(dir, name);
+      // A new child's name is hashed once, for the probe that misses and the index entry that follows it.
+      const hash = childHash(this.inos[dir] as number, name);
+      let slot = this.findChildHashed(dir, name, hash);
       if (slot === NONE) {
-        slot = this.createChild(dir, name, hold);
+        slot = this.createChild(dir, name, hold, hash);
       } else {
         this.touch(slot);
         if (hold) this.holdSlot(slot);
@@ -374,7 +401,12 @@ export class InodeTable {
   /** The slot of the child `name` of the live slot `parent`, or NONE. */
   private findChild(parent: number, name: string): number {
     if (this.firstChild[parent] === NONE) return NONE;
-    const hash = childHash(this.inos[parent] as number, name);
+    return this.findChildHashed(parent, name, childHash(this.inos[parent] as number, name));
+  }
+
+  /** `findChild` with the child's `childHash` at hand. */
+  private findChildHashed(parent: number, name: string, hash: number): number {
+    if (this.firstChild[parent] === NONE) return NONE;
     for (let bucket = this.index.first(hash); ; bucket = this.index.next(bucket)) {
       const slot = this.index.slotAt(bucket);
       if (slot === NONE) return NONE;
@@ -410,14 +442,14 @@ export class InodeTable {
   }
 
   /** A new record under `parent`; `held` starts it with one hold, so it never passes through the idle LRU. */
-  private createChild(parent: number, name: string, held: boolean): number {
+  private createChild(parent: number, name: string, held: boolean, hash = childHash(this.inos[parent] as number, name)): number {
     if (this.used === this.inos.length) {
       const parentIno = this.inos[parent] as number;
       this.makeRoom();
       parent = this.findIno(parentIno);
     }
     const slot = this.allocate(parent);
-    this.attach(slot, parent, name);
+    this.attach(slot, parent, name, hash);
     this.holds[slot] = held ? 1 : 0;
     if (!held) this.linkIdle(slot);
     return slot;
@@ -497,7 +529,7 @@ export class InodeTable {
   }
 
   /** Files `slot` as `name` in the folder `parent`, which stops being idle. */
-  private attach(slot: number, parent: number, name: string): void {
+  private attach(slot: number, parent: number, name: string, hash = childHash(this.inos[parent] as number, name)): void {
     const first = this.firstChild[parent] as number;
     if (first === NONE && ((this.flags[parent] as number) & IDLE) !== 0) this.unlinkIdle(parent);
     this.prevSibling[slot] = NONE;
@@ -506,7 +538,7 @@ export class InodeTable {
     this.firstChild[parent] = slot;
     this.parents[slot] = parent;
     this.names.set(slot, name);
-    this.index.add(slot, childHash(this.inos[parent] as number, name));
+    this.index.add(slot, hash);
   }
 
   private linkIdle(slot: number): void {

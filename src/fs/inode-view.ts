@@ -27,8 +27,7 @@ export class InodeView implements InodeFilesystem {
   }
 
   settleIno(ino: number, lookupsHandedOut: number): void {
-    if (lookupsHandedOut > 0) this.inodes.addLookups(ino, lookupsHandedOut);
-    this.inodes.release(ino);
+    this.inodes.releaseCounting(ino, lookupsHandedOut);
   }
 
   async openDirByIno(ino: number): Promise<DirStream> {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { MOUNT_SEMI_SPACE_MIB, mountProcessNodeFlags } from '../../src/cli/daemonize.js';
+import { DEFAULT_LIST_PAGE_SIZE } from '../../src/fs/readdir.js';
+import { parseListResponse } from '../../src/store/list-request.js';
+import { heapBytesPerEntry } from '../helpers/heap.js';
+
+const MiB = 1024 * 1024;
 
 const SEMI = `--max-semi-space-size=${MOUNT_SEMI_SPACE_MIB}`;
 
@@ -14,5 +19,20 @@ describe('node flags of a detached mount process', () => {
     { what: 'a young-generation size of the user is kept', execArgv: ['--max-semi-space-size=16'], cpus: 16, expected: ['--max-semi-space-size=16'] },
   ])('$what', ({ execArgv, cpus, expected }) => {
     expect(mountProcessNodeFlags(execArgv, cpus)).toEqual(expected);
+  });
+});
+
+describe('the young generation of a mount process', () => {
+  it('holds a whole listing page of the default size as it is parsed and taken apart, so that a page dies young', () => {
+    const names = Array.from({ length: DEFAULT_LIST_PAGE_SIZE }, (_, index) => `tree-1000x1000/d-0123/f-${String(index).padStart(6, '0')}.bin`);
+    const entries = names.map((name) => ({ name, flags: 64, size: '0', version: '1', atime: '2026-12-01T09:59:12.123456789Z' }));
+    const text = JSON.stringify({ uuid: 'u', continuation_token: names[names.length - 1], entries, flags: 0 });
+    // Alive together while a page is taken apart: what JSON.parse made of it and the entries read from that.
+    const { bytesPerEntry, kept } = heapBytesPerEntry(names.length, () => {
+      const raw: unknown = JSON.parse(text);
+      return { raw, page: parseListResponse(text) };
+    });
+    expect(kept.page.entries).toHaveLength(names.length);
+    expect(bytesPerEntry * names.length).toBeLessThan(MOUNT_SEMI_SPACE_MIB * MiB);
   });
 });

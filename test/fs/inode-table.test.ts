@@ -141,4 +141,34 @@ describe('InodeTable rename', () => {
     expect(table.pathForIno(a)).toBe('/d/f0');
     expect(table.knownIno('/d/f0/b')).toBeUndefined();
   });
+
+  it('settles a batch entry in one step: its lookups counted and its hold let go, so it lives until the kernel forgets them', () => {
+    const table = new InodeTable(0);
+    const { ino } = table.childNumberer('/d', true)('f', 1, undefined);
+    table.releaseCounting(ino, 2);
+    expect(table.heldCount).toBe(3);
+    table.forget(ino, 1);
+    expect(table.pathForIno(ino)).toBe('/d/f');
+    table.forget(ino, 1);
+    expect(table.pathForIno(ino)).toBeUndefined();
+    // Handed out none: the hold alone goes, and with nothing else keeping it, the number does too.
+    const other = table.childNumberer('/d', true)('g', 1, undefined).ino;
+    table.releaseCounting(other, 0);
+    expect(table.pathForIno(other)).toBeUndefined();
+  });
+
+  it('tells a pass only of the numbers older than itself that it did not name', () => {
+    const table = new InodeTable();
+    const numberChild = table.childNumberer('/d', false);
+    numberChild('a', 1, undefined);
+    numberChild('b', 1, undefined);
+    const passBegan = table.nextNumber;
+    // Numbered while the pass ran (a lookup, say), and never named by it: it may have come and gone meanwhile.
+    numberChild('c', 1, undefined);
+    table.markChildListed('/d', 'a', 2);
+    expect(table.childrenNotListed('/d', 2, passBegan)).toEqual(['/d/b']);
+    expect(table.childrenNotListed('/d', 2).sort()).toEqual(['/d/b', '/d/c']);
+    expect(table.hasNumberedChildren('/d')).toBe(true);
+    expect(table.hasNumberedChildren('/e')).toBe(false);
+  });
 });
