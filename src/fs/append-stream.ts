@@ -211,7 +211,6 @@ export class AppendStream {
         this.wake = undefined;
         resolve(false);
       }, SEGMENT_IDLE_MS);
-      timer.unref();
       this.wake = () => {
         clearTimeout(timer);
         this.wake = undefined;
