@@ -31,7 +31,6 @@ import { joinChunks, MAX_ERROR_BODY_BYTES, readBody, readText } from './response
 import { parseAisError, statusError, transportError } from './response-errors.js';
 import { RetryPolicy, type RetryClass, type RetryDeps, type RetryOptions, type RetryStats } from './retry-policy.js';
 import { assertSameObject, readBodyKeepingPrefix, type ObjectIdentity } from './retry-resume.js';
-import { StreamedBody } from './upload-body.js';
 import { WarnOnce } from '../fs/warn-once.js';
 
 export interface AistoreClientOptions extends TransportOptions {
@@ -60,7 +59,7 @@ interface Call {
   /** Instead of the endpoint: where an earlier answer came from (an append's target). */
   readonly target?: RequestTarget;
   readonly headers?: Record<string, string>;
-  readonly body?: Uint8Array | string | UploadSource | StreamedBody;
+  readonly body?: Uint8Array | string | UploadSource;
   /** Names the call in errors: `GET ais://b/key`. */
   readonly what: string;
 }
@@ -257,40 +256,16 @@ export class AistoreClient implements ObjectStore {
     chunk: Uint8Array,
     options?: RequestOptions,
   ): Promise<AppendHandle> {
-    return this.appendBody(params, bucket, key, handle, chunk, 'put', options);
-  }
-
-  /** As `append`, the chunk streamed as it comes; tried once, and refused when redirected (see `StreamedBody`). */
-  async appendStreamed(
-    params: BaseParams,
-    bucket: BucketRef,
-    key: string,
-    handle: AppendHandle | undefined,
-    chunks: AsyncIterable<Uint8Array>,
-    options?: RequestOptions,
-  ): Promise<AppendHandle> {
-    return this.appendBody(params, bucket, key, handle, new StreamedBody(chunks), 'never', options);
-  }
-
-  private async appendBody(
-    params: BaseParams,
-    bucket: BucketRef,
-    key: string,
-    handle: AppendHandle | undefined,
-    body: Uint8Array | StreamedBody,
-    retryClass: RetryClass,
-    options?: RequestOptions,
-  ): Promise<AppendHandle> {
     const call: Call = {
       method: 'PUT',
       route: objectRoute(bucket, key),
       query: appendQuery(bucketQuery(bucket), handle),
       ...(handle?.target === undefined ? {} : { target: appendTarget(handle.target) }),
       headers: { 'content-type': 'application/octet-stream' },
-      body,
+      body: chunk,
       what: `append to ${objectUri(bucket, key)}`,
     };
-    return this.retried(params, options, call, retryClass, async (response) => {
+    return this.retried(params, options, call, 'put', async (response) => {
       response.body.discard();
       const next = headerValue(response.headers, 'ais-append-handle');
       if (!next) throw new ProtocolError(`${call.what}: the answer carries no Ais-Append-Handle`, { status: response.statusCode });

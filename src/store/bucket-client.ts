@@ -32,7 +32,6 @@ export interface BucketClient {
   put(key: string, body: Uint8Array | string, options?: RequestOptions): Promise<void>;
   putFrom(key: string, source: UploadSource, options?: RequestOptions): Promise<PutResult>;
   append(key: string, handle: AppendHandle | undefined, chunk: Uint8Array, options?: RequestOptions): Promise<AppendHandle>;
-  appendStreamed(key: string, handle: AppendHandle | undefined, chunks: AsyncIterable<Uint8Array>, options?: RequestOptions): Promise<AppendHandle>;
   flushAppend(key: string, handle: AppendHandle, options?: RequestOptions): Promise<PutResult>;
   rename(fromKey: string, toKey: string, options?: RequestOptions): Promise<void>;
   headBucket(options?: RequestOptions): Promise<void>;
@@ -87,7 +86,6 @@ export function bindBucket(store: ObjectStore, bucket: BucketRef, params: BasePa
     // Each call opens the source again: a retry after a 401 re-sends the whole body.
     putFrom: (key, source, options) => withParams((p) => store.putFrom(p, bucket, key, source, options), options?.signal),
     append: (key, handle, chunk, options) => withParams((p) => store.append(p, bucket, key, handle, chunk, options), options?.signal),
-    appendStreamed: (key, handle, chunks, options) => withParams((p) => store.appendStreamed(p, bucket, key, handle, chunks, options), options?.signal),
     flushAppend: (key, handle, options) => withParams((p) => store.flushAppend(p, bucket, key, handle, options), options?.signal),
     rename: (fromKey, toKey, options) => withParams((p) => store.rename(p, bucket, fromKey, toKey, options), options?.signal),
     headBucket: (options) => withParams((p) => store.headBucket(p, bucket, options), options?.signal),

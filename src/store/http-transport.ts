@@ -8,7 +8,7 @@ import { NetworkError, ProtocolError } from './errors.js';
 import { redirectTarget, type RequestTarget } from './object-path.js';
 import type { BodyBufferSource, UploadSource } from './object-store.js';
 import { transportError } from './response-errors.js';
-import { isUploadSource, StreamedBody, UploadBody } from './upload-body.js';
+import { isUploadSource, UploadBody } from './upload-body.js';
 
 export interface TlsOptions {
   /** PEM file of the CA that signed the cluster's certificate (`AIS_CLIENT_CA`). */
@@ -50,8 +50,8 @@ export interface StoreRequest {
   readonly target: RequestTarget;
   /** Sent on every hop, `Authorization` included (a target ignores it; harmless). Never logged. */
   readonly headers: Readonly<Record<string, string>>;
-  /** In memory, or a source opened afresh on every redirect hop, so each hop can send it again; or streamed once. */
-  readonly body?: Uint8Array | string | UploadSource | StreamedBody;
+  /** In memory, or a source opened afresh on every redirect hop, so each hop can send it again. */
+  readonly body?: Uint8Array | string | UploadSource;
   readonly signal?: AbortSignal;
   /** Where a GET's successful body may go; see `RequestOptions.bodyBuffer`. */
   readonly bodyBuffer?: BodyBufferSource;
@@ -110,9 +110,6 @@ export class HttpTransport {
       const location = REDIRECT_STATUSES.has(response.statusCode) ? firstHeader(response.headers.location) : undefined;
       if (location === undefined) return { statusCode: response.statusCode, headers: response.headers, body: response.body, from: target };
       response.body.discard();
-      if (request.body instanceof StreamedBody) {
-        throw new ProtocolError(`${request.what}: redirected, and a streamed body cannot be sent again`, { status: response.statusCode });
-      }
       if (hop === MAX_REDIRECTS) {
         throw new ProtocolError(`${request.what}: more than ${MAX_REDIRECTS} redirects`, { status: response.statusCode });
       }
@@ -141,7 +138,7 @@ export class HttpTransport {
           path: target.path,
           method: request.method,
           headers: upload === undefined ? request.headers : { ...request.headers, 'content-length': String(upload.sizeBytes) },
-          body: upload !== undefined ? upload.stream() : request.body instanceof StreamedBody ? request.body.stream() : ((request.body as Uint8Array | string | undefined) ?? null),
+          body: upload === undefined ? ((request.body as Uint8Array | string | undefined) ?? null) : upload.stream(),
           // undici closes the connection after a HEAD (for servers that send a body anyway) and after a GET
           // with a body (AIStore's listing). AIStore, being Go's net/http, does neither wrong; keep the socket.
           reset: false,

@@ -126,11 +126,6 @@ export interface ObjectStore {
    * `flushAppend`.
    */
   append(params: BaseParams, bucket: BucketRef, key: string, handle: AppendHandle | undefined, chunk: Uint8Array, options?: RequestOptions): Promise<AppendHandle>;
-  /**
-   * As `append`, the chunk's bytes sent as `chunks` yields them, in one request of a length unknown at its start;
-   * tried once, never redirected: give it the handle of an earlier `append`, which names the target.
-   */
-  appendStreamed(params: BaseParams, bucket: BucketRef, key: string, handle: AppendHandle | undefined, chunks: AsyncIterable<Uint8Array>, options?: RequestOptions): Promise<AppendHandle>;
   /** Turns the work file into the object, atomically, replacing any previous version (`append_type=flush`). */
   flushAppend(params: BaseParams, bucket: BucketRef, key: string, handle: AppendHandle, options?: RequestOptions): Promise<PutResult>;
   /** rename-obj within the bucket; a NotFoundError (status 404) when `fromKey` is missing. */

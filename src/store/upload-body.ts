@@ -12,18 +12,6 @@ export class UploadSourceError extends Error {
   }
 }
 
-/**
- * A body of a length not known when it starts, sent once as it comes (chunked transfer): never re-sent, so a call
- * carrying one follows no redirect and is not retried.
- */
-export class StreamedBody {
-  constructor(private readonly chunks: AsyncIterable<Uint8Array>) {}
-
-  stream(): Readable {
-    return Readable.from(this.chunks, { objectMode: false });
-  }
-}
-
 export function isUploadSource(body: unknown): body is UploadSource {
   return typeof body === 'object' && body !== null && typeof (body as UploadSource).open === 'function' && typeof (body as UploadSource).sizeBytes === 'number';
 }

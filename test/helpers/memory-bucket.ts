@@ -228,13 +228,6 @@ export class MemoryBucket implements BucketClient {
     return { handle: id };
   }
 
-  /** A streamed append: its body gathered, then taken as one chunk (and counted as an `append`). */
-  async appendStreamed(key: string, handle: AppendHandle | undefined, chunks: AsyncIterable<Uint8Array>): Promise<AppendHandle> {
-    const gathered: Buffer[] = [];
-    for await (const chunk of chunks) gathered.push(Buffer.from(chunk));
-    return this.append(key, handle, Buffer.concat(gathered));
-  }
-
   async flushAppend(key: string, handle: AppendHandle): Promise<PutResult> {
     this.enter('flushAppend', key);
     await this.paused('flushAppend');

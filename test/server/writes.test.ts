@@ -122,23 +122,6 @@ describe('append and flush', () => {
     expect(again.headers['ais-version']).toBe(version);
   });
 
-  it('takes an append body sent in chunks, its length not known at the start', async () => {
-    const pieces = [Buffer.from('first piece,'), pattern(300_000, 3), Buffer.from(',last')];
-    const answer = await getGlobalDispatcher().request({
-      origin: server.url,
-      path: appendPath('b', 'chunked', 'append', ''),
-      method: 'PUT',
-      body: Readable.from((async function* () {
-        for (const piece of pieces) yield piece;
-      })()),
-    });
-    await answer.body.dump();
-    expect(answer.statusCode).toBe(200);
-    const flush = await http(server.url, { method: 'PUT', path: appendPath('b', 'chunked', 'flush', String(answer.headers['ais-append-handle'])) });
-    expect(flush.status, flush.text).toBe(200);
-    expect((await readFile(join(server.dataDir, 'b/chunked'))).equals(Buffer.concat(pieces))).toBe(true);
-  });
-
   it('replaces a chunk sent again from an older handle instead of adding it twice', async () => {
     const first = await append(server.url, 'resent', '', 'aaaa');
     await append(server.url, 'resent', first, 'bbbb');

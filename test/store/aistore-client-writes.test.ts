@@ -97,35 +97,6 @@ describe.each([false, true])('AistoreClient writes against bucketfs serve (redir
     expect(result.version).toBe((await client.head(params, b, 'appended.bin')).version);
   });
 
-  it('streams an append of a length unknown at its start to the target the first chunk was answered by', async () => {
-    const first = pattern(100_000, 5);
-    const rest = [pattern(1_500_000, 6), pattern(7, 7), pattern(900_000, 8)];
-    let handle = await client.append(params, b, 'streamed.bin', undefined, first);
-    const later = redirect ? { endpoint: 'http://127.0.0.1:9', headers: {} } : params;
-    let pulled = 0;
-    handle = await client.appendStreamed(later, b, 'streamed.bin', handle, (async function* () {
-      for (const piece of rest) {
-        pulled += 1;
-        // A piece that comes later than the request started, as a writer's bytes do.
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        yield piece;
-      }
-    })());
-    expect(pulled).toBe(rest.length);
-    await client.flushAppend(later, b, 'streamed.bin', handle);
-    expect((await readFile(join(server.dataDir, 'b/streamed.bin'))).equals(Buffer.concat([first, ...rest]))).toBe(true);
-  });
-
-  // Only a proxy redirects.
-  if (redirect) {
-    it('refuses to stream an append that is redirected, since its body cannot be sent again', async () => {
-      const attempt = client.appendStreamed(params, b, 'nowhere.bin', undefined, (async function* () {
-        yield pattern(10, 9);
-      })());
-      await expect(attempt).rejects.toThrow(/redirected, and a streamed body cannot be sent again/);
-    });
-  }
-
   it('flushes with no declared checksum: an append onto an existing object starts from its bytes, as AIStore does', async () => {
     const handle = await client.append(params, b, 'old.txt', undefined, Buffer.from(' and more'));
     await client.flushAppend(params, b, 'old.txt', handle);
