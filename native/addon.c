@@ -47,16 +47,30 @@ static double arg_double(napi_env env, napi_value value) {
   return number;
 }
 
-/* Reads the arguments and the context external (always the first argument). */
-static struct mount_context *args_with_context(napi_env env, napi_callback_info info, size_t wanted, napi_value *argv) {
+struct mount_context *args_with_context_or(napi_env env, napi_callback_info info, size_t wanted, napi_value *argv, const char *usage) {
   size_t argc = wanted;
   void *data = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < wanted ||
       napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
-    napi_throw_type_error(env, "ERR_BUCKETFS_NATIVE", "expected a mount context and the answer's fields");
+    napi_throw_type_error(env, "ERR_BUCKETFS_NATIVE", usage);
     return NULL;
   }
   return data;
+}
+
+/* Reads the arguments and the context external (always the first argument). */
+static struct mount_context *args_with_context(napi_env env, napi_callback_info info, size_t wanted, napi_value *argv) {
+  return args_with_context_or(env, info, wanted, argv, "expected a mount context and the answer's fields");
+}
+
+bool typed_array_data(napi_env env, napi_value value, napi_typedarray_type type, const void **data, size_t *length) {
+  napi_typedarray_type actual;
+  void *elements = NULL;
+  *data = NULL;
+  *length = 0;
+  if (napi_get_typedarray_info(env, value, &actual, length, &elements, NULL, NULL) != napi_ok || actual != type) return false;
+  *data = elements;
+  return true;
 }
 
 /* The fields of a stat as JS built them (src/fuse/stat.ts), in order: nothing is decided here. */
@@ -140,11 +154,9 @@ static napi_value reply_attr(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   struct mount_context *ctx = args_with_context(env, info, 3, argv);
   if (ctx == NULL) return NULL;
-  napi_typedarray_type type;
   size_t length = 0;
-  void *data = NULL;
-  CHECK(env, napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL));
-  if (type != napi_float64_array || length < ATTR_FIELDS) return throw_error(env, "replyAttr: attr must hold 9 numbers");
+  const void *data = NULL;
+  if (!typed_array_data(env, argv[2], napi_float64_array, &data, &length) || length < ATTR_FIELDS) return throw_error(env, "replyAttr: attr must hold 9 numbers");
   struct stat st;
   fill_stat(&st, data);
   return make_bool(env, complete_request(ctx, arg_double(env, argv[1]), fill_attr, &st));
@@ -255,11 +267,9 @@ static napi_value reply_create(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return throw_error(env, "replyCreate: no arguments");
   struct mount_context *ctx = args_with_context(env, info, 5, argv);
   if (ctx == NULL) return NULL;
-  napi_typedarray_type type;
   size_t length = 0;
-  void *data = NULL;
-  CHECK(env, napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL));
-  if (type != napi_float64_array || length < ATTR_FIELDS) return throw_error(env, "replyCreate: attr must hold 9 numbers");
+  const void *data = NULL;
+  if (!typed_array_data(env, argv[3], napi_float64_array, &data, &length) || length < ATTR_FIELDS) return throw_error(env, "replyCreate: attr must hold 9 numbers");
   struct create_answer created = {.fh = (uint64_t)arg_double(env, argv[2]), .staged_fd = -1};
   fill_stat(&created.attr, data);
   bool keep_cache = false;
@@ -333,11 +343,9 @@ static napi_value reply_dir(napi_env env, napi_callback_info info) {
   double count_value = arg_double(env, argv[3]);
   if (!(count_value >= 0 && count_value <= 1e7)) return throw_error(env, "replyDir: count must be a small whole number");
   size_t count = (size_t)count_value;
-  napi_typedarray_type type;
   size_t length = 0;
-  void *data = NULL;
-  CHECK(env, napi_get_typedarray_info(env, argv[4], &type, &length, &data, NULL, NULL));
-  if (type != napi_float64_array || length < count * ATTR_FIELDS) return throw_error(env, "replyDir: attrs must hold 9 numbers per name");
+  const void *data = NULL;
+  if (!typed_array_data(env, argv[4], napi_float64_array, &data, &length) || length < count * ATTR_FIELDS) return throw_error(env, "replyDir: attrs must hold 9 numbers per name");
   bool last = false;
   napi_get_value_bool(env, argv[5], &last);
   size_t names_length = 0;
@@ -833,11 +841,9 @@ static napi_value offer_opens(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   struct mount_context *ctx = args_with_context(env, info, 3, argv);
   if (ctx == NULL) return NULL;
-  napi_typedarray_type type;
   size_t length = 0;
-  void *data = NULL;
-  CHECK(env, napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL));
-  if (type != napi_float64_array || length % OFFER_NUMBERS != 0) return throw_error(env, "offerOpens: numbers must hold 4 per offer");
+  const void *data = NULL;
+  if (!typed_array_data(env, argv[1], napi_float64_array, &data, &length) || length % OFFER_NUMBERS != 0) return throw_error(env, "offerOpens: numbers must hold 4 per offer");
   size_t texts_bytes = 0;
   char *texts = string_copy(env, argv[2], &texts_bytes);
   if (texts == NULL) return throw_error(env, "offerOpens: texts must be a string");

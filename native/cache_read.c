@@ -116,20 +116,15 @@ static void fill_cached(struct request *r, void *answer) {
  * the read's first bytes come from the ranges, in order, then `tailBytes` JS put in the request's buffer.
  */
 napi_value cache_reply_cached(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  void *context = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || napi_get_value_external(env, argv[0], &context) != napi_ok || context == NULL) {
-    napi_throw_type_error(env, "ERR_BUCKETFS_NATIVE", "replyCached(ctx, id, ranges, crcs, tailBytes)");
-    return NULL;
-  }
-  napi_typedarray_type ranges_type, crcs_type;
+  struct mount_context *context = args_with_context_or(env, info, 5, argv, "replyCached(ctx, id, ranges, crcs, tailBytes)");
+  if (context == NULL) return NULL;
   size_t numbers_length = 0, crc_count = 0;
-  void *numbers = NULL, *crcs = NULL;
+  const void *numbers = NULL, *crcs = NULL;
+  bool arrays = typed_array_data(env, argv[2], napi_float64_array, &numbers, &numbers_length) &&
+                typed_array_data(env, argv[3], napi_uint32_array, &crcs, &crc_count);
   double id = 0, tail = 0;
-  if (napi_get_typedarray_info(env, argv[2], &ranges_type, &numbers_length, &numbers, NULL, NULL) != napi_ok || ranges_type != napi_float64_array ||
-      napi_get_typedarray_info(env, argv[3], &crcs_type, &crc_count, &crcs, NULL, NULL) != napi_ok || crcs_type != napi_uint32_array ||
-      napi_get_value_double(env, argv[1], &id) != napi_ok || napi_get_value_double(env, argv[4], &tail) != napi_ok) {
+  if (!arrays || napi_get_value_double(env, argv[1], &id) != napi_ok || napi_get_value_double(env, argv[4], &tail) != napi_ok) {
     napi_throw_type_error(env, "ERR_BUCKETFS_NATIVE", "replyCached: ranges must be a Float64Array, crcs a Uint32Array, id and tailBytes numbers");
     return NULL;
   }

@@ -150,21 +150,15 @@ static struct lent_range *lent_from(const double *numbers, const uint32_t *crcs,
  * used during the call.
  */
 napi_value lent_lend_ranges(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  void *context = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || napi_get_value_external(env, argv[0], &context) != napi_ok || context == NULL) {
-    napi_throw_type_error(env, "ERR_BUCKETFS_NATIVE", "lendRanges(ctx, fh, ranges, crcs)");
-    return NULL;
-  }
-  struct mount_context *ctx = context;
-  napi_typedarray_type ranges_type, crcs_type;
+  struct mount_context *ctx = args_with_context_or(env, info, 4, argv, "lendRanges(ctx, fh, ranges, crcs)");
+  if (ctx == NULL) return NULL;
   size_t numbers_length = 0, crc_count = 0;
-  void *numbers = NULL, *crcs = NULL;
+  const void *numbers = NULL, *crcs = NULL;
+  bool arrays = typed_array_data(env, argv[2], napi_float64_array, &numbers, &numbers_length) &&
+                typed_array_data(env, argv[3], napi_uint32_array, &crcs, &crc_count);
   double fh = 0;
-  if (napi_get_value_double(env, argv[1], &fh) != napi_ok || !isfinite(fh) || fh < 0 || fh > 0x1p53 || floor(fh) != fh ||
-      napi_get_typedarray_info(env, argv[2], &ranges_type, &numbers_length, &numbers, NULL, NULL) != napi_ok || ranges_type != napi_float64_array ||
-      napi_get_typedarray_info(env, argv[3], &crcs_type, &crc_count, &crcs, NULL, NULL) != napi_ok || crcs_type != napi_uint32_array) {
+  if (napi_get_value_double(env, argv[1], &fh) != napi_ok || !isfinite(fh) || fh < 0 || fh > 0x1p53 || floor(fh) != fh || !arrays) {
     napi_throw_type_error(env, "ERR_BUCKETFS_NATIVE", "lendRanges: fh must be a handle number, ranges a Float64Array, crcs a Uint32Array");
     return NULL;
   }

@@ -339,6 +339,12 @@ int complete_request(struct mount_context *ctx, double id, answer_filler fill, v
 /* Hands `r` to JS again under the same id (a READ whose cache hit failed); 0 or an errno. */
 int ask_js_again(struct mount_context *ctx, struct request *r);
 
+/* arguments of the addon's functions (addon.c) */
+/* The arguments and the context external (always the first); NULL, with `usage` thrown, when they are not there. */
+struct mount_context *args_with_context_or(napi_env env, napi_callback_info info, size_t wanted, napi_value *argv, const char *usage);
+/* The elements of a typed array of `type`, `length` of them (`data` may be NULL when there are none); false (nothing thrown) for anything else. */
+bool typed_array_data(napi_env env, napi_value value, napi_typedarray_type type, const void **data, size_t *length);
+
 /* cache hits (cache_read.c) */
 extern struct request cache_settled_marker;
 /* replyCached(ctx, id, token, ranges, crcs, tailBytes) */
