@@ -1,5 +1,5 @@
 import { mountProcessNodeFlags } from './daemonize.js';
-import { loadProcessAddon } from './process-addon.js';
+import { reexecSelf } from './process-addon.js';
 
 /**
  * A mount run in the foreground (systemd, Kubernetes, a terminal) started without the Node flags a mount
@@ -12,8 +12,5 @@ export function reexecWithMountNodeFlags(argv: readonly string[] = process.argv,
   const flags = mountProcessNodeFlags(execArgv);
   // mountProcessNodeFlags only appends: the same length means none is missing, so the new image stops here.
   if (flags.length === execArgv.length) return;
-  const addon = loadProcessAddon();
-  const [, script, ...args] = argv;
-  if (addon === undefined || script === undefined) return;
-  addon.execv(process.execPath, [process.execPath, ...flags, script, ...args]);
+  reexecSelf(flags, argv);
 }

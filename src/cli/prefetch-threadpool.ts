@@ -1,4 +1,4 @@
-import { loadProcessAddon } from './process-addon.js';
+import { reexecSelf } from './process-addon.js';
 
 /**
  * Threads of libuv's pool a prefetch runs with. Each block file is one job on that pool (`native/cache_fill.c`),
@@ -16,9 +16,5 @@ export const PREFETCH_THREADPOOL_SIZE = 16;
  */
 export function reexecWithPrefetchThreadpool(argv: readonly string[] = process.argv, execArgv: readonly string[] = process.execArgv): void {
   if (process.env.UV_THREADPOOL_SIZE !== undefined) return;
-  const addon = loadProcessAddon();
-  const [, script, ...args] = argv;
-  if (addon === undefined || script === undefined) return;
-  process.env.UV_THREADPOOL_SIZE = String(PREFETCH_THREADPOOL_SIZE);
-  addon.execv(process.execPath, [process.execPath, ...execArgv, script, ...args]);
+  reexecSelf(execArgv, argv, { UV_THREADPOOL_SIZE: String(PREFETCH_THREADPOOL_SIZE) });
 }

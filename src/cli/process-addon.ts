@@ -26,3 +26,15 @@ export function loadProcessAddon(): ProcessAddon | undefined {
   }
   return loaded ?? undefined;
 }
+
+/**
+ * Runs this script again in place (execv: same pid, descriptors and arguments), with `nodeFlags` before the
+ * script and `env` set just before. Returns (runs on as it is) when the addon is not built.
+ */
+export function reexecSelf(nodeFlags: readonly string[], argv: readonly string[] = process.argv, env: Readonly<Record<string, string>> = {}): void {
+  const addon = loadProcessAddon();
+  const [, script, ...args] = argv;
+  if (addon === undefined || script === undefined) return;
+  Object.assign(process.env, env);
+  addon.execv(process.execPath, [process.execPath, ...nodeFlags, script, ...args]);
+}
