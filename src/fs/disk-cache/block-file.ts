@@ -151,8 +151,10 @@ export function blockFilePath(key: BlockKey): string {
 }
 
 function pathOfBlock(key: BlockKey): string {
-  // A shard and a file name hold no separator: joined as they are, nothing to normalize.
-  return `${shardFolder(key)}/${versionStem(key)}${key.blockIndex}`;
+  // The stem starts with the object's hash, whose first two digits name the shard (`shardFolder`). A shard and a
+  // file name hold no separator: joined as they are, nothing to normalize.
+  const stem = versionStem(key);
+  return `${stem.slice(0, 2)}/${stem}${key.blockIndex}`;
 }
 
 /** The object stem a name of a shard folder starts with; '' for a name that is no block's. */
