@@ -393,6 +393,7 @@ describe('the native engine serving hits of the real disk cache', () => {
   };
 
   const smalls = Array.from({ length: 20 }, (_, index) => ({ name: `small-${String(index).padStart(2, '0')}.bin`, data: randomBytes(100 * KiB + index) }));
+  const smallBytes = smalls.reduce((sum, { data }) => sum + data.length, 0);
   const catAll = async (): Promise<void> => {
     const paths = smalls.map(({ name }) => `'${join(mountpoint, name)}'`).join(' ');
     const result = await run('sh', ['-c', `for f in ${paths}; do sha256sum "$f"; done`]);
@@ -517,7 +518,6 @@ describe('the native engine serving hits of the real disk cache', () => {
     const reportedBefore = { ...reported, open: reported.open };
     const engineBefore = engineStats();
     await catAll();
-    const smallBytes = smalls.reduce((sum, { data }) => sum + data.length, 0);
     // Each lookup's answer offered the engine the file's block: it opened, read and released every file alone.
     expect(coreCalls.openByIno - before.openByIno).toBe(0);
     expect(coreCalls.read - before.read).toBe(0);
@@ -543,7 +543,7 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(after.opensServed - before.opensServed).toBe(smalls.length);
     expect(after.blockFileReads - before.blockFileReads).toBe(smalls.length);
     expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
-    expect(after.cacheHitBytes - before.cacheHitBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+    expect(after.cacheHitBytes - before.cacheHitBytes).toBe(smallBytes);
   });
 
   it('hands the kernel a small file\'s pages with its open after a remount: its reads find them, no READ is sent', async () => {
@@ -555,7 +555,7 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(after.opensServed - before.opensServed).toBe(smalls.length);
     expect(after.pageStores - before.pageStores).toBe(smalls.length);
     expect(after.readRequests - before.readRequests).toBe(0);
-    expect(after.cacheHitBytes - before.cacheHitBytes).toBe(smalls.reduce((sum, { data }) => sum + data.length, 0));
+    expect(after.cacheHitBytes - before.cacheHitBytes).toBe(smallBytes);
   });
 
   it('hands no pages to the kernel for a reader that opens a small file with O_DIRECT: its READs are served', async () => {
