@@ -10,6 +10,7 @@ import { commandOptions, UsageError } from './lib/args.mjs';
 import { BUCKET } from './lib/dataset.mjs';
 import { timeLines } from './lib/file-reads.mjs';
 import { freePort, mountMetrics, watchMountMetrics } from './lib/mount-metrics.mjs';
+import { buildNullListingFs, withNullListing } from './lib/null-listing.mjs';
 import { memoryOf, watchMemory } from './lib/process-memory.mjs';
 import { cpuSeconds, forceStop, isMounted, mount, reapAll, startServer, stopOnExit, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
 import { summarizeProfiles } from './lib/profile.mjs';
@@ -38,9 +39,10 @@ const plan = scalePlan(options);
 const root = resolve(options.dir ?? join(repoRoot, '.bench-data/scale'));
 const dataDir = join(root, 'data');
 const mountpoint = join(root, 'mnt');
+const floorMountpoint = join(root, 'floor-mnt');
 const flat = flatLayout(plan.objectsFlat);
 const tree = treeLayout(plan.treeFolders, plan.treePerFolder);
-const state = { server: undefined, mountPid: undefined };
+const state = { server: undefined, mountPid: undefined, floorBinary: undefined };
 const profileDir = join(repoRoot, 'bench/out/scale/profiles');
 /** With --profile: every mount process of the run, whose profiles are summed at the end. */
 const profiledPids = new Set();
@@ -55,6 +57,7 @@ async function dropMount() {
 
 async function cleanup() {
   await dropMount();
+  if (isMounted(floorMountpoint)) forceStop(floorMountpoint, undefined);
   await reapAll();
   await stopServer(state.server);
   state.server = undefined;
@@ -237,6 +240,32 @@ async function flatRows(distDir) {
     const local = await coldOnDisk(`ls ${flag}`, 'ls', argsFor, flat);
     addRow({ test: `ls ${flag}, ${what}, cold`, result: mounted, objects: objectsIn(mounted, extraLines), expected: n, reference, target: { minRatio }, local: local.seconds });
   }
+  for (const flag of ['-f', '-l']) {
+    const floor = await onFloor(`ls ${flag}`, 'ls', (dir) => [flag, dir], flat);
+    addRow({ test: `ls ${flag}, the same names from a FUSE file system with no store (floor)`, result: floor, objects: objectsIn(floor, flag === '-f' ? 2 : 1), expected: n, reference });
+  }
+}
+
+/**
+ * `command ...argsFor(DIR)` over the floor file system (bench/lib/null-listing-fs.c) shaped as the layout, cold:
+ * what the kernel, FUSE and the command take with a file system that costs nothing. Its CPU goes in the mount column.
+ */
+async function onFloor(what, command, argsFor, layout, { plain = false } = {}) {
+  return attempt(`floor ${what}`, async () => {
+    await dropMount();
+    state.floorBinary ??= buildNullListingFs(join(repoRoot, 'bench/out/scale'));
+    const result = await withNullListing(
+      state.floorBinary,
+      floorMountpoint,
+      layout,
+      () => {
+        dropKernelCaches();
+        return timeLines(command, argsFor(floorMountpoint));
+      },
+      { plain },
+    );
+    return { ...result, cpu: { mountSeconds: result.floorCpuSeconds } };
+  });
 }
 
 /** Returns the raw recursive listing, the reference of the stat walk as well. */
@@ -255,6 +284,11 @@ async function treeRows(distDir, metadataTtlMs) {
   const extraLines = findExtraLines(tree);
   addRow({ test: `find, ${what}, cold`, result: first, objects: objectsIn(first, extraLines), expected: n, reference: { label: 'raw recursive listing', seconds: raw.seconds }, target: { minRatio: 0.8 }, local: localCold.seconds });
   addRow({ test: `find again, within the metadata TTL`, result: second, objects: objectsIn(second, extraLines), expected: n, reference: { label: 'local find, warm', seconds: localWarm.seconds }, target: { minRatio: 0.5, label: '≤ 2× local' }, local: localWarm.seconds });
+  const rawReference = { label: 'raw recursive listing', seconds: raw.seconds };
+  const floor = await onFloor('find', 'find', findArgs, tree);
+  addRow({ test: 'find, the same names from a FUSE file system with no store (floor)', result: floor, objects: objectsIn(floor, extraLines), expected: n, reference: rawReference });
+  const plainFloor = await onFloor('find, plain READDIR', 'find', findArgs, tree, { plain: true });
+  addRow({ test: 'find, same, READDIRPLUS off (floor without attributes)', result: plainFloor, objects: objectsIn(plainFloor, extraLines), expected: n, reference: rawReference });
   if (first.seconds * 1000 > metadataTtlMs) {
     notes.push(`the cold find took ${first.seconds.toFixed(0)} s, longer than the metadata TTL (${metadataTtlMs / 1000} s): the second find ran partly outside it`);
   }
