@@ -168,7 +168,7 @@ function memoryCell(row) {
   return `${mib(memory.rssBytes) ?? '?'} MiB (peak ${mib(memory.peakBytes)})`;
 }
 
-const COLUMNS = ['test', 'time', 'reference', 'ratio', 'target', 'local disk', 'mount RSS', 'objects/s', 'mount CPU s', 'server CPU s'];
+const COLUMNS = ['test', 'time', 'reference', 'ratio', 'target', 'local disk', 'mount RSS', 'objects/s', 'command CPU s', 'mount CPU s', 'server CPU s'];
 
 function rowCells(row) {
   const { result } = row;
@@ -183,6 +183,7 @@ function rowCells(row) {
     row.local === undefined ? '—' : seconds(row.local),
     memoryCell(row),
     row.objects !== undefined && result?.seconds > 0 ? count(row.objects / result.seconds) : '—',
+    cpu(result?.commandCpuSeconds),
     cpu(result?.cpu?.mountSeconds),
     cpu(result?.cpu?.serverSeconds),
   ];

@@ -37,14 +37,30 @@ export async function timeLs(dir) {
   return { ms: seconds * 1000, entries: lines - 1 };
 }
 
+/** `0m1.250000s` (the shell's `times`) → 1.25. Pure. */
+function shellSeconds(text) {
+  const match = /^(\d+)m([\d.]+)s$/.exec(text);
+  return match ? Number(match[1]) * 60 + Number(match[2]) : undefined;
+}
+
+/** The children's user + system seconds from the two lines the shell's `times` prints last; undefined if absent. Pure. */
+export function childCpuFromTimes(stderrText) {
+  const lines = stderrText.trimEnd().split('\n');
+  const [user, system] = (lines[lines.length - 1] ?? '').trim().split(/\s+/).map(shellSeconds);
+  return user === undefined || system === undefined ? undefined : user + system;
+}
+
 /**
- * Wall seconds of `command args` and the number of lines it printed (the output itself is discarded). Rejects
- * with the command's last error line when it fails, and kills it after `timeoutMs`.
+ * Wall seconds of `command args`, the number of lines it printed (the output itself is discarded) and the
+ * command's own CPU seconds (`commandCpuSeconds`: user + system, where the kernel's work for its system calls
+ * goes). Rejects with the command's last error line when it fails, and kills it after `timeoutMs`.
  */
 export function timeLines(command, args, { timeoutMs = 3_600_000 } = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+    // The shell's `times` reports what its child used, to stderr, after the command's own messages.
+    const script = '"$0" "$@"; status=$?; times >&2; exit $status';
+    const child = spawn('sh', ['-c', script, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
     let lines = 0;
     let errors = '';
     // indexOf is a native scan: a walk of a million names prints tens of MB, and this process shares the CPUs.
@@ -58,9 +74,10 @@ export function timeLines(command, args, { timeoutMs = 3_600_000 } = {}) {
     child.once('exit', (code, signal) => {
       const seconds = (performance.now() - started) / 1000;
       const what = `${command} ${args.join(' ')}`;
+      const messages = errors.trimEnd().split('\n').slice(0, -2);
       if (signal !== null) reject(new Error(`${what} was stopped by ${signal} after ${seconds.toFixed(0)} s`));
-      else if (code !== 0) reject(new Error(`${what} exited ${code}: ${errors.trim().split('\n').pop()}`));
-      else resolve({ seconds, lines });
+      else if (code !== 0) reject(new Error(`${what} exited ${code}: ${messages.pop() ?? 'no message'}`));
+      else resolve({ seconds, lines, commandCpuSeconds: childCpuFromTimes(errors) });
     });
   });
 }

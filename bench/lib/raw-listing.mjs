@@ -7,7 +7,8 @@ import { BUCKET } from './dataset.mjs';
 /**
  * Every page of the listing of `prefix` (`recursive` false: the folder's direct children, as `readdir` asks;
  * true: every object under it), `pageSize` entries a page (undefined: the server's default), stopping after
- * `maxPages` pages when given. Returns wall seconds, objects and folders seen, and pages fetched.
+ * `maxPages` pages when given. Returns wall seconds, objects and folders seen, pages fetched, and this process's CPU
+ * seconds meanwhile (`commandCpuSeconds`: the client's requests and parsing).
  */
 export async function timeListing(distDir, endpoint, { prefix, recursive, pageSize, maxPages = Infinity }) {
   const { createAistoreClient } = await import(pathToFileURL(join(distDir, 'store/aistore-client.js')).href);
@@ -18,6 +19,7 @@ export async function timeListing(distDir, endpoint, { prefix, recursive, pageSi
   let pages = 0;
   let continuationToken = '';
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   try {
     do {
       const page = await store.listPage(params, { name: BUCKET }, { prefix, recursive, pageSize, continuationToken });
@@ -28,7 +30,8 @@ export async function timeListing(distDir, endpoint, { prefix, recursive, pageSi
       }
       continuationToken = page.continuationToken;
     } while (continuationToken !== '' && pages < maxPages);
-    return { seconds: (performance.now() - started) / 1000, objects, folders, pages };
+    const cpu = process.cpuUsage(cpuBefore);
+    return { seconds: (performance.now() - started) / 1000, objects, folders, pages, commandCpuSeconds: (cpu.user + cpu.system) / 1e6 };
   } finally {
     await store.close();
   }
