@@ -623,6 +623,34 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(await residentBytesOf(blockFiles)).toBe(0);
   });
 
+  it('keeps no copy of a small file whose pages it handed the kernel: a READ that comes all the same reads its block file', async () => {
+    const target = smalls[6]!;
+    await unmountAll();
+    await mountWithCache();
+    await dropPageCache();
+    const before = engineStats();
+    const file = await open(join(mountpoint, target.name), 'r');
+    try {
+      const first = Buffer.alloc(1);
+      await file.read(first, 0, 1, 0);
+      const stored = engineStats();
+      expect(stored.pageStores - before.pageStores).toBe(1);
+      expect(stored.blockFileReads - before.blockFileReads).toBe(1);
+      // The kernel's pages of the open file go too: its reads now come to the engine.
+      await dropPageCache();
+      const whole = Buffer.alloc(target.data.length);
+      const { bytesRead } = await file.read(whole, 0, whole.length, 0);
+      expect(bytesRead).toBe(target.data.length);
+      expect(whole.equals(target.data)).toBe(true);
+      const after = engineStats();
+      expect(after.readRequests - stored.readRequests).toBeGreaterThan(0);
+      expect(after.blockFileReads - stored.blockFileReads).toBeGreaterThan(0);
+      expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+    } finally {
+      await file.close();
+    }
+  });
+
   it('reads a small file\'s block file the kernel holds through the page cache, not from the disk again', async () => {
     await unmountAll();
     await mountWithCache();
