@@ -770,7 +770,7 @@ static napi_status set_number(napi_env env, napi_value object, const char *key, 
   return status == napi_ok ? napi_set_named_property(env, object, key, value) : status;
 }
 
-/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidations…, cacheHits, cacheHitBytes, cacheFallbacks, cacheReportCalls, stagedWrites, stagedWriteBytes, opensServed, blockFileReads, blockFileReadBytes, pageStores, readRequests } */
+/* stats(ctx): { dispatched, aborted, outstanding, ended, readSlotsWithheld, invalidations…, cacheHits, cacheHitBytes, cacheFallbacks, cacheReportCalls, stagedWrites, stagedWriteBytes, opensServed, blockFileReads, blockFileReadBytes, blockFileDirectReads, pageStores, readRequests } */
 static napi_value stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct mount_context *ctx = args_with_context(env, info, 1, argv);
@@ -784,6 +784,7 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   double staged_writes = (double)ctx->staged_reports.served, staged_write_bytes = (double)ctx->staged_reports.bytes;
   double opens_served = (double)ctx->opens_served, page_stores = (double)ctx->page_stores;
   double block_file_reads = (double)ctx->whole_block_reads, block_file_read_bytes = (double)ctx->whole_block_read_bytes;
+  double block_file_direct_reads = (double)ctx->whole_block_direct_reads;
   pthread_mutex_unlock(&ctx->lock);
   struct notifier_stats invalidations = {0};
   if (ctx->notifier != NULL) notifier_read_stats(ctx->notifier, &invalidations);
@@ -806,6 +807,7 @@ static napi_value stats(napi_env env, napi_callback_info info) {
   CHECK(env, set_number(env, result, "opensServed", opens_served));
   CHECK(env, set_number(env, result, "blockFileReads", block_file_reads));
   CHECK(env, set_number(env, result, "blockFileReadBytes", block_file_read_bytes));
+  CHECK(env, set_number(env, result, "blockFileDirectReads", block_file_direct_reads));
   CHECK(env, set_number(env, result, "pageStores", page_stores));
   CHECK(env, set_number(env, result, "readRequests", (double)atomic_load(&ctx->read_requests)));
   return result;

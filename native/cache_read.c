@@ -183,7 +183,7 @@ static int scratch_key_ready;
 /*
  * The kernel's copy into user memory runs at a fraction of its speed on some CPUs when the destination sits a
  * few bytes past the source within a page (bench/RESULTS.md). The pieces start on a page of their file, so
- * the buffer starts on a page too.
+ * the buffer starts on a page too; a block file read past the page cache into it (whole_block.c) needs that too.
  */
 #define SCRATCH_ALIGNMENT_BYTES 4096u
 

@@ -287,6 +287,10 @@ struct mount_context {
   size_t whole_block_held_bytes;
   uint64_t whole_block_reads;
   uint64_t whole_block_read_bytes;
+  /* those of the reads that went from the disk straight into memory, past the page cache */
+  uint64_t whole_block_direct_reads;
+  /* Whether the block files' file system tells what the page cache holds of them: 0 until the first is read whole, 1, or -1 (whole_block.c) */
+  atomic_int block_pages_seen;
   /* guarded by lock: stores of a whole file's pages into the kernel's cache with its open (whole_block.c), running and done */
   unsigned page_stores_running;
   /*

@@ -25,6 +25,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "block_format.h"
@@ -53,10 +55,12 @@ struct whole_block {
   /*
    * The whole file, read with the open in one piece when the budget allowed (HELD_MAX_BYTES): its reads are
    * served from here, each checked with its CRC as a read of the file would be, and the file is closed (fd -1).
-   * NULL: read from `fd` on each READ.
+   * NULL: read from `fd` on each READ. `held_lent`: the opening thread's scratch buffer, lent for the open alone
+   * (the block is in no table meanwhile), its file still open.
    */
   char *held;
   size_t held_bytes;
+  int held_lent;
   off_t data_offset;
   size_t data_bytes;
   size_t piece_count;
@@ -98,15 +102,16 @@ static void held_free(struct mount_context *ctx, char *held, size_t bytes) {
 static void unref(struct mount_context *ctx, struct whole_block *block) {
   if (atomic_fetch_sub(&block->refs, 1) != 1) return;
   if (block->fd >= 0) close(block->fd);
-  held_free(ctx, block->held, block->held_bytes);
+  if (!block->held_lent) held_free(ctx, block->held, block->held_bytes);
   free(block);
 }
 
-/* Counts one read of a block file asking for `bytes`. */
-static void count_block_read(struct mount_context *ctx, size_t bytes) {
+/* Counts one read of a block file asking for `bytes`; `direct`: one that bypassed the page cache. */
+static void count_block_read(struct mount_context *ctx, size_t bytes, int direct) {
   pthread_mutex_lock(&ctx->lock);
   ctx->whole_block_reads++;
   ctx->whole_block_read_bytes += bytes;
+  if (direct) ctx->whole_block_direct_reads++;
   pthread_mutex_unlock(&ctx->lock);
 }
 
@@ -117,43 +122,153 @@ static size_t expected_file_bytes(size_t key_bytes, size_t data_bytes) {
 }
 
 /*
+ * A block file read whole goes from the disk straight into the buffer (O_DIRECT) when the kernel holds few of its
+ * pages: read through the page cache, every page of it would be inserted there and copied out, only for the open
+ * to hand the same bytes to the FUSE file's own pages. Direct reads read whole units of the disk: the buffer is
+ * aligned to them, and its length rounded up to them (the read comes up short at the end of the file).
+ */
+#define DIRECT_ALIGNMENT_BYTES 4096u
+
+/* The memory a block file read whole takes, set aside from the budget in that amount. */
+static size_t held_bytes_of(size_t file_bytes) {
+  return (file_bytes + DIRECT_ALIGNMENT_BYTES - 1) / DIRECT_ALIGNMENT_BYTES * DIRECT_ALIGNMENT_BYTES;
+}
+
+/* cachestat(2), Linux 6.5 on: the C library may not wrap it, nor its headers name it. */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+struct page_cache_range {
+  uint64_t offset;
+  uint64_t length;
+};
+struct page_cache_stat {
+  uint64_t cached;
+  uint64_t dirty;
+  uint64_t writeback;
+  uint64_t evicted;
+  uint64_t recently_evicted;
+};
+
+/*
+ * An overlay's file keeps no pages of its own: cachestat sees none, whatever its layer's file holds, dirty pages
+ * too. Its block files are read through the page cache.
+ */
+#define OVERLAY_FS_MAGIC 0x794c7630
+
+/* Whether the cache's file system tells what it caches of a file: learnt from the first block file read whole. */
+static int page_cache_seen(struct mount_context *ctx, int fd) {
+  int seen = atomic_load(&ctx->block_pages_seen);
+  if (seen == 0) {
+    struct statfs fs;
+    seen = fstatfs(fd, &fs) == 0 && fs.f_type != OVERLAY_FS_MAGIC ? 1 : -1;
+    atomic_store(&ctx->block_pages_seen, seen);
+  }
+  return seen > 0;
+}
+
+/*
+ * Whether the first `bytes` of `fd` are best read past the page cache: fewer than half their pages are cached,
+ * and none is dirty or under writeback (a freshly written block: a direct read would wait for its write to the
+ * disk first). Without cachestat (an older kernel), through the page cache as before.
+ */
+static int mostly_uncached(struct mount_context *ctx, int fd, size_t bytes) {
+  if (!page_cache_seen(ctx, fd)) return 0;
+  struct page_cache_range range = {.offset = 0, .length = bytes};
+  struct page_cache_stat pages;
+  if (syscall(__NR_cachestat, fd, &range, &pages, 0) != 0) return 0;
+  uint64_t page_bytes = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t page_count = (bytes + page_bytes - 1) / page_bytes;
+  return pages.dirty == 0 && pages.writeback == 0 && pages.cached * 2 < page_count;
+}
+
+/* Turns O_DIRECT on or off for `fd` (opened by this file with no other status flag); 0 when refused (a file system without direct I/O). */
+static int set_direct(int fd, int direct) {
+  return fcntl(fd, F_SETFL, direct ? O_DIRECT : 0) == 0;
+}
+
+/*
+ * A direct read of the `file_bytes` of `fd` into `into` (`buffer_bytes`, their aligned length): the bytes read, or
+ * -1. It stops once it has the file's length, for a read from an unaligned position is refused.
+ */
+static ssize_t pread_direct(int fd, char *into, size_t file_bytes, size_t buffer_bytes) {
+  size_t got = 0;
+  while (got < file_bytes) {
+    ssize_t n = pread(fd, into + got, buffer_bytes - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  return (ssize_t)got;
+}
+
+/*
+ * Where a block file read whole goes: nowhere (only its header is read), memory the block holds for its handle's
+ * READs, or this thread's scratch buffer, lent while the open hands the kernel its pages (whole_block_open_offered):
+ * memory already touched and pinned before, kept by the thread for its next open.
+ */
+enum whole_read { WHOLE_UNREAD, WHOLE_HELD, WHOLE_LENT };
+
+/* Gives back the memory read_whole read into. */
+static void whole_free(struct mount_context *ctx, char *whole, size_t file_bytes, enum whole_read into) {
+  if (into == WHOLE_HELD) held_free(ctx, whole, held_bytes_of(file_bytes));
+}
+
+/*
  * The whole of a block file `file_bytes` long in one read, header and data: one request to the disk where a
  * read of the header and then one of the data would make two, each waited for. NULL when the budget is spent
  * or the read comes up short (the caller then reads the header alone, and the data with each READ).
  */
-static char *read_whole(struct mount_context *ctx, int fd, size_t file_bytes) {
-  if (!held_reserve(ctx, file_bytes)) return NULL;
-  char *whole = malloc(file_bytes);
-  if (whole == NULL) {
-    held_unreserve(ctx, file_bytes);
-    return NULL;
+static char *read_whole(struct mount_context *ctx, int fd, size_t file_bytes, enum whole_read into) {
+  size_t buffer_bytes = held_bytes_of(file_bytes);
+  char *whole = NULL;
+  if (into == WHOLE_LENT) {
+    whole = scratch_of_at_least(buffer_bytes);
+    if (whole == NULL) return NULL;
+  } else {
+    if (!held_reserve(ctx, buffer_bytes)) return NULL;
+    if (posix_memalign((void **)&whole, DIRECT_ALIGNMENT_BYTES, buffer_bytes) != 0) {
+      held_unreserve(ctx, buffer_bytes);
+      return NULL;
+    }
   }
-  count_block_read(ctx, file_bytes);
-  if (pread_fully(fd, whole, file_bytes, 0) == (ssize_t)file_bytes) return whole;
-  held_free(ctx, whole, file_bytes);
+  int direct = mostly_uncached(ctx, fd, file_bytes) && set_direct(fd, 1);
+  ssize_t got = direct ? pread_direct(fd, whole, file_bytes, buffer_bytes) : -1;
+  /* Refused at the read (an alignment this file system does not take): through the page cache after all. */
+  if (direct && got < 0) {
+    set_direct(fd, 0);
+    direct = 0;
+  }
+  if (!direct) got = pread_fully(fd, whole, file_bytes, 0);
+  count_block_read(ctx, file_bytes, direct);
+  /* The file may be read again, from positions and into memory of no alignment (a header, a READ's pieces). */
+  if (direct) set_direct(fd, 0);
+  if (got == (ssize_t)file_bytes) return whole;
+  whole_free(ctx, whole, file_bytes, into);
   return NULL;
 }
 
 /*
  * The block at `fd` if its header names `key` and `data_bytes` of data, the file exactly that long; else NULL.
- * With `whole_wanted` (the kernel holds none of the file's pages: its reads will come), a file of the expected
- * length is read whole and held by the block; else only its header is read.
+ * Unless `into` is WHOLE_UNREAD (the kernel holds the file's pages: no read of it will come), a file of the
+ * expected length is read whole there, and held by the block; else only its header is read.
  */
-static struct whole_block *checked_block(struct mount_context *ctx, int fd, const char *key, size_t key_bytes, size_t data_bytes, int whole_wanted) {
+static struct whole_block *checked_block(struct mount_context *ctx, int fd, const char *key, size_t key_bytes, size_t data_bytes, enum whole_read into) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
   size_t file_bytes = expected_file_bytes(key_bytes, data_bytes);
-  int whole_fits = whole_wanted && st.st_size == (off_t)file_bytes && key_bytes <= MAX_KEY_BYTES;
-  char *whole = whole_fits ? read_whole(ctx, fd, file_bytes) : NULL;
+  int whole_fits = into != WHOLE_UNREAD && st.st_size == (off_t)file_bytes && key_bytes <= MAX_KEY_BYTES;
+  char *whole = whole_fits ? read_whole(ctx, fd, file_bytes, into) : NULL;
   unsigned char probe_bytes[HEADER_PROBE_BYTES];
   unsigned char *probe = whole != NULL ? (unsigned char *)whole : probe_bytes;
   ssize_t got = (ssize_t)file_bytes;
   if (whole == NULL) {
-    count_block_read(ctx, sizeof probe_bytes);
+    count_block_read(ctx, sizeof probe_bytes, 0);
     got = pread_fully(fd, (char *)probe, sizeof probe_bytes, 0);
   }
   if (got < (ssize_t)FIXED_HEADER_BYTES || memcmp(probe, BLOCK_MAGIC, 8) != 0 || le32(probe + 8) != BLOCK_FORMAT_VERSION) {
-    held_free(ctx, whole, file_bytes);
+    whole_free(ctx, whole, file_bytes, into);
     return NULL;
   }
   uint32_t data_offset = le32(probe + 12), stored_bytes = le32(probe + 16), piece_bytes = le32(probe + 20);
@@ -162,13 +277,13 @@ static struct whole_block *checked_block(struct mount_context *ctx, int fd, cons
   if (stored_bytes != data_bytes || piece_bytes != PIECE_BYTES || piece_count != (data_bytes + PIECE_BYTES - 1) / PIECE_BYTES ||
       stored_key_bytes != key_bytes || key_bytes > MAX_KEY_BYTES || used > data_offset || data_offset % DATA_ALIGNMENT_BYTES != 0 ||
       st.st_size != (off_t)data_offset + (off_t)data_bytes) {
-    held_free(ctx, whole, file_bytes);
+    whole_free(ctx, whole, file_bytes, into);
     return NULL;
   }
   /* A long key takes a second read: the whole header, checked in one piece of memory. */
   unsigned char *header = probe;
   if (used > (size_t)got) {
-    count_block_read(ctx, used);
+    count_block_read(ctx, used, 0);
     header = malloc(used);
     if (header == NULL || pread_fully(fd, (char *)header, used, 0) != (ssize_t)used) {
       free(header);
@@ -190,7 +305,8 @@ static struct whole_block *checked_block(struct mount_context *ctx, int fd, cons
       block->core_fh = 0;
       block->fd = fd;
       block->held = whole;
-      block->held_bytes = whole != NULL ? file_bytes : 0;
+      block->held_bytes = whole != NULL && into == WHOLE_HELD ? held_bytes_of(file_bytes) : 0;
+      block->held_lent = whole != NULL && into == WHOLE_LENT;
       /* Its access time is what eviction goes by: a file about to be served is used. */
       if (time(NULL) - st.st_atim.tv_sec >= TOUCH_INTERVAL_S) {
         const struct timespec times[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
@@ -199,9 +315,9 @@ static struct whole_block *checked_block(struct mount_context *ctx, int fd, cons
     }
   }
   if (header != probe) free(header);
-  if (block == NULL) held_free(ctx, whole, file_bytes);
+  if (block == NULL) whole_free(ctx, whole, file_bytes, into);
   /* Held whole, the block needs its file no more. */
-  else if (whole != NULL) {
+  else if (whole != NULL && into == WHOLE_HELD) {
     close(fd);
     block->fd = -1;
   }
@@ -221,7 +337,7 @@ void whole_block_hold(struct mount_context *ctx, const struct request *r) {
     say_lacking(ctx, r->open_fh);
     return;
   }
-  struct whole_block *block = checked_block(ctx, fd, r->block_key, r->block_key_bytes, r->block_data_bytes, !r->keep_cache);
+  struct whole_block *block = checked_block(ctx, fd, r->block_key, r->block_key_bytes, r->block_data_bytes, r->keep_cache ? WHOLE_UNREAD : WHOLE_HELD);
   if (block == NULL) {
     close(fd);
     say_lacking(ctx, r->open_fh);
@@ -331,7 +447,7 @@ int whole_block_serve(struct mount_context *ctx, fuse_req_t req, uint64_t fh, si
         .piece_crcs = block->crcs + first,
     };
     char *buffer = scratch_of_at_least(pieces.piece_count * PIECE_BYTES);
-    if (buffer != NULL) count_block_read(ctx, pieces.piece_count * PIECE_BYTES);
+    if (buffer != NULL) count_block_read(ctx, pieces.piece_count * PIECE_BYTES, 0);
     failure = buffer == NULL ? CACHE_READ_ERROR : read_checked(&pieces, buffer);
     from = buffer + ((size_t)offset - first * PIECE_BYTES);
   }
@@ -500,6 +616,30 @@ static int store_pages(struct mount_context *ctx, fuse_ino_t ino, struct whole_b
   return stored;
 }
 
+/*
+ * Gives the open's lent buffer back to its thread, before any other thread can find the block. Stored, the
+ * kernel's pages answer the handle's reads (a READ that comes all the same reads the file, still open); else its
+ * READs will come, and the block holds a copy of its own when the budget allows.
+ */
+static void end_lending(struct mount_context *ctx, struct whole_block *block, int stored) {
+  if (!block->held_lent) return;
+  const char *lent = block->held;
+  block->held = NULL;
+  block->held_lent = 0;
+  size_t file_bytes = (size_t)block->data_offset + block->data_bytes, bytes = held_bytes_of(file_bytes);
+  if (stored || !held_reserve(ctx, bytes)) return;
+  char *own = malloc(bytes);
+  if (own == NULL) {
+    held_unreserve(ctx, bytes);
+    return;
+  }
+  memcpy(own, lent, file_bytes);
+  block->held = own;
+  block->held_bytes = bytes;
+  close(block->fd);
+  block->fd = -1;
+}
+
 int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   /* Only JS decides an open that may write, truncate or create. */
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT)) != 0) return 0;
@@ -527,8 +667,11 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   }
   pthread_mutex_unlock(&ctx->lock);
   if (copy == NULL) return 0;
+  /* A direct reader's READs will come: its block holds the file. Any other open hands the kernel the pages from a lent buffer. */
+  int direct_reader = (fi->flags & O_DIRECT) != 0;
+  enum whole_read into = keep_cache ? WHOLE_UNREAD : direct_reader ? WHOLE_HELD : WHOLE_LENT;
   int fd = open(copy, O_RDONLY | O_CLOEXEC);
-  struct whole_block *block = fd < 0 ? NULL : checked_block(ctx, fd, copy + path_bytes + 1, key_bytes, data_bytes, !keep_cache);
+  struct whole_block *block = fd < 0 ? NULL : checked_block(ctx, fd, copy + path_bytes + 1, key_bytes, data_bytes, into);
   free(copy);
   if (block == NULL) {
     /* No file, or not this object's: the offer goes, and JS opens the file, finds what is amiss and fetches it. */
@@ -543,9 +686,6 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   pthread_mutex_lock(&ctx->lock);
   block->fh = ENGINE_FH_BASE + ++ctx->next_engine_fh;
   uint64_t fh = block->fh;
-  struct whole_block **head = &ctx->whole_blocks[bucket_of(fh)];
-  block->next = *head;
-  *head = block;
   ctx->opens_served++;
   pthread_mutex_unlock(&ctx->lock);
   /*
@@ -556,12 +696,16 @@ int whole_block_open_offered(struct mount_context *ctx, fuse_req_t req, fuse_ino
   const double tokens[3] = {-(double)fh, -3, (double)ino};
   cache_queue_quietly(ctx, tokens, 3, 0);
   /* The kernel's pages hold the whole file now, this version's: the open keeps them. A direct reader reads past them. */
-  if (!keep_cache && (fi->flags & O_DIRECT) == 0 && store_pages(ctx, ino, block)) keep_cache = 1;
+  if (!keep_cache && !direct_reader && store_pages(ctx, ino, block)) keep_cache = 1;
+  end_lending(ctx, block, keep_cache);
+  pthread_mutex_lock(&ctx->lock);
+  struct whole_block **head = &ctx->whole_blocks[bucket_of(fh)];
+  block->next = *head;
+  *head = block;
   /*
    * An offer dropped or replaced since it was copied: a writer's bytes may have reached the kernel's pages before
    * this open's store overwrote them. Kept not, the kernel drops the pages at the reply and reads them anew.
    */
-  pthread_mutex_lock(&ctx->lock);
   if (ctx->offer_generation != generation) keep_cache = 0;
   pthread_mutex_unlock(&ctx->lock);
   fi->fh = fh;

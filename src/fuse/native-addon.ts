@@ -118,6 +118,8 @@ export interface NativeStats {
   readonly blockFileReads: number;
   /** The bytes those reads asked for. */
   readonly blockFileReadBytes: number;
+  /** Those of the reads that went from the disk straight into memory (O_DIRECT), past the page cache: files the kernel held few pages of. */
+  readonly blockFileDirectReads: number;
   /** Opens from offers that handed the kernel the whole file's pages with the reply, so that its reads stay in the kernel. */
   readonly pageStores: number;
   /** READ requests the kernel sent, answered by the engine or by JS. */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -339,7 +339,7 @@ describe('the native engine serving hits of the real disk cache', () => {
   let handle: MountHandle | undefined;
   let diskCache: DiskCache | undefined;
   let mountpoint = '';
-  type RealCacheStats = EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number; blockFileReads: number; blockFileReadBytes: number; cacheReportCalls: number; pageStores: number; readRequests: number };
+  type RealCacheStats = EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number; blockFileReads: number; blockFileReadBytes: number; blockFileDirectReads: number; cacheReportCalls: number; pageStores: number; readRequests: number };
   const engineStats = (): RealCacheStats => handle!.engineStats!() as RealCacheStats;
   /** What reached the core's opens, reads and releases of files. */
   const coreCalls = { lookupChild: 0, openByIno: 0, read: 0, release: 0 };
@@ -583,6 +583,153 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(after.pageStores - before.pageStores).toBe(0);
     expect(after.blockFileReads - before.blockFileReads).toBe(smalls.length);
     expect(after.blockFileReadBytes - before.blockFileReadBytes).toBe(smalls.length * HEADER_PROBE_BYTES);
+  });
+
+  /** The block files of the small files, told apart by their lengths (reading their headers caches those pages). */
+  const smallBlockFiles = (): string[] => smalls.flatMap(({ data }) => blockFilesOfLength(data.length));
+  /** Bytes of `paths` the kernel's page cache holds, as fincore(1) counts them. */
+  const residentBytesOf = async (paths: readonly string[]): Promise<number> => {
+    const result = await run('fincore', ['--bytes', '--noheadings', '--output', 'RES', ...paths]);
+    expect(result.code, result.stderr).toBe(0);
+    return result.stdout.trim().split('\n').reduce((sum, line) => sum + Number(line.trim()), 0);
+  };
+  /**
+   * Drops the pages of `paths` from the page cache, as a reboot would; block files are written back first, so that
+   * their bytes are on the disk alone. File by file (fadvise DONTNEED, through dd), not the whole machine's cache,
+   * which other tests rely on.
+   */
+  const evictPages = async (paths: readonly string[], { writeBack = true } = {}): Promise<void> => {
+    if (writeBack) expect((await run('sync', [...paths])).code).toBe(0);
+    for (const path of paths) {
+      const result = await run('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
+      expect(result.code, result.stderr).toBe(0);
+    }
+  };
+
+  /** Every small file was opened and its pages handed to the kernel by the engine alone, `directReads` of their block files read past the page cache. */
+  const expectServedAlone = (before: RealCacheStats, after: RealCacheStats, directReads: number): void => {
+    expect(after.opensServed - before.opensServed).toBe(smalls.length);
+    expect(after.blockFileDirectReads - before.blockFileDirectReads).toBe(directReads);
+    expect(after.pageStores - before.pageStores).toBe(smalls.length);
+    expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+    expect(after.cacheHitBytes - before.cacheHitBytes).toBe(smallBytes);
+  };
+
+  it('reads a small file\'s block file past the page cache after a remount, its pages dropped: its bytes land in the kernel once', async () => {
+    const blockFiles = smallBlockFiles();
+    expect(blockFiles).toHaveLength(smalls.length);
+    await unmountAll();
+    await mountWithCache();
+    await evictPages(blockFiles);
+    const before = engineStats();
+    await catAll();
+    const after = engineStats();
+    expectServedAlone(before, after, smalls.length);
+    expect(after.readRequests - before.readRequests).toBe(0);
+    // The mounted files' pages hold the bytes; the block files' pages were never filled.
+    expect(await residentBytesOf(blockFiles)).toBe(0);
+  });
+
+  it('keeps no copy of a small file whose pages it handed the kernel: a READ that comes all the same reads its block file', async () => {
+    const target = smalls[6]!;
+    await unmountAll();
+    await mountWithCache();
+    await evictPages(blockFilesOfLength(target.data.length));
+    const before = engineStats();
+    const file = await open(join(mountpoint, target.name), 'r');
+    try {
+      const first = Buffer.alloc(1);
+      await file.read(first, 0, 1, 0);
+      const stored = engineStats();
+      expect(stored.pageStores - before.pageStores).toBe(1);
+      expect(stored.blockFileReads - before.blockFileReads).toBe(1);
+      // The kernel's pages of the open file go too (dd's own open reads the block's header): its reads now come to the engine.
+      await evictPages([join(mountpoint, target.name)], { writeBack: false });
+      const evicted = engineStats();
+      const whole = Buffer.alloc(target.data.length);
+      const { bytesRead } = await file.read(whole, 0, whole.length, 0);
+      expect(bytesRead).toBe(target.data.length);
+      expect(whole.equals(target.data)).toBe(true);
+      const after = engineStats();
+      expect(after.readRequests - evicted.readRequests).toBeGreaterThan(0);
+      expect(after.blockFileReads - evicted.blockFileReads).toBeGreaterThan(0);
+      expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
+    } finally {
+      await file.close();
+    }
+  });
+
+  it('reads a small file\'s block file the kernel holds through the page cache, not from the disk again', async () => {
+    await unmountAll();
+    await mountWithCache();
+    for (const path of smallBlockFiles()) readFileSync(path);
+    const before = engineStats();
+    await catAll();
+    const after = engineStats();
+    expectServedAlone(before, after, 0);
+    expect(after.blockFileReads - before.blockFileReads).toBe(smalls.length);
+  });
+
+  /** Mounts a file system of `type` at `dir` (made first). */
+  type MountOn = (type: string, dir: string, options?: readonly string[]) => Promise<void>;
+  /** Copies the tree under `from` into `to` (made first), modes and times kept. */
+  const copyTree = async (from: string, to: string): Promise<void> => {
+    mkdirSync(to, { recursive: true });
+    const result = await run('cp', ['-a', `${from}/.`, to]);
+    expect(result.code, result.stderr).toBe(0);
+  };
+  /**
+   * Mounts with a copy of the cache dir at `<root>/cache`, on the file systems `mountOver` mounts under `root`,
+   * drops the block files' pages and reads every small file. The file systems are unmounted and the usual cache
+   * dir is mounted again afterwards, even when something failed.
+   */
+  const catAllFromCacheDirOn = async (mountOver: (root: string, usual: string, mountOn: MountOn) => Promise<void>): Promise<{ before: RealCacheStats; after: RealCacheStats }> => {
+    const usual = cacheDir;
+    const root = mkdtempSync(join(tmpdir(), 'bucketfs-cache-dir-on-'));
+    const mounted: string[] = [];
+    const mountOn: MountOn = async (type, dir, options = []) => {
+      mkdirSync(dir, { recursive: true });
+      const result = await run('mount', ['-t', type, ...options, type, dir]);
+      expect(result.code, result.stderr).toBe(0);
+      mounted.unshift(dir);
+    };
+    await unmountAll();
+    try {
+      await mountOver(root, usual, mountOn);
+      cacheDir = join(root, 'cache');
+      await mountWithCache();
+      await evictPages(smallBlockFiles());
+      const before = engineStats();
+      await catAll();
+      return { before, after: engineStats() };
+    } finally {
+      await unmountAll();
+      cacheDir = usual;
+      for (const dir of mounted) if ((await run('umount', [dir])).code !== 0) await run('umount', ['-l', dir]);
+      rmSync(root, { recursive: true, force: true });
+      await mountWithCache();
+    }
+  };
+
+  it('serves small files from a cache dir on a tmpfs, whose files are all in memory: read through the page cache', async () => {
+    const { before, after } = await catAllFromCacheDirOn(async (root, usual, mountOn) => {
+      await mountOn('tmpfs', join(root, 'cache'));
+      await copyTree(usual, join(root, 'cache'));
+    });
+    expectServedAlone(before, after, 0);
+  });
+
+  it('serves small files from a cache dir on an overlay, whose pages cachestat cannot see, through the page cache: its layer below refuses O_DIRECT', async () => {
+    const { before, after } = await catAllFromCacheDirOn(async (root, usual, mountOn) => {
+      // The block files on a ramfs, which has no direct I/O; what the mount writes goes to a tmpfs above it.
+      await mountOn('ramfs', join(root, 'lower'));
+      await copyTree(usual, join(root, 'lower'));
+      await mountOn('tmpfs', join(root, 'upper'));
+      mkdirSync(join(root, 'upper/data'));
+      mkdirSync(join(root, 'upper/work'));
+      await mountOn('overlay', join(root, 'cache'), ['-o', `lowerdir=${join(root, 'lower')},upperdir=${join(root, 'upper/data')},workdir=${join(root, 'upper/work')}`]);
+    });
+    expectServedAlone(before, after, 0);
   });
 
   it('calls JS once per small file the engine opened alone: its open, reads and release reported together', async () => {
