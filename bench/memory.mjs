@@ -4,7 +4,9 @@
 // N readers (dd iflag=direct, so every byte goes through the mount and none stays in the page cache) each read
 // their own stripe of one 2 GiB object served by `bucketfs serve`, all at once. Each setting gets a fresh mount;
 // its peak is the kernel's high-water mark (VmHWM), which no sampling can miss. RSS is not a timing: a loaded
-// machine changes how long a run takes, not how much it holds. `npm run build` first; needs root (FUSE).
+// machine changes how long a run takes, not how much it holds. Each row also gives the mount's CPU-seconds while
+// reading (utime + stime), so that a change that saves memory can be seen not to cost CPU. `npm run build`
+// first; needs root (FUSE).
 import { execFile } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { optionValue } from './lib/args.mjs';
-import { forceStop, isMounted, mount, reapAll, startServer, stopOnExit, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
+import { cpuSeconds, forceStop, isMounted, mount, reapAll, startServer, stopOnExit, stopServer, unmount, usePrivateBuild } from './lib/processes.mjs';
 
 const run = promisify(execFile);
 const MiB = 2 ** 20;
@@ -76,11 +78,11 @@ function freePort() {
   });
 }
 
-/** `VmRSS` and `VmHWM` of a process, in bytes. */
+/** `VmRSS`, `VmHWM`, `RssAnon` and `RssFile` (the binary's pages, mostly) of a process, in bytes. */
 function residentBytes(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: field('VmRSS'), peak: field('VmHWM') };
+  return { rss: field('VmRSS'), peak: field('VmHWM'), anon: field('RssAnon'), file: field('RssFile') };
 }
 
 /** The gauges of the mount's `/metrics` that say where its memory is. */
@@ -105,16 +107,17 @@ async function measure(cacheSize, readers) {
   state.mountPid = await mount(state.server.url, mountpoint, [...cacheArgs, '--engine', engine, '--metrics-port', String(port), ...extraMountArgs]);
   const stripeMiB = OBJECT_BYTES / MiB / readers;
   const file = join(mountpoint, OBJECT_KEY);
-  let atPeak = { rss: 0, gauges: undefined };
+  let atPeak = { rss: 0, anon: NaN, file: NaN, gauges: undefined };
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      const { rss } = residentBytes(state.mountPid);
-      if (rss > atPeak.rss) atPeak = { rss, gauges: await memoryGauges(port) };
+      const resident = residentBytes(state.mountPid);
+      if (resident.rss > atPeak.rss) atPeak = { ...resident, gauges: await memoryGauges(port) };
       await new Promise((done) => setTimeout(done, SAMPLE_MS));
     }
   })();
   const started = performance.now();
+  const cpuBefore = cpuSeconds(state.mountPid);
   try {
     await Promise.all(
       Array.from({ length: readers }, (_, reader) =>
@@ -126,10 +129,11 @@ async function measure(cacheSize, readers) {
     await sampler;
   }
   const seconds = (performance.now() - started) / 1000;
+  const mountCpuSeconds = cpuSeconds(state.mountPid) - cpuBefore;
   const { peak } = residentBytes(state.mountPid);
   await unmount(mountpoint, state.mountPid, { waitForExit: true });
   state.mountPid = undefined;
-  return { cacheBytes, peak, seconds, gauges: atPeak.gauges, bound: memoryBoundBytes(cacheBytes) };
+  return { cacheBytes, peak, seconds, mountCpuSeconds, gauges: atPeak.gauges, anon: atPeak.anon, file: atPeak.file, bound: memoryBoundBytes(cacheBytes) };
 }
 
 const mib = (bytes) => (Number.isFinite(bytes) ? (bytes / MiB).toFixed(0) : '?');
@@ -145,11 +149,12 @@ try {
       say(`${readers} readers, --cache-size ${cacheSize}: reading 2 GiB through a fresh mount`);
       const result = await measure(cacheSize, readers);
       const { gauges } = result;
+      const resident = `anonymous ${mib(result.anon)}, file ${mib(result.file)}`;
       const where = gauges
-        ? `at the peak: cache ${mib(gauges.cache)}, external ${mib(gauges.external)}, heap used ${mib(gauges.heapUsed)} MiB`
-        : 'no metrics at the peak';
+        ? `at the peak: ${resident}; cache ${mib(gauges.cache)}, external ${mib(gauges.external)}, heap used ${mib(gauges.heapUsed)} MiB`
+        : `at the peak: ${resident} MiB; no metrics`;
       rows.push({ cacheSize, readers, ...result, where });
-      say(`  peak RSS ${mib(result.peak)} MiB, bound ${mib(result.bound)} MiB, ${result.seconds.toFixed(1)} s; ${where}`);
+      say(`  peak RSS ${mib(result.peak)} MiB, bound ${mib(result.bound)} MiB, ${result.seconds.toFixed(1)} s, mount CPU ${result.mountCpuSeconds.toFixed(2)} s; ${where}`);
     }
   }
 } finally {
@@ -159,10 +164,10 @@ try {
 }
 
 console.log(`engine ${engine}; bound = cache size + ${mib(memoryBoundBytes(0))} MiB`);
-console.log('| --cache-size | readers | peak RSS | bound | within | where the memory was at the peak |');
-console.log('|---|---|---|---|---|---|');
+console.log('| --cache-size | readers | peak RSS | bound | within | mount CPU | where the memory was at the peak |');
+console.log('|---|---|---|---|---|---|---|');
 for (const row of rows) {
   const label = row.cacheSize === 'default' ? `default (${mib(row.cacheBytes)} MiB)` : row.cacheSize;
-  console.log(`| ${label} | ${row.readers} | ${mib(row.peak)} MiB | ${mib(row.bound)} MiB | ${row.peak <= row.bound ? 'yes' : 'NO'} | ${row.where} |`);
+  console.log(`| ${label} | ${row.readers} | ${mib(row.peak)} MiB | ${mib(row.bound)} MiB | ${row.peak <= row.bound ? 'yes' : 'NO'} | ${row.mountCpuSeconds.toFixed(2)} s | ${row.where} |`);
 }
 if (rows.some((row) => row.peak > row.bound)) process.exitCode = 1;

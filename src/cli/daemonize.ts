@@ -229,14 +229,24 @@ export const SINGLE_THREADED_GC_MAX_CPUS = 4;
 export const MOUNT_SEMI_SPACE_MIB = 8;
 
 /**
- * Node flags of the mount process: this process's own, small semispaces (see `MOUNT_SEMI_SPACE_MIB`), and on a
- * small machine `--single-threaded-gc` (measured on 2 CPUs: 15–25 % less mount CPU per GiB read; the flag cannot
- * be set in NODE_OPTIONS, nor once V8 runs).
+ * WebAssembly of a mount compiled by V8's baseline compiler only. The only WebAssembly a mount runs is undici's
+ * HTTP parser (listings, HEADs, uploads), whose optimized compile takes tens of MiB of C heap on a V8 worker
+ * thread for seconds after a mount's first requests, and that thread's heap keeps much of it: under many
+ * readers, more than the rest of the runtime's share of the memory bound (bench/memory.mjs). The parser's time
+ * is in undici's JavaScript around it, not in the parser: measured, a HEAD costs the mount no more without it.
+ */
+export const MOUNT_WASM_FLAG = '--liftoff-only';
+
+/**
+ * Node flags of the mount process: this process's own, small semispaces (see `MOUNT_SEMI_SPACE_MIB`), baseline
+ * WebAssembly (`MOUNT_WASM_FLAG`), and on a small machine `--single-threaded-gc` (measured on 2 CPUs: 15–25 %
+ * less mount CPU per GiB read; the flag cannot be set in NODE_OPTIONS, nor once V8 runs).
  */
 export function mountProcessNodeFlags(execArgv: readonly string[], cpuCount: number = availableParallelism()): string[] {
   const flags = [...execArgv];
   const gcChosen = flags.some((flag) => /^--(no-)?(single-threaded-gc|single-threaded|parallel-scavenge|concurrent-marking)\b/.test(flag));
   if (cpuCount <= SINGLE_THREADED_GC_MAX_CPUS && !gcChosen) flags.push('--single-threaded-gc');
   if (!flags.some((flag) => /^--(max-)?semi-space-size\b/.test(flag))) flags.push(`--max-semi-space-size=${MOUNT_SEMI_SPACE_MIB}`);
+  if (!flags.some((flag) => /^--(no-)?(liftoff|liftoff-only|wasm-tier-up)\b/.test(flag))) flags.push(MOUNT_WASM_FLAG);
   return flags;
 }

@@ -37,6 +37,7 @@ export interface DirectGetRequest {
   readonly bodyBuffer?: BodyBufferSource;
 }
 
+const NO_BYTES = Buffer.alloc(0);
 /** The header block of an answer may not be larger than this (as Node's own limit). */
 const MAX_HEADER_BYTES = 16 * 1024;
 /** Reads that do not go straight into a body land here: header blocks, and bytes of a body nobody keeps. */
@@ -313,20 +314,27 @@ class Connection {
     return true;
   }
 
+  /**
+   * `bytes` lie in the scratch buffer, which the next read overwrites. The first read of an answer brings the
+   * start of its body too, up to the scratch's size: those bytes go from the scratch straight into the body's
+   * buffers, and only a head still incomplete is copied out. A copy of every first read would be a buffer of the
+   * scratch's size per GET for the collector, which lets tens of MiB of them pile up before it runs.
+   */
   private onHeaderBytes(exchange: Exchange, bytes: Buffer): boolean {
-    exchange.headerBytes = exchange.headerBytes.length === 0 ? Buffer.from(bytes) : Buffer.concat([exchange.headerBytes, bytes]);
+    let pending = exchange.headerBytes.length === 0 ? bytes : Buffer.concat([exchange.headerBytes, bytes]);
     for (;;) {
-      const end = exchange.headerBytes.indexOf('\r\n\r\n');
+      const end = pending.indexOf('\r\n\r\n');
       if (end < 0) {
-        if (exchange.headerBytes.length > MAX_HEADER_BYTES) return this.fail(codedError('response headers too large', 'UND_ERR_HEADERS_OVERFLOW'));
+        if (pending.length > MAX_HEADER_BYTES) return this.fail(codedError('response headers too large', 'UND_ERR_HEADERS_OVERFLOW'));
+        exchange.headerBytes = pending.buffer === this.scratch.buffer ? Buffer.from(pending) : pending;
         return true;
       }
-      const head = parseHead(exchange.headerBytes.subarray(0, end).toString('latin1'));
-      const rest = exchange.headerBytes.subarray(end + 4);
-      exchange.headerBytes = rest;
+      const head = parseHead(pending.subarray(0, end).toString('latin1'));
       if (head === undefined) return this.fail(codedError('malformed response head', 'HPE_INVALID_CONSTANT'));
+      pending = pending.subarray(end + 4);
       if (head.statusCode < 200) continue;
-      return this.startBody(exchange, head, rest);
+      exchange.headerBytes = NO_BYTES;
+      return this.startBody(exchange, head, pending);
     }
   }
 
@@ -344,7 +352,6 @@ class Connection {
     body.read = early.length;
     moveToCurrent(body);
     exchange.body = body;
-    exchange.headerBytes = Buffer.alloc(0);
     this.socket.setTimeout(this.options.bodyTimeoutMs);
     exchange.respond(head, () => this.discard(exchange));
     this.afterBodyBytes(exchange);
@@ -432,7 +439,8 @@ class Connection {
 /** One request's answer as it arrives: the head first (resolving `response`), then the body (settling `received`). */
 class Exchange {
   readonly response: Promise<BufferedResponse>;
-  headerBytes: Buffer = Buffer.alloc(0);
+  /** A head that spans reads, as far as it has come (copied out of the scratch buffer). */
+  headerBytes: Buffer = NO_BYTES;
   body: Body | undefined;
   keepAlive = false;
   receivedAny = false;

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MOUNT_SEMI_SPACE_MIB, SINGLE_THREADED_GC_MAX_CPUS } from '../../src/cli/daemonize.js';
+import { MOUNT_SEMI_SPACE_MIB, MOUNT_WASM_FLAG, SINGLE_THREADED_GC_MAX_CPUS } from '../../src/cli/daemonize.js';
 import { cleanupMounts, isMounted, makeMountpoint, waitUntil } from '../helpers/mount.js';
 import { CLI_PATH, run, startCli, track, waitForExit } from '../helpers/processes.js';
 import { useServer, withTempDir } from '../helpers/server.js';
@@ -64,6 +64,7 @@ describe.each([
     // Same pid, now running with the mount's Node flags.
     const commandLine = (await readFile(`/proc/${mount.child.pid}/cmdline`, 'utf8')).split('\0');
     expect(commandLine).toContain(`--max-semi-space-size=${MOUNT_SEMI_SPACE_MIB}`);
+    expect(commandLine).toContain(MOUNT_WASM_FLAG);
     expect(commandLine.includes('--single-threaded-gc')).toBe(availableParallelism() <= SINGLE_THREADED_GC_MAX_CPUS);
     // Its stderr survived the re-execution.
     await waitUntil(() => mount.output().includes(`bucketfs: mounted at ${mountpoint}`), 10_000, 'the mounted line');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NetworkError } from '../../src/store/errors.js';
 import { HttpTransport, type StoreRequest } from '../../src/store/http-transport.js';
 import { joinChunks } from '../../src/store/response-body.js';
@@ -121,6 +121,28 @@ describe('object GETs read straight into one buffer (plain HTTP)', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect((await bodyOf(await get(raw.url, '/b'))).toString()).toBe('ok');
     expect(raw.connections()).toBe(2);
+  });
+
+  it('copies nothing of a first read but an incomplete head: the body bytes it brought go straight into the offered buffer', async () => {
+    const body = payload.subarray(0, 48 * 1024);
+    raw = await startRawServer((socket) => socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`), body])));
+    const offered = Buffer.alloc(body.length);
+    const copies: number[] = [];
+    const from = Buffer.from.bind(Buffer);
+    const spy = vi.spyOn(Buffer, 'from').mockImplementation(((...args: Parameters<typeof Buffer.from>) => {
+      const made = (from as (...all: unknown[]) => Buffer)(...args);
+      copies.push(made.length);
+      return made;
+    }) as typeof Buffer.from);
+    try {
+      const received = await (await get(raw.url, '/o', { bodyBuffer: () => offered })).body.received;
+      expect(received.error).toBeUndefined();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(offered.equals(body)).toBe(true);
+    // The request's own head is made with Buffer.from; nothing the size of the body is.
+    expect(Math.max(0, ...copies)).toBeLessThan(4096);
   });
 
   it('skips an interim 100 answer and reads a head that arrives in pieces', async () => {
