@@ -703,10 +703,13 @@ describe('the native engine serving hits of the real disk cache', () => {
       await catAll();
       return { before, after: engineStats() };
     } finally {
-      await unmountAll();
-      cacheDir = usual;
-      for (const dir of mounted) if ((await run('umount', [dir])).code !== 0) await run('umount', ['-l', dir]);
-      rmSync(root, { recursive: true, force: true });
+      try {
+        await unmountAll();
+      } finally {
+        cacheDir = usual;
+        for (const dir of mounted) if ((await run('umount', [dir])).code !== 0) await run('umount', ['-l', dir]);
+        rmSync(root, { recursive: true, force: true });
+      }
       await mountWithCache();
     }
   };
