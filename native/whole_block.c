@@ -628,8 +628,10 @@ static void end_lending(struct mount_context *ctx, struct whole_block *block, in
   block->held_lent = 0;
   size_t file_bytes = (size_t)block->data_offset + block->data_bytes, bytes = held_bytes_of(file_bytes);
   if (stored || !held_reserve(ctx, bytes)) return;
-  char *own = malloc(bytes);
-  if (own == NULL) {
+  /* Page-aligned as the lent buffer was: a buffer malloc maps starts a few bytes into a page, and the copies of
+   * the READs served from it would then run at the kernel's slow distance. */
+  char *own = NULL;
+  if (posix_memalign((void **)&own, DIRECT_ALIGNMENT_BYTES, bytes) != 0) {
     held_unreserve(ctx, bytes);
     return;
   }
