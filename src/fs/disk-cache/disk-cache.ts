@@ -402,6 +402,18 @@ export class DiskCache {
     return { path, key: encodeKey(key), dataBytes };
   }
 
+  /**
+   * As `wholeBlock`, for an open the engine handed to the core: none when the block has no file. The engine
+   * would only find it missing too and report so, and the fetch would start after that round trip; a look at
+   * the folder's entry here (hot: the engine looked for its offer's file just before) starts it at once.
+   */
+  presentWholeBlock(key: BlockKey, dataBytes: number): WholeBlock | undefined {
+    const block = this.wholeBlock(key, dataBytes);
+    if (block === undefined || this.files.peek(block.path) !== undefined) return block;
+    if (this.knownMissing(block.path) || !existsSync(block.path)) return this.lacks(key, block.path);
+    return block;
+  }
+
   /** The engine served `bytes` from a `wholeBlock` (it marks the file used itself). */
   engineServed(bytes: number): void {
     this.counters.hits += 1;
@@ -772,6 +784,11 @@ export class CachedObject {
   /** Where the block holding the whole object would be (an object of one block), for an engine to serve. */
   wholeBlock(): WholeBlock | undefined {
     return this.cache.wholeBlock(this.blockKey(0), this.key.size);
+  }
+
+  /** As `wholeBlock`, for an open: none when its file is missing (`DiskCache.presentWholeBlock`). */
+  presentWholeBlock(): WholeBlock | undefined {
+    return this.cache.presentWholeBlock(this.blockKey(0), this.key.size);
   }
 
   engineServed(bytes: number): void {
