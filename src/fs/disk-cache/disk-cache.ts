@@ -727,7 +727,9 @@ const SPACE_CHECK_INTERVAL_MS = 30_000;
 export class CachedObject {
   /** The last block opened ahead of the engine's reads (`openAhead`). */
   private openedAheadTo = -1;
-  private readonly blockKeys = new Map<number, BlockKey>();
+  /** Block 0's key apart: most objects are small files of one block, and need no map (kept per object, many kept). */
+  private firstBlockKey: BlockKey | undefined;
+  private blockKeys: Map<number, BlockKey> | undefined;
 
   constructor(
     readonly cache: DiskCache,
@@ -740,6 +742,8 @@ export class CachedObject {
 
   /** The same object for the same block, so that its path and header text are derived once (`DiskCache`). */
   blockKey(blockIndex: number): BlockKey {
+    if (blockIndex === 0) return (this.firstBlockKey ??= { ...this.key, blockIndex });
+    this.blockKeys ??= new Map();
     let key = this.blockKeys.get(blockIndex);
     if (key === undefined) {
       key = { ...this.key, blockIndex };
