@@ -8,7 +8,12 @@
  *
  * writeBlockFile(folder, temp, final, key, buffers) -> Promise<number>: the file's bytes, or -errno on failure.
  * `key` is the block's key as the header holds it (UTF-8). The buffers stay referenced (and so alive and
- * unmoved) until the job is done. A large block in page-aligned buffers is written past the page cache
+ * unmoved) until the job is done.
+ *
+ * writeBlockFiles(texts, buffers) -> Promise<Float64Array>: several blocks of one buffer each, written in turn by
+ * one job, one outcome each (as writeBlockFile's). `texts` holds "temp\0final\0key\0" per block; a block's folder
+ * is its final path's. One hop for many blocks: the pool thread's wake-up, the completion and its promise are
+ * paid once per batch of fills, not once per fill. writeCalls() counts the jobs queued (either call). A large block in page-aligned buffers is written past the page cache
  * (DIRECT_MIN_BYTES); alignmentGap(buffer) tells JS where a buffer's first page boundary is, directWrites() how
  * many blocks went that way.
  */
@@ -42,9 +47,6 @@
 static atomic_uint_fast64_t direct_writes;
 
 struct fill_job {
-  napi_async_work work;
-  napi_deferred deferred;
-  napi_ref buffers;
   char *folder;
   char *temp;
   char *final_path;
@@ -55,6 +57,20 @@ struct fill_job {
   size_t iov_count;
   int64_t result;
 };
+
+/* One job on the pool: one block (writeBlockFile) or several written in turn (writeBlockFiles). */
+struct fill_batch {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref buffers;
+  /* Whether the promise settles with one number (writeBlockFile) or an array of them. */
+  int many;
+  size_t count;
+  struct fill_job *jobs;
+};
+
+/* Jobs queued by either call (writeCalls()). */
+static atomic_uint_fast64_t write_calls;
 
 static int make_folder(const char *path) {
   return mkdir(path, FOLDER_MODE) == 0 || errno == EEXIST ? 0 : -1;
@@ -182,8 +198,7 @@ static int write_file(int fd, struct iovec *iov, size_t count, int direct) {
   return write_all(fd, iov, count, 0);
 }
 
-static void execute(napi_env env, void *data) {
-  struct fill_job *job = data;
+static void write_one(struct fill_job *job) {
   int built = build_header(job);
   if (built != 0) {
     job->result = built;
@@ -224,24 +239,61 @@ static void execute(napi_env env, void *data) {
   job->result = file_bytes;
 }
 
-static void free_job(napi_env env, struct fill_job *job) {
-  if (job->buffers != NULL) napi_delete_reference(env, job->buffers);
-  if (job->work != NULL) napi_delete_async_work(env, job->work);
+static void execute(napi_env env, void *data) {
+  struct fill_batch *batch = data;
+  for (size_t i = 0; i < batch->count; i++) write_one(&batch->jobs[i]);
+}
+
+static void free_job_fields(struct fill_job *job) {
   free(job->folder);
   free(job->temp);
   free(job->final_path);
   free(job->key);
   if (job->iov != NULL) free(job->iov[0].iov_base);
   free(job->iov);
-  free(job);
+}
+
+static void free_batch(napi_env env, struct fill_batch *batch) {
+  if (batch->buffers != NULL) napi_delete_reference(env, batch->buffers);
+  if (batch->work != NULL) napi_delete_async_work(env, batch->work);
+  for (size_t i = 0; batch->jobs != NULL && i < batch->count; i++) free_job_fields(&batch->jobs[i]);
+  free(batch->jobs);
+  free(batch);
 }
 
 static void complete(napi_env env, napi_status status, void *data) {
-  struct fill_job *job = data;
+  struct fill_batch *batch = data;
   napi_value result;
-  napi_create_int64(env, status == napi_ok ? job->result : -ECANCELED, &result);
-  napi_resolve_deferred(env, job->deferred, result);
-  free_job(env, job);
+  if (!batch->many) {
+    napi_create_int64(env, status == napi_ok ? batch->jobs[0].result : -ECANCELED, &result);
+  } else {
+    napi_value array_buffer;
+    void *bytes = NULL;
+    if (napi_create_arraybuffer(env, batch->count * sizeof(double), &bytes, &array_buffer) != napi_ok ||
+        napi_create_typedarray(env, napi_float64_array, batch->count, array_buffer, 0, &result) != napi_ok) {
+      napi_get_undefined(env, &result);
+    } else {
+      double *outcomes = bytes;
+      for (size_t i = 0; i < batch->count; i++) outcomes[i] = status == napi_ok ? (double)batch->jobs[i].result : -ECANCELED;
+    }
+  }
+  napi_resolve_deferred(env, batch->deferred, result);
+  free_batch(env, batch);
+}
+
+/* Queues `batch` (its jobs filled, `buffers` the JS value holding their memory); NULL and nothing thrown on success. */
+static napi_value queue_batch(napi_env env, struct fill_batch *batch, napi_value buffers, const char *what) {
+  napi_value promise, name;
+  if (napi_create_reference(env, buffers, 1, &batch->buffers) != napi_ok || napi_create_promise(env, &batch->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, execute, complete, batch, &batch->work) != napi_ok || napi_queue_async_work(env, batch->work) != napi_ok) {
+    /* A promise made but never settled would leave its caller waiting: only fail before it exists. */
+    free_batch(env, batch);
+    napi_throw_error(env, NULL, "could not queue the write");
+    return NULL;
+  }
+  atomic_fetch_add(&write_calls, 1);
+  return promise;
 }
 
 static char *string_arg(napi_env env, napi_value value, size_t max_bytes, size_t *bytes) {
@@ -256,6 +308,17 @@ static char *string_arg(napi_env env, napi_value value, size_t max_bytes, size_t
   return text;
 }
 
+/* A Buffer's memory as an iovec; false when `value` is no Buffer. */
+static bool buffer_arg(napi_env env, napi_value value, struct iovec *into) {
+  bool is_buffer = false;
+  void *bytes = NULL;
+  size_t length = 0;
+  if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer || napi_get_buffer_info(env, value, &bytes, &length) != napi_ok) return false;
+  into->iov_base = bytes;
+  into->iov_len = length;
+  return true;
+}
+
 static napi_value write_block_file(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -263,11 +326,16 @@ static napi_value write_block_file(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "writeBlockFile(folder, temp, final, key, buffers)");
     return NULL;
   }
+  struct fill_batch *batch = calloc(1, sizeof *batch);
   struct fill_job *job = calloc(1, sizeof *job);
-  if (job == NULL) {
+  if (batch == NULL || job == NULL) {
+    free(batch);
+    free(job);
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
+  batch->jobs = job;
+  batch->count = 1;
   job->folder = string_arg(env, argv[0], PATH_MAX, NULL);
   job->temp = string_arg(env, argv[1], PATH_MAX, NULL);
   job->final_path = string_arg(env, argv[2], PATH_MAX, NULL);
@@ -277,7 +345,7 @@ static napi_value write_block_file(napi_env env, napi_callback_info info) {
   napi_is_array(env, argv[4], &is_array);
   if (job->folder == NULL || job->temp == NULL || job->final_path == NULL || job->key == NULL || !is_array ||
       napi_get_array_length(env, argv[4], &count) != napi_ok) {
-    free_job(env, job);
+    free_batch(env, batch);
     napi_throw_type_error(env, NULL, "writeBlockFile: expected three paths, a key of at most 16 KiB and an array of buffers");
     return NULL;
   }
@@ -285,28 +353,95 @@ static napi_value write_block_file(napi_env env, napi_callback_info info) {
   job->iov_count = count + 1;
   for (uint32_t i = 0; job->iov != NULL && i < count; i++) {
     napi_value element;
-    void *bytes = NULL;
-    size_t length = 0;
-    bool is_buffer = false;
-    if (napi_get_element(env, argv[4], i, &element) != napi_ok || napi_is_buffer(env, element, &is_buffer) != napi_ok || !is_buffer ||
-        napi_get_buffer_info(env, element, &bytes, &length) != napi_ok) {
-      free_job(env, job);
+    if (napi_get_element(env, argv[4], i, &element) != napi_ok || !buffer_arg(env, element, &job->iov[i + 1])) {
+      free_batch(env, batch);
       napi_throw_type_error(env, NULL, "writeBlockFile: expected an array of buffers");
       return NULL;
     }
-    job->iov[i + 1].iov_base = bytes;
-    job->iov[i + 1].iov_len = length;
   }
-  napi_value promise, name;
-  if (job->iov == NULL || napi_create_reference(env, argv[4], 1, &job->buffers) != napi_ok || napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "bucketfs:writeBlockFile", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != napi_ok || napi_queue_async_work(env, job->work) != napi_ok) {
-    /* A promise made but never settled would leave its caller waiting: only fail before it exists. */
-    free_job(env, job);
-    napi_throw_error(env, NULL, "writeBlockFile: could not queue the write");
+  if (job->iov == NULL) {
+    free_batch(env, batch);
+    napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
-  return promise;
+  return queue_batch(env, batch, argv[4], "bucketfs:writeBlockFile");
+}
+
+/* The next '\0'-ended field of `*at` (up to `end`) as its own string, or NULL when it is empty, too long or unended. */
+static char *next_field(const char **at, const char *end, size_t max_bytes, size_t *bytes) {
+  const char *stop = memchr(*at, '\0', (size_t)(end - *at));
+  if (stop == NULL || stop == *at || (size_t)(stop - *at) >= max_bytes) return NULL;
+  size_t length = (size_t)(stop - *at);
+  char *text = malloc(length + 1);
+  if (text == NULL) return NULL;
+  memcpy(text, *at, length);
+  text[length] = '\0';
+  *at = stop + 1;
+  if (bytes != NULL) *bytes = length;
+  return text;
+}
+
+/* The folder of `path`: everything before its last '/'. */
+static char *folder_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL || slash == path) return NULL;
+  return strndup(path, (size_t)(slash - path));
+}
+
+static napi_value write_block_files(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint32_t count = 0;
+  bool is_array = false;
+  size_t text_bytes = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[1], &count) != napi_ok || count == 0 ||
+      napi_get_value_string_utf8(env, argv[0], NULL, 0, &text_bytes) != napi_ok) {
+    napi_throw_type_error(env, NULL, "writeBlockFiles(texts, buffers): expected a string and a non-empty array of buffers");
+    return NULL;
+  }
+  struct fill_batch *batch = calloc(1, sizeof *batch);
+  char *texts = malloc(text_bytes + 1);
+  if (batch == NULL || texts == NULL || (batch->jobs = calloc(count, sizeof *batch->jobs)) == NULL) {
+    free(texts);
+    if (batch != NULL) free_batch(env, batch);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  batch->many = 1;
+  batch->count = count;
+  napi_get_value_string_utf8(env, argv[0], texts, text_bytes + 1, &text_bytes);
+  const char *at = texts, *end = texts + text_bytes;
+  const char *failure = NULL;
+  for (uint32_t i = 0; failure == NULL && i < count; i++) {
+    struct fill_job *job = &batch->jobs[i];
+    napi_value element;
+    job->temp = next_field(&at, end, PATH_MAX, NULL);
+    job->final_path = next_field(&at, end, PATH_MAX, NULL);
+    job->key = next_field(&at, end, MAX_KEY_BYTES + 1, &job->key_bytes);
+    job->folder = job->final_path == NULL ? NULL : folder_of(job->final_path);
+    job->iov = calloc(2, sizeof *job->iov);
+    job->iov_count = 2;
+    if (job->temp == NULL || job->final_path == NULL || job->key == NULL || job->folder == NULL || job->iov == NULL) {
+      failure = "writeBlockFiles: expected a temporary path, a final path and a key of at most 16 KiB per buffer";
+    } else if (napi_get_element(env, argv[1], i, &element) != napi_ok || !buffer_arg(env, element, &job->iov[1])) {
+      failure = "writeBlockFiles: expected an array of buffers";
+    }
+  }
+  free(texts);
+  if (failure != NULL) {
+    free_batch(env, batch);
+    napi_throw_type_error(env, NULL, failure);
+    return NULL;
+  }
+  return queue_batch(env, batch, argv[1], "bucketfs:writeBlockFiles");
+}
+
+/* writeCalls() -> number: jobs queued by writeBlockFile and writeBlockFiles since the process started. */
+static napi_value write_calls_count(napi_env env, napi_callback_info info) {
+  napi_value result;
+  napi_create_double(env, (double)atomic_load(&write_calls), &result);
+  return result;
 }
 
 /* alignmentGap(buffer) -> number: bytes from the buffer's start to the next page boundary (0 when on one). */
@@ -333,9 +468,13 @@ static napi_value direct_writes_count(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value write_fn, gap_fn, direct_fn;
+  napi_value write_fn, batch_fn, calls_fn, gap_fn, direct_fn;
   if (napi_create_function(env, "writeBlockFile", NAPI_AUTO_LENGTH, write_block_file, NULL, &write_fn) != napi_ok ||
       napi_set_named_property(env, exports, "writeBlockFile", write_fn) != napi_ok ||
+      napi_create_function(env, "writeBlockFiles", NAPI_AUTO_LENGTH, write_block_files, NULL, &batch_fn) != napi_ok ||
+      napi_set_named_property(env, exports, "writeBlockFiles", batch_fn) != napi_ok ||
+      napi_create_function(env, "writeCalls", NAPI_AUTO_LENGTH, write_calls_count, NULL, &calls_fn) != napi_ok ||
+      napi_set_named_property(env, exports, "writeCalls", calls_fn) != napi_ok ||
       napi_create_function(env, "alignmentGap", NAPI_AUTO_LENGTH, alignment_gap, NULL, &gap_fn) != napi_ok ||
       napi_set_named_property(env, exports, "alignmentGap", gap_fn) != napi_ok ||
       napi_create_function(env, "directWrites", NAPI_AUTO_LENGTH, direct_writes_count, NULL, &direct_fn) != napi_ok ||

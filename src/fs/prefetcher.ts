@@ -139,7 +139,7 @@ export class PrefetchingReader implements ObjectReader {
     if (this.closed || this.disk === undefined || !(this.snapshot.size > 0 && this.isSmall) || this.snapshot.size > this.options.blockSizeBytes) return undefined;
     this.engine.servesCachedRanges = true;
     if (this.cache.isPresent(this.objectId, 0)) return undefined;
-    return this.disk.wholeBlock();
+    return this.disk.presentWholeBlock();
   }
 
   engineServed(bytes: number): void {

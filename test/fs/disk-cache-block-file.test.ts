@@ -14,7 +14,7 @@ import {
   piecesMatch,
   type BlockKey,
 } from '../../src/fs/disk-cache/block-file.js';
-import { blockBuffer, writeBlockFile, type BlockWriterKind } from '../../src/fs/disk-cache/block-writer.js';
+import { blockBuffer, writeBlockFile, writeBlockFiles, type BlockWriterKind } from '../../src/fs/disk-cache/block-writer.js';
 import { nativeBlockWriter } from '../../src/fs/disk-cache/native-block-writer.js';
 
 const KEY: BlockKey = { endpoint: 'http://127.0.0.1:1', bucket: 'b', object: 'dir/obj', version: '3', size: 300_000, blockBytes: 262_144, blockIndex: 1 };
@@ -86,6 +86,32 @@ describe('block file format', () => {
     await rm(join(dir, blockFilePath(other), '..'), { recursive: true, force: true });
     expect(await writeBlockFile(dir, other, data, writer)).toEqual({ fileBytes: (await stat(join(dir, blockFilePath(other)))).size });
     await expect(writeBlockFile(dir, { ...other, object: 'x'.repeat(MAX_KEY_BYTES) }, data, writer)).rejects.toBeInstanceOf(BlockFileError);
+  });
+
+  it.each<BlockWriterKind>(['native', 'js'])('writes (%s) several blocks in one call, each as writeBlockFile would, one outcome each in order', async (writer) => {
+    const keys = Array.from({ length: 5 }, (_, i) => ({ ...KEY, object: `batch/f${i}` }));
+    const blocks = keys.map((key, i) => ({ key, path: join(dir, blockFilePath(key)), data: patterned(3000 + i) }));
+    // One block the disk refuses (a folder where its file goes), one whose key is too long: the others are written all the same.
+    await mkdir(blocks[1]!.path, { recursive: true });
+    const tooLong = { ...KEY, object: 'x'.repeat(MAX_KEY_BYTES) };
+    blocks[3] = { key: tooLong, path: join(dir, blockFilePath(tooLong)), data: patterned(10) };
+    // A shard folder gone: the write makes it again.
+    await rm(join(blocks[4]!.path, '..'), { recursive: true, force: true });
+    const calls = nativeBlockWriter()!.writeCalls();
+    const outcomes = await writeBlockFiles(blocks, writer);
+    expect(nativeBlockWriter()!.writeCalls() - calls).toBe(writer === 'native' ? 1 : 0);
+    expect(outcomes[1]).toMatchObject({ code: 'EISDIR' });
+    expect(outcomes[3]).toBeInstanceOf(BlockFileError);
+    for (const index of [0, 2, 4]) {
+      const { key, path, data } = blocks[index]!;
+      const file = await readFile(path);
+      expect(outcomes[index]).toEqual({ fileBytes: file.length });
+      const header = decodeHeader(file, key, file.length);
+      expect(file.subarray(0, header.dataOffset).equals(encodeHeader(key, data))).toBe(true);
+      expect(file.subarray(header.dataOffset).equals(data)).toBe(true);
+      expect((await readdir(join(path, '..'))).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
+    }
+    await expect(stat(blocks[3]!.path)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it.each<BlockWriterKind>(['native', 'js'])('writes (%s) each block as one file in one of 256 shard folders, no folder per object', async (writer) => {

@@ -20,4 +20,19 @@ describe('IdentityMemo', () => {
     expect(memo.get(a, derive)).toBe('a!');
     expect(derived).toBe(4);
   });
+
+  it('keeps what it derived for an object while thousands of others are derived after it', () => {
+    const memo = new IdentityMemo<{ name: string }, string>(4_096);
+    let derived = 0;
+    const derive = (key: { name: string }): string => {
+      derived += 1;
+      return `${key.name}!`;
+    };
+    const first = { name: 'first' };
+    memo.get(first, derive);
+    // As a listing's offers: a batch of other files between a file's offer and its open.
+    for (let i = 0; i < 2_000; i += 1) memo.get({ name: `f${i}` }, derive);
+    expect(memo.get(first, derive)).toBe('first!');
+    expect(derived).toBe(2_001);
+  });
 });

@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBucketFilesystem } from '../../src/fs/bucket-filesystem.js';
 import { BLOCKS_DIR_NAME, SHARD_FOLDERS, TEMP_PREFIX, blockFilePath, objectStem, shardFolder, versionStem, type BlockKey, type ObjectName } from '../../src/fs/disk-cache/block-file.js';
 import { writeBlockFile } from '../../src/fs/disk-cache/block-writer.js';
-import { CacheDirError, DiskCache } from '../../src/fs/disk-cache/disk-cache.js';
+import { CacheDirError, DiskCache, FILL_BATCH_BLOCKS } from '../../src/fs/disk-cache/disk-cache.js';
+import { nativeBlockWriter } from '../../src/fs/disk-cache/native-block-writer.js';
 import type { CacheLimit } from '../../src/fs/disk-cache/cache-limit.js';
 import { createAistoreClient, type AistoreClient } from '../../src/store/aistore-client.js';
 import { staticParams } from '../../src/store/base-params.js';
@@ -262,6 +263,27 @@ describe('disk cache in the read path (real server)', () => {
     expect(into.equals(patterned(BLOCK_BYTES, 0))).toBe(true);
     expect(await cache.readBlock(key(1), into)).toBe(true);
     expect(await cache.readBlock(key(2), into)).toBe(false);
+  });
+
+  it('writes the fills that come together with one call to the native writer per batch, not one per block', async () => {
+    cacheDir = await withTempDir('disk-cache');
+    const blocks = FILL_BATCH_BLOCKS + 4;
+    const cache = await DiskCache.open({ dir: cacheDir.path, blockBytes: BLOCK_BYTES, writeBehindMaxBytes: blocks * 5000, logger: pino({ level: 'silent' }) });
+    open.push(cache);
+    const key = (i: number): BlockKey => ({ endpoint: server.url, bucket: 'ais://b', object: `batch/f${i}`, version: '1', size: 5000, blockBytes: BLOCK_BYTES, blockIndex: 0 });
+    const native = nativeBlockWriter();
+    expect(native).toBeDefined();
+    const calls = native!.writeCalls();
+    // One turn of the event loop: every fill is queued before the first write starts.
+    for (let i = 0; i < blocks; i += 1) cache.storeBlock(key(i), patterned(5000, i), undefined);
+    await cache.settled();
+    expect(native!.writeCalls() - calls).toBe(Math.ceil(blocks / FILL_BATCH_BLOCKS));
+    expect(cache.stats()).toMatchObject({ writesSkipped: 0, writesFailed: 0 });
+    const into = Buffer.alloc(5000);
+    for (let i = 0; i < blocks; i += 1) {
+      expect(await cache.readBlock(key(i), into)).toBe(true);
+      expect(into.equals(patterned(5000, i))).toBe(true);
+    }
   });
 
   it('removes the blocks of the layout of before (a folder per object) at its first count, never serving them', async () => {

@@ -342,7 +342,7 @@ describe('the native engine serving hits of the real disk cache', () => {
   type RealCacheStats = EngineStats & { cacheHits: number; cacheHitBytes: number; cacheFallbacks: number; opensServed: number; blockFileReads: number; blockFileReadBytes: number; blockFileDirectReads: number; cacheReportCalls: number; pageStores: number; readRequests: number };
   const engineStats = (): RealCacheStats => handle!.engineStats!() as RealCacheStats;
   /** What reached the core's opens, reads and releases of files. */
-  const coreCalls = { lookupChild: 0, openByIno: 0, read: 0, release: 0 };
+  const coreCalls = { lookupChild: 0, openByIno: 0, read: 0, release: 0, engineLacksBlock: 0 };
   /** Operations the mount reported (its metrics), answered by the core or by the engine alone. */
   const reported = { open: 0, read: 0, readBytes: 0, release: 0 };
   const observer = {
@@ -372,7 +372,7 @@ describe('the native engine serving hits of the real disk cache', () => {
     });
     const counted = new Proxy(core, {
       get(target, property: keyof typeof core) {
-        if (property === 'lookupChild' || property === 'openByIno' || property === 'read' || property === 'release') coreCalls[property] += 1;
+        if (property === 'lookupChild' || property === 'openByIno' || property === 'read' || property === 'release' || property === 'engineLacksBlock') coreCalls[property] += 1;
         const value = target[property];
         return typeof value === 'function' ? value.bind(target) : value;
       },
@@ -761,6 +761,25 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(coreCalls.openByIno - before.openByIno).toBe(0);
     expect(coreCalls.read - before.read).toBe(0);
     expect(engineStats().opensServed - engineBefore.opensServed).toBe(smalls.length);
+  });
+
+  it('opens a file the cache lacks through the core with no block for the engine, which then never reports it lacking one', async () => {
+    const fresh = { name: 'not-cached-yet.bin', data: randomBytes(90 * KiB) };
+    bucket.set(fresh.name, fresh.data);
+    try {
+      const before = { ...coreCalls };
+      const result = await run('sha256sum', [join(mountpoint, fresh.name)]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout.split(' ')[0]).toBe(sha256(fresh.data));
+      expect(coreCalls.openByIno - before.openByIno).toBe(1);
+      // Its block had no file: the open's answer named none, so the engine had no block to find lacking.
+      expect(coreCalls.engineLacksBlock - before.engineLacksBlock).toBe(0);
+      // The read fetched it, and its block was written behind: the next mount serves it from the cache.
+      await diskCache!.settled();
+      expect(blockFilesOfLength(fresh.data.length)).toHaveLength(1);
+    } finally {
+      await bucket.delete(fresh.name);
+    }
   });
 
   it('opens a file for writing through the core, never from its block', async () => {

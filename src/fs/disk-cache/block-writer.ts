@@ -72,6 +72,63 @@ export async function writeBlockFile(
     if (outcome < 0) throw errnoError(-outcome, temp);
     return { fileBytes: outcome };
   }
+  return writeWithJs(final, folder, key, chunks);
+}
+
+/** A block for `writeBlockFiles`: its key, the file it goes to (`blockFilePath` under the blocks dir), its bytes. */
+export interface BlockToWrite {
+  readonly key: BlockKey;
+  readonly path: string;
+  readonly data: Buffer;
+}
+
+/** What became of one block of `writeBlockFiles`: its file, or the error its write met. */
+export type WriteOutcome = WrittenBlock | Error;
+
+/**
+ * Writes several blocks (each in one buffer, as a fill holds it) as one job of the native writer: the hop to
+ * the thread pool, its wake-up and its completion are paid once for all of them. Without the native writer,
+ * one after the other by the JS steps. Never rejects: each block's outcome, in order.
+ */
+export async function writeBlockFiles(blocks: readonly BlockToWrite[], writer: BlockWriterKind = defaultBlockWriter()): Promise<WriteOutcome[]> {
+  const native = writer === 'native' ? nativeBlockWriter() : undefined;
+  if (native === undefined) {
+    const outcomes: WriteOutcome[] = [];
+    for (const { key, path, data } of blocks) outcomes.push(await writeWithJs(path, dirname(path), key, [data]).catch((error: Error) => error));
+    return outcomes;
+  }
+  const outcomes: WriteOutcome[] = new Array<WriteOutcome>(blocks.length);
+  const texts: string[] = [];
+  const buffers: Buffer[] = [];
+  const slots: number[] = [];
+  const temps: string[] = [];
+  for (let index = 0; index < blocks.length; index += 1) {
+    const { key, path, data } = blocks[index] as BlockToWrite;
+    let keyText: string;
+    try {
+      keyText = headerKeyOf(key);
+    } catch (error) {
+      outcomes[index] = error as Error;
+      continue;
+    }
+    const temp = tempFilePath(path.slice(0, path.lastIndexOf('/')));
+    texts.push(temp, '\0', path, '\0', keyText, '\0');
+    buffers.push(data);
+    slots.push(index);
+    temps.push(temp);
+  }
+  if (buffers.length > 0) {
+    const written = await native.writeBlockFiles(texts.join(''), buffers);
+    slots.forEach((slot, at) => {
+      const bytes = written[at] as number;
+      outcomes[slot] = bytes < 0 ? errnoError(-bytes, temps[at] as string) : { fileBytes: bytes };
+    });
+  }
+  return outcomes;
+}
+
+/** The JS steps: temporary file in `folder` (made again if missing), one vectored write, close, rename to `final`. */
+async function writeWithJs(final: string, folder: string, key: BlockKey, chunks: readonly Buffer[]): Promise<WrittenBlock> {
   const header = encodeHeader(key, chunks);
   const fileBytes = header.length + byteLengthOf(chunks);
   let temp = tempFilePath(folder);

@@ -23,7 +23,7 @@ import {
   type BlockKey,
   type ObjectName,
 } from './block-file.js';
-import { writeBlockFile } from './block-writer.js';
+import { writeBlockFile, writeBlockFiles, type WriteOutcome } from './block-writer.js';
 import { IdentityMemo } from './identity-memo.js';
 import { DEFAULT_CACHE_LIMIT, type CacheLimit } from './cache-limit.js';
 import { CacheSpace, type EvictionReport } from './cache-space.js';
@@ -105,6 +105,15 @@ const OPEN_AHEAD_BLOCKS = 24;
 const CHECKED_VERSIONS_MAX = 10_000;
 /** Writes behind at once: each a job on the thread pool, which the reads' own calls to the disk share. */
 const FILL_WRITERS = 2;
+/**
+ * Blocks one job of the native writer writes at most, and how long a writer waits for the fills to gather before
+ * its first job: each job costs the JS thread a wake-up of a pool thread, a completion and a promise, whatever
+ * it writes, and fills come one per file read.
+ */
+export const FILL_BATCH_BLOCKS = 16;
+const FILL_GATHER_MS = 10;
+/** Objects whose derived names are kept (`DiskCache.object`): more than the files opened at once. */
+const OBJECTS_KEPT_MAX = 4_096;
 /** Version sweeps waiting for the next turn (each turn lists each shard they fall in once). */
 const PENDING_SWEEPS_MAX = 4_096;
 /** A block found missing is not looked for again this soon (a miss is always safe: at worst a fetch again). */
@@ -128,9 +137,15 @@ export class DiskCache {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly writeBehindMaxBytes: number;
-  private readonly checkedVersions = new LRUCache<string, true>({ max: CHECKED_VERSIONS_MAX });
-  /** Block files just found missing: the read after an engine's or a warm open's miss does not look again. */
-  private readonly missing = new LRUCache<string, true>({ max: MISSING_MEMO_MAX, ttl: MISSING_MEMO_MS });
+  /** Version memos whose sweep is done or waiting; forgotten all at once when full (a sweep again is only work). */
+  private readonly checkedVersions = new Set<string>();
+  /**
+   * Block files just found missing, with when (`performance.now()`): the read after an engine's or a warm open's
+   * miss does not look again. Forgotten all at once when full: a plain map costs a fill a fraction of a timed LRU's.
+   */
+  private readonly missing = new Map<string, number>();
+  /** The objects asked for lately, by name (`object`). */
+  private readonly objects = new Map<string, CachedObject>();
   /** Names of shards listed lately, by object stem. */
   private readonly shardListings = new LRUCache<string, Promise<ReadonlyMap<string, readonly string[]>>>({ max: SHARD_LISTINGS_MAX, ttl: SHARD_LISTING_TTL_MS });
   private readonly writing = new Set<string>();
@@ -138,7 +153,7 @@ export class DiskCache {
   private readonly dropping = new Set<string>();
   private readonly pendingWrites = new Set<Promise<void>>();
   /** Writes behind not started yet, in the order their blocks came. */
-  private readonly fills: { key: BlockKey; path: string; data: Buffer; memory: PooledBuffer | undefined }[] = [];
+  private readonly fills: Fill[] = [];
   private fillsRunning = 0;
   /** Objects whose other versions are to be dropped, by their object memo. */
   private readonly pendingSweeps = new Map<string, VersionFiles>();
@@ -196,9 +211,17 @@ export class DiskCache {
     return cache;
   }
 
-  /** The blocks of one version of one object. */
+  /**
+   * The blocks of one version of one object: the same `CachedObject` for the same key while it is kept, so that
+   * a file's offer, its open and its fill derive its block's names once, not once each.
+   */
   object(key: ObjectKey): CachedObject {
-    return new CachedObject(this, key);
+    const known = this.objects.get(key.object);
+    if (known !== undefined && sameObjectKey(known.key, key)) return known;
+    const object = new CachedObject(this, key);
+    if (this.objects.size >= OBJECTS_KEPT_MAX) this.objects.clear();
+    this.objects.set(key.object, object);
+    return object;
   }
 
   get isEnabled(): boolean {
@@ -225,7 +248,8 @@ export class DiskCache {
   dropOtherVersions(key: ObjectKey): void {
     const version = this.versionOf(key);
     if (!this.enabled || this.checkedVersions.has(version.memo)) return;
-    this.checkedVersions.set(version.memo, true);
+    if (this.checkedVersions.size >= CHECKED_VERSIONS_MAX) this.checkedVersions.clear();
+    this.checkedVersions.add(version.memo);
     // The version learnt last is the one kept: a sweep waiting for an earlier one is replaced.
     this.pendingSweeps.set(version.objectMemo, version);
     if (this.pendingSweeps.size > PENDING_SWEEPS_MAX) this.sweepVersions();
@@ -378,6 +402,18 @@ export class DiskCache {
     return { path, key: encodeKey(key), dataBytes };
   }
 
+  /**
+   * As `wholeBlock`, for an open the engine handed to the core: none when the block has no file. The engine
+   * would only find it missing too and report so, and the fetch would start after that round trip; a look at
+   * the folder's entry here (hot: the engine looked for its offer's file just before) starts it at once.
+   */
+  presentWholeBlock(key: BlockKey, dataBytes: number): WholeBlock | undefined {
+    const block = this.wholeBlock(key, dataBytes);
+    if (block === undefined || this.files.peek(block.path) !== undefined) return block;
+    if (this.knownMissing(block.path) || !existsSync(block.path)) return this.lacks(key, block.path);
+    return block;
+  }
+
   /** The engine served `bytes` from a `wholeBlock` (it marks the file used itself). */
   engineServed(bytes: number): void {
     this.counters.hits += 1;
@@ -401,26 +437,46 @@ export class DiskCache {
     this.fills.push({ key, path, data, memory });
     if (this.fillsRunning < FILL_WRITERS) {
       this.fillsRunning += 1;
-      // After the reply: the read that fetched these bytes goes out first.
-      this.background(new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.runFills()));
+      // After the reply (the read that fetched these bytes goes out first), and after the fills of the next few
+      // reads, written by the same job.
+      this.background(new Promise<void>((resolve) => setTimeout(resolve, FILL_GATHER_MS)).then(() => this.runFills()));
     }
   }
 
   private async runFills(): Promise<void> {
     try {
-      for (let fill = this.fills.shift(); fill !== undefined; fill = this.fills.shift()) {
+      for (let batch = this.fills.splice(0, FILL_BATCH_BLOCKS); batch.length > 0; batch = this.fills.splice(0, FILL_BATCH_BLOCKS)) {
         try {
-          if (!this.enabled) this.counters.writesSkipped += 1;
-          else if (!(await this.writeBlock(fill.key, fill.data))) this.counters.writesFailed += 1;
+          if (!this.enabled) this.counters.writesSkipped += batch.length;
+          else this.filled(batch, await writeBlockFiles(batch));
         } finally {
-          fill.memory?.release();
-          this.writing.delete(fill.path);
-          this.pendingWriteBytes -= fill.data.length;
+          for (const fill of batch) {
+            fill.memory?.release();
+            this.writing.delete(fill.path);
+            this.pendingWriteBytes -= fill.data.length;
+          }
         }
       }
     } finally {
       this.fillsRunning -= 1;
     }
+  }
+
+  /** What the writes of `batch` came to: written blocks join the cache's size, a failed one counts (and may end caching). */
+  private filled(batch: readonly Fill[], outcomes: readonly WriteOutcome[]): void {
+    let bytes = 0;
+    batch.forEach((fill, index) => {
+      const outcome = outcomes[index] as WriteOutcome;
+      if (outcome instanceof Error) {
+        this.counters.writesFailed += 1;
+        this.failed(outcome);
+        return;
+      }
+      this.missing.delete(fill.path);
+      bytes += outcome.fileBytes;
+      this.dropOtherVersions(fill.key);
+    });
+    if (bytes > 0) this.space.changed(bytes);
   }
 
   /**
@@ -524,7 +580,7 @@ export class DiskCache {
   private async openBlock(key: BlockKey): Promise<OpenBlock | undefined> {
     const path = this.pathOf(key);
     if (!this.enabled || this.dropping.has(path)) return undefined;
-    if (this.files.peek(path) === undefined && (this.missing.has(path) || !existsSync(path))) return this.lacks(key, path);
+    if (this.files.peek(path) === undefined && (this.knownMissing(path) || !existsSync(path))) return this.lacks(key, path);
     try {
       const entry = await this.files.open(path, key);
       return entry ?? this.lacks(key, path);
@@ -544,9 +600,18 @@ export class DiskCache {
    * the engine has just looked too: a failing open on the thread pool costs several times more.
    */
   private lacks(key: BlockKey, path: string): undefined {
-    this.missing.set(path, true);
+    if (this.missing.size >= MISSING_MEMO_MAX) this.missing.clear();
+    this.missing.set(path, performance.now());
     this.dropOtherVersions(key);
     return undefined;
+  }
+
+  private knownMissing(path: string): boolean {
+    const since = this.missing.get(path);
+    if (since === undefined) return false;
+    if (performance.now() - since < MISSING_MEMO_MS) return true;
+    this.missing.delete(path);
+    return false;
   }
 
   private hit(entry: OpenBlock, bytes: number): void {
@@ -638,8 +703,20 @@ async function firstMkdirFailure(path: string): Promise<string | undefined> {
   }
 }
 
-/** Key objects whose paths are kept: more than the reads and fills under way at once. */
-const RECENT_KEYS = 32;
+/** A block waiting for its write behind: its pooled buffer held until then. */
+interface Fill {
+  readonly key: BlockKey;
+  readonly path: string;
+  readonly data: Buffer;
+  readonly memory: PooledBuffer | undefined;
+}
+
+function sameObjectKey(a: ObjectKey, b: ObjectKey): boolean {
+  return a.object === b.object && a.version === b.version && a.size === b.size && a.blockBytes === b.blockBytes && a.endpoint === b.endpoint && a.bucket === b.bucket;
+}
+
+/** Key objects whose paths are kept: more than a listing's batch offers, and the reads and fills under way. */
+const RECENT_KEYS = 4_096;
 /** Block keys one `CachedObject` keeps (a large file's reader moves on; a small file has one). */
 const KEPT_BLOCK_KEYS_MAX = 64;
 
@@ -650,7 +727,9 @@ const SPACE_CHECK_INTERVAL_MS = 30_000;
 export class CachedObject {
   /** The last block opened ahead of the engine's reads (`openAhead`). */
   private openedAheadTo = -1;
-  private readonly blockKeys = new Map<number, BlockKey>();
+  /** Block 0's key apart: most objects are small files of one block, and need no map (kept per object, many kept). */
+  private firstBlockKey: BlockKey | undefined;
+  private blockKeys: Map<number, BlockKey> | undefined;
 
   constructor(
     readonly cache: DiskCache,
@@ -663,6 +742,8 @@ export class CachedObject {
 
   /** The same object for the same block, so that its path and header text are derived once (`DiskCache`). */
   blockKey(blockIndex: number): BlockKey {
+    if (blockIndex === 0) return (this.firstBlockKey ??= { ...this.key, blockIndex });
+    this.blockKeys ??= new Map();
     let key = this.blockKeys.get(blockIndex);
     if (key === undefined) {
       key = { ...this.key, blockIndex };
@@ -707,6 +788,11 @@ export class CachedObject {
   /** Where the block holding the whole object would be (an object of one block), for an engine to serve. */
   wholeBlock(): WholeBlock | undefined {
     return this.cache.wholeBlock(this.blockKey(0), this.key.size);
+  }
+
+  /** As `wholeBlock`, for an open: none when its file is missing (`DiskCache.presentWholeBlock`). */
+  presentWholeBlock(): WholeBlock | undefined {
+    return this.cache.presentWholeBlock(this.blockKey(0), this.key.size);
   }
 
   engineServed(bytes: number): void {

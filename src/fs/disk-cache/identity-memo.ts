@@ -1,28 +1,23 @@
 /**
- * What was derived lately from a few objects, found by the object itself (not by a text built from it): the
- * steps of one read ask for the same block's path and header text several times, with the same key object,
- * while the reads of other files come between. A few slots searched in turn, strongly held: a WeakMap would
- * cost the garbage collector work for every short-lived key, more than the memo saves.
+ * What was derived lately from objects, found by the object itself (not by a text built from it): a file's
+ * offer (made when a listing hands it over), its open and its fill ask for the same block's path and header
+ * text with the same key object, while the listing's other entries and the reads of other files come
+ * between. A map by identity, strongly held and emptied at once when full: a WeakMap would cost the garbage
+ * collector work for every short-lived key, and a lookup costs the same however many it holds.
  */
 export class IdentityMemo<K extends object, V> {
-  private readonly keys: (K | undefined)[];
-  private readonly values: (V | undefined)[];
-  private next = 0;
+  private readonly values = new Map<K, V>();
 
-  constructor(slots: number) {
-    this.keys = new Array<K | undefined>(slots).fill(undefined);
-    this.values = new Array<V | undefined>(slots).fill(undefined);
-  }
+  constructor(private readonly max: number) {}
 
-  /** The value kept for `key`, else `derive(key)`, kept in place of the oldest. */
+  /** The value kept for `key`, else `derive(key)`, kept (after forgetting all others when `max` are kept). */
   get(key: K, derive: (key: K) => V): V {
-    for (let slot = 0; slot < this.keys.length; slot += 1) {
-      if (this.keys[slot] === key) return this.values[slot] as V;
+    let value = this.values.get(key);
+    if (value === undefined) {
+      value = derive(key);
+      if (this.values.size >= this.max) this.values.clear();
+      this.values.set(key, value);
     }
-    const value = derive(key);
-    this.keys[this.next] = key;
-    this.values[this.next] = value;
-    this.next = (this.next + 1) % this.keys.length;
     return value;
   }
 }

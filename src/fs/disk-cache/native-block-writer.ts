@@ -7,6 +7,13 @@ import { fileURLToPath } from 'node:url';
 interface CacheFillAddon {
   /** The file's bytes, or -errno on failure. `key`: the key as the header holds it (`encodeKey`). */
   writeBlockFile(folder: string, temp: string, final: string, key: string, buffers: readonly Buffer[]): Promise<number>;
+  /**
+   * Several blocks of one buffer each, written in turn by one job: `texts` holds `temp\0final\0key\0` per block
+   * (its folder is its final path's). One outcome per block, as `writeBlockFile`'s.
+   */
+  writeBlockFiles(texts: string, buffers: readonly Buffer[]): Promise<Float64Array>;
+  /** Jobs this process queued on the thread pool (one per `writeBlockFile` or `writeBlockFiles` call). */
+  writeCalls(): number;
   /** Bytes from the buffer's start to its first page boundary. */
   alignmentGap(buffer: Buffer): number;
   /** Blocks this process wrote past the page cache (O_DIRECT). */

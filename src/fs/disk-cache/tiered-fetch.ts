@@ -19,6 +19,11 @@ export async function fetchThroughDisk(
   fetch: Fetch,
   signal: AbortSignal,
 ): Promise<ByteChunks> {
+  if (views.length === 1) {
+    // A small file's read, the usual case: no combinators of promises for one block.
+    if (!(await disk.readBlock(firstIndex, views[0] as Buffer))) await fetchMissing(disk, firstIndex, 0, memory, views, fetch, signal);
+    return ByteChunks.of(views);
+  }
   const found = await Promise.all(views.map((view, i) => disk.readBlock(firstIndex + i, view)));
   // Every GET is over before this returns or throws: a failure frees the buffers, which no GET may still fill.
   await allSettledOrThrow(
