@@ -344,8 +344,10 @@ int cache_read_serve(struct mount_context *ctx, struct request *r, const char *t
     parts[part_count].iov_len = hit->tail_bytes;
     part_count++;
   }
-  fuse_reply_iov(r->req, parts, (int)part_count);
+  /* Counted before the reply: a reader that has its bytes finds the hit in the stats. The ranges' bytes are all
+   * in the buffer by now, so JS may release their descriptors at once. */
   double token = (double)r->id;
   cache_settle(ctx, &token, 1, served);
+  fuse_reply_iov(r->req, parts, (int)part_count);
   return 1;
 }
