@@ -468,7 +468,7 @@ class BucketFilesystem implements PathFilesystem, InodeFilesystem, ReadStatsSour
       const handle = this.handles.add(ino, normalized, snapshot, this.readerFactory(this.client, snapshot));
       const keepCache = this.handles.noteOpenedVersion(ino, info);
       handle.kernelKeepsPages = keepCache;
-      // The engine opens the block file itself, off this thread; what it lacks, its first read fetches.
+      // The engine opens a block file the cache holds itself, off this thread; a missing one is fetched as usual.
       const wholeBlock = options?.engineReadsBlocks === true ? handle.reader.wholeBlock?.() : undefined;
       if (wholeBlock !== undefined) return { fh: handle.fh, keepCache, wholeBlock };
       // With its pages kept, the kernel may never ask: fetching ahead would be waste.
