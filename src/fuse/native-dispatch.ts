@@ -114,28 +114,12 @@ function attrAnswer(attr: FileAttr): (addon: NativeAddon, context: NativeContext
   };
 }
 
-/** A batch as the engine takes it, and the numbers it holds (0 for the dots) until the engine settles it. */
-interface DirBatch {
-  readonly names: string;
-  readonly count: number;
-  readonly attrs: Float64Array;
-  readonly entries: readonly DirEntry[];
-  readonly inos: number[];
-}
-
 /** An open directory: its stream, its own attributes (for `.` and `..`) and the numbers of the batch the engine holds. */
 interface OpenDir {
   readonly stream: DirStream;
   readonly self: FileAttr;
   /** Entry numbers of the batch handed out last, 0 for the dots; held until the engine settles it. */
   held: number[];
-  /**
-   * The batch after the one handed out last, made while the engine serves that one: making a batch (numbering
-   * and describing its entries) is most of a listing's work here, and the kernel would otherwise wait for it
-   * between batches while this thread had nothing to do.
-   */
-  ahead: { readonly offset: number; readonly batch: Promise<DirBatch | undefined> } | undefined;
-  closed: boolean;
 }
 
 /** The engine's open directories by handle, and their batches' lookups. */
@@ -148,7 +132,7 @@ class OpenDirs {
   add(stream: DirStream, self: FileAttr): number {
     const handle = this.nextHandle;
     this.nextHandle += 1;
-    this.dirs.set(handle, { stream, self, held: [], ahead: undefined, closed: false });
+    this.dirs.set(handle, { stream, self, held: [] });
     return handle;
   }
 
@@ -160,7 +144,12 @@ class OpenDirs {
 
   /** The engine is done with the last batch: `counts` says how often each entry went to the kernel. */
   settle(dir: OpenDir, counts: Buffer | undefined): void {
-    this.settleNumbers(dir.held, counts);
+    const { held } = dir;
+    const counted = counts === undefined ? 0 : Math.min(held.length, counts.length >>> 2);
+    for (let index = 0; index < held.length; index += 1) {
+      const ino = held[index] as number;
+      if (ino !== 0) this.fs.settleIno(ino, index < counted ? (counts as Buffer).readUInt32LE(index * 4) : 0);
+    }
     dir.held = [];
   }
 
@@ -168,42 +157,12 @@ class OpenDirs {
     const dir = this.dirs.get(handle);
     if (dir === undefined) return;
     this.settle(dir, counts);
+    dir.stream.close();
     this.dirs.delete(handle);
-    dir.closed = true;
-    // A stream is closed only once no read of it is under way.
-    const { ahead } = dir;
-    if (ahead === undefined) dir.stream.close();
-    else void ahead.batch.then((batch) => this.settleNumbers(batch?.inos ?? [], undefined)).finally(() => dir.stream.close());
   }
 
   /** The entries at `offset`…, dots first; each entry's number held until the batch is settled. */
-  async batch(dir: OpenDir, offset: number): Promise<DirBatch> {
-    const { ahead } = dir;
-    dir.ahead = undefined;
-    let batch = ahead?.offset === offset ? await ahead.batch : undefined;
-    if (batch === undefined) {
-      // The kernel went elsewhere (a seek), or the batch made ahead failed: its numbers go back, unused.
-      if (ahead !== undefined) this.settleNumbers((await ahead.batch)?.inos ?? [], undefined);
-      batch = await this.make(dir, offset);
-    }
-    dir.held = batch.inos;
-    if (batch.entries.length > 0 && !dir.closed) {
-      const next = offset + batch.count;
-      // A failure there is the kernel's to meet if it asks for that batch: it is then made again, and fails again.
-      dir.ahead = { offset: next, batch: this.make(dir, next).catch(() => undefined) };
-    }
-    return batch;
-  }
-
-  private settleNumbers(inos: readonly number[], counts: Buffer | undefined): void {
-    const counted = counts === undefined ? 0 : Math.min(inos.length, counts.length >>> 2);
-    for (let index = 0; index < inos.length; index += 1) {
-      const ino = inos[index] as number;
-      if (ino !== 0) this.fs.settleIno(ino, index < counted ? (counts as Buffer).readUInt32LE(index * 4) : 0);
-    }
-  }
-
-  private async make(dir: OpenDir, offset: number): Promise<DirBatch> {
+  async batch(dir: OpenDir, offset: number): Promise<{ names: string; count: number; attrs: Float64Array; entries: readonly DirEntry[] }> {
     const names: string[] = [];
     for (let position = offset; position < DOT_ENTRIES; position += 1) names.push(position === 0 ? '.' : '..');
     const dots = names.length;
@@ -223,7 +182,8 @@ class OpenDirs {
       inos[dots + index] = attr.ino;
       if (!held) this.fs.holdIno(attr.ino);
     }
-    return { names: names.join('\0'), count, attrs, entries, inos };
+    dir.held = inos;
+    return { names: names.join('\0'), count, attrs, entries };
   }
 }
 
