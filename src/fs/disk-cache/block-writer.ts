@@ -111,7 +111,7 @@ export async function writeBlockFiles(blocks: readonly BlockToWrite[], writer: B
       outcomes[index] = error as Error;
       continue;
     }
-    const temp = tempFilePath(path.slice(0, path.lastIndexOf('/')));
+    const temp = tempFilePath(dirname(path));
     texts.push(temp, '\0', path, '\0', keyText, '\0');
     buffers.push(data);
     slots.push(index);

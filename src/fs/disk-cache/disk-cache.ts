@@ -409,9 +409,7 @@ export class DiskCache {
    */
   presentWholeBlock(key: BlockKey, dataBytes: number): WholeBlock | undefined {
     const block = this.wholeBlock(key, dataBytes);
-    if (block === undefined || this.files.peek(block.path) !== undefined) return block;
-    if (this.knownMissing(block.path) || !existsSync(block.path)) return this.lacks(key, block.path);
-    return block;
+    return block !== undefined && this.hasNoFile(block.path) ? this.lacks(key, block.path) : block;
   }
 
   /** The engine served `bytes` from a `wholeBlock` (it marks the file used itself). */
@@ -472,11 +470,16 @@ export class DiskCache {
         this.failed(outcome);
         return;
       }
-      this.missing.delete(fill.path);
+      this.wrote(fill.key, fill.path);
       bytes += outcome.fileBytes;
-      this.dropOtherVersions(fill.key);
     });
     if (bytes > 0) this.space.changed(bytes);
+  }
+
+  /** Block `key` now has its file at `path`: it is no longer missing, and its object's other versions go. */
+  private wrote(key: BlockKey, path: string): void {
+    this.missing.delete(path);
+    this.dropOtherVersions(key);
   }
 
   /**
@@ -487,9 +490,8 @@ export class DiskCache {
     if (!this.enabled) return false;
     try {
       const written = await writeBlockFile(this.blocksDir, key, data);
-      this.missing.delete(this.pathOf(key));
+      this.wrote(key, this.pathOf(key));
       this.space.changed(written.fileBytes);
-      this.dropOtherVersions(key);
       return true;
     } catch (error) {
       this.failed(error);
@@ -580,7 +582,7 @@ export class DiskCache {
   private async openBlock(key: BlockKey): Promise<OpenBlock | undefined> {
     const path = this.pathOf(key);
     if (!this.enabled || this.dropping.has(path)) return undefined;
-    if (this.files.peek(path) === undefined && (this.knownMissing(path) || !existsSync(path))) return this.lacks(key, path);
+    if (this.hasNoFile(path)) return this.lacks(key, path);
     try {
       const entry = await this.files.open(path, key);
       return entry ?? this.lacks(key, path);
@@ -604,6 +606,11 @@ export class DiskCache {
     this.missing.set(path, performance.now());
     this.dropOtherVersions(key);
     return undefined;
+  }
+
+  /** No block file at `path`: none open here, and one found missing lately or not there now. */
+  private hasNoFile(path: string): boolean {
+    return this.files.peek(path) === undefined && (this.knownMissing(path) || !existsSync(path));
   }
 
   private knownMissing(path: string): boolean {
