@@ -536,12 +536,18 @@ describe('the native engine serving hits of the real disk cache', () => {
     expect(reported.release - reportedBefore.release).toBe(smalls.length);
   });
 
-  it('reads each small file\'s block file once after a remount: its header and data with the open, its READs from what that read', async () => {
+  /** Mounts again, runs `prepare`, reads every small file; the engine's stats before and after the reads. */
+  const catAllAfterRemount = async (prepare?: () => Promise<void> | void): Promise<{ before: RealCacheStats; after: RealCacheStats }> => {
     await unmountAll();
     await mountWithCache();
+    await prepare?.();
     const before = engineStats();
     await catAll();
-    const after = engineStats();
+    return { before, after: engineStats() };
+  };
+
+  it('reads each small file\'s block file once after a remount: its header and data with the open, its READs from what that read', async () => {
+    const { before, after } = await catAllAfterRemount();
     expect(after.opensServed - before.opensServed).toBe(smalls.length);
     expect(after.blockFileReads - before.blockFileReads).toBe(smalls.length);
     expect(after.cacheFallbacks).toBe(before.cacheFallbacks);
@@ -549,11 +555,7 @@ describe('the native engine serving hits of the real disk cache', () => {
   });
 
   it('hands the kernel a small file\'s pages with its open after a remount: its reads find them, no READ is sent', async () => {
-    await unmountAll();
-    await mountWithCache();
-    const before = engineStats();
-    await catAll();
-    const after = engineStats();
+    const { before, after } = await catAllAfterRemount();
     expect(after.opensServed - before.opensServed).toBe(smalls.length);
     expect(after.pageStores - before.pageStores).toBe(smalls.length);
     expect(after.readRequests - before.readRequests).toBe(0);
@@ -574,12 +576,7 @@ describe('the native engine serving hits of the real disk cache', () => {
   });
 
   it('reads only the header of a small file opened again while the kernel keeps its pages', async () => {
-    await unmountAll();
-    await mountWithCache();
-    await catAll();
-    const before = engineStats();
-    await catAll();
-    const after = engineStats();
+    const { before, after } = await catAllAfterRemount(catAll);
     expect(after.opensServed - before.opensServed).toBe(smalls.length);
     expect(after.readRequests - before.readRequests).toBe(0);
     expect(after.pageStores - before.pageStores).toBe(0);
@@ -620,12 +617,7 @@ describe('the native engine serving hits of the real disk cache', () => {
   it('reads a small file\'s block file past the page cache after a remount, its pages dropped: its bytes land in the kernel once', async () => {
     const blockFiles = smallBlockFiles();
     expect(blockFiles).toHaveLength(smalls.length);
-    await unmountAll();
-    await mountWithCache();
-    await evictPages(blockFiles);
-    const before = engineStats();
-    await catAll();
-    const after = engineStats();
+    const { before, after } = await catAllAfterRemount(() => evictPages(blockFiles));
     expectServedAlone(before, after, smalls.length);
     expect(after.readRequests - before.readRequests).toBe(0);
     // The mounted files' pages hold the bytes; the block files' pages were never filled.
@@ -662,12 +654,9 @@ describe('the native engine serving hits of the real disk cache', () => {
   });
 
   it('reads a small file\'s block file the kernel holds through the page cache, not from the disk again', async () => {
-    await unmountAll();
-    await mountWithCache();
-    for (const path of smallBlockFiles()) readFileSync(path);
-    const before = engineStats();
-    await catAll();
-    const after = engineStats();
+    const { before, after } = await catAllAfterRemount(() => {
+      for (const path of smallBlockFiles()) readFileSync(path);
+    });
     expectServedAlone(before, after, 0);
     expect(after.blockFileReads - before.blockFileReads).toBe(smalls.length);
   });
