@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import type { PinoPretty as PinoPrettyFactory } from 'pino-pretty';
 
 export type { Logger };
 
@@ -34,11 +35,16 @@ const TEXT_TIME_FORMAT = "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'";
  * destination (the fast path, and nothing lost at exit); the text format is pino-pretty in-process,
  * synchronous too, coloured only on a terminal (a detached mount's log file gets none).
  */
+/** pino-pretty and its dependencies load only for a text log: a collector's json log never needs them. */
+function prettyStream(): typeof PinoPrettyFactory {
+  return (createRequire(import.meta.url)('pino-pretty') as { PinoPretty: typeof PinoPrettyFactory }).PinoPretty;
+}
+
 export function createLogger(level: string = 'info', options: LoggerOptions = {}): Logger {
   const base = { pid: process.pid };
   if ((options.format ?? defaultLogFormat()) === 'text') {
     const colorize = process.stderr.isTTY === true;
-    return pino({ level, base }, PinoPretty({ destination: 2, sync: true, colorize, ignore: 'pid,hostname', translateTime: TEXT_TIME_FORMAT }));
+    return pino({ level, base }, prettyStream()({ destination: 2, sync: true, colorize, ignore: 'pid,hostname', translateTime: TEXT_TIME_FORMAT }));
   }
   return pino({ level, base }, pino.destination({ fd: 2, sync: true }));
 }

@@ -8,7 +8,7 @@ import { nearestName } from './nearest-name.js';
 import { ByteSizeError, parseByteSize } from '../fs/byte-size.js';
 import type { ReadPathOptions } from '../fs/read-path-options.js';
 import { CacheLimitError, DEFAULT_CACHE_LIMIT, parseCacheLimit, type CacheLimit } from '../fs/disk-cache/cache-limit.js';
-import { isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/mount.js';
+import { isMountEngine, MOUNT_ENGINES, type MountEngine } from '../fuse/engines.js';
 import { DEFAULT_RETRY_TIMEOUT_MS } from '../store/retry-policy.js';
 
 export const DEFAULT_ENDPOINT = 'http://localhost:51080';

@@ -1,5 +1,6 @@
 import { resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
+import { DEFAULT_MOUNT_ENGINE, type MountEngine } from './engines.js';
 import type { ChangeNotifying, InodeFilesystem, PathFilesystem } from '../fs/types.js';
 import { mountWithFuseNative } from './fuse-native-mount.js';
 import type { OperationObserver } from './fuse-operations.js';
@@ -12,15 +13,8 @@ import { DEFAULT_READ_AHEAD_KB, setMountReadAheadKb } from './readahead.js';
 
 export { MountError, type EngineStats, type MountHandle } from './mount-handle.js';
 
-/** The engines a mount can run on; the test suite is parameterised over this list. */
-export const MOUNT_ENGINES = ['native', 'fuse-native'] as const;
-export type MountEngine = (typeof MOUNT_ENGINES)[number];
-/** The libfuse 3 addon in native/ when it is built; fuse-native (libfuse 2) stays as the fallback. */
-export const DEFAULT_MOUNT_ENGINE: MountEngine = 'native';
-
-export function isMountEngine(value: string): value is MountEngine {
-  return (MOUNT_ENGINES as readonly string[]).includes(value);
-}
+// Apart, so that a command that only names the engines (a config's check) loads neither of them.
+export { DEFAULT_MOUNT_ENGINE, isMountEngine, MOUNT_ENGINES, type MountEngine } from './engines.js';
 
 /** Why the native engine cannot run here; undefined when its addon loads. */
 export function nativeEngineUnavailable(load: () => unknown = loadNativeAddon): NativeEngineUnavailableError | undefined {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
+import { undiciAgent } from './undici-agent.js';
 import { abortError, BufferingHandler, type ResponseBody } from './buffered-response.js';
 import { DirectGetAgent } from './direct-get.js';
 import { NetworkError, ProtocolError } from './errors.js';
@@ -94,7 +95,7 @@ export class HttpTransport {
       headersTimeoutMs: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
       bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
     };
-    this.agent = new Agent({
+    this.agent = new (undiciAgent())({
       connections: limits.connectionsPerOrigin,
       headersTimeout: limits.headersTimeoutMs,
       bodyTimeout: limits.bodyTimeoutMs,

@@ -11,7 +11,7 @@ import { createAistoreClient } from '../../src/store/aistore-client.js';
 import { staticParams } from '../../src/store/base-params.js';
 import { bindBucket } from '../../src/store/bucket-client.js';
 import type { ObjectInfo } from '../../src/store/object-store.js';
-import { CLI_PATH, run, runCli, startCli, waitForExit } from '../helpers/processes.js';
+import { BIN_PATH, CLI_PATH, run, runCli, startCli, waitForExit } from '../helpers/processes.js';
 import { PREFETCH_THREADPOOL_SIZE } from '../../src/cli/prefetch-threadpool.js';
 import { blockFilesUnder } from '../helpers/cache-files.js';
 import { useServer, withTempDir } from '../helpers/server.js';
@@ -28,13 +28,13 @@ const trainBytes = Object.entries(files)
  * A prefetch started with `env`, seen while it waits on its first request (to an endpoint that accepts and never
  * answers), once its cache dir is open: its UV_THREADPOOL_SIZE after any re-execution, and its threads.
  */
-async function prefetchThreads(cacheDir: string, env: NodeJS.ProcessEnv): Promise<{ poolSize: string | undefined; threads: number }> {
+async function prefetchThreads(cacheDir: string, env: NodeJS.ProcessEnv, script?: string): Promise<{ poolSize: string | undefined; threads: number }> {
   const sockets: Socket[] = [];
   const silent = createServer((socket) => void sockets.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const connected = new Promise<void>((resolve) => silent.once('connection', () => resolve()));
   const { port } = silent.address() as AddressInfo;
-  const prefetch = startCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', `http://127.0.0.1:${port}`], env);
+  const prefetch = startCli(['prefetch', 'ais://b/train', '--cache-dir', cacheDir, '--endpoint', `http://127.0.0.1:${port}`], env, script);
   try {
     await connected;
     const environ = await readFile(`/proc/${prefetch.child.pid}/environ`, 'utf8');
@@ -188,6 +188,14 @@ describe('bucketfs prefetch', () => {
     const set = await prefetchThreads(join(root.path, 'pool-set'), { ...env, UV_THREADPOOL_SIZE: '2' });
     expect(set.poolSize).toBe('2');
     expect(set.threads).toBeLessThan(PREFETCH_THREADPOOL_SIZE);
+  });
+
+  it('gets its thread pool from the bucketfs command without running itself again', async () => {
+    const { UV_THREADPOOL_SIZE: _unset, ...env } = process.env;
+    const own = await prefetchThreads(join(root.path, 'pool-bin'), env, BIN_PATH);
+    // The environment it was started with, unchanged: no execv put the variable there.
+    expect(own.poolSize).toBeUndefined();
+    expect(own.threads).toBeGreaterThan(PREFETCH_THREADPOOL_SIZE);
   });
 
   it('refuses bad input in one line', async () => {

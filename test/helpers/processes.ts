@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** The `bucketfs` command as package.json's bin installs it. */
+export const BIN_PATH = fileURLToPath(new URL('../../dist/cli/bucketfs.cjs', import.meta.url));
 
 export interface RunResult {
   readonly code: number | null;
@@ -46,8 +48,8 @@ export function runCli(args: readonly string[], options: { timeoutMs?: number; e
 }
 
 /** Starts the built CLI and leaves it running; its output is collected on the returned object. */
-export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; output: () => string } {
-  const child = track(spawn(process.execPath, [CLI_PATH, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = process.env, script: string = CLI_PATH): { child: ChildProcess; output: () => string } {
+  const child = track(spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
