@@ -125,6 +125,17 @@ function coldKernel() {
   if (!dropCaches(3)) cachesDropped = false;
 }
 
+/**
+ * A new folder beside the cache dirs, on the same disk, for the bytes of a floor row: what the same GETs cost
+ * when they only write what they fetch. Removed with the cache dirs.
+ */
+function floorDir() {
+  cacheDirCount += 1;
+  const dir = join(cacheDirsRoot, `floor-${cacheDirCount}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 /** The next row's cache dir: a new, empty folder. */
 function freshCacheDir() {
   cacheDirCount += 1;
@@ -397,11 +408,25 @@ async function prefetchRows() {
     coldKernel();
     const rawSmall = await attempt('raw GET of the small files', () => raw.wholeObjects(keys, plan.rawLanes));
     const small = await attempt('prefetch of the small files', () => prefetch(LOADER_PREFIX, loaderBytes));
-    addPrefetchRows(`prefetch ${plan.loaderFiles} × ${plan.loaderFileBytes / KiB} KiB`, small, { label: 'raw parallel GET', result: rawSmall });
+    const smallName = `prefetch ${plan.loaderFiles} × ${plan.loaderFileBytes / KiB} KiB`;
+    const smallReference = { label: 'raw parallel GET', result: rawSmall };
+    addPrefetchRows(smallName, small, smallReference);
+    const writtenSmall = await attempt('raw GET of the small files written to files', () => {
+      coldKernel();
+      return raw.wholeObjects(keys, plan.rawLanes, { intoDir: floorDir() });
+    });
+    addRow({ test: `${smallName}: the raw GETs, each written to a file beside the cache (floor)`, unit: 'MiB/s', result: writtenSmall, reference: smallReference });
     coldKernel();
     const rawLarge = await attempt('raw GET of the large file', () => raw.parallelRanges([{ key: LARGE_KEY, sizeBytes: plan.largeFileBytes }], plan.rawLanes, plan.rangeBytes));
     const large = await attempt('prefetch of the large file', () => prefetch('large/', plan.largeFileBytes));
-    addPrefetchRows(`prefetch of a ${plan.largeFileBytes / MiB} MiB file`, large, { label: `raw ranged GETs of ${plan.rangeBytes / MiB} MiB`, result: rawLarge });
+    const largeName = `prefetch of a ${plan.largeFileBytes / MiB} MiB file`;
+    const largeReference = { label: `raw ranged GETs of ${plan.rangeBytes / MiB} MiB`, result: rawLarge };
+    addPrefetchRows(largeName, large, largeReference);
+    const writtenLarge = await attempt('raw GET of the large file written to a file', () => {
+      coldKernel();
+      return raw.parallelRanges([{ key: LARGE_KEY, sizeBytes: plan.largeFileBytes }], plan.rawLanes, plan.rangeBytes, { intoFile: join(floorDir(), 'large.bin') });
+    });
+    addRow({ test: `${largeName}: the raw GETs written to a file beside the cache (floor)`, unit: 'MiB/s', result: writtenLarge, reference: largeReference });
   } finally {
     await raw.close();
   }

@@ -1,5 +1,6 @@
 // The limits: the same objects read straight over HTTP, no filesystem in between: with undici, or (`direct`) with
 // the project's own GET path, which reads each body into a buffer reused from GET to GET.
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
@@ -15,9 +16,12 @@ export async function createRawClient(endpoint, connections, distDir, { direct =
   const dispatcher = new Agent({ connections, pipelining: 1 });
   const urlOf = (key) => `${endpoint}/v1/objects/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}?provider=ais`;
 
-  /** Bytes of one GET (whole or a range), counted as they stream in and then dropped. */
-  async function get(key, range) {
-    if (store !== undefined) return getDirect(key, range);
+  /**
+   * Bytes of one GET (whole or a range), counted as they stream in and then dropped, or (`file`: an open file
+   * handle) written to it at the range's offset.
+   */
+  async function get(key, range, file) {
+    if (store !== undefined && file === undefined) return getDirect(key, range);
     const headers = range ? { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {};
     const { statusCode, body } = await request(urlOf(key), { dispatcher, headers });
     if (statusCode !== 200 && statusCode !== 206) {
@@ -25,7 +29,10 @@ export async function createRawClient(endpoint, connections, distDir, { direct =
       throw new Error(`GET ${key}: HTTP ${statusCode}`);
     }
     let bytes = 0;
-    for await (const chunk of body) bytes += chunk.length;
+    for await (const chunk of body) {
+      if (file !== undefined) await file.write(chunk, 0, chunk.length, (range?.offset ?? 0) + bytes);
+      bytes += chunk.length;
+    }
     return bytes;
   }
 
@@ -67,8 +74,11 @@ export async function createRawClient(endpoint, connections, distDir, { direct =
       return { bytes, seconds: (performance.now() - started) / 1000 };
     },
 
-    /** `streams` lanes taking `rangeBytes` ranges of the objects from one queue, in order. */
-    async parallelRanges(objects, streams, rangeBytes) {
+    /**
+     * `streams` lanes taking `rangeBytes` ranges of the objects from one queue, in order; with `intoFile`, one
+     * object's ranges are written to that file (buffered, synced once at the end: the disk has them all).
+     */
+    async parallelRanges(objects, streams, rangeBytes, { intoFile } = {}) {
       const ranges = objects.flatMap(({ key, sizeBytes }) =>
         Array.from({ length: Math.ceil(sizeBytes / rangeBytes) }, (_, index) => ({
           key,
@@ -78,10 +88,16 @@ export async function createRawClient(endpoint, connections, distDir, { direct =
       );
       let bytes = 0;
       const started = performance.now();
-      await lanes(streams, () => ranges.shift(), async ({ key, offset, length }) => {
-        const got = await get(key, { offset, length });
-        bytes += got; // not `bytes += await …`: that reads `bytes` before the await and loses other lanes' counts
-      });
+      const file = intoFile === undefined ? undefined : await open(intoFile, 'w');
+      try {
+        await lanes(streams, () => ranges.shift(), async ({ key, offset, length }) => {
+          const got = await get(key, { offset, length }, file);
+          bytes += got; // not `bytes += await …`: that reads `bytes` before the await and loses other lanes' counts
+        });
+        await file?.datasync();
+      } finally {
+        await file?.close();
+      }
       return { bytes, seconds: (performance.now() - started) / 1000 };
     },
 
@@ -105,14 +121,19 @@ export async function createRawClient(endpoint, connections, distDir, { direct =
       return { bytes, seconds: elapsed, iops: reads / elapsed, mibPerSec: bytes / 2 ** 20 / elapsed };
     },
 
-    /** Whole small objects on `concurrency` lanes. */
-    async wholeObjects(keys, concurrency) {
-      const queue = [...keys];
+    /** Whole small objects on `concurrency` lanes; with `intoDir`, each written to a new file there (buffered). */
+    async wholeObjects(keys, concurrency, { intoDir } = {}) {
+      const queue = keys.map((key, index) => ({ key, index }));
       let bytes = 0;
       const started = performance.now();
-      await lanes(concurrency, () => queue.shift(), async (key) => {
-        const got = await get(key);
-        bytes += got;
+      await lanes(concurrency, () => queue.shift(), async ({ key, index }) => {
+        const file = intoDir === undefined ? undefined : await open(join(intoDir, String(index)), 'wx');
+        try {
+          const got = await get(key, undefined, file);
+          bytes += got;
+        } finally {
+          await file?.close();
+        }
       });
       return { files: keys.length, bytes, seconds: (performance.now() - started) / 1000 };
     },
