@@ -30,16 +30,16 @@ export function defaultLogFormat(stderrIsTty: boolean = process.stderr.isTTY ===
 /** ISO 8601 in UTC, so lines from machines in other zones sort and compare as they are. */
 const TEXT_TIME_FORMAT = "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'";
 
-/**
- * Logs on stderr, so stdout stays free for command output. JSON lines go through pino's synchronous
- * destination (the fast path, and nothing lost at exit); the text format is pino-pretty in-process,
- * synchronous too, coloured only on a terminal (a detached mount's log file gets none).
- */
 /** pino-pretty and its dependencies load only for a text log: a collector's json log never needs them. */
 function prettyStream(): typeof PinoPrettyFactory {
   return (createRequire(import.meta.url)('pino-pretty') as { PinoPretty: typeof PinoPrettyFactory }).PinoPretty;
 }
 
+/**
+ * Logs on stderr, so stdout stays free for command output. JSON lines go through pino's synchronous
+ * destination (the fast path, and nothing lost at exit); the text format is pino-pretty in-process,
+ * synchronous too, coloured only on a terminal (a detached mount's log file gets none).
+ */
 export function createLogger(level: string = 'info', options: LoggerOptions = {}): Logger {
   const base = { pid: process.pid };
   if ((options.format ?? defaultLogFormat()) === 'text') {

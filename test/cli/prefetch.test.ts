@@ -111,7 +111,7 @@ describe('bucketfs prefetch', () => {
     expect(again.stdout).toMatch(/^prefetched 10 of 10 files, .* 0\.0 MiB fetched at /);
   });
 
-  it('loads its own command alone, not the mount or the server', async () => {
+  it('loads its own command alone, not the mount, the server or an engine', async () => {
     // A module hook that writes the URL of every module the CLI loads to a file.
     const loads = join(root.path, 'loads.txt');
     const hooks = join(root.path, 'record-loads-hooks.mjs');
@@ -120,9 +120,12 @@ describe('bucketfs prefetch', () => {
     await writeFile(preload, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)}, { data: { log: ${JSON.stringify(loads)} } });\n`);
     const result = await run(process.execPath, ['--import', preload, CLI_PATH, 'prefetch', 'ais://b/train', '--cache-dir', join(root.path, 'alone'), '--endpoint', server.url]);
     expect(result.code, result.stderr).toBe(0);
-    const loaded = (await readFile(loads, 'utf8')).split('\n').filter((url) => url.includes('/dist/cli/'));
+    const urls = (await readFile(loads, 'utf8')).split('\n');
+    const loaded = urls.filter((url) => url.includes('/dist/cli/'));
     expect(loaded.some((url) => url.endsWith('/prefetch-command.js'))).toBe(true);
     expect(loaded.filter((url) => /\/(mount|serve|demo)-command\.js$/.test(url))).toEqual([]);
+    // Nor either engine: only the module naming them, for the config's check of --engine.
+    expect(urls.filter((url) => url.includes('/dist/fuse/')).map((url) => url.slice(url.lastIndexOf('/') + 1))).toEqual(['engines.js']);
   });
 
   it('fetches again only the blocks gone or damaged since the last run', async () => {
