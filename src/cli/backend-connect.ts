@@ -23,6 +23,10 @@ import { stagingDirFor } from './staging-dir.js';
 
 /** The longest the bucket check before mounting retries an endpoint that does not answer. */
 const MOUNT_CHECK_RETRY_TIMEOUT_MS = 10_000;
+/** The bucket check's first attempt, alone: a healthy store answers a HEAD well within it. */
+const MOUNT_CHECK_FIRST_TRY_MS = 2_000;
+/** Less of the check's deadline than this left after its first attempt is not worth a retry. */
+const MOUNT_CHECK_LEAST_RETRY_MS = 250;
 
 export function bucketUri(backend: BackendSettings): string {
   const { bucket, prefix } = backend.location;
@@ -135,11 +139,13 @@ async function connectBackend(
   const tls = settings.tls;
   let store: AistoreClient;
   let probeStore: AistoreClient;
+  let firstTryStore: AistoreClient;
   try {
     const tlsOptions = tls ? { tls: { caFile: tls.caFile, insecureSkipVerify: tls.insecureSkipVerify } } : {};
     const retry = settings.retryTimeoutMs === undefined ? {} : { retry: { timeoutMs: settings.retryTimeoutMs } };
     store = createAistoreClient({ logger: bucketLogger, ...retry, ...tlsOptions });
     probeStore = createAistoreClient({ ...tlsOptions, retry: { maxAttempts: HEALTH_PROBE_ATTEMPTS } });
+    firstTryStore = createAistoreClient({ ...tlsOptions, retry: { maxAttempts: 1 } });
   } catch (error) {
     // The CA file is read when the client is made; a missing one is the only likely failure here.
     const code = (error as NodeJS.ErrnoException).code;
@@ -150,12 +156,27 @@ async function connectBackend(
     // At mount time a refused token is an error now, not a wait: the user is there to fix it. And a wrong endpoint
     // is a mistake to report, not an outage to ride out: the check has a retry deadline of its own.
     const retryTimeoutMs = Math.min(settings.retryTimeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS, MOUNT_CHECK_RETRY_TIMEOUT_MS);
-    await bindBucket(store, backend.location.bucket, provider, { waitForCredentials: false }).headBucket({ retryTimeoutMs });
+    const deadlineMs = Date.now() + retryTimeoutMs;
+    const check = (client: AistoreClient, timeoutMs: number) =>
+      bindBucket(client, backend.location.bucket, provider, { waitForCredentials: false }).headBucket({ retryTimeoutMs: timeoutMs });
+    try {
+      await check(firstTryStore, Math.min(retryTimeoutMs, MOUNT_CHECK_FIRST_TRY_MS));
+    } catch (error) {
+      // One attempt first: an endpoint of the other scheme is named at once, as no retry would mend it.
+      const hint = await schemeMismatchHint(backend.endpoint, error);
+      if (hint !== undefined) throw new CliError(hint);
+      // The retries get what is left of the check's deadline; a first attempt that used it up is the answer.
+      const leftMs = deadlineMs - Date.now();
+      if (leftMs < MOUNT_CHECK_LEAST_RETRY_MS) throw error;
+      await check(store, leftMs);
+    }
   } catch (error) {
     provider.close();
-    await Promise.all([store.close(), probeStore.close()]);
+    await Promise.all([store.close(), probeStore.close(), firstTryStore.close()]);
+    if (error instanceof CliError) throw error;
     throw new CliError((await schemeMismatchHint(backend.endpoint, error)) ?? explainBucketFailure(backend, error));
   }
+  await firstTryStore.close();
   const probe = bindBucket(probeStore, backend.location.bucket, provider, { waitForCredentials: false });
   const warning = await emptyPrefixWarning(backend, probe, bucketLogger);
   const filesystem = createBucketFilesystem({

@@ -15,8 +15,20 @@ function errorText(error: unknown): string {
   return parts.join(' ');
 }
 
+/** The answers of `speaksTls` by host and port: a failed check asks once more at its end, and gets the same one. */
+const tlsAnswers = new Map<string, Promise<boolean>>();
+
 /** Whether `host:port` completes a TLS handshake (any certificate: only the protocol is in question). */
 function speaksTls(url: URL): Promise<boolean> {
+  let answer = tlsAnswers.get(url.host);
+  if (answer === undefined) {
+    answer = probeTls(url);
+    tlsAnswers.set(url.host, answer);
+  }
+  return answer;
+}
+
+function probeTls(url: URL): Promise<boolean> {
   return new Promise((resolve) => {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     // SNI takes host names only; Node warns when given an address.

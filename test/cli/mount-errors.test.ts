@@ -1,4 +1,6 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ENDPOINT } from '../../src/cli/mount-config.js';
@@ -66,6 +68,28 @@ describe('mount errors that name the fix', () => {
     const result = await cli(['mount', 'ais://b', makeMountpoint('http-to-https'), '--endpoint', `http://${hostPort}`, ...quick]);
     expect(result.code).toBe(1);
     expectOneLine(result.stderr, new RegExp(`endpoint http://${hostPort} speaks HTTPS \\(TLS\\), not plain HTTP: use https://${hostPort}$`, 'm'));
+  });
+
+  it('http:// to a TLS port: one attempt and one handshake to tell why, no retries until the deadline', async () => {
+    // A TLS port that counts what reaches it: every connection, and those that sent plain HTTP (OpenSSL names them).
+    const counts = { connections: 0, plainRequests: 0 };
+    const bare = createTlsServer({ cert: await readFile(join(root.path, 'server.crt')), key: await readFile(join(root.path, 'server.key')) }, (socket) => socket.end());
+    bare.on('connection', () => void (counts.connections += 1));
+    bare.on('tlsClientError', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ERR_SSL_HTTP_REQUEST') counts.plainRequests += 1;
+    });
+    await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+    try {
+      const hostPort = `127.0.0.1:${(bare.address() as AddressInfo).port}`;
+      // The default deadline of the check (10 s), which retries would use up.
+      const result = await cli(['mount', 'ais://b', makeMountpoint('http-to-tls-once'), '--endpoint', `http://${hostPort}`, '--foreground']);
+      expect(result.code).toBe(1);
+      expectOneLine(result.stderr, new RegExp(`endpoint http://${hostPort} speaks HTTPS \\(TLS\\), not plain HTTP: use https://${hostPort}$`, 'm'));
+      // The check's one request, and the handshake that told why.
+      expect(counts).toEqual({ connections: 2, plainRequests: 1 });
+    } finally {
+      await new Promise<void>((resolve) => bare.close(() => resolve()));
+    }
   });
 
   it('with AIS_ENDPOINT unset and no --endpoint: the error names the endpoint as the default', async () => {
