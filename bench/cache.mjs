@@ -125,22 +125,17 @@ function coldKernel() {
   if (!dropCaches(3)) cachesDropped = false;
 }
 
-/**
- * A new folder beside the cache dirs, on the same disk, for the bytes of a floor row: what the same GETs cost
- * when they only write what they fetch. Removed with the cache dirs.
- */
-function floorDir() {
+/** A new, empty folder under the run's cache dirs (`kind-N`), on their disk; removed with them. */
+function newRunFolder(kind) {
   cacheDirCount += 1;
-  const dir = join(cacheDirsRoot, `floor-${cacheDirCount}`);
+  const dir = join(cacheDirsRoot, `${kind}-${cacheDirCount}`);
   mkdirSync(dir, { recursive: true });
   return dir;
 }
 
-/** The next row's cache dir: a new, empty folder. */
+/** The next row's cache dir. */
 function freshCacheDir() {
-  cacheDirCount += 1;
-  cacheDir = join(cacheDirsRoot, `dir-${cacheDirCount}`);
-  mkdirSync(cacheDir, { recursive: true });
+  cacheDir = newRunFolder('dir');
 }
 
 /** The cache dirs of a run, and those a stopped run left (and the single cache dir of earlier versions of this script). */
@@ -390,12 +385,23 @@ async function prefetch(prefix, bytes) {
   };
 }
 
-/** The two rows of one prefetch: the target is on the transfer, the whole command beside it. */
-function addPrefetchRows(name, result, reference) {
+/**
+ * The rows of one prefetch: its transfer (with the target) and the whole command against `rawGets()`, then the
+ * floor, the same GETs writing what they fetch into a new folder beside the cache (`rawGets(folder)`).
+ */
+async function prefetchSet({ name, what, prefix, bytes, label, rawGets }) {
+  coldKernel();
+  const reference = { label, result: await attempt(`raw GET of ${what}`, () => rawGets()) };
+  const result = await attempt(`prefetch of ${what}`, () => prefetch(prefix, bytes));
   const failed = result.failed ? result : undefined;
   addRow({ test: `${name}, transfer`, unit: 'MiB/s', result: failed ?? result.transfer, reference, target: TARGET.prefetch });
   addRow({ test: `${name}, whole command`, unit: 'MiB/s', result: failed ?? result.command, reference });
   if (!failed) notes.push(`${name}: the command's start, the opening of its cache dir and its listing took ${(result.command.seconds - result.transfer.seconds).toFixed(2)} s`);
+  const floor = await attempt(`raw GET of ${what} written to files`, () => {
+    coldKernel();
+    return rawGets(newRunFolder('floor'));
+  });
+  addRow({ test: `${name}: the raw GETs writing what they fetch beside the cache (floor)`, unit: 'MiB/s', result: floor, reference });
 }
 
 async function prefetchRows() {
@@ -403,30 +409,26 @@ async function prefetchRows() {
   await dropMount();
   const raw = await createRawClient(state.server.url, plan.rawLanes, distDir);
   try {
-    const loaderBytes = plan.loaderFiles * plan.loaderFileBytes;
     const keys = Array.from({ length: plan.loaderFiles }, (_, index) => loaderKey(index));
-    coldKernel();
-    const rawSmall = await attempt('raw GET of the small files', () => raw.wholeObjects(keys, plan.rawLanes));
-    const small = await attempt('prefetch of the small files', () => prefetch(LOADER_PREFIX, loaderBytes));
-    const smallName = `prefetch ${plan.loaderFiles} × ${plan.loaderFileBytes / KiB} KiB`;
-    const smallReference = { label: 'raw parallel GET', result: rawSmall };
-    addPrefetchRows(smallName, small, smallReference);
-    const writtenSmall = await attempt('raw GET of the small files written to files', () => {
-      coldKernel();
-      return raw.wholeObjects(keys, plan.rawLanes, { intoDir: floorDir() });
+    await prefetchSet({
+      name: `prefetch ${plan.loaderFiles} × ${plan.loaderFileBytes / KiB} KiB`,
+      what: 'the small files',
+      prefix: LOADER_PREFIX,
+      bytes: plan.loaderFiles * plan.loaderFileBytes,
+      label: 'raw parallel GET',
+      // Each file to a file of its own.
+      rawGets: (intoDir) => raw.wholeObjects(keys, plan.rawLanes, { intoDir }),
     });
-    addRow({ test: `${smallName}: the raw GETs, each written to a file beside the cache (floor)`, unit: 'MiB/s', result: writtenSmall, reference: smallReference });
-    coldKernel();
-    const rawLarge = await attempt('raw GET of the large file', () => raw.parallelRanges([{ key: LARGE_KEY, sizeBytes: plan.largeFileBytes }], plan.rawLanes, plan.rangeBytes));
-    const large = await attempt('prefetch of the large file', () => prefetch('large/', plan.largeFileBytes));
-    const largeName = `prefetch of a ${plan.largeFileBytes / MiB} MiB file`;
-    const largeReference = { label: `raw ranged GETs of ${plan.rangeBytes / MiB} MiB`, result: rawLarge };
-    addPrefetchRows(largeName, large, largeReference);
-    const writtenLarge = await attempt('raw GET of the large file written to a file', () => {
-      coldKernel();
-      return raw.parallelRanges([{ key: LARGE_KEY, sizeBytes: plan.largeFileBytes }], plan.rawLanes, plan.rangeBytes, { intoFile: join(floorDir(), 'large.bin') });
+    const large = [{ key: LARGE_KEY, sizeBytes: plan.largeFileBytes }];
+    await prefetchSet({
+      name: `prefetch of a ${plan.largeFileBytes / MiB} MiB file`,
+      what: 'the large file',
+      prefix: 'large/',
+      bytes: plan.largeFileBytes,
+      label: `raw ranged GETs of ${plan.rangeBytes / MiB} MiB`,
+      // Its ranges to one file, at their offsets.
+      rawGets: (intoDir) => raw.parallelRanges(large, plan.rawLanes, plan.rangeBytes, { intoFile: intoDir === undefined ? undefined : join(intoDir, 'large.bin') }),
     });
-    addRow({ test: `${largeName}: the raw GETs written to a file beside the cache (floor)`, unit: 'MiB/s', result: writtenLarge, reference: largeReference });
   } finally {
     await raw.close();
   }

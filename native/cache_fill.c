@@ -13,9 +13,10 @@
  * writeBlockFiles(texts, buffers) -> Promise<Float64Array>: several blocks of one buffer each, written in turn by
  * one job, one outcome each (as writeBlockFile's). `texts` holds "temp\0final\0key\0" per block; a block's folder
  * is its final path's. One hop for many blocks: the pool thread's wake-up, the completion and its promise are
- * paid once per batch of fills, not once per fill. writeCalls() counts the jobs queued (either call). A large block in page-aligned buffers is written past the page cache
- * (DIRECT_MIN_BYTES); alignmentGap(buffer) tells JS where a buffer's first page boundary is, directWrites() how
- * many blocks went that way.
+ * paid once per batch of fills, not once per fill. writeCalls() counts the jobs queued (either call).
+ *
+ * A large block in page-aligned buffers is written past the page cache (DIRECT_MIN_BYTES); alignmentGap(buffer)
+ * tells JS where a buffer's first page boundary is, directWrites() how many blocks went that way.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -82,10 +82,11 @@ export class BlockFileError extends Error {
 }
 
 /**
- * Texts and paths of the key objects used lately: a file's offer, its open and its fill ask for them, with a
- * listing's batch of other offers between, and a key object is never changed (its fields are read-only).
+ * Key objects whose derived texts and paths are kept: a file's offer, its open and its fill ask for them, with a
+ * listing's batch of other offers between (more than the reads and fills under way), and a key object is never
+ * changed (its fields are read-only).
  */
-const RECENT_KEYS = 4_096;
+export const RECENT_KEYS = 4_096;
 const encodedKeys = new IdentityMemo<BlockKey, string>(RECENT_KEYS);
 const blockPaths = new IdentityMemo<BlockKey, string>(RECENT_KEYS);
 

@@ -9,6 +9,7 @@ import {
   BLOCKS_DIR_NAME,
   BlockFileError,
   PIECE_BYTES,
+  RECENT_KEYS,
   SHARD_FOLDERS,
   TEMP_PREFIX,
   blockFilePath,
@@ -722,8 +723,6 @@ function sameObjectKey(a: ObjectKey, b: ObjectKey): boolean {
   return a.object === b.object && a.version === b.version && a.size === b.size && a.blockBytes === b.blockBytes && a.endpoint === b.endpoint && a.bucket === b.bucket;
 }
 
-/** Key objects whose paths are kept: more than a listing's batch offers, and the reads and fills under way. */
-const RECENT_KEYS = 4_096;
 /** Block keys one `CachedObject` keeps (a large file's reader moves on; a small file has one). */
 const KEPT_BLOCK_KEYS_MAX = 64;
 
